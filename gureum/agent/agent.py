@@ -1,0 +1,201 @@
+"""The host agent: the only code that touches the kernel.
+
+Each operation is idempotent and composed of steps inside an ExitStack: a step that
+succeeds registers its undo, and a failure unwinds everything made so far. The control
+plane calls this in-process on one host; a remote agent would expose the same methods.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+import socket
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from gureum.agent import firstboot, hostcmd, network, storage
+from gureum.agent.runtime.base import ContainerSpec, Limits, RuntimeState
+from gureum.agent.runtime.runc import RuncDriver
+from gureum.config import Config
+from gureum.crashpoints import crashpoint
+
+BOOT_DIR = Path(__file__).parent / "boot"
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+
+
+@dataclass(frozen=True)
+class InstanceSpec:
+    instance_id: str
+    slot: int
+    private_ip: str
+    public_ip: str | None
+    hostname: str
+    limits: Limits
+    volume_gib: int
+    image_root: Path
+    authorized_key: str | None
+
+
+class HostAgent:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.plan = network.NetworkPlan(config.prefix, config.vpc_cidr, config.subnet_cidr,
+                                        config.public_pool)
+        self.runtime = RuncDriver(config.runc_root, config.prefix)
+        config.instances_dir.mkdir(parents=True, exist_ok=True)
+        # Container roots must traverse down to their rootfs.
+        for path in (config.data_dir, config.instances_dir):
+            path.chmod(0o755)
+
+    # -- names and paths -------------------------------------------------------------
+    def container_name(self, instance_id: str) -> str:
+        return f"{self.config.prefix}-{instance_id}"
+
+    def instance_dir(self, instance_id: str) -> Path:
+        return self.config.instances_dir / instance_id
+
+    def console_log(self, instance_id: str) -> Path:
+        return self.instance_dir(instance_id) / "console.log"
+
+    def uid_base(self, slot: int) -> int:
+        return self.config.uid_base + slot * 65536
+
+    # -- host-wide -----------------------------------------------------------------
+    def ensure_host_network(self) -> None:
+        network.ensure_host_network(self.plan)
+
+    def remove_host_network(self) -> None:
+        network.remove_host_network(self.plan)
+
+    # -- instance operations ---------------------------------------------------------
+    def status(self, spec: InstanceSpec) -> RuntimeState:
+        return self.runtime.state(self.container_name(spec.instance_id))
+
+    def launch(self, spec: InstanceSpec) -> None:
+        """Make the instance run: disk, rootfs, network, container. Idempotent."""
+        name = self.container_name(spec.instance_id)
+        if self.runtime.state(name) == RuntimeState.RUNNING:
+            self._ensure_public_ip(spec)
+            return
+        self.runtime.destroy(name)  # a created or stopped leftover
+        d = self.instance_dir(spec.instance_id)
+        d.mkdir(exist_ok=True)
+        d.chmod(0o755)
+        base = self.uid_base(spec.slot)
+        disk, diskdir = d / "disk.img", d / "disk"
+        lower, rootfs = d / "lower", d / "rootfs"
+        with contextlib.ExitStack() as undo:
+            if not disk.exists():
+                storage.create_disk(disk, spec.volume_gib, base)
+                undo.callback(storage.remove_disk, disk)
+            crashpoint("launch.disk_created")
+            if not storage.is_mounted(diskdir):
+                storage.mount_disk(disk, diskdir, base)
+                undo.callback(storage.unmount, diskdir)
+            if not storage.is_mounted(lower):
+                storage.mount_lower(spec.image_root, lower, base)
+                undo.callback(storage.unmount, lower)
+            if not storage.is_mounted(rootfs):
+                storage.mount_overlay(lower, diskdir, rootfs, base)
+                undo.callback(storage.unmount, rootfs)
+            crashpoint("launch.rootfs_mounted")
+            marker = diskdir / "provisioned"
+            if not marker.exists():
+                firstboot.provision(rootfs, base, spec.hostname, spec.private_ip,
+                                    spec.authorized_key)
+                marker.write_text(spec.instance_id + "\n")
+            network.delete_instance_netns(self.plan, spec.instance_id, spec.slot)
+            network.create_instance_netns(self.plan, spec.instance_id, spec.slot,
+                                          spec.private_ip)
+            undo.callback(network.delete_instance_netns, self.plan, spec.instance_id, spec.slot)
+            crashpoint("launch.netns_created")
+            self.runtime.start(ContainerSpec(
+                name=name, bundle=d / "bundle", rootfs=rootfs, hostname=spec.hostname,
+                netns_path=network.NETNS_DIR / self.plan.netns(spec.instance_id),
+                uid_base=base, limits=spec.limits,
+                cgroup_path=f"/{self.config.prefix}/{spec.instance_id}",
+                console_log=self.console_log(spec.instance_id), boot_dir=BOOT_DIR,
+            ))
+            undo.callback(self.runtime.destroy, name)
+            crashpoint("launch.container_started")
+            self._ensure_public_ip(spec)
+            undo.pop_all()
+
+    def _ensure_public_ip(self, spec: InstanceSpec) -> None:
+        if spec.public_ip:
+            network.map_public_ip(self.plan, spec.public_ip, spec.private_ip)
+
+    def ssh_ready(self, spec: InstanceSpec, timeout: float = 0.2) -> bool:
+        """True once sshd answers with its banner on the private address."""
+        try:
+            with socket.create_connection((spec.private_ip, 22), timeout=timeout) as s:
+                s.settimeout(timeout)
+                return s.recv(8).startswith(b"SSH-")
+        except OSError:
+            return False
+
+    def stop(self, spec: InstanceSpec, force: bool = False) -> None:
+        """Everything but the disk goes. Idempotent."""
+        self.runtime.stop(self.container_name(spec.instance_id), timeout=0 if force else 10)
+        crashpoint("stop.container_stopped")
+        if spec.public_ip:
+            network.unmap_public_ip(self.plan, spec.public_ip)
+        network.delete_instance_netns(self.plan, spec.instance_id, spec.slot)
+        d = self.instance_dir(spec.instance_id)
+        for mount in ("rootfs", "lower", "disk"):
+            storage.unmount(d / mount)
+        self._remove_cgroups(spec.instance_id)
+
+    def reboot(self, spec: InstanceSpec) -> None:
+        self.runtime.stop(self.container_name(spec.instance_id), timeout=10)
+        crashpoint("reboot.container_stopped")
+        self.launch(spec)
+
+    def destroy(self, spec: InstanceSpec) -> None:
+        """Terminate: nothing of the instance remains. Idempotent."""
+        self.runtime.destroy(self.container_name(spec.instance_id))
+        self.stop(spec, force=True)
+        crashpoint("terminate.stopped")
+        shutil.rmtree(self.instance_dir(spec.instance_id), ignore_errors=True)
+
+    def _remove_cgroups(self, instance_id: str) -> None:
+        for controller in CGROUP_ROOT.iterdir():
+            path = controller / self.config.prefix / instance_id
+            with contextlib.suppress(FileNotFoundError, OSError):
+                path.rmdir()
+
+    # -- inventory (gureum doctor, leak checks) -------------------------------------
+    def host_objects(self) -> dict[str, list[str]]:
+        p = self.config.prefix
+        objects: dict[str, list[str]] = {}
+        netns_dir = network.NETNS_DIR
+        objects["netns"] = sorted(n.name for n in netns_dir.iterdir()
+                                  if n.name.startswith(p)) if netns_dir.exists() else []
+        links = json.loads(hostcmd.run(["ip", "-j", "link", "show"]) or "[]")
+        objects["links"] = sorted(link["ifname"] for link in links
+                                  if link["ifname"].startswith(p))
+        tables = hostcmd.run(["nft", "list", "tables"], check=False).split("\n")
+        objects["nft_tables"] = [t for t in tables if t.split(" ")[-1] == p]
+        data = str(self.config.data_dir)
+        objects["mounts"] = sorted(m for m in storage.mountpoints() if m.startswith(data))
+        objects["cgroups"] = sorted(str(c / p) for c in CGROUP_ROOT.iterdir() if (c / p).exists())
+        objects["containers"] = self.runtime.list()
+        loops = hostcmd.run(["losetup", "-l", "-n", "-O", "NAME,BACK-FILE"], check=False)
+        objects["loop_devices"] = [line for line in loops.splitlines() if data in line]
+        return objects
+
+    def remove_cgroup_parents(self) -> None:
+        for controller in CGROUP_ROOT.iterdir():
+            with contextlib.suppress(FileNotFoundError, OSError):
+                (controller / self.config.prefix).rmdir()
+
+
+def wait_until(predicate, timeout: float, interval: float = 0.01) -> bool:  # noqa: ANN001
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return predicate()

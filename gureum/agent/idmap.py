@@ -1,0 +1,131 @@
+"""Idmapped mounts through the new mount API (util-linux here has no X-mount.idmap).
+
+The image directory is owned by host root; an instance's container root is host uid
+`base`. An idmapped bind of the image shifts its owners by `base` without copying it.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import struct
+import threading
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+_SYS_OPEN_TREE = 428
+_SYS_MOVE_MOUNT = 429
+_SYS_MOUNT_SETATTR = 442
+_SYS_SETNS = 308
+_CLONE_NEWUSER = 0x10000000
+_OPEN_TREE_CLONE = 1
+_OPEN_TREE_CLOEXEC = os.O_CLOEXEC
+_AT_FDCWD = -100
+_AT_EMPTY_PATH = 0x1000
+_AT_RECURSIVE = 0x8000
+_MOVE_MOUNT_F_EMPTY_PATH = 0x4
+_MOUNT_ATTR_IDMAP = 0x00100000
+_MOUNT_ATTR_RDONLY = 0x1
+
+_fork_lock = threading.Lock()
+
+
+def _check(result: int, what: str) -> int:
+    if result < 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+    return result
+
+
+def userns_fd(base: int, size: int = 65536) -> int:
+    """An fd of a user namespace mapping 0..size to base..base+size (for MOUNT_ATTR_IDMAP)."""
+    with _fork_lock:
+        ready_r, ready_w = os.pipe()
+        done_r, done_w = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # child: enter a new userns, report, wait to be told to exit
+            try:
+                os.close(ready_r)
+                os.close(done_w)
+                ok = _libc.unshare(_CLONE_NEWUSER) == 0
+                os.write(ready_w, b"1" if ok else b"0")
+                os.read(done_r, 1)
+            finally:
+                os._exit(0)
+        os.close(ready_w)
+        os.close(done_r)
+        try:
+            if os.read(ready_r, 1) != b"1":
+                raise OSError("unshare(CLONE_NEWUSER) failed in helper")
+            for name in ("uid_map", "gid_map"):
+                with open(f"/proc/{pid}/{name}", "w") as f:
+                    f.write(f"0 {base} {size}\n")
+            return os.open(f"/proc/{pid}/ns/user", os.O_RDONLY | os.O_CLOEXEC)
+        finally:
+            os.close(done_w)
+            os.close(ready_r)
+            os.waitpid(pid, 0)
+
+
+def mount_idmapped(source: str, target: str, base: int, readonly: bool = True) -> None:
+    """Bind `source` at `target`, owners shifted by `base`."""
+    ns = userns_fd(base)
+    tree = -1
+    try:
+        tree = _check(
+            _libc.syscall(
+                _SYS_OPEN_TREE,
+                _AT_FDCWD,
+                source.encode(),
+                ctypes.c_uint(_OPEN_TREE_CLONE | _OPEN_TREE_CLOEXEC | _AT_RECURSIVE),
+            ),
+            f"open_tree({source})",
+        )
+        attr_set = _MOUNT_ATTR_IDMAP | (_MOUNT_ATTR_RDONLY if readonly else 0)
+        attr = ctypes.create_string_buffer(struct.pack("QQQQ", attr_set, 0, 0, ns), 32)
+        _check(
+            _libc.syscall(
+                _SYS_MOUNT_SETATTR, tree, b"", ctypes.c_uint(_AT_EMPTY_PATH | _AT_RECURSIVE),
+                attr, ctypes.c_size_t(32),
+            ),
+            f"mount_setattr({source})",
+        )
+        _check(
+            _libc.syscall(
+                _SYS_MOVE_MOUNT, tree, b"", _AT_FDCWD, target.encode(),
+                ctypes.c_uint(_MOVE_MOUNT_F_EMPTY_PATH),
+            ),
+            f"move_mount({target})",
+        )
+    finally:
+        if tree >= 0:
+            os.close(tree)
+        os.close(ns)
+
+
+def write_in_netns(netns_path: str, files: dict[str, str]) -> None:
+    """Write /proc/sys knobs inside a network namespace from a short-lived thread.
+
+    setns(CLONE_NEWNET) moves only the calling thread, so a throwaway thread keeps the
+    rest of the process in the host namespace whatever happens.
+    """
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            fd = os.open(netns_path, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                _check(_libc.syscall(_SYS_SETNS, fd, 0x40000000), f"setns({netns_path})")
+            finally:
+                os.close(fd)
+            for path, value in files.items():
+                with open(path, "w") as f:
+                    f.write(value)
+        except BaseException as exc:  # reported to the caller below
+            errors.append(exc)
+
+    t = threading.Thread(target=work)
+    t.start()
+    t.join()
+    if errors:
+        raise errors[0]

@@ -1,0 +1,64 @@
+"""The runtime driver contract (after Nova's virt driver): every call is idempotent.
+
+`destroy` of something absent succeeds; `create` of something present is an error the
+caller avoids by asking `state` first. The agent composes these with storage and network
+steps inside an exit stack.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+
+
+class RuntimeState(str, Enum):
+    ABSENT = "absent"
+    CREATED = "created"
+    RUNNING = "running"
+    STOPPED = "stopped"
+
+
+@dataclass(frozen=True)
+class Limits:
+    vcpus: int
+    memory_mib: int
+    pids: int
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    name: str
+    bundle: Path
+    rootfs: Path
+    hostname: str
+    netns_path: Path
+    uid_base: int
+    limits: Limits
+    cgroup_path: str
+    console_log: Path
+    boot_dir: Path
+
+
+class RuntimeDriver(ABC):
+    @abstractmethod
+    def state(self, name: str) -> RuntimeState: ...
+
+    @abstractmethod
+    def start(self, spec: ContainerSpec) -> int:
+        """Create and start the container; returns the host PID of its init."""
+
+    @abstractmethod
+    def stop(self, name: str, timeout: float) -> None:
+        """Ask init to exit (SIGTERM), kill after `timeout`, then delete. Idempotent."""
+
+    @abstractmethod
+    def destroy(self, name: str) -> None:
+        """Kill and delete at once. Idempotent."""
+
+    @abstractmethod
+    def pid(self, name: str) -> int | None: ...
+
+    @abstractmethod
+    def list(self) -> list[str]: ...

@@ -1,0 +1,111 @@
+"""The OCI runtime spec of an instance: namespaces, idmaps, cgroup limits, seccomp, caps."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gureum.agent.runtime.base import ContainerSpec
+
+# Docker's default capability set: enough for sshd, sudo and ordinary servers.
+CAPABILITIES = [
+    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW",
+    "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE",
+    "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
+]
+
+# Syscalls an instance never needs and that widen the kernel's attack surface.
+DENIED_SYSCALLS = [
+    "acct", "add_key", "bpf", "clock_adjtime", "clock_settime", "create_module",
+    "delete_module", "finit_module", "fsconfig", "fsmount", "fsopen", "fspick",
+    "get_kernel_syms", "init_module", "ioperm", "iopl", "kcmp", "kexec_file_load",
+    "kexec_load", "keyctl", "lookup_dcookie", "mount", "mount_setattr", "move_mount",
+    "name_to_handle_at", "nfsservctl", "open_by_handle_at", "open_tree", "perf_event_open",
+    "pivot_root", "query_module", "quotactl", "request_key", "setns", "settimeofday",
+    "swapoff", "swapon", "sysfs", "umount2", "unshare", "uselib", "userfaultfd", "ustat",
+    "vm86", "vm86old",
+]
+# clone() flags that would make new namespaces (a nested user namespace above all).
+_NAMESPACE_FLAGS = [0x10000000, 0x20000000, 0x40000000, 0x04000000, 0x08000000, 0x00020000,
+                    0x02000000, 0x00000080]
+
+
+def _seccomp() -> dict[str, Any]:
+    rules: list[dict[str, Any]] = [
+        {"names": DENIED_SYSCALLS, "action": "SCMP_ACT_ERRNO", "errnoRet": 1},
+        # glibc falls back to clone() when clone3 says ENOSYS; clone's flags we can filter.
+        {"names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38},
+    ]
+    for flag in _NAMESPACE_FLAGS:
+        rules.append({
+            "names": ["clone"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1,
+            "args": [{"index": 0, "value": flag, "valueTwo": flag, "op": "SCMP_CMP_MASKED_EQ"}],
+        })
+    return {
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+        "syscalls": rules,
+    }
+
+
+def build(spec: ContainerSpec) -> dict[str, Any]:
+    idmap = [{"containerID": 0, "hostID": spec.uid_base, "size": 65536}]
+    caps = list(CAPABILITIES)
+    limits = spec.limits
+    return {
+        "ociVersion": "1.0.2",
+        "process": {
+            "terminal": False,
+            "user": {"uid": 0, "gid": 0},
+            "args": ["/usr/bin/tini", "-s", "-g", "--", "/bin/sh", "/usr/lib/gureum/boot"],
+            "env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                    "container=gureum", "HOME=/root"],
+            "cwd": "/",
+            "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
+            "noNewPrivileges": False,
+        },
+        "root": {"path": str(spec.rootfs), "readonly": False},
+        "hostname": spec.hostname,
+        "mounts": [
+            {"destination": "/proc", "type": "proc", "source": "proc",
+             "options": ["nosuid", "noexec", "nodev"]},
+            {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
+             "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+            {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
+             "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]},
+            {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
+             "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
+            {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
+             "options": ["nosuid", "noexec", "nodev"]},
+            # A netns made by the host forbids a fresh sysfs here: bind the host's, read-only.
+            {"destination": "/sys", "type": "none", "source": "/sys",
+             "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]},
+            {"destination": "/run", "type": "tmpfs", "source": "tmpfs",
+             "options": ["nosuid", "nodev", "mode=755", "size=65536k"]},
+            {"destination": "/usr/lib/gureum", "type": "none", "source": str(spec.boot_dir),
+             "options": ["bind", "ro", "nosuid", "nodev"]},
+        ],
+        "linux": {
+            "uidMappings": idmap,
+            "gidMappings": idmap,
+            "namespaces": [
+                {"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"},
+                {"type": "user"}, {"type": "network", "path": str(spec.netns_path)},
+            ],
+            "cgroupsPath": spec.cgroup_path,
+            "resources": {
+                "devices": [{"allow": False, "access": "rwm"}],
+                "memory": {"limit": limits.memory_mib * 1024 * 1024},
+                "cpu": {"quota": limits.vcpus * 100000, "period": 100000},
+                "pids": {"limit": limits.pids},
+            },
+            "maskedPaths": [
+                "/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys",
+                "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats",
+                "/proc/sched_debug", "/proc/scsi", "/sys/firmware", "/sys/fs/cgroup",
+                "/sys/kernel", "/sys/devices/virtual/powercap",
+            ],
+            "readonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys",
+                              "/proc/sysrq-trigger"],
+            "seccomp": _seccomp(),
+        },
+    }

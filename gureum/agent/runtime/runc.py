@@ -1,0 +1,86 @@
+"""The runc driver: detached containers that outlive the gureum process."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+
+from gureum.agent import hostcmd
+from gureum.agent.runtime import oci_spec
+from gureum.agent.runtime.base import ContainerSpec, RuntimeDriver, RuntimeState
+from gureum.errors import HostCommandFailed
+
+
+class RuncDriver(RuntimeDriver):
+    def __init__(self, root: Path, prefix: str) -> None:
+        self.root = root
+        self.prefix = prefix
+        root.mkdir(parents=True, exist_ok=True)
+
+    def _runc(self, *args: str, check: bool = True) -> str:
+        return hostcmd.run(["runc", "--root", str(self.root), *args], check=check)
+
+    def state(self, name: str) -> RuntimeState:
+        proc = subprocess.run(["runc", "--root", str(self.root), "state", name],
+                              capture_output=True, text=True)
+        if proc.returncode != 0:
+            return RuntimeState.ABSENT
+        status = json.loads(proc.stdout)["status"]
+        return {"created": RuntimeState.CREATED, "running": RuntimeState.RUNNING}.get(
+            status, RuntimeState.STOPPED)
+
+    def pid(self, name: str) -> int | None:
+        proc = subprocess.run(["runc", "--root", str(self.root), "state", name],
+                              capture_output=True, text=True)
+        if proc.returncode != 0:
+            return None
+        pid = json.loads(proc.stdout).get("pid") or 0
+        return pid or None
+
+    def start(self, spec: ContainerSpec) -> int:
+        spec.bundle.mkdir(parents=True, exist_ok=True)
+        (spec.bundle / "config.json").write_text(json.dumps(oci_spec.build(spec)))
+        pidfile = spec.bundle / "init.pid"
+        cmd = ["runc", "--root", str(self.root), "create", "--bundle", str(spec.bundle),
+               "--pid-file", str(pidfile), spec.name]
+        # The container inherits runc's stdio: its console is the console log file.
+        with open(spec.console_log, "ab") as console:
+            offset = console.tell()
+            proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=console, stderr=console)
+        if proc.returncode != 0:
+            with open(spec.console_log, "rb") as f:
+                f.seek(offset)
+                err = f.read().decode(errors="replace")
+            self.destroy(spec.name)
+            raise HostCommandFailed(cmd, proc.returncode, err)
+        self._runc("start", spec.name)
+        return int(pidfile.read_text())
+
+    def stop(self, name: str, timeout: float) -> None:
+        if self.state(name) == RuntimeState.RUNNING:
+            self._runc("kill", name, "TERM", check=False)
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline and self.state(name) == RuntimeState.RUNNING:
+                time.sleep(0.02)
+        self.destroy(name)
+
+    def destroy(self, name: str) -> None:
+        if self.state(name) == RuntimeState.ABSENT:
+            return
+        self._runc("delete", "--force", name)
+
+    def list(self) -> list[str]:
+        out = self._runc("list", "--format", "json", check=False)
+        items = json.loads(out) if out.strip() and out.strip() != "null" else []
+        return [c["id"] for c in items or [] if c["id"].startswith(self.prefix)]
+
+    @staticmethod
+    def alive(pid: int) -> bool:
+        try:
+            os.kill(pid, 0)
+            return True
+        except ProcessLookupError:
+            return False

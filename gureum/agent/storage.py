@@ -1,0 +1,72 @@
+"""Root disks: a sparse ext4 file per instance (a real size limit) holding the overlay's
+upper layer over the shared, idmapped, read-only image.
+
+Layout under the instance directory:
+  disk.img     the instance's disk (survives stop/start, deleted on terminate)
+  disk/        disk.img mounted (loop); upper/ and work/ of the overlay live in it
+  lower/       the image root, idmapped to the instance's uid range, read-only
+  rootfs/      the overlay: what the instance sees as /
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+
+from gureum.agent import hostcmd, idmap
+
+
+def mountpoints() -> set[str]:
+    points = set()
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            points.add(line.split()[4].encode().decode("unicode_escape"))
+    return points
+
+
+def is_mounted(path: Path) -> bool:
+    return str(path) in mountpoints()
+
+
+def create_disk(disk: Path, size_gib: int, owner: int) -> None:
+    with open(disk, "wb") as f:
+        f.truncate(size_gib * 1024**3)
+    hostcmd.run([
+        "mkfs.ext4", "-q", "-F", "-m", "0",
+        "-E", f"lazy_itable_init=1,lazy_journal_init=1,root_owner={owner}:{owner}",
+        str(disk),
+    ])
+
+
+def mount_disk(disk: Path, target: Path, owner: int) -> None:
+    target.mkdir(exist_ok=True)
+    hostcmd.run(["mount", "-o", "loop,nodev", str(disk), str(target)])
+    for sub in ("upper", "work"):
+        path = target / sub
+        if not path.exists():
+            path.mkdir(mode=0o755)
+            os.chown(path, owner, owner)
+
+
+def mount_lower(image_root: Path, target: Path, owner: int) -> None:
+    target.mkdir(exist_ok=True)
+    idmap.mount_idmapped(str(image_root), str(target), owner, readonly=True)
+
+
+def mount_overlay(lower: Path, disk: Path, target: Path, owner: int) -> None:
+    target.mkdir(exist_ok=True)
+    os.chown(target, owner, owner)
+    options = f"lowerdir={lower},upperdir={disk / 'upper'},workdir={disk / 'work'}"
+    hostcmd.run(["mount", "-t", "overlay", "overlay", "-o", options, str(target)])
+
+
+def unmount(path: Path) -> None:
+    """Idempotent: unmounting what is not mounted is success. Loop devices auto-clear."""
+    if is_mounted(path):
+        hostcmd.run(["umount", str(path)])
+
+
+def remove_disk(disk: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        disk.unlink()

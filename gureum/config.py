@@ -1,0 +1,63 @@
+"""Runtime configuration: flags and GUREUM_* environment variables, one data directory."""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(name, default)
+
+
+@dataclass
+class Config:
+    data_dir: Path = field(default_factory=lambda: Path(_env("GUREUM_DATA_DIR", "/var/lib/gureum")))
+    host: str = field(default_factory=lambda: _env("GUREUM_HOST", "127.0.0.1"))
+    port: int = field(default_factory=lambda: int(_env("GUREUM_PORT", "8773")))
+    region: str = field(default_factory=lambda: _env("GUREUM_REGION", "gureum-1"))
+    image_cache: Path = field(
+        default_factory=lambda: Path(_env("GUREUM_IMAGE_CACHE", "/var/cache/gureum/images"))
+    )
+    # The default VPC of every account, as on AWS; one /20 default subnet per zone.
+    vpc_cidr: str = field(default_factory=lambda: _env("GUREUM_VPC_CIDR", "172.31.0.0/16"))
+    subnet_cidr: str = field(default_factory=lambda: _env("GUREUM_SUBNET_CIDR", "172.31.0.0/20"))
+    # Public addresses live on the loopback range so nothing ever leaves the machine.
+    public_pool: str = field(default_factory=lambda: _env("GUREUM_PUBLIC_POOL", "127.100.0.0/16"))
+    # Container root of instance slot N is host uid uid_base + N * 65536.
+    uid_base: int = field(default_factory=lambda: int(_env("GUREUM_UID_BASE", str(0x4000_0000))))
+    terminated_visible_seconds: int = field(
+        default_factory=lambda: int(_env("GUREUM_TERMINATED_TTL", "3600"))
+    )
+
+    def __post_init__(self) -> None:
+        self.data_dir = Path(self.data_dir).resolve()
+        for cidr in (self.vpc_cidr, self.subnet_cidr, self.public_pool):
+            ipaddress.ip_network(cidr)
+        if not ipaddress.ip_network(self.public_pool).subnet_of(ipaddress.ip_network("127.0.0.0/8")):
+            # A pool outside loopback would need real routing; refuse rather than leak packets.
+            raise ValueError("public_pool must lie inside 127.0.0.0/8")
+
+    @property
+    def prefix(self) -> str:
+        """Name prefix of every host object this data directory makes (6 chars, fits IFNAMSIZ)."""
+        return "gr" + hashlib.sha256(str(self.data_dir).encode()).hexdigest()[:4]
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "gureum.db"
+
+    @property
+    def instances_dir(self) -> Path:
+        return self.data_dir / "instances"
+
+    @property
+    def runc_root(self) -> Path:
+        return self.data_dir / "runc"

@@ -1,0 +1,37 @@
+"""The one error tree of gureum.
+
+`GureumError` is the root. API errors (one subclass per AWS error code) live in each
+service's `exceptions.py` and derive from `ApiError`; host failures derive from
+`HostError` and carry the failed command's stderr.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+class GureumError(Exception):
+    """Base of every error gureum raises on purpose."""
+
+
+class ApiError(GureumError):
+    """An error answered to an API client in its protocol's error envelope."""
+
+    code: str = "InternalError"
+    status: int = 400
+
+    def __init__(self, message: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class HostError(GureumError):
+    """A host-side operation (runc, ip, nft, mount, ...) failed."""
+
+
+class HostCommandFailed(HostError):
+    def __init__(self, cmd: Sequence[str], returncode: int, stderr: str) -> None:
+        self.cmd = list(cmd)
+        self.returncode = returncode
+        self.stderr = stderr.strip()
+        super().__init__(f"{' '.join(self.cmd)} exited {returncode}: {self.stderr}")
