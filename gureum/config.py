@@ -29,6 +29,9 @@ class Config:
     public_pool: str = field(default_factory=lambda: _env("GUREUM_PUBLIC_POOL", "127.100.0.0/16"))
     # Container root of instance slot N is host uid uid_base + N * 65536.
     uid_base: int = field(default_factory=lambda: int(_env("GUREUM_UID_BASE", str(0x4000_0000))))
+    max_instances_per_account: int = field(
+        default_factory=lambda: int(_env("GUREUM_MAX_INSTANCES", "256"))
+    )
     terminated_visible_seconds: int = field(
         default_factory=lambda: int(_env("GUREUM_TERMINATED_TTL", "3600"))
     )

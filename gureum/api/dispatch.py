@@ -1,0 +1,40 @@
+"""The action registry: one handler per (service, action), registered by decorator.
+
+The coverage page (docs/COVERAGE.md) is generated from this registry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from gureum.cloud import Cloud
+
+# Service name in the SigV4 scope -> botocore model name.
+SERVICES = {"ec2": "ec2"}
+
+
+@dataclass
+class RequestContext:
+    cloud: Cloud
+    account_id: str
+    request_id: str
+    region: str
+
+
+Handler = Callable[[RequestContext, dict[str, Any]], dict[str, Any]]
+HANDLERS: dict[tuple[str, str], Handler] = {}
+
+
+def action(service: str, name: str) -> Callable[[Handler], Handler]:
+    def register(fn: Handler) -> Handler:
+        HANDLERS[(service, name)] = fn
+        return fn
+    return register
+
+
+def load_handlers() -> None:
+    """Import every service package so their handlers register."""
+    import gureum.services.ec2.handlers  # noqa: F401

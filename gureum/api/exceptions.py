@@ -1,0 +1,71 @@
+"""Errors common to every AWS Query-protocol service (auth, protocol, validation)."""
+
+from __future__ import annotations
+
+from gureum.errors import ApiError
+
+
+class MissingAuthenticationToken(ApiError):
+    code = "MissingAuthenticationToken"
+    status = 401
+
+
+class AuthFailure(ApiError):
+    code = "AuthFailure"
+    status = 401
+
+
+class SignatureDoesNotMatch(ApiError):
+    code = "SignatureDoesNotMatch"
+    status = 403
+
+
+class RequestExpired(ApiError):
+    code = "RequestExpired"
+    status = 400
+
+
+class IncompleteSignature(ApiError):
+    code = "IncompleteSignature"
+
+
+class MissingAction(ApiError):
+    code = "MissingAction"
+
+
+class InvalidAction(ApiError):
+    code = "InvalidAction"
+
+
+class MissingParameter(ApiError):
+    code = "MissingParameter"
+
+
+class InvalidParameterValue(ApiError):
+    code = "InvalidParameterValue"
+
+
+class InvalidParameterCombination(ApiError):
+    code = "InvalidParameterCombination"
+
+
+class UnknownParameter(ApiError):
+    code = "UnknownParameter"
+
+
+class InvalidParameter(ApiError):
+    code = "InvalidParameter"
+
+
+class UnsupportedProtocol(ApiError):
+    code = "UnsupportedProtocol"
+
+
+class RequestEntityTooLarge(ApiError):
+    code = "RequestEntityTooLarge"
+    status = 413
+
+
+class InternalError(ApiError):
+    code = "InternalError"
+    status = 500

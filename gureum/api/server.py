@@ -1,0 +1,168 @@
+"""The front door: one HTTP endpoint for every service.
+
+request -> SigV4 (service from the credential scope) -> model-driven parse -> handler ->
+model-driven serialize. Every failure leaves as the protocol's own error envelope.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, urlsplit
+
+from gureum.api import exceptions as api_exc
+from gureum.api import sigv4
+from gureum.api.dispatch import HANDLERS, SERVICES, RequestContext, load_handlers
+from gureum.api.models import service_model
+from gureum.api.query_parser import QueryParser
+from gureum.api.xml_serializer import XmlSerializer
+from gureum.errors import ApiError
+
+if TYPE_CHECKING:
+    from gureum.cloud import Cloud
+
+log = logging.getLogger("gureum.api")
+MAX_BODY = 1024 * 1024
+MAX_PARAMS = 5000
+
+
+class NotImplementedAction(ApiError):
+    code = "NotImplemented"
+    status = 501
+
+
+class DryRunOperation(ApiError):
+    code = "DryRunOperation"
+    status = 412
+
+
+class Protocol:
+    """Parser + serializer for one service, built from its botocore model."""
+
+    def __init__(self, service: str) -> None:
+        self.model = service_model(service)
+        proto = self.model.protocol
+        self.parser = QueryParser(proto)
+        self.serializer = XmlSerializer(proto, self.model.metadata.get("xmlNamespace", "").rstrip("/"))
+
+
+class Api:
+    def __init__(self, cloud: Cloud) -> None:
+        load_handlers()
+        self.cloud = cloud
+        self.protocols = {name: Protocol(model) for name, model in SERVICES.items()}
+
+    def handle(self, method: str, target: str, headers: dict[str, str], body: bytes) -> tuple[int, bytes]:
+        request_id = str(uuid.uuid4())
+        protocol = self.protocols["ec2"]
+        try:
+            split = urlsplit(target)
+            try:
+                credential = sigv4.credential_of(headers)
+                if credential.service in self.protocols:
+                    protocol = self.protocols[credential.service]
+            except ApiError:
+                pass
+            if len(body) > MAX_BODY:
+                raise api_exc.RequestEntityTooLarge(f"Request body exceeds {MAX_BODY} bytes")
+            credential = sigv4.verify(method, split.path, split.query, headers, body,
+                                      self.cloud.secret_for)
+            if credential.service not in self.protocols:
+                raise api_exc.InvalidAction(f"Service '{credential.service}' is not offered here")
+            params = _form(split.query, body, headers)
+            return 200, self._dispatch(protocol, credential, params, request_id)
+        except ApiError as err:
+            return err.status, protocol.serializer.error(err.code, err.message, request_id)
+        except Exception:  # a bug of ours: answer in AWS's shape, keep the traceback in the log
+            log.exception("request %s failed", request_id)
+            return 500, protocol.serializer.error(
+                "InternalError", "An internal error has occurred", request_id)
+
+    def _dispatch(self, protocol: Protocol, credential: sigv4.Credential, params: dict[str, str],
+                  request_id: str) -> bytes:
+        action = params.get("Action")
+        if not action:
+            raise api_exc.MissingAction("The request must contain the parameter Action")
+        if action not in protocol.model.operation_names:
+            raise api_exc.InvalidAction(f"The action {action[:128]} is not valid for this web service.")
+        handler = HANDLERS.get((credential.service, action))
+        if handler is None:
+            raise NotImplementedAction(
+                f"The action {action} is not implemented by gureum yet (see docs/COVERAGE.md).")
+        operation = protocol.model.operation_model(action)
+        parsed = protocol.parser.parse(operation, params)
+        if parsed.get("DryRun"):
+            raise DryRunOperation("Request would have succeeded, but DryRun flag is set.")
+        account_id = self.cloud.account_for(credential.access_key_id)
+        ctx = RequestContext(self.cloud, account_id, request_id, credential.region)
+        result = handler(ctx, parsed)
+        return protocol.serializer.response(operation, result, request_id)
+
+
+def _form(query: str, body: bytes, headers: dict[str, str]) -> dict[str, str]:
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise api_exc.InvalidParameterValue("The request body is not valid UTF-8") from None
+    pairs = parse_qsl(query, keep_blank_values=True) + parse_qsl(text, keep_blank_values=True)
+    if len(pairs) > MAX_PARAMS:
+        raise api_exc.InvalidParameterValue(f"A request may carry at most {MAX_PARAMS} parameters")
+    return dict(pairs)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    api: Api
+    server_version = "gureum"
+    timeout = 60  # a slow or stalled client cannot hold a thread forever
+
+    def _serve(self) -> None:
+        if self.command == "GET" and self.path in ("/ping", "/healthz"):
+            self._reply(200, b'{"status": "ok"}', "application/json")
+            return
+        length = self.headers.get("Content-Length")
+        try:
+            size = int(length) if length else 0
+        except ValueError:
+            size = -1
+        if size < 0 or size > MAX_BODY:
+            status, payload = self.api.handle("POST", "/", {}, b"x" * (MAX_BODY + 1))
+            self.close_connection = True
+            self._reply(status, payload)
+            return
+        body = self.rfile.read(size) if size else b""
+        if len(body) < size:  # truncated body: the client went away
+            self.close_connection = True
+            return
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        status, payload = self.api.handle(self.command, self.path, headers, body)
+        self._reply(status, payload)
+
+    do_POST = _serve
+    do_GET = _serve
+
+    def _reply(self, status: int, payload: bytes, content_type: str = "text/xml;charset=UTF-8") -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, fmt: str, *args: Any) -> None:
+        log.debug("%s " + fmt, self.address_string(), *args)
+
+
+class ApiServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+
+
+def serve(cloud: Cloud, host: str, port: int) -> ApiServer:
+    handler = type("Handler", (_Handler,), {"api": Api(cloud)})
+    server = ApiServer((host, port), handler)
+    threading.Thread(target=server.serve_forever, name="api", daemon=True).start()
+    return server

@@ -1,0 +1,115 @@
+"""The `gureum` command."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from gureum.config import Config
+
+
+def _config(args: argparse.Namespace) -> Config:
+    cfg = Config()
+    if getattr(args, "data_dir", None):
+        cfg.data_dir = Path(args.data_dir).resolve()
+    if getattr(args, "port", None):
+        cfg.port = args.port
+    if getattr(args, "host", None):
+        cfg.host = args.host
+    return cfg
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from gureum.cli.up import up
+
+    return up(_config(args), profile=args.profile, write_profile=not args.no_profile)
+
+
+def cmd_account_create(args: argparse.Namespace) -> int:
+    from gureum.cloud import Cloud
+
+    cloud = Cloud(_config(args), with_agent=False)
+    if cloud.account_by_name(args.name):
+        print(f"account {args.name!r} already exists", file=sys.stderr)
+        return 1
+    account_id, access, secret = cloud.create_account(args.name)
+    print(json.dumps({"AccountId": account_id, "AccessKeyId": access,
+                      "SecretAccessKey": secret}, indent=2))
+    return 0
+
+
+def cmd_image_build(args: argparse.Namespace) -> int:
+    from gureum.cli.up import build_image
+
+    build_image(_config(args), force=True)
+    return 0
+
+
+def cmd_ssh(args: argparse.Namespace) -> int:
+    from gureum.cli.ssh import ssh_command
+
+    cmd = ssh_command(_config(args), args.instance_id, args.identity, args.command)
+    os.execvp(cmd[0], cmd)
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from gureum.agent.agent import HostAgent
+
+    cfg = _config(args)
+    objects = HostAgent(cfg).host_objects()
+    total = sum(len(v) for v in objects.values())
+    print(json.dumps({"prefix": cfg.prefix, "data_dir": str(cfg.data_dir), "objects": objects},
+                     indent=2))
+    return 0 if total == 0 or not args.expect_clean else 1
+
+
+def cmd_coverage(args: argparse.Namespace) -> int:
+    from gureum.cli.coverage import write_coverage
+
+    write_coverage(Path(args.output))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="gureum", description="A self-hosted EC2.")
+    parser.add_argument("--data-dir", help="state directory (env GUREUM_DATA_DIR)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    up = sub.add_parser("up", help="start the cloud in the foreground")
+    up.add_argument("--port", type=int, help="API port (env GUREUM_PORT, default 8773)")
+    up.add_argument("--host", help="API address (env GUREUM_HOST, default 127.0.0.1)")
+    up.add_argument("--profile", default="gureum", help="AWS profile name to write")
+    up.add_argument("--no-profile", action="store_true", help="do not write an AWS profile")
+    up.set_defaults(func=cmd_up)
+
+    account = sub.add_parser("account", help="accounts").add_subparsers(dest="sub", required=True)
+    create = account.add_parser("create", help="create an account and print its credentials")
+    create.add_argument("name")
+    create.set_defaults(func=cmd_account_create)
+
+    image = sub.add_parser("image", help="images").add_subparsers(dest="sub", required=True)
+    image.add_parser("build", help="(re)build the default image").set_defaults(func=cmd_image_build)
+
+    ssh = sub.add_parser("ssh", help="open a shell on an instance")
+    ssh.add_argument("instance_id")
+    ssh.add_argument("-i", "--identity", help="private key file (default: <KeyName>.pem)")
+    ssh.add_argument("command", nargs=argparse.REMAINDER)
+    ssh.set_defaults(func=cmd_ssh)
+
+    doctor = sub.add_parser("doctor", help="list host objects this data directory owns")
+    doctor.add_argument("--expect-clean", action="store_true", help="exit 1 if any remain")
+    doctor.set_defaults(func=cmd_doctor)
+
+    cov = sub.add_parser("coverage", help="write the implemented-actions page")
+    cov.add_argument("--output", default="docs/COVERAGE.md")
+    cov.set_defaults(func=cmd_coverage)
+
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,97 @@
+"""`gureum up`: build the image if needed, start agent, controllers and API, serve."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from gureum.agent import image as image_mod
+from gureum.config import Config
+
+console = Console(stderr=True)
+
+
+def build_image(cfg: Config, force: bool = False) -> image_mod.Image:
+    img = image_mod.default_image(cfg.image_cache)
+    if image_mod.is_built(img) and not force:
+        return img
+    # mmdebstrap prints one line per step; the bar advances on the steps it names.
+    stages = ["setup", "download", "extract", "install", "customize", "cleanup"]
+    with Progress(SpinnerColumn(), TextColumn("[bold]building image[/]"), BarColumn(),
+                  TextColumn("{task.description}"), TimeElapsedColumn(), console=console) as bar:
+        task = bar.add_task("starting mmdebstrap", total=len(stages))
+
+        def on_line(line: str) -> None:
+            for i, stage in enumerate(stages):
+                if line.startswith(f"I: {stage}") or f" {stage}" in line[:40]:
+                    bar.update(task, completed=max(i, bar.tasks[0].completed))
+            bar.update(task, description=line[:60])
+
+        image_mod.build(img, on_line=on_line, force=force)
+        bar.update(task, completed=len(stages), description="done")
+    return img
+
+
+def up(cfg: Config, profile: str = "gureum", write_profile: bool = True) -> int:
+    from gureum.api.server import serve
+    from gureum.cli.profile import write_profile as write
+    from gureum.cloud import Cloud
+    from gureum.controllers.instances import InstanceController
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s",
+                        handlers=[logging.FileHandler(cfg.data_dir / "gureum.log")]
+                        if cfg.data_dir.exists() else None)
+    img = build_image(cfg)
+    cloud = Cloud(cfg)
+    cloud.register_default_image()
+    account_id, access, secret = cloud.ensure_default_account()
+    controller = InstanceController(cloud)
+    cloud.controller = controller
+    controller.start()
+    server = serve(cloud, cfg.host, cfg.port)
+    if write_profile:
+        config_path, _ = write(profile, access, secret, cfg.region, cfg.endpoint)
+        profile_line = f"profile [bold]{profile}[/] written to {config_path}"
+    else:
+        profile_line = "no AWS profile written (--no-profile)"
+    console.print(f"[bold green]gureum is up[/] at [bold]{cfg.endpoint}[/] "
+                  f"(region {cfg.region}, data {cfg.data_dir}, prefix {cfg.prefix})")
+    console.print(f"account {account_id}; {profile_line}")
+    console.print("next: aws --profile gureum ec2 create-key-pair --key-name me "
+                  "--query KeyMaterial --output text > me.pem && chmod 600 me.pem")
+    console.print(f"      aws --profile gureum ec2 run-instances --image-id {img.image_id} "
+                  "--instance-type t3.micro --key-name me")
+    print(f"READY {cfg.endpoint}", flush=True)
+
+    done = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: done.set())
+    done.wait()
+    console.print("gureum: shutting down (instances keep running)")
+    server.shutdown()
+    controller.stop()
+    _release_idle_host_network(cloud)
+    return 0
+
+
+def _release_idle_host_network(cloud) -> None:  # noqa: ANN001
+    """With no instance left on the host, the bridge and nft table go too."""
+    from sqlalchemy import func, select
+
+    from gureum.store import models
+
+    with cloud.store.read() as s:
+        live = s.scalar(select(func.count()).select_from(models.Instance).where(
+            models.Instance.state != "terminated")) or 0
+    if live == 0 and cloud.agent is not None:
+        cloud.agent.remove_host_network()
+        cloud.agent.remove_cgroup_parents()
+
+
+if __name__ == "__main__":
+    sys.exit(up(Config()))

@@ -1,0 +1,97 @@
+"""The cloud: one object that holds config, store, host agent and controllers.
+
+`gureum up` builds one; handlers reach it through their RequestContext.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+
+from sqlalchemy import select
+
+from gureum.agent import image as image_mod
+from gureum.agent.agent import HostAgent
+from gureum.config import Config
+from gureum.services.ec2 import ids
+from gureum.store import models
+from gureum.store.db import Store
+
+CLOUD_OWNER_ID = "000000000001"
+CLOUD_OWNER_ALIAS = "gureum"
+
+
+class Cloud:
+    def __init__(self, config: Config, with_agent: bool = True) -> None:
+        self.config = config
+        config.data_dir.mkdir(parents=True, exist_ok=True)
+        self.store = Store(f"sqlite:///{config.db_path}")
+        self.store.migrate()
+        self.agent = HostAgent(config) if with_agent else None
+        self.wakeup = threading.Event()
+        self.controller = None
+
+    # -- accounts ----------------------------------------------------------------------
+    def create_account(self, name: str) -> tuple[str, str, str]:
+        """Returns (account_id, access_key_id, secret_access_key)."""
+        with self.store.write() as s:
+            account_id = "".join(secrets.choice("0123456789") for _ in range(12))
+            s.add(models.Account(account_id=account_id, name=name))
+            s.flush()
+            access = "AKIA" + "".join(secrets.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567")
+                                      for _ in range(16))
+            secret = secrets.token_urlsafe(30)[:40]
+            s.add(models.AccessKey(access_key_id=access, secret_access_key=secret,
+                                   account_id=account_id))
+        return account_id, access, secret
+
+    def account_by_name(self, name: str) -> models.Account | None:
+        with self.store.read() as s:
+            return s.scalar(select(models.Account).where(models.Account.name == name))
+
+    def credentials_of(self, account_id: str) -> models.AccessKey | None:
+        with self.store.read() as s:
+            return s.scalar(select(models.AccessKey).where(models.AccessKey.account_id == account_id))
+
+    def secret_for(self, access_key_id: str) -> str | None:
+        with self.store.read() as s:
+            key = s.get(models.AccessKey, access_key_id)
+            return key.secret_access_key if key else None
+
+    def account_for(self, access_key_id: str) -> str:
+        with self.store.read() as s:
+            key = s.get(models.AccessKey, access_key_id)
+            assert key is not None
+            return key.account_id
+
+    def ensure_default_account(self) -> tuple[str, str, str]:
+        account = self.account_by_name("default")
+        if account is None:
+            return self.create_account("default")
+        key = self.credentials_of(account.account_id)
+        assert key is not None
+        return account.account_id, key.access_key_id, key.secret_access_key
+
+    # -- images ------------------------------------------------------------------------
+    def register_default_image(self) -> image_mod.Image:
+        img = image_mod.default_image(self.config.image_cache)
+        with self.store.write() as s:
+            if s.get(models.Image, img.image_id) is None:
+                s.add(models.Image(image_id=img.image_id, name=img.name, owner_id=CLOUD_OWNER_ID,
+                                   owner_alias=CLOUD_OWNER_ALIAS, description=img.description,
+                                   rootfs=str(img.rootfs)))
+        return img
+
+    # -- the default network of an account (VPCs become real resources in issue 4) ------
+    @property
+    def availability_zone(self) -> str:
+        return self.config.region + "a"
+
+    def default_vpc_id(self, account_id: str) -> str:
+        return ids.derived("vpc", account_id, "default")
+
+    def default_subnet_id(self, account_id: str) -> str:
+        return ids.derived("subnet", account_id, self.availability_zone)
+
+    def default_group_id(self, account_id: str) -> str:
+        return ids.derived("sg", account_id, "default")

@@ -1,0 +1,240 @@
+"""The instance controller: a level-triggered reconcile loop.
+
+Each tick compares what the API promised (state, desired_state, reboot requests) with
+what the host has, and hands each instance needing work to a worker pool; one instance
+per worker at a time, so a slow or failing instance never stalls the others. After a
+crash the same loop converges: every agent operation is idempotent.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sqlalchemy import delete, or_, select
+
+from gureum.agent.agent import InstanceSpec, wait_until
+from gureum.agent.runtime.base import RuntimeState
+from gureum.crashpoints import crashpoint
+from gureum.services.ec2 import allocation
+from gureum.services.ec2.instance_types import CATALOGUE
+from gureum.store import models
+from gureum.store.models import utcnow
+
+if TYPE_CHECKING:
+    from gureum.cloud import Cloud
+
+log = logging.getLogger("gureum.controller")
+MAX_LAUNCH_ATTEMPTS = 3
+SSH_READY_TIMEOUT = 60.0
+HEALTH_INTERVAL = 2.0
+GC_INTERVAL = 30.0
+
+
+class InstanceController:
+    def __init__(self, cloud: Cloud, workers: int = 8) -> None:
+        self.cloud = cloud
+        self.agent = cloud.agent
+        self.pool = ThreadPoolExecutor(workers, thread_name_prefix="reconcile")
+        self.inflight: set[str] = set()
+        self.lock = threading.Lock()
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="instance-controller", daemon=True)
+        self._last_health = 0.0
+        self._last_gc = 0.0
+
+    def start(self) -> None:
+        self.recover()
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.cloud.wakeup.set()
+        self.thread.join(timeout=30)
+        self.pool.shutdown(wait=True)
+
+    # -- the loop ----------------------------------------------------------------------
+    def _run(self) -> None:
+        while not self.stopping.is_set():
+            self.cloud.wakeup.wait(timeout=1.0)
+            self.cloud.wakeup.clear()
+            if self.stopping.is_set():
+                break
+            try:
+                self.tick()
+            except Exception:
+                log.exception("reconcile tick failed")
+
+    def tick(self) -> None:
+        with self.cloud.store.read() as s:
+            rows = list(s.scalars(select(models.Instance).where(or_(
+                models.Instance.state.in_(("pending", "stopping", "shutting-down")),
+                models.Instance.reboot_requested > models.Instance.reboot_done))))
+        for inst in rows:
+            self._submit(inst.instance_id)
+        now = time.monotonic()
+        if now - self._last_health > HEALTH_INTERVAL:
+            self._last_health = now
+            self._health_check()
+        if now - self._last_gc > GC_INTERVAL:
+            self._last_gc = now
+            self._collect_terminated()
+
+    def _submit(self, instance_id: str) -> None:
+        with self.lock:
+            if instance_id in self.inflight or self.stopping.is_set():
+                return
+            self.inflight.add(instance_id)
+        self.pool.submit(self._work, instance_id)
+
+    def _work(self, instance_id: str) -> None:
+        try:
+            self.reconcile(instance_id)
+        except Exception as err:
+            log.exception("reconcile %s failed", instance_id)
+            self._record_failure(instance_id, err)
+        finally:
+            with self.lock:
+                self.inflight.discard(instance_id)
+
+    # -- one instance ------------------------------------------------------------------
+    def spec(self, inst: models.Instance) -> InstanceSpec:
+        with self.cloud.store.read() as s:
+            image = s.get(models.Image, inst.image_id)
+        assert image is not None
+        return InstanceSpec(
+            instance_id=inst.instance_id, slot=inst.slot, private_ip=inst.private_ip,
+            public_ip=inst.public_ip,
+            hostname=f"ip-{inst.private_ip.replace('.', '-')}",
+            limits=CATALOGUE[inst.instance_type].limits, volume_gib=inst.volume_gib,
+            image_root=Path(image.rootfs),
+            authorized_key=inst.authorized_key,
+        )
+
+    def reconcile(self, instance_id: str) -> None:
+        with self.cloud.store.read() as s:
+            inst = s.get(models.Instance, instance_id)
+        if inst is None:
+            return
+        if inst.state == "pending":
+            self._launch(inst)
+        elif inst.state == "stopping":
+            self.agent.stop(self.spec(inst), force=inst.force_stop)
+            crashpoint("controller.stopped_before_record")
+            self._finish(instance_id, "stopping", "stopped", release_public_ip=True)
+        elif inst.state == "shutting-down":
+            self.agent.destroy(self.spec(inst))
+            crashpoint("controller.destroyed_before_record")
+            self._finish(instance_id, "shutting-down", "terminated", release_public_ip=True)
+        elif inst.state == "running" and inst.reboot_requested > inst.reboot_done:
+            wanted = inst.reboot_requested
+            spec = self.spec(inst)
+            self.agent.reboot(spec)
+            wait_until(lambda: self.agent.ssh_ready(spec), SSH_READY_TIMEOUT)
+            with self.cloud.store.write() as s:
+                row = s.get(models.Instance, instance_id)
+                if row is not None:
+                    row.reboot_done = max(row.reboot_done, wanted)
+
+    def _launch(self, inst: models.Instance) -> None:
+        if inst.public_ip is None:  # a start after stop: public IPs are not kept
+            with self.cloud.store.write() as s:
+                row = s.get(models.Instance, inst.instance_id)
+                assert row is not None
+                row.public_ip = next(allocation.free_public_ips(s, self.cloud.config.public_pool), None)
+                inst = row
+        spec = self.spec(inst)
+        self.agent.launch(spec)
+        crashpoint("controller.launched_before_ready")
+        if not wait_until(lambda: self.agent.ssh_ready(spec), SSH_READY_TIMEOUT):
+            raise TimeoutError(f"sshd of {inst.instance_id} did not answer in {SSH_READY_TIMEOUT}s")
+        with self.cloud.store.write() as s:
+            row = s.get(models.Instance, inst.instance_id)
+            if row is not None and row.state == "pending":
+                row.state = "running"
+                row.state_changed_at = utcnow()
+                row.attempts = 0
+                row.last_error = None
+                row.reboot_done = row.reboot_requested  # a fresh boot satisfies any reboot
+
+    def _finish(self, instance_id: str, expected: str, new_state: str,
+                release_public_ip: bool) -> None:
+        with self.cloud.store.write() as s:
+            row = s.get(models.Instance, instance_id)
+            if row is None or row.state != expected:
+                return
+            row.state = new_state
+            row.state_changed_at = utcnow()
+            row.attempts = 0
+            row.force_stop = False
+            if release_public_ip:
+                row.public_ip = None
+
+    def _record_failure(self, instance_id: str, err: Exception) -> None:
+        with self.cloud.store.write() as s:
+            row = s.get(models.Instance, instance_id)
+            if row is None:
+                return
+            row.attempts += 1
+            row.last_error = str(err)[:4000]
+            if row.state == "pending" and row.attempts >= MAX_LAUNCH_ATTEMPTS:
+                # As on EC2: a launch that cannot succeed ends terminated, with the reason.
+                row.state = "shutting-down"
+                row.desired_state = "terminated"
+                row.state_reason_code = "Server.InternalError"
+                row.state_reason_message = f"Server.InternalError: {str(err)[:400]}"
+                row.attempts = 0
+        # Retry on a later tick, with a pause so a persistent failure does not spin.
+        threading.Timer(0.5 * min(row.attempts if row else 1, 10), self.cloud.wakeup.set).start()
+
+    # -- periodic ------------------------------------------------------------------------
+    def _health_check(self) -> None:
+        """A running instance whose init exited was shut down from inside: it stops."""
+        with self.cloud.store.read() as s:
+            rows = list(s.scalars(select(models.Instance).where(models.Instance.state == "running")))
+        for inst in rows:
+            with self.lock:
+                if inst.instance_id in self.inflight:
+                    continue
+            if self.agent.runtime.alive(self.agent.container_name(inst.instance_id)):
+                continue
+            with self.cloud.store.write() as s:
+                row = s.get(models.Instance, inst.instance_id)
+                if row is None or row.state != "running":
+                    continue
+                row.state, row.desired_state = "stopping", "stopped"
+                row.state_changed_at = utcnow()
+                row.state_reason_code = "Client.InstanceInitiatedShutdown"
+                row.state_reason_message = ("Client.InstanceInitiatedShutdown: Instance "
+                                            "initiated shutdown")
+            self.cloud.wakeup.set()
+
+    def _collect_terminated(self) -> None:
+        cutoff = utcnow() - timedelta(seconds=self.cloud.config.terminated_visible_seconds)
+        with self.cloud.store.write() as s:
+            gone = list(s.scalars(select(models.Instance.instance_id).where(
+                models.Instance.state == "terminated", models.Instance.state_changed_at < cutoff)))
+            if gone:
+                s.execute(delete(models.Tag).where(models.Tag.resource_id.in_(gone)))
+                s.execute(delete(models.Instance).where(models.Instance.instance_id.in_(gone)))
+
+    # -- after a restart -----------------------------------------------------------------
+    def recover(self) -> None:
+        """Bring every instance that should run back to running; re-map public IPs."""
+        self.agent.ensure_host_network()
+        with self.cloud.store.read() as s:
+            rows = list(s.scalars(select(models.Instance).where(models.Instance.state == "running")))
+        for inst in rows:
+            spec = self.spec(inst)
+            try:
+                if self.agent.status(spec) != RuntimeState.RUNNING:
+                    log.info("recovering %s", inst.instance_id)
+                self.agent.launch(spec)  # idempotent: re-maps the public IP if running
+            except Exception:
+                log.exception("recovering %s failed", inst.instance_id)
+        self.cloud.wakeup.set()

@@ -1,0 +1,43 @@
+"""Allocating slots (uid range + veth name), private and public addresses.
+
+Called inside a store write transaction, so two launches never take the same value.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterator
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from gureum.store import models
+
+MAX_SLOTS = 16384
+
+
+def _live(session: Session, column):  # noqa: ANN001, ANN202
+    return set(session.scalars(select(column).where(models.Instance.state != "terminated")))
+
+
+def free_slots(session: Session) -> Iterator[int]:
+    used = _live(session, models.Instance.slot)
+    return (n for n in range(1, MAX_SLOTS) if n not in used)
+
+
+def free_private_ips(session: Session, subnet_cidr: str) -> Iterator[str]:
+    used = _live(session, models.Instance.private_ip)
+    net = ipaddress.ip_network(subnet_cidr)
+    # AWS reserves network, +1 router, +2 DNS, +3 future, and broadcast.
+    first, last = int(net.network_address) + 4, int(net.broadcast_address) - 1
+    return (str(ipaddress.ip_address(n)) for n in range(first, last + 1)
+            if str(ipaddress.ip_address(n)) not in used)
+
+
+def free_public_ips(session: Session, pool_cidr: str) -> Iterator[str]:
+    used = set(session.scalars(select(models.Instance.public_ip).where(
+        models.Instance.public_ip.is_not(None))))
+    net = ipaddress.ip_network(pool_cidr)
+    first, last = int(net.network_address) + 1, int(net.broadcast_address) - 1
+    return (str(ipaddress.ip_address(n)) for n in range(first, last + 1)
+            if str(ipaddress.ip_address(n)) not in used)

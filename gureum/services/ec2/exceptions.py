@@ -1,0 +1,96 @@
+"""EC2 error codes: one class per AWS code."""
+
+from __future__ import annotations
+
+from gureum.api.exceptions import (  # noqa: F401  (re-exported: handlers import from here)
+    InvalidParameterCombination,
+    InvalidParameterValue,
+    MissingParameter,
+)
+from gureum.errors import ApiError
+
+
+class DryRunOperation(ApiError):
+    code = "DryRunOperation"
+    status = 412
+
+
+class InvalidInstanceIDNotFound(ApiError):
+    code = "InvalidInstanceID.NotFound"
+
+
+class InvalidInstanceIDMalformed(ApiError):
+    code = "InvalidInstanceID.Malformed"
+
+
+class InvalidAMIIDNotFound(ApiError):
+    code = "InvalidAMIID.NotFound"
+
+
+class InvalidAMIIDMalformed(ApiError):
+    code = "InvalidAMIID.Malformed"
+
+
+class InvalidKeyPairNotFound(ApiError):
+    code = "InvalidKeyPair.NotFound"
+
+
+class InvalidKeyPairDuplicate(ApiError):
+    code = "InvalidKeyPair.Duplicate"
+
+
+class InvalidKeyFormat(ApiError):
+    code = "InvalidKey.Format"
+
+
+class IncorrectInstanceState(ApiError):
+    code = "IncorrectInstanceState"
+
+
+class UnsupportedOperation(ApiError):
+    code = "UnsupportedOperation"
+
+
+class OperationNotPermitted(ApiError):
+    code = "OperationNotPermitted"
+
+
+class InvalidInstanceType(ApiError):
+    code = "InvalidInstanceType"
+
+
+class InvalidSubnetIDNotFound(ApiError):
+    code = "InvalidSubnetID.NotFound"
+
+
+class InvalidGroupNotFound(ApiError):
+    code = "InvalidGroup.NotFound"
+
+
+class InvalidID(ApiError):
+    code = "InvalidID"
+
+
+class InvalidFilter(ApiError):
+    code = "InvalidFilter"
+
+
+class InvalidPaginationToken(ApiError):
+    code = "InvalidPaginationToken"
+
+
+class IdempotentParameterMismatch(ApiError):
+    code = "IdempotentParameterMismatch"
+
+
+class InstanceLimitExceeded(ApiError):
+    code = "InstanceLimitExceeded"
+
+
+class InsufficientInstanceCapacity(ApiError):
+    code = "InsufficientInstanceCapacity"
+    status = 500
+
+
+class InvalidRegion(ApiError):
+    code = "InvalidParameterValue"

@@ -1,0 +1,72 @@
+"""EC2 `Filter.N.Name` / `Filter.N.Value.M` matching, with AWS's `*` and `?` wildcards.
+
+A resource is described by a dict of filter name -> values; `tag:KEY` and `tag-key`
+come from its tags. Values within one filter OR; filters AND.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Iterable
+from functools import cache
+from typing import Any
+
+from gureum.services.ec2.exceptions import InvalidParameterValue
+
+
+@cache
+def _pattern(value: str) -> re.Pattern[str]:
+    return re.compile(fnmatch.translate(value).replace("(?s:", "(?s:", 1))
+
+
+def _matches(candidates: Iterable[str], wanted: list[str]) -> bool:
+    for candidate in candidates:
+        for value in wanted:
+            if "*" in value or "?" in value:
+                if _pattern(value).match(candidate):
+                    return True
+            elif candidate == value:
+                return True
+    return False
+
+
+def validate(filters: list[dict[str, Any]] | None, allowed: set[str]) -> list[tuple[str, list[str]]]:
+    out = []
+    for f in filters or []:
+        name = f.get("Name")
+        if not name:
+            raise InvalidParameterValue("The filter name must be given")
+        if name not in allowed and not name.startswith("tag:"):
+            raise InvalidParameterValue(f"The filter '{name}' is invalid")
+        out.append((name, [str(v) for v in f.get("Values", [])]))
+    return out
+
+
+def match(filters: list[tuple[str, list[str]]], fields: dict[str, Any],
+          tags: dict[str, str]) -> bool:
+    for name, values in filters:
+        if name.startswith("tag:"):
+            key = name[4:]
+            candidates = [tags[key]] if key in tags else []
+        elif name == "tag-key":
+            candidates = list(tags)
+        elif name == "tag-value":
+            candidates = list(tags.values())
+        else:
+            raw = fields.get(name)
+            if raw is None:
+                candidates = []
+            elif isinstance(raw, list | tuple | set):
+                candidates = [_text(v) for v in raw]
+            else:
+                candidates = [_text(raw)]
+        if not _matches(candidates, values):
+            return False
+    return True
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)

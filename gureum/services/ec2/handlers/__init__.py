@@ -1,0 +1,11 @@
+"""EC2 action handlers; importing this package registers them all."""
+
+from gureum.services.ec2.handlers import (  # noqa: F401
+    attributes,
+    images,
+    instances,
+    keypairs,
+    lifecycle,
+    regions,
+    tags,
+)

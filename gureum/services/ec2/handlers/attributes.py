@@ -1,0 +1,97 @@
+"""DescribeInstanceAttribute and ModifyInstanceAttribute."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from gureum.api.dispatch import RequestContext, action
+from gureum.services.ec2 import exceptions as exc
+from gureum.services.ec2.handlers import common
+from gureum.services.ec2.handlers.instances import USER_DATA_LIMIT
+from gureum.services.ec2.instance_types import CATALOGUE
+from gureum.services.ec2.views import ROOT_DEVICE, volume_id
+from gureum.store.models import Instance
+
+
+def _describe(inst: Instance, attribute: str) -> dict[str, Any]:
+    if attribute == "instanceType":
+        return {"InstanceType": {"Value": inst.instance_type}}
+    if attribute == "userData":
+        data = base64.b64encode(inst.user_data).decode() if inst.user_data else None
+        return {"UserData": {"Value": data} if data else {}}
+    if attribute == "disableApiTermination":
+        return {"DisableApiTermination": {"Value": inst.disable_api_termination}}
+    if attribute == "disableApiStop":
+        return {"DisableApiStop": {"Value": False}}
+    if attribute == "instanceInitiatedShutdownBehavior":
+        return {"InstanceInitiatedShutdownBehavior": {"Value": "stop"}}
+    if attribute == "rootDeviceName":
+        return {"RootDeviceName": {"Value": ROOT_DEVICE}}
+    if attribute == "blockDeviceMapping":
+        return {"BlockDeviceMappings": [{"DeviceName": ROOT_DEVICE, "Ebs": {
+            "VolumeId": volume_id(inst.instance_id), "Status": "attached",
+            "AttachTime": inst.launch_time, "DeleteOnTermination": True}}]}
+    if attribute == "groupSet":
+        return {"Groups": [{"GroupId": g} for g in inst.security_group_ids]}
+    if attribute == "sourceDestCheck":
+        return {"SourceDestCheck": {"Value": True}}
+    if attribute == "ebsOptimized":
+        return {"EbsOptimized": {"Value": False}}
+    if attribute == "enaSupport":
+        return {"EnaSupport": {"Value": True}}
+    if attribute in ("kernel", "ramdisk"):
+        return {attribute.capitalize() + "Id": {}}
+    if attribute == "productCodes":
+        return {"ProductCodes": []}
+    raise exc.InvalidParameterValue(f"Value ({attribute}) for parameter attribute is invalid.")
+
+
+@action("ec2", "DescribeInstanceAttribute")
+def describe_instance_attribute(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
+    with ctx.cloud.store.read() as s:
+        inst = common.instances_by_id(s, ctx.account_id, [p["InstanceId"]])[0]
+    return {"InstanceId": inst.instance_id, **_describe(inst, p["Attribute"])}
+
+
+def _require_stopped(inst: Instance) -> None:
+    if inst.state != "stopped":
+        raise exc.IncorrectInstanceState(f"The instance '{inst.instance_id}' is not in the 'stopped' state.")
+
+
+@action("ec2", "ModifyInstanceAttribute")
+def modify_instance_attribute(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
+    changes = {k: v for k, v in p.items() if k not in ("InstanceId", "DryRun")}
+    if not changes:
+        raise exc.MissingParameter("The request must contain an attribute to modify")
+    with ctx.cloud.store.write() as s:
+        inst = common.instances_by_id(s, ctx.account_id, [p["InstanceId"]])[0]
+        attribute, value = p.get("Attribute"), p.get("Value")
+        new_type = (p.get("InstanceType") or {}).get("Value") or (
+            value if attribute == "instanceType" else None)
+        if new_type is not None:
+            if new_type not in CATALOGUE:
+                raise exc.InvalidParameterValue(f"Invalid value '{new_type}' for InstanceType.")
+            _require_stopped(inst)
+            inst.instance_type = new_type
+        if "UserData" in p or attribute == "userData":
+            raw = (p.get("UserData") or {}).get("Value") if "UserData" in p else value
+            data = raw if isinstance(raw, bytes) else (raw or "").encode()
+            if len(data) > USER_DATA_LIMIT:
+                raise exc.InvalidParameterValue(f"User data is limited to {USER_DATA_LIMIT} bytes")
+            _require_stopped(inst)
+            inst.user_data = data or None
+        flag = p.get("DisableApiTermination")
+        if flag is not None or attribute == "disableApiTermination":
+            inst.disable_api_termination = (flag or {}).get("Value", False) if flag is not None \
+                else str(value).lower() == "true"
+        if p.get("Groups") or attribute == "groupSet":
+            groups = p.get("Groups") or []
+            for g in groups:
+                if g != ctx.cloud.default_group_id(ctx.account_id):
+                    raise exc.InvalidGroupNotFound(f"The security group '{g}' does not exist")
+            inst.security_group_ids = groups
+        if attribute and attribute not in ("instanceType", "userData", "disableApiTermination",
+                                           "groupSet"):
+            raise exc.UnsupportedOperation(f"Modifying attribute '{attribute}' is not supported")
+    return {}

@@ -1,0 +1,108 @@
+"""Helpers shared by EC2 handlers: lookups, tags, paging."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections import defaultdict
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from gureum.services.ec2 import exceptions as exc
+from gureum.services.ec2 import ids
+from gureum.store import models
+
+RESOURCE_TYPES = {"i": "instance", "ami": "image", "key": "key-pair", "vol": "volume",
+                  "vpc": "vpc", "subnet": "subnet", "sg": "security-group",
+                  "eni": "network-interface"}
+
+
+def tags_of(session: Session, account_id: str, resource_ids: Iterable[str]) -> dict[str, dict[str, str]]:
+    wanted = list(resource_ids)
+    out: dict[str, dict[str, str]] = defaultdict(dict)
+    if not wanted:
+        return out
+    rows = session.scalars(select(models.Tag).where(models.Tag.account_id == account_id,
+                                                    models.Tag.resource_id.in_(wanted)))
+    for tag in rows:
+        out[tag.resource_id][tag.key] = tag.value
+    return out
+
+
+def all_tags(session: Session, account_id: str, resource_type: str) -> dict[str, dict[str, str]]:
+    out: dict[str, dict[str, str]] = defaultdict(dict)
+    rows = session.scalars(select(models.Tag).where(models.Tag.account_id == account_id,
+                                                    models.Tag.resource_type == resource_type))
+    for tag in rows:
+        out[tag.resource_id][tag.key] = tag.value
+    return out
+
+
+def validate_tags(tags: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    out = []
+    for tag in tags:
+        key, value = tag.get("Key"), tag.get("Value", "")
+        if key is None:
+            raise exc.InvalidParameterValue("Tag key must be given")
+        if not 1 <= len(key) <= 128:
+            raise exc.InvalidParameterValue(
+                f"Tag key exceeds the maximum length of 128 characters: {key[:140]}")
+        if len(value) > 256:
+            raise exc.InvalidParameterValue(
+                "Tag value exceeds the maximum length of 256 characters")
+        if key.lower().startswith("aws:"):
+            raise exc.InvalidParameterValue("Tag keys starting with 'aws:' are reserved for internal use")
+        out.append((key, value))
+    if len(out) > 50:
+        raise exc.InvalidParameterValue("The maximum number of tags per resource is 50")
+    return out
+
+
+def put_tags(session: Session, account_id: str, resource_id: str, tags: list[tuple[str, str]]) -> None:
+    rtype = RESOURCE_TYPES.get(resource_id.split("-")[0], "unknown")
+    for key, value in tags:
+        existing = session.get(models.Tag, (resource_id, key))
+        if existing is not None:
+            existing.value = value
+        else:
+            session.add(models.Tag(resource_id=resource_id, key=key, value=value,
+                                   account_id=account_id, resource_type=rtype))
+
+
+def instances_by_id(session: Session, account_id: str, instance_ids: list[str]) -> list[models.Instance]:
+    """The account's instances, in the order asked; NotFound names every missing id."""
+    ids.check_instance_ids(instance_ids)
+    rows = {i.instance_id: i for i in session.scalars(
+        select(models.Instance).where(models.Instance.account_id == account_id,
+                                      models.Instance.instance_id.in_(instance_ids)))}
+    missing = [i for i in instance_ids if i not in rows]
+    if missing:
+        quoted = ", ".join(f"'{i}'" for i in missing)
+        word = "IDs" if len(missing) > 1 else "ID"
+        raise exc.InvalidInstanceIDNotFound(f"The instance {word} {quoted} do{'' if len(missing) > 1 else 'es'} not exist")
+    return [rows[i] for i in dict.fromkeys(instance_ids)]
+
+
+def page(items: list[Any], max_results: int | None, token: str | None,
+         lo: int = 5, hi: int = 1000) -> tuple[list[Any], str | None]:
+    start = 0
+    if token:
+        try:
+            start = int(base64.urlsafe_b64decode(token.encode()).decode())
+            if start < 0:
+                raise ValueError
+        except (ValueError, binascii.Error, UnicodeDecodeError):
+            raise exc.InvalidPaginationToken(f"Invalid pagination token: {token[:64]}") from None
+    if max_results is None:
+        return items[start:], None
+    if not lo <= max_results <= hi:
+        raise exc.InvalidParameterValue(
+            f"Value ( {max_results} ) for parameter maxResults is invalid. "
+            f"Parameter must be between {lo} and {hi}.")
+    chunk = items[start:start + max_results]
+    end = start + max_results
+    next_token = base64.urlsafe_b64encode(str(end).encode()).decode() if end < len(items) else None
+    return chunk, next_token

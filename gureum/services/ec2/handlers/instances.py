@@ -1,0 +1,311 @@
+"""RunInstances and the instance read APIs. Handlers write desired state and return;
+the instance controller makes it real."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from sqlalchemy import func, select
+
+from gureum.api.dispatch import RequestContext, action
+from gureum.services.ec2 import allocation, filters, ids
+from gureum.services.ec2 import exceptions as exc
+from gureum.services.ec2.handlers import common
+from gureum.services.ec2.instance_types import CATALOGUE, DEFAULT
+from gureum.services.ec2.views import instance as instance_view
+from gureum.services.ec2.views import private_dns, public_dns, state
+from gureum.store import models
+
+USER_DATA_LIMIT = 16 * 1024
+ROOT_DEVICES = {"/dev/xvda", "/dev/sda1", "/dev/sda"}
+
+
+def _request_hash(p: dict[str, Any]) -> str:
+    body = {k: v for k, v in p.items() if k != "ClientToken"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _volume_size(p: dict[str, Any]) -> int:
+    size = 8
+    for mapping in p.get("BlockDeviceMappings") or []:
+        ebs = mapping.get("Ebs") or {}
+        if mapping.get("DeviceName") in ROOT_DEVICES and "VolumeSize" in ebs:
+            size = ebs["VolumeSize"]
+            if not 1 <= size <= 16384:
+                raise exc.InvalidParameterValue(
+                    f"Volume of {size}GiB is not between 1 and 16384 GiB")
+    return size
+
+
+def _user_data(p: dict[str, Any]) -> bytes | None:
+    import base64
+    import binascii
+
+    raw = p.get("UserData")
+    if raw is None:
+        return None
+    try:
+        data = base64.b64decode(raw, validate=True)
+    except (binascii.Error, ValueError):
+        raise exc.InvalidParameterValue("Invalid BASE64 encoding of user data.") from None
+    if len(data) > USER_DATA_LIMIT:
+        raise exc.InvalidParameterValue(f"User data is limited to {USER_DATA_LIMIT} bytes")
+    return data
+
+
+def _instance_tags(p: dict[str, Any]) -> list[tuple[str, str]]:
+    tags: list[dict[str, Any]] = []
+    for spec in p.get("TagSpecifications") or []:
+        rtype = spec.get("ResourceType")
+        if rtype not in ("instance", "volume", "network-interface"):
+            raise exc.InvalidParameterValue(
+                f"'{rtype}' is not a valid taggable resource type for this operation.")
+        if rtype == "instance":
+            tags.extend(spec.get("Tags") or [])
+    return common.validate_tags(tags)
+
+
+@action("ec2", "RunInstances")
+def run_instances(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
+    cloud, account = ctx.cloud, ctx.account_id
+    min_count, max_count = p["MinCount"], p["MaxCount"]
+    if min_count < 1 or max_count < 1:
+        raise exc.InvalidParameterValue("MinCount and MaxCount must be greater than zero")
+    if min_count > max_count:
+        raise exc.InvalidParameterValue("MinCount must be less than or equal to MaxCount")
+    image_id = p.get("ImageId")
+    if not image_id:
+        raise exc.MissingParameter("The request must contain the parameter ImageId")
+    ids.check_image_id(image_id)
+    instance_type = p.get("InstanceType", DEFAULT)
+    if instance_type not in CATALOGUE:
+        raise exc.InvalidParameterValue(f"Invalid value '{instance_type}' for InstanceType.")
+    subnet_id = p.get("SubnetId")
+    if subnet_id and subnet_id != cloud.default_subnet_id(account):
+        raise exc.InvalidSubnetIDNotFound(f"The subnet ID '{subnet_id}' does not exist")
+    groups = p.get("SecurityGroupIds") or [cloud.default_group_id(account)]
+    for group in groups:
+        if group != cloud.default_group_id(account):
+            raise exc.InvalidGroupNotFound(f"The security group '{group}' does not exist")
+    for name in p.get("SecurityGroups") or []:
+        if name != "default":
+            raise exc.InvalidGroupNotFound(
+                f"The security group '{name}' does not exist in default VPC")
+    volume_gib = _volume_size(p)
+    user_data = _user_data(p)
+    tags = _instance_tags(p)
+    token = p.get("ClientToken")
+    if token is not None and len(token) > 64:
+        raise exc.InvalidParameterValue("ClientToken must be at most 64 characters")
+    request_hash = _request_hash(p)
+    zone = (p.get("Placement") or {}).get("AvailabilityZone")
+    if zone and zone != cloud.availability_zone:
+        raise exc.InvalidParameterValue(f"Invalid availability zone: [{zone}]")
+
+    with cloud.store.write() as s:
+        if token:
+            existing = s.scalar(select(models.Reservation).where(
+                models.Reservation.account_id == account, models.Reservation.client_token == token))
+            if existing is not None:
+                if existing.request_hash != request_hash:
+                    raise exc.IdempotentParameterMismatch(
+                        "Arguments on this idempotent request are inconsistent with arguments "
+                        "used in previous request(s).")
+                return _reservation(ctx, s, existing.reservation_id)
+        image = s.get(models.Image, image_id)
+        if image is None or image.state != "available":
+            raise exc.InvalidAMIIDNotFound(f"The image id '[{image_id}]' does not exist")
+        key = None
+        if p.get("KeyName"):
+            key = s.scalar(select(models.KeyPair).where(models.KeyPair.account_id == account,
+                                                        models.KeyPair.name == p["KeyName"]))
+            if key is None:
+                raise exc.InvalidKeyPairNotFound(f"The key pair '{p['KeyName']}' does not exist")
+        live = s.scalar(select(func.count()).select_from(models.Instance).where(
+            models.Instance.account_id == account, models.Instance.state != "terminated")) or 0
+        room = cloud.config.max_instances_per_account - live
+        if room < min_count:
+            raise exc.InstanceLimitExceeded(
+                f"You have requested more instances ({min_count}) than your current instance "
+                f"limit of {cloud.config.max_instances_per_account} allows.")
+        count = min(max_count, room)
+        slots = allocation.free_slots(s)
+        private_ips = allocation.free_private_ips(s, cloud.config.subnet_cidr)
+        public_ips = allocation.free_public_ips(s, cloud.config.public_pool)
+        reservation = models.Reservation(reservation_id=ids.new("r"), account_id=account,
+                                         client_token=token, request_hash=request_hash)
+        s.add(reservation)
+        s.flush()
+        for index in range(count):
+            try:
+                slot, private_ip, public_ip = next(slots), next(private_ips), next(public_ips)
+            except StopIteration:
+                if index >= min_count:
+                    break
+                raise exc.InsufficientInstanceCapacity(
+                    "There is not enough free capacity (addresses) for the requested "
+                    "instances.") from None
+            inst = models.Instance(
+                instance_id=ids.new("i"), account_id=account,
+                reservation_id=reservation.reservation_id, ami_launch_index=index,
+                image_id=image_id, instance_type=instance_type,
+                key_name=key.name if key else None, authorized_key=key.public_key if key else None,
+                state="pending", desired_state="running", slot=slot, private_ip=private_ip,
+                public_ip=public_ip, vpc_id=cloud.default_vpc_id(account),
+                subnet_id=cloud.default_subnet_id(account),
+                availability_zone=cloud.availability_zone, security_group_ids=groups,
+                volume_gib=volume_gib, user_data=user_data, client_token=token,
+            )
+            s.add(inst)
+            s.flush()
+            common.put_tags(s, account, inst.instance_id, tags)
+        result = _reservation(ctx, s, reservation.reservation_id)
+    cloud.wakeup.set()
+    return result
+
+
+def _reservation(ctx: RequestContext, s: Any, reservation_id: str) -> dict[str, Any]:
+    instances = list(s.scalars(select(models.Instance).where(
+        models.Instance.reservation_id == reservation_id).order_by(models.Instance.ami_launch_index)))
+    tags = common.tags_of(s, ctx.account_id, [i.instance_id for i in instances])
+    region = ctx.cloud.config.region
+    return {
+        "ReservationId": reservation_id, "OwnerId": ctx.account_id,
+        "Groups": [],
+        "Instances": [instance_view(i, tags[i.instance_id], region) for i in instances],
+    }
+
+
+INSTANCE_FILTERS = {
+    "instance-id", "instance-state-name", "instance-state-code", "instance-type", "image-id",
+    "key-name", "private-ip-address", "ip-address", "availability-zone", "vpc-id",
+    "subnet-id", "reservation-id", "private-dns-name", "dns-name", "owner-id",
+    "instance.group-id", "instance.group-name", "architecture", "launch-index",
+    "network-interface.addresses.private-ip-address", "client-token",
+}
+
+
+def _filter_fields(inst: models.Instance, region: str) -> dict[str, Any]:
+    return {
+        "instance-id": inst.instance_id, "instance-state-name": inst.state,
+        "instance-state-code": state(inst.state)["Code"], "instance-type": inst.instance_type,
+        "image-id": inst.image_id, "key-name": inst.key_name, "private-ip-address": inst.private_ip,
+        "ip-address": inst.public_ip, "availability-zone": inst.availability_zone,
+        "vpc-id": inst.vpc_id, "subnet-id": inst.subnet_id, "reservation-id": inst.reservation_id,
+        "private-dns-name": private_dns(inst.private_ip, region),
+        "dns-name": public_dns(inst.public_ip, region) or None, "owner-id": inst.account_id,
+        "instance.group-id": inst.security_group_ids, "instance.group-name": ["default"],
+        "architecture": "x86_64", "launch-index": inst.ami_launch_index,
+        "network-interface.addresses.private-ip-address": inst.private_ip,
+        "client-token": inst.client_token,
+    }
+
+
+def _select(ctx: RequestContext, p: dict[str, Any]) -> tuple[list[models.Instance], dict]:
+    instance_ids = p.get("InstanceIds") or []
+    if instance_ids and p.get("MaxResults") is not None:
+        raise exc.InvalidParameterCombination(
+            "The parameter instancesSet cannot be used with the parameter maxResults")
+    flt = filters.validate(p.get("Filters"), INSTANCE_FILTERS)
+    region = ctx.cloud.config.region
+    with ctx.cloud.store.read() as s:
+        if instance_ids:
+            rows = common.instances_by_id(s, ctx.account_id, instance_ids)
+        else:
+            rows = list(s.scalars(select(models.Instance).where(
+                models.Instance.account_id == ctx.account_id).order_by(
+                    models.Instance.launch_time, models.Instance.reservation_id,
+                    models.Instance.ami_launch_index)))
+        tags = common.all_tags(s, ctx.account_id, "instance")
+    rows = [i for i in rows if filters.match(flt, _filter_fields(i, region), tags[i.instance_id])]
+    return rows, tags
+
+
+@action("ec2", "DescribeInstances")
+def describe_instances(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
+    rows, tags = _select(ctx, p)
+    chunk, token = common.page(rows, p.get("MaxResults"), p.get("NextToken"))
+    region = ctx.cloud.config.region
+    reservations: dict[str, dict[str, Any]] = {}
+    for inst in chunk:
+        res = reservations.setdefault(inst.reservation_id, {
+            "ReservationId": inst.reservation_id, "OwnerId": inst.account_id, "Groups": [],
+            "Instances": []})
+        res["Instances"].append(instance_view(inst, tags[inst.instance_id], region))
+    return {"Reservations": list(reservations.values()), "NextToken": token}
+
+
+@action("ec2", "DescribeInstanceStatus")
+def describe_instance_status(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
+    include_all = p.get("IncludeAllInstances", False)
+    flt = filters.validate(p.get("Filters"), {
+        "availability-zone", "instance-state-name", "instance-state-code",
+        "instance-status.status", "system-status.status", "instance-status.reachability",
+        "system-status.reachability"})
+    rows, _ = _select(ctx, {k: v for k, v in p.items() if k in ("InstanceIds",)})
+    out = []
+    for inst in rows:
+        if not include_all and inst.state != "running":
+            continue
+        status = "ok" if inst.state == "running" else "not-applicable"
+        reach = "passed" if inst.state == "running" else None
+        fields = {"availability-zone": inst.availability_zone, "instance-state-name": inst.state,
+                  "instance-state-code": state(inst.state)["Code"],
+                  "instance-status.status": status, "system-status.status": status,
+                  "instance-status.reachability": reach, "system-status.reachability": reach}
+        if not filters.match(flt, fields, {}):
+            continue
+        details = [{"Name": "reachability", "Status": reach}] if reach else []
+        out.append({
+            "InstanceId": inst.instance_id, "AvailabilityZone": inst.availability_zone,
+            "InstanceState": state(inst.state),
+            "InstanceStatus": {"Status": status, "Details": details},
+            "SystemStatus": {"Status": status, "Details": details},
+        })
+    chunk, token = common.page(out, p.get("MaxResults"), p.get("NextToken"))
+    return {"InstanceStatuses": chunk, "NextToken": token}
+
+
+@action("ec2", "DescribeInstanceTypes")
+def describe_instance_types(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
+    wanted = p.get("InstanceTypes") or []
+    for name in wanted:
+        if name not in CATALOGUE:
+            raise exc.InvalidInstanceType(f"The following supplied instance types do not exist: [{name}]")
+    flt = filters.validate(p.get("Filters"), {
+        "instance-type", "vcpu-info.default-vcpus", "memory-info.size-in-mib",
+        "current-generation", "burstable-performance-supported",
+        "processor-info.supported-architecture"})
+    out = []
+    for t in CATALOGUE.values():
+        if wanted and t.name not in wanted:
+            continue
+        fields = {"instance-type": t.name, "vcpu-info.default-vcpus": t.vcpus,
+                  "memory-info.size-in-mib": t.memory_mib, "current-generation": True,
+                  "burstable-performance-supported": t.burstable,
+                  "processor-info.supported-architecture": "x86_64"}
+        if not filters.match(flt, fields, {}):
+            continue
+        out.append({
+            "InstanceType": t.name, "CurrentGeneration": True, "FreeTierEligible": t.name == "t3.micro",
+            "SupportedUsageClasses": ["on-demand"], "SupportedRootDeviceTypes": ["ebs"],
+            "SupportedVirtualizationTypes": ["hvm"], "BareMetal": False, "Hypervisor": "nitro",
+            "ProcessorInfo": {"SupportedArchitectures": ["x86_64"]},
+            "VCpuInfo": {"DefaultVCpus": t.vcpus, "DefaultCores": t.vcpus,
+                         "DefaultThreadsPerCore": 1},
+            "MemoryInfo": {"SizeInMiB": t.memory_mib},
+            "InstanceStorageSupported": False,
+            "EbsInfo": {"EbsOptimizedSupport": "default", "EncryptionSupport": "supported",
+                        "NvmeSupport": "required"},
+            "NetworkInfo": {"NetworkPerformance": "Up to 5 Gigabit", "MaximumNetworkInterfaces": 1,
+                            "Ipv4AddressesPerInterface": 1, "Ipv6Supported": False,
+                            "EnaSupport": "required"},
+            "PlacementGroupInfo": {"SupportedStrategies": []},
+            "HibernationSupported": False, "BurstablePerformanceSupported": t.burstable,
+            "DedicatedHostsSupported": False, "AutoRecoverySupported": True,
+            "SupportedBootModes": ["legacy-bios", "uefi"],
+        })
+    chunk, token = common.page(out, p.get("MaxResults"), p.get("NextToken"), lo=5, hi=100)
+    return {"InstanceTypes": chunk, "NextToken": token}

@@ -1,0 +1,122 @@
+"""How EC2 resources look in API responses (dicts keyed by botocore member names)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gureum.services.ec2 import ids
+from gureum.services.ec2.instance_types import CATALOGUE
+from gureum.store import models
+
+STATE_CODES = {"pending": 0, "running": 16, "shutting-down": 32, "terminated": 48,
+               "stopping": 64, "stopped": 80}
+ROOT_DEVICE = "/dev/xvda"
+
+
+def state(name: str) -> dict[str, Any]:
+    return {"Code": STATE_CODES[name], "Name": name}
+
+
+def tag_list(tags: dict[str, str]) -> list[dict[str, str]]:
+    return [{"Key": k, "Value": v} for k, v in sorted(tags.items())]
+
+
+def private_dns(ip: str, region: str) -> str:
+    return f"ip-{ip.replace('.', '-')}.{region}.compute.internal"
+
+
+def public_dns(ip: str | None, region: str) -> str:
+    return f"ec2-{ip.replace('.', '-')}.{region}.compute.gureum.internal" if ip else ""
+
+
+def volume_id(instance_id: str) -> str:
+    return ids.derived("vol", instance_id)
+
+
+def instance(inst: models.Instance, tags: dict[str, str], region: str,
+             group_name: str = "default") -> dict[str, Any]:
+    itype = CATALOGUE.get(inst.instance_type)
+    visible_net = inst.state != "terminated"
+    groups = [{"GroupId": g, "GroupName": group_name} for g in inst.security_group_ids]
+    out: dict[str, Any] = {
+        "InstanceId": inst.instance_id,
+        "ImageId": inst.image_id,
+        "State": state(inst.state),
+        "PrivateDnsName": private_dns(inst.private_ip, region) if visible_net else "",
+        "PublicDnsName": public_dns(inst.public_ip, region),
+        "StateTransitionReason": inst.state_transition_reason,
+        "AmiLaunchIndex": inst.ami_launch_index,
+        "ProductCodes": [],
+        "InstanceType": inst.instance_type,
+        "LaunchTime": inst.launch_time,
+        "Placement": {"AvailabilityZone": inst.availability_zone, "GroupName": "",
+                      "Tenancy": "default"},
+        "Monitoring": {"State": "disabled"},
+        "Architecture": "x86_64",
+        "RootDeviceType": "ebs",
+        "RootDeviceName": ROOT_DEVICE,
+        "VirtualizationType": "hvm",
+        "Hypervisor": "xen",
+        "ClientToken": inst.client_token or "",
+        "EbsOptimized": False,
+        "EnaSupport": True,
+        "SourceDestCheck": True,
+        "PlatformDetails": "Linux/UNIX",
+        "UsageOperation": "RunInstances",
+        "Tags": tag_list(tags) if tags else None,
+        "SecurityGroups": groups,
+        "CpuOptions": {"CoreCount": itype.vcpus if itype else 1, "ThreadsPerCore": 1},
+        "MetadataOptions": {"State": "applied", "HttpTokens": "required",
+                            "HttpPutResponseHopLimit": 1, "HttpEndpoint": "enabled",
+                            "HttpProtocolIpv6": "disabled", "InstanceMetadataTags": "disabled"},
+        "BootMode": "uefi-preferred",
+        "CurrentInstanceBootMode": "legacy-bios",
+    }
+    if inst.key_name:
+        out["KeyName"] = inst.key_name
+    if inst.state_reason_code:
+        out["StateReason"] = {"Code": inst.state_reason_code,
+                              "Message": inst.state_reason_message or inst.state_reason_code}
+    if visible_net:
+        out.update({
+            "SubnetId": inst.subnet_id,
+            "VpcId": inst.vpc_id,
+            "PrivateIpAddress": inst.private_ip,
+            "BlockDeviceMappings": [{
+                "DeviceName": ROOT_DEVICE,
+                "Ebs": {"VolumeId": volume_id(inst.instance_id), "Status": "attached",
+                        "AttachTime": inst.launch_time, "DeleteOnTermination": True},
+            }],
+            "NetworkInterfaces": [_interface(inst, groups, region)],
+        })
+    if inst.public_ip:
+        out["PublicIpAddress"] = inst.public_ip
+    return out
+
+
+def _interface(inst: models.Instance, groups: list[dict[str, str]], region: str) -> dict[str, Any]:
+    from gureum.agent.network import mac_for
+
+    association = ({"PublicIp": inst.public_ip, "PublicDnsName": public_dns(inst.public_ip, region),
+                    "IpOwnerId": "amazon"} if inst.public_ip else None)
+    return {
+        "NetworkInterfaceId": ids.derived("eni", inst.instance_id),
+        "SubnetId": inst.subnet_id,
+        "VpcId": inst.vpc_id,
+        "Description": "",
+        "OwnerId": inst.account_id,
+        "Status": "in-use",
+        "MacAddress": mac_for(inst.private_ip),
+        "PrivateIpAddress": inst.private_ip,
+        "PrivateDnsName": private_dns(inst.private_ip, region),
+        "SourceDestCheck": True,
+        "InterfaceType": "interface",
+        "Groups": groups,
+        "Association": association,
+        "Attachment": {"AttachmentId": ids.derived("eni-attach", inst.instance_id),
+                       "DeviceIndex": 0, "Status": "attached", "AttachTime": inst.launch_time,
+                       "DeleteOnTermination": True, "NetworkCardIndex": 0},
+        "PrivateIpAddresses": [{"Primary": True, "PrivateIpAddress": inst.private_ip,
+                                "PrivateDnsName": private_dns(inst.private_ip, region),
+                                "Association": association}],
+    }

@@ -1,0 +1,141 @@
+"""SQLAlchemy 2 models: the desired and observed state of the cloud.
+
+Schema changes go through Alembic (gureum/store/migrations); SQLite is the embedded
+store, PostgreSQL the one for many hosts, through these same models.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+
+class UtcDateTime(TypeDecorator):
+    """Timestamps stored naive-UTC (SQLite has no zones) and read back aware."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is not None and value.tzinfo is not None:
+            value = value.astimezone(dt.UTC).replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        return value.replace(tzinfo=dt.UTC) if value is not None else None
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Account(Base):
+    __tablename__ = "accounts"
+    account_id: Mapped[str] = mapped_column(String(12), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class AccessKey(Base):
+    __tablename__ = "access_keys"
+    access_key_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    secret_access_key: Mapped[str] = mapped_column(String(64))
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.account_id"), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class KeyPair(Base):
+    __tablename__ = "key_pairs"
+    __table_args__ = (UniqueConstraint("account_id", "name"),)
+    key_pair_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.account_id"), index=True)
+    name: Mapped[str] = mapped_column(String(255))
+    key_type: Mapped[str] = mapped_column(String(16))
+    fingerprint: Mapped[str] = mapped_column(String(128))
+    public_key: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class Image(Base):
+    __tablename__ = "images"
+    image_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(128))
+    owner_id: Mapped[str] = mapped_column(String(12))
+    owner_alias: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    rootfs: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(16), default="available")
+    public: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class Reservation(Base):
+    __tablename__ = "reservations"
+    __table_args__ = (UniqueConstraint("account_id", "client_token"),)
+    reservation_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.account_id"), index=True)
+    client_token: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    request_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class Instance(Base):
+    __tablename__ = "instances"
+    instance_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.account_id"), index=True)
+    reservation_id: Mapped[str] = mapped_column(ForeignKey("reservations.reservation_id"))
+    ami_launch_index: Mapped[int] = mapped_column(Integer, default=0)
+    image_id: Mapped[str] = mapped_column(String(32))
+    instance_type: Mapped[str] = mapped_column(String(32))
+    key_name: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    authorized_key: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # Observed state, as the API reports it, and what the last acknowledged call asked for.
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    desired_state: Mapped[str] = mapped_column(String(16))
+    state_reason_code: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    state_reason_message: Mapped[str | None] = mapped_column(Text, nullable=True)
+    state_transition_reason: Mapped[str] = mapped_column(Text, default="")
+    reboot_requested: Mapped[int] = mapped_column(Integer, default=0)
+    reboot_done: Mapped[int] = mapped_column(Integer, default=0)
+    force_stop: Mapped[bool] = mapped_column(default=False)
+    disable_api_termination: Mapped[bool] = mapped_column(default=False)
+    slot: Mapped[int] = mapped_column(Integer)
+    private_ip: Mapped[str] = mapped_column(String(15))
+    public_ip: Mapped[str | None] = mapped_column(String(15), nullable=True)
+    vpc_id: Mapped[str] = mapped_column(String(32))
+    subnet_id: Mapped[str] = mapped_column(String(32))
+    availability_zone: Mapped[str] = mapped_column(String(32))
+    security_group_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    volume_gib: Mapped[int] = mapped_column(Integer, default=8)
+    user_data: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    client_token: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    launch_time: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+    state_changed_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Tag(Base):
+    __tablename__ = "tags"
+    resource_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    value: Mapped[str] = mapped_column(String(256), default="")
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.account_id"), index=True)
+    resource_type: Mapped[str] = mapped_column(String(32))
