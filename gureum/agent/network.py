@@ -119,7 +119,7 @@ def remove_host_network(plan: NetworkPlan) -> None:
 
 def mac_for(private_ip: str) -> str:
     octets = [int(o) for o in private_ip.split(".")]
-    return "0e:%02x:%02x:%02x:%02x:%02x" % (0x31, *octets)
+    return "0e:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}".format(0x31, *octets)
 
 
 def create_instance_netns(plan: NetworkPlan, instance_id: str, slot: int, private_ip: str) -> None:

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 
 
-class RuntimeState(str, Enum):
+class RuntimeState(StrEnum):
     ABSENT = "absent"
     CREATED = "created"
     RUNNING = "running"
