@@ -24,6 +24,8 @@ from gureum.api.exceptions import (
 
 ENVELOPE_PARAMS = {"Action", "Version"}
 MAX_LIST_INDEX = 1000
+# Enums whose bad values AWS answers with a more specific code, raised by the handler.
+ENUMS_CHECKED_BY_HANDLERS = {"InstanceType"}
 _INDEX = re.compile(r"^([1-9][0-9]{0,5})(?:\.|$)")
 
 
@@ -149,7 +151,8 @@ class QueryParser:
             raise InvalidParameterValue(
                 f"Value ({raw[:256]}) for parameter {key} is invalid. Expected a {kind}."
             ) from None
-        if kind == "string" and "enum" in shape.metadata and value not in shape.enum:
+        if (kind == "string" and "enum" in shape.metadata and value not in shape.enum
+                and shape.name not in ENUMS_CHECKED_BY_HANDLERS):
             raise InvalidParameterValue(
                 f"Value ({raw[:256]}) for parameter {key} is invalid. "
                 f"Valid values: {', '.join(shape.enum[:40])}")

@@ -30,8 +30,9 @@ MAX_PARAMS = 5000
 
 
 class NotImplementedAction(ApiError):
+    """A real AWS action gureum does not offer yet. 400, not 501: clients must not retry."""
+
     code = "NotImplemented"
-    status = 501
 
 
 class DryRunOperation(ApiError):
