@@ -37,7 +37,7 @@ def validate(filters: list[dict[str, Any]] | None, allowed: set[str]) -> list[tu
         name = f.get("Name")
         if not name:
             raise InvalidParameterValue("The filter name must be given")
-        if name not in allowed and not name.startswith("tag:"):
+        if name not in allowed and name not in ("tag-key", "tag-value") and not name.startswith("tag:"):
             raise InvalidParameterValue(f"The filter '{name}' is invalid")
         out.append((name, [str(v) for v in f.get("Values", [])]))
     return out
