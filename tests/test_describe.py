@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from conftest import ssh, wait_state
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519

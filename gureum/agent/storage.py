@@ -30,13 +30,20 @@ def is_mounted(path: Path) -> bool:
 
 
 def create_disk(disk: Path, size_gib: int, owner: int) -> None:
-    with open(disk, "wb") as f:
+    """Made under a temporary name and renamed: a crash never leaves a half-made disk."""
+    staging = disk.with_name(disk.name + ".new")
+    with open(staging, "wb") as f:
         f.truncate(size_gib * 1024**3)
-    hostcmd.run([
-        "mkfs.ext4", "-q", "-F", "-m", "0",
-        "-E", f"lazy_itable_init=1,lazy_journal_init=1,root_owner={owner}:{owner}",
-        str(disk),
-    ])
+    try:
+        hostcmd.run([
+            "mkfs.ext4", "-q", "-F", "-m", "0",
+            "-E", f"lazy_itable_init=1,lazy_journal_init=1,root_owner={owner}:{owner}",
+            str(staging),
+        ])
+    except BaseException:
+        staging.unlink(missing_ok=True)
+        raise
+    staging.rename(disk)
 
 
 def mount_disk(disk: Path, target: Path, owner: int) -> None:

@@ -1,0 +1,70 @@
+"""Nothing is lost when the control plane dies: SIGKILL at any moment, then converge.
+
+Runs last (file name order is not relied on: each test restarts the shared server itself
+and leaves it running)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from conftest import ssh, wait_for, wait_state
+
+from gureum.crashpoints import REGISTERED  # noqa: F401  (documentation of the mechanism)
+
+LAUNCH_POINTS = ["launch.disk_created", "launch.rootfs_mounted", "launch.netns_created",
+                 "launch.container_started", "controller.launched_before_ready"]
+
+
+def test_sigkill_and_restart_keeps_running_instances(server, ec2, launch, key_pair):
+    inst = launch()["Instances"][0]
+    iid = inst["InstanceId"]
+    before = wait_state(ec2, iid, "running")
+    ssh(key_pair[1], before["PublicIpAddress"], "echo survived > /home/ec2-user/marker")
+    server.kill()
+    # The instance does not depend on the control plane: it still answers while it is down.
+    assert ssh(key_pair[1], before["PublicIpAddress"], "cat /home/ec2-user/marker").stdout.strip() == "survived"
+    server.start()
+    after = wait_state(ec2, iid, "running")
+    assert after["PrivateIpAddress"] == before["PrivateIpAddress"]
+    assert after["PublicIpAddress"] == before["PublicIpAddress"]
+    assert ssh(key_pair[1], after["PublicIpAddress"], "cat /home/ec2-user/marker").stdout.strip() == "survived"
+
+
+@pytest.mark.parametrize("point", LAUNCH_POINTS)
+def test_crash_during_launch_converges(server, ec2, launch, key_pair, point):
+    server.stop()
+    server.start(extra_env={"GUREUM_CRASH_AT": point})
+    iid = launch()["Instances"][0]["InstanceId"]
+    assert wait_for(lambda: server.proc.poll() is not None, 30), f"server did not crash at {point}"
+    server.start()
+    running = wait_state(ec2, iid, "running", timeout=60)
+    assert ssh(key_pair[1], running["PublicIpAddress"], "hostname").returncode == 0
+    # Exactly one container, one netns for this instance: nothing doubled by the retry.
+    objects = server.host_objects()
+    assert len([n for n in objects["netns"] if iid in n]) == 1
+    assert len([c for c in objects["containers"] if iid in c]) == 1
+
+
+@pytest.mark.parametrize("point,action,final", [
+    ("stop.container_stopped", "stop", "stopped"),
+    ("controller.stopped_before_record", "stop", "stopped"),
+    ("terminate.stopped", "terminate", "terminated"),
+    ("controller.destroyed_before_record", "terminate", "terminated"),
+])
+def test_crash_during_stop_and_terminate_converges(server, ec2, launch, point, action, final):
+    iid = launch()["Instances"][0]["InstanceId"]
+    wait_state(ec2, iid, "running")
+    server.stop()
+    server.start(extra_env={"GUREUM_CRASH_AT": point})
+    getattr(ec2, f"{action}_instances")(InstanceIds=[iid])
+    assert wait_for(lambda: server.proc.poll() is not None, 30), f"server did not crash at {point}"
+    server.start()
+    wait_state(ec2, iid, final, timeout=60)
+    objects = server.host_objects()
+    leaked = {k: [n for n in v if iid in n] for k, v in objects.items()}
+    if final == "terminated":
+        assert not any(leaked.values()), leaked
+    else:
+        assert not leaked["containers"] and not leaked["netns"] and not leaked["mounts"]
+    time.sleep(0)
