@@ -12,8 +12,10 @@ from sqlalchemy import select
 
 from gureum.agent import image as image_mod
 from gureum.agent.agent import HostAgent
+from gureum.agent.metadata import InstanceMetadata, MetadataServer
 from gureum.config import Config
 from gureum.services.ec2 import ids
+from gureum.services.ec2.identity import IdentitySigner
 from gureum.store import models
 from gureum.store.db import Store
 
@@ -30,6 +32,30 @@ class Cloud:
         self.agent = HostAgent(config) if with_agent else None
         self.wakeup = threading.Event()
         self.controller = None
+        self.identity = IdentitySigner(config.data_dir / "identity", config.region)
+        self.metadata_server: MetadataServer | None = None
+
+    # -- instance metadata service ---------------------------------------------------------
+    def metadata_for(self, private_ip: str) -> InstanceMetadata | None:
+        from gureum.services.ec2 import imds
+        from gureum.services.ec2.handlers.common import tags_of
+
+        with self.store.read() as s:
+            inst = s.scalar(select(models.Instance).where(
+                models.Instance.private_ip == private_ip,
+                models.Instance.state.in_(("pending", "running", "stopping"))))
+            if inst is None:
+                return None
+            tags = tags_of(s, inst.account_id, [inst.instance_id])[inst.instance_id]
+        cfg = self.config
+        return imds.instance_metadata(inst, tags, cfg.region, cfg.vpc_cidr, cfg.subnet_cidr,
+                                      self.identity)
+
+    def start_metadata_service(self) -> None:
+        assert self.agent is not None
+        self.metadata_server = MetadataServer(self.agent.plan.gateway, self.config.imds_port,
+                                              self.metadata_for, self.identity.token_secret)
+        self.metadata_server.start()
 
     # -- accounts ----------------------------------------------------------------------
     def create_account(self, name: str) -> tuple[str, str, str]:

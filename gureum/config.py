@@ -27,6 +27,8 @@ class Config:
     subnet_cidr: str = field(default_factory=lambda: _env("GUREUM_SUBNET_CIDR", "172.31.0.0/20"))
     # Public addresses live on the loopback range so nothing ever leaves the machine.
     public_pool: str = field(default_factory=lambda: _env("GUREUM_PUBLIC_POOL", "127.100.0.0/16"))
+    # The metadata service listens on the VPC gateway address at this port (DNAT from :80).
+    imds_port: int = field(default_factory=lambda: int(_env("GUREUM_IMDS_PORT", "8775")))
     # Container root of instance slot N is host uid uid_base + N * 65536.
     uid_base: int = field(default_factory=lambda: int(_env("GUREUM_UID_BASE", str(0x4000_0000))))
     max_instances_per_account: int = field(

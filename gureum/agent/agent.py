@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shutil
 import socket
 import time
@@ -36,13 +37,14 @@ class InstanceSpec:
     volume_gib: int
     image_root: Path
     authorized_key: str | None
+    user_data: bytes | None = None
 
 
 class HostAgent:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.plan = network.NetworkPlan(config.prefix, config.vpc_cidr, config.subnet_cidr,
-                                        config.public_pool)
+                                        config.public_pool, config.imds_port)
         self.runtime = RuncDriver(config.runc_root, config.prefix)
         config.instances_dir.mkdir(parents=True, exist_ok=True)
         # Container roots must traverse down to their rootfs.
@@ -106,6 +108,7 @@ class HostAgent:
                 firstboot.provision(rootfs, base, spec.hostname, spec.private_ip,
                                     spec.authorized_key)
                 marker.write_text(spec.instance_id + "\n")
+            seed = self._write_seed(spec, base)
             network.delete_instance_netns(self.plan, spec.instance_id, spec.slot)
             network.create_instance_netns(self.plan, spec.instance_id, spec.slot,
                                           spec.private_ip)
@@ -117,11 +120,42 @@ class HostAgent:
                 uid_base=base, limits=spec.limits,
                 cgroup_path=f"/{self.config.prefix}/{spec.instance_id}",
                 console_log=self.console_log(spec.instance_id), boot_dir=BOOT_DIR,
+                seed_dir=seed,
             ))
             undo.callback(self.runtime.destroy, name)
             crashpoint("launch.container_started")
             self._ensure_public_ip(spec)
             undo.pop_all()
+
+    def _write_seed(self, spec: InstanceSpec, base: int) -> Path:
+        """What the instance's user-data runner reads at boot (like cloud-init's NoCloud
+        seed), rewritten at every launch so a changed user data is seen after a start."""
+        seed = self.instance_dir(spec.instance_id) / "seed"
+        seed.mkdir(mode=0o700, exist_ok=True)
+        os.chown(seed, base, base)
+        for name, data in (("user-data", spec.user_data or b""),
+                           ("instance-id", spec.instance_id.encode())):
+            path = seed / name
+            path.write_bytes(data)
+            os.chown(path, base, base)
+            path.chmod(0o600)
+        return seed
+
+    def trim_console(self, instance_id: str, limit: int = 1 << 20, keep: int = 256 << 10) -> None:
+        """Bound the console log on the host's disk. The instance writes it with
+        O_APPEND, so truncating under it is safe: its next write lands at the new end."""
+        path = self.console_log(instance_id)
+        try:
+            if path.stat().st_size <= limit:
+                return
+            with open(path, "r+b") as f:
+                f.seek(-keep, 2)
+                tail = f.read()
+                f.seek(0)
+                f.write(tail)
+                f.truncate(len(tail))
+        except OSError:
+            pass
 
     def _ensure_public_ip(self, spec: InstanceSpec) -> None:
         if spec.public_ip:

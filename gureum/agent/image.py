@@ -27,6 +27,7 @@ PACKAGES = (
     "ca-certificates",
     "tini",
     "procps",
+    "python3-yaml",
 )
 # Runs inside the new root (mmdebstrap's chroot customize hook) once per build.
 CUSTOMIZE = r"""

@@ -16,12 +16,16 @@ from gureum.agent import hostcmd, idmap
 NETNS_DIR = Path("/run/netns")
 
 
+IMDS_ADDRESS = "169.254.169.254"
+
+
 @dataclass(frozen=True)
 class NetworkPlan:
     prefix: str
     vpc_cidr: str
     subnet_cidr: str
     public_pool: str
+    imds_port: int
 
     @property
     def bridge(self) -> str:
@@ -75,9 +79,14 @@ def ensure_host_network(plan: NetworkPlan) -> None:
 def _ensure_nft_table(plan: NetworkPlan) -> None:
     t, br, vpc, pool = plan.table, plan.bridge, plan.vpc_cidr, plan.public_pool
     family_prefix = plan.prefix[:2]
+    gw, imds = plan.gateway, plan.imds_port
     ruleset = f"""
 table ip {t} {{
   map public_ips {{ type ipv4_addr : ipv4_addr; }}
+  chain nat_prerouting {{
+    type nat hook prerouting priority -100; policy accept;
+    iifname "{br}" ip daddr {IMDS_ADDRESS} tcp dport 80 dnat to {gw}:{imds}
+  }}
   chain nat_output {{
     type nat hook output priority -100; policy accept;
     ip daddr {pool} dnat ip to ip daddr map @public_ips
@@ -99,22 +108,37 @@ table ip {t} {{
   chain guard_input {{
     type filter hook input priority 0; policy accept;
     iifname "{br}" ct state established,related accept
+    iifname "{br}" ip daddr {gw} tcp dport {imds} ct status dnat accept
     iifname "{br}" drop
   }}
 }}
+table bridge {t} {{
+  # Anti-spoofing: a port may only send from its instance's address, so the metadata
+  # service can trust the source address to name the caller.
+  set port_addresses {{ type ifname . ipv4_addr; }}
+  chain guard_prerouting {{
+    type filter hook prerouting priority -200; policy accept;
+    iifname "{plan.prefix}v*" ether type ip iifname . ip saddr != @port_addresses drop
+    iifname "{plan.prefix}v*" ether type arp arp saddr ip != 0.0.0.0 iifname . arp saddr ip != @port_addresses drop
+  }}
+}}
 """
-    existing = hostcmd.run(["nft", "list", "tables", "ip"], check=False)
-    if f"table ip {t}\n" in existing + "\n":
+    existing = hostcmd.run(["nft", "list", "tables"], check=False) + "\n"
+    if f"table ip {t}\n" in existing and f"table bridge {t}\n" in existing:
         return
+    for family in ("ip", "bridge"):
+        if f"table {family} {t}\n" in existing:
+            hostcmd.run(["nft", "delete", "table", family, t])
     hostcmd.run(["nft", "-f", "-"], input=ruleset)
 
 
 def remove_host_network(plan: NetworkPlan) -> None:
     if link_exists(plan.bridge):
         hostcmd.run(["ip", "link", "del", plan.bridge])
-    existing = hostcmd.run(["nft", "list", "tables", "ip"], check=False)
-    if f"table ip {plan.table}\n" in existing + "\n":
-        hostcmd.run(["nft", "delete", "table", "ip", plan.table])
+    existing = hostcmd.run(["nft", "list", "tables"], check=False) + "\n"
+    for family in ("ip", "bridge"):
+        if f"table {family} {plan.table}\n" in existing:
+            hostcmd.run(["nft", "delete", "table", family, plan.table])
 
 
 def mac_for(private_ip: str) -> str:
@@ -127,6 +151,8 @@ def create_instance_netns(plan: NetworkPlan, instance_id: str, slot: int, privat
     prefixlen = ipaddress.ip_network(plan.subnet_cidr).prefixlen
     hostcmd.run(["ip", "netns", "add", ns])
     hostcmd.run(["ip", "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", ns])
+    hostcmd.run(["nft", "add", "element", "bridge", plan.table, "port_addresses",
+                 f"{{ {veth} . {private_ip} }}"])
     hostcmd.run(["ip", "link", "set", veth, "master", plan.bridge, "up"])
     idmap.write_in_netns(str(NETNS_DIR / ns), {
         "/proc/sys/net/ipv6/conf/all/disable_ipv6": "1",
@@ -152,7 +178,18 @@ def delete_instance_netns(plan: NetworkPlan, instance_id: str, slot: int) -> Non
         hostcmd.run(["ip", "netns", "del", ns])
     if link_exists(veth):
         hostcmd.run(["ip", "link", "del", veth])
+    _forget_port(plan, veth)
 
+
+def _forget_port(plan: NetworkPlan, veth: str) -> None:
+    out = hostcmd.run(["nft", "-j", "list", "set", "bridge", plan.table, "port_addresses"],
+                      check=False)
+    for item in json.loads(out)["nftables"] if out else []:
+        for elem in item.get("set", {}).get("elem", []) or []:
+            port, address = elem["concat"]
+            if port == veth:
+                hostcmd.run(["nft", "delete", "element", "bridge", plan.table, "port_addresses",
+                             f"{{ {port} . {address} }}"])
 
 def map_public_ip(plan: NetworkPlan, public_ip: str, private_ip: str) -> None:
     unmap_public_ip(plan, public_ip)

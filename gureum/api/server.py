@@ -124,6 +124,10 @@ class _Handler(BaseHTTPRequestHandler):
         if self.command == "GET" and self.path in ("/ping", "/healthz"):
             self._reply(200, b'{"status": "ok"}', "application/json")
             return
+        if self.command == "GET" and self.path == "/identity-certificate.pem":
+            # Public: what verifies instance identity documents' signatures.
+            self._reply(200, self.api.cloud.identity.certificate_pem, "application/x-pem-file")
+            return
         length = self.headers.get("Content-Length")
         try:
             size = int(length) if length else 0

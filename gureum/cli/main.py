@@ -55,6 +55,12 @@ def cmd_ssh(args: argparse.Namespace) -> int:
     os.execvp(cmd[0], cmd)
 
 
+def cmd_logs(args: argparse.Namespace) -> int:
+    from gureum.cli.logs import stream_console
+
+    return stream_console(_config(args), args.instance_id, follow=args.follow)
+
+
 def cmd_doctor(args: argparse.Namespace) -> int:
     from gureum.agent.agent import HostAgent
 
@@ -98,6 +104,11 @@ def main(argv: list[str] | None = None) -> int:
     ssh.add_argument("-i", "--identity", help="private key file (default: <KeyName>.pem)")
     ssh.add_argument("command", nargs=argparse.REMAINDER)
     ssh.set_defaults(func=cmd_ssh)
+
+    logs = sub.add_parser("logs", help="print an instance's console output")
+    logs.add_argument("instance_id")
+    logs.add_argument("-f", "--follow", action="store_true", help="keep printing new output")
+    logs.set_defaults(func=cmd_logs)
 
     doctor = sub.add_parser("doctor", help="list host objects this data directory owns")
     doctor.add_argument("--expect-clean", action="store_true", help="exit 1 if any remain")

@@ -53,6 +53,7 @@ def up(cfg: Config, profile: str = "gureum", write_profile: bool = True) -> int:
     controller = InstanceController(cloud)
     cloud.controller = controller
     controller.start()
+    cloud.start_metadata_service()
     server = serve(cloud, cfg.host, cfg.port)
     if write_profile:
         config_path, _ = write(profile, access, secret, cfg.region, cfg.endpoint)
@@ -74,6 +75,8 @@ def up(cfg: Config, profile: str = "gureum", write_profile: bool = True) -> int:
     done.wait()
     console.print("gureum: shutting down (instances keep running)")
     server.shutdown()
+    if cloud.metadata_server:
+        cloud.metadata_server.stop()
     controller.stop()
     _release_idle_host_network(cloud)
     return 0

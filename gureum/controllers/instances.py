@@ -113,7 +113,7 @@ class InstanceController:
             hostname=f"ip-{inst.private_ip.replace('.', '-')}",
             limits=CATALOGUE[inst.instance_type].limits, volume_gib=inst.volume_gib,
             image_root=Path(image.rootfs),
-            authorized_key=inst.authorized_key,
+            authorized_key=inst.authorized_key, user_data=inst.user_data,
         )
 
     def reconcile(self, instance_id: str) -> None:
@@ -202,6 +202,7 @@ class InstanceController:
                 if inst.instance_id in self.inflight:
                     continue
             if self.agent.runtime.alive(self.agent.container_name(inst.instance_id)):
+                self.agent.trim_console(inst.instance_id)
                 continue
             with self.cloud.store.write() as s:
                 row = s.get(models.Instance, inst.instance_id)

@@ -125,6 +125,7 @@ class Instance(Base):
     security_group_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
     volume_gib: Mapped[int] = mapped_column(Integer, default=8)
     user_data: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    metadata_options: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     client_token: Mapped[str | None] = mapped_column(String(64), nullable=True)
     launch_time: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
     state_changed_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)

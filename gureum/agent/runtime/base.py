@@ -39,6 +39,7 @@ class ContainerSpec:
     cgroup_path: str
     console_log: Path
     boot_dir: Path
+    seed_dir: Path | None = None
 
 
 class RuntimeDriver(ABC):

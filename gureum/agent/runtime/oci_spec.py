@@ -51,6 +51,8 @@ def build(spec: ContainerSpec) -> dict[str, Any]:
     idmap = [{"containerID": 0, "hostID": spec.uid_base, "size": 65536}]
     caps = list(CAPABILITIES)
     limits = spec.limits
+    seed = [{"destination": "/run/gureum/seed", "type": "none", "source": str(spec.seed_dir),
+             "options": ["bind", "ro", "nosuid", "nodev", "noexec"]}] if spec.seed_dir else []
     return {
         "ociVersion": "1.0.2",
         "process": {
@@ -83,6 +85,7 @@ def build(spec: ContainerSpec) -> dict[str, Any]:
              "options": ["nosuid", "nodev", "mode=755", "size=65536k"]},
             {"destination": "/usr/lib/gureum", "type": "none", "source": str(spec.boot_dir),
              "options": ["bind", "ro", "nosuid", "nodev"]},
+            *seed,
         ],
         "linux": {
             "uidMappings": idmap,

@@ -29,6 +29,12 @@ def public_dns(ip: str | None, region: str) -> str:
     return f"ec2-{ip.replace('.', '-')}.{region}.compute.gureum.internal" if ip else ""
 
 
+def metadata_options(inst: models.Instance) -> dict[str, Any]:
+    from gureum.services.ec2.imds import options_of
+
+    return {"State": "applied", **options_of(inst)}
+
+
 def volume_id(instance_id: str) -> str:
     return ids.derived("vol", instance_id)
 
@@ -66,9 +72,7 @@ def instance(inst: models.Instance, tags: dict[str, str], region: str,
         "Tags": tag_list(tags) if tags else None,
         "SecurityGroups": groups,
         "CpuOptions": {"CoreCount": itype.vcpus if itype else 1, "ThreadsPerCore": 1},
-        "MetadataOptions": {"State": "applied", "HttpTokens": "required",
-                            "HttpPutResponseHopLimit": 1, "HttpEndpoint": "enabled",
-                            "HttpProtocolIpv6": "disabled", "InstanceMetadataTags": "disabled"},
+        "MetadataOptions": metadata_options(inst),
         "BootMode": "uefi-preferred",
         "CurrentInstanceBootMode": "legacy-bios",
     }

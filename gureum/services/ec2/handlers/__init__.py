@@ -6,6 +6,7 @@ from gureum.services.ec2.handlers import (  # noqa: F401
     instances,
     keypairs,
     lifecycle,
+    metadata,
     regions,
     tags,
 )

@@ -100,6 +100,9 @@ def run_instances(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
     if token is not None and len(token) > 64:
         raise exc.InvalidParameterValue("ClientToken must be at most 64 characters")
     request_hash = _request_hash(p)
+    from gureum.services.ec2.handlers.metadata import validate_options
+
+    metadata_options = validate_options(p.get("MetadataOptions"))
     zone = (p.get("Placement") or {}).get("AvailabilityZone")
     if zone and zone != cloud.availability_zone:
         raise exc.InvalidParameterValue(f"Invalid availability zone: [{zone}]")
@@ -157,6 +160,7 @@ def run_instances(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
                 subnet_id=cloud.default_subnet_id(account),
                 availability_zone=cloud.availability_zone, security_group_ids=groups,
                 volume_gib=volume_gib, user_data=user_data, client_token=token,
+                metadata_options=metadata_options or None,
             )
             s.add(inst)
             s.flush()

@@ -1,0 +1,170 @@
+"""The instance metadata service (IMDS) data plane at 169.254.169.254.
+
+An nft prerouting DNAT sends instances' requests for 169.254.169.254:80 to this server on
+the bridge's gateway address; the source address is the caller's private IP (the
+anti-spoof rule on the bridge guarantees it), which names the instance. What an instance
+sees is decided by the control plane through `lookup`; this module speaks the protocol:
+IMDSv2 session tokens, v1 refusal, hop limits, disabled endpoints.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import logging
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+log = logging.getLogger("gureum.imds")
+TOKEN_HEADER = "X-aws-ec2-metadata-token"
+TTL_HEADER = "X-aws-ec2-metadata-token-ttl-seconds"
+MAX_TTL = 21600
+
+
+@dataclass(frozen=True)
+class MetadataAnswer:
+    status: int
+    body: bytes
+    content_type: str = "text/plain"
+
+
+@dataclass(frozen=True)
+class InstanceMetadata:
+    instance_id: str
+    http_tokens: str  # "optional" | "required"
+    hop_limit: int
+    endpoint_enabled: bool
+    resolve: Callable[[str], MetadataAnswer]
+
+
+class Tokens:
+    """Stateless IMDSv2 tokens: HMAC(instance, expiry). A token is bound to the instance
+    that asked for it, so it is useless from any other instance."""
+
+    def __init__(self, secret: bytes) -> None:
+        self.secret = secret
+
+    def issue(self, instance_id: str, ttl: int) -> str:
+        expiry = str(int(time.time()) + ttl)
+        mac = hmac.new(self.secret, f"{instance_id}:{expiry}".encode(), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(f"{expiry}:".encode() + mac[:24]).decode()
+
+    def valid(self, instance_id: str, token: str) -> bool:
+        try:
+            raw = base64.urlsafe_b64decode(token.encode())
+            expiry, mac = raw.split(b":", 1)
+            if int(expiry) < time.time():
+                return False
+        except (ValueError, TypeError):
+            return False
+        want = hmac.new(self.secret, f"{instance_id}:{expiry.decode()}".encode(),
+                        hashlib.sha256).digest()[:24]
+        return hmac.compare_digest(want, mac)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "EC2ws"
+    timeout = 10
+    lookup: Callable[[str], InstanceMetadata | None]
+    tokens: Tokens
+
+    def log_message(self, fmt: str, *args: Any) -> None:
+        log.debug("%s " + fmt, self.client_address[0], *args)
+
+    def _send(self, status: int, body: bytes, content_type: str = "text/plain",
+              extra: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        for k, v in (extra or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _instance(self) -> InstanceMetadata | None:
+        inst = self.lookup(self.client_address[0])
+        if inst is None:
+            self._send(404, b"Not Found")
+            return None
+        if not inst.endpoint_enabled:
+            self._send(403, b"Forbidden")  # HttpEndpoint=disabled
+            return None
+        return inst
+
+    def do_PUT(self) -> None:  # noqa: N802
+        length = int(self.headers.get("Content-Length") or 0)
+        if length:
+            self.rfile.read(min(length, 65536))
+        inst = self._instance()
+        if inst is None:
+            return
+        if self.path != "/latest/api/token":
+            self._send(403, b"Forbidden")
+            return
+        if self.headers.get("X-Forwarded-For"):
+            self._send(403, b"Forbidden")  # as EC2: no tokens through proxies
+            return
+        raw = self.headers.get(TTL_HEADER)
+        try:
+            ttl = int(raw) if raw is not None else -1
+        except ValueError:
+            ttl = -1
+        if not 1 <= ttl <= MAX_TTL:
+            self._send(400, b"Bad Request")
+            return
+        # The hop limit: the answer's packets carry this TTL, so a token cannot travel
+        # further than the instance wants (containers behind it, for example).
+        self.connection.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, inst.hop_limit)
+        self._send(200, self.tokens.issue(inst.instance_id, ttl).encode(),
+                   extra={TTL_HEADER: str(ttl)})
+
+    def do_GET(self) -> None:  # noqa: N802
+        inst = self._instance()
+        if inst is None:
+            return
+        token = self.headers.get(TOKEN_HEADER)
+        if token is not None:
+            if not self.tokens.valid(inst.instance_id, token):
+                self._send(401, b"Unauthorized")
+                return
+        elif inst.http_tokens == "required":
+            self._send(401, b"Unauthorized")
+            return
+        answer = inst.resolve(self.path.split("?", 1)[0])
+        self._send(answer.status, answer.body, answer.content_type)
+
+    do_HEAD = do_GET
+
+    def do_POST(self) -> None:  # noqa: N802
+        self._send(405, b"Method Not Allowed", extra={"Allow": "OPTIONS, GET, HEAD, PUT"})
+
+    do_DELETE = do_POST
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+class MetadataServer:
+    def __init__(self, address: str, port: int, lookup: Callable[[str], InstanceMetadata | None],
+                 secret: bytes) -> None:
+        handler = type("ImdsHandler", (_Handler,), {"lookup": staticmethod(lookup),
+                                                     "tokens": Tokens(secret)})
+        self.httpd = _Server((address, port), handler)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, name="imds", daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()

@@ -1,0 +1,61 @@
+"""Instance metadata options (IMDS) and console output."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from gureum.api.dispatch import RequestContext, action
+from gureum.services.ec2 import exceptions as exc
+from gureum.services.ec2.handlers import common
+from gureum.services.ec2.imds import options_of
+from gureum.store.models import utcnow
+
+CONSOLE_BYTES = 64 * 1024
+OPTION_KEYS = ("HttpTokens", "HttpPutResponseHopLimit", "HttpEndpoint", "InstanceMetadataTags",
+               "HttpProtocolIpv6")
+
+
+def validate_options(requested: dict[str, Any] | None) -> dict[str, Any]:
+    options = {k: v for k, v in (requested or {}).items() if k in OPTION_KEYS}
+    hops = options.get("HttpPutResponseHopLimit")
+    if hops is not None and not 1 <= hops <= 64:
+        raise exc.InvalidParameterValue(
+            f"The HttpPutResponseHopLimit value '{hops}' is not valid. Specify a value from 1 to 64.")
+    if options.get("HttpProtocolIpv6") == "enabled":
+        raise exc.UnsupportedOperation("IPv6 metadata endpoints are not offered (instances are IPv4)")
+    return options
+
+
+@action("ec2", "ModifyInstanceMetadataOptions")
+def modify_instance_metadata_options(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
+    options = validate_options(p)
+    with ctx.cloud.store.write() as s:
+        inst = common.instances_by_id(s, ctx.account_id, [p["InstanceId"]])[0]
+        if inst.state in ("shutting-down", "terminated"):
+            raise exc.IncorrectInstanceState(
+                f"The instance '{inst.instance_id}' is not in a state from which its metadata "
+                "options can be modified.")
+        inst.metadata_options = {**(inst.metadata_options or {}), **options}
+        current = options_of(inst)
+    # The metadata service reads options per request: they apply at once.
+    return {"InstanceId": inst.instance_id,
+            "InstanceMetadataOptions": {"State": "applied", **current}}
+
+
+@action("ec2", "GetConsoleOutput")
+def get_console_output(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
+    with ctx.cloud.store.read() as s:
+        inst = common.instances_by_id(s, ctx.account_id, [p["InstanceId"]])[0]
+    out: dict[str, Any] = {"InstanceId": inst.instance_id, "Timestamp": utcnow()}
+    agent = ctx.cloud.agent
+    path = agent.console_log(inst.instance_id) if agent else None
+    if path is not None and path.exists():
+        with open(path, "rb") as f:
+            f.seek(0, 2)
+            size = f.tell()
+            f.seek(max(0, size - CONSOLE_BYTES))
+            data = f.read()
+        if data:
+            out["Output"] = base64.b64encode(data).decode()
+    return out
