@@ -225,3 +225,27 @@ def test_user_data_limit(ec2, image_id):
     with pytest.raises(ec2.exceptions.ClientError) as err:
         ec2.run_instances(ImageId=image_id, MinCount=1, MaxCount=1, UserData="#!/bin/sh\n" + "x" * 17000)
     assert err.value.response["Error"]["Code"] == "InvalidParameterValue"
+
+
+def test_boto3_inside_an_instance_finds_region_and_identity(ec2, launch, key_pair):
+    import boto3
+    import botocore
+
+    inst = launch()["Instances"][0]
+    ip = wait_state(ec2, inst["InstanceId"], "running")["PublicIpAddress"]
+    site = __import__("pathlib").Path(botocore.__file__).parent.parent
+    names = ["botocore", "boto3", "jmespath", "dateutil", "s3transfer", "urllib3", "six.py"]
+    assert boto3  # the host's own copies are what the instance gets
+    tar = subprocess.Popen(["tar", "-C", str(site), "-czf", "-", *names], stdout=subprocess.PIPE)
+    subprocess.run(["ssh", "-i", str(key_pair[1]), "-o", "StrictHostKeyChecking=no",
+                    "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",
+                    f"ec2-user@{ip}", "mkdir -p pylib && tar -C pylib -xzf -"],
+                   stdin=tar.stdout, check=True, timeout=120)
+    tar.wait()
+    # botocore's own IMDS region lookup (what defaults_mode=auto uses): region = zone minus letter.
+    program = ("import boto3, json, botocore.utils as u; f = u.IMDSFetcher(); "
+               "t = f._fetch_metadata_token(); "
+               "doc = json.loads(f._get_request('/latest/dynamic/instance-identity/document', None, t).text); "
+               "print(u.InstanceMetadataRegionFetcher().retrieve_region(), doc['instanceId'])")
+    out = ssh(key_pair[1], ip, f"PYTHONPATH=$HOME/pylib python3 -c \"{program}\"", timeout=120).stdout
+    assert out.split() == ["gureum-1", inst["InstanceId"]]

@@ -1,0 +1,73 @@
+"""What every benchmark shares: its own server, percentiles, a table, a leak check."""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+import statistics
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from gureum.testing import Server  # noqa: E402
+
+console = Console()
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+@contextmanager
+def bench_server(name: str, max_instances: int = 64) -> Iterator[Server]:
+    """A fresh server on its own data dir; fails the run if it leaks host objects."""
+    data_dir = Path(f"/var/tmp/gureum-bench-{name}-{secrets.token_hex(3)}")
+    data_dir.mkdir(mode=0o755)
+    server = Server(data_dir)
+    server.env["GUREUM_MAX_INSTANCES"] = str(max_instances)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+    leftovers = {k: v for k, v in server.host_objects().items() if v}
+    if leftovers:
+        raise SystemExit(f"host objects leaked: {leftovers}")
+    shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def latency_table(title: str, rows: dict[str, list[float]], extra: dict[str, float] | None = None) -> Table:
+    table = Table(title=title)
+    for col in ("measure", "p50 (s)", "p95 (s)", "min (s)", "max (s)", "n"):
+        table.add_column(col, justify="left" if col == "measure" else "right")
+    for name, values in rows.items():
+        table.add_row(name, f"{statistics.median(values):.3f}", f"{pct(values, 0.95):.3f}",
+                      f"{min(values):.3f}", f"{max(values):.3f}", str(len(values)))
+    for name, value in (extra or {}).items():
+        table.add_row(name, f"{value:.3f}", "", "", "", "1")
+    return table
+
+
+def key_and_image(ec2, server: Server, name: str = "bench") -> tuple[Path, str]:  # noqa: ANN001
+    image = ec2.describe_images(Owners=["gureum"])["Images"][0]["ImageId"]
+    key = server.data_dir / f"{name}.pem"
+    key.write_text(ec2.create_key_pair(KeyName=name, KeyType="ed25519")["KeyMaterial"])
+    key.chmod(0o600)
+    return key, image
+
+
+def terminate_all(ec2) -> None:  # noqa: ANN001
+    from gureum.testing import wait_for
+
+    live = [i["InstanceId"] for r in ec2.describe_instances()["Reservations"]
+            for i in r["Instances"] if i["State"]["Name"] != "terminated"]
+    if live:
+        ec2.terminate_instances(InstanceIds=live)
+    wait_for(lambda: all(i["State"]["Name"] == "terminated" for r in
+                         ec2.describe_instances()["Reservations"] for i in r["Instances"]), 120)
