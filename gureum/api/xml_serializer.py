@@ -9,10 +9,18 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import re
 from typing import Any
-from xml.sax.saxutils import escape
+from xml.sax.saxutils import escape as _escape
 
 from botocore.model import ListShape, MapShape, OperationModel, Shape, StructureShape
+
+# Characters XML 1.0 cannot carry at all, not even as references.
+_INVALID_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def escape(text: str) -> str:
+    return _escape(_INVALID_XML.sub("\ufffd", text))
 
 
 class XmlSerializer:
