@@ -34,6 +34,9 @@ class Config:
     max_instances_per_account: int = field(
         default_factory=lambda: int(_env("GUREUM_MAX_INSTANCES", "256"))
     )
+    # Per-account API rate (requests/second) and burst; 0 turns throttling off.
+    rate_limit: float = field(default_factory=lambda: float(_env("GUREUM_RATE_LIMIT", "200")))
+    rate_burst: float = field(default_factory=lambda: float(_env("GUREUM_RATE_BURST", "400")))
     terminated_visible_seconds: int = field(
         default_factory=lambda: int(_env("GUREUM_TERMINATED_TTL", "3600"))
     )

@@ -18,6 +18,7 @@ from gureum.api import sigv4
 from gureum.api.dispatch import HANDLERS, SERVICES, RequestContext, load_handlers
 from gureum.api.models import service_model
 from gureum.api.query_parser import QueryParser
+from gureum.api.ratelimit import RateLimiter
 from gureum.api.xml_serializer import XmlSerializer
 from gureum.errors import ApiError
 
@@ -55,6 +56,7 @@ class Api:
         load_handlers()
         self.cloud = cloud
         self.protocols = {name: Protocol(model) for name, model in SERVICES.items()}
+        self.limiter = RateLimiter(cloud.config.rate_limit, cloud.config.rate_burst)
 
     def handle(self, method: str, target: str, headers: dict[str, str], body: bytes) -> tuple[int, bytes]:
         request_id = str(uuid.uuid4())
@@ -98,6 +100,7 @@ class Api:
         if parsed.get("DryRun"):
             raise DryRunOperation("Request would have succeeded, but DryRun flag is set.")
         account_id = self.cloud.account_for(credential.access_key_id)
+        self.limiter.take(account_id)
         ctx = RequestContext(self.cloud, account_id, request_id, credential.region)
         result = handler(ctx, parsed)
         return protocol.serializer.response(operation, result, request_id)
