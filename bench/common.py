@@ -67,7 +67,7 @@ def terminate_all(ec2) -> None:  # noqa: ANN001
 
     live = [i["InstanceId"] for r in ec2.describe_instances()["Reservations"]
             for i in r["Instances"] if i["State"]["Name"] != "terminated"]
-    if live:
-        ec2.terminate_instances(InstanceIds=live)
+    for start in range(0, len(live), 500):
+        ec2.terminate_instances(InstanceIds=live[start:start + 500])
     wait_for(lambda: all(i["State"]["Name"] == "terminated" for r in
-                         ec2.describe_instances()["Reservations"] for i in r["Instances"]), 120)
+                         ec2.describe_instances()["Reservations"] for i in r["Instances"]), 600)

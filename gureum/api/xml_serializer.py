@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import re
+from collections.abc import Callable
 from typing import Any
 from xml.sax.saxutils import escape as _escape
 
@@ -19,7 +20,13 @@ from botocore.model import ListShape, MapShape, OperationModel, Shape, Structure
 _INVALID_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
+_NEEDS_ESCAPE = re.compile("[&<>\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+Writer = Callable[[Any, list[str]], None]
+
+
 def escape(text: str) -> str:
+    if not _NEEDS_ESCAPE.search(text):
+        return text
     return _escape(_INVALID_XML.sub("\ufffd", text))
 
 
@@ -27,6 +34,7 @@ class XmlSerializer:
     def __init__(self, protocol: str, namespace: str) -> None:
         self.ec2 = protocol == "ec2"
         self.namespace = namespace
+        self._plans: dict[tuple[str, str], Writer] = {}
 
     def response(self, operation: OperationModel, result: dict[str, Any], request_id: str) -> bytes:
         name = operation.name
@@ -56,37 +64,94 @@ class XmlSerializer:
                 f"<RequestId>{request_id}</RequestId></ErrorResponse>").encode()
 
     def _members(self, shape: StructureShape, value: dict[str, Any], out: list[str]) -> None:
-        for name, member in shape.members.items():
-            item = value.get(name)
-            if item is None:
-                continue
-            self._value(member, item, member.serialization.get("name", name), out)
+        self._plan(shape)(value, out)
 
-    def _value(self, shape: Shape, value: Any, tag: str, out: list[str]) -> None:
+    def _plan(self, shape: Shape) -> Writer:
+        """A writer for one shape's contents, built once per shape and cached: walking
+        botocore's model for every value dominated large responses."""
+        key = (shape.name, shape.type_name)
+        plan = self._plans.get(key)
+        if plan is None:
+            self._plans[key] = _pending  # recursive shapes resolve through the cache
+            plan = self._build(shape)
+            self._plans[key] = plan
+        return plan
+
+    def _lazy(self, shape: Shape) -> Writer:
+        key = (shape.name, shape.type_name)
+        return lambda value, out: self._plans[key](value, out)
+
+    def _element(self, shape: Shape, tag: str) -> Writer:
+        """Writes <tag>...</tag> for a value of `shape`."""
+        open_, close = f"<{tag}>", f"</{tag}>"
+        if isinstance(shape, (StructureShape, ListShape, MapShape)):
+            if isinstance(shape, ListShape) and shape.serialization.get("flattened"):
+                item = self._element(shape.member, tag)
+
+                def flat(value: Any, out: list[str]) -> None:
+                    for element in value:
+                        item(element, out)
+                return flat
+            self._plan(shape)
+            inner = self._lazy(shape)
+
+            def nested(value: Any, out: list[str]) -> None:
+                out.append(open_)
+                inner(value, out)
+                out.append(close)
+            return nested
+        convert = _scalar_converter(shape)
+
+        def scalar(value: Any, out: list[str]) -> None:
+            out.append(open_ + convert(value) + close)
+        return scalar
+
+    def _build(self, shape: Shape) -> Writer:
         if isinstance(shape, StructureShape):
-            out.append(f"<{tag}>")
-            self._members(shape, value, out)
-            out.append(f"</{tag}>")
-        elif isinstance(shape, ListShape):
-            item_tag = shape.member.serialization.get("name", "member")
-            if shape.serialization.get("flattened"):
-                for item in value:
-                    self._value(shape.member, item, tag, out)
-                return
-            out.append(f"<{tag}>")
-            for item in value:
-                self._value(shape.member, item, item_tag, out)
-            out.append(f"</{tag}>")
-        elif isinstance(shape, MapShape):
-            out.append(f"<{tag}>")
-            for k, v in value.items():
-                out.append("<entry>")
-                self._value(shape.key, k, shape.key.serialization.get("name", "key"), out)
-                self._value(shape.value, v, shape.value.serialization.get("name", "value"), out)
-                out.append("</entry>")
-            out.append(f"</{tag}>")
-        else:
-            out.append(f"<{tag}>{_scalar(shape, value)}</{tag}>")
+            members = [(name, self._element(member, member.serialization.get("name", name)))
+                       for name, member in shape.members.items()]
+
+            def structure(value: dict[str, Any], out: list[str]) -> None:
+                get = value.get
+                for name, write in members:
+                    item = get(name)
+                    if item is not None:
+                        write(item, out)
+            return structure
+        if isinstance(shape, ListShape):
+            item = self._element(shape.member, shape.member.serialization.get("name", "member"))
+
+            def items(value: list[Any], out: list[str]) -> None:
+                for element in value:
+                    item(element, out)
+            return items
+        if isinstance(shape, MapShape):
+            key_w = self._element(shape.key, shape.key.serialization.get("name", "key"))
+            value_w = self._element(shape.value, shape.value.serialization.get("name", "value"))
+
+            def entries(value: dict[Any, Any], out: list[str]) -> None:
+                for k, v in value.items():
+                    out.append("<entry>")
+                    key_w(k, out)
+                    value_w(v, out)
+                    out.append("</entry>")
+            return entries
+        raise TypeError(f"no plan for scalar shape {shape.name}")
+
+
+def _pending(value: Any, out: list[str]) -> None:
+    raise RuntimeError("shape plan used while being built")
+
+
+def _scalar_converter(shape: Shape) -> Callable[[Any], str]:
+    kind = shape.type_name
+    if kind == "boolean":
+        return lambda value: "true" if value else "false"
+    if kind in ("integer", "long") :
+        return lambda value: str(value) if type(value) is int else escape(str(value))
+    if kind == "string":
+        return lambda value: escape(value) if type(value) is str else escape(str(value))
+    return lambda value: _scalar(shape, value)
 
 
 def _scalar(shape: Shape, value: Any) -> str:
