@@ -16,7 +16,7 @@ from rich.table import Table
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from gureum.testing import Server  # noqa: E402
 
-console = Console()
+console = Console(width=160)
 
 
 def pct(values: list[float], q: float) -> float:

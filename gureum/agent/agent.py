@@ -11,7 +11,6 @@ import contextlib
 import json
 import os
 import shutil
-import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -161,14 +160,26 @@ class HostAgent:
         if spec.public_ip:
             network.map_public_ip(self.plan, spec.public_ip, spec.private_ip)
 
-    def ssh_ready(self, spec: InstanceSpec, timeout: float = 0.2) -> bool:
-        """True once sshd answers with its banner on the private address."""
-        try:
-            with socket.create_connection((spec.private_ip, 22), timeout=timeout) as s:
-                s.settimeout(timeout)
-                return s.recv(8).startswith(b"SSH-")
-        except OSError:
+    def ssh_ready(self, spec: InstanceSpec) -> bool:
+        """True once something listens on TCP port 22 inside the instance.
+
+        Read from /proc/<init>/net/tcp (the instance's own netns), not probed over the
+        network: security groups may close port 22, and a probe would litter the console.
+        """
+        pid = self.runtime.init_pid(self.container_name(spec.instance_id))
+        if pid is None:
             return False
+        for table in ("tcp", "tcp6"):
+            try:
+                with open(f"/proc/{pid}/net/{table}") as f:
+                    next(f)
+                    for line in f:
+                        fields = line.split()
+                        if fields[1].endswith(":0016") and fields[3] == "0A":
+                            return True
+            except (OSError, StopIteration, IndexError):
+                continue
+        return False
 
     def stop(self, spec: InstanceSpec, force: bool = False) -> None:
         """Everything but the disk goes. Idempotent."""

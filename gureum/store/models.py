@@ -140,3 +140,41 @@ class Tag(Base):
     value: Mapped[str] = mapped_column(String(256), default="")
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.account_id"), index=True)
     resource_type: Mapped[str] = mapped_column(String(32))
+
+
+class SecurityGroup(Base):
+    __tablename__ = "security_groups"
+    __table_args__ = (UniqueConstraint("account_id", "vpc_id", "name"),)
+    group_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.account_id"), index=True)
+    vpc_id: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(255))
+    description: Mapped[str] = mapped_column(String(255), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class SecurityGroupRule(Base):
+    __tablename__ = "security_group_rules"
+    rule_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    group_id: Mapped[str] = mapped_column(ForeignKey("security_groups.group_id"), index=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.account_id"), index=True)
+    is_egress: Mapped[bool] = mapped_column(default=False)
+    # "-1" (all), "tcp", "udp", "icmp"; ports are -1 when they do not apply.
+    protocol: Mapped[str] = mapped_column(String(8))
+    from_port: Mapped[int] = mapped_column(Integer, default=-1)
+    to_port: Mapped[int] = mapped_column(Integer, default=-1)
+    cidr: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    ref_group_id: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
+    description: Mapped[str] = mapped_column(String(255), default="")
+
+
+class Address(Base):
+    """An Elastic IP: a public address an account holds until it releases it."""
+
+    __tablename__ = "addresses"
+    allocation_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.account_id"), index=True)
+    public_ip: Mapped[str] = mapped_column(String(15), unique=True)
+    instance_id: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
+    association_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)

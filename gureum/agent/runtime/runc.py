@@ -76,6 +76,13 @@ class RuncDriver(RuntimeDriver):
         items = json.loads(out) if out.strip() and out.strip() != "null" else []
         return [c["id"] for c in items or [] if c["id"].startswith(self.prefix)]
 
+    def init_pid(self, name: str) -> int | None:
+        """The container init's host PID from runc's state file (no subprocess)."""
+        try:
+            return int(json.loads((self.root / name / "state.json").read_text())["init_process_pid"])
+        except (OSError, ValueError, KeyError):
+            return None
+
     def alive(self, name: str) -> bool:
         """Cheap liveness for periodic checks: runc's state file and /proc, no subprocess."""
         try:
