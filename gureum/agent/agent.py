@@ -11,6 +11,7 @@ import contextlib
 import json
 import os
 import shutil
+import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -230,6 +231,37 @@ class HostAgent:
         loops = hostcmd.run(["losetup", "-l", "-n", "-O", "NAME,BACK-FILE"], check=False)
         objects["loop_devices"] = [line for line in loops.splitlines() if data in line]
         return objects
+
+    def clean_everything(self) -> None:
+        """Remove every host object of this data directory, whatever state it is in
+        (`gureum doctor --clean`): for a crashed install, or before deleting the data dir.
+        Instances' disks are kept; their runtime objects are not."""
+        for name in self.runtime.list():
+            self.runtime.destroy(name)
+        # Processes runc no longer knows (its state lost) still sit in our cgroups.
+        pids_root = CGROUP_ROOT / "pids" / self.config.prefix
+        for tasks in pids_root.glob("*/tasks") if pids_root.exists() else []:
+            for pid in tasks.read_text().split():
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(int(pid), signal.SIGKILL)
+        time.sleep(0.2)
+        for mount in sorted(self.host_objects()["mounts"], key=len, reverse=True):
+            hostcmd.run(["umount", "-l", mount], check=False)
+        for ns in self.host_objects()["netns"]:
+            hostcmd.run(["ip", "netns", "del", ns], check=False)
+        for link in self.host_objects()["links"]:
+            hostcmd.run(["ip", "link", "del", link], check=False)
+        network.remove_host_network(self.plan)
+        for controller in CGROUP_ROOT.iterdir():
+            parent = controller / self.config.prefix
+            if parent.exists():
+                for child in parent.iterdir():
+                    if child.is_dir():
+                        with contextlib.suppress(OSError):
+                            child.rmdir()
+        self.remove_cgroup_parents()
+        for line in self.host_objects()["loop_devices"]:
+            hostcmd.run(["losetup", "-d", line.split()[0]], check=False)
 
     def remove_cgroup_parents(self) -> None:
         for controller in CGROUP_ROOT.iterdir():

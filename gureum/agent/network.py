@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gureum.agent import hostcmd, idmap
+from gureum.errors import HostError
 
 NETNS_DIR = Path("/run/netns")
 
@@ -56,6 +57,7 @@ def link_exists(name: str) -> bool:
 
 def ensure_host_network(plan: NetworkPlan) -> None:
     """Bridge, sysctls and nft table; idempotent. Guards go in before any address."""
+    _refuse_route_clash(plan)
     _ensure_nft_table(plan)
     if not link_exists(plan.bridge):
         hostcmd.run(["ip", "link", "add", plan.bridge, "type", "bridge"])
@@ -74,6 +76,18 @@ def ensure_host_network(plan: NetworkPlan) -> None:
                  "/proc/sys/net/ipv4/ip_forward"):
         with open(path, "w") as f:
             f.write("1")
+
+
+def _refuse_route_clash(plan: NetworkPlan) -> None:
+    """Another device already routing our VPC range (another data directory, or a crashed
+    one's leftovers) would steal our packets: refuse to start rather than misroute."""
+    routes = json.loads(hostcmd.run(["ip", "-j", "route", "show", "match", plan.vpc_cidr]) or "[]")
+    for route in routes:
+        if route.get("dst") == plan.vpc_cidr and route.get("dev") != plan.bridge:
+            raise HostError(
+                f"{plan.vpc_cidr} is already routed via {route.get('dev')}: another gureum data "
+                "directory (or its leftovers: `gureum --data-dir DIR doctor --clean`) uses it; "
+                "set GUREUM_VPC_CIDR to another range")
 
 
 def _ensure_nft_table(plan: NetworkPlan) -> None:

@@ -65,7 +65,10 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     from gureum.agent.agent import HostAgent
 
     cfg = _config(args)
-    objects = HostAgent(cfg).host_objects()
+    agent = HostAgent(cfg)
+    if args.clean:
+        agent.clean_everything()
+    objects = agent.host_objects()
     total = sum(len(v) for v in objects.values())
     print(json.dumps({"prefix": cfg.prefix, "data_dir": str(cfg.data_dir), "objects": objects},
                      indent=2))
@@ -112,6 +115,8 @@ def main(argv: list[str] | None = None) -> int:
 
     doctor = sub.add_parser("doctor", help="list host objects this data directory owns")
     doctor.add_argument("--expect-clean", action="store_true", help="exit 1 if any remain")
+    doctor.add_argument("--clean", action="store_true",
+                        help="remove every host object of this data directory (disks are kept)")
     doctor.set_defaults(func=cmd_doctor)
 
     cov = sub.add_parser("coverage", help="write the implemented-actions page")
