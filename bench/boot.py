@@ -35,11 +35,16 @@ def main() -> int:
     with bench_server("boot") as server:
         ec2 = server.client()
         _, image = key_and_image(ec2, server)
+        web = ec2.create_security_group(GroupName="bench-web", Description="8080")["GroupId"]
+        ec2.authorize_security_group_ingress(GroupId=web, IpPermissions=[{
+            "IpProtocol": "tcp", "FromPort": 8080, "ToPort": 8080,
+            "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
         latencies = []
         for _ in range(args.samples):
             t0 = time.monotonic()
             inst = ec2.run_instances(ImageId=image, InstanceType="t3.micro", MinCount=1,
-                                     MaxCount=1, UserData=USER_DATA)["Instances"][0]
+                                     MaxCount=1, UserData=USER_DATA,
+                                     SecurityGroupIds=[web])["Instances"][0]
             url = f"http://{inst['PublicIpAddress']}:8080/"
             if not wait_for(lambda u=url: answers(u), 30, interval=0.005):
                 raise SystemExit(f"{inst['InstanceId']}: server never answered")

@@ -32,8 +32,14 @@ class Cloud:
         self.agent = HostAgent(config) if with_agent else None
         self.wakeup = threading.Event()
         self.controller = None
+        self.firewall_controller = None
         self.identity = IdentitySigner(config.data_dir / "identity", config.region)
         self.metadata_server: MetadataServer | None = None
+
+    def firewall_changed(self) -> None:
+        """Something that may alter instances' security-group rules changed."""
+        if self.firewall_controller is not None:
+            self.firewall_controller.wakeup.set()
 
     # -- instance metadata service ---------------------------------------------------------
     def metadata_for(self, private_ip: str) -> InstanceMetadata | None:

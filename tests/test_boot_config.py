@@ -25,6 +25,17 @@ cd /srv/www && nohup python3 -m http.server 8080 >/var/log/web.log 2>&1 &
 """
 
 
+@pytest.fixture(scope="module")
+def web_groups(ec2):  # noqa: ANN001, ANN201
+    """The default group (SSH) plus one that opens :8080 to the world."""
+    default = ec2.describe_security_groups(GroupNames=["default"])["SecurityGroups"][0]["GroupId"]
+    web = ec2.create_security_group(GroupName="t-web-8080", Description="8080 open")["GroupId"]
+    ec2.authorize_security_group_ingress(GroupId=web, IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 8080, "ToPort": 8080, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
+    yield [default, web]
+    ec2.delete_security_group(GroupId=web)
+
+
 def http_get(url: str, timeout: float = 2) -> str:
     with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 (loopback only)
         return resp.read().decode()
@@ -43,8 +54,8 @@ def console(ec2, iid: str) -> str:  # noqa: ANN001
     return ec2.get_console_output(InstanceId=iid, Latest=True).get("Output", "")
 
 
-def test_shell_script_starts_a_server_reachable_on_the_public_ip(ec2, launch, key_pair):
-    inst = launch(UserData=WEB_SERVER)["Instances"][0]
+def test_shell_script_starts_a_server_reachable_on_the_public_ip(ec2, web_groups, launch, key_pair):
+    inst = launch(UserData=WEB_SERVER, SecurityGroupIds=web_groups)["Instances"][0]
     url = f"http://{inst['PublicIpAddress']}:8080/"
     assert wait_for(lambda: answers(url), 30)
     assert http_get(url).strip().startswith("served by ip-")
@@ -114,7 +125,7 @@ def test_multipart_user_data(ec2, launch, key_pair):
     assert out.split() == ["config-part", "script-part"]
 
 
-def test_per_boot_script_brings_a_service_back_after_stop_start(ec2, launch, key_pair):
+def test_per_boot_script_brings_a_service_back_after_stop_start(ec2, web_groups, launch, key_pair):
     script = """#!/bin/bash
 mkdir -p /var/lib/cloud/scripts/per-boot
 cat > /var/lib/cloud/scripts/per-boot/web.sh <<'EOS'
@@ -124,7 +135,7 @@ EOS
 chmod +x /var/lib/cloud/scripts/per-boot/web.sh
 /var/lib/cloud/scripts/per-boot/web.sh
 """
-    inst = launch(UserData=script)["Instances"][0]
+    inst = launch(UserData=script, SecurityGroupIds=web_groups)["Instances"][0]
     iid = inst["InstanceId"]
     assert wait_for(lambda: answers(f"http://{inst['PublicIpAddress']}:8080/"), 30)
     ec2.stop_instances(InstanceIds=[iid])

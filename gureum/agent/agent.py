@@ -16,7 +16,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from gureum.agent import firstboot, hostcmd, network, storage
+from gureum.agent import firewall, firstboot, hostcmd, network, storage
+from gureum.agent.firewall import Firewall
 from gureum.agent.runtime.base import ContainerSpec, Limits, RuntimeState
 from gureum.agent.runtime.runc import RuncDriver
 from gureum.config import Config
@@ -38,6 +39,7 @@ class InstanceSpec:
     image_root: Path
     authorized_key: str | None
     user_data: bytes | None = None
+    firewall: Firewall | None = None
 
 
 class HostAgent:
@@ -113,6 +115,8 @@ class HostAgent:
             network.create_instance_netns(self.plan, spec.instance_id, spec.slot,
                                           spec.private_ip)
             undo.callback(network.delete_instance_netns, self.plan, spec.instance_id, spec.slot)
+            if spec.firewall is not None:  # before the first packet can flow
+                firewall.apply(self.plan.netns(spec.instance_id), spec.firewall)
             crashpoint("launch.netns_created")
             self.runtime.start(ContainerSpec(
                 name=name, bundle=d / "bundle", rootfs=rootfs, hostname=spec.hostname,
@@ -140,6 +144,9 @@ class HostAgent:
             os.chown(path, base, base)
             path.chmod(0o600)
         return seed
+
+    def apply_firewall(self, instance_id: str, rules: Firewall) -> None:
+        firewall.apply(self.plan.netns(instance_id), rules)
 
     def trim_console(self, instance_id: str, limit: int = 1 << 20, keep: int = 256 << 10) -> None:
         """Bound the console log on the host's disk. The instance writes it with

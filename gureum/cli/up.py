@@ -41,6 +41,7 @@ def up(cfg: Config, profile: str = "gureum", write_profile: bool = True) -> int:
     from gureum.api.server import serve
     from gureum.cli.profile import write_profile as write
     from gureum.cloud import Cloud
+    from gureum.controllers.firewall import FirewallController
     from gureum.controllers.instances import InstanceController
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s",
@@ -52,7 +53,9 @@ def up(cfg: Config, profile: str = "gureum", write_profile: bool = True) -> int:
     account_id, access, secret = cloud.ensure_default_account()
     controller = InstanceController(cloud)
     cloud.controller = controller
+    cloud.firewall_controller = FirewallController(cloud)
     controller.start()
+    cloud.firewall_controller.start()
     cloud.start_metadata_service()
     server = serve(cloud, cfg.host, cfg.port)
     if write_profile:
@@ -78,6 +81,7 @@ def up(cfg: Config, profile: str = "gureum", write_profile: bool = True) -> int:
     if cloud.metadata_server:
         cloud.metadata_server.stop()
     controller.stop()
+    cloud.firewall_controller.stop()
     _release_idle_host_network(cloud)
     return 0
 

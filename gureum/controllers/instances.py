@@ -22,6 +22,7 @@ from gureum.agent.agent import InstanceSpec, wait_until
 from gureum.agent.runtime.base import RuntimeState
 from gureum.crashpoints import crashpoint
 from gureum.services.ec2 import allocation
+from gureum.services.ec2 import security_groups as sg
 from gureum.services.ec2.instance_types import CATALOGUE
 from gureum.store import models
 from gureum.store.models import utcnow
@@ -106,6 +107,7 @@ class InstanceController:
     def spec(self, inst: models.Instance) -> InstanceSpec:
         with self.cloud.store.read() as s:
             image = s.get(models.Image, inst.image_id)
+            firewall = sg.firewalls(s).get(inst.instance_id)
         assert image is not None
         return InstanceSpec(
             instance_id=inst.instance_id, slot=inst.slot, private_ip=inst.private_ip,
@@ -113,7 +115,7 @@ class InstanceController:
             hostname=f"ip-{inst.private_ip.replace('.', '-')}",
             limits=CATALOGUE[inst.instance_type].limits, volume_gib=inst.volume_gib,
             image_root=Path(image.rootfs),
-            authorized_key=inst.authorized_key, user_data=inst.user_data,
+            authorized_key=inst.authorized_key, user_data=inst.user_data, firewall=firewall,
         )
 
     def reconcile(self, instance_id: str) -> None:
@@ -161,6 +163,7 @@ class InstanceController:
                 row.attempts = 0
                 row.last_error = None
                 row.reboot_done = row.reboot_requested  # a fresh boot satisfies any reboot
+        self.cloud.firewall_changed()  # a new member may widen others' rules
 
     def _finish(self, instance_id: str, expected: str, new_state: str,
                 release_public_ip: bool) -> None:
@@ -174,6 +177,7 @@ class InstanceController:
             row.force_stop = False
             if release_public_ip:
                 row.public_ip = None
+        self.cloud.firewall_changed()
 
     def _record_failure(self, instance_id: str, err: Exception) -> None:
         with self.cloud.store.write() as s:

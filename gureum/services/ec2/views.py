@@ -40,10 +40,11 @@ def volume_id(instance_id: str) -> str:
 
 
 def instance(inst: models.Instance, tags: dict[str, str], region: str,
-             group_name: str = "default") -> dict[str, Any]:
+             group_names: dict[str, str] | None = None) -> dict[str, Any]:
     itype = CATALOGUE.get(inst.instance_type)
     visible_net = inst.state != "terminated"
-    groups = [{"GroupId": g, "GroupName": group_name} for g in inst.security_group_ids]
+    groups = [{"GroupId": g, "GroupName": (group_names or {}).get(g, "default")}
+              for g in inst.security_group_ids]
     out: dict[str, Any] = {
         "InstanceId": inst.instance_id,
         "ImageId": inst.image_id,

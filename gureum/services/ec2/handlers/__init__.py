@@ -8,5 +8,6 @@ from gureum.services.ec2.handlers import (  # noqa: F401
     lifecycle,
     metadata,
     regions,
+    security_groups,
     tags,
 )

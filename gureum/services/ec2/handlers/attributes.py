@@ -86,12 +86,18 @@ def modify_instance_attribute(ctx: RequestContext, p: dict[str, Any]) -> dict[st
             inst.disable_api_termination = (flag or {}).get("Value", False) if flag is not None \
                 else str(value).lower() == "true"
         if p.get("Groups") or attribute == "groupSet":
-            groups = p.get("Groups") or []
-            for g in groups:
-                if g != ctx.cloud.default_group_id(ctx.account_id):
-                    raise exc.InvalidGroupNotFound(f"The security group '{g}' does not exist")
-            inst.security_group_ids = groups
+            from gureum.services.ec2 import security_groups as sg
+
+            groups = [sg.resolve_group(s, ctx.account_id, g, None).group_id
+                      for g in p.get("Groups") or []]
+            if not groups:
+                raise exc.MissingParameter("The request must contain the parameter Groups")
+            if inst.state in ("shutting-down", "terminated"):
+                raise exc.IncorrectInstanceState(
+                    f"The instance '{inst.instance_id}' is not in a state from which its groups can be changed.")
+            inst.security_group_ids = list(dict.fromkeys(groups))
         if attribute and attribute not in ("instanceType", "userData", "disableApiTermination",
                                            "groupSet"):
             raise exc.UnsupportedOperation(f"Modifying attribute '{attribute}' is not supported")
+    ctx.cloud.firewall_changed()
     return {}

@@ -106,3 +106,8 @@ def page(items: list[Any], max_results: int | None, token: str | None,
     end = start + max_results
     next_token = base64.urlsafe_b64encode(str(end).encode()).decode() if end < len(items) else None
     return chunk, next_token
+
+
+def group_names(session: Session, account_id: str) -> dict[str, str]:
+    return {g.group_id: g.name for g in session.scalars(select(models.SecurityGroup).where(
+        models.SecurityGroup.account_id == account_id))}

@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from gureum.api.dispatch import RequestContext, action
 from gureum.services.ec2 import allocation, filters, ids
 from gureum.services.ec2 import exceptions as exc
+from gureum.services.ec2 import security_groups as sg
 from gureum.services.ec2.handlers import common
 from gureum.services.ec2.instance_types import CATALOGUE, DEFAULT
 from gureum.services.ec2.views import instance as instance_view
@@ -85,14 +86,6 @@ def run_instances(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
     subnet_id = p.get("SubnetId")
     if subnet_id and subnet_id != cloud.default_subnet_id(account):
         raise exc.InvalidSubnetIDNotFound(f"The subnet ID '{subnet_id}' does not exist")
-    groups = p.get("SecurityGroupIds") or [cloud.default_group_id(account)]
-    for group in groups:
-        if group != cloud.default_group_id(account):
-            raise exc.InvalidGroupNotFound(f"The security group '{group}' does not exist")
-    for name in p.get("SecurityGroups") or []:
-        if name != "default":
-            raise exc.InvalidGroupNotFound(
-                f"The security group '{name}' does not exist in default VPC")
     volume_gib = _volume_size(p)
     user_data = _user_data(p)
     tags = _instance_tags(p)
@@ -120,6 +113,12 @@ def run_instances(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
         image = s.get(models.Image, image_id)
         if image is None or image.state != "available":
             raise exc.InvalidAMIIDNotFound(f"The image id '[{image_id}]' does not exist")
+        sg.default_group(s, account, cloud.default_vpc_id(account), cloud.default_group_id(account))
+        groups = [sg.resolve_group(s, account, gid, None).group_id
+                  for gid in p.get("SecurityGroupIds") or []]
+        groups += [sg.resolve_group(s, account, None, name).group_id
+                   for name in p.get("SecurityGroups") or []]
+        groups = list(dict.fromkeys(groups)) or [cloud.default_group_id(account)]
         key = None
         if p.get("KeyName"):
             key = s.scalar(select(models.KeyPair).where(models.KeyPair.account_id == account,
@@ -167,6 +166,7 @@ def run_instances(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
             common.put_tags(s, account, inst.instance_id, tags)
         result = _reservation(ctx, s, reservation.reservation_id)
     cloud.wakeup.set()
+    cloud.firewall_changed()
     return result
 
 
@@ -175,10 +175,11 @@ def _reservation(ctx: RequestContext, s: Any, reservation_id: str) -> dict[str, 
         models.Instance.reservation_id == reservation_id).order_by(models.Instance.ami_launch_index)))
     tags = common.tags_of(s, ctx.account_id, [i.instance_id for i in instances])
     region = ctx.cloud.config.region
+    names = common.group_names(s, ctx.account_id)
     return {
         "ReservationId": reservation_id, "OwnerId": ctx.account_id,
         "Groups": [],
-        "Instances": [instance_view(i, tags[i.instance_id], region) for i in instances],
+        "Instances": [instance_view(i, tags[i.instance_id], region, names) for i in instances],
     }
 
 
@@ -191,7 +192,7 @@ INSTANCE_FILTERS = {
 }
 
 
-def _filter_fields(inst: models.Instance, region: str) -> dict[str, Any]:
+def _filter_fields(inst: models.Instance, region: str, names: dict[str, str]) -> dict[str, Any]:
     return {
         "instance-id": inst.instance_id, "instance-state-name": inst.state,
         "instance-state-code": state(inst.state)["Code"], "instance-type": inst.instance_type,
@@ -200,14 +201,14 @@ def _filter_fields(inst: models.Instance, region: str) -> dict[str, Any]:
         "vpc-id": inst.vpc_id, "subnet-id": inst.subnet_id, "reservation-id": inst.reservation_id,
         "private-dns-name": private_dns(inst.private_ip, region),
         "dns-name": public_dns(inst.public_ip, region) or None, "owner-id": inst.account_id,
-        "instance.group-id": inst.security_group_ids, "instance.group-name": ["default"],
+        "instance.group-id": inst.security_group_ids, "instance.group-name": [names.get(g, "") for g in inst.security_group_ids],
         "architecture": "x86_64", "launch-index": inst.ami_launch_index,
         "network-interface.addresses.private-ip-address": inst.private_ip,
         "client-token": inst.client_token,
     }
 
 
-def _select(ctx: RequestContext, p: dict[str, Any]) -> tuple[list[models.Instance], dict]:
+def _select(ctx: RequestContext, p: dict[str, Any]) -> tuple[list[models.Instance], dict, dict]:
     instance_ids = p.get("InstanceIds") or []
     if instance_ids and p.get("MaxResults") is not None:
         raise exc.InvalidParameterCombination(
@@ -223,13 +224,14 @@ def _select(ctx: RequestContext, p: dict[str, Any]) -> tuple[list[models.Instanc
                     models.Instance.launch_time, models.Instance.reservation_id,
                     models.Instance.ami_launch_index)))
         tags = common.all_tags(s, ctx.account_id, "instance")
-    rows = [i for i in rows if filters.match(flt, _filter_fields(i, region), tags[i.instance_id])]
-    return rows, tags
+        names = common.group_names(s, ctx.account_id)
+    rows = [i for i in rows if filters.match(flt, _filter_fields(i, region, names), tags[i.instance_id])]
+    return rows, tags, names
 
 
 @action("ec2", "DescribeInstances")
 def describe_instances(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
-    rows, tags = _select(ctx, p)
+    rows, tags, names = _select(ctx, p)
     chunk, token = common.page(rows, p.get("MaxResults"), p.get("NextToken"))
     region = ctx.cloud.config.region
     reservations: dict[str, dict[str, Any]] = {}
@@ -237,7 +239,7 @@ def describe_instances(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]
         res = reservations.setdefault(inst.reservation_id, {
             "ReservationId": inst.reservation_id, "OwnerId": inst.account_id, "Groups": [],
             "Instances": []})
-        res["Instances"].append(instance_view(inst, tags[inst.instance_id], region))
+        res["Instances"].append(instance_view(inst, tags[inst.instance_id], region, names))
     return {"Reservations": list(reservations.values()), "NextToken": token}
 
 
@@ -248,7 +250,7 @@ def describe_instance_status(ctx: RequestContext, p: dict[str, Any]) -> dict[str
         "availability-zone", "instance-state-name", "instance-state-code",
         "instance-status.status", "system-status.status", "instance-status.reachability",
         "system-status.reachability"})
-    rows, _ = _select(ctx, {k: v for k, v in p.items() if k in ("InstanceIds",)})
+    rows, _, _ = _select(ctx, {k: v for k, v in p.items() if k in ("InstanceIds",)})
     out = []
     for inst in rows:
         if not include_all and inst.state != "running":

@@ -1,0 +1,87 @@
+"""Security groups in the kernel: an nftables table inside each instance's own netns.
+
+The host writes it; the instance cannot change it (its root has no CAP_NET_ADMIN over a
+netns the host owns). Stateful through conntrack: replies and established connections
+pass, so replacing the ruleset never cuts a connection that stays allowed. The metadata
+service is always reachable, as on EC2.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gureum.agent import hostcmd
+from gureum.agent.network import IMDS_ADDRESS, NETNS_DIR
+
+ANY = "0.0.0.0/0"
+TABLE = "gureum_sg"
+
+
+@dataclass(frozen=True)
+class FirewallRule:
+    protocol: str  # "-1" (all), "tcp", "udp", "icmp" or an IP protocol number
+    from_port: int  # for icmp: the type (-1 = all)
+    to_port: int  # for icmp: the code (-1 = all)
+    peers: tuple[str, ...]  # CIDRs; empty means the rule matches nothing (yet)
+
+
+@dataclass(frozen=True)
+class Firewall:
+    ingress: tuple[FirewallRule, ...]
+    egress: tuple[FirewallRule, ...]
+
+
+def _match(rule: FirewallRule) -> str:
+    proto = rule.protocol
+    if proto == "-1":
+        return ""
+    if proto in ("tcp", "udp"):
+        if rule.from_port <= 0 and rule.to_port >= 65535:
+            return f"meta l4proto {proto}"
+        ports = str(rule.from_port) if rule.from_port == rule.to_port else f"{rule.from_port}-{rule.to_port}"
+        return f"{proto} dport {ports}"
+    if proto == "icmp":
+        if rule.from_port == -1:
+            return "meta l4proto icmp"
+        code = f" icmp code {rule.to_port}" if rule.to_port != -1 else ""
+        return f"icmp type {rule.from_port}{code}"
+    return f"meta l4proto {int(proto)}"
+
+
+def _lines(rules: tuple[FirewallRule, ...], field: str) -> list[str]:
+    out = []
+    for rule in rules:
+        if not rule.peers:
+            continue
+        peer = "" if ANY in rule.peers else f"ip {field} {{ {', '.join(sorted(set(rule.peers)))} }} "
+        out.append(f"    {peer}{_match(rule)} accept".replace("  accept", " accept"))
+    return out
+
+
+def render(firewall: Firewall) -> str:
+    ingress = "\n".join(_lines(firewall.ingress, "saddr"))
+    egress = "\n".join(_lines(firewall.egress, "daddr"))
+    # Declaring then deleting the table makes the replacement one atomic transaction.
+    return f"""table inet {TABLE}
+delete table inet {TABLE}
+table inet {TABLE} {{
+  chain ingress {{
+    type filter hook input priority 0; policy drop;
+    ct state established,related accept
+    iifname "lo" accept
+    ct state invalid drop
+{ingress}
+  }}
+  chain egress {{
+    type filter hook output priority 0; policy drop;
+    ct state established,related accept
+    oifname "lo" accept
+    ip daddr {IMDS_ADDRESS} tcp dport 80 accept
+{egress}
+  }}
+}}
+"""
+
+
+def apply(netns: str, firewall: Firewall) -> None:
+    hostcmd.run(["nsenter", f"--net={NETNS_DIR / netns}", "nft", "-f", "-"], input=render(firewall))

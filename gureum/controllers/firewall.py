@@ -1,0 +1,73 @@
+"""The firewall controller: keeps every running instance's security-group rules (in its
+own netns) equal to what the store says, woken by any change that could alter them:
+rules, group membership, launches and terminations. Also re-checks every few seconds."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select
+
+from gureum.agent.firewall import render
+from gureum.services.ec2 import security_groups as sg
+from gureum.store import models
+
+if TYPE_CHECKING:
+    from gureum.cloud import Cloud
+
+log = logging.getLogger("gureum.firewall")
+RESYNC_SECONDS = 5.0
+
+
+class FirewallController:
+    def __init__(self, cloud: Cloud) -> None:
+        self.cloud = cloud
+        self.wakeup = threading.Event()
+        self.stopping = threading.Event()
+        self.applied: dict[str, str] = {}
+        self.thread = threading.Thread(target=self._run, name="firewall-controller", daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.wakeup.set()
+        self.thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while not self.stopping.is_set():
+            self.wakeup.wait(timeout=RESYNC_SECONDS)
+            self.wakeup.clear()
+            if self.stopping.is_set():
+                break
+            try:
+                self.sync()
+            except Exception:
+                log.exception("firewall sync failed")
+
+    def sync(self) -> None:
+        agent = self.cloud.agent
+        assert agent is not None
+        with self.cloud.store.read() as s:
+            wanted = sg.firewalls(s)
+            running = set(s.scalars(select(models.Instance.instance_id).where(
+                models.Instance.state == "running")))
+        for instance_id in list(self.applied):
+            if instance_id not in running:
+                del self.applied[instance_id]
+        for instance_id in running:
+            firewall = wanted.get(instance_id)
+            if firewall is None:
+                continue
+            digest = hashlib.sha256(render(firewall).encode()).hexdigest()
+            if self.applied.get(instance_id) == digest:
+                continue
+            try:
+                agent.apply_firewall(instance_id, firewall)
+                self.applied[instance_id] = digest
+            except Exception as err:  # a stopping instance loses its netns mid-way
+                log.warning("firewall of %s not applied: %s", instance_id, err)

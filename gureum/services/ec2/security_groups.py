@@ -1,0 +1,250 @@
+"""Security groups: rule validation, the default group, and what each instance's
+firewall must say (referenced groups resolved to their members' addresses)."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from gureum.agent.firewall import Firewall, FirewallRule
+from gureum.services.ec2 import exceptions as exc
+from gureum.services.ec2 import ids
+from gureum.store import models
+
+LIVE_STATES = ("pending", "running", "stopping")
+PROTOCOL_NAMES = {"6": "tcp", "17": "udp", "1": "icmp", "all": "-1", "-1": "-1",
+                  "tcp": "tcp", "udp": "udp", "icmp": "icmp"}
+MAX_RULES = 60
+
+
+class InvalidGroupIdMalformed(exc.ApiError):
+    code = "InvalidGroupId.Malformed"
+
+
+class InvalidGroupDuplicate(exc.ApiError):
+    code = "InvalidGroup.Duplicate"
+
+
+class InvalidGroupReserved(exc.ApiError):
+    code = "InvalidGroup.Reserved"
+
+
+class InvalidGroupInUse(exc.ApiError):
+    code = "InvalidGroup.InUse"
+
+
+class DependencyViolation(exc.ApiError):
+    code = "DependencyViolation"
+
+
+class CannotDelete(exc.ApiError):
+    code = "CannotDelete"
+
+
+class InvalidPermissionDuplicate(exc.ApiError):
+    code = "InvalidPermission.Duplicate"
+
+
+class InvalidPermissionNotFound(exc.ApiError):
+    code = "InvalidPermission.NotFound"
+
+
+class InvalidPermissionMalformed(exc.ApiError):
+    code = "InvalidPermission.Malformed"
+
+
+class RulesPerSecurityGroupLimitExceeded(exc.ApiError):
+    code = "RulesPerSecurityGroupLimitExceeded"
+
+
+class InvalidSecurityGroupRuleIdNotFound(exc.ApiError):
+    code = "InvalidSecurityGroupRuleId.NotFound"
+
+
+@dataclass(frozen=True)
+class RuleSpec:
+    protocol: str
+    from_port: int
+    to_port: int
+    cidr: str | None
+    ref_group_id: str | None
+    description: str
+
+    @property
+    def identity(self) -> tuple[Any, ...]:
+        return (self.protocol, self.from_port, self.to_port, self.cidr, self.ref_group_id)
+
+
+def default_group(session: Session, account_id: str, vpc_id: str, group_id: str) -> models.SecurityGroup:
+    """The account's default group, made on first use: members talk to each other, SSH
+    is open (so the quick start's `ssh` works; revoke it to close), all egress allowed."""
+    group = session.get(models.SecurityGroup, group_id)
+    if group is not None:
+        return group
+    group = models.SecurityGroup(group_id=group_id, account_id=account_id, vpc_id=vpc_id,
+                                 name="default", description="default VPC security group")
+    session.add(group)
+    session.flush()
+    for spec, egress in (
+        (RuleSpec("-1", -1, -1, None, group_id, ""), False),
+        (RuleSpec("tcp", 22, 22, "0.0.0.0/0", None, "gureum: SSH for the quick start"), False),
+        (RuleSpec("-1", -1, -1, "0.0.0.0/0", None, ""), True),
+    ):
+        add_rule(session, account_id, group_id, spec, egress)
+    return group
+
+
+def add_rule(session: Session, account_id: str, group_id: str, spec: RuleSpec,
+             egress: bool) -> models.SecurityGroupRule:
+    rule = models.SecurityGroupRule(
+        rule_id=ids.new("sgr"), group_id=group_id, account_id=account_id, is_egress=egress,
+        protocol=spec.protocol, from_port=spec.from_port, to_port=spec.to_port, cidr=spec.cidr,
+        ref_group_id=spec.ref_group_id, description=spec.description)
+    session.add(rule)
+    return rule
+
+
+def _ports(protocol: str, perm: dict[str, Any]) -> tuple[int, int]:
+    if protocol == "-1":
+        return -1, -1
+    lo, hi = perm.get("FromPort"), perm.get("ToPort")
+    if protocol in ("tcp", "udp"):
+        if lo is None or hi is None:
+            raise InvalidPermissionMalformed(f"{protocol} rules need FromPort and ToPort")
+        if lo == -1 and hi == -1:
+            return 0, 65535
+        if not (0 <= lo <= 65535 and 0 <= hi <= 65535) or lo > hi:
+            raise exc.InvalidParameterValue(
+                f"Invalid port range {lo}-{hi}: ports are 0-65535 and FromPort <= ToPort")
+        return lo, hi
+    if protocol == "icmp":
+        lo = -1 if lo is None else lo
+        hi = -1 if hi is None else hi
+        if not (-1 <= lo <= 255 and -1 <= hi <= 255):
+            raise exc.InvalidParameterValue(f"Invalid ICMP type/code {lo}/{hi}")
+        return lo, hi
+    return -1, -1
+
+
+def parse_permissions(session: Session, account_id: str, p: dict[str, Any]) -> list[RuleSpec]:
+    perms = list(p.get("IpPermissions") or [])
+    if p.get("IpProtocol") or p.get("CidrIp") or p.get("SourceSecurityGroupName"):
+        legacy: dict[str, Any] = {"IpProtocol": p.get("IpProtocol", "-1"),
+                                  "FromPort": p.get("FromPort"), "ToPort": p.get("ToPort")}
+        if p.get("CidrIp"):
+            legacy["IpRanges"] = [{"CidrIp": p["CidrIp"]}]
+        if p.get("SourceSecurityGroupName"):
+            legacy["UserIdGroupPairs"] = [{"GroupName": p["SourceSecurityGroupName"]}]
+        perms.append(legacy)
+    if not perms:
+        raise exc.MissingParameter("The request must contain the parameter IpPermissions")
+    specs: list[RuleSpec] = []
+    for perm in perms:
+        raw = str(perm.get("IpProtocol", "")).lower()
+        if raw in PROTOCOL_NAMES:
+            protocol = PROTOCOL_NAMES[raw]
+        elif raw.isdigit() and 0 <= int(raw) <= 255:
+            protocol = raw
+        else:
+            raise exc.InvalidParameterValue(f"Invalid value '{raw[:32]}' for IP protocol.")
+        lo, hi = _ports(protocol, perm)
+        if perm.get("Ipv6Ranges") or perm.get("PrefixListIds"):
+            raise exc.InvalidParameterValue("IPv6 ranges and prefix lists are not supported")
+        targets = 0
+        for r in perm.get("IpRanges") or []:
+            try:
+                cidr = str(ipaddress.IPv4Network(r.get("CidrIp", ""), strict=False))
+            except ValueError:
+                raise exc.InvalidParameterValue(
+                    f"CIDR block {str(r.get('CidrIp'))[:64]} is malformed") from None
+            specs.append(RuleSpec(protocol, lo, hi, cidr, None, r.get("Description", "")))
+            targets += 1
+        for pair in perm.get("UserIdGroupPairs") or []:
+            group = resolve_group(session, account_id, pair.get("GroupId"), pair.get("GroupName"))
+            specs.append(RuleSpec(protocol, lo, hi, None, group.group_id, pair.get("Description", "")))
+            targets += 1
+        if not targets:
+            raise InvalidPermissionMalformed("A rule needs IpRanges or UserIdGroupPairs")
+    return specs
+
+
+def resolve_group(session: Session, account_id: str, group_id: str | None,
+                  name: str | None, vpc_id: str | None = None) -> models.SecurityGroup:
+    if group_id:
+        if not ids.is_valid(group_id, "sg"):
+            raise InvalidGroupIdMalformed(f"Invalid id: \"{group_id[:64]}\" (expecting \"sg-...\")")
+        group = session.get(models.SecurityGroup, group_id)
+        if group is None or group.account_id != account_id:
+            raise exc.InvalidGroupNotFound(f"The security group '{group_id}' does not exist")
+        return group
+    if name:
+        q = select(models.SecurityGroup).where(models.SecurityGroup.account_id == account_id,
+                                               models.SecurityGroup.name == name)
+        if vpc_id:
+            q = q.where(models.SecurityGroup.vpc_id == vpc_id)
+        group = session.scalar(q)
+        if group is None:
+            raise exc.InvalidGroupNotFound(
+                f"The security group '{name[:255]}' does not exist in default VPC")
+        return group
+    raise exc.MissingParameter("The request must contain the parameter GroupId or GroupName")
+
+
+def rule_view(rule: models.SecurityGroupRule) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "SecurityGroupRuleId": rule.rule_id, "GroupId": rule.group_id,
+        "GroupOwnerId": rule.account_id, "IsEgress": rule.is_egress,
+        "IpProtocol": rule.protocol, "FromPort": rule.from_port, "ToPort": rule.to_port,
+        "Description": rule.description or None, "Tags": [],
+    }
+    if rule.cidr:
+        out["CidrIpv4"] = rule.cidr
+    if rule.ref_group_id:
+        out["ReferencedGroupInfo"] = {"GroupId": rule.ref_group_id, "UserId": rule.account_id}
+    return out
+
+
+def permissions_view(rules: list[models.SecurityGroupRule]) -> list[dict[str, Any]]:
+    """EC2's IpPermissions: rules grouped by protocol and ports."""
+    grouped: dict[tuple[str, int, int], dict[str, Any]] = {}
+    for rule in rules:
+        key = (rule.protocol, rule.from_port, rule.to_port)
+        perm = grouped.setdefault(key, {"IpProtocol": rule.protocol, "IpRanges": [],
+                                        "UserIdGroupPairs": [], "Ipv6Ranges": [],
+                                        "PrefixListIds": []})
+        if rule.protocol != "-1":
+            perm["FromPort"], perm["ToPort"] = rule.from_port, rule.to_port
+        if rule.cidr:
+            perm["IpRanges"].append({"CidrIp": rule.cidr, "Description": rule.description or None})
+        if rule.ref_group_id:
+            perm["UserIdGroupPairs"].append({"GroupId": rule.ref_group_id, "UserId": rule.account_id,
+                                             "Description": rule.description or None})
+    return list(grouped.values())
+
+
+def firewalls(session: Session) -> dict[str, Firewall]:
+    """The firewall of every live instance, keyed by instance id."""
+    instances = list(session.scalars(select(models.Instance).where(
+        models.Instance.state.in_(LIVE_STATES))))
+    rules = list(session.scalars(select(models.SecurityGroupRule)))
+    members: dict[str, list[str]] = {}
+    for inst in instances:
+        for group in inst.security_group_ids:
+            members.setdefault(group, []).append(inst.private_ip)
+    by_group: dict[str, list[models.SecurityGroupRule]] = {}
+    for rule in rules:
+        by_group.setdefault(rule.group_id, []).append(rule)
+    out = {}
+    for inst in instances:
+        ingress, egress = [], []
+        for group in inst.security_group_ids:
+            for rule in by_group.get(group, []):
+                peers = (rule.cidr,) if rule.cidr else tuple(members.get(rule.ref_group_id or "", []))
+                fw_rule = FirewallRule(rule.protocol, rule.from_port, rule.to_port, peers)
+                (egress if rule.is_egress else ingress).append(fw_rule)
+        out[inst.instance_id] = Firewall(tuple(ingress), tuple(egress))
+    return out
