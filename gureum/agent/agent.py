@@ -145,6 +145,22 @@ class HostAgent:
             path.chmod(0o600)
         return seed
 
+    def map_public_ip(self, public_ip: str, private_ip: str) -> None:
+        network.map_public_ip(self.plan, public_ip, private_ip)
+
+    def unmap_public_ip(self, public_ip: str) -> None:
+        network.unmap_public_ip(self.plan, public_ip)
+
+    def sync_public_ips(self, wanted: dict[str, str]) -> None:
+        """Make the host's public-IP map exactly `wanted` (after a restart)."""
+        current = network.public_ip_mapping(self.plan)
+        for public_ip, private_ip in current.items():
+            if wanted.get(public_ip) != private_ip:
+                network.unmap_public_ip(self.plan, public_ip)
+        for public_ip, private_ip in wanted.items():
+            if current.get(public_ip) != private_ip:
+                network.map_public_ip(self.plan, public_ip, private_ip)
+
     def apply_firewall(self, instance_id: str, rules: Firewall) -> None:
         firewall.apply(self.plan.netns(instance_id), rules)
 

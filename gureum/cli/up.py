@@ -57,12 +57,13 @@ def up(cfg: Config, profile: str = "gureum", write_profile: bool = True) -> int:
     controller.start()
     cloud.firewall_controller.start()
     cloud.start_metadata_service()
-    server = serve(cloud, cfg.host, cfg.port)
+    # The profile exists before the port opens: whoever sees the port can use it.
     if write_profile:
         config_path, _ = write(profile, access, secret, cfg.region, cfg.endpoint)
         profile_line = f"profile [bold]{profile}[/] written to {config_path}"
     else:
         profile_line = "no AWS profile written (--no-profile)"
+    server = serve(cloud, cfg.host, cfg.port)
     console.print(f"[bold green]gureum is up[/] at [bold]{cfg.endpoint}[/] "
                   f"(region {cfg.region}, data {cfg.data_dir}, prefix {cfg.prefix})")
     console.print(f"account {account_id}; {profile_line}")

@@ -175,7 +175,11 @@ class InstanceController:
             row.state_changed_at = utcnow()
             row.attempts = 0
             row.force_stop = False
-            if release_public_ip:
+            elastic = s.scalar(select(models.Address).where(models.Address.instance_id == instance_id))
+            if new_state == "terminated" and elastic is not None:
+                elastic.instance_id, elastic.association_id = None, None  # kept by the account
+                elastic = None
+            if release_public_ip and elastic is None:
                 row.public_ip = None
         self.cloud.firewall_changed()
 
@@ -234,6 +238,8 @@ class InstanceController:
         self.agent.ensure_host_network()
         with self.cloud.store.read() as s:
             rows = list(s.scalars(select(models.Instance).where(models.Instance.state == "running")))
+        # The host map must say exactly what the store says (a crash may have cut a move).
+        self.agent.sync_public_ips({i.public_ip: i.private_ip for i in rows if i.public_ip})
         for inst in rows:
             spec = self.spec(inst)
             try:

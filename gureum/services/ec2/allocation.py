@@ -37,6 +37,7 @@ def free_private_ips(session: Session, subnet_cidr: str) -> Iterator[str]:
 def free_public_ips(session: Session, pool_cidr: str) -> Iterator[str]:
     used = set(session.scalars(select(models.Instance.public_ip).where(
         models.Instance.public_ip.is_not(None))))
+    used |= set(session.scalars(select(models.Address.public_ip)))  # Elastic IPs stay held
     net = ipaddress.ip_network(pool_cidr)
     first, last = int(net.network_address) + 1, int(net.broadcast_address) - 1
     return (str(ipaddress.ip_address(n)) for n in range(first, last + 1)

@@ -1,6 +1,7 @@
 """EC2 action handlers; importing this package registers them all."""
 
 from gureum.services.ec2.handlers import (  # noqa: F401
+    addresses,
     attributes,
     images,
     instances,
@@ -10,4 +11,5 @@ from gureum.services.ec2.handlers import (  # noqa: F401
     regions,
     security_groups,
     tags,
+    vpcs,
 )

@@ -12,12 +12,9 @@ from gureum.services.ec2 import exceptions as exc
 from gureum.services.ec2 import filters, ids
 from gureum.services.ec2 import security_groups as sg
 from gureum.services.ec2.handlers import common
+from gureum.services.ec2.handlers.vpcs import InvalidVpcIDNotFound
 from gureum.services.ec2.views import tag_list
 from gureum.store import models
-
-
-class InvalidVpcIDNotFound(exc.ApiError):
-    code = "InvalidVpcID.NotFound"
 
 
 def ensure_default(ctx: RequestContext, session: Any) -> models.SecurityGroup:

@@ -1,0 +1,224 @@
+"""Elastic IPs: stable public addresses from the pool, moved between instances without
+restarting them (one nft map element changes), kept across stop/start."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from gureum.api.dispatch import RequestContext, action
+from gureum.services.ec2 import allocation, filters, ids
+from gureum.services.ec2 import exceptions as exc
+from gureum.services.ec2.handlers import common
+from gureum.services.ec2.views import tag_list
+from gureum.store import models
+
+MAX_ADDRESSES = 5
+
+
+class AddressLimitExceeded(exc.ApiError):
+    code = "AddressLimitExceeded"
+
+
+class InvalidAllocationIDNotFound(exc.ApiError):
+    code = "InvalidAllocationID.NotFound"
+
+
+class InvalidAssociationIDNotFound(exc.ApiError):
+    code = "InvalidAssociationID.NotFound"
+
+
+class InvalidAddressNotFound(exc.ApiError):
+    code = "InvalidAddress.NotFound"
+
+
+class ResourceAlreadyAssociated(exc.ApiError):
+    code = "Resource.AlreadyAssociated"
+
+
+class InvalidIPAddressInUse(exc.ApiError):
+    code = "InvalidIPAddress.InUse"
+
+
+def _find(s: Any, account_id: str, allocation_id: str | None, public_ip: str | None) -> models.Address:
+    if allocation_id:
+        address = s.get(models.Address, allocation_id)
+        if address is None or address.account_id != account_id:
+            raise InvalidAllocationIDNotFound(f"The allocation ID '{allocation_id[:64]}' does not exist")
+        return address
+    if public_ip:
+        address = s.scalar(select(models.Address).where(models.Address.public_ip == public_ip,
+                                                        models.Address.account_id == account_id))
+        if address is None:
+            raise InvalidAddressNotFound(f"Address {public_ip[:64]} not found.")
+        return address
+    raise exc.MissingParameter("The request must contain the parameter AllocationId or PublicIp")
+
+
+def _remap(ctx: RequestContext, old: str | None, new: str | None, private_ip: str) -> None:
+    """Move the running instance's public address on the host, in place."""
+    agent = ctx.cloud.agent
+    if agent is None:
+        return
+    if old and old != new:
+        agent.unmap_public_ip(old)
+    if new:
+        agent.map_public_ip(new, private_ip)
+
+
+@action("ec2", "AllocateAddress")
+def allocate_address(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
+    if p.get("Domain", "vpc") != "vpc":
+        raise exc.InvalidParameterValue("Only vpc addresses exist here (EC2-Classic is retired)")
+    tags: list[dict[str, Any]] = []
+    for spec in p.get("TagSpecifications") or []:
+        if spec.get("ResourceType") != "elastic-ip":
+            raise exc.InvalidParameterValue(
+                f"'{spec.get('ResourceType')}' is not a valid taggable resource type for this operation.")
+        tags.extend(spec.get("Tags") or [])
+    checked = common.validate_tags(tags)
+    with ctx.cloud.store.write() as s:
+        held = len(list(s.scalars(select(models.Address.allocation_id).where(
+            models.Address.account_id == ctx.account_id))))
+        if held >= MAX_ADDRESSES:
+            raise AddressLimitExceeded("The maximum number of addresses has been reached.")
+        wanted = p.get("Address")
+        free = allocation.free_public_ips(s, ctx.cloud.config.public_pool)
+        if wanted:
+            if wanted not in set(allocation.free_public_ips(s, ctx.cloud.config.public_pool)):
+                raise InvalidAddressNotFound(f"Address {wanted[:64]} is not available in the pool.")
+            public_ip = wanted
+        else:
+            public_ip = next(free, None)
+            if public_ip is None:
+                raise exc.InsufficientInstanceCapacity("The public address pool is exhausted")
+        address = models.Address(allocation_id=ids.new("eipalloc"), account_id=ctx.account_id,
+                                 public_ip=public_ip)
+        s.add(address)
+        s.flush()
+        common.put_tags(s, ctx.account_id, address.allocation_id, checked)
+    return {"PublicIp": public_ip, "AllocationId": address.allocation_id, "Domain": "vpc",
+            "PublicIpv4Pool": "gureum", "NetworkBorderGroup": ctx.cloud.config.region}
+
+
+@action("ec2", "AssociateAddress")
+def associate_address(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
+    if not p.get("InstanceId"):
+        raise exc.MissingParameter("The request must contain the parameter InstanceId")
+    with ctx.cloud.store.write() as s:
+        address = _find(s, ctx.account_id, p.get("AllocationId"), p.get("PublicIp"))
+        inst = common.instances_by_id(s, ctx.account_id, [p["InstanceId"]])[0]
+        if inst.state not in ("pending", "running", "stopped", "stopping"):
+            raise exc.IncorrectInstanceState(
+                f"The instance '{inst.instance_id}' is not in a valid state for this operation.")
+        if address.instance_id == inst.instance_id:
+            return {"AssociationId": address.association_id}
+        if address.instance_id and not p.get("AllowReassociation"):
+            raise ResourceAlreadyAssociated(
+                f"resource {address.allocation_id} is already associated with associate-id "
+                f"{address.association_id}")
+        moves: list[tuple[str | None, str | None, str]] = []
+        if address.instance_id:  # taken from its previous instance, which gets a fresh address
+            previous = s.get(models.Instance, address.instance_id)
+            if previous is not None and previous.state in ("pending", "running"):
+                fresh = next(allocation.free_public_ips(s, ctx.cloud.config.public_pool), None)
+                previous.public_ip = fresh
+                moves.append((address.public_ip, fresh, previous.private_ip))
+            elif previous is not None:
+                previous.public_ip = None
+        for other in s.scalars(select(models.Address).where(
+                models.Address.instance_id == inst.instance_id)):
+            other.instance_id, other.association_id = None, None  # one EIP per instance
+        old = inst.public_ip
+        inst.public_ip = address.public_ip
+        address.instance_id = inst.instance_id
+        address.association_id = ids.new("eipassoc")
+        running = inst.state in ("pending", "running")
+        association = address.association_id
+    for old_ip, new_ip, private in moves:
+        _remap(ctx, old_ip, new_ip, private)
+    if running:
+        _remap(ctx, old, inst.public_ip, inst.private_ip)
+    return {"AssociationId": association}
+
+
+@action("ec2", "DisassociateAddress")
+def disassociate_address(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
+    with ctx.cloud.store.write() as s:
+        if p.get("AssociationId"):
+            address = s.scalar(select(models.Address).where(
+                models.Address.association_id == p["AssociationId"],
+                models.Address.account_id == ctx.account_id))
+            if address is None:
+                raise InvalidAssociationIDNotFound(
+                    f"The association ID '{p['AssociationId'][:64]}' does not exist")
+        else:
+            address = _find(s, ctx.account_id, None, p.get("PublicIp"))
+        if not address.instance_id:
+            return {}
+        inst = s.get(models.Instance, address.instance_id)
+        address.instance_id, address.association_id = None, None
+        if inst is None:
+            return {}
+        running = inst.state in ("pending", "running")
+        # As on EC2: a running instance in a default subnet gets a new public address.
+        inst.public_ip = next(allocation.free_public_ips(s, ctx.cloud.config.public_pool), None) \
+            if running else None
+        new, private = inst.public_ip, inst.private_ip
+    if running:
+        _remap(ctx, address.public_ip, new, private)
+    return {}
+
+
+@action("ec2", "ReleaseAddress")
+def release_address(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
+    with ctx.cloud.store.write() as s:
+        address = _find(s, ctx.account_id, p.get("AllocationId"), p.get("PublicIp"))
+        if address.instance_id:
+            raise InvalidIPAddressInUse(f"Address {address.public_ip} is in use.")
+        for tag in s.scalars(select(models.Tag).where(models.Tag.resource_id == address.allocation_id)):
+            s.delete(tag)
+        s.delete(address)
+    return {}
+
+
+@action("ec2", "DescribeAddresses")
+def describe_addresses(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
+    flt = filters.validate(p.get("Filters"), {"allocation-id", "association-id", "domain",
+                                              "instance-id", "public-ip", "private-ip-address",
+                                              "network-interface-id"})
+    with ctx.cloud.store.read() as s:
+        rows = list(s.scalars(select(models.Address).where(
+            models.Address.account_id == ctx.account_id).order_by(models.Address.public_ip)))
+        for allocation_id in p.get("AllocationIds") or []:
+            _find(s, ctx.account_id, allocation_id, None)
+        for public_ip in p.get("PublicIps") or []:
+            _find(s, ctx.account_id, None, public_ip)
+        instances = {i.instance_id: i for i in s.scalars(select(models.Instance).where(
+            models.Instance.instance_id.in_([r.instance_id for r in rows if r.instance_id])))}
+        tags = common.tags_of(s, ctx.account_id, [r.allocation_id for r in rows])
+    out = []
+    for row in rows:
+        if p.get("AllocationIds") and row.allocation_id not in p["AllocationIds"]:
+            continue
+        if p.get("PublicIps") and row.public_ip not in p["PublicIps"]:
+            continue
+        inst = instances.get(row.instance_id or "")
+        eni = ids.derived("eni", inst.instance_id) if inst else None
+        fields = {"allocation-id": row.allocation_id, "association-id": row.association_id,
+                  "domain": "vpc", "instance-id": row.instance_id, "public-ip": row.public_ip,
+                  "private-ip-address": inst.private_ip if inst else None,
+                  "network-interface-id": eni}
+        if not filters.match(flt, fields, tags[row.allocation_id]):
+            continue
+        item: dict[str, Any] = {"PublicIp": row.public_ip, "AllocationId": row.allocation_id,
+                                "Domain": "vpc", "PublicIpv4Pool": "gureum",
+                                "NetworkBorderGroup": ctx.cloud.config.region,
+                                "Tags": tag_list(tags[row.allocation_id]) or None}
+        if inst is not None:
+            item.update({"InstanceId": inst.instance_id, "AssociationId": row.association_id,
+                         "NetworkInterfaceId": eni, "NetworkInterfaceOwnerId": inst.account_id,
+                         "PrivateIpAddress": inst.private_ip})
+        out.append(item)
+    return {"Addresses": out}
