@@ -36,4 +36,4 @@ test: deps venv lint
 	$(VENV)/bin/pytest -q -x tests
 
 bench: deps venv
-	cd bench && for b in launch boot; do ../$(PY) $$b.py || exit 1; done
+	$(PY) bench/run_all.py
