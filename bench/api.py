@@ -32,14 +32,14 @@ def timed(fn, reps: int) -> list[float]:  # noqa: ANN001
     return out
 
 
-def seed_stopped(data_dir: Path, access_key: str, image_id: str, count: int) -> None:
+def seed_stopped(data_dir: Path, access_key: str, image_id: str, count: int, vpc_cidr: str) -> None:
     from gureum.cloud import Cloud
     from gureum.config import Config
     from gureum.services.ec2 import allocation, ids
     from gureum.store import models
 
     cfg = Config(data_dir=data_dir)
-    cfg.vpc_cidr, cfg.subnet_cidr = "172.30.0.0/16", "172.30.0.0/16"
+    cfg.vpc_cidr, cfg.subnet_cidr = vpc_cidr, vpc_cidr
     cloud = Cloud(cfg, with_agent=False)
     account = cloud.account_for(access_key)
     with cloud.store.write() as s:
@@ -88,7 +88,7 @@ def main() -> int:
             access, _ = server.credentials()
             have = 0
             for level in levels:
-                seed_stopped(server.data_dir, access, image, level - have)
+                seed_stopped(server.data_dir, access, image, level - have, server.env["GUREUM_VPC_CIDR"])
                 moto_ec2.run_instances(ImageId=moto_image, MinCount=level - have, MaxCount=level - have)
                 have = level
                 assert describe_all(ec2) == level and describe_all(moto_ec2) == level

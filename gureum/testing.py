@@ -29,6 +29,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+_vpc_octets = iter(range(30, 15, -1))  # 172.30/16, then 172.29/16, ...: one per server
+
+
 class Server:
     """A `gureum up` subprocess; restartable on the same data directory."""
 
@@ -36,20 +39,26 @@ class Server:
         self.data_dir = data_dir
         self.port = free_port()
         octet = 100 + secrets.randbelow(100)
+        vpc = next(_vpc_octets)
         self.env = {
             **os.environ,
             "GUREUM_DATA_DIR": str(data_dir),
             "GUREUM_PORT": str(self.port),
             "GUREUM_PUBLIC_POOL": f"127.{octet}.0.0/16",
-            # Not AWS's 172.31/16, so a developer's own `make up` can run beside the tests.
-            "GUREUM_VPC_CIDR": "172.30.0.0/16",
-            "GUREUM_SUBNET_CIDR": "172.30.0.0/20",
+            # Not AWS's 172.31/16, so a developer's own `make up` can run beside the tests,
+            # and a different /16 for each server a process starts (they share the host).
+            "GUREUM_VPC_CIDR": f"172.{vpc}.0.0/16",
+            "GUREUM_SUBNET_CIDR": f"172.{vpc}.0.0/20",
             "GUREUM_UID_BASE": str(0x5000_0000 + secrets.randbelow(64) * 0x100_0000),
             "GUREUM_MAX_INSTANCES": "64",
             "AWS_CONFIG_FILE": str(data_dir / "aws-config"),
             "AWS_SHARED_CREDENTIALS_FILE": str(data_dir / "aws-credentials"),
         }
         self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def gateway(self) -> str:
+        return self.env["GUREUM_VPC_CIDR"].rsplit(".", 2)[0] + ".0.1"
 
     @property
     def endpoint(self) -> str:

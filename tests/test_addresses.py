@@ -75,9 +75,9 @@ def test_address_errors_and_limits(ec2):
             ec2.release_address(AllocationId=allocation_id)
 
 
-def test_default_vpc_subnet_and_interfaces(ec2, launch):
+def test_default_vpc_subnet_and_interfaces(ec2, launch, server):
     vpcs = ec2.describe_vpcs()["Vpcs"]
-    assert len(vpcs) == 1 and vpcs[0]["IsDefault"] and vpcs[0]["CidrBlock"] == "172.30.0.0/16"
+    assert len(vpcs) == 1 and vpcs[0]["IsDefault"] and vpcs[0]["CidrBlock"] == server.env["GUREUM_VPC_CIDR"]
     subnets = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpcs[0]["VpcId"]]}])["Subnets"]
     assert subnets[0]["DefaultForAz"] and subnets[0]["MapPublicIpOnLaunch"]
     inst = launch()["Instances"][0]

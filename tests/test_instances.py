@@ -14,7 +14,7 @@ def test_launch_answers_pending_then_runs_and_accepts_ssh(ec2, launch, key_pair,
                                      "Tags": [{"Key": "Name", "Value": "web"}]}])
     inst = res["Instances"][0]
     assert inst["State"] == {"Code": 0, "Name": "pending"}
-    assert inst["PrivateIpAddress"].startswith("172.30.")
+    assert inst["PrivateIpAddress"].startswith(server.env["GUREUM_VPC_CIDR"].rsplit(".", 2)[0] + ".")
     assert inst["PublicIpAddress"].startswith("127.")
     assert inst["PrivateDnsName"] == f"ip-{inst['PrivateIpAddress'].replace('.', '-')}.gureum-1.compute.internal"
     assert inst["KeyName"] == key_pair[0]

@@ -1,0 +1,83 @@
+"""Density: launch idle instances in batches until --count, printing host memory per idle
+instance (MemAvailable drop: its processes, runc, netns, mounts, page tables, all of it)
+and single-instance launch -> sshd latency as the count grows.
+
+Target: under 16 MiB of host memory per idle instance, 200 instances, launch under 1 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import socket
+import statistics
+import time
+from pathlib import Path
+
+from common import bench_server, console, terminate_all
+from rich.table import Table
+
+from gureum.testing import wait_for
+
+
+def mem_available_mib() -> float:
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemAvailable"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no MemAvailable")
+
+
+def banner(ip: str) -> bool:
+    try:
+        with socket.create_connection((ip, 22), timeout=0.1) as s:
+            s.settimeout(1)
+            return s.recv(4) == b"SSH-"
+    except OSError:
+        return False
+
+
+def all_running(ec2) -> bool:  # noqa: ANN001
+    states = [i["State"]["Name"] for r in ec2.describe_instances()["Reservations"]
+              for i in r["Instances"] if i["State"]["Name"] != "terminated"]
+    return all(s == "running" for s in states)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--count", type=int, default=200)
+    parser.add_argument("--batch", type=int, default=20)
+    args = parser.parse_args()
+    with bench_server("density", max_instances=args.count + 10) as server:
+        ec2 = server.client()
+        image = ec2.describe_images(Owners=["gureum"])["Images"][0]["ImageId"]
+        time.sleep(1)
+        baseline = mem_available_mib()
+        table = Table(title=f"density: idle t3.nano instances (batches of {args.batch})")
+        for col in ("instances", "host MiB used by them", "MiB per instance",
+                    "launch -> sshd banner (s), one more instance"):
+            table.add_column(col, justify="right")
+        count = 0
+        per_instance = []
+        while count < args.count:
+            n = min(args.batch, args.count - count - 1) or 1
+            ec2.run_instances(ImageId=image, InstanceType="t3.nano", MinCount=n, MaxCount=n)
+            count += n
+            wait_for(lambda: all_running(ec2), 300, interval=0.2)
+            t0 = time.monotonic()
+            probe = ec2.run_instances(ImageId=image, InstanceType="t3.nano", MinCount=1,
+                                      MaxCount=1)["Instances"][0]
+            wait_for(lambda p=probe: banner(p["PublicIpAddress"]), 60, interval=0.005)
+            latency = time.monotonic() - t0
+            count += 1
+            wait_for(lambda: all_running(ec2), 60, interval=0.2)
+            time.sleep(2)  # let page cache and slab settle
+            used = baseline - mem_available_mib()
+            per_instance.append(used / count)
+            table.add_row(str(count), f"{used:.0f}", f"{used / count:.1f}", f"{latency:.3f}")
+        console.print(table)
+        console.print(f"median MiB per idle instance across batches: {statistics.median(per_instance):.1f}")
+        terminate_all(ec2)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,110 @@
+"""Tenants and containment: each escape attempt runs inside a real instance and must fail.
+And a noisy neighbour (fork bomb, memory hog, disk filler, CPU spinners) must not stop
+another instance's server from answering."""
+
+from __future__ import annotations
+
+import os
+import socket
+import statistics
+import time
+import urllib.request
+
+from conftest import ssh, wait_for, wait_state
+
+ATTEMPTS = {
+    "load kernel code": "sudo -n python3 -c \"import ctypes,os; l=ctypes.CDLL(None,use_errno=True); "
+                        "r=l.syscall(313,-1,b'',0); print('finit_module', r, os.strerror(ctypes.get_errno()))\"",
+    "raw block devices": "ls /dev | grep -E '^(loop|sd|vd|nvme|dm-)' || echo none",
+    "disk images of others": "sudo -n find / -xdev -name 'disk.img' 2>/dev/null | head -1; echo searched",
+    "write a sysctl": "sudo -n sysctl -w kernel.hostname=owned 2>&1 | tail -1",
+    "bpf": "sudo -n python3 -c \"import ctypes,os; l=ctypes.CDLL(None,use_errno=True); "
+           "r=l.syscall(321,0,0,0); print('bpf', r, os.strerror(ctypes.get_errno()))\"",
+}
+
+
+def test_escape_attempts_fail(ec2, launch, key_pair, server):
+    inst = launch()["Instances"][0]
+    ip = wait_state(ec2, inst["InstanceId"], "running")["PublicIpAddress"]
+    out = {name: ssh(key_pair[1], ip, cmd, check=False).stdout for name, cmd in ATTEMPTS.items()}
+    assert "Operation not permitted" in out["load kernel code"], out
+    assert out["raw block devices"].strip() == "none", out
+    assert out["disk images of others"].strip() == "searched", out
+    assert "owned" not in socket.gethostname()
+    assert "Operation not permitted" in out["bpf"], out
+    # Host processes are invisible and unsignalable: the server's PID means nothing inside.
+    pid = server.proc.pid
+    seen = ssh(key_pair[1], ip, f"sudo -n kill -0 {pid} 2>&1; ps -e --no-headers | wc -l", check=False).stdout
+    assert "No such process" in seen or int(seen.split()[-1]) < 20
+    assert os.kill(pid, 0) is None  # still alive
+
+
+def test_host_services_are_not_reachable(ec2, launch, key_pair, server):
+    inst = launch()["Instances"][0]
+    ip = wait_state(ec2, inst["InstanceId"], "running")["PublicIpAddress"]
+    gateway = server.gateway
+    probe = "timeout 2 bash -c 'echo > /dev/tcp/{}/{}' 2>/dev/null && echo OPEN || echo CLOSED"
+    for host, port in ((gateway, server.port), ("127.0.0.1", server.port), (gateway, 22),
+                       (gateway, int(server.env.get("GUREUM_IMDS_PORT", "8775")))):
+        assert ssh(key_pair[1], ip, probe.format(host, port)).stdout.strip() == "CLOSED", (host, port)
+    # ...while the designed path to the metadata service works.
+    assert ssh(key_pair[1], ip, "curl -s -m 2 http://169.254.169.254/latest/meta-data/instance-id").stdout \
+        == inst["InstanceId"]
+
+
+def test_pids_limit_stops_a_fork_bomb(ec2, launch, key_pair):
+    inst = launch(InstanceType="t3.nano")["Instances"][0]
+    ip = wait_state(ec2, inst["InstanceId"], "running")["PublicIpAddress"]
+    script = ("import os,time\nn=0\ntry:\n while True:\n  if os.fork()==0:\n   time.sleep(20); os._exit(0)\n"
+              "  n+=1\nexcept OSError as e:\n print('stopped at', n, e.strerror)\n")
+    out = ssh(key_pair[1], ip, f"python3 -c \"{script}\"", timeout=60).stdout
+    assert "stopped at" in out and int(out.split()[2]) < 1024, out
+
+
+def latencies(url: str, count: int) -> tuple[list[float], int]:
+    times, failures = [], 0
+    for _ in range(count):
+        t0 = time.perf_counter()
+        try:
+            with urllib.request.urlopen(url, timeout=5) as resp:  # noqa: S310 (loopback only)
+                resp.read()
+            times.append(time.perf_counter() - t0)
+        except OSError:
+            failures += 1
+        time.sleep(0.01)
+    return times, failures
+
+
+def test_noisy_neighbour_does_not_stop_a_server(ec2, launch, key_pair):
+    default = ec2.describe_security_groups(GroupNames=["default"])["SecurityGroups"][0]["GroupId"]
+    web = ec2.create_security_group(GroupName="t-noisy-web", Description="8080")["GroupId"]
+    ec2.authorize_security_group_ingress(GroupId=web, IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 8080, "ToPort": 8080, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
+    try:
+        quiet = launch(SecurityGroupIds=[default, web])["Instances"][0]
+        noisy = launch(InstanceType="t2.micro", BlockDeviceMappings=[
+            {"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 1}}])["Instances"][0]
+        qip = wait_state(ec2, quiet["InstanceId"], "running")["PublicIpAddress"]
+        nip = wait_state(ec2, noisy["InstanceId"], "running")["PublicIpAddress"]
+        ssh(key_pair[1], qip, "cd /tmp; nohup python3 -m http.server 8080 </dev/null >/dev/null 2>&1 &")
+        url = f"http://{qip}:8080/"
+        assert wait_for(lambda: latencies(url, 1)[1] == 0, 10)
+        calm, calm_fail = latencies(url, 100)
+        noise = ("nohup sh -c 'for i in 1 2; do (while :; do :; done) & done; "
+                 "python3 -c \"b=[]\nwhile True: b.append(bytearray(50<<20))\" & "
+                 "dd if=/dev/zero of=/home/ec2-user/fill bs=1M count=2000 & "
+                 "python3 -c \"import os,time\nwhile True:\n  try:\n    os.fork() or time.sleep(60)\n  except OSError:\n    time.sleep(0.1)\" & "
+                 "wait' </dev/null >/dev/null 2>&1 &")
+        ssh(key_pair[1], nip, noise)
+        time.sleep(3)
+        loud, loud_fail = latencies(url, 100)
+        p99 = lambda v: sorted(v)[int(0.99 * (len(v) - 1))]  # noqa: E731
+        print(f"neighbour p50/p99 ms: calm {statistics.median(calm)*1000:.1f}/{p99(calm)*1000:.1f}, "
+              f"noisy {statistics.median(loud)*1000:.1f}/{p99(loud)*1000:.1f}")
+        assert calm_fail == 0 and loud_fail == 0
+        assert p99(loud) < 1.0
+    finally:
+        ec2.terminate_instances(InstanceIds=[i["InstanceId"] for i in (quiet, noisy)])
+        for i in (quiet, noisy):
+            wait_state(ec2, i["InstanceId"], "terminated")
+        ec2.delete_security_group(GroupId=web)
