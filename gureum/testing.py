@@ -18,6 +18,8 @@ from pathlib import Path
 import boto3
 from botocore.config import Config as BotoConfig
 
+from gureum.agent.agent import wait_until
+
 VENV_BIN = Path(sys.executable).parent
 SSH_OPTS = ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
             "-o", "LogLevel=ERROR", "-o", "ConnectTimeout=5", "-o", "BatchMode=yes"]
@@ -113,12 +115,7 @@ class Server:
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float, interval: float = 0.05) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return predicate()
+    return wait_until(predicate, timeout, interval)
 
 
 def ssh(key: Path, address: str, command: str, timeout: float = 30,

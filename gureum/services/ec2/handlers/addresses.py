@@ -71,13 +71,7 @@ def _remap(ctx: RequestContext, old: str | None, new: str | None, private_ip: st
 def allocate_address(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
     if p.get("Domain", "vpc") != "vpc":
         raise exc.InvalidParameterValue("Only vpc addresses exist here (EC2-Classic is retired)")
-    tags: list[dict[str, Any]] = []
-    for spec in p.get("TagSpecifications") or []:
-        if spec.get("ResourceType") != "elastic-ip":
-            raise exc.InvalidParameterValue(
-                f"'{spec.get('ResourceType')}' is not a valid taggable resource type for this operation.")
-        tags.extend(spec.get("Tags") or [])
-    checked = common.validate_tags(tags)
+    checked = common.tags_from_specs(p, "elastic-ip")
     with ctx.cloud.store.write() as s:
         held = len(list(s.scalars(select(models.Address.allocation_id).where(
             models.Address.account_id == ctx.account_id))))

@@ -61,6 +61,17 @@ def validate_tags(tags: list[dict[str, Any]]) -> list[tuple[str, str]]:
     return out
 
 
+def tags_from_specs(p: dict[str, Any], resource_type: str) -> list[tuple[str, str]]:
+    """The validated tags of TagSpecifications that may only name `resource_type`."""
+    tags: list[dict[str, Any]] = []
+    for spec in p.get("TagSpecifications") or []:
+        if spec.get("ResourceType") != resource_type:
+            raise exc.InvalidParameterValue(
+                f"'{spec.get('ResourceType')}' is not a valid taggable resource type for this operation.")
+        tags.extend(spec.get("Tags") or [])
+    return validate_tags(tags)
+
+
 def put_tags(session: Session, account_id: str, resource_id: str, tags: list[tuple[str, str]]) -> None:
     rtype = RESOURCE_TYPES.get(resource_id.split("-")[0], "unknown")
     for key, value in tags:

@@ -33,16 +33,6 @@ def _colon_hex(digest: bytes) -> str:
     return ":".join(f"{b:02x}" for b in digest)
 
 
-def _tags_for(p: dict[str, Any], resource_type: str) -> list[tuple[str, str]]:
-    tags: list[dict[str, Any]] = []
-    for spec in p.get("TagSpecifications") or []:
-        if spec.get("ResourceType") != resource_type:
-            raise exc.InvalidParameterValue(
-                f"'{spec.get('ResourceType')}' is not a valid taggable resource type for this operation.")
-        tags.extend(spec.get("Tags") or [])
-    return common.validate_tags(tags)
-
-
 def _store(ctx: RequestContext, name: str, key_type: str, fingerprint: str, public: str,
            tags: list[tuple[str, str]]) -> models.KeyPair:
     pair = models.KeyPair(key_pair_id=ids.new("key"), account_id=ctx.account_id, name=name,
@@ -64,7 +54,7 @@ def create_key_pair(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
     key_type = p.get("KeyType", "rsa")
     if p.get("KeyFormat", "pem") != "pem":
         raise exc.UnsupportedOperation("Only the pem key format is supported")
-    tags = _tags_for(p, "key-pair")
+    tags = common.tags_from_specs(p, "key-pair")
     with ctx.cloud.store.read() as s:
         if s.scalar(select(models.KeyPair).where(models.KeyPair.account_id == ctx.account_id,
                                                  models.KeyPair.name == name)):
@@ -107,7 +97,7 @@ def import_key_pair(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
     _check_name(name)
     raw = p["PublicKeyMaterial"]
     text = raw.decode(errors="replace") if isinstance(raw, bytes) else raw
-    tags = _tags_for(p, "key-pair")
+    tags = common.tags_from_specs(p, "key-pair")
     try:
         parts = text.strip().split()
         if len(parts) < 2 or parts[0] not in _SSH_TYPES:

@@ -23,16 +23,6 @@ def ensure_default(ctx: RequestContext, session: Any) -> models.SecurityGroup:
                             cloud.default_group_id(ctx.account_id))
 
 
-def _tags(p: dict[str, Any]) -> list[tuple[str, str]]:
-    tags: list[dict[str, Any]] = []
-    for spec in p.get("TagSpecifications") or []:
-        if spec.get("ResourceType") != "security-group":
-            raise exc.InvalidParameterValue(
-                f"'{spec.get('ResourceType')}' is not a valid taggable resource type for this operation.")
-        tags.extend(spec.get("Tags") or [])
-    return common.validate_tags(tags)
-
-
 @action("ec2", "CreateSecurityGroup")
 def create_security_group(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
     name, description = p["GroupName"], p["Description"]
@@ -46,7 +36,7 @@ def create_security_group(ctx: RequestContext, p: dict[str, Any]) -> dict[str, A
             f"Invalid security group name '{name[:64]}': 1-255 characters, not starting with sg-")
     if len(description) > 255:
         raise exc.InvalidParameterValue("Description exceeds 255 characters")
-    tags = _tags(p)
+    tags = common.tags_from_specs(p, "security-group")
     with ctx.cloud.store.write() as s:
         ensure_default(ctx, s)
         if s.scalar(select(models.SecurityGroup).where(
