@@ -42,15 +42,18 @@ def bench_server(name: str, max_instances: int = 64) -> Iterator[Server]:
     shutil.rmtree(data_dir, ignore_errors=True)
 
 
-def latency_table(title: str, rows: dict[str, list[float]], extra: dict[str, float] | None = None) -> Table:
+def latency_table(title: str, rows: dict[str, list[float]], extra: dict[str, float] | None = None,
+                  unit: str = "s") -> Table:
+    scale = {"s": 1, "ms": 1e3, "us": 1e6}[unit]
     table = Table(title=title)
-    for col in ("measure", "p50 (s)", "p95 (s)", "min (s)", "max (s)", "n"):
+    for col in ("measure", f"p50 ({unit})", f"p95 ({unit})", f"min ({unit})", f"max ({unit})", "n"):
         table.add_column(col, justify="left" if col == "measure" else "right")
     for name, values in rows.items():
-        table.add_row(name, f"{statistics.median(values):.3f}", f"{pct(values, 0.95):.3f}",
-                      f"{min(values):.3f}", f"{max(values):.3f}", str(len(values)))
+        v = [x * scale for x in values]
+        table.add_row(name, f"{statistics.median(v):.3f}", f"{pct(v, 0.95):.3f}",
+                      f"{min(v):.3f}", f"{max(v):.3f}", str(len(v)))
     for name, value in (extra or {}).items():
-        table.add_row(name, f"{value:.3f}", "", "", "", "1")
+        table.add_row(name, f"{value * scale:.3f}", "", "", "", "1")
     return table
 
 

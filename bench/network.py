@@ -26,9 +26,9 @@ SEND = ("import socket,sys,time\nb=bytes(1<<20);n=int(sys.argv[3]);c=socket.crea
         "print(n/(time.perf_counter()-t))\n")
 
 
-def reachable(ip: str, port: int) -> bool:
+def reachable(ip: str, port: int, timeout: float = 0.2) -> bool:
     try:
-        with socket.create_connection((ip, port), timeout=0.2):
+        with socket.create_connection((ip, port), timeout=timeout):
             return True
     except OSError:
         return False
@@ -79,16 +79,19 @@ def main() -> int:
         # 1. AuthorizeSecurityGroupIngress -> reachable from the host through the public IP.
         perm = [{"IpProtocol": "tcp", "FromPort": 8080, "ToPort": 8080,
                  "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}]
-        opened = []
-        for _ in range(args.samples):
-            t0 = time.perf_counter()
-            ec2.authorize_security_group_ingress(GroupId=web, IpPermissions=perm)
-            wait_for(lambda: reachable(a["PublicIpAddress"], 8080), 5, interval=0.002)
-            opened.append(time.perf_counter() - t0)
-            ec2.revoke_security_group_ingress(GroupId=web, IpPermissions=perm)
-            wait_for(lambda: not reachable(a["PublicIpAddress"], 8080), 5, interval=0.01)
-        console.print(latency_table("security group change -> port reachable via public IP",
-                                    {"AuthorizeSecurityGroupIngress -> connect ok": opened}))
+        def open_close() -> list[float]:
+            # A dropped SYN is only retried after 1 s, so probe with fresh, short connects.
+            out = []
+            for _ in range(args.samples):
+                t0 = time.perf_counter()
+                ec2.authorize_security_group_ingress(GroupId=web, IpPermissions=perm)
+                wait_for(lambda: reachable(a["PublicIpAddress"], 8080, 0.005), 5, interval=0.001)
+                out.append(time.perf_counter() - t0)
+                ec2.revoke_security_group_ingress(GroupId=web, IpPermissions=perm)
+                wait_for(lambda: not reachable(a["PublicIpAddress"], 8080), 5, interval=0.01)
+            return out
+
+        opened = open_close()
 
         # 2. Throughput, MiB/s, same sender everywhere.
         local = subprocess.Popen(["python3", "-c", SINK, "19000"])
@@ -123,15 +126,16 @@ def main() -> int:
             ec2.authorize_security_group_ingress(GroupId=gid, IpPermissions=[
                 {"IpProtocol": "tcp", "FromPort": 10000 + g * 60 + r, "ToPort": 10000 + g * 60 + r,
                  "IpRanges": [{"CidrIp": f"10.{g}.{r}.0/24"}]} for r in range(60)])
-        t0 = time.perf_counter()
-        ec2.modify_instance_attribute(InstanceId=a["InstanceId"], Groups=[default, web, *groups])
+        ec2.modify_instance_attribute(InstanceId=a["InstanceId"], Groups=[web, *groups, default])
         time.sleep(1.5)
-        applied = time.perf_counter() - t0
         after = connect_times(a["PublicIpAddress"], 9000, 300)
+        opened_many = open_close()
+        console.print(latency_table("security group change -> port reachable via public IP", {
+            "AuthorizeSecurityGroupIngress -> connect ok (3 rules)": opened,
+            "AuthorizeSecurityGroupIngress -> connect ok (1,023 rules)": opened_many}, unit="ms"))
         console.print(latency_table(
-            "TCP connection setup to the public IP (the allowing rule is evaluated after the others)",
-            {"3 rules on the instance": before, "1,023 rules on the instance": after},
-            {"ModifyInstanceAttribute(Groups) with 1,020 new rules, applied within (s)": applied}))
+            "TCP connect() to the public IP (the allowing rule is evaluated after the others)",
+            {"3 rules on the instance": before, "1,023 rules on the instance": after}, unit="us"))
         terminate_all(ec2)
     return 0
 
