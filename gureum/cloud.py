@@ -35,6 +35,7 @@ class Cloud:
         self.firewall_controller = None
         self.identity = IdentitySigner(config.data_dir / "identity", config.region)
         self.metadata_server: MetadataServer | None = None
+        self.dns_server = None
 
     def firewall_changed(self) -> None:
         """Something that may alter instances' security-group rules changed."""
@@ -56,6 +57,27 @@ class Cloud:
         cfg = self.config
         return imds.instance_metadata(inst, tags, cfg.region, cfg.vpc_cidr, cfg.subnet_cidr,
                                       self.identity)
+
+    def dns_answers(self, name: str, qtype: str, client: str) -> list | None:
+        from gureum.services.ec2 import dns
+
+        with self.store.read() as s:
+            asker = s.scalar(select(models.Instance).where(
+                models.Instance.private_ip == client,
+                models.Instance.state.in_(("pending", "running", "stopping"))))
+            if asker is None:
+                return None
+            visible = list(s.scalars(select(models.Instance).where(
+                models.Instance.account_id == asker.account_id,
+                models.Instance.state.in_(("pending", "running", "stopping")))))
+        return dns.answer(name, qtype, self.config.region, visible)
+
+    def start_dns_service(self) -> None:
+        from gureum.agent.dns import DnsServer
+
+        assert self.agent is not None
+        self.dns_server = DnsServer(self.agent.plan.gateway, self.config.dns_port, self.dns_answers)
+        self.dns_server.start()
 
     def start_metadata_service(self) -> None:
         assert self.agent is not None

@@ -29,6 +29,8 @@ class Config:
     public_pool: str = field(default_factory=lambda: _env("GUREUM_PUBLIC_POOL", "127.100.0.0/16"))
     # The metadata service listens on the VPC gateway address at this port (DNAT from :80).
     imds_port: int = field(default_factory=lambda: int(_env("GUREUM_IMDS_PORT", "8775")))
+    # The VPC resolver (VPC +2 and 169.254.169.253) is DNAT'd to this port on the gateway.
+    dns_port: int = field(default_factory=lambda: int(_env("GUREUM_DNS_PORT", "8776")))
     # Container root of instance slot N is host uid uid_base + N * 65536.
     uid_base: int = field(default_factory=lambda: int(_env("GUREUM_UID_BASE", str(0x4000_0000))))
     max_instances_per_account: int = field(

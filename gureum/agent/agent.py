@@ -46,7 +46,7 @@ class HostAgent:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.plan = network.NetworkPlan(config.prefix, config.vpc_cidr, config.subnet_cidr,
-                                        config.public_pool, config.imds_port)
+                                        config.public_pool, config.imds_port, config.dns_port)
         self.runtime = RuncDriver(config.runc_root, config.prefix)
         config.instances_dir.mkdir(parents=True, exist_ok=True)
         # Container roots must traverse down to their rootfs.
@@ -67,8 +67,13 @@ class HostAgent:
         return self.config.uid_base + slot * 65536
 
     # -- host-wide -----------------------------------------------------------------
-    def ensure_host_network(self) -> None:
-        network.ensure_host_network(self.plan)
+    def ensure_host_network(self) -> bool:
+        return network.ensure_host_network(self.plan)
+
+    def restore_port_address(self, spec: InstanceSpec) -> None:
+        """After the nft tables were remade: let a running instance's port send again."""
+        if (network.NETNS_DIR / self.plan.netns(spec.instance_id)).exists():
+            network.add_port_address(self.plan, self.plan.veth(spec.slot), spec.private_ip)
 
     def remove_host_network(self) -> None:
         network.remove_host_network(self.plan)
@@ -108,7 +113,8 @@ class HostAgent:
             marker = diskdir / "provisioned"
             if not marker.exists():
                 firstboot.provision(rootfs, base, spec.hostname, spec.private_ip,
-                                    spec.authorized_key)
+                                    spec.authorized_key, self.plan.resolver,
+                                    f"{self.config.region}.compute.internal")
                 marker.write_text(spec.instance_id + "\n")
             seed = self._write_seed(spec, base)
             network.delete_instance_netns(self.plan, spec.instance_id, spec.slot)
@@ -138,7 +144,8 @@ class HostAgent:
         seed.mkdir(mode=0o700, exist_ok=True)
         os.chown(seed, base, base)
         for name, data in (("user-data", spec.user_data or b""),
-                           ("instance-id", spec.instance_id.encode())):
+                           ("instance-id", spec.instance_id.encode()),
+                           ("outbound", b"0")):  # no internet gateway path yet
             path = seed / name
             path.write_bytes(data)
             os.chown(path, base, base)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from gureum.agent import hostcmd
-from gureum.agent.network import IMDS_ADDRESS, NETNS_DIR
+from gureum.agent.network import DNS_ADDRESS, IMDS_ADDRESS, NETNS_DIR
 
 ANY = "0.0.0.0/0"
 TABLE = "gureum_sg"
@@ -29,6 +29,7 @@ class FirewallRule:
 class Firewall:
     ingress: tuple[FirewallRule, ...]
     egress: tuple[FirewallRule, ...]
+    resolver: str | None = None  # the VPC's DNS address, reachable whatever the rules say
 
 
 def _match(rule: FirewallRule) -> str:
@@ -61,6 +62,7 @@ def _lines(rules: tuple[FirewallRule, ...], field: str) -> list[str]:
 def render(firewall: Firewall) -> str:
     ingress = "\n".join(_lines(firewall.ingress, "saddr"))
     egress = "\n".join(_lines(firewall.egress, "daddr"))
+    resolvers = ", ".join(a for a in (firewall.resolver, DNS_ADDRESS) if a)
     # Declaring then deleting the table makes the replacement one atomic transaction.
     return f"""table inet {TABLE}
 delete table inet {TABLE}
@@ -77,6 +79,7 @@ table inet {TABLE} {{
     ct state established,related accept
     oifname "lo" accept
     ip daddr {IMDS_ADDRESS} tcp dport 80 accept
+    ip daddr {{ {resolvers} }} udp dport 53 accept
 {egress}
   }}
 }}

@@ -39,8 +39,13 @@ def host_keys(hostname: str) -> dict[str, tuple[bytes, bytes]]:
 
 
 def provision(rootfs: Path, uid_base: int, hostname: str, private_ip: str,
-              authorized_key: str | None) -> None:
+              authorized_key: str | None, resolver: str | None = None,
+              search_domain: str | None = None) -> None:
     root = uid_base
+    if resolver:
+        search = f"search {search_domain}\n" if search_domain else ""
+        _write(rootfs / "etc/resolv.conf", f"{search}nameserver {resolver}\noptions timeout:1\n",
+               0o644, root, root)
     for kind, (priv, pub) in host_keys(hostname).items():
         _write(rootfs / f"etc/ssh/ssh_host_{kind}_key", priv, 0o600, root, root)
         _write(rootfs / f"etc/ssh/ssh_host_{kind}_key.pub", pub, 0o644, root, root)

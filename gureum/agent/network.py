@@ -6,6 +6,7 @@ Everything carries the data directory's prefix, so cleanup can prove what it rem
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import json
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ NETNS_DIR = Path("/run/netns")
 
 
 IMDS_ADDRESS = "169.254.169.254"
+DNS_ADDRESS = "169.254.169.253"
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,7 @@ class NetworkPlan:
     subnet_cidr: str
     public_pool: str
     imds_port: int
+    dns_port: int = 8776
 
     @property
     def bridge(self) -> str:
@@ -39,6 +42,11 @@ class NetworkPlan:
     @property
     def gateway(self) -> str:
         return str(ipaddress.ip_network(self.subnet_cidr)[1])
+
+    @property
+    def resolver(self) -> str:
+        """The VPC's +2 address, where AWS puts the Amazon-provided DNS server."""
+        return str(ipaddress.ip_network(self.vpc_cidr)[2])
 
     def netns(self, instance_id: str) -> str:
         return f"{self.prefix}-{instance_id}"
@@ -55,19 +63,20 @@ def link_exists(name: str) -> bool:
     return any(link["ifname"] == name for link in _links())
 
 
-def ensure_host_network(plan: NetworkPlan) -> None:
-    """Bridge, sysctls and nft table; idempotent. Guards go in before any address."""
+def ensure_host_network(plan: NetworkPlan) -> bool:
+    """Bridge, sysctls and nft table; idempotent. Guards go in before any address.
+    True when the nft tables were (re)made empty, so per-instance elements must be re-added."""
     _refuse_route_clash(plan)
-    _ensure_nft_table(plan)
+    remade = _ensure_nft_table(plan)
     if not link_exists(plan.bridge):
         hostcmd.run(["ip", "link", "add", plan.bridge, "type", "bridge"])
     net = ipaddress.ip_network(plan.vpc_cidr)
     with open(f"/proc/sys/net/ipv6/conf/{plan.bridge}/disable_ipv6", "w") as f:
         f.write("1")
     addrs = hostcmd.run(["ip", "-j", "addr", "show", "dev", plan.bridge])
-    want = f"{plan.gateway}/{net.prefixlen}"
-    if want.split("/")[0] not in addrs:
-        hostcmd.run(["ip", "addr", "add", want, "dev", plan.bridge])
+    for want in (f"{plan.gateway}/{net.prefixlen}", f"{plan.resolver}/32"):
+        if f'"{want.split("/")[0]}"' not in addrs:
+            hostcmd.run(["ip", "addr", "add", want, "dev", plan.bridge])
     hostcmd.run(["ip", "link", "set", plan.bridge, "up"])
     # Public IPs on loopback reach instances through DNAT; the kernel must accept
     # 127/8 sources leaving on the bridge (they are masqueraded right after).
@@ -76,6 +85,7 @@ def ensure_host_network(plan: NetworkPlan) -> None:
                  "/proc/sys/net/ipv4/ip_forward"):
         with open(path, "w") as f:
             f.write("1")
+    return remade
 
 
 def _refuse_route_clash(plan: NetworkPlan) -> None:
@@ -90,7 +100,7 @@ def _refuse_route_clash(plan: NetworkPlan) -> None:
                 "set GUREUM_VPC_CIDR to another range")
 
 
-def _ensure_nft_table(plan: NetworkPlan) -> None:
+def _ensure_nft_table(plan: NetworkPlan) -> bool:
     t, br, vpc, pool = plan.table, plan.bridge, plan.vpc_cidr, plan.public_pool
     family_prefix = plan.prefix[:2]
     gw, imds = plan.gateway, plan.imds_port
@@ -100,6 +110,7 @@ table ip {t} {{
   chain nat_prerouting {{
     type nat hook prerouting priority -100; policy accept;
     iifname "{br}" ip daddr {IMDS_ADDRESS} tcp dport 80 dnat to {gw}:{imds}
+    iifname "{br}" ip daddr {{ {plan.resolver}, {DNS_ADDRESS} }} udp dport 53 dnat to {gw}:{plan.dns_port}
   }}
   chain nat_output {{
     type nat hook output priority -100; policy accept;
@@ -123,6 +134,7 @@ table ip {t} {{
     type filter hook input priority 0; policy accept;
     iifname "{br}" ct state established,related accept
     iifname "{br}" ip daddr {gw} tcp dport {imds} ct status dnat accept
+    iifname "{br}" ip daddr {gw} udp dport {plan.dns_port} ct status dnat accept
     iifname "{br}" drop
   }}
 }}
@@ -137,13 +149,18 @@ table bridge {t} {{
   }}
 }}
 """
+    version = hashlib.sha256(ruleset.encode()).hexdigest()[:12]
+    ruleset = ruleset.replace(f"table ip {t} {{\n", f"table ip {t} {{\n  comment \"{version}\"\n", 1)
     existing = hostcmd.run(["nft", "list", "tables"], check=False) + "\n"
-    if f"table ip {t}\n" in existing and f"table bridge {t}\n" in existing:
-        return
+    current = hostcmd.run(["nft", "list", "table", "ip", t], check=False)
+    if f"table bridge {t}\n" in existing and f'comment "{version}"' in current:
+        return False
+    # A table from an older gureum: replaced whole; callers re-add the elements.
     for family in ("ip", "bridge"):
         if f"table {family} {t}\n" in existing:
             hostcmd.run(["nft", "delete", "table", family, t])
     hostcmd.run(["nft", "-f", "-"], input=ruleset)
+    return True
 
 
 def remove_host_network(plan: NetworkPlan) -> None:
@@ -165,8 +182,7 @@ def create_instance_netns(plan: NetworkPlan, instance_id: str, slot: int, privat
     prefixlen = ipaddress.ip_network(plan.subnet_cidr).prefixlen
     hostcmd.run(["ip", "netns", "add", ns])
     hostcmd.run(["ip", "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", ns])
-    hostcmd.run(["nft", "add", "element", "bridge", plan.table, "port_addresses",
-                 f"{{ {veth} . {private_ip} }}"])
+    add_port_address(plan, veth, private_ip)
     hostcmd.run(["ip", "link", "set", veth, "master", plan.bridge, "up"])
     idmap.write_in_netns(str(NETNS_DIR / ns), {
         "/proc/sys/net/ipv6/conf/all/disable_ipv6": "1",
@@ -183,6 +199,11 @@ def create_instance_netns(plan: NetworkPlan, instance_id: str, slot: int, privat
         f"route add default via {plan.gateway}",
     ])
     hostcmd.run(["ip", "-n", ns, "-batch", "-"], input=batch + "\n")
+
+
+def add_port_address(plan: NetworkPlan, veth: str, private_ip: str) -> None:
+    hostcmd.run(["nft", "add", "element", "bridge", plan.table, "port_addresses",
+                 f"{{ {veth} . {private_ip} }}"])
 
 
 def delete_instance_netns(plan: NetworkPlan, instance_id: str, slot: int) -> None:

@@ -57,6 +57,7 @@ def up(cfg: Config, profile: str = "gureum", write_profile: bool = True) -> int:
     controller.start()
     cloud.firewall_controller.start()
     cloud.start_metadata_service()
+    cloud.start_dns_service()
     # The profile exists before the port opens: whoever sees the port can use it.
     if write_profile:
         config_path, _ = write(profile, access, secret, cfg.region, cfg.endpoint)
@@ -81,6 +82,8 @@ def up(cfg: Config, profile: str = "gureum", write_profile: bool = True) -> int:
     server.shutdown()
     if cloud.metadata_server:
         cloud.metadata_server.stop()
+    if cloud.dns_server:
+        cloud.dns_server.stop()
     controller.stop()
     cloud.firewall_controller.stop()
     _release_idle_host_network(cloud)

@@ -107,7 +107,7 @@ class InstanceController:
     def spec(self, inst: models.Instance) -> InstanceSpec:
         with self.cloud.store.read() as s:
             image = s.get(models.Image, inst.image_id)
-            firewall = sg.firewalls(s).get(inst.instance_id)
+            firewall = sg.firewalls(s, self.cloud.agent.plan.resolver if self.cloud.agent else None).get(inst.instance_id)
         assert image is not None
         return InstanceSpec(
             instance_id=inst.instance_id, slot=inst.slot, private_ip=inst.private_ip,
@@ -235,9 +235,12 @@ class InstanceController:
     # -- after a restart -----------------------------------------------------------------
     def recover(self) -> None:
         """Bring every instance that should run back to running; re-map public IPs."""
-        self.agent.ensure_host_network()
+        remade = self.agent.ensure_host_network()
         with self.cloud.store.read() as s:
             rows = list(s.scalars(select(models.Instance).where(models.Instance.state == "running")))
+        if remade:
+            for inst in rows:
+                self.agent.restore_port_address(self.spec(inst))
         # The host map must say exactly what the store says (a crash may have cut a move).
         self.agent.sync_public_ips({i.public_ip: i.private_ip for i in rows if i.public_ip})
         for inst in rows:

@@ -166,9 +166,10 @@ def users(entries: list) -> None:
 
 
 def has_mirror_route() -> bool:
+    """The host says whether this instance has outbound access (an internet gateway path)."""
     try:
-        with open("/etc/resolv.conf") as f:
-            return any(line.split()[:1] == ["nameserver"] for line in f)
+        with open(f"{SEED}/outbound") as f:
+            return f.read().strip() == "1"
     except OSError:
         return False
 

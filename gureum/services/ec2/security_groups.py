@@ -226,7 +226,7 @@ def permissions_view(rules: list[models.SecurityGroupRule]) -> list[dict[str, An
     return list(grouped.values())
 
 
-def firewalls(session: Session) -> dict[str, Firewall]:
+def firewalls(session: Session, resolver: str | None = None) -> dict[str, Firewall]:
     """The firewall of every live instance, keyed by instance id."""
     instances = list(session.scalars(select(models.Instance).where(
         models.Instance.state.in_(LIVE_STATES))))
@@ -246,5 +246,5 @@ def firewalls(session: Session) -> dict[str, Firewall]:
                 peers = (rule.cidr,) if rule.cidr else tuple(members.get(rule.ref_group_id or "", []))
                 fw_rule = FirewallRule(rule.protocol, rule.from_port, rule.to_port, peers)
                 (egress if rule.is_egress else ingress).append(fw_rule)
-        out[inst.instance_id] = Firewall(tuple(ingress), tuple(egress))
+        out[inst.instance_id] = Firewall(tuple(ingress), tuple(egress), resolver)
     return out
