@@ -260,3 +260,37 @@ def test_boto3_inside_an_instance_finds_region_and_identity(ec2, launch, key_pai
                "print(u.InstanceMetadataRegionFetcher().retrieve_region(), doc['instanceId'])")
     out = ssh(key_pair[1], ip, f"PYTHONPATH=$HOME/pylib python3 -c \"{program}\"", timeout=120).stdout
     assert out.split() == ["gureum-1", inst["InstanceId"]]
+
+
+def test_token_expiry_and_hop_limit_on_the_wire(ec2, launch, key_pair, server):
+    inst = launch()["Instances"][0]
+    iid = inst["InstanceId"]
+    ip = wait_state(ec2, iid, "running")["PublicIpAddress"]
+    key = key_pair[1]
+    expired = ("T=$(curl -s -X PUT -H 'X-aws-ec2-metadata-token-ttl-seconds: 1' "
+               f"{IMDS}/latest/api/token); sleep 2.2; curl -s -o /dev/null -w '%{{http_code}}' "
+               f"-H \"X-aws-ec2-metadata-token: $T\" {IMDS}/latest/meta-data/instance-id")
+    assert imds(key, ip, expired) == "401"
+    # The token answer leaves the host with IP TTL = the hop limit: count it on the wire.
+    prefix = next(iter(server.host_objects()["nft_tables"])).split()[-1]
+    port = server.env.get("GUREUM_IMDS_PORT", "8775")
+    subprocess.run(["nft", "-f", "-"], check=True, text=True, input=f"""
+table ip {prefix} {{
+  chain hoptest {{
+    type filter hook postrouting priority 0; policy accept;
+    ip ttl 1 tcp sport {port} tcp flags & (syn | fin | rst) == 0 counter
+    ip ttl 3 tcp sport {port} tcp flags & (syn | fin | rst) == 0 counter
+  }}
+}}""")
+    try:
+        put = f"curl -s -o /dev/null -X PUT -H 'X-aws-ec2-metadata-token-ttl-seconds: 60' {IMDS}/latest/api/token"
+        imds(key, ip, put)
+        ec2.modify_instance_metadata_options(InstanceId=iid, HttpPutResponseHopLimit=3)
+        imds(key, ip, put)
+        listing = subprocess.run(["nft", "-j", "list", "chain", "ip", prefix, "hoptest"],
+                                 capture_output=True, text=True, check=True).stdout
+        counts = [e["expr"][-1]["counter"]["packets"] for e in json.loads(listing)["nftables"]
+                  if "rule" in e for e in [e["rule"]]]
+        assert counts[0] >= 1 and counts[1] >= 1, counts
+    finally:
+        subprocess.run(["nft", "delete", "chain", "ip", prefix, "hoptest"], check=True)
