@@ -44,9 +44,9 @@ def up(cfg: Config, profile: str = "gureum", write_profile: bool = True) -> int:
     from gureum.controllers.firewall import FirewallController
     from gureum.controllers.instances import InstanceController
 
+    cfg.data_dir.mkdir(parents=True, exist_ok=True)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s",
-                        handlers=[logging.FileHandler(cfg.data_dir / "gureum.log")]
-                        if cfg.data_dir.exists() else None)
+                        handlers=[logging.FileHandler(cfg.data_dir / "gureum.log")])
     img = build_image(cfg)
     cloud = Cloud(cfg)
     cloud.register_default_image()
