@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import secrets
 import threading
+from pathlib import Path
 
 from sqlalchemy import select
 
@@ -29,7 +30,7 @@ class Cloud:
         config.data_dir.mkdir(parents=True, exist_ok=True)
         self.store = Store(f"sqlite:///{config.db_path}")
         self.store.migrate()
-        self.agent = HostAgent(config) if with_agent else None
+        self.agent = self._agent() if with_agent else None
         self.wakeup = threading.Event()
         self.controller = None
         self.firewall_controller = None
@@ -84,6 +85,14 @@ class Cloud:
         self.metadata_server = MetadataServer(self.agent.plan.gateway, self.config.imds_port,
                                               self.metadata_for, self.identity.token_secret)
         self.metadata_server.start()
+
+    def _agent(self) -> HostAgent:
+        if self.config.agent_socket:
+            from gureum.agent.client import RemoteAgent
+            from gureum.agent.network import plan_for
+
+            return RemoteAgent(Path(self.config.agent_socket), plan_for(self.config))  # type: ignore[return-value]
+        return HostAgent(self.config)
 
     # -- accounts ----------------------------------------------------------------------
     def create_account(self, name: str) -> tuple[str, str, str]:

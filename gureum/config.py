@@ -31,6 +31,9 @@ class Config:
     imds_port: int = field(default_factory=lambda: int(_env("GUREUM_IMDS_PORT", "8775")))
     # The VPC resolver (VPC +2 and 169.254.169.253) is DNAT'd to this port on the gateway.
     dns_port: int = field(default_factory=lambda: int(_env("GUREUM_DNS_PORT", "8776")))
+    # Unset: the host agent runs inside `gureum up`. Set: `gureum up` talks to a separate
+    # `gureum agent` on this unix socket, and each can restart without the other.
+    agent_socket: str = field(default_factory=lambda: _env("GUREUM_AGENT_SOCKET", ""))
     # Container root of instance slot N is host uid uid_base + N * 65536.
     uid_base: int = field(default_factory=lambda: int(_env("GUREUM_UID_BASE", str(0x4000_0000))))
     max_instances_per_account: int = field(

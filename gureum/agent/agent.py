@@ -45,8 +45,7 @@ class InstanceSpec:
 class HostAgent:
     def __init__(self, config: Config) -> None:
         self.config = config
-        self.plan = network.NetworkPlan(config.prefix, config.vpc_cidr, config.subnet_cidr,
-                                        config.public_pool, config.imds_port, config.dns_port)
+        self.plan = network.plan_for(config)
         self.runtime = RuncDriver(config.runc_root, config.prefix)
         config.instances_dir.mkdir(parents=True, exist_ok=True)
         # Container roots must traverse down to their rootfs.
@@ -167,6 +166,19 @@ class HostAgent:
         for public_ip, private_ip in wanted.items():
             if current.get(public_ip) != private_ip:
                 network.map_public_ip(self.plan, public_ip, private_ip)
+
+    def alive(self, instance_id: str) -> bool:
+        return self.runtime.alive(self.container_name(instance_id))
+
+    def console_tail(self, instance_id: str, nbytes: int) -> bytes:
+        path = self.console_log(instance_id)
+        try:
+            with open(path, "rb") as f:
+                f.seek(0, 2)
+                f.seek(max(0, f.tell() - nbytes))
+                return f.read()
+        except FileNotFoundError:
+            return b""
 
     def apply_firewall(self, instance_id: str, rules: Firewall) -> None:
         firewall.apply(self.plan.netns(instance_id), rules)

@@ -55,6 +55,11 @@ class NetworkPlan:
         return f"{self.prefix}v{slot}"
 
 
+def plan_for(config) -> NetworkPlan:  # noqa: ANN001  (gureum.config.Config)
+    return NetworkPlan(config.prefix, config.vpc_cidr, config.subnet_cidr, config.public_pool,
+                       config.imds_port, config.dns_port)
+
+
 def _links() -> list[dict]:
     return json.loads(hostcmd.run(["ip", "-j", "link", "show"]) or "[]")
 

@@ -28,6 +28,19 @@ def cmd_up(args: argparse.Namespace) -> int:
     return up(_config(args), profile=args.profile, write_profile=not args.no_profile)
 
 
+def cmd_agent(args: argparse.Namespace) -> int:
+    import logging
+
+    from gureum.agent.service import serve
+
+    cfg = _config(args)
+    cfg.data_dir.mkdir(parents=True, exist_ok=True)
+    logging.basicConfig(level=logging.INFO, filename=str(cfg.data_dir / "agent.log"),
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    socket_path = Path(args.socket or cfg.agent_socket or cfg.data_dir / "agent.sock")
+    return serve(cfg, socket_path)
+
+
 def cmd_account_create(args: argparse.Namespace) -> int:
     from gureum.cloud import Cloud
 
@@ -93,6 +106,10 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--profile", default="gureum", help="AWS profile name to write")
     up.add_argument("--no-profile", action="store_true", help="do not write an AWS profile")
     up.set_defaults(func=cmd_up)
+
+    agent = sub.add_parser("agent", help="run the host agent as its own process")
+    agent.add_argument("--socket", help="unix socket (env GUREUM_AGENT_SOCKET, default <data>/agent.sock)")
+    agent.set_defaults(func=cmd_agent)
 
     account = sub.add_parser("account", help="accounts").add_subparsers(dest="sub", required=True)
     create = account.add_parser("create", help="create an account and print its credentials")

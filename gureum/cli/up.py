@@ -12,6 +12,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 
 from gureum.agent import image as image_mod
 from gureum.config import Config
+from gureum.errors import HostError
 
 console = Console(stderr=True)
 
@@ -100,8 +101,11 @@ def _release_idle_host_network(cloud) -> None:  # noqa: ANN001
         live = s.scalar(select(func.count()).select_from(models.Instance).where(
             models.Instance.state != "terminated")) or 0
     if live == 0 and cloud.agent is not None:
-        cloud.agent.remove_host_network()
-        cloud.agent.remove_cgroup_parents()
+        try:
+            cloud.agent.remove_host_network()
+            cloud.agent.remove_cgroup_parents()
+        except HostError as err:  # a separate agent that is already gone
+            console.print(f"gureum: host network left in place: {err}")
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import delete, or_, select
 
 from gureum.agent.agent import InstanceSpec, wait_until
+from gureum.agent.client import AgentUnavailable
 from gureum.agent.runtime.base import RuntimeState
 from gureum.crashpoints import crashpoint
 from gureum.services.ec2 import allocation
@@ -48,6 +49,7 @@ class InstanceController:
         self.thread = threading.Thread(target=self._run, name="instance-controller", daemon=True)
         self._last_health = 0.0
         self._last_gc = 0.0
+        self._recovered = False
 
     def start(self) -> None:
         self.recover()
@@ -126,7 +128,7 @@ class InstanceController:
         if inst.state == "pending":
             self._launch(inst)
         elif inst.state == "stopping":
-            self.agent.stop(self.spec(inst), force=inst.force_stop)
+            self.agent.stop(self.spec(inst), inst.force_stop)
             crashpoint("controller.stopped_before_record")
             self._finish(instance_id, "stopping", "stopped", release_public_ip=True)
         elif inst.state == "shutting-down":
@@ -184,6 +186,9 @@ class InstanceController:
         self.cloud.firewall_changed()
 
     def _record_failure(self, instance_id: str, err: Exception) -> None:
+        if isinstance(err, AgentUnavailable):  # not the instance's fault: just try again
+            threading.Timer(1.0, self.cloud.wakeup.set).start()
+            return
         with self.cloud.store.write() as s:
             row = s.get(models.Instance, instance_id)
             if row is None:
@@ -203,13 +208,20 @@ class InstanceController:
     # -- periodic ------------------------------------------------------------------------
     def _health_check(self) -> None:
         """A running instance whose init exited was shut down from inside: it stops."""
+        if not self._recovered:
+            self.recover()
+            return
         with self.cloud.store.read() as s:
             rows = list(s.scalars(select(models.Instance).where(models.Instance.state == "running")))
         for inst in rows:
             with self.lock:
                 if inst.instance_id in self.inflight:
                     continue
-            if self.agent.runtime.alive(self.agent.container_name(inst.instance_id)):
+            try:
+                alive = self.agent.alive(inst.instance_id)
+            except AgentUnavailable:
+                return  # the agent is away; instances are not dead for that
+            if alive:
                 self.agent.trim_console(inst.instance_id)
                 continue
             with self.cloud.store.write() as s:
@@ -234,7 +246,16 @@ class InstanceController:
 
     # -- after a restart -----------------------------------------------------------------
     def recover(self) -> None:
-        """Bring every instance that should run back to running; re-map public IPs."""
+        """Bring every instance that should run back to running; re-map public IPs.
+        With the agent away, this waits and runs again from the health check."""
+        try:
+            self._recover()
+            self._recovered = True
+        except AgentUnavailable as err:
+            log.warning("recovery postponed: %s", err)
+            self._recovered = False
+
+    def _recover(self) -> None:
         remade = self.agent.ensure_host_network()
         with self.cloud.store.read() as s:
             rows = list(s.scalars(select(models.Instance).where(models.Instance.state == "running")))
@@ -249,6 +270,8 @@ class InstanceController:
                 if self.agent.status(spec) != RuntimeState.RUNNING:
                     log.info("recovering %s", inst.instance_id)
                 self.agent.launch(spec)  # idempotent: re-maps the public IP if running
+            except AgentUnavailable:
+                raise
             except Exception:
                 log.exception("recovering %s failed", inst.instance_id)
         self.cloud.wakeup.set()

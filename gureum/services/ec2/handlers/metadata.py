@@ -49,13 +49,7 @@ def get_console_output(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]
         inst = common.instances_by_id(s, ctx.account_id, [p["InstanceId"]])[0]
     out: dict[str, Any] = {"InstanceId": inst.instance_id, "Timestamp": utcnow()}
     agent = ctx.cloud.agent
-    path = agent.console_log(inst.instance_id) if agent else None
-    if path is not None and path.exists():
-        with open(path, "rb") as f:
-            f.seek(0, 2)
-            size = f.tell()
-            f.seek(max(0, size - CONSOLE_BYTES))
-            data = f.read()
-        if data:
-            out["Output"] = base64.b64encode(data).decode()
+    data = agent.console_tail(inst.instance_id, CONSOLE_BYTES) if agent else b""
+    if data:
+        out["Output"] = base64.b64encode(data).decode()
     return out

@@ -1,0 +1,97 @@
+"""The host agent as its own process: control plane and agent restart independently and
+instances keep running while either is down."""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from conftest import VENV_BIN, ssh, wait_for
+
+from gureum.testing import Server
+
+
+def state(ec2, iid: str) -> str:  # noqa: ANN001
+    return ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]["State"]["Name"]
+
+
+class Agent:
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        self.socket = server.data_dir / "agent.sock"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen([str(VENV_BIN / "gureum"), "agent", "--socket", str(self.socket)],
+                                     env=self.server.env, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+        assert wait_for(self.socket.exists, 20)
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def split():  # noqa: ANN201
+    data_dir = Path(f"/var/tmp/gureum-test-split-{secrets.token_hex(3)}")
+    data_dir.mkdir(mode=0o755)
+    server = Server(data_dir)
+    server.env["GUREUM_AGENT_SOCKET"] = str(data_dir / "agent.sock")
+    agent = Agent(server)
+    agent.start()
+    server.start()
+    yield server, agent
+    server.stop()
+    agent.stop()
+    leftovers = {k: v for k, v in server.host_objects().items() if v}
+    if not leftovers:
+        shutil.rmtree(data_dir, ignore_errors=True)
+    assert not leftovers, leftovers
+
+
+def test_agent_and_control_plane_restart_independently(split):
+    server, agent = split
+    ec2 = server.client()
+    image = ec2.describe_images()["Images"][0]["ImageId"]
+    key = server.data_dir / "split.pem"
+    key.write_text(ec2.create_key_pair(KeyName="split", KeyType="ed25519")["KeyMaterial"])
+    key.chmod(0o600)
+    first = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, KeyName="split")["Instances"][0]
+    assert wait_for(lambda: state(ec2, first["InstanceId"]) == "running", 30)
+    ip = first["PublicIpAddress"]
+    ssh(key, ip, "echo before > /home/ec2-user/mark")
+
+    # Agent down: the instance keeps running, the API keeps answering, nothing is marked
+    # stopped, and a new launch waits in pending instead of failing.
+    agent.kill()
+    assert ssh(key, ip, "cat /home/ec2-user/mark").stdout.strip() == "before"
+    second = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, KeyName="split")["Instances"][0]
+    time.sleep(4)  # longer than the health check's period
+    assert state(ec2, first["InstanceId"]) == "running"
+    assert state(ec2, second["InstanceId"]) == "pending"
+    agent.start()
+    assert wait_for(lambda: state(ec2, second["InstanceId"]) == "running", 30)
+    assert ssh(key, second["PublicIpAddress"], "hostname").returncode == 0
+
+    # Control plane down: the agent and the instances carry on; back, it converges.
+    server.kill()
+    assert ssh(key, ip, "cat /home/ec2-user/mark").stdout.strip() == "before"
+    server.start()
+    assert state(ec2, first["InstanceId"]) == "running"
+    assert ssh(key, ip, "hostname").returncode == 0
+
+    ec2.terminate_instances(InstanceIds=[first["InstanceId"], second["InstanceId"]])
+    for iid in (first["InstanceId"], second["InstanceId"]):
+        assert wait_for(lambda i=iid: state(ec2, i) == "terminated", 60)
