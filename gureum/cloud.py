@@ -32,6 +32,7 @@ class Cloud:
         self.store.migrate()
         self.agent = self._agent() if with_agent else None
         self.wakeup = threading.Event()
+        self._keys: dict[str, tuple[str, str]] = {}
         self.controller = None
         self.firewall_controller = None
         self.identity = IdentitySigner(config.data_dir / "identity", config.region)
@@ -116,16 +117,26 @@ class Cloud:
         with self.store.read() as s:
             return s.scalar(select(models.AccessKey).where(models.AccessKey.account_id == account_id))
 
+    def _key(self, access_key_id: str) -> tuple[str, str] | None:
+        """(secret, account) of an access key; cached, as keys are never changed or deleted."""
+        cached = self._keys.get(access_key_id)
+        if cached is None:
+            with self.store.read() as s:
+                key = s.get(models.AccessKey, access_key_id)
+                if key is None:
+                    return None
+                cached = (key.secret_access_key, key.account_id)
+            self._keys[access_key_id] = cached
+        return cached
+
     def secret_for(self, access_key_id: str) -> str | None:
-        with self.store.read() as s:
-            key = s.get(models.AccessKey, access_key_id)
-            return key.secret_access_key if key else None
+        key = self._key(access_key_id)
+        return key[0] if key else None
 
     def account_for(self, access_key_id: str) -> str:
-        with self.store.read() as s:
-            key = s.get(models.AccessKey, access_key_id)
-            assert key is not None
-            return key.account_id
+        key = self._key(access_key_id)
+        assert key is not None
+        return key[1]
 
     def ensure_default_account(self) -> tuple[str, str, str]:
         account = self.account_by_name("default")

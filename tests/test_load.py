@@ -42,12 +42,13 @@ def test_mixed_load(server, image_id):
     terminated: list[str] = []
     tagged: dict[str, str] = {}
     lock = threading.Lock()
-    calls = Counter()
+    calls: Counter[str] = Counter()
+    clients = [client() for _ in range(CLIENTS)]  # made first: the clock measures calls only
     deadline = time.monotonic() + SECONDS
 
     def worker(n: int) -> None:
         rng = random.Random(n)
-        ec2 = client()
+        ec2 = clients[n]
         mine: list[str] = []
         while time.monotonic() < deadline:
             op = rng.random()
@@ -59,26 +60,31 @@ def test_mixed_load(server, image_id):
                     mine.append(iid)
                     with lock:
                         launched.append(iid)
-                    calls["RunInstances"] += 1
+                    with lock:
+                        calls["RunInstances"] += 1
                 elif op < 0.05 and mine:
                     iid = mine.pop()
                     ec2.terminate_instances(InstanceIds=[iid])
                     with lock:
                         terminated.append(iid)
-                    calls["TerminateInstances"] += 1
+                    with lock:
+                        calls["TerminateInstances"] += 1
                 elif op < 0.25 and mine:
                     value = f"{n}-{rng.random():.6f}"
                     ec2.create_tags(Resources=[mine[-1]], Tags=[{"Key": "owner", "Value": value}])
                     with lock:
                         tagged[mine[-1]] = value
-                    calls["CreateTags"] += 1
+                    with lock:
+                        calls["CreateTags"] += 1
                 elif op < 0.35:
                     ec2.describe_tags(Filters=[{"Name": "key", "Values": ["owner"]}])
-                    calls["DescribeTags"] += 1
+                    with lock:
+                        calls["DescribeTags"] += 1
                 else:
                     ec2.describe_instances(Filters=[{"Name": "instance-state-name",
                                                      "Values": ["pending", "running"]}])
-                    calls["DescribeInstances"] += 1
+                    with lock:
+                        calls["DescribeInstances"] += 1
             except ClientError as err:
                 with lock:
                     errors[err.response["Error"]["Code"]] += 1
@@ -91,7 +97,11 @@ def test_mixed_load(server, image_id):
         t.start()
     for t in threads:
         t.join()
+    print(f"load: {CLIENTS} clients, {SECONDS:.0f} s, calls {dict(calls)}, "
+          f"{sum(calls.values()) / SECONDS:.0f} calls/s, errors {dict(errors)}")
     assert not errors, f"unexpected errors: {dict(errors)} over {dict(calls)}"
+    assert sum(calls.values()) >= CLIENTS, f"the load run made too few calls: {dict(calls)}"
+    assert calls["RunInstances"] > 0, "the load run launched nothing"
     assert "database is locked" not in (server.data_dir / "gureum.log").read_text()
     assert len(launched) == len(set(launched))
     ec2 = client()

@@ -23,8 +23,10 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 class Store:
     def __init__(self, url: str) -> None:
         self.url = url
+        # Many request threads read at once (WAL): give them enough connections.
         self.engine: Engine = create_engine(url, connect_args={"check_same_thread": False}
-                                            if url.startswith("sqlite") else {})
+                                            if url.startswith("sqlite") else {},
+                                            pool_size=32, max_overflow=32)
         if url.startswith("sqlite"):
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
