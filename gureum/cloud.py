@@ -17,6 +17,7 @@ from gureum.agent.metadata import InstanceMetadata, MetadataServer
 from gureum.config import Config
 from gureum.services.ec2 import ids
 from gureum.services.ec2.identity import IdentitySigner
+from gureum.services.ec2.security_groups import LIVE_STATES
 from gureum.store import models
 from gureum.store.db import Store
 
@@ -50,9 +51,7 @@ class Cloud:
         from gureum.services.ec2.handlers.common import tags_of
 
         with self.store.read() as s:
-            inst = s.scalar(select(models.Instance).where(
-                models.Instance.private_ip == private_ip,
-                models.Instance.state.in_(("pending", "running", "stopping"))))
+            inst = _instance_at(s, private_ip)
             if inst is None:
                 return None
             tags = tags_of(s, inst.account_id, [inst.instance_id])[inst.instance_id]
@@ -64,14 +63,12 @@ class Cloud:
         from gureum.services.ec2 import dns
 
         with self.store.read() as s:
-            asker = s.scalar(select(models.Instance).where(
-                models.Instance.private_ip == client,
-                models.Instance.state.in_(("pending", "running", "stopping"))))
+            asker = _instance_at(s, client)
             if asker is None:
                 return None
             visible = list(s.scalars(select(models.Instance).where(
                 models.Instance.account_id == asker.account_id,
-                models.Instance.state.in_(("pending", "running", "stopping")))))
+                models.Instance.state.in_(LIVE_STATES))))
         return dns.answer(name, qtype, self.config.region, visible)
 
     def start_dns_service(self) -> None:
@@ -169,3 +166,10 @@ class Cloud:
 
     def default_group_id(self, account_id: str) -> str:
         return ids.derived("sg", account_id, "default")
+
+
+
+def _instance_at(session, private_ip: str) -> models.Instance | None:  # noqa: ANN001
+    """The live instance holding a private address: who is calling IMDS or DNS."""
+    return session.scalar(select(models.Instance).where(
+        models.Instance.private_ip == private_ip, models.Instance.state.in_(LIVE_STATES)))

@@ -34,7 +34,24 @@ def free_port() -> int:
 _vpc_octets = iter(range(30, 15, -1))  # 172.30/16, then 172.29/16, ...: one per server
 
 
-class Server:
+class ManagedProcess:
+    """A process this harness started; ended only through its own PID."""
+
+    proc: subprocess.Popen[bytes] | None = None
+    stop_timeout: float = 60
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(timeout=self.stop_timeout)
+
+
+class Server(ManagedProcess):
     """A `gureum up` subprocess; restartable on the same data directory."""
 
     def __init__(self, data_dir: Path) -> None:
@@ -82,16 +99,6 @@ class Server:
                 time.sleep(0.1)
         raise RuntimeError("gureum up did not start listening")
 
-    def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait()
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            self.proc.wait(timeout=60)
-
     def host_objects(self) -> dict[str, list[str]]:
         out = subprocess.run([str(VENV_BIN / "gureum"), "--data-dir", str(self.data_dir), "doctor"],
                              capture_output=True, text=True, check=True).stdout
@@ -112,6 +119,24 @@ class Server:
     def aws(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return subprocess.run([str(VENV_BIN / "aws"), "--profile", "gureum", *args],
                               env=self.env, capture_output=True, text=True, check=check)
+
+
+class AgentProcess(ManagedProcess):
+    """A `gureum agent` subprocess serving `server`'s data directory."""
+
+    stop_timeout = 30
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        self.socket = server.data_dir / "agent.sock"
+        server.env["GUREUM_AGENT_SOCKET"] = str(self.socket)
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen([str(VENV_BIN / "gureum"), "agent", "--socket", str(self.socket)],
+                                     env=self.server.env, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+        if not wait_for(self.socket.exists, 20):
+            raise RuntimeError("gureum agent did not open its socket")
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float, interval: float = 0.05) -> bool:

@@ -5,42 +5,17 @@ from __future__ import annotations
 
 import secrets
 import shutil
-import signal
-import subprocess
 import time
 from pathlib import Path
 
 import pytest
-from conftest import VENV_BIN, ssh, wait_for
+from conftest import ssh, wait_for
 
-from gureum.testing import Server
+from gureum.testing import AgentProcess, Server
 
 
 def state(ec2, iid: str) -> str:  # noqa: ANN001
     return ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]["State"]["Name"]
-
-
-class Agent:
-    def __init__(self, server: Server) -> None:
-        self.server = server
-        self.socket = server.data_dir / "agent.sock"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen([str(VENV_BIN / "gureum"), "agent", "--socket", str(self.socket)],
-                                     env=self.server.env, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL)
-        assert wait_for(self.socket.exists, 20)
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait()
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            self.proc.wait(timeout=30)
 
 
 @pytest.fixture(scope="module")
@@ -48,8 +23,7 @@ def split():  # noqa: ANN201
     data_dir = Path(f"/var/tmp/gureum-test-split-{secrets.token_hex(3)}")
     data_dir.mkdir(mode=0o755)
     server = Server(data_dir)
-    server.env["GUREUM_AGENT_SOCKET"] = str(data_dir / "agent.sock")
-    agent = Agent(server)
+    agent = AgentProcess(server)
     agent.start()
     server.start()
     yield server, agent
