@@ -86,3 +86,33 @@ def test_default_vpc_subnet_and_interfaces(ec2, launch, server):
         {"Name": "attachment.instance-id", "Values": [inst["InstanceId"]]}])["NetworkInterfaces"]
     assert enis[0]["PrivateIpAddress"] == inst["PrivateIpAddress"]
     assert code_of(ec2.describe_vpcs, VpcIds=["vpc-0123456789abcdef0"]) == "InvalidVpcID.NotFound"
+
+
+def test_private_instances_without_public_address(ec2, launch, key_pair):
+    subnet = ec2.describe_subnets()["Subnets"][0]["SubnetId"]
+    default = ec2.describe_security_groups(GroupNames=["default"])["SecurityGroups"][0]["GroupId"]
+    ec2.modify_subnet_attribute(SubnetId=subnet, MapPublicIpOnLaunch={"Value": False})
+    try:
+        assert ec2.describe_subnets()["Subnets"][0]["MapPublicIpOnLaunch"] is False
+        private = launch()["Instances"][0]
+        assert "PublicIpAddress" not in private and private["PublicDnsName"] == ""
+        # A launch can still ask for one on its interface, as with the CLI's
+        # --associate-public-ip-address.
+        bastion = launch(NetworkInterfaces=[{"DeviceIndex": 0, "AssociatePublicIpAddress": True,
+                                             "Groups": [default]}])["Instances"][0]
+        assert bastion["PublicIpAddress"]
+        wait_state(ec2, private["InstanceId"], "running")
+        ip = wait_state(ec2, bastion["InstanceId"], "running")["PublicIpAddress"]
+        probe = f"timeout 2 bash -c 'echo > /dev/tcp/{private['PrivateIpAddress']}/22' && echo OPEN"
+        assert ssh(key_pair[1], ip, probe).stdout.strip() == "OPEN"
+        ec2.stop_instances(InstanceIds=[private["InstanceId"]])
+        wait_state(ec2, private["InstanceId"], "stopped")
+        ec2.start_instances(InstanceIds=[private["InstanceId"]])
+        assert "PublicIpAddress" not in wait_state(ec2, private["InstanceId"], "running")
+        assert code_of(ec2.run_instances, ImageId=private["ImageId"], MinCount=1, MaxCount=1,
+                       SecurityGroupIds=[default], NetworkInterfaces=[
+                           {"DeviceIndex": 0, "AssociatePublicIpAddress": True}]) == "InvalidParameterCombination"
+    finally:
+        ec2.modify_subnet_attribute(SubnetId=subnet, MapPublicIpOnLaunch={"Value": True})
+    assert code_of(ec2.modify_subnet_attribute, SubnetId="subnet-0123456789abcdef0",
+                   MapPublicIpOnLaunch={"Value": True}) == "InvalidSubnetID.NotFound"

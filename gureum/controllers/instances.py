@@ -146,7 +146,7 @@ class InstanceController:
                     row.reboot_done = max(row.reboot_done, wanted)
 
     def _launch(self, inst: models.Instance) -> None:
-        if inst.public_ip is None:  # a start after stop: public IPs are not kept
+        if inst.public_ip is None and inst.assign_public_ip:  # a start after stop: not kept
             with self.cloud.store.write() as s:
                 row = s.get(models.Instance, inst.instance_id)
                 assert row is not None

@@ -116,6 +116,8 @@ class Instance(Base):
     reboot_done: Mapped[int] = mapped_column(Integer, default=0)
     force_stop: Mapped[bool] = mapped_column(default=False)
     disable_api_termination: Mapped[bool] = mapped_column(default=False)
+    # Whether the instance gets an auto-assigned public IP at launch and at each start.
+    assign_public_ip: Mapped[bool] = mapped_column(default=True, server_default="1")
     slot: Mapped[int] = mapped_column(Integer)
     private_ip: Mapped[str] = mapped_column(String(15))
     public_ip: Mapped[str | None] = mapped_column(String(15), nullable=True)
@@ -178,3 +180,12 @@ class Address(Base):
     instance_id: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
     association_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class SubnetSettings(Base):
+    """Attributes set on a subnet (the default subnets are implicit until VPCs are real)."""
+
+    __tablename__ = "subnet_settings"
+    subnet_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.account_id"), index=True)
+    map_public_ip_on_launch: Mapped[bool] = mapped_column(default=True)

@@ -115,7 +115,8 @@ def associate_address(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
         moves: list[tuple[str | None, str | None, str]] = []
         if address.instance_id:  # taken from its previous instance, which gets a fresh address
             previous = s.get(models.Instance, address.instance_id)
-            if previous is not None and previous.state in ("pending", "running"):
+            if previous is not None and previous.state in ("pending", "running") \
+                    and previous.assign_public_ip:
                 fresh = next(allocation.free_public_ips(s, ctx.cloud.config.public_pool), None)
                 previous.public_ip = fresh
                 moves.append((address.public_ip, fresh, previous.private_ip))
@@ -158,7 +159,7 @@ def disassociate_address(ctx: RequestContext, p: dict[str, Any]) -> dict[str, An
         running = inst.state in ("pending", "running")
         # As on EC2: a running instance in a default subnet gets a new public address.
         inst.public_ip = next(allocation.free_public_ips(s, ctx.cloud.config.public_pool), None) \
-            if running else None
+            if running and inst.assign_public_ip else None
         new, private = inst.public_ip, inst.private_ip
     if running:
         _remap(ctx, address.public_ip, new, private)

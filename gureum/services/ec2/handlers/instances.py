@@ -83,7 +83,15 @@ def run_instances(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
     instance_type = p.get("InstanceType", DEFAULT)
     if instance_type not in CATALOGUE:
         raise exc.InvalidParameterValue(f"Invalid value '{instance_type}' for InstanceType.")
-    subnet_id = p.get("SubnetId")
+    interfaces = p.get("NetworkInterfaces") or []
+    if interfaces and (p.get("SecurityGroupIds") or p.get("SecurityGroups") or p.get("SubnetId")):
+        raise exc.InvalidParameterCombination(
+            "Network interfaces and an instance-level subnet ID or security groups may not be "
+            "specified on the same request")
+    if len(interfaces) > 1 or any(i.get("DeviceIndex", 0) != 0 for i in interfaces):
+        raise exc.UnsupportedOperation("Only one network interface, at device index 0, is supported")
+    primary = interfaces[0] if interfaces else {}
+    subnet_id = p.get("SubnetId") or primary.get("SubnetId")
     if subnet_id and subnet_id != cloud.default_subnet_id(account):
         raise exc.InvalidSubnetIDNotFound(f"The subnet ID '{subnet_id}' does not exist")
     volume_gib = _volume_size(p)
@@ -115,7 +123,7 @@ def run_instances(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
             raise exc.InvalidAMIIDNotFound(f"The image id '[{image_id}]' does not exist")
         sg.default_group(s, account, cloud.default_vpc_id(account), cloud.default_group_id(account))
         groups = [sg.resolve_group(s, account, gid, None).group_id
-                  for gid in p.get("SecurityGroupIds") or []]
+                  for gid in (p.get("SecurityGroupIds") or primary.get("Groups") or [])]
         groups += [sg.resolve_group(s, account, None, name).group_id
                    for name in p.get("SecurityGroups") or []]
         groups = list(dict.fromkeys(groups)) or [cloud.default_group_id(account)]
@@ -133,6 +141,9 @@ def run_instances(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
                 f"You have requested more instances ({min_count}) than your current instance "
                 f"limit of {cloud.config.max_instances_per_account} allows.")
         count = min(max_count, room)
+        settings = s.get(models.SubnetSettings, cloud.default_subnet_id(account))
+        wants_public = primary.get("AssociatePublicIpAddress",
+                                   settings.map_public_ip_on_launch if settings else True)
         slots = allocation.free_slots(s)
         private_ips = allocation.free_private_ips(s, cloud.config.subnet_cidr)
         public_ips = allocation.free_public_ips(s, cloud.config.public_pool)
@@ -142,7 +153,8 @@ def run_instances(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
         s.flush()
         for index in range(count):
             try:
-                slot, private_ip, public_ip = next(slots), next(private_ips), next(public_ips)
+                slot, private_ip = next(slots), next(private_ips)
+                public_ip = next(public_ips) if wants_public else None
             except StopIteration:
                 if index >= min_count:
                     break
@@ -159,7 +171,7 @@ def run_instances(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
                 subnet_id=cloud.default_subnet_id(account),
                 availability_zone=cloud.availability_zone, security_group_ids=groups,
                 volume_gib=volume_gib, user_data=user_data, client_token=token,
-                metadata_options=metadata_options or None,
+                metadata_options=metadata_options or None, assign_public_ip=wants_public,
             )
             s.add(inst)
             s.flush()

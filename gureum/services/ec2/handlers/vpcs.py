@@ -61,13 +61,15 @@ def describe_subnets(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
         used = s.scalar(select(func.count()).select_from(models.Instance).where(
             models.Instance.subnet_id == subnet_id, models.Instance.state != "terminated")) or 0
         tags = common.tags_of(s, ctx.account_id, [subnet_id])[subnet_id]
+        settings = s.get(models.SubnetSettings, subnet_id)
+    map_public = settings.map_public_ip_on_launch if settings else True
     net = ipaddress.ip_network(cfg.subnet_cidr)
     subnet = {
         "SubnetId": subnet_id, "VpcId": ctx.cloud.default_vpc_id(ctx.account_id),
         "CidrBlock": cfg.subnet_cidr, "AvailabilityZone": ctx.cloud.availability_zone,
         "AvailabilityZoneId": f"{cfg.region}-az1", "State": "available",
         "AvailableIpAddressCount": max(0, net.num_addresses - 5 - used),
-        "DefaultForAz": True, "MapPublicIpOnLaunch": True, "OwnerId": ctx.account_id,
+        "DefaultForAz": True, "MapPublicIpOnLaunch": map_public, "OwnerId": ctx.account_id,
         "SubnetArn": f"arn:aws:ec2:{cfg.region}:{ctx.account_id}:subnet/{subnet_id}",
         "Tags": tag_list(tags) or None,
     }
@@ -77,7 +79,7 @@ def describe_subnets(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
     fields = {"subnet-id": subnet_id, "vpc-id": subnet["VpcId"],
               "availability-zone": subnet["AvailabilityZone"], "default-for-az": True,
               "cidr-block": cfg.subnet_cidr, "state": "available", "owner-id": ctx.account_id,
-              "map-public-ip-on-launch": True}
+              "map-public-ip-on-launch": map_public}
     return {"Subnets": [subnet] if filters.match(flt, fields, tags) else []}
 
 
@@ -109,3 +111,25 @@ def describe_network_interfaces(ctx: RequestContext, p: dict[str, Any]) -> dict[
             out.append(eni)
     chunk, token = common.page(out, p.get("MaxResults"), p.get("NextToken"))
     return {"NetworkInterfaces": chunk, "NextToken": token}
+
+
+@action("ec2", "ModifySubnetAttribute")
+def modify_subnet_attribute(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
+    subnet_id = p["SubnetId"]
+    if subnet_id != ctx.cloud.default_subnet_id(ctx.account_id):
+        raise exc.InvalidSubnetIDNotFound(f"The subnet ID '{subnet_id[:64]}' does not exist")
+    changes = {k for k in p if k not in ("SubnetId", "DryRun")}
+    if changes - {"MapPublicIpOnLaunch"}:
+        raise exc.UnsupportedOperation(
+            f"Only MapPublicIpOnLaunch can be modified here, not {sorted(changes)[0]}")
+    if "MapPublicIpOnLaunch" not in p:
+        raise exc.MissingParameter("The request must contain an attribute to modify")
+    value = bool((p["MapPublicIpOnLaunch"] or {}).get("Value", False))
+    with ctx.cloud.store.write() as s:
+        settings = s.get(models.SubnetSettings, subnet_id)
+        if settings is None:
+            s.add(models.SubnetSettings(subnet_id=subnet_id, account_id=ctx.account_id,
+                                        map_public_ip_on_launch=value))
+        else:
+            settings.map_public_ip_on_launch = value
+    return {}
