@@ -8,7 +8,6 @@ Target: under 16 MiB of host memory per idle instance, 200 instances, launch und
 from __future__ import annotations
 
 import argparse
-import socket
 import statistics
 import time
 from pathlib import Path
@@ -16,7 +15,7 @@ from pathlib import Path
 from common import bench_server, console, terminate_all
 from rich.table import Table
 
-from gureum.testing import wait_for
+from gureum.testing import ssh_banner, wait_for
 
 
 def mem_available_mib() -> float:
@@ -24,15 +23,6 @@ def mem_available_mib() -> float:
         if line.startswith("MemAvailable"):
             return int(line.split()[1]) / 1024
     raise RuntimeError("no MemAvailable")
-
-
-def banner(ip: str) -> bool:
-    try:
-        with socket.create_connection((ip, 22), timeout=0.1) as s:
-            s.settimeout(1)
-            return s.recv(4) == b"SSH-"
-    except OSError:
-        return False
 
 
 def all_running(ec2) -> bool:  # noqa: ANN001
@@ -65,7 +55,7 @@ def main() -> int:
             t0 = time.monotonic()
             probe = ec2.run_instances(ImageId=image, InstanceType="t3.nano", MinCount=1,
                                       MaxCount=1)["Instances"][0]
-            wait_for(lambda p=probe: banner(p["PublicIpAddress"]), 60, interval=0.005)
+            wait_for(lambda p=probe: ssh_banner(p["PublicIpAddress"]), 60, interval=0.005)
             latency = time.monotonic() - t0
             count += 1
             wait_for(lambda: all_running(ec2), 60, interval=0.2)

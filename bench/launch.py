@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import socket
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -16,16 +15,7 @@ from pathlib import Path
 
 from common import bench_server, console, key_and_image, latency_table, terminate_all
 
-from gureum.testing import SSH_OPTS, wait_for
-
-
-def banner(ip: str) -> bool:
-    try:
-        with socket.create_connection((ip, 22), timeout=0.05) as s:
-            s.settimeout(0.5)
-            return s.recv(4).startswith(b"SSH-")
-    except OSError:
-        return False
+from gureum.testing import SSH_OPTS, ssh_banner, wait_for
 
 
 def ssh_ok(key: Path, ip: str) -> bool:
@@ -35,7 +25,7 @@ def ssh_ok(key: Path, ip: str) -> bool:
 
 def until_ssh(key: Path, ip: str, start: float) -> tuple[float, float]:
     """Seconds from `start` to the sshd banner and to a completed login."""
-    wait_for(lambda: banner(ip), 60, interval=0.005)
+    wait_for(lambda: ssh_banner(ip), 60, interval=0.005)
     t_banner = time.monotonic() - start
     wait_for(lambda: ssh_ok(key, ip), 60, interval=0.01)
     return t_banner, time.monotonic() - start

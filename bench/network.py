@@ -16,7 +16,7 @@ import time
 from common import bench_server, console, key_and_image, latency_table, terminate_all
 from rich.table import Table
 
-from gureum.testing import SSH_OPTS, wait_for
+from gureum.testing import SSH_OPTS, tcp_open, wait_for
 
 SINK = ("import socket,sys\ns=socket.socket();s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n"
         "s.bind(('0.0.0.0',int(sys.argv[1])));s.listen(64)\n"
@@ -24,14 +24,6 @@ SINK = ("import socket,sys\ns=socket.socket();s.setsockopt(socket.SOL_SOCKET,soc
 SEND = ("import socket,sys,time\nb=bytes(1<<20);n=int(sys.argv[3]);c=socket.create_connection((sys.argv[1],int(sys.argv[2])))\n"
         "t=time.perf_counter()\nfor _ in range(n): c.sendall(b)\nc.shutdown(socket.SHUT_WR);c.recv(1);c.close()\n"
         "print(n/(time.perf_counter()-t))\n")
-
-
-def reachable(ip: str, port: int, timeout: float = 0.2) -> bool:
-    try:
-        with socket.create_connection((ip, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
 
 
 def remote(key, ip: str, command: str, timeout: float = 120) -> str:  # noqa: ANN001
@@ -74,7 +66,7 @@ def main() -> int:
                 "Reservations"][0]["Instances"][0]["State"]["Name"] == "running", 60)
         start_sink(key, a["PublicIpAddress"], 9000)
         start_sink(key, a["PublicIpAddress"], 8080)
-        wait_for(lambda: reachable(a["PublicIpAddress"], 9000), 10)
+        wait_for(lambda: tcp_open(a["PublicIpAddress"], 9000, 0.2), 10)
 
         # 1. AuthorizeSecurityGroupIngress -> reachable from the host through the public IP.
         perm = [{"IpProtocol": "tcp", "FromPort": 8080, "ToPort": 8080,
@@ -85,17 +77,17 @@ def main() -> int:
             for _ in range(args.samples):
                 t0 = time.perf_counter()
                 ec2.authorize_security_group_ingress(GroupId=web, IpPermissions=perm)
-                wait_for(lambda: reachable(a["PublicIpAddress"], 8080, 0.005), 5, interval=0.001)
+                wait_for(lambda: tcp_open(a["PublicIpAddress"], 8080, 0.005), 5, interval=0.001)
                 out.append(time.perf_counter() - t0)
                 ec2.revoke_security_group_ingress(GroupId=web, IpPermissions=perm)
-                wait_for(lambda: not reachable(a["PublicIpAddress"], 8080), 5, interval=0.01)
+                wait_for(lambda: not tcp_open(a["PublicIpAddress"], 8080, 0.2), 5, interval=0.01)
             return out
 
         opened = open_close()
 
         # 2. Throughput, MiB/s, same sender everywhere.
         local = subprocess.Popen(["python3", "-c", SINK, "19000"])
-        wait_for(lambda: reachable("127.0.0.1", 19000), 10)
+        wait_for(lambda: tcp_open("127.0.0.1", 19000, 0.2), 10)
         results = {}
         for name, cmd in (
             ("host -> host loopback (peer: no virtualisation)", ["python3", "-c", SEND, "127.0.0.1", "19000", str(args.mib)]),

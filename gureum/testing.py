@@ -139,6 +139,25 @@ class AgentProcess(ManagedProcess):
             raise RuntimeError("gureum agent did not open its socket")
 
 
+def tcp_open(ip: str, port: int, timeout: float = 0.3) -> bool:
+    """Whether a TCP connection to ip:port completes within `timeout`."""
+    try:
+        with socket.create_connection((ip, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def ssh_banner(ip: str, connect_timeout: float = 0.05) -> bool:
+    """Whether an sshd answers with its banner on ip:22."""
+    try:
+        with socket.create_connection((ip, 22), timeout=connect_timeout) as s:
+            s.settimeout(1)
+            return s.recv(4).startswith(b"SSH-")
+    except OSError:
+        return False
+
+
 def wait_for(predicate: Callable[[], bool], timeout: float, interval: float = 0.05) -> bool:
     return wait_until(predicate, timeout, interval)
 

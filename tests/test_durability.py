@@ -10,8 +10,6 @@ import time
 import pytest
 from conftest import ssh, wait_for, wait_state
 
-from gureum.crashpoints import REGISTERED  # noqa: F401  (documentation of the mechanism)
-
 LAUNCH_POINTS = ["launch.disk_created", "launch.rootfs_mounted", "launch.netns_created",
                  "launch.container_started", "controller.launched_before_ready"]
 

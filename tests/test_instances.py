@@ -94,13 +94,11 @@ def test_stop_start_keeps_disk_and_private_ip_and_reboot_keeps_running(ec2, laun
     again = wait_state(ec2, iid, "running")
     assert again["PrivateIpAddress"] == first["PrivateIpAddress"]
     assert ssh(key_pair[1], again["PublicIpAddress"], "cat /home/ec2-user/marker").stdout.strip() == "kept"
-    boot_before = ssh(key_pair[1], again["PublicIpAddress"], "stat -c %Y /proc/1").stdout
     ec2.reboot_instances(InstanceIds=[iid])
     time.sleep(1.5)
     after = wait_state(ec2, iid, "running")
-    out = ssh(key_pair[1], after["PublicIpAddress"], "cat /home/ec2-user/marker; stat -c %Y /proc/1").stdout
+    out = ssh(key_pair[1], after["PublicIpAddress"], "cat /home/ec2-user/marker").stdout
     assert out.split()[0] == "kept"
-    assert out.split()[1] != boot_before.strip() or True  # same second is possible; marker is the proof
 
 
 def test_shutdown_from_inside_stops_the_instance(ec2, launch, key_pair):

@@ -9,6 +9,8 @@ import pytest
 from botocore.exceptions import ClientError
 from conftest import ssh, wait_for, wait_state
 
+from gureum.testing import tcp_open
+
 SERVE = "cd /tmp; nohup python3 -m http.server {port} </dev/null >/dev/null 2>&1 &"
 
 
@@ -16,14 +18,6 @@ def code_of(call, **kwargs) -> str:  # noqa: ANN001
     with pytest.raises(ClientError) as err:
         call(**kwargs)
     return err.value.response["Error"]["Code"]
-
-
-def reachable(ip: str, port: int, timeout: float = 0.3) -> bool:
-    try:
-        with socket.create_connection((ip, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
 
 
 @pytest.fixture
@@ -89,16 +83,16 @@ def test_ingress_opens_and_closes_a_port_within_a_second(ec2, group, launch, key
     ip = wait_state(ec2, inst["InstanceId"], "running")["PublicIpAddress"]
     ssh(key_pair[1], ip, SERVE.format(port=8080))
     time.sleep(0.5)
-    assert not reachable(ip, 8080)  # default deny
+    assert not tcp_open(ip, 8080)  # default deny
     start = time.monotonic()
     ec2.authorize_security_group_ingress(GroupId=gid, IpPermissions=[
         {"IpProtocol": "tcp", "FromPort": 8080, "ToPort": 8080, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
-    assert wait_for(lambda: reachable(ip, 8080), 1.0, interval=0.01)
+    assert wait_for(lambda: tcp_open(ip, 8080), 1.0, interval=0.01)
     opened = time.monotonic() - start
     held = socket.create_connection((ip, 8080), timeout=2)  # an established connection...
     ec2.revoke_security_group_ingress(GroupId=gid, IpPermissions=[
         {"IpProtocol": "tcp", "FromPort": 8080, "ToPort": 8080, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
-    assert wait_for(lambda: not reachable(ip, 8080), 1.0, interval=0.01)
+    assert wait_for(lambda: not tcp_open(ip, 8080), 1.0, interval=0.01)
     held.sendall(b"GET / HTTP/1.0\r\n\r\n")  # ...stays up after the revoke (conntrack)
     held.settimeout(3)
     assert held.recv(12).startswith(b"HTTP/1.0 200")
@@ -137,7 +131,6 @@ def test_egress_rules_are_enforced_and_imds_stays_reachable(ec2, group, launch, 
     inst = launch(SecurityGroupIds=[gid])["Instances"][0]
     wait_state(ec2, target["InstanceId"], "running")
     ip = wait_state(ec2, inst["InstanceId"], "running")["PublicIpAddress"]
-    ssh(key_pair[1], target["PublicIpAddress"], SERVE.format(port=22000 % 65536))
     check = f"timeout 2 bash -c 'echo > /dev/tcp/{target['PrivateIpAddress']}/22' && echo OPEN || echo CLOSED"
     assert ssh(key_pair[1], ip, check).stdout.strip() == "OPEN"
     ec2.revoke_security_group_egress(GroupId=gid, IpPermissions=[
@@ -154,4 +147,4 @@ def test_instance_cannot_change_its_own_firewall(ec2, launch, key_pair):
               "socket.SOCK_RAW, 12).bind((0, 0))' 2>&1; sudo -n ip link set eth0 down 2>&1; echo done",
               check=False).stdout
     assert "done" in out and wait_state(ec2, inst["InstanceId"], "running")
-    assert reachable(ip, 22)
+    assert tcp_open(ip, 22)

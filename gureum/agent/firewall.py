@@ -54,8 +54,8 @@ def _lines(rules: tuple[FirewallRule, ...], field: str) -> list[str]:
     for rule in rules:
         if not rule.peers:
             continue
-        peer = "" if ANY in rule.peers else f"ip {field} {{ {', '.join(sorted(set(rule.peers)))} }} "
-        out.append(f"    {peer}{_match(rule)} accept".replace("  accept", " accept"))
+        peer = "" if ANY in rule.peers else f"ip {field} {{ {', '.join(sorted(set(rule.peers)))} }}"
+        out.append("    " + " ".join(part for part in (peer, _match(rule), "accept") if part))
     return out
 
 

@@ -53,7 +53,7 @@ def decode(value: Any) -> Any:
         hint = str(fields[name].type)
         if isinstance(item, list) and "tuple" in hint:
             item = tuple(item)
-        if name.endswith(("image_root",)):
+        if hint == "Path":
             item = Path(item)
         args[name] = item
     return cls(**args)

@@ -69,3 +69,19 @@ class RequestEntityTooLarge(ApiError):
 class InternalError(ApiError):
     code = "InternalError"
     status = 500
+
+
+class NotImplementedAction(ApiError):
+    """A real AWS action gureum does not offer yet. 400, not 501: clients must not retry."""
+
+    code = "NotImplemented"
+
+
+class DryRunOperation(ApiError):
+    code = "DryRunOperation"
+    status = 412
+
+
+class RequestLimitExceeded(ApiError):
+    code = "RequestLimitExceeded"
+    status = 503  # AWS's status for throttling; SDKs back off and retry on it

@@ -5,12 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
-from gureum.errors import ApiError
-
-
-class RequestLimitExceeded(ApiError):
-    code = "RequestLimitExceeded"
-    status = 503  # AWS's status for throttling; SDKs back off and retry on it
+from gureum.api.exceptions import RequestLimitExceeded
 
 
 class RateLimiter:

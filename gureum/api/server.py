@@ -31,17 +31,6 @@ MAX_BODY = 1024 * 1024
 MAX_PARAMS = 5000
 
 
-class NotImplementedAction(ApiError):
-    """A real AWS action gureum does not offer yet. 400, not 501: clients must not retry."""
-
-    code = "NotImplemented"
-
-
-class DryRunOperation(ApiError):
-    code = "DryRunOperation"
-    status = 412
-
-
 class Protocol:
     """Parser + serializer for one service, built from its botocore model."""
 
@@ -59,24 +48,28 @@ class Api:
         self.protocols = {name: Protocol(model) for name, model in SERVICES.items()}
         self.limiter = RateLimiter(cloud.config.rate_limit, cloud.config.rate_burst)
 
+    def _protocol_for(self, headers: dict[str, str]) -> Protocol:
+        """The protocol errors are answered in: the signed-for service's, else EC2's."""
+        try:
+            return self.protocols.get(sigv4.credential_of(headers).service, self.protocols["ec2"])
+        except ApiError:
+            return self.protocols["ec2"]
+
+    def error(self, err: ApiError, headers: dict[str, str]) -> tuple[int, bytes]:
+        """An error answered before the request could be read (an oversized body)."""
+        protocol = self._protocol_for(headers)
+        return err.status, protocol.serializer.error(err.code, err.message, str(uuid.uuid4()))
+
     def handle(self, method: str, target: str, headers: dict[str, str], body: bytes) -> tuple[int, bytes]:
         request_id = str(uuid.uuid4())
-        protocol = self.protocols["ec2"]
+        protocol = self._protocol_for(headers)
         try:
             split = urlsplit(target)
-            try:
-                credential = sigv4.credential_of(headers)
-                if credential.service in self.protocols:
-                    protocol = self.protocols[credential.service]
-            except ApiError:
-                pass
-            if len(body) > MAX_BODY:
-                raise api_exc.RequestEntityTooLarge(f"Request body exceeds {MAX_BODY} bytes")
             credential = sigv4.verify(method, split.path, split.query, headers, body,
                                       self.cloud.secret_for)
             if credential.service not in self.protocols:
                 raise api_exc.InvalidAction(f"Service '{credential.service}' is not offered here")
-            params = _form(split.query, body, headers)
+            params = _form(split.query, body)
             return 200, self._dispatch(protocol, credential, params, request_id)
         except ApiError as err:
             return err.status, protocol.serializer.error(err.code, err.message, request_id)
@@ -94,12 +87,12 @@ class Api:
             raise api_exc.InvalidAction(f"The action {action[:128]} is not valid for this web service.")
         handler = HANDLERS.get((credential.service, action))
         if handler is None:
-            raise NotImplementedAction(
+            raise api_exc.NotImplementedAction(
                 f"The action {action} is not implemented by gureum yet (see docs/COVERAGE.md).")
         operation = protocol.model.operation_model(action)
         parsed = protocol.parser.parse(operation, params)
         if parsed.get("DryRun"):
-            raise DryRunOperation("Request would have succeeded, but DryRun flag is set.")
+            raise api_exc.DryRunOperation("Request would have succeeded, but DryRun flag is set.")
         account_id = self.cloud.account_for(credential.access_key_id)
         self.limiter.take(account_id)
         ctx = RequestContext(self.cloud, account_id, request_id, credential.region)
@@ -107,7 +100,7 @@ class Api:
         return protocol.serializer.response(operation, result, request_id)
 
 
-def _form(query: str, body: bytes, headers: dict[str, str]) -> dict[str, str]:
+def _form(query: str, body: bytes) -> dict[str, str]:
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
@@ -138,21 +131,21 @@ class _Handler(BaseHTTPRequestHandler):
             # Public: what verifies instance identity documents' signatures.
             self._reply(200, self.api.cloud.identity.certificate_pem, "application/x-pem-file")
             return
+        headers = {k.lower(): v for k, v in self.headers.items()}
         length = self.headers.get("Content-Length")
         try:
             size = int(length) if length else 0
         except ValueError:
             size = -1
         if size < 0 or size > MAX_BODY:
-            status, payload = self.api.handle("POST", "/", {}, b"x" * (MAX_BODY + 1))
-            self.close_connection = True
-            self._reply(status, payload)
+            self.close_connection = True  # the body is never read
+            self._reply(*self.api.error(
+                api_exc.RequestEntityTooLarge(f"Request body exceeds {MAX_BODY} bytes"), headers))
             return
         body = self.rfile.read(size) if size else b""
         if len(body) < size:  # truncated body: the client went away
             self.close_connection = True
             return
-        headers = {k.lower(): v for k, v in self.headers.items()}
         status, payload = self.api.handle(self.command, self.path, headers, body)
         self._reply(status, payload)
 

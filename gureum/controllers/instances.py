@@ -20,7 +20,7 @@ from sqlalchemy import delete, or_, select
 
 from gureum.agent.agent import InstanceSpec, wait_until
 from gureum.agent.client import AgentUnavailable
-from gureum.agent.runtime.base import RuntimeState
+from gureum.agent.firewall import Firewall
 from gureum.crashpoints import crashpoint
 from gureum.services.ec2 import allocation
 from gureum.services.ec2 import security_groups as sg
@@ -106,11 +106,18 @@ class InstanceController:
                 self.inflight.discard(instance_id)
 
     # -- one instance ------------------------------------------------------------------
-    def spec(self, inst: models.Instance) -> InstanceSpec:
+    def firewalls(self) -> dict[str, Firewall]:
+        with self.cloud.store.read() as s:
+            return sg.firewalls(s, self.agent.plan.resolver)
+
+    def spec(self, inst: models.Instance, firewalls: dict[str, Firewall] | None = None) -> InstanceSpec:
+        """What the agent needs; pass `firewalls` when building many specs at once."""
+        if firewalls is None:
+            firewalls = self.firewalls()
         with self.cloud.store.read() as s:
             image = s.get(models.Image, inst.image_id)
-            firewall = sg.firewalls(s, self.cloud.agent.plan.resolver if self.cloud.agent else None).get(inst.instance_id)
         assert image is not None
+        firewall = firewalls.get(inst.instance_id)
         return InstanceSpec(
             instance_id=inst.instance_id, slot=inst.slot, private_ip=inst.private_ip,
             public_ip=inst.public_ip,
@@ -259,19 +266,19 @@ class InstanceController:
         remade = self.agent.ensure_host_network()
         with self.cloud.store.read() as s:
             rows = list(s.scalars(select(models.Instance).where(models.Instance.state == "running")))
+        firewalls = self.firewalls()
+        specs = [self.spec(inst, firewalls) for inst in rows]
         if remade:
-            for inst in rows:
-                self.agent.restore_port_address(self.spec(inst))
+            for spec in specs:
+                self.agent.restore_port_address(spec)
         # The host map must say exactly what the store says (a crash may have cut a move).
         self.agent.sync_public_ips({i.public_ip: i.private_ip for i in rows if i.public_ip})
-        for inst in rows:
-            spec = self.spec(inst)
+        log.info("ensuring %d running instances", len(specs))
+        for spec in specs:
             try:
-                if self.agent.status(spec) != RuntimeState.RUNNING:
-                    log.info("recovering %s", inst.instance_id)
-                self.agent.launch(spec)  # idempotent: re-maps the public IP if running
+                self.agent.launch(spec)  # idempotent: relaunches only what is not running
             except AgentUnavailable:
                 raise
             except Exception:
-                log.exception("recovering %s failed", inst.instance_id)
+                log.exception("recovering %s failed", spec.instance_id)
         self.cloud.wakeup.set()

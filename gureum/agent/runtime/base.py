@@ -59,7 +59,12 @@ class RuntimeDriver(ABC):
         """Kill and delete at once. Idempotent."""
 
     @abstractmethod
-    def pid(self, name: str) -> int | None: ...
+    def init_pid(self, name: str) -> int | None:
+        """Host PID of the container's init, or None."""
+
+    @abstractmethod
+    def alive(self, name: str) -> bool:
+        """Cheap liveness check, called often."""
 
     @abstractmethod
     def list(self) -> list[str]: ...

@@ -31,14 +31,6 @@ class RuncDriver(RuntimeDriver):
         return {"created": RuntimeState.CREATED, "running": RuntimeState.RUNNING}.get(
             status, RuntimeState.STOPPED)
 
-    def pid(self, name: str) -> int | None:
-        proc = subprocess.run(["runc", "--root", str(self.root), "state", name],
-                              capture_output=True, text=True)
-        if proc.returncode != 0:
-            return None
-        pid = json.loads(proc.stdout).get("pid") or 0
-        return pid or None
-
     def start(self, spec: ContainerSpec) -> int:
         spec.bundle.mkdir(parents=True, exist_ok=True)
         (spec.bundle / "config.json").write_text(json.dumps(oci_spec.build(spec)))

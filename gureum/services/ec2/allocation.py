@@ -34,10 +34,24 @@ def free_private_ips(session: Session, subnet_cidr: str) -> Iterator[str]:
             if str(ipaddress.ip_address(n)) not in used)
 
 
-def free_public_ips(session: Session, pool_cidr: str) -> Iterator[str]:
+def _used_public_ips(session: Session) -> set[str]:
     used = set(session.scalars(select(models.Instance.public_ip).where(
         models.Instance.public_ip.is_not(None))))
-    used |= set(session.scalars(select(models.Address.public_ip)))  # Elastic IPs stay held
+    return used | set(session.scalars(select(models.Address.public_ip)))  # EIPs stay held
+
+
+def is_free_public_ip(session: Session, pool_cidr: str, address: str) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    net = ipaddress.ip_network(pool_cidr)
+    usable = net.network_address < ip < net.broadcast_address
+    return usable and address not in _used_public_ips(session)
+
+
+def free_public_ips(session: Session, pool_cidr: str) -> Iterator[str]:
+    used = _used_public_ips(session)
     net = ipaddress.ip_network(pool_cidr)
     first, last = int(net.network_address) + 1, int(net.broadcast_address) - 1
     return (str(ipaddress.ip_address(n)) for n in range(first, last + 1)

@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 from gureum.api.exceptions import (  # noqa: F401  (re-exported: handlers import from here)
+    DryRunOperation,
     InvalidParameterCombination,
     InvalidParameterValue,
     MissingParameter,
 )
 from gureum.errors import ApiError
-
-
-class DryRunOperation(ApiError):
-    code = "DryRunOperation"
-    status = 412
 
 
 class InvalidInstanceIDNotFound(ApiError):
@@ -92,5 +88,73 @@ class InsufficientInstanceCapacity(ApiError):
     status = 500
 
 
-class InvalidRegion(ApiError):
-    code = "InvalidParameterValue"
+class InvalidGroupIdMalformed(ApiError):
+    code = "InvalidGroupId.Malformed"
+
+
+class InvalidGroupDuplicate(ApiError):
+    code = "InvalidGroup.Duplicate"
+
+
+class InvalidGroupReserved(ApiError):
+    code = "InvalidGroup.Reserved"
+
+
+class InvalidGroupInUse(ApiError):
+    code = "InvalidGroup.InUse"
+
+
+class DependencyViolation(ApiError):
+    code = "DependencyViolation"
+
+
+class CannotDelete(ApiError):
+    code = "CannotDelete"
+
+
+class InvalidPermissionDuplicate(ApiError):
+    code = "InvalidPermission.Duplicate"
+
+
+class InvalidPermissionNotFound(ApiError):
+    code = "InvalidPermission.NotFound"
+
+
+class InvalidPermissionMalformed(ApiError):
+    code = "InvalidPermission.Malformed"
+
+
+class RulesPerSecurityGroupLimitExceeded(ApiError):
+    code = "RulesPerSecurityGroupLimitExceeded"
+
+
+class InvalidSecurityGroupRuleIdNotFound(ApiError):
+    code = "InvalidSecurityGroupRuleId.NotFound"
+
+
+class AddressLimitExceeded(ApiError):
+    code = "AddressLimitExceeded"
+
+
+class InvalidAllocationIDNotFound(ApiError):
+    code = "InvalidAllocationID.NotFound"
+
+
+class InvalidAssociationIDNotFound(ApiError):
+    code = "InvalidAssociationID.NotFound"
+
+
+class InvalidAddressNotFound(ApiError):
+    code = "InvalidAddress.NotFound"
+
+
+class ResourceAlreadyAssociated(ApiError):
+    code = "Resource.AlreadyAssociated"
+
+
+class InvalidIPAddressInUse(ApiError):
+    code = "InvalidIPAddress.InUse"
+
+
+class InvalidVpcIDNotFound(ApiError):
+    code = "InvalidVpcID.NotFound"

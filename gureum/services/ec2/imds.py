@@ -9,18 +9,10 @@ from gureum.agent.metadata import InstanceMetadata, MetadataAnswer
 from gureum.agent.network import mac_for
 from gureum.services.ec2 import ids
 from gureum.services.ec2.identity import IdentitySigner
-from gureum.services.ec2.views import private_dns, public_dns
+from gureum.services.ec2.views import options_of, private_dns, public_dns
 from gureum.store import models
 
-DEFAULT_OPTIONS = {"HttpTokens": "optional", "HttpPutResponseHopLimit": 1,
-                   "HttpEndpoint": "enabled", "InstanceMetadataTags": "disabled",
-                   "HttpProtocolIpv6": "disabled"}
-
 Tree = dict[str, Any]
-
-
-def options_of(inst: models.Instance) -> dict[str, Any]:
-    return {**DEFAULT_OPTIONS, **(inst.metadata_options or {})}
 
 
 def identity_document(inst: models.Instance, region: str) -> bytes:
@@ -98,9 +90,7 @@ def tree(inst: models.Instance, tags: dict[str, str], region: str, vpc_cidr: str
     return meta
 
 
-def _listing(node: Tree, public_keys: bool = False) -> str:
-    if public_keys:  # EC2 lists keys as INDEX=NAME
-        return "\n".join(f"{k}={v.get('_name', '')}" for k, v in node.items())
+def _listing(node: Tree) -> str:
     return "\n".join(k + "/" if isinstance(v, dict) else k for k, v in node.items())
 
 
@@ -122,15 +112,13 @@ def resolve(path: str, inst: models.Instance, meta: Tree, region: str,
         return _dynamic(rest[1:], inst, region, signer)
     if rest[0] != "meta-data":
         return MetadataAnswer(404, b"Not Found")
+    if rest[1:] == ["public-keys"] and "public-keys" in meta:  # EC2 lists INDEX=NAME here
+        return MetadataAnswer(200, "\n".join(f"{k}={inst.key_name}" for k in meta["public-keys"]).encode())
     node: Any = meta
-    for i, part in enumerate(rest[1:]):
+    for part in rest[1:]:
         if not isinstance(node, dict) or part not in node:
             return MetadataAnswer(404, b"Not Found")
         node = node[part]
-        if rest[1] == "public-keys" and i == 0 and isinstance(node, dict):
-            keys = {k: {"_name": inst.key_name} for k in node}
-            if len(rest) == 2:
-                return MetadataAnswer(200, _listing(keys, public_keys=True).encode())
     if isinstance(node, dict):
         return MetadataAnswer(200, _listing(node).encode())
     return MetadataAnswer(200, str(node).encode())

@@ -21,50 +21,6 @@ PROTOCOL_NAMES = {"6": "tcp", "17": "udp", "1": "icmp", "all": "-1", "-1": "-1",
 MAX_RULES = 60
 
 
-class InvalidGroupIdMalformed(exc.ApiError):
-    code = "InvalidGroupId.Malformed"
-
-
-class InvalidGroupDuplicate(exc.ApiError):
-    code = "InvalidGroup.Duplicate"
-
-
-class InvalidGroupReserved(exc.ApiError):
-    code = "InvalidGroup.Reserved"
-
-
-class InvalidGroupInUse(exc.ApiError):
-    code = "InvalidGroup.InUse"
-
-
-class DependencyViolation(exc.ApiError):
-    code = "DependencyViolation"
-
-
-class CannotDelete(exc.ApiError):
-    code = "CannotDelete"
-
-
-class InvalidPermissionDuplicate(exc.ApiError):
-    code = "InvalidPermission.Duplicate"
-
-
-class InvalidPermissionNotFound(exc.ApiError):
-    code = "InvalidPermission.NotFound"
-
-
-class InvalidPermissionMalformed(exc.ApiError):
-    code = "InvalidPermission.Malformed"
-
-
-class RulesPerSecurityGroupLimitExceeded(exc.ApiError):
-    code = "RulesPerSecurityGroupLimitExceeded"
-
-
-class InvalidSecurityGroupRuleIdNotFound(exc.ApiError):
-    code = "InvalidSecurityGroupRuleId.NotFound"
-
-
 @dataclass(frozen=True)
 class RuleSpec:
     protocol: str
@@ -114,7 +70,7 @@ def _ports(protocol: str, perm: dict[str, Any]) -> tuple[int, int]:
     lo, hi = perm.get("FromPort"), perm.get("ToPort")
     if protocol in ("tcp", "udp"):
         if lo is None or hi is None:
-            raise InvalidPermissionMalformed(f"{protocol} rules need FromPort and ToPort")
+            raise exc.InvalidPermissionMalformed(f"{protocol} rules need FromPort and ToPort")
         if lo == -1 and hi == -1:
             return 0, 65535
         if not (0 <= lo <= 65535 and 0 <= hi <= 65535) or lo > hi:
@@ -168,7 +124,7 @@ def parse_permissions(session: Session, account_id: str, p: dict[str, Any]) -> l
             specs.append(RuleSpec(protocol, lo, hi, None, group.group_id, pair.get("Description", "")))
             targets += 1
         if not targets:
-            raise InvalidPermissionMalformed("A rule needs IpRanges or UserIdGroupPairs")
+            raise exc.InvalidPermissionMalformed("A rule needs IpRanges or UserIdGroupPairs")
     return specs
 
 
@@ -176,7 +132,7 @@ def resolve_group(session: Session, account_id: str, group_id: str | None,
                   name: str | None, vpc_id: str | None = None) -> models.SecurityGroup:
     if group_id:
         if not ids.is_valid(group_id, "sg"):
-            raise InvalidGroupIdMalformed(f"Invalid id: \"{group_id[:64]}\" (expecting \"sg-...\")")
+            raise exc.InvalidGroupIdMalformed(f"Invalid id: \"{group_id[:64]}\" (expecting \"sg-...\")")
         group = session.get(models.SecurityGroup, group_id)
         if group is None or group.account_id != account_id:
             raise exc.InvalidGroupNotFound(f"The security group '{group_id}' does not exist")

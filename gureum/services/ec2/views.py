@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from gureum.agent.network import mac_for
 from gureum.services.ec2 import ids
 from gureum.services.ec2.instance_types import CATALOGUE
 from gureum.store import models
@@ -29,9 +30,18 @@ def public_dns(ip: str | None, region: str) -> str:
     return f"ec2-{ip.replace('.', '-')}.{region}.compute.gureum.internal" if ip else ""
 
 
-def metadata_options(inst: models.Instance) -> dict[str, Any]:
-    from gureum.services.ec2.imds import options_of
+# Instance metadata options where RunInstances set none (AWS defaults for AMIs without
+# ImdsSupport).
+DEFAULT_OPTIONS = {"HttpTokens": "optional", "HttpPutResponseHopLimit": 1,
+                   "HttpEndpoint": "enabled", "InstanceMetadataTags": "disabled",
+                   "HttpProtocolIpv6": "disabled"}
 
+
+def options_of(inst: models.Instance) -> dict[str, Any]:
+    return {**DEFAULT_OPTIONS, **(inst.metadata_options or {})}
+
+
+def metadata_options(inst: models.Instance) -> dict[str, Any]:
     return {"State": "applied", **options_of(inst)}
 
 
@@ -100,8 +110,6 @@ def instance(inst: models.Instance, tags: dict[str, str], region: str,
 
 
 def _interface(inst: models.Instance, groups: list[dict[str, str]], region: str) -> dict[str, Any]:
-    from gureum.agent.network import mac_for
-
     association = ({"PublicIp": inst.public_ip, "PublicDnsName": public_dns(inst.public_ip, region),
                     "IpOwnerId": "amazon"} if inst.public_ip else None)
     return {

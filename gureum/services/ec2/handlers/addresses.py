@@ -17,41 +17,17 @@ from gureum.store import models
 MAX_ADDRESSES = 5
 
 
-class AddressLimitExceeded(exc.ApiError):
-    code = "AddressLimitExceeded"
-
-
-class InvalidAllocationIDNotFound(exc.ApiError):
-    code = "InvalidAllocationID.NotFound"
-
-
-class InvalidAssociationIDNotFound(exc.ApiError):
-    code = "InvalidAssociationID.NotFound"
-
-
-class InvalidAddressNotFound(exc.ApiError):
-    code = "InvalidAddress.NotFound"
-
-
-class ResourceAlreadyAssociated(exc.ApiError):
-    code = "Resource.AlreadyAssociated"
-
-
-class InvalidIPAddressInUse(exc.ApiError):
-    code = "InvalidIPAddress.InUse"
-
-
 def _find(s: Any, account_id: str, allocation_id: str | None, public_ip: str | None) -> models.Address:
     if allocation_id:
         address = s.get(models.Address, allocation_id)
         if address is None or address.account_id != account_id:
-            raise InvalidAllocationIDNotFound(f"The allocation ID '{allocation_id[:64]}' does not exist")
+            raise exc.InvalidAllocationIDNotFound(f"The allocation ID '{allocation_id[:64]}' does not exist")
         return address
     if public_ip:
         address = s.scalar(select(models.Address).where(models.Address.public_ip == public_ip,
                                                         models.Address.account_id == account_id))
         if address is None:
-            raise InvalidAddressNotFound(f"Address {public_ip[:64]} not found.")
+            raise exc.InvalidAddressNotFound(f"Address {public_ip[:64]} not found.")
         return address
     raise exc.MissingParameter("The request must contain the parameter AllocationId or PublicIp")
 
@@ -76,12 +52,12 @@ def allocate_address(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
         held = len(list(s.scalars(select(models.Address.allocation_id).where(
             models.Address.account_id == ctx.account_id))))
         if held >= MAX_ADDRESSES:
-            raise AddressLimitExceeded("The maximum number of addresses has been reached.")
+            raise exc.AddressLimitExceeded("The maximum number of addresses has been reached.")
         wanted = p.get("Address")
         free = allocation.free_public_ips(s, ctx.cloud.config.public_pool)
         if wanted:
-            if wanted not in set(allocation.free_public_ips(s, ctx.cloud.config.public_pool)):
-                raise InvalidAddressNotFound(f"Address {wanted[:64]} is not available in the pool.")
+            if not allocation.is_free_public_ip(s, ctx.cloud.config.public_pool, wanted):
+                raise exc.InvalidAddressNotFound(f"Address {wanted[:64]} is not available in the pool.")
             public_ip = wanted
         else:
             public_ip = next(free, None)
@@ -109,7 +85,7 @@ def associate_address(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
         if address.instance_id == inst.instance_id:
             return {"AssociationId": address.association_id}
         if address.instance_id and not p.get("AllowReassociation"):
-            raise ResourceAlreadyAssociated(
+            raise exc.ResourceAlreadyAssociated(
                 f"resource {address.allocation_id} is already associated with associate-id "
                 f"{address.association_id}")
         moves: list[tuple[str | None, str | None, str]] = []
@@ -146,7 +122,7 @@ def disassociate_address(ctx: RequestContext, p: dict[str, Any]) -> dict[str, An
                 models.Address.association_id == p["AssociationId"],
                 models.Address.account_id == ctx.account_id))
             if address is None:
-                raise InvalidAssociationIDNotFound(
+                raise exc.InvalidAssociationIDNotFound(
                     f"The association ID '{p['AssociationId'][:64]}' does not exist")
         else:
             address = _find(s, ctx.account_id, None, p.get("PublicIp"))
@@ -171,7 +147,7 @@ def release_address(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
     with ctx.cloud.store.write() as s:
         address = _find(s, ctx.account_id, p.get("AllocationId"), p.get("PublicIp"))
         if address.instance_id:
-            raise InvalidIPAddressInUse(f"Address {address.public_ip} is in use.")
+            raise exc.InvalidIPAddressInUse(f"Address {address.public_ip} is in use.")
         for tag in s.scalars(select(models.Tag).where(models.Tag.resource_id == address.allocation_id)):
             s.delete(tag)
         s.delete(address)

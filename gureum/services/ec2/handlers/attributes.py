@@ -7,6 +7,7 @@ from typing import Any
 
 from gureum.api.dispatch import RequestContext, action
 from gureum.services.ec2 import exceptions as exc
+from gureum.services.ec2 import security_groups as sg
 from gureum.services.ec2.handlers import common
 from gureum.services.ec2.handlers.instances import USER_DATA_LIMIT
 from gureum.services.ec2.instance_types import CATALOGUE
@@ -86,8 +87,6 @@ def modify_instance_attribute(ctx: RequestContext, p: dict[str, Any]) -> dict[st
             inst.disable_api_termination = (flag or {}).get("Value", False) if flag is not None \
                 else str(value).lower() == "true"
         if p.get("Groups") or attribute == "groupSet":
-            from gureum.services.ec2 import security_groups as sg
-
             groups = [sg.resolve_group(s, ctx.account_id, g, None).group_id
                       for g in p.get("Groups") or []]
             if not groups:

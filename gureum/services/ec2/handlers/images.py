@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import select
 
 from gureum.api.dispatch import RequestContext, action
-from gureum.cloud import CLOUD_OWNER_ALIAS, CLOUD_OWNER_ID
+from gureum.cloud import CLOUD_OWNER_ALIAS
 from gureum.services.ec2 import exceptions as exc
 from gureum.services.ec2 import filters, ids
 from gureum.services.ec2.handlers import common
@@ -71,5 +71,3 @@ def describe_images(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
         })
     return {"Images": out}
 
-
-assert CLOUD_OWNER_ID

@@ -3,6 +3,8 @@ the instance controller makes it real."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import json
 from typing import Any
@@ -14,6 +16,7 @@ from gureum.services.ec2 import allocation, filters, ids
 from gureum.services.ec2 import exceptions as exc
 from gureum.services.ec2 import security_groups as sg
 from gureum.services.ec2.handlers import common
+from gureum.services.ec2.handlers.metadata import validate_options
 from gureum.services.ec2.instance_types import CATALOGUE, DEFAULT
 from gureum.services.ec2.views import instance as instance_view
 from gureum.services.ec2.views import private_dns, public_dns, state
@@ -41,9 +44,6 @@ def _volume_size(p: dict[str, Any]) -> int:
 
 
 def _user_data(p: dict[str, Any]) -> bytes | None:
-    import base64
-    import binascii
-
     raw = p.get("UserData")
     if raw is None:
         return None
@@ -101,8 +101,6 @@ def run_instances(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
     if token is not None and len(token) > 64:
         raise exc.InvalidParameterValue("ClientToken must be at most 64 characters")
     request_hash = _request_hash(p)
-    from gureum.services.ec2.handlers.metadata import validate_options
-
     metadata_options = validate_options(p.get("MetadataOptions"))
     zone = (p.get("Placement") or {}).get("AvailabilityZone")
     if zone and zone != cloud.availability_zone:

@@ -64,10 +64,7 @@ def create_key_pair(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
         material = private.private_bytes(serialization.Encoding.PEM,
                                          serialization.PrivateFormat.OpenSSH,
                                          serialization.NoEncryption())
-        blob = private.public_key().public_bytes(serialization.Encoding.Raw,
-                                                 serialization.PublicFormat.Raw)
         fingerprint = base64.b64encode(hashlib.sha256(_ssh_blob(private.public_key())).digest()).decode()
-        del blob
     else:
         private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         material = private.private_bytes(serialization.Encoding.PEM,

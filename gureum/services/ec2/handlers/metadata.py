@@ -8,7 +8,7 @@ from typing import Any
 from gureum.api.dispatch import RequestContext, action
 from gureum.services.ec2 import exceptions as exc
 from gureum.services.ec2.handlers import common
-from gureum.services.ec2.imds import options_of
+from gureum.services.ec2.views import options_of
 from gureum.store.models import utcnow
 
 CONSOLE_BYTES = 64 * 1024

@@ -12,7 +12,6 @@ from gureum.services.ec2 import exceptions as exc
 from gureum.services.ec2 import filters, ids
 from gureum.services.ec2 import security_groups as sg
 from gureum.services.ec2.handlers import common
-from gureum.services.ec2.handlers.vpcs import InvalidVpcIDNotFound
 from gureum.services.ec2.views import tag_list
 from gureum.store import models
 
@@ -28,9 +27,9 @@ def create_security_group(ctx: RequestContext, p: dict[str, Any]) -> dict[str, A
     name, description = p["GroupName"], p["Description"]
     vpc_id = p.get("VpcId") or ctx.cloud.default_vpc_id(ctx.account_id)
     if vpc_id != ctx.cloud.default_vpc_id(ctx.account_id):
-        raise InvalidVpcIDNotFound(f"The vpc ID '{vpc_id[:64]}' does not exist")
+        raise exc.InvalidVpcIDNotFound(f"The vpc ID '{vpc_id[:64]}' does not exist")
     if name == "default":
-        raise sg.InvalidGroupReserved("The security group 'default' is reserved")
+        raise exc.InvalidGroupReserved("The security group 'default' is reserved")
     if not 1 <= len(name) <= 255 or name.lower().startswith("sg-"):
         raise exc.InvalidParameterValue(
             f"Invalid security group name '{name[:64]}': 1-255 characters, not starting with sg-")
@@ -42,7 +41,7 @@ def create_security_group(ctx: RequestContext, p: dict[str, Any]) -> dict[str, A
         if s.scalar(select(models.SecurityGroup).where(
                 models.SecurityGroup.account_id == ctx.account_id,
                 models.SecurityGroup.vpc_id == vpc_id, models.SecurityGroup.name == name)):
-            raise sg.InvalidGroupDuplicate(
+            raise exc.InvalidGroupDuplicate(
                 f"The security group '{name}' already exists for VPC '{vpc_id}'")
         group = models.SecurityGroup(group_id=ids.new("sg"), account_id=ctx.account_id,
                                      vpc_id=vpc_id, name=name, description=description)
@@ -113,17 +112,17 @@ def delete_security_group(ctx: RequestContext, p: dict[str, Any]) -> dict[str, A
         ensure_default(ctx, s)
         group = sg.resolve_group(s, ctx.account_id, p.get("GroupId"), p.get("GroupName"))
         if group.name == "default":
-            raise sg.CannotDelete("the specified group: \"default\" name: \"default\" cannot be deleted")
+            raise exc.CannotDelete("the specified group: \"default\" name: \"default\" cannot be deleted")
         users = [i.instance_id for i in s.scalars(select(models.Instance).where(
             models.Instance.account_id == ctx.account_id, models.Instance.state != "terminated"))
             if group.group_id in i.security_group_ids]
         if users:
-            raise sg.DependencyViolation(f"resource {group.group_id} has a dependent object")
+            raise exc.DependencyViolation(f"resource {group.group_id} has a dependent object")
         referrers = s.scalars(select(models.SecurityGroupRule).where(
             models.SecurityGroupRule.ref_group_id == group.group_id,
             models.SecurityGroupRule.group_id != group.group_id)).first()
         if referrers is not None:
-            raise sg.InvalidGroupInUse(
+            raise exc.InvalidGroupInUse(
                 f"Group {group.group_id} is referenced by group {referrers.group_id}")
         for rule in s.scalars(select(models.SecurityGroupRule).where(
                 models.SecurityGroupRule.group_id == group.group_id)):
@@ -148,12 +147,12 @@ def _authorize(ctx: RequestContext, p: dict[str, Any], egress: bool) -> dict[str
         for spec in specs:
             if spec.identity in have:
                 peer = spec.cidr or spec.ref_group_id
-                raise sg.InvalidPermissionDuplicate(
+                raise exc.InvalidPermissionDuplicate(
                     f"the specified rule \"peer: {peer}, {spec.protocol.upper()}, from port: "
                     f"{spec.from_port}, to port: {spec.to_port}, ALLOW\" already exists")
             have.add(spec.identity)
         if len(existing) + len(specs) > sg.MAX_RULES:
-            raise sg.RulesPerSecurityGroupLimitExceeded(
+            raise exc.RulesPerSecurityGroupLimitExceeded(
                 f"The maximum number of rules per security group ({sg.MAX_RULES}) has been reached.")
         added = [sg.add_rule(s, ctx.account_id, group.group_id, spec, egress) for spec in specs]
         views = [sg.rule_view(r) for r in added]
@@ -172,7 +171,7 @@ def _revoke(ctx: RequestContext, p: dict[str, Any], egress: bool) -> dict[str, A
         for rule_id in p.get("SecurityGroupRuleIds") or []:
             match = next((r for r in existing if r.rule_id == rule_id), None)
             if match is None:
-                raise sg.InvalidSecurityGroupRuleIdNotFound(
+                raise exc.InvalidSecurityGroupRuleIdNotFound(
                     f"The security group rule ID '{rule_id}' does not exist")
             doomed.append(match)
         if not p.get("SecurityGroupRuleIds"):
@@ -180,7 +179,7 @@ def _revoke(ctx: RequestContext, p: dict[str, Any], egress: bool) -> dict[str, A
                 match = next((r for r in existing if (r.protocol, r.from_port, r.to_port, r.cidr,
                                                       r.ref_group_id) == spec.identity), None)
                 if match is None:
-                    raise sg.InvalidPermissionNotFound(
+                    raise exc.InvalidPermissionNotFound(
                         "The specified rule does not exist in this security group.")
                 doomed.append(match)
         for rule in doomed:
@@ -222,7 +221,7 @@ def describe_security_group_rules(ctx: RequestContext, p: dict[str, Any]) -> dic
     known = {r.rule_id for r in rules}
     for rule_id in wanted:
         if rule_id not in known:
-            raise sg.InvalidSecurityGroupRuleIdNotFound(
+            raise exc.InvalidSecurityGroupRuleIdNotFound(
                 f"The security group rule ID '{rule_id}' does not exist")
     out = [sg.rule_view(r) for r in rules if (not wanted or r.rule_id in wanted)
            and filters.match(flt, {"group-id": r.group_id, "security-group-rule-id": r.rule_id}, {})]

@@ -17,10 +17,6 @@ from gureum.services.ec2.views import tag_list
 from gureum.store import models
 
 
-class InvalidVpcIDNotFound(exc.ApiError):
-    code = "InvalidVpcID.NotFound"
-
-
 def _vpc(ctx: RequestContext) -> dict[str, Any]:
     cfg = ctx.cloud.config
     vpc_id = ctx.cloud.default_vpc_id(ctx.account_id)
@@ -39,7 +35,7 @@ def describe_vpcs(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
     vpc = _vpc(ctx)
     for vpc_id in p.get("VpcIds") or []:
         if vpc_id != vpc["VpcId"]:
-            raise InvalidVpcIDNotFound(f"The vpc ID '{vpc_id[:64]}' does not exist")
+            raise exc.InvalidVpcIDNotFound(f"The vpc ID '{vpc_id[:64]}' does not exist")
     flt = filters.validate(p.get("Filters"), {"vpc-id", "cidr", "cidr-block", "is-default",
                                               "state", "owner-id"})
     fields = {"vpc-id": vpc["VpcId"], "cidr": vpc["CidrBlock"], "cidr-block": vpc["CidrBlock"],
