@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 
 from conftest import VENV_BIN, wait_state
 
 
-def gureum(server, *args: str) -> subprocess.CompletedProcess[str]:  # noqa: ANN001
+def gureum(server, *args: str, env: dict[str, str] | None = None,  # noqa: ANN001
+           ) -> subprocess.CompletedProcess[str]:
     return subprocess.run([str(VENV_BIN / "gureum"), "--data-dir", str(server.data_dir), *args],
-                          capture_output=True, text=True, timeout=60, cwd=server.data_dir)
+                          capture_output=True, text=True, timeout=60, cwd=server.data_dir,
+                          env=env)
 
 
 def test_ssh_and_logs(server, ec2, launch, key_pair):
@@ -22,6 +25,26 @@ def test_ssh_and_logs(server, ec2, launch, key_pair):
     logs = gureum(server, "logs", iid)
     assert "BEGIN SSH HOST KEY FINGERPRINTS" in logs.stdout
     assert gureum(server, "logs", "i-0123456789abcdef0").returncode == 1
+
+
+def test_ssh_pins_the_instance_host_key(server, ec2, launch, tmp_path):
+    """Public addresses are reused; a stale key from an earlier instance on the same
+    address must not block ssh, and the instance's own key is the only one trusted."""
+    iid = launch()["Instances"][0]["InstanceId"]
+    wait_state(ec2, iid, "running")
+    address = ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0][
+        "PublicIpAddress"]
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    stale = "AAAAC3NzaC1lZDI1NTE5AAAAIBdJUiDsZ7Lwrq1f4XnVbq3bQp7j9v0Hc1Jb6Jm3Qk0K"
+    (home / ".ssh" / "known_hosts_gureum").write_text(f"{address} ssh-ed25519 {stale}\n")
+    out = gureum(server, "ssh", iid, "--", "id", "-un", env={**os.environ, "HOME": str(home)})
+    assert out.stdout.strip() == "ec2-user", out.stderr
+    pinned = (server.data_dir / "instances" / iid / "known_hosts").read_text()
+    console = ec2.get_console_output(InstanceId=iid, Latest=True)["Output"]
+    for line in pinned.splitlines():
+        assert line.startswith(address + " ")
+        assert line.split()[2] in console  # the key the instance printed at boot
 
 
 def test_doctor_lists_prefixed_objects(server, ec2, launch):

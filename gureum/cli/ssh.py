@@ -22,6 +22,43 @@ def find_key(key_name: str | None, identity: str | None) -> str | None:
     return None
 
 
+def host_keys(cfg: Config, instance_id: str) -> list[str]:
+    """The instance's SSH host public keys: from its disk, else from its console log
+    (the block EC2 users read with get-console-output)."""
+    keys: list[str] = []
+    ssh_dir = cfg.instances_dir / instance_id / "rootfs" / "etc" / "ssh"
+    try:
+        for pub in sorted(ssh_dir.glob("ssh_host_*_key.pub")):
+            keys.append(pub.read_text().strip())
+    except OSError:
+        keys = []
+    if keys:
+        return keys
+    try:
+        console = (cfg.instances_dir / instance_id / "console.log").read_text(errors="replace")
+    except OSError:
+        return []
+    block = console.rpartition("-----BEGIN SSH HOST KEY KEYS-----")[2]
+    block = block.partition("-----END SSH HOST KEY KEYS-----")[0]
+    return [line.strip() for line in block.splitlines() if line.startswith("ssh-") or
+            line.startswith("ecdsa-")]
+
+
+def known_hosts(cfg: Config, instance_id: str, address: str) -> str | None:
+    """A known_hosts file holding exactly this instance's keys, so a reused address
+    never trips over an earlier instance's keys and a wrong key is refused."""
+    keys = host_keys(cfg, instance_id)
+    if not keys:
+        return None
+    path = cfg.instances_dir / instance_id / "known_hosts"
+    lines = []
+    for key in keys:
+        kind, blob = key.split()[:2]
+        lines.append(f"{address} {kind} {blob}\n")
+    path.write_text("".join(lines))
+    return str(path)
+
+
 def ssh_command(cfg: Config, instance_id: str, identity: str | None, command: list[str]) -> list[str]:
     store = Store(f"sqlite:///{cfg.db_path}")
     with store.read() as s:
@@ -32,8 +69,12 @@ def ssh_command(cfg: Config, instance_id: str, identity: str | None, command: li
         raise SystemExit(f"gureum: {instance_id} is {inst.state}")
     address = inst.public_ip or inst.private_ip
     key = find_key(inst.key_name, identity)
-    cmd = ["ssh", "-o", "StrictHostKeyChecking=accept-new",
-           "-o", f"UserKnownHostsFile={os.path.expanduser('~/.ssh/known_hosts_gureum')}"]
+    pinned = known_hosts(cfg, instance_id, address)
+    if pinned:
+        cmd = ["ssh", "-o", "StrictHostKeyChecking=yes", "-o", f"UserKnownHostsFile={pinned}"]
+    else:  # keys not readable here (e.g. a remote agent): trust on first use
+        cmd = ["ssh", "-o", "StrictHostKeyChecking=accept-new",
+               "-o", f"UserKnownHostsFile={os.path.expanduser('~/.ssh/known_hosts_gureum')}"]
     if key:
         cmd += ["-i", key]
     return [*cmd, f"ec2-user@{address}", *command]
