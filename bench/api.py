@@ -43,11 +43,12 @@ def seed_stopped(data_dir: Path, access_key: str, image_id: str, count: int, vpc
     cloud = Cloud(cfg, with_agent=False)
     account = cloud.account_for(access_key)
     with cloud.store.write() as s:
+        cloud.ensure_default_network(s, account)
         res = models.Reservation(reservation_id=ids.new("r"), account_id=account)
         s.add(res)
         s.flush()
         slots = allocation.free_slots(s)
-        ips = allocation.free_private_ips(s, cfg.subnet_cidr)
+        ips = allocation.free_private_ips(s, cloud.default_vpc_id(account), cfg.subnet_cidr)
         for i in range(count):
             iid = ids.new("i")
             s.add(models.Instance(

@@ -8,18 +8,22 @@ from __future__ import annotations
 import secrets
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
 from gureum.agent import image as image_mod
 from gureum.agent.agent import HostAgent
-from gureum.agent.metadata import InstanceMetadata, MetadataServer
+from gureum.agent.metadata import InstanceMetadata
 from gureum.config import Config
-from gureum.services.ec2 import ids
+from gureum.services.ec2 import networks
 from gureum.services.ec2.identity import IdentitySigner
 from gureum.services.ec2.security_groups import LIVE_STATES
 from gureum.store import models
 from gureum.store.db import Store
+
+if TYPE_CHECKING:
+    from gureum.controllers.network import NetworkController
 
 CLOUD_OWNER_ID = "000000000001"
 CLOUD_OWNER_ALIAS = "gureum"
@@ -37,52 +41,50 @@ class Cloud:
         self.controller = None
         self.firewall_controller = None
         self.identity = IdentitySigner(config.data_dir / "identity", config.region)
-        self.metadata_server: MetadataServer | None = None
-        self.dns_server = None
+        self.network_controller: NetworkController | None = None
 
     def firewall_changed(self) -> None:
         """Something that may alter instances' security-group rules changed."""
         if self.firewall_controller is not None:
             self.firewall_controller.wakeup.set()
 
-    # -- instance metadata service ---------------------------------------------------------
-    def metadata_for(self, private_ip: str) -> InstanceMetadata | None:
+    def network_changed(self) -> None:
+        """VPCs, subnets, gateways or routes changed: routers and public addresses follow."""
+        if self.network_controller is not None:
+            self.network_controller.wakeup.set()
+
+    def sync_public_ips(self) -> None:
+        """Make the host's public-address map match the store now (an address moved)."""
+        if self.network_controller is not None:
+            self.network_controller.sync_public_ips()
+
+    # -- instance metadata and DNS (called by each VPC's listeners) -----------------------
+    def metadata_for(self, vpc_id: str, private_ip: str) -> InstanceMetadata | None:
         from gureum.services.ec2 import imds
         from gureum.services.ec2.handlers.common import tags_of
 
         with self.store.read() as s:
-            inst = _instance_at(s, private_ip)
+            inst = _instance_at(s, vpc_id, private_ip)
             if inst is None:
                 return None
             tags = tags_of(s, inst.account_id, [inst.instance_id])[inst.instance_id]
-        cfg = self.config
-        return imds.instance_metadata(inst, tags, cfg.region, cfg.vpc_cidr, cfg.subnet_cidr,
+            vpc = s.get(models.Vpc, vpc_id)
+            subnet = s.get(models.Subnet, inst.subnet_id)
+            assert vpc is not None and subnet is not None
+        return imds.instance_metadata(inst, tags, self.config.region, vpc.cidr, subnet.cidr,
                                       self.identity)
 
-    def dns_answers(self, name: str, qtype: str, client: str) -> list | None:
+    def dns_answers(self, vpc_id: str, name: str, qtype: str, client: str) -> list | None:
         from gureum.services.ec2 import dns
 
         with self.store.read() as s:
-            asker = _instance_at(s, client)
+            asker = _instance_at(s, vpc_id, client)
             if asker is None:
                 return None
+            # As on AWS: the VPC resolver knows the instances of its own VPC.
             visible = list(s.scalars(select(models.Instance).where(
-                models.Instance.account_id == asker.account_id,
-                models.Instance.state.in_(LIVE_STATES))))
+                models.Instance.vpc_id == vpc_id, models.Instance.state.in_(LIVE_STATES))))
         return dns.answer(name, qtype, self.config.region, visible)
-
-    def start_dns_service(self) -> None:
-        from gureum.agent.dns import DnsServer
-
-        assert self.agent is not None
-        self.dns_server = DnsServer(self.agent.plan.gateway, self.config.dns_port, self.dns_answers)
-        self.dns_server.start()
-
-    def start_metadata_service(self) -> None:
-        assert self.agent is not None
-        self.metadata_server = MetadataServer(self.agent.plan.gateway, self.config.imds_port,
-                                              self.metadata_for, self.identity.token_secret)
-        self.metadata_server.start()
 
     def _agent(self) -> HostAgent:
         if self.config.agent_socket:
@@ -153,23 +155,26 @@ class Cloud:
                                    rootfs=str(img.rootfs)))
         return img
 
-    # -- the default network of an account (VPCs become real resources in issue 4) ------
+    # -- the default network of an account --------------------------------------------
     @property
     def availability_zone(self) -> str:
         return self.config.region + "a"
 
     def default_vpc_id(self, account_id: str) -> str:
-        return ids.derived("vpc", account_id, "default")
+        return networks.default_vpc_id(account_id)
 
     def default_subnet_id(self, account_id: str) -> str:
-        return ids.derived("subnet", account_id, self.availability_zone)
+        return networks.default_subnet_id(account_id, self.availability_zone)
 
     def default_group_id(self, account_id: str) -> str:
-        return ids.derived("sg", account_id, "default")
+        return networks.default_group_id(account_id, self.default_vpc_id(account_id), True)
+
+    def ensure_default_network(self, session, account_id: str) -> models.Vpc:  # noqa: ANN001
+        return networks.ensure_default_network(session, self.config, account_id)
 
 
-
-def _instance_at(session, private_ip: str) -> models.Instance | None:  # noqa: ANN001
-    """The live instance holding a private address: who is calling IMDS or DNS."""
+def _instance_at(session, vpc_id: str, private_ip: str) -> models.Instance | None:  # noqa: ANN001
+    """The live instance holding a private address in a VPC: who is calling IMDS or DNS."""
     return session.scalar(select(models.Instance).where(
-        models.Instance.private_ip == private_ip, models.Instance.state.in_(LIVE_STATES)))
+        models.Instance.vpc_id == vpc_id, models.Instance.private_ip == private_ip,
+        models.Instance.state.in_(LIVE_STATES)))

@@ -27,10 +27,9 @@ class Config:
     subnet_cidr: str = field(default_factory=lambda: _env("GUREUM_SUBNET_CIDR", "172.31.0.0/20"))
     # Public addresses live on the loopback range so nothing ever leaves the machine.
     public_pool: str = field(default_factory=lambda: _env("GUREUM_PUBLIC_POOL", "127.100.0.0/16"))
-    # The metadata service listens on the VPC gateway address at this port (DNAT from :80).
-    imds_port: int = field(default_factory=lambda: int(_env("GUREUM_IMDS_PORT", "8775")))
-    # The VPC resolver (VPC +2 and 169.254.169.253) is DNAT'd to this port on the gateway.
-    dns_port: int = field(default_factory=lambda: int(_env("GUREUM_DNS_PORT", "8776")))
+    # Outbound internet for instances in subnets routed to an internet gateway (masquerade
+    # on the host). Off unless the operator turns it on; always off in tests.
+    outbound: bool = field(default_factory=lambda: _env("GUREUM_OUTBOUND", "0") == "1")
     # Unset: the host agent runs inside `gureum up`. Set: `gureum up` talks to a separate
     # `gureum agent` on this unix socket, and each can restart without the other.
     agent_socket: str = field(default_factory=lambda: _env("GUREUM_AGENT_SOCKET", ""))

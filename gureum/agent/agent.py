@@ -12,12 +12,14 @@ import json
 import os
 import shutil
 import signal
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from gureum.agent import firewall, firstboot, hostcmd, network, storage
 from gureum.agent.firewall import Firewall
+from gureum.agent.network import VpcNetwork
 from gureum.agent.runtime.base import ContainerSpec, Limits, RuntimeState
 from gureum.agent.runtime.runc import RuncDriver
 from gureum.config import Config
@@ -31,8 +33,10 @@ CGROUP_ROOT = Path("/sys/fs/cgroup")
 class InstanceSpec:
     instance_id: str
     slot: int
+    vpc: VpcNetwork
+    subnet_cidr: str
     private_ip: str
-    public_ip: str | None
+    public_ip: str | None  # only when the subnet routes to an attached internet gateway
     hostname: str
     limits: Limits
     volume_gib: int
@@ -47,6 +51,8 @@ class HostAgent:
         self.config = config
         self.plan = network.plan_for(config)
         self.runtime = RuncDriver(config.runc_root, config.prefix)
+        self._vpcs: dict[str, VpcNetwork] = {}  # ensured since this process started
+        self._vpc_lock = threading.Lock()
         config.instances_dir.mkdir(parents=True, exist_ok=True)
         # Container roots must traverse down to their rootfs.
         for path in (config.data_dir, config.instances_dir):
@@ -67,15 +73,31 @@ class HostAgent:
 
     # -- host-wide -----------------------------------------------------------------
     def ensure_host_network(self) -> bool:
-        return network.ensure_host_network(self.plan)
-
-    def restore_port_address(self, spec: InstanceSpec) -> None:
-        """After the nft tables were remade: let a running instance's port send again."""
-        if (network.NETNS_DIR / self.plan.netns(spec.instance_id)).exists():
-            network.add_port_address(self.plan, self.plan.veth(spec.slot), spec.private_ip)
+        remade = network.ensure_host_network(self.plan)
+        if remade:
+            with self._vpc_lock:
+                self._vpcs.clear()  # their uplink marks went with the table
+        return remade
 
     def remove_host_network(self) -> None:
         network.remove_host_network(self.plan)
+
+    def ensure_vpc(self, vpc: VpcNetwork) -> None:
+        """The VPC's router and uplink; a no-op when this process already built it so."""
+        with self._vpc_lock:
+            if self._vpcs.get(vpc.vpc_id) == vpc and os.path.exists(
+                    self.plan.router_path(vpc.vpc_id)):
+                return
+            network.ensure_vpc(self.plan, vpc)
+            self._vpcs[vpc.vpc_id] = vpc
+
+    def remove_vpc(self, vpc_id: str) -> None:
+        with self._vpc_lock:
+            network.remove_vpc(self.plan, vpc_id)
+            self._vpcs.pop(vpc_id, None)
+
+    def vpc_routers(self) -> list[str]:
+        return network.vpc_routers(self.plan)
 
     # -- instance operations ---------------------------------------------------------
     def status(self, spec: InstanceSpec) -> RuntimeState:
@@ -112,14 +134,16 @@ class HostAgent:
             marker = diskdir / "provisioned"
             if not marker.exists():
                 firstboot.provision(rootfs, base, spec.hostname, spec.private_ip,
-                                    spec.authorized_key, self.plan.resolver,
+                                    spec.authorized_key, spec.vpc.resolver,
                                     f"{self.config.region}.compute.internal")
                 marker.write_text(spec.instance_id + "\n")
             seed = self._write_seed(spec, base)
-            network.delete_instance_netns(self.plan, spec.instance_id, spec.slot)
-            network.create_instance_netns(self.plan, spec.instance_id, spec.slot,
-                                          spec.private_ip)
-            undo.callback(network.delete_instance_netns, self.plan, spec.instance_id, spec.slot)
+            self.ensure_vpc(spec.vpc)
+            network.delete_instance_netns(self.plan, spec.vpc.vpc_id, spec.instance_id, spec.slot)
+            network.create_instance_netns(self.plan, spec.vpc.vpc_id, spec.instance_id, spec.slot,
+                                          spec.private_ip, spec.subnet_cidr)
+            undo.callback(network.delete_instance_netns, self.plan, spec.vpc.vpc_id,
+                          spec.instance_id, spec.slot)
             if spec.firewall is not None:  # before the first packet can flow
                 firewall.apply(self.plan.netns(spec.instance_id), spec.firewall)
             crashpoint("launch.netns_created")
@@ -144,28 +168,29 @@ class HostAgent:
         os.chown(seed, base, base)
         for name, data in (("user-data", spec.user_data or b""),
                            ("instance-id", spec.instance_id.encode()),
-                           ("outbound", b"0")):  # no internet gateway path yet
+                           ("outbound", b"1" if self._outbound(spec) else b"0")):
             path = seed / name
             path.write_bytes(data)
             os.chown(path, base, base)
             path.chmod(0o600)
         return seed
 
-    def map_public_ip(self, public_ip: str, private_ip: str) -> None:
-        network.map_public_ip(self.plan, public_ip, private_ip)
+    def _outbound(self, spec: InstanceSpec) -> bool:
+        """Whether the instance may reach beyond its VPC: the operator allows it and its
+        subnet routes to an attached internet gateway."""
+        return self.plan.outbound and spec.subnet_cidr in spec.vpc.internet_subnets
 
-    def unmap_public_ip(self, public_ip: str) -> None:
-        network.unmap_public_ip(self.plan, public_ip)
-
-    def sync_public_ips(self, wanted: dict[str, str]) -> None:
-        """Make the host's public-IP map exactly `wanted` (after a restart)."""
+    def sync_public_ips(self, wanted: dict[str, list]) -> None:
+        """Make the host's public-IP map exactly `wanted`: public -> [private, VPC index]."""
         current = network.public_ip_mapping(self.plan)
-        for public_ip, private_ip in current.items():
-            if wanted.get(public_ip) != private_ip:
+        want = {public: (private, self.plan.mark_base | index)
+                for public, (private, index) in wanted.items()}
+        for public_ip, target in current.items():
+            if want.get(public_ip) != target:
                 network.unmap_public_ip(self.plan, public_ip)
-        for public_ip, private_ip in wanted.items():
-            if current.get(public_ip) != private_ip:
-                network.map_public_ip(self.plan, public_ip, private_ip)
+        for public_ip, (private_ip, mark) in want.items():
+            if current.get(public_ip) != (private_ip, mark):
+                network.map_public_ip(self.plan, public_ip, private_ip, mark)
 
     def alive(self, instance_id: str) -> bool:
         return self.runtime.alive(self.container_name(instance_id))
@@ -201,7 +226,8 @@ class HostAgent:
 
     def _ensure_public_ip(self, spec: InstanceSpec) -> None:
         if spec.public_ip:
-            network.map_public_ip(self.plan, spec.public_ip, spec.private_ip)
+            network.map_public_ip(self.plan, spec.public_ip, spec.private_ip,
+                                  self.plan.mark(spec.vpc))
 
     def ssh_ready(self, spec: InstanceSpec) -> bool:
         """True once something listens on TCP port 22 inside the instance.
@@ -230,7 +256,7 @@ class HostAgent:
         crashpoint("stop.container_stopped")
         if spec.public_ip:
             network.unmap_public_ip(self.plan, spec.public_ip)
-        network.delete_instance_netns(self.plan, spec.instance_id, spec.slot)
+        network.delete_instance_netns(self.plan, spec.vpc.vpc_id, spec.instance_id, spec.slot)
         d = self.instance_dir(spec.instance_id)
         for mount in ("rootfs", "lower", "disk"):
             storage.unmount(d / mount)
@@ -264,6 +290,7 @@ class HostAgent:
         links = json.loads(hostcmd.run(["ip", "-j", "link", "show"]) or "[]")
         objects["links"] = sorted(link["ifname"] for link in links
                                   if link["ifname"].startswith(p))
+        objects["ip_rules"] = network.our_rules(self.plan)
         tables = hostcmd.run(["nft", "list", "tables"], check=False).split("\n")
         objects["nft_tables"] = [t for t in tables if t.split(" ")[-1] == p]
         data = str(self.config.data_dir)

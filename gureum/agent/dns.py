@@ -1,5 +1,5 @@
-"""The instances' DNS resolver (at the VPC's +2 address and 169.254.169.253, DNAT'd to
-this server on the gateway address). It answers the cloud's own names; what a name means
+"""The instances' DNS resolver, on the VPC's +2 address and 169.254.169.253 inside each
+VPC's router netns (one socket per address, so answers leave from the address asked). It answers the cloud's own names; what a name means
 is decided by the control plane through `lookup`. It never forwards: with outbound access
 off there is nothing to forward to, and a lookup must never leave the machine."""
 
@@ -19,11 +19,9 @@ Lookup = Callable[[str, str, str], list[RR] | None]
 
 
 class DnsServer:
-    def __init__(self, address: str, port: int, lookup: Lookup) -> None:
+    def __init__(self, sock: socket.socket, lookup: Lookup) -> None:
         self.lookup = lookup
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind((address, port))
+        self.sock = sock  # bound UDP
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=self._serve, name="dns", daemon=True)
 

@@ -10,7 +10,10 @@ import ctypes
 import os
 import struct
 import threading
+from collections.abc import Callable
+from typing import TypeVar
 
+T = TypeVar("T")
 _libc = ctypes.CDLL(None, use_errno=True)
 
 _SYS_OPEN_TREE = 428
@@ -103,29 +106,41 @@ def mount_idmapped(source: str, target: str, base: int, readonly: bool = True) -
         os.close(ns)
 
 
-def write_in_netns(netns_path: str, files: dict[str, str]) -> None:
-    """Write /proc/sys knobs inside a network namespace from a short-lived thread.
+def in_netns(netns_path: str, work: Callable[[], T]) -> T:
+    """Run `work` inside a network namespace, in a short-lived thread.
 
     setns(CLONE_NEWNET) moves only the calling thread, so a throwaway thread keeps the
-    rest of the process in the host namespace whatever happens.
+    rest of the process in the host namespace whatever happens. Sockets made there stay
+    in that namespace for good (the DNS and metadata listeners of each VPC).
     """
+    results: list[T] = []
     errors: list[BaseException] = []
 
-    def work() -> None:
+    def run() -> None:
         try:
             fd = os.open(netns_path, os.O_RDONLY | os.O_CLOEXEC)
             try:
                 _check(_libc.syscall(_SYS_SETNS, fd, 0x40000000), f"setns({netns_path})")
             finally:
                 os.close(fd)
-            for path, value in files.items():
-                with open(path, "w") as f:
-                    f.write(value)
+            results.append(work())
         except BaseException as exc:  # reported to the caller below
             errors.append(exc)
 
-    t = threading.Thread(target=work)
+    t = threading.Thread(target=run)
     t.start()
     t.join()
     if errors:
         raise errors[0]
+    return results[0]
+
+
+def write_in_netns(netns_path: str, files: dict[str, str]) -> None:
+    """Write /proc/sys knobs inside a network namespace."""
+
+    def write() -> None:
+        for path, value in files.items():
+            with open(path, "w") as f:
+                f.write(value)
+
+    in_netns(netns_path, write)

@@ -1,8 +1,8 @@
 """The instance metadata service (IMDS) data plane at 169.254.169.254.
 
-An nft prerouting DNAT sends instances' requests for 169.254.169.254:80 to this server on
-the bridge's gateway address; the source address is the caller's private IP (the
-anti-spoof rule on the bridge guarantees it), which names the instance. What an instance
+169.254.169.254 is an address of each VPC's router; this server listens there on a socket
+made inside the router netns, so the socket names the VPC and the source address (kept
+honest by the anti-spoof rule on the VPC bridge) names the instance. What an instance
 sees is decided by the control plane through `lookup`; this module speaks the protocol:
 IMDSv2 session tokens, v1 refusal, hop limits, disabled endpoints.
 """
@@ -161,16 +161,22 @@ class _Server(ThreadingHTTPServer):
 
 
 class MetadataServer:
-    def __init__(self, address: str, port: int, lookup: Callable[[str], InstanceMetadata | None],
+    """Serves on a socket already bound (inside a VPC's router netns)."""
+
+    def __init__(self, sock: socket.socket, lookup: Callable[[str], InstanceMetadata | None],
                  secret: bytes) -> None:
         handler = type("ImdsHandler", (_Handler,), {"lookup": staticmethod(lookup),
                                                      "tokens": Tokens(secret)})
-        self.httpd = _Server((address, port), handler)
+        self.httpd = _Server(sock.getsockname(), handler, bind_and_activate=False)
+        self.httpd.socket.close()
+        self.httpd.socket = sock
+        sock.listen(64)
         self.thread = threading.Thread(target=self.httpd.serve_forever, name="imds", daemon=True)
 
     def start(self) -> None:
         self.thread.start()
 
     def stop(self) -> None:
-        self.httpd.shutdown()
+        if self.thread.is_alive():
+            self.httpd.shutdown()
         self.httpd.server_close()

@@ -1,5 +1,18 @@
-"""Host networking: one bridge for the default VPC, a netns + veth per instance, and one
-nftables table per data directory (guards, isolation, public-IP DNAT).
+"""Host networking: every VPC is its own L2/L3 domain.
+
+    host netns                         router netns <p>-vpc-...        instance netns
+    public IP --DNAT+mark--> <p>r<N> ==veth== up0  [br0: subnet gateways,  ==veth== eth0
+       (table ip <p>)        (route in table <mark>)   resolver, IMDS]
+
+- A VPC's bridge and gateway addresses live in its own router netns, so VPCs with the
+  same CIDR (in one account or many) never share a route, a neighbour table or a frame.
+  The kernel here has no VRF; a netns per VPC is the isolation it offers.
+- The host reaches instances only through their public addresses: an output-hook DNAT
+  to the private address plus a mark naming the VPC; `ip rule fwmark` sends it into that
+  VPC's uplink. Private ranges never enter the host's main routing table.
+- IMDS (169.254.169.254) and the resolver (+2, 169.254.169.253) are addresses of the
+  router; the control plane listens on them with sockets made inside the router netns,
+  so the socket itself says which VPC is asking.
 
 Everything carries the data directory's prefix, so cleanup can prove what it removed.
 """
@@ -13,40 +26,59 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gureum.agent import hostcmd, idmap
-from gureum.errors import HostError
 
 NETNS_DIR = Path("/run/netns")
-
-
 IMDS_ADDRESS = "169.254.169.254"
 DNS_ADDRESS = "169.254.169.253"
+# The uplink between the host and each router: the same pair in every router netns;
+# on the host the address sits on each uplink as a /32, routes are per VPC table.
+TRANSIT_HOST = "169.254.86.1"
+TRANSIT_ROUTER = "169.254.86.2"
+RULE_PREF = 1000
+MARK_FLAG = 0x10000000
+
+
+@dataclass(frozen=True)
+class VpcNetwork:
+    """What the host builds for one VPC."""
+
+    vpc_id: str
+    index: int  # unique per data directory: names the uplink and the mark
+    cidr: str
+    subnets: tuple[str, ...]
+    internet_subnets: tuple[str, ...] = ()  # may reach out, if the operator allows it
+
+    @property
+    def resolver(self) -> str:
+        """The VPC's +2 address, where AWS puts the Amazon-provided DNS server."""
+        return str(ipaddress.ip_network(self.cidr)[2])
 
 
 @dataclass(frozen=True)
 class NetworkPlan:
     prefix: str
-    vpc_cidr: str
-    subnet_cidr: str
     public_pool: str
-    imds_port: int
-    dns_port: int = 8776
-
-    @property
-    def bridge(self) -> str:
-        return f"{self.prefix}br0"
+    outbound: bool = False
 
     @property
     def table(self) -> str:
         return self.prefix
 
     @property
-    def gateway(self) -> str:
-        return str(ipaddress.ip_network(self.subnet_cidr)[1])
+    def mark_base(self) -> int:
+        return MARK_FLAG | (int(self.prefix[2:6], 16) << 12)
 
-    @property
-    def resolver(self) -> str:
-        """The VPC's +2 address, where AWS puts the Amazon-provided DNS server."""
-        return str(ipaddress.ip_network(self.vpc_cidr)[2])
+    def mark(self, vpc: VpcNetwork) -> int:
+        return self.mark_base | vpc.index
+
+    def router(self, vpc_id: str) -> str:
+        return f"{self.prefix}-{vpc_id}"
+
+    def router_path(self, vpc_id: str) -> str:
+        return str(NETNS_DIR / self.router(vpc_id))
+
+    def uplink(self, vpc: VpcNetwork) -> str:
+        return f"{self.prefix}r{vpc.index}"
 
     def netns(self, instance_id: str) -> str:
         return f"{self.prefix}-{instance_id}"
@@ -56,96 +88,154 @@ class NetworkPlan:
 
 
 def plan_for(config) -> NetworkPlan:  # noqa: ANN001  (gureum.config.Config)
-    return NetworkPlan(config.prefix, config.vpc_cidr, config.subnet_cidr, config.public_pool,
-                       config.imds_port, config.dns_port)
+    return NetworkPlan(config.prefix, config.public_pool, config.outbound)
 
 
-def _links() -> list[dict]:
-    return json.loads(hostcmd.run(["ip", "-j", "link", "show"]) or "[]")
+def gateway(subnet_cidr: str) -> str:
+    return str(ipaddress.ip_network(subnet_cidr)[1])
 
 
-def link_exists(name: str) -> bool:
-    return any(link["ifname"] == name for link in _links())
+def _links(netns: str | None = None) -> list[dict]:
+    cmd = ["ip", "-j", "link", "show"] if netns is None else ["ip", "-n", netns, "-j", "link", "show"]
+    return json.loads(hostcmd.run(cmd) or "[]")
 
 
-def ensure_host_network(plan: NetworkPlan) -> bool:
-    """Bridge, sysctls and nft table; idempotent. Guards go in before any address.
-    True when the nft tables were (re)made empty, so per-instance elements must be re-added."""
-    _refuse_route_clash(plan)
-    remade = _ensure_nft_table(plan)
-    if not link_exists(plan.bridge):
-        hostcmd.run(["ip", "link", "add", plan.bridge, "type", "bridge"])
-    net = ipaddress.ip_network(plan.vpc_cidr)
-    with open(f"/proc/sys/net/ipv6/conf/{plan.bridge}/disable_ipv6", "w") as f:
-        f.write("1")
-    addrs = hostcmd.run(["ip", "-j", "addr", "show", "dev", plan.bridge])
-    for want in (f"{plan.gateway}/{net.prefixlen}", f"{plan.resolver}/32"):
-        if f'"{want.split("/")[0]}"' not in addrs:
-            hostcmd.run(["ip", "addr", "add", want, "dev", plan.bridge])
-    hostcmd.run(["ip", "link", "set", plan.bridge, "up"])
-    # Public IPs on loopback reach instances through DNAT; the kernel must accept
-    # 127/8 sources leaving on the bridge (they are masqueraded right after).
-    for path in ("/proc/sys/net/ipv4/conf/all/route_localnet",
-                 f"/proc/sys/net/ipv4/conf/{plan.bridge}/route_localnet",
-                 "/proc/sys/net/ipv4/ip_forward"):
-        with open(path, "w") as f:
-            f.write("1")
-    return remade
+def link_exists(name: str, netns: str | None = None) -> bool:
+    return any(link["ifname"] == name for link in _links(netns))
 
 
-def _refuse_route_clash(plan: NetworkPlan) -> None:
-    """Another device already routing our VPC range (another data directory, or a crashed
-    one's leftovers) would steal our packets: refuse to start rather than misroute."""
-    routes = json.loads(hostcmd.run(["ip", "-j", "route", "show", "match", plan.vpc_cidr]) or "[]")
-    for route in routes:
-        if route.get("dst") == plan.vpc_cidr and route.get("dev") != plan.bridge:
-            raise HostError(
-                f"{plan.vpc_cidr} is already routed via {route.get('dev')}: another gureum data "
-                "directory (or its leftovers: `gureum --data-dir DIR doctor --clean`) uses it; "
-                "set GUREUM_VPC_CIDR to another range")
+def _write_sysctl(path: str, value: str) -> None:
+    with open(path, "w") as f:
+        f.write(value)
 
 
-def _ensure_nft_table(plan: NetworkPlan) -> bool:
-    t, br, vpc, pool = plan.table, plan.bridge, plan.vpc_cidr, plan.public_pool
-    family_prefix = plan.prefix[:2]
-    gw, imds = plan.gateway, plan.imds_port
-    ruleset = f"""
-table ip {t} {{
+def _apply_table(family: str, name: str, ruleset: str, netns: str | None = None) -> None:
+    """Replace one nft table atomically (declare, delete, define in one transaction)."""
+    script = f"table {family} {name} {{}}\ndelete table {family} {name}\n{ruleset}"
+    cmd = ["nft", "-f", "-"] if netns is None else ["ip", "netns", "exec", netns, "nft", "-f", "-"]
+    hostcmd.run(cmd, input=script)
+
+
+# -- the host side -------------------------------------------------------------------------
+def host_ruleset(plan: NetworkPlan) -> str:
+    t, pool, up = plan.table, plan.public_pool, f"{plan.prefix}r*"
+    base, mask = plan.mark_base, 0xFFFFF000
+    if plan.outbound:
+        # The router only lets internet-routed subnets out; here they leave masqueraded,
+        # and replies find their VPC again through the connection's mark.
+        forward = f"""    iifname "{up}" oifname "{up}" drop
+    iifname "{up}" ct mark set iifname map @uplink_marks accept
+    oifname "{up}" ct state established,related accept
+    oifname "{up}" drop"""
+        masquerade = f'\n    iifname "{up}" oifname != "{up}" masquerade'
+    else:
+        forward = f"""    iifname "{up}" drop
+    oifname "{up}" drop"""
+        masquerade = ""
+    return f"""table ip {t} {{
   map public_ips {{ type ipv4_addr : ipv4_addr; }}
-  chain nat_prerouting {{
-    type nat hook prerouting priority -100; policy accept;
-    iifname "{br}" ip daddr {IMDS_ADDRESS} tcp dport 80 dnat to {gw}:{imds}
-    iifname "{br}" ip daddr {{ {plan.resolver}, {DNS_ADDRESS} }} udp dport 53 dnat to {gw}:{plan.dns_port}
+  map public_marks {{ type ipv4_addr : mark; }}
+  map uplink_marks {{ type ifname : mark; }}
+  chain route_output {{
+    # The mark picks the VPC's routing table once the DNAT below rewrites the address.
+    type route hook output priority mangle; policy accept;
+    ip daddr {pool} meta mark set ip daddr map @public_marks
   }}
   chain nat_output {{
     type nat hook output priority -100; policy accept;
     ip daddr {pool} dnat ip to ip daddr map @public_ips
   }}
+  chain mangle_prerouting {{
+    type filter hook prerouting priority mangle; policy accept;
+    ct direction reply ct mark and {mask:#x} == {base:#x} meta mark set ct mark
+  }}
   chain nat_postrouting {{
     type nat hook postrouting priority 100; policy accept;
-    oifname "{br}" ip saddr 127.0.0.0/8 masquerade
+    oifname "{up}" ip saddr 127.0.0.0/8 masquerade{masquerade}
   }}
   chain guard_postrouting {{
-    # In postrouting (not output) the out-interface is the one after DNAT rerouting.
+    # In postrouting the out-interface is the one chosen after DNAT: what was meant for
+    # a VPC never leaves by any other device.
     type filter hook postrouting priority 0; policy accept;
-    ip daddr {vpc} oifname != "{br}" drop
+    meta mark and {mask:#x} == {base:#x} oifname != "{up}" drop
+    ct original ip daddr {pool} oifname != "{up}" oifname != "lo" drop
   }}
   chain guard_forward {{
     type filter hook forward priority 0; policy accept;
-    iifname "{br}" oifname != "{family_prefix}*" drop
-    oifname "{br}" iifname != "{family_prefix}*" drop
+{forward}
   }}
   chain guard_input {{
     type filter hook input priority 0; policy accept;
-    iifname "{br}" ct state established,related accept
-    iifname "{br}" ip daddr {gw} tcp dport {imds} ct status dnat accept
-    iifname "{br}" ip daddr {gw} udp dport {plan.dns_port} ct status dnat accept
-    iifname "{br}" drop
+    iifname "{up}" ct state established,related accept
+    iifname "{up}" drop
   }}
 }}
-table bridge {t} {{
+"""
+
+
+def ensure_host_network(plan: NetworkPlan) -> bool:
+    """The host's nft table and sysctls; idempotent. True when the table was (re)made
+    empty, so per-instance and per-VPC elements must be re-added."""
+    ruleset = host_ruleset(plan)
+    version = hashlib.sha256(ruleset.encode()).hexdigest()[:12]
+    ruleset = ruleset.replace(f"table ip {plan.table} {{\n",
+                              f"table ip {plan.table} {{\n  comment \"{version}\"\n", 1)
+    current = hostcmd.run(["nft", "list", "table", "ip", plan.table], check=False)
+    # Public IPs on loopback reach instances through DNAT; the kernel must accept
+    # 127/8 sources leaving on the uplinks (they are masqueraded right after).
+    for path in ("/proc/sys/net/ipv4/conf/all/route_localnet", "/proc/sys/net/ipv4/ip_forward"):
+        _write_sysctl(path, "1")
+    if f'comment "{version}"' in current:
+        return False
+    _apply_table("ip", plan.table, ruleset)  # from an older gureum: replaced whole
+    return True
+
+
+def remove_host_network(plan: NetworkPlan) -> None:
+    existing = hostcmd.run(["nft", "list", "tables"], check=False) + "\n"
+    for family in ("ip", "bridge"):  # bridge: left by gureum before per-VPC routers
+        if f"table {family} {plan.table}\n" in existing:
+            hostcmd.run(["nft", "delete", "table", family, plan.table])
+    for rule in our_rules(plan):
+        hostcmd.run(["ip", "rule", "del", "pref", str(RULE_PREF), "fwmark", rule], check=False)
+        hostcmd.run(["ip", "route", "flush", "table", str(int(rule, 16))], check=False)
+
+
+def our_rules(plan: NetworkPlan) -> list[str]:
+    """The fwmarks of this data directory's policy-routing rules, as `ip rule` shows them."""
+    rules = json.loads(hostcmd.run(["ip", "-j", "rule", "show"]) or "[]")
+    out = []
+    for rule in rules:
+        mark = rule.get("fwmark")
+        if mark and int(mark, 16) & 0xFFFFF000 == plan.mark_base:
+            out.append(mark)
+    return out
+
+
+# -- one VPC -------------------------------------------------------------------------------
+def router_ruleset(plan: NetworkPlan, vpc: VpcNetwork) -> str:
+    internet = ", ".join(vpc.internet_subnets)
+    egress = (f'    iifname "br0" oifname "up0" ip saddr {{ {internet} }} accept\n'
+              if plan.outbound and internet else "")
+    return f"""table inet gureum {{
+  chain input {{
+    type filter hook input priority 0; policy drop;
+    ct state established,related accept
+    iifname "lo" accept
+    iifname "br0" ip daddr {IMDS_ADDRESS} tcp dport 80 accept
+    iifname "br0" ip daddr {{ {vpc.resolver}, {DNS_ADDRESS} }} udp dport 53 accept
+    iifname "br0" icmp type echo-request accept
+  }}
+  chain forward {{
+    type filter hook forward priority 0; policy drop;
+    ct state established,related accept
+    iifname "br0" oifname "br0" accept
+    iifname "up0" oifname "br0" ip saddr {TRANSIT_HOST} accept
+{egress}  }}
+}}
+table bridge gureum {{
   # Anti-spoofing: a port may only send from its instance's address, so the metadata
-  # service can trust the source address to name the caller.
+  # service and DNS can trust the source address to name the caller.
   set port_addresses {{ type ifname . ipv4_addr; }}
   chain guard_prerouting {{
     type filter hook prerouting priority -200; policy accept;
@@ -154,41 +244,135 @@ table bridge {t} {{
   }}
 }}
 """
+
+
+def ensure_vpc(plan: NetworkPlan, vpc: VpcNetwork) -> None:
+    """The VPC's router netns, bridge, uplink, routes and rules; idempotent, and cheap
+    when nothing changed. Guards go in before any address."""
+    ns, uplink, mark = plan.router(vpc.vpc_id), plan.uplink(vpc), plan.mark(vpc)
+    ns_path = plan.router_path(vpc.vpc_id)
+    fresh = not Path(ns_path).exists()
+    if fresh:
+        hostcmd.run(["ip", "netns", "add", ns])
+        idmap.write_in_netns(ns_path, {
+            "/proc/sys/net/ipv6/conf/all/disable_ipv6": "1",
+            "/proc/sys/net/ipv6/conf/default/disable_ipv6": "1",
+            "/proc/sys/net/ipv4/ip_forward": "1",
+        })
+    _ensure_router_rules(plan, vpc, ns, fresh)
+    if not link_exists(uplink):
+        if link_exists("up0", ns):
+            hostcmd.run(["ip", "-n", ns, "link", "del", "up0"])
+        hostcmd.run(["ip", "link", "add", uplink, "type", "veth", "peer", "name", "up0",
+                     "netns", ns])
+        for knob in ("route_localnet", "rp_filter"):
+            _write_sysctl(f"/proc/sys/net/ipv4/conf/{uplink}/{knob}",
+                          "1" if knob == "route_localnet" else "0")
+        _write_sysctl(f"/proc/sys/net/ipv6/conf/{uplink}/disable_ipv6", "1")
+        hostcmd.run(["ip", "addr", "add", f"{TRANSIT_HOST}/32", "dev", uplink])
+        hostcmd.run(["ip", "link", "set", uplink, "up"])
+    hostcmd.run(["nft", "add", "element", "ip", plan.table, "uplink_marks",
+                 f"{{ {uplink} : {mark:#x} }}"], check=False)
+    _ensure_router_links(vpc, ns)
+    hostcmd.run(["ip", "route", "replace", vpc.cidr, "via", TRANSIT_ROUTER, "dev", uplink,
+                 "onlink", "table", str(mark)])
+    if f"{mark:#x}" not in our_rules(plan):
+        hostcmd.run(["ip", "rule", "add", "pref", str(RULE_PREF), "fwmark", f"{mark:#x}",
+                     "lookup", str(mark)])
+
+
+def _ensure_router_rules(plan: NetworkPlan, vpc: VpcNetwork, ns: str, fresh: bool) -> None:
+    ruleset = router_ruleset(plan, vpc)
     version = hashlib.sha256(ruleset.encode()).hexdigest()[:12]
-    ruleset = ruleset.replace(f"table ip {t} {{\n", f"table ip {t} {{\n  comment \"{version}\"\n", 1)
-    existing = hostcmd.run(["nft", "list", "tables"], check=False) + "\n"
-    current = hostcmd.run(["nft", "list", "table", "ip", t], check=False)
-    if f"table bridge {t}\n" in existing and f'comment "{version}"' in current:
-        return False
-    # A table from an older gureum: replaced whole; callers re-add the elements.
-    for family in ("ip", "bridge"):
-        if f"table {family} {t}\n" in existing:
-            hostcmd.run(["nft", "delete", "table", family, t])
-    hostcmd.run(["nft", "-f", "-"], input=ruleset)
-    return True
+    ruleset = ruleset.replace("table inet gureum {\n",
+                              f"table inet gureum {{\n  comment \"{version}\"\n", 1)
+    if not fresh:
+        current = hostcmd.run(["ip", "netns", "exec", ns, "nft", "list", "table", "inet",
+                               "gureum"], check=False)
+        if f'comment "{version}"' in current:
+            return
+    ports = [] if fresh else _port_addresses(ns)
+    _apply_table("inet", "gureum", ruleset.split("table bridge gureum")[0], ns)
+    _apply_table("bridge", "gureum", "table bridge gureum" + ruleset.split("table bridge gureum")[1], ns)
+    for port, address in ports:  # the bridge table was remade: let running ports send again
+        add_port_address(plan, vpc.vpc_id, port, address)
 
 
-def remove_host_network(plan: NetworkPlan) -> None:
-    if link_exists(plan.bridge):
-        hostcmd.run(["ip", "link", "del", plan.bridge])
-    existing = hostcmd.run(["nft", "list", "tables"], check=False) + "\n"
-    for family in ("ip", "bridge"):
-        if f"table {family} {plan.table}\n" in existing:
-            hostcmd.run(["nft", "delete", "table", family, plan.table])
+def _ensure_router_links(vpc: VpcNetwork, ns: str) -> None:
+    links = {link["ifname"] for link in _links(ns)}
+    batch = []
+    if "br0" not in links:
+        batch.append("link add br0 type bridge")
+    addrs = json.loads(hostcmd.run(["ip", "-n", ns, "-j", "addr", "show"]) or "[]")
+    have = {(a["local"], a["prefixlen"]) for link in addrs for a in link.get("addr_info", [])
+            if a.get("family") == "inet"}
+    want = {(TRANSIT_ROUTER, 32, "up0"), (vpc.resolver, 32, "br0"), (IMDS_ADDRESS, 32, "br0"),
+            (DNS_ADDRESS, 32, "br0")}
+    want |= {(gateway(c), ipaddress.ip_network(c).prefixlen, "br0") for c in vpc.subnets}
+    for address, prefixlen, dev in sorted(want):
+        if (address, prefixlen) not in have:
+            batch.append(f"addr add {address}/{prefixlen} dev {dev}")
+    batch += ["link set lo up", "link set up0 up", "link set br0 up",
+              f"route replace default via {TRANSIT_HOST} dev up0 onlink"]
+    hostcmd.run(["ip", "-n", ns, "-batch", "-"], input="\n".join(batch) + "\n")
 
 
+def _uplink_index(plan: NetworkPlan, vpc_id: str) -> int | None:
+    """The index of a router's uplink, read back from the host end of its up0."""
+    router = plan.router(vpc_id)
+    if not Path(plan.router_path(vpc_id)).exists():
+        return None
+    for link in json.loads(hostcmd.run(["ip", "-n", router, "-j", "link", "show", "up0"],
+                                       check=False) or "[]"):
+        for host_link in _links():
+            if host_link.get("ifindex") == link.get("link_index") and \
+                    host_link["ifname"].startswith(f"{plan.prefix}r"):
+                return int(host_link["ifname"][len(plan.prefix) + 1:])
+    return None
+
+
+def remove_vpc(plan: NetworkPlan, vpc_id: str) -> None:
+    """Idempotent: the router netns (taking its bridge and veths), the uplink, the
+    routing table and rule of one VPC."""
+    index = _uplink_index(plan, vpc_id)
+    if index is not None:
+        vpc = VpcNetwork(vpc_id, index, "0.0.0.0/32", ())
+        mark = plan.mark(vpc)
+        if f"{mark:#x}" in our_rules(plan):
+            hostcmd.run(["ip", "rule", "del", "pref", str(RULE_PREF), "fwmark", f"{mark:#x}"])
+        hostcmd.run(["ip", "route", "flush", "table", str(mark)], check=False)
+        if link_exists(plan.uplink(vpc)):
+            hostcmd.run(["ip", "link", "del", plan.uplink(vpc)])
+        hostcmd.run(["nft", "delete", "element", "ip", plan.table, "uplink_marks",
+                     f"{{ {plan.uplink(vpc)} }}"], check=False)
+    if Path(plan.router_path(vpc_id)).exists():
+        hostcmd.run(["ip", "netns", "del", plan.router(vpc_id)])
+
+
+def vpc_routers(plan: NetworkPlan) -> list[str]:
+    """VPC ids that have a router netns on this host."""
+    start = f"{plan.prefix}-vpc-"
+    if not NETNS_DIR.exists():
+        return []
+    return sorted(n.name[len(plan.prefix) + 1:] for n in NETNS_DIR.iterdir()
+                  if n.name.startswith(start))
+
+
+# -- one instance --------------------------------------------------------------------------
 def mac_for(private_ip: str) -> str:
     octets = [int(o) for o in private_ip.split(".")]
     return "0e:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}".format(0x31, *octets)
 
 
-def create_instance_netns(plan: NetworkPlan, instance_id: str, slot: int, private_ip: str) -> None:
-    ns, veth = plan.netns(instance_id), plan.veth(slot)
-    prefixlen = ipaddress.ip_network(plan.subnet_cidr).prefixlen
+def create_instance_netns(plan: NetworkPlan, vpc_id: str, instance_id: str, slot: int,
+                          private_ip: str, subnet_cidr: str) -> None:
+    ns, veth, router = plan.netns(instance_id), plan.veth(slot), plan.router(vpc_id)
+    prefixlen = ipaddress.ip_network(subnet_cidr).prefixlen
     hostcmd.run(["ip", "netns", "add", ns])
-    hostcmd.run(["ip", "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", ns])
-    add_port_address(plan, veth, private_ip)
-    hostcmd.run(["ip", "link", "set", veth, "master", plan.bridge, "up"])
+    hostcmd.run(["ip", "link", "add", veth, "netns", router, "type", "veth", "peer", "name",
+                 "eth0", "netns", ns])
+    add_port_address(plan, vpc_id, veth, private_ip)
+    hostcmd.run(["ip", "-n", router, "link", "set", veth, "master", "br0", "up"])
     idmap.write_in_netns(str(NETNS_DIR / ns), {
         "/proc/sys/net/ipv6/conf/all/disable_ipv6": "1",
         "/proc/sys/net/ipv6/conf/default/disable_ipv6": "1",
@@ -201,53 +385,66 @@ def create_instance_netns(plan: NetworkPlan, instance_id: str, slot: int, privat
         f"addr add {private_ip}/{prefixlen} dev eth0",
         "link set lo up",
         "link set eth0 up",
-        f"route add default via {plan.gateway}",
+        f"route add default via {gateway(subnet_cidr)}",
     ])
     hostcmd.run(["ip", "-n", ns, "-batch", "-"], input=batch + "\n")
 
 
-def add_port_address(plan: NetworkPlan, veth: str, private_ip: str) -> None:
-    hostcmd.run(["nft", "add", "element", "bridge", plan.table, "port_addresses",
-                 f"{{ {veth} . {private_ip} }}"])
+def add_port_address(plan: NetworkPlan, vpc_id: str, veth: str, private_ip: str) -> None:
+    hostcmd.run(["ip", "netns", "exec", plan.router(vpc_id), "nft", "add", "element", "bridge",
+                 "gureum", "port_addresses", f"{{ {veth} . {private_ip} }}"])
 
 
-def delete_instance_netns(plan: NetworkPlan, instance_id: str, slot: int) -> None:
+def delete_instance_netns(plan: NetworkPlan, vpc_id: str, instance_id: str, slot: int) -> None:
     """Idempotent. Deleting the netns takes the veth pair with it."""
-    ns, veth = plan.netns(instance_id), plan.veth(slot)
+    ns, veth, router = plan.netns(instance_id), plan.veth(slot), plan.router(vpc_id)
     if (NETNS_DIR / ns).exists():
         hostcmd.run(["ip", "netns", "del", ns])
-    if link_exists(veth):
-        hostcmd.run(["ip", "link", "del", veth])
-    _forget_port(plan, veth)
+    if not Path(plan.router_path(vpc_id)).exists():
+        return
+    if link_exists(veth, router):
+        hostcmd.run(["ip", "-n", router, "link", "del", veth])
+    for port, address in _port_addresses(router):
+        if port == veth:
+            hostcmd.run(["ip", "netns", "exec", router, "nft", "delete", "element", "bridge",
+                         "gureum", "port_addresses", f"{{ {port} . {address} }}"])
 
 
-def _forget_port(plan: NetworkPlan, veth: str) -> None:
-    out = hostcmd.run(["nft", "-j", "list", "set", "bridge", plan.table, "port_addresses"],
-                      check=False)
+def _port_addresses(router: str) -> list[tuple[str, str]]:
+    out = hostcmd.run(["ip", "netns", "exec", router, "nft", "-j", "list", "set", "bridge",
+                       "gureum", "port_addresses"], check=False)
+    pairs = []
     for item in json.loads(out)["nftables"] if out else []:
         for elem in item.get("set", {}).get("elem", []) or []:
             port, address = elem["concat"]
-            if port == veth:
-                hostcmd.run(["nft", "delete", "element", "bridge", plan.table, "port_addresses",
-                             f"{{ {port} . {address} }}"])
+            pairs.append((port, address))
+    return pairs
 
-def map_public_ip(plan: NetworkPlan, public_ip: str, private_ip: str) -> None:
+
+# -- public addresses ----------------------------------------------------------------------
+def map_public_ip(plan: NetworkPlan, public_ip: str, private_ip: str, mark: int) -> None:
     unmap_public_ip(plan, public_ip)
-    hostcmd.run(["nft", "add", "element", "ip", plan.table, "public_ips",
-                 f"{{ {public_ip} : {private_ip} }}"])
+    hostcmd.run(["nft", "-f", "-"], input=(
+        f"add element ip {plan.table} public_marks {{ {public_ip} : {mark:#x} }}\n"
+        f"add element ip {plan.table} public_ips {{ {public_ip} : {private_ip} }}\n"))
 
 
 def unmap_public_ip(plan: NetworkPlan, public_ip: str) -> None:
-    hostcmd.run(["nft", "delete", "element", "ip", plan.table, "public_ips",
-                 f"{{ {public_ip} }}"], check=False)
+    for name in ("public_ips", "public_marks"):
+        hostcmd.run(["nft", "delete", "element", "ip", plan.table, name, f"{{ {public_ip} }}"],
+                    check=False)
 
 
-def public_ip_mapping(plan: NetworkPlan) -> dict[str, str]:
-    out = hostcmd.run(["nft", "-j", "list", "map", "ip", plan.table, "public_ips"], check=False)
+def public_ip_mapping(plan: NetworkPlan) -> dict[str, tuple[str, int]]:
+    """public -> (private, mark), as the host has it now."""
+    out = hostcmd.run(["nft", "-j", "list", "table", "ip", plan.table], check=False)
     if not out:
         return {}
-    mapping = {}
+    maps: dict[str, dict[str, object]] = {"public_ips": {}, "public_marks": {}}
     for item in json.loads(out)["nftables"]:
-        for elem in item.get("map", {}).get("elem", []) or []:
-            mapping[elem[0]] = elem[1]
-    return mapping
+        entry = item.get("map")
+        if entry and entry.get("name") in maps:
+            for key, value in entry.get("elem", []) or []:
+                maps[entry["name"]][key] = value
+    return {public: (str(private), int(maps["public_marks"].get(public, 0)))  # type: ignore[call-overload]
+            for public, private in maps["public_ips"].items()}

@@ -25,8 +25,8 @@ from gureum.errors import GureumError
 log = logging.getLogger("gureum.agent")
 METHODS = {
     "launch", "stop", "reboot", "destroy", "status", "ssh_ready", "alive", "console_tail",
-    "apply_firewall", "map_public_ip", "unmap_public_ip", "sync_public_ips",
-    "ensure_host_network", "restore_port_address", "trim_console", "remove_host_network",
+    "apply_firewall", "sync_public_ips", "ensure_vpc", "remove_vpc", "vpc_routers",
+    "ensure_host_network", "trim_console", "remove_host_network",
     "remove_cgroup_parents", "host_objects",
 }
 

@@ -10,10 +10,11 @@ from typing import Any
 
 from gureum.agent.agent import InstanceSpec
 from gureum.agent.firewall import Firewall, FirewallRule
-from gureum.agent.network import NetworkPlan
+from gureum.agent.network import NetworkPlan, VpcNetwork
 from gureum.agent.runtime.base import Limits, RuntimeState
 
-TYPES = {cls.__name__: cls for cls in (InstanceSpec, Firewall, FirewallRule, Limits, NetworkPlan)}
+TYPES = {cls.__name__: cls for cls in (InstanceSpec, Firewall, FirewallRule, Limits, NetworkPlan,
+                                       VpcNetwork)}
 
 
 def encode(value: Any) -> Any:

@@ -44,6 +44,7 @@ def up(cfg: Config, profile: str = "gureum", write_profile: bool = True) -> int:
     from gureum.cloud import Cloud
     from gureum.controllers.firewall import FirewallController
     from gureum.controllers.instances import InstanceController
+    from gureum.controllers.network import NetworkController
 
     cfg.data_dir.mkdir(parents=True, exist_ok=True)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s",
@@ -55,10 +56,10 @@ def up(cfg: Config, profile: str = "gureum", write_profile: bool = True) -> int:
     controller = InstanceController(cloud)
     cloud.controller = controller
     cloud.firewall_controller = FirewallController(cloud)
+    cloud.network_controller = NetworkController(cloud)
     controller.start()
     cloud.firewall_controller.start()
-    cloud.start_metadata_service()
-    cloud.start_dns_service()
+    cloud.network_controller.start()
     # The profile exists before the port opens: whoever sees the port can use it.
     if write_profile:
         config_path, _ = write(profile, access, secret, cfg.region, cfg.endpoint)
@@ -81,18 +82,15 @@ def up(cfg: Config, profile: str = "gureum", write_profile: bool = True) -> int:
     done.wait()
     console.print("gureum: shutting down (instances keep running)")
     server.shutdown()
-    if cloud.metadata_server:
-        cloud.metadata_server.stop()
-    if cloud.dns_server:
-        cloud.dns_server.stop()
     controller.stop()
     cloud.firewall_controller.stop()
+    cloud.network_controller.stop()
     _release_idle_host_network(cloud)
     return 0
 
 
 def _release_idle_host_network(cloud) -> None:  # noqa: ANN001
-    """With no instance left on the host, the bridge and nft table go too."""
+    """With no instance left on the host, the VPC routers and nft table go too."""
     from sqlalchemy import func, select
 
     from gureum.store import models
@@ -102,6 +100,8 @@ def _release_idle_host_network(cloud) -> None:  # noqa: ANN001
             models.Instance.state != "terminated")) or 0
     if live == 0 and cloud.agent is not None:
         try:
+            for vpc_id in cloud.agent.vpc_routers():
+                cloud.agent.remove_vpc(vpc_id)
             cloud.agent.remove_host_network()
             cloud.agent.remove_cgroup_parents()
         except HostError as err:  # a separate agent that is already gone

@@ -53,7 +53,7 @@ class FirewallController:
         agent = self.cloud.agent
         assert agent is not None
         with self.cloud.store.read() as s:
-            wanted = sg.firewalls(s, agent.plan.resolver)
+            wanted = sg.firewalls(s)
             running = set(s.scalars(select(models.Instance.instance_id).where(
                 models.Instance.state == "running")))
         for instance_id in list(self.applied):

@@ -21,8 +21,9 @@ from sqlalchemy import delete, or_, select
 from gureum.agent.agent import InstanceSpec, wait_until
 from gureum.agent.client import AgentUnavailable
 from gureum.agent.firewall import Firewall
+from gureum.agent.network import VpcNetwork
 from gureum.crashpoints import crashpoint
-from gureum.services.ec2 import allocation
+from gureum.services.ec2 import allocation, networks
 from gureum.services.ec2 import security_groups as sg
 from gureum.services.ec2.instance_types import CATALOGUE
 from gureum.store import models
@@ -108,7 +109,7 @@ class InstanceController:
     # -- one instance ------------------------------------------------------------------
     def firewalls(self) -> dict[str, Firewall]:
         with self.cloud.store.read() as s:
-            return sg.firewalls(s, self.agent.plan.resolver)
+            return sg.firewalls(s)
 
     def spec(self, inst: models.Instance, firewalls: dict[str, Firewall] | None = None) -> InstanceSpec:
         """What the agent needs; pass `firewalls` when building many specs at once."""
@@ -116,11 +117,17 @@ class InstanceController:
             firewalls = self.firewalls()
         with self.cloud.store.read() as s:
             image = s.get(models.Image, inst.image_id)
-        assert image is not None
+            vpc = s.get(models.Vpc, inst.vpc_id)
+            subnet = s.get(models.Subnet, inst.subnet_id)
+            assert image is not None and vpc is not None and subnet is not None
+            public = networks.public_subnet_ids(s)
+            network = networks.vpc_network(s, vpc, public)
         firewall = firewalls.get(inst.instance_id)
         return InstanceSpec(
-            instance_id=inst.instance_id, slot=inst.slot, private_ip=inst.private_ip,
-            public_ip=inst.public_ip,
+            instance_id=inst.instance_id, slot=inst.slot, vpc=network, subnet_cidr=subnet.cidr,
+            private_ip=inst.private_ip,
+            # Public addresses reach only subnets routed to an attached internet gateway.
+            public_ip=inst.public_ip if subnet.subnet_id in public else None,
             hostname=f"ip-{inst.private_ip.replace('.', '-')}",
             limits=CATALOGUE[inst.instance_type].limits, volume_gib=inst.volume_gib,
             image_root=Path(image.rootfs),
@@ -145,6 +152,7 @@ class InstanceController:
         elif inst.state == "running" and inst.reboot_requested > inst.reboot_done:
             wanted = inst.reboot_requested
             spec = self.spec(inst)
+            self._ensure_vpc(spec)
             self.agent.reboot(spec)
             wait_until(lambda: self.agent.ssh_ready(spec), SSH_READY_TIMEOUT)
             with self.cloud.store.write() as s:
@@ -160,6 +168,7 @@ class InstanceController:
                 row.public_ip = next(allocation.free_public_ips(s, self.cloud.config.public_pool), None)
                 inst = row
         spec = self.spec(inst)
+        self._ensure_vpc(spec)
         self.agent.launch(spec)
         crashpoint("controller.launched_before_ready")
         if not wait_until(lambda: self.agent.ssh_ready(spec), SSH_READY_TIMEOUT):
@@ -173,6 +182,16 @@ class InstanceController:
                 row.last_error = None
                 row.reboot_done = row.reboot_requested  # a fresh boot satisfies any reboot
         self.cloud.firewall_changed()  # a new member may widen others' rules
+
+    def _ensure_vpc(self, spec: InstanceSpec) -> None:
+        self._ensure_vpc_of(spec.vpc)
+
+    def _ensure_vpc_of(self, vpc: VpcNetwork) -> None:
+        """The VPC's router and its DNS/metadata listeners, before an instance boots."""
+        if self.cloud.network_controller is not None:
+            self.cloud.network_controller.ensure_vpc(vpc)
+        else:
+            self.agent.ensure_vpc(vpc)
 
     def _finish(self, instance_id: str, expected: str, new_state: str,
                 release_public_ip: bool) -> None:
@@ -263,16 +282,16 @@ class InstanceController:
             self._recovered = False
 
     def _recover(self) -> None:
-        remade = self.agent.ensure_host_network()
+        self.agent.ensure_host_network()
         with self.cloud.store.read() as s:
             rows = list(s.scalars(select(models.Instance).where(models.Instance.state == "running")))
         firewalls = self.firewalls()
         specs = [self.spec(inst, firewalls) for inst in rows]
-        if remade:
-            for spec in specs:
-                self.agent.restore_port_address(spec)
+        for vpc in {spec.vpc.vpc_id: spec.vpc for spec in specs}.values():
+            self._ensure_vpc_of(vpc)
         # The host map must say exactly what the store says (a crash may have cut a move).
-        self.agent.sync_public_ips({i.public_ip: i.private_ip for i in rows if i.public_ip})
+        if self.cloud.network_controller is not None:
+            self.cloud.network_controller.sync_public_ips()
         log.info("ensuring %d running instances", len(specs))
         for spec in specs:
             try:

@@ -182,10 +182,61 @@ class Address(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 
-class SubnetSettings(Base):
-    """Attributes set on a subnet (the default subnets are implicit until VPCs are real)."""
+class Vpc(Base):
+    """A VPC: its own L2/L3 domain on the host (a router netns holding its bridge).
+    `net_index` names its host objects and its routing mark; unique per data directory."""
 
-    __tablename__ = "subnet_settings"
+    __tablename__ = "vpcs"
+    vpc_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.account_id"), index=True)
+    cidr: Mapped[str] = mapped_column(String(18))
+    is_default: Mapped[bool] = mapped_column(default=False)
+    net_index: Mapped[int] = mapped_column(Integer, unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class Subnet(Base):
+    __tablename__ = "subnets"
     subnet_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.account_id"), index=True)
-    map_public_ip_on_launch: Mapped[bool] = mapped_column(default=True)
+    vpc_id: Mapped[str] = mapped_column(ForeignKey("vpcs.vpc_id"), index=True)
+    cidr: Mapped[str] = mapped_column(String(18))
+    availability_zone: Mapped[str] = mapped_column(String(32))
+    default_for_az: Mapped[bool] = mapped_column(default=False)
+    map_public_ip_on_launch: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class InternetGateway(Base):
+    __tablename__ = "internet_gateways"
+    gateway_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.account_id"), index=True)
+    vpc_id: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class RouteTable(Base):
+    __tablename__ = "route_tables"
+    route_table_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.account_id"), index=True)
+    vpc_id: Mapped[str] = mapped_column(ForeignKey("vpcs.vpc_id"), index=True)
+    is_main: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class Route(Base):
+    """A route other than the implicit `local` one of its VPC's CIDR."""
+
+    __tablename__ = "routes"
+    route_table_id: Mapped[str] = mapped_column(ForeignKey("route_tables.route_table_id"),
+                                                primary_key=True)
+    destination: Mapped[str] = mapped_column(String(18), primary_key=True)
+    gateway_id: Mapped[str] = mapped_column(String(32))
+
+
+class RouteTableAssociation(Base):
+    __tablename__ = "route_table_associations"
+    association_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    route_table_id: Mapped[str] = mapped_column(ForeignKey("route_tables.route_table_id"),
+                                                index=True)
+    subnet_id: Mapped[str] = mapped_column(String(32), unique=True)

@@ -25,8 +25,9 @@ def free_slots(session: Session) -> Iterator[int]:
     return (n for n in range(1, MAX_SLOTS) if n not in used)
 
 
-def free_private_ips(session: Session, subnet_cidr: str) -> Iterator[str]:
-    used = _live(session, models.Instance.private_ip)
+def free_private_ips(session: Session, vpc_id: str, subnet_cidr: str) -> Iterator[str]:
+    used = set(session.scalars(select(models.Instance.private_ip).where(
+        models.Instance.state != "terminated", models.Instance.vpc_id == vpc_id)))
     net = ipaddress.ip_network(subnet_cidr)
     # AWS reserves network, +1 router, +2 DNS, +3 future, and broadcast.
     first, last = int(net.network_address) + 4, int(net.broadcast_address) - 1

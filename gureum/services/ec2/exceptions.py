@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from gureum.api.exceptions import (  # noqa: F401  (re-exported: handlers import from here)
     DryRunOperation,
+    InvalidParameter,
     InvalidParameterCombination,
     InvalidParameterValue,
     MissingParameter,
@@ -158,3 +159,43 @@ class InvalidIPAddressInUse(ApiError):
 
 class InvalidVpcIDNotFound(ApiError):
     code = "InvalidVpcID.NotFound"
+
+
+class InvalidVpcRange(ApiError):
+    code = "InvalidVpc.Range"
+
+
+class VpcLimitExceeded(ApiError):
+    code = "VpcLimitExceeded"
+
+
+class InvalidSubnetRange(ApiError):
+    code = "InvalidSubnet.Range"
+
+
+class InvalidSubnetConflict(ApiError):
+    code = "InvalidSubnet.Conflict"
+
+
+class InvalidInternetGatewayIDNotFound(ApiError):
+    code = "InvalidInternetGatewayID.NotFound"
+
+
+class InvalidGatewayIDNotFound(ApiError):
+    code = "InvalidGatewayID.NotFound"
+
+
+class GatewayNotAttached(ApiError):
+    code = "Gateway.NotAttached"
+
+
+class InvalidRouteTableIDNotFound(ApiError):
+    code = "InvalidRouteTableID.NotFound"
+
+
+class RouteAlreadyExists(ApiError):
+    code = "RouteAlreadyExists"
+
+
+class InvalidRouteNotFound(ApiError):
+    code = "InvalidRoute.NotFound"

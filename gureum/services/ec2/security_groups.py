@@ -35,9 +35,11 @@ class RuleSpec:
         return (self.protocol, self.from_port, self.to_port, self.cidr, self.ref_group_id)
 
 
-def default_group(session: Session, account_id: str, vpc_id: str, group_id: str) -> models.SecurityGroup:
-    """The account's default group, made on first use: members talk to each other, SSH
-    is open (so the quick start's `ssh` works; revoke it to close), all egress allowed."""
+def default_group(session: Session, account_id: str, vpc_id: str, group_id: str,
+                  quick_start: bool = True) -> models.SecurityGroup:
+    """A VPC's default group, made with it: members talk to each other, all egress is
+    allowed and, in the default VPC only (`quick_start`), SSH is open so the quick start's
+    `ssh` works (revoke it to close)."""
     group = session.get(models.SecurityGroup, group_id)
     if group is not None:
         return group
@@ -45,11 +47,12 @@ def default_group(session: Session, account_id: str, vpc_id: str, group_id: str)
                                  name="default", description="default VPC security group")
     session.add(group)
     session.flush()
-    for spec, egress in (
-        (RuleSpec("-1", -1, -1, None, group_id, ""), False),
-        (RuleSpec("tcp", 22, 22, "0.0.0.0/0", None, "gureum: SSH for the quick start"), False),
-        (RuleSpec("-1", -1, -1, "0.0.0.0/0", None, ""), True),
-    ):
+    rules = [(RuleSpec("-1", -1, -1, None, group_id, ""), False),
+             (RuleSpec("-1", -1, -1, "0.0.0.0/0", None, ""), True)]
+    if quick_start:
+        rules.append((RuleSpec("tcp", 22, 22, "0.0.0.0/0", None,
+                               "gureum: SSH for the quick start"), False))
+    for spec, egress in rules:
         add_rule(session, account_id, group_id, spec, egress)
     return group
 
@@ -138,10 +141,12 @@ def resolve_group(session: Session, account_id: str, group_id: str | None,
             raise exc.InvalidGroupNotFound(f"The security group '{group_id}' does not exist")
         return group
     if name:
-        q = select(models.SecurityGroup).where(models.SecurityGroup.account_id == account_id,
-                                               models.SecurityGroup.name == name)
-        if vpc_id:
-            q = q.where(models.SecurityGroup.vpc_id == vpc_id)
+        from gureum.services.ec2.networks import default_vpc_id
+
+        # As on AWS, names only find groups of the default VPC.
+        q = select(models.SecurityGroup).where(
+            models.SecurityGroup.account_id == account_id, models.SecurityGroup.name == name,
+            models.SecurityGroup.vpc_id == (vpc_id or default_vpc_id(account_id)))
         group = session.scalar(q)
         if group is None:
             raise exc.InvalidGroupNotFound(
@@ -182,8 +187,10 @@ def permissions_view(rules: list[models.SecurityGroupRule]) -> list[dict[str, An
     return list(grouped.values())
 
 
-def firewalls(session: Session, resolver: str | None = None) -> dict[str, Firewall]:
+def firewalls(session: Session) -> dict[str, Firewall]:
     """The firewall of every live instance, keyed by instance id."""
+    resolvers = {v.vpc_id: str(ipaddress.ip_network(v.cidr)[2])
+                 for v in session.scalars(select(models.Vpc))}
     instances = list(session.scalars(select(models.Instance).where(
         models.Instance.state.in_(LIVE_STATES))))
     rules = list(session.scalars(select(models.SecurityGroupRule)))
@@ -202,5 +209,6 @@ def firewalls(session: Session, resolver: str | None = None) -> dict[str, Firewa
                 peers = (rule.cidr,) if rule.cidr else tuple(members.get(rule.ref_group_id or "", []))
                 fw_rule = FirewallRule(rule.protocol, rule.from_port, rule.to_port, peers)
                 (egress if rule.is_egress else ingress).append(fw_rule)
-        out[inst.instance_id] = Firewall(tuple(ingress), tuple(egress), resolver)
+        out[inst.instance_id] = Firewall(tuple(ingress), tuple(egress),
+                                         resolvers.get(inst.vpc_id))
     return out

@@ -9,6 +9,7 @@ from gureum.services.ec2.handlers import (  # noqa: F401
     lifecycle,
     metadata,
     regions,
+    routing,
     security_groups,
     tags,
     vpcs,

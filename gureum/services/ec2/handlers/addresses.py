@@ -32,15 +32,9 @@ def _find(s: Any, account_id: str, allocation_id: str | None, public_ip: str | N
     raise exc.MissingParameter("The request must contain the parameter AllocationId or PublicIp")
 
 
-def _remap(ctx: RequestContext, old: str | None, new: str | None, private_ip: str) -> None:
-    """Move the running instance's public address on the host, in place."""
-    agent = ctx.cloud.agent
-    if agent is None:
-        return
-    if old and old != new:
-        agent.unmap_public_ip(old)
-    if new:
-        agent.map_public_ip(new, private_ip)
+def _remap(ctx: RequestContext) -> None:
+    """Move public addresses on the host, in place (no instance restarts)."""
+    ctx.cloud.sync_public_ips()
 
 
 @action("ec2", "AllocateAddress")
@@ -88,29 +82,30 @@ def associate_address(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
             raise exc.ResourceAlreadyAssociated(
                 f"resource {address.allocation_id} is already associated with associate-id "
                 f"{address.association_id}")
-        moves: list[tuple[str | None, str | None, str]] = []
+        if s.scalar(select(models.InternetGateway).where(
+                models.InternetGateway.vpc_id == inst.vpc_id)) is None:
+            raise exc.GatewayNotAttached(
+                f"Network {inst.vpc_id} is not attached to any internet gateway")
+        moved = False
         if address.instance_id:  # taken from its previous instance, which gets a fresh address
             previous = s.get(models.Instance, address.instance_id)
             if previous is not None and previous.state in ("pending", "running") \
                     and previous.assign_public_ip:
                 fresh = next(allocation.free_public_ips(s, ctx.cloud.config.public_pool), None)
                 previous.public_ip = fresh
-                moves.append((address.public_ip, fresh, previous.private_ip))
+                moved = True
             elif previous is not None:
                 previous.public_ip = None
         for other in s.scalars(select(models.Address).where(
                 models.Address.instance_id == inst.instance_id)):
             other.instance_id, other.association_id = None, None  # one EIP per instance
-        old = inst.public_ip
         inst.public_ip = address.public_ip
         address.instance_id = inst.instance_id
         address.association_id = ids.new("eipassoc")
         running = inst.state in ("pending", "running")
         association = address.association_id
-    for old_ip, new_ip, private in moves:
-        _remap(ctx, old_ip, new_ip, private)
-    if running:
-        _remap(ctx, old, inst.public_ip, inst.private_ip)
+    if running or moved:
+        _remap(ctx)
     return {"AssociationId": association}
 
 
@@ -136,9 +131,8 @@ def disassociate_address(ctx: RequestContext, p: dict[str, Any]) -> dict[str, An
         # As on EC2: a running instance in a default subnet gets a new public address.
         inst.public_ip = next(allocation.free_public_ips(s, ctx.cloud.config.public_pool), None) \
             if running and inst.assign_public_ip else None
-        new, private = inst.public_ip, inst.private_ip
     if running:
-        _remap(ctx, address.public_ip, new, private)
+        _remap(ctx)
     return {}
 
 

@@ -87,8 +87,13 @@ def modify_instance_attribute(ctx: RequestContext, p: dict[str, Any]) -> dict[st
             inst.disable_api_termination = (flag or {}).get("Value", False) if flag is not None \
                 else str(value).lower() == "true"
         if p.get("Groups") or attribute == "groupSet":
-            groups = [sg.resolve_group(s, ctx.account_id, g, None).group_id
-                      for g in p.get("Groups") or []]
+            found = [sg.resolve_group(s, ctx.account_id, g, None) for g in p.get("Groups") or []]
+            for group in found:
+                if group.vpc_id != inst.vpc_id:
+                    raise exc.InvalidParameter(
+                        f"Security group {group.group_id} and instance {inst.instance_id} "
+                        "belong to different networks.")
+            groups = [g.group_id for g in found]
             if not groups:
                 raise exc.MissingParameter("The request must contain the parameter Groups")
             if inst.state in ("shutting-down", "terminated"):

@@ -5,19 +5,19 @@ from __future__ import annotations
 import base64
 import binascii
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gureum.services.ec2 import exceptions as exc
-from gureum.services.ec2 import ids
+from gureum.services.ec2 import filters, ids
 from gureum.store import models
 
 RESOURCE_TYPES = {"i": "instance", "ami": "image", "key": "key-pair", "vol": "volume",
                   "vpc": "vpc", "subnet": "subnet", "sg": "security-group",
-                  "eni": "network-interface"}
+                  "eni": "network-interface", "igw": "internet-gateway", "rtb": "route-table"}
 
 
 def tags_of(session: Session, account_id: str, resource_ids: Iterable[str]) -> dict[str, dict[str, str]]:
@@ -122,3 +122,23 @@ def page(items: list[Any], max_results: int | None, token: str | None,
 def group_names(session: Session, account_id: str) -> dict[str, str]:
     return {g.group_id: g.name for g in session.scalars(select(models.SecurityGroup).where(
         models.SecurityGroup.account_id == account_id))}
+
+
+def describe(session: Session, account_id: str, p: dict[str, Any], rows: list[Any], *,
+             id_param: str, id_of: Callable[[Any], str], not_found: Callable[[str], Exception],
+             filters_allowed: set[str], fields: Callable[[Any], dict[str, Any]],
+             view: Callable[[Any, dict[str, str]], dict[str, Any]],
+             result_key: str) -> dict[str, Any]:
+    """A Describe* call over one account's resources: ids (each must exist), filters
+    (with tags) and pagination, the same way for every resource type."""
+    by_id = {id_of(r): r for r in rows}
+    wanted = p.get(id_param) or []
+    for resource_id in wanted:
+        if resource_id not in by_id:
+            raise not_found(resource_id)
+    chosen = [by_id[i] for i in dict.fromkeys(wanted)] if wanted else rows
+    flt = filters.validate(p.get("Filters"), filters_allowed)
+    tags = tags_of(session, account_id, [id_of(r) for r in chosen])
+    out = [view(r, tags[id_of(r)]) for r in chosen if filters.match(flt, fields(r), tags[id_of(r)])]
+    chunk, token = page(out, p.get("MaxResults"), p.get("NextToken"))
+    return {result_key: chunk, "NextToken": token}

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from gureum.api.dispatch import RequestContext, action
-from gureum.services.ec2 import allocation, filters, ids
+from gureum.services.ec2 import allocation, filters, ids, networks
 from gureum.services.ec2 import exceptions as exc
 from gureum.services.ec2 import security_groups as sg
 from gureum.services.ec2.handlers import common
@@ -92,8 +92,6 @@ def run_instances(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
         raise exc.UnsupportedOperation("Only one network interface, at device index 0, is supported")
     primary = interfaces[0] if interfaces else {}
     subnet_id = p.get("SubnetId") or primary.get("SubnetId")
-    if subnet_id and subnet_id != cloud.default_subnet_id(account):
-        raise exc.InvalidSubnetIDNotFound(f"The subnet ID '{subnet_id}' does not exist")
     volume_gib = _volume_size(p)
     user_data = _user_data(p)
     tags = _instance_tags(p)
@@ -119,12 +117,25 @@ def run_instances(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
         image = s.get(models.Image, image_id)
         if image is None or image.state != "available":
             raise exc.InvalidAMIIDNotFound(f"The image id '[{image_id}]' does not exist")
-        sg.default_group(s, account, cloud.default_vpc_id(account), cloud.default_group_id(account))
-        groups = [sg.resolve_group(s, account, gid, None).group_id
-                  for gid in (p.get("SecurityGroupIds") or primary.get("Groups") or [])]
-        groups += [sg.resolve_group(s, account, None, name).group_id
-                   for name in p.get("SecurityGroups") or []]
-        groups = list(dict.fromkeys(groups)) or [cloud.default_group_id(account)]
+        cloud.ensure_default_network(s, account)
+        subnet = s.get(models.Subnet, subnet_id or cloud.default_subnet_id(account))
+        if subnet is None or subnet.account_id != account:
+            raise exc.InvalidSubnetIDNotFound(f"The subnet ID '{subnet_id}' does not exist")
+        if zone and zone != subnet.availability_zone:
+            raise exc.InvalidParameterValue(
+                f"The subnet {subnet.subnet_id} is in {subnet.availability_zone}, not {zone}")
+        found = [sg.resolve_group(s, account, gid, None)
+                 for gid in (p.get("SecurityGroupIds") or primary.get("Groups") or [])]
+        found += [sg.resolve_group(s, account, None, name) for name in p.get("SecurityGroups") or []]
+        for group in found:
+            if group.vpc_id != subnet.vpc_id:
+                raise exc.InvalidParameter(
+                    f"Security group {group.group_id} and subnet {subnet.subnet_id} belong to "
+                    "different networks.")
+        vpc = s.get(models.Vpc, subnet.vpc_id)
+        assert vpc is not None
+        groups = list(dict.fromkeys(g.group_id for g in found)) or [
+            networks.default_group_id(account, vpc.vpc_id, vpc.is_default)]
         key = None
         if p.get("KeyName"):
             key = s.scalar(select(models.KeyPair).where(models.KeyPair.account_id == account,
@@ -139,11 +150,9 @@ def run_instances(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
                 f"You have requested more instances ({min_count}) than your current instance "
                 f"limit of {cloud.config.max_instances_per_account} allows.")
         count = min(max_count, room)
-        settings = s.get(models.SubnetSettings, cloud.default_subnet_id(account))
-        wants_public = primary.get("AssociatePublicIpAddress",
-                                   settings.map_public_ip_on_launch if settings else True)
+        wants_public = primary.get("AssociatePublicIpAddress", subnet.map_public_ip_on_launch)
         slots = allocation.free_slots(s)
-        private_ips = allocation.free_private_ips(s, cloud.config.subnet_cidr)
+        private_ips = allocation.free_private_ips(s, subnet.vpc_id, subnet.cidr)
         public_ips = allocation.free_public_ips(s, cloud.config.public_pool)
         reservation = models.Reservation(reservation_id=ids.new("r"), account_id=account,
                                          client_token=token, request_hash=request_hash)
@@ -165,9 +174,8 @@ def run_instances(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
                 image_id=image_id, instance_type=instance_type,
                 key_name=key.name if key else None, authorized_key=key.public_key if key else None,
                 state="pending", desired_state="running", slot=slot, private_ip=private_ip,
-                public_ip=public_ip, vpc_id=cloud.default_vpc_id(account),
-                subnet_id=cloud.default_subnet_id(account),
-                availability_zone=cloud.availability_zone, security_group_ids=groups,
+                public_ip=public_ip, vpc_id=subnet.vpc_id, subnet_id=subnet.subnet_id,
+                availability_zone=subnet.availability_zone, security_group_ids=groups,
                 volume_gib=volume_gib, user_data=user_data, client_token=token,
                 metadata_options=metadata_options or None, assign_public_ip=wants_public,
             )

@@ -16,18 +16,14 @@ from gureum.services.ec2.views import tag_list
 from gureum.store import models
 
 
-def ensure_default(ctx: RequestContext, session: Any) -> models.SecurityGroup:
-    cloud = ctx.cloud
-    return sg.default_group(session, ctx.account_id, cloud.default_vpc_id(ctx.account_id),
-                            cloud.default_group_id(ctx.account_id))
+def ensure_default(ctx: RequestContext, session: Any) -> None:
+    ctx.cloud.ensure_default_network(session, ctx.account_id)
 
 
 @action("ec2", "CreateSecurityGroup")
 def create_security_group(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
     name, description = p["GroupName"], p["Description"]
     vpc_id = p.get("VpcId") or ctx.cloud.default_vpc_id(ctx.account_id)
-    if vpc_id != ctx.cloud.default_vpc_id(ctx.account_id):
-        raise exc.InvalidVpcIDNotFound(f"The vpc ID '{vpc_id[:64]}' does not exist")
     if name == "default":
         raise exc.InvalidGroupReserved("The security group 'default' is reserved")
     if not 1 <= len(name) <= 255 or name.lower().startswith("sg-"):
@@ -38,6 +34,9 @@ def create_security_group(ctx: RequestContext, p: dict[str, Any]) -> dict[str, A
     tags = common.tags_from_specs(p, "security-group")
     with ctx.cloud.store.write() as s:
         ensure_default(ctx, s)
+        vpc = s.get(models.Vpc, vpc_id)
+        if vpc is None or vpc.account_id != ctx.account_id:
+            raise exc.InvalidVpcIDNotFound(f"The vpc ID '{vpc_id[:64]}' does not exist")
         if s.scalar(select(models.SecurityGroup).where(
                 models.SecurityGroup.account_id == ctx.account_id,
                 models.SecurityGroup.vpc_id == vpc_id, models.SecurityGroup.name == name)):

@@ -1,82 +1,200 @@
-"""The default VPC and default subnet of each account, read-only for now (CreateVpc and
-friends come with per-VPC isolation). Enough for tools that look them up first."""
+"""VPCs and subnets. A VPC's host side (its router netns and bridge) is built by the
+controllers when its first instance launches and removed after DeleteVpc."""
 
 from __future__ import annotations
 
 import ipaddress
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from gureum.api.dispatch import RequestContext, action
 from gureum.services.ec2 import exceptions as exc
-from gureum.services.ec2 import filters, ids
+from gureum.services.ec2 import filters, ids, networks
 from gureum.services.ec2.handlers import common
 from gureum.services.ec2.views import instance as instance_view
 from gureum.services.ec2.views import tag_list
 from gureum.store import models
 
 
-def _vpc(ctx: RequestContext) -> dict[str, Any]:
-    cfg = ctx.cloud.config
-    vpc_id = ctx.cloud.default_vpc_id(ctx.account_id)
+def _vpc_view(vpc: models.Vpc, tags: dict[str, str]) -> dict[str, Any]:
     return {
-        "VpcId": vpc_id, "CidrBlock": cfg.vpc_cidr, "State": "available", "IsDefault": True,
-        "OwnerId": ctx.account_id, "InstanceTenancy": "default",
-        "DhcpOptionsId": ids.derived("dopt", ctx.account_id),
-        "CidrBlockAssociationSet": [{"AssociationId": ids.derived("vpc-cidr-assoc", vpc_id),
-                                     "CidrBlock": cfg.vpc_cidr,
+        "VpcId": vpc.vpc_id, "CidrBlock": vpc.cidr, "State": "available",
+        "IsDefault": vpc.is_default, "OwnerId": vpc.account_id, "InstanceTenancy": "default",
+        "DhcpOptionsId": ids.derived("dopt", vpc.account_id),
+        "CidrBlockAssociationSet": [{"AssociationId": ids.derived("vpc-cidr-assoc", vpc.vpc_id),
+                                     "CidrBlock": vpc.cidr,
                                      "CidrBlockState": {"State": "associated"}}],
+        "Tags": tag_list(tags) or None,
     }
+
+
+def own_vpc(ctx: RequestContext, s: Any, vpc_id: str | None) -> models.Vpc:
+    if not vpc_id:
+        raise exc.MissingParameter("The request must contain the parameter VpcId")
+    vpc = s.get(models.Vpc, vpc_id)
+    if vpc is None or vpc.account_id != ctx.account_id:
+        raise exc.InvalidVpcIDNotFound(f"The vpc ID '{vpc_id[:64]}' does not exist")
+    return vpc
+
+
+@action("ec2", "CreateVpc")
+def create_vpc(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
+    if p.get("Ipv4IpamPoolId") or p.get("AmazonProvidedIpv6CidrBlock") or p.get("Ipv6CidrBlock"):
+        raise exc.UnsupportedOperation("Only IPv4 CIDR blocks given as CidrBlock are supported")
+    if not p.get("CidrBlock"):
+        raise exc.MissingParameter("The request must contain the parameter CidrBlock")
+    cidr = str(networks.check_vpc_cidr(p["CidrBlock"]))
+    if p.get("InstanceTenancy", "default") != "default":
+        raise exc.UnsupportedOperation("Only the default instance tenancy is supported")
+    tags = common.tags_from_specs(p, "vpc")
+    with ctx.cloud.store.write() as s:
+        ctx.cloud.ensure_default_network(s, ctx.account_id)
+        vpc = networks.create_vpc(s, ctx.account_id, cidr)
+        common.put_tags(s, ctx.account_id, vpc.vpc_id, tags)
+        return {"Vpc": _vpc_view(vpc, dict(tags))}
 
 
 @action("ec2", "DescribeVpcs")
 def describe_vpcs(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
-    vpc = _vpc(ctx)
-    for vpc_id in p.get("VpcIds") or []:
-        if vpc_id != vpc["VpcId"]:
-            raise exc.InvalidVpcIDNotFound(f"The vpc ID '{vpc_id[:64]}' does not exist")
-    flt = filters.validate(p.get("Filters"), {"vpc-id", "cidr", "cidr-block", "is-default",
-                                              "state", "owner-id"})
-    fields = {"vpc-id": vpc["VpcId"], "cidr": vpc["CidrBlock"], "cidr-block": vpc["CidrBlock"],
-              "is-default": True, "state": "available", "owner-id": ctx.account_id}
+    with ctx.cloud.store.write() as s:
+        ctx.cloud.ensure_default_network(s, ctx.account_id)
     with ctx.cloud.store.read() as s:
-        tags = common.tags_of(s, ctx.account_id, [vpc["VpcId"]])[vpc["VpcId"]]
-    vpc["Tags"] = tag_list(tags) or None
-    return {"Vpcs": [vpc] if filters.match(flt, fields, tags) else []}
+        rows = list(s.scalars(select(models.Vpc).where(models.Vpc.account_id == ctx.account_id)
+                              .order_by(models.Vpc.created_at)))
+        return common.describe(
+            s, ctx.account_id, p, rows, id_param="VpcIds", id_of=lambda v: v.vpc_id,
+            not_found=lambda i: exc.InvalidVpcIDNotFound(f"The vpc ID '{i[:64]}' does not exist"),
+            filters_allowed={"vpc-id", "cidr", "cidr-block", "cidr-block-association.cidr-block",
+                             "is-default", "state", "owner-id", "dhcp-options-id"},
+            fields=lambda v: {"vpc-id": v.vpc_id, "cidr": v.cidr, "cidr-block": v.cidr,
+                              "cidr-block-association.cidr-block": v.cidr,
+                              "is-default": v.is_default, "state": "available",
+                              "owner-id": v.account_id,
+                              "dhcp-options-id": ids.derived("dopt", v.account_id)},
+            view=_vpc_view, result_key="Vpcs")
+
+
+@action("ec2", "DeleteVpc")
+def delete_vpc(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
+    with ctx.cloud.store.write() as s:
+        vpc = own_vpc(ctx, s, p.get("VpcId"))
+        if vpc.is_default:
+            # The default VPC is remade on first use; deleting it would only surprise.
+            raise exc.OperationNotPermitted("gureum keeps each account's default VPC")
+        depends = [
+            s.scalar(select(func.count()).select_from(models.Subnet).where(
+                models.Subnet.vpc_id == vpc.vpc_id)),
+            s.scalar(select(func.count()).select_from(models.InternetGateway).where(
+                models.InternetGateway.vpc_id == vpc.vpc_id)),
+            s.scalar(select(func.count()).select_from(models.RouteTable).where(
+                models.RouteTable.vpc_id == vpc.vpc_id, models.RouteTable.is_main.is_(False))),
+            s.scalar(select(func.count()).select_from(models.SecurityGroup).where(
+                models.SecurityGroup.vpc_id == vpc.vpc_id, models.SecurityGroup.name != "default")),
+        ]
+        if any(depends):
+            raise exc.DependencyViolation(
+                f"The vpc '{vpc.vpc_id}' has dependencies and cannot be deleted.")
+        tables = [t.route_table_id for t in s.scalars(select(models.RouteTable).where(
+            models.RouteTable.vpc_id == vpc.vpc_id))]
+        groups = [g.group_id for g in s.scalars(select(models.SecurityGroup).where(
+            models.SecurityGroup.vpc_id == vpc.vpc_id))]
+        s.execute(delete(models.Route).where(models.Route.route_table_id.in_(tables)))
+        s.execute(delete(models.RouteTable).where(models.RouteTable.vpc_id == vpc.vpc_id))
+        s.execute(delete(models.SecurityGroupRule).where(
+            models.SecurityGroupRule.group_id.in_(groups)))
+        s.execute(delete(models.SecurityGroup).where(models.SecurityGroup.group_id.in_(groups)))
+        s.execute(delete(models.Tag).where(models.Tag.resource_id.in_([vpc.vpc_id, *tables, *groups])))
+        s.delete(vpc)
+    ctx.cloud.network_changed()
+    return {"Return": True}
+
+
+def _subnet_view(s: Any, subnet: models.Subnet, tags: dict[str, str], region: str) -> dict[str, Any]:
+    used = s.scalar(select(func.count()).select_from(models.Instance).where(
+        models.Instance.subnet_id == subnet.subnet_id, models.Instance.state != "terminated")) or 0
+    net = ipaddress.ip_network(subnet.cidr)
+    return {
+        "SubnetId": subnet.subnet_id, "VpcId": subnet.vpc_id, "CidrBlock": subnet.cidr,
+        "AvailabilityZone": subnet.availability_zone,
+        "AvailabilityZoneId": f"{region}-az1", "State": "available",
+        "AvailableIpAddressCount": max(0, net.num_addresses - 5 - used),
+        "DefaultForAz": subnet.default_for_az,
+        "MapPublicIpOnLaunch": subnet.map_public_ip_on_launch, "OwnerId": subnet.account_id,
+        "SubnetArn": f"arn:aws:ec2:{region}:{subnet.account_id}:subnet/{subnet.subnet_id}",
+        "Tags": tag_list(tags) or None,
+    }
+
+
+def own_subnet(ctx: RequestContext, s: Any, subnet_id: str) -> models.Subnet:
+    subnet = s.get(models.Subnet, subnet_id)
+    if subnet is None or subnet.account_id != ctx.account_id:
+        raise exc.InvalidSubnetIDNotFound(f"The subnet ID '{subnet_id[:64]}' does not exist")
+    return subnet
+
+
+@action("ec2", "CreateSubnet")
+def create_subnet(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
+    if p.get("Ipv6CidrBlock") or p.get("Ipv6Native") or p.get("Ipv4IpamPoolId"):
+        raise exc.UnsupportedOperation("Only IPv4 subnets given as CidrBlock are supported")
+    if not p.get("CidrBlock"):
+        raise exc.MissingParameter("The request must contain the parameter CidrBlock")
+    zone = p.get("AvailabilityZone") or ctx.cloud.availability_zone
+    if zone != ctx.cloud.availability_zone or p.get("AvailabilityZoneId") not in (
+            None, f"{ctx.cloud.config.region}-az1"):
+        raise exc.InvalidParameterValue(f"Value ({zone}) for parameter availabilityZone is invalid.")
+    tags = common.tags_from_specs(p, "subnet")
+    with ctx.cloud.store.write() as s:
+        ctx.cloud.ensure_default_network(s, ctx.account_id)
+        vpc = own_vpc(ctx, s, p.get("VpcId"))
+        cidr = str(networks.check_subnet_cidr(s, vpc, p["CidrBlock"]))
+        subnet = models.Subnet(subnet_id=ids.new("subnet"), account_id=ctx.account_id,
+                               vpc_id=vpc.vpc_id, cidr=cidr, availability_zone=zone)
+        s.add(subnet)
+        s.flush()
+        common.put_tags(s, ctx.account_id, subnet.subnet_id, tags)
+        return {"Subnet": _subnet_view(s, subnet, dict(tags), ctx.cloud.config.region)}
 
 
 @action("ec2", "DescribeSubnets")
 def describe_subnets(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
-    cfg = ctx.cloud.config
-    subnet_id = ctx.cloud.default_subnet_id(ctx.account_id)
-    for wanted in p.get("SubnetIds") or []:
-        if wanted != subnet_id:
-            raise exc.InvalidSubnetIDNotFound(f"The subnet ID '{wanted[:64]}' does not exist")
+    with ctx.cloud.store.write() as s:
+        ctx.cloud.ensure_default_network(s, ctx.account_id)
+    region = ctx.cloud.config.region
     with ctx.cloud.store.read() as s:
-        used = s.scalar(select(func.count()).select_from(models.Instance).where(
-            models.Instance.subnet_id == subnet_id, models.Instance.state != "terminated")) or 0
-        tags = common.tags_of(s, ctx.account_id, [subnet_id])[subnet_id]
-        settings = s.get(models.SubnetSettings, subnet_id)
-    map_public = settings.map_public_ip_on_launch if settings else True
-    net = ipaddress.ip_network(cfg.subnet_cidr)
-    subnet = {
-        "SubnetId": subnet_id, "VpcId": ctx.cloud.default_vpc_id(ctx.account_id),
-        "CidrBlock": cfg.subnet_cidr, "AvailabilityZone": ctx.cloud.availability_zone,
-        "AvailabilityZoneId": f"{cfg.region}-az1", "State": "available",
-        "AvailableIpAddressCount": max(0, net.num_addresses - 5 - used),
-        "DefaultForAz": True, "MapPublicIpOnLaunch": map_public, "OwnerId": ctx.account_id,
-        "SubnetArn": f"arn:aws:ec2:{cfg.region}:{ctx.account_id}:subnet/{subnet_id}",
-        "Tags": tag_list(tags) or None,
-    }
-    flt = filters.validate(p.get("Filters"), {"subnet-id", "vpc-id", "availability-zone",
-                                              "default-for-az", "cidr-block", "state",
-                                              "owner-id", "map-public-ip-on-launch"})
-    fields = {"subnet-id": subnet_id, "vpc-id": subnet["VpcId"],
-              "availability-zone": subnet["AvailabilityZone"], "default-for-az": True,
-              "cidr-block": cfg.subnet_cidr, "state": "available", "owner-id": ctx.account_id,
-              "map-public-ip-on-launch": map_public}
-    return {"Subnets": [subnet] if filters.match(flt, fields, tags) else []}
+        rows = list(s.scalars(select(models.Subnet).where(
+            models.Subnet.account_id == ctx.account_id).order_by(models.Subnet.created_at)))
+        return common.describe(
+            s, ctx.account_id, p, rows, id_param="SubnetIds", id_of=lambda n: n.subnet_id,
+            not_found=lambda i: exc.InvalidSubnetIDNotFound(
+                f"The subnet ID '{i[:64]}' does not exist"),
+            filters_allowed={"subnet-id", "vpc-id", "availability-zone", "default-for-az",
+                             "cidr-block", "cidr", "state", "owner-id", "map-public-ip-on-launch"},
+            fields=lambda n: {"subnet-id": n.subnet_id, "vpc-id": n.vpc_id,
+                              "availability-zone": n.availability_zone,
+                              "default-for-az": n.default_for_az, "cidr-block": n.cidr,
+                              "cidr": n.cidr, "state": "available", "owner-id": n.account_id,
+                              "map-public-ip-on-launch": n.map_public_ip_on_launch},
+            view=lambda n, tags: _subnet_view(s, n, tags, region), result_key="Subnets")
+
+
+@action("ec2", "DeleteSubnet")
+def delete_subnet(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
+    with ctx.cloud.store.write() as s:
+        subnet = own_subnet(ctx, s, p["SubnetId"])
+        if subnet.default_for_az:
+            raise exc.OperationNotPermitted("gureum keeps each account's default subnet")
+        live = s.scalar(select(func.count()).select_from(models.Instance).where(
+            models.Instance.subnet_id == subnet.subnet_id, models.Instance.state != "terminated"))
+        if live:
+            raise exc.DependencyViolation(
+                f"The subnet '{subnet.subnet_id}' has dependencies and cannot be deleted.")
+        s.execute(delete(models.RouteTableAssociation).where(
+            models.RouteTableAssociation.subnet_id == subnet.subnet_id))
+        s.execute(delete(models.Tag).where(models.Tag.resource_id == subnet.subnet_id))
+        s.delete(subnet)
+    ctx.cloud.network_changed()
+    return {}
 
 
 @action("ec2", "DescribeNetworkInterfaces")
@@ -111,21 +229,14 @@ def describe_network_interfaces(ctx: RequestContext, p: dict[str, Any]) -> dict[
 
 @action("ec2", "ModifySubnetAttribute")
 def modify_subnet_attribute(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
-    subnet_id = p["SubnetId"]
-    if subnet_id != ctx.cloud.default_subnet_id(ctx.account_id):
-        raise exc.InvalidSubnetIDNotFound(f"The subnet ID '{subnet_id[:64]}' does not exist")
     changes = {k for k in p if k not in ("SubnetId", "DryRun")}
     if changes - {"MapPublicIpOnLaunch"}:
         raise exc.UnsupportedOperation(
             f"Only MapPublicIpOnLaunch can be modified here, not {sorted(changes)[0]}")
     if "MapPublicIpOnLaunch" not in p:
         raise exc.MissingParameter("The request must contain an attribute to modify")
-    value = bool((p["MapPublicIpOnLaunch"] or {}).get("Value", False))
     with ctx.cloud.store.write() as s:
-        settings = s.get(models.SubnetSettings, subnet_id)
-        if settings is None:
-            s.add(models.SubnetSettings(subnet_id=subnet_id, account_id=ctx.account_id,
-                                        map_public_ip_on_launch=value))
-        else:
-            settings.map_public_ip_on_launch = value
+        ctx.cloud.ensure_default_network(s, ctx.account_id)
+        subnet = own_subnet(ctx, s, p["SubnetId"])
+        subnet.map_public_ip_on_launch = bool((p["MapPublicIpOnLaunch"] or {}).get("Value", False))
     return {}

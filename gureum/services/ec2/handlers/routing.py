@@ -1,0 +1,317 @@
+"""Internet gateways and route tables: enough for the public-subnet pattern. A subnet
+is public when its route table sends 0.0.0.0/0 to an internet gateway attached to its
+VPC; only then do public addresses reach its instances (and, where the operator allows
+outbound traffic, they reach out)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import delete, select
+
+from gureum.api.dispatch import RequestContext, action
+from gureum.services.ec2 import exceptions as exc
+from gureum.services.ec2 import ids, networks
+from gureum.services.ec2.handlers import common
+from gureum.services.ec2.handlers.vpcs import own_subnet, own_vpc
+from gureum.services.ec2.views import tag_list
+from gureum.store import models
+
+
+# -- internet gateways -----------------------------------------------------------------
+def _igw_view(igw: models.InternetGateway, tags: dict[str, str]) -> dict[str, Any]:
+    return {"InternetGatewayId": igw.gateway_id, "OwnerId": igw.account_id,
+            "Attachments": [{"VpcId": igw.vpc_id, "State": "available"}] if igw.vpc_id else [],
+            "Tags": tag_list(tags) or None}
+
+
+def _own_igw(ctx: RequestContext, s: Any, gateway_id: str) -> models.InternetGateway:
+    igw = s.get(models.InternetGateway, gateway_id)
+    if igw is None or igw.account_id != ctx.account_id:
+        raise exc.InvalidInternetGatewayIDNotFound(
+            f"The internetGateway ID '{gateway_id[:64]}' does not exist")
+    return igw
+
+
+@action("ec2", "CreateInternetGateway")
+def create_internet_gateway(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
+    tags = common.tags_from_specs(p, "internet-gateway")
+    with ctx.cloud.store.write() as s:
+        igw = models.InternetGateway(gateway_id=ids.new("igw"), account_id=ctx.account_id)
+        s.add(igw)
+        s.flush()
+        common.put_tags(s, ctx.account_id, igw.gateway_id, tags)
+        return {"InternetGateway": _igw_view(igw, dict(tags))}
+
+
+@action("ec2", "DescribeInternetGateways")
+def describe_internet_gateways(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
+    with ctx.cloud.store.write() as s:
+        ctx.cloud.ensure_default_network(s, ctx.account_id)
+    with ctx.cloud.store.read() as s:
+        rows = list(s.scalars(select(models.InternetGateway).where(
+            models.InternetGateway.account_id == ctx.account_id)
+            .order_by(models.InternetGateway.created_at)))
+        return common.describe(
+            s, ctx.account_id, p, rows, id_param="InternetGatewayIds",
+            id_of=lambda g: g.gateway_id,
+            not_found=lambda i: exc.InvalidInternetGatewayIDNotFound(
+                f"The internetGateway ID '{i[:64]}' does not exist"),
+            filters_allowed={"internet-gateway-id", "attachment.vpc-id", "attachment.state",
+                             "owner-id"},
+            fields=lambda g: {"internet-gateway-id": g.gateway_id, "attachment.vpc-id": g.vpc_id,
+                              "attachment.state": "available" if g.vpc_id else None,
+                              "owner-id": g.account_id},
+            view=_igw_view, result_key="InternetGateways")
+
+
+@action("ec2", "AttachInternetGateway")
+def attach_internet_gateway(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
+    with ctx.cloud.store.write() as s:
+        igw = _own_igw(ctx, s, p["InternetGatewayId"])
+        vpc = own_vpc(ctx, s, p["VpcId"])
+        if igw.vpc_id:
+            raise exc.ResourceAlreadyAssociated(
+                f"resource {igw.gateway_id} is already attached to network {igw.vpc_id}")
+        other = s.scalar(select(models.InternetGateway).where(
+            models.InternetGateway.vpc_id == vpc.vpc_id))
+        if other is not None:
+            raise exc.ResourceAlreadyAssociated(
+                f"Network {vpc.vpc_id} already has an internet gateway attached")
+        igw.vpc_id = vpc.vpc_id
+    ctx.cloud.network_changed()
+    return {}
+
+
+@action("ec2", "DetachInternetGateway")
+def detach_internet_gateway(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
+    with ctx.cloud.store.write() as s:
+        igw = _own_igw(ctx, s, p["InternetGatewayId"])
+        vpc = own_vpc(ctx, s, p["VpcId"])
+        if igw.vpc_id != vpc.vpc_id:
+            raise exc.GatewayNotAttached(
+                f"resource {igw.gateway_id} is not attached to network {vpc.vpc_id}")
+        mapped = s.scalar(select(models.Instance).where(
+            models.Instance.vpc_id == vpc.vpc_id, models.Instance.public_ip.is_not(None),
+            models.Instance.state != "terminated"))
+        if mapped is not None:
+            raise exc.DependencyViolation(
+                f"Network {vpc.vpc_id} has some mapped public address(es). Please unmap those "
+                "public address(es) before detaching the gateway.")
+        igw.vpc_id = None
+    ctx.cloud.network_changed()
+    return {}
+
+
+@action("ec2", "DeleteInternetGateway")
+def delete_internet_gateway(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
+    with ctx.cloud.store.write() as s:
+        igw = _own_igw(ctx, s, p["InternetGatewayId"])
+        if igw.vpc_id:
+            raise exc.DependencyViolation(
+                f"The internetGateway '{igw.gateway_id}' has dependencies and cannot be deleted.")
+        s.execute(delete(models.Tag).where(models.Tag.resource_id == igw.gateway_id))
+        s.delete(igw)
+    return {}
+
+
+# -- route tables ----------------------------------------------------------------------
+def _own_table(ctx: RequestContext, s: Any, table_id: str) -> models.RouteTable:
+    table = s.get(models.RouteTable, table_id)
+    if table is None or table.account_id != ctx.account_id:
+        raise exc.InvalidRouteTableIDNotFound(
+            f"The routeTable ID '{table_id[:64]}' does not exist")
+    return table
+
+
+def _table_view(s: Any, table: models.RouteTable, tags: dict[str, str]) -> dict[str, Any]:
+    vpc = s.get(models.Vpc, table.vpc_id)
+    routes = [{"DestinationCidrBlock": vpc.cidr, "GatewayId": "local", "State": "active",
+               "Origin": "CreateRouteTable"}]
+    for route in s.scalars(select(models.Route).where(
+            models.Route.route_table_id == table.route_table_id)):
+        igw = s.get(models.InternetGateway, route.gateway_id)
+        routes.append({"DestinationCidrBlock": route.destination, "GatewayId": route.gateway_id,
+                       "State": "active" if igw and igw.vpc_id == table.vpc_id else "blackhole",
+                       "Origin": "CreateRoute"})
+    assocs = [{"Main": True, "RouteTableAssociationId": ids.derived("rtbassoc", table.route_table_id),
+               "RouteTableId": table.route_table_id,
+               "AssociationState": {"State": "associated"}}] if table.is_main else []
+    for assoc in s.scalars(select(models.RouteTableAssociation).where(
+            models.RouteTableAssociation.route_table_id == table.route_table_id)):
+        assocs.append({"Main": False, "RouteTableAssociationId": assoc.association_id,
+                       "RouteTableId": table.route_table_id, "SubnetId": assoc.subnet_id,
+                       "AssociationState": {"State": "associated"}})
+    return {"RouteTableId": table.route_table_id, "VpcId": table.vpc_id,
+            "OwnerId": table.account_id, "Routes": routes, "Associations": assocs,
+            "PropagatingVgws": [], "Tags": tag_list(tags) or None}
+
+
+@action("ec2", "CreateRouteTable")
+def create_route_table(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
+    tags = common.tags_from_specs(p, "route-table")
+    with ctx.cloud.store.write() as s:
+        ctx.cloud.ensure_default_network(s, ctx.account_id)
+        vpc = own_vpc(ctx, s, p["VpcId"])
+        table = models.RouteTable(route_table_id=ids.new("rtb"), account_id=ctx.account_id,
+                                  vpc_id=vpc.vpc_id)
+        s.add(table)
+        s.flush()
+        common.put_tags(s, ctx.account_id, table.route_table_id, tags)
+        return {"RouteTable": _table_view(s, table, dict(tags))}
+
+
+@action("ec2", "DescribeRouteTables")
+def describe_route_tables(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
+    with ctx.cloud.store.write() as s:
+        ctx.cloud.ensure_default_network(s, ctx.account_id)
+    with ctx.cloud.store.read() as s:
+        rows = list(s.scalars(select(models.RouteTable).where(
+            models.RouteTable.account_id == ctx.account_id).order_by(models.RouteTable.created_at)))
+
+        def fields(t: models.RouteTable) -> dict[str, Any]:
+            view = _table_view(s, t, {})
+            return {"route-table-id": t.route_table_id, "vpc-id": t.vpc_id,
+                    "owner-id": t.account_id, "association.main": t.is_main,
+                    "association.subnet-id": [a.get("SubnetId") for a in view["Associations"]],
+                    "route.gateway-id": [r["GatewayId"] for r in view["Routes"]],
+                    "route.destination-cidr-block": [r["DestinationCidrBlock"]
+                                                     for r in view["Routes"]]}
+
+        return common.describe(
+            s, ctx.account_id, p, rows, id_param="RouteTableIds", id_of=lambda t: t.route_table_id,
+            not_found=lambda i: exc.InvalidRouteTableIDNotFound(
+                f"The routeTable ID '{i[:64]}' does not exist"),
+            filters_allowed={"route-table-id", "vpc-id", "owner-id", "association.main",
+                             "association.subnet-id", "route.gateway-id",
+                             "route.destination-cidr-block"},
+            fields=fields, view=lambda t, tags: _table_view(s, t, tags),
+            result_key="RouteTables")
+
+
+def _route_target(ctx: RequestContext, s: Any, p: dict[str, Any],
+                  table: models.RouteTable) -> tuple[str, str]:
+    targets = [k for k in ("GatewayId", "NatGatewayId", "InstanceId", "NetworkInterfaceId",
+                           "VpcPeeringConnectionId", "TransitGatewayId", "LocalGatewayId",
+                           "CarrierGatewayId", "EgressOnlyInternetGatewayId", "VpcEndpointId",
+                           "CoreNetworkArn") if p.get(k)]
+    if p.get("DestinationIpv6CidrBlock") or p.get("DestinationPrefixListId"):
+        raise exc.UnsupportedOperation("Only IPv4 destinations (DestinationCidrBlock) are supported")
+    if not p.get("DestinationCidrBlock"):
+        raise exc.MissingParameter("The request must contain the parameter destinationCidrBlock")
+    if targets != ["GatewayId"]:
+        if len(targets) > 1:
+            raise exc.InvalidParameterCombination("Only one route target may be given")
+        if targets:
+            raise exc.UnsupportedOperation(f"Routes to a {targets[0]} are not supported here")
+        raise exc.MissingParameter("The request must contain a route target (GatewayId)")
+    destination = str(networks.parse_cidr(p["DestinationCidrBlock"], "destinationCidrBlock"))
+    if destination != "0.0.0.0/0":
+        raise exc.UnsupportedOperation(
+            "Only the default route (0.0.0.0/0) to an internet gateway is supported here")
+    igw = s.get(models.InternetGateway, p["GatewayId"])
+    if igw is None or igw.account_id != ctx.account_id:
+        raise exc.InvalidGatewayIDNotFound(f"The gateway ID '{p['GatewayId'][:64]}' does not exist")
+    if igw.vpc_id != table.vpc_id:
+        raise exc.InvalidParameterValue(
+            f"route table {table.route_table_id} and network gateway {igw.gateway_id} belong "
+            "to different networks")
+    return destination, igw.gateway_id
+
+
+@action("ec2", "CreateRoute")
+def create_route(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
+    with ctx.cloud.store.write() as s:
+        table = _own_table(ctx, s, p["RouteTableId"])
+        destination, gateway = _route_target(ctx, s, p, table)
+        if s.get(models.Route, (table.route_table_id, destination)) is not None:
+            raise exc.RouteAlreadyExists(
+                f"The route identified by {destination} already exists.")
+        s.add(models.Route(route_table_id=table.route_table_id, destination=destination,
+                           gateway_id=gateway))
+    ctx.cloud.network_changed()
+    return {"Return": True}
+
+
+@action("ec2", "ReplaceRoute")
+def replace_route(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
+    with ctx.cloud.store.write() as s:
+        table = _own_table(ctx, s, p["RouteTableId"])
+        destination, gateway = _route_target(ctx, s, p, table)
+        route = s.get(models.Route, (table.route_table_id, destination))
+        if route is None:
+            raise exc.InvalidRouteNotFound(
+                f"There is no route defined for '{destination}' in the route table.")
+        route.gateway_id = gateway
+    ctx.cloud.network_changed()
+    return {}
+
+
+@action("ec2", "DeleteRoute")
+def delete_route(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
+    with ctx.cloud.store.write() as s:
+        table = _own_table(ctx, s, p["RouteTableId"])
+        destination = str(networks.parse_cidr(p.get("DestinationCidrBlock") or "",
+                                              "destinationCidrBlock"))
+        route = s.get(models.Route, (table.route_table_id, destination))
+        if route is None:
+            raise exc.InvalidRouteNotFound(
+                f"There is no route defined for '{destination}' in the route table.")
+        s.delete(route)
+    ctx.cloud.network_changed()
+    return {}
+
+
+@action("ec2", "AssociateRouteTable")
+def associate_route_table(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
+    if p.get("GatewayId"):
+        raise exc.UnsupportedOperation("Only subnets can be associated with a route table here")
+    if not p.get("SubnetId"):
+        raise exc.MissingParameter("The request must contain the parameter SubnetId")
+    with ctx.cloud.store.write() as s:
+        table = _own_table(ctx, s, p["RouteTableId"])
+        subnet = own_subnet(ctx, s, p["SubnetId"])
+        if subnet.vpc_id != table.vpc_id:
+            raise exc.InvalidParameterValue(
+                f"Route table {table.route_table_id} and subnet {subnet.subnet_id} belong to "
+                "different networks")
+        if s.scalar(select(models.RouteTableAssociation).where(
+                models.RouteTableAssociation.subnet_id == subnet.subnet_id)) is not None:
+            raise exc.ResourceAlreadyAssociated(
+                f"the specified association for route table {table.route_table_id} conflicts "
+                "with an existing association")
+        assoc = models.RouteTableAssociation(association_id=ids.new("rtbassoc"),
+                                             route_table_id=table.route_table_id,
+                                             subnet_id=subnet.subnet_id)
+        s.add(assoc)
+    ctx.cloud.network_changed()
+    return {"AssociationId": assoc.association_id,
+            "AssociationState": {"State": "associated"}}
+
+
+@action("ec2", "DisassociateRouteTable")
+def disassociate_route_table(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
+    with ctx.cloud.store.write() as s:
+        assoc = s.get(models.RouteTableAssociation, p["AssociationId"])
+        table = s.get(models.RouteTable, assoc.route_table_id) if assoc else None
+        if assoc is None or table is None or table.account_id != ctx.account_id:
+            raise exc.InvalidAssociationIDNotFound(
+                f"The association ID '{p['AssociationId'][:64]}' does not exist")
+        s.delete(assoc)
+    ctx.cloud.network_changed()
+    return {}
+
+
+@action("ec2", "DeleteRouteTable")
+def delete_route_table(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
+    with ctx.cloud.store.write() as s:
+        table = _own_table(ctx, s, p["RouteTableId"])
+        in_use = s.scalar(select(models.RouteTableAssociation).where(
+            models.RouteTableAssociation.route_table_id == table.route_table_id))
+        if table.is_main or in_use is not None:
+            raise exc.DependencyViolation(
+                f"The routeTable '{table.route_table_id}' has dependencies and cannot be deleted.")
+        s.execute(delete(models.Route).where(models.Route.route_table_id == table.route_table_id))
+        s.execute(delete(models.Tag).where(models.Tag.resource_id == table.route_table_id))
+        s.delete(table)
+    return {}
