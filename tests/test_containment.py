@@ -10,7 +10,7 @@ import statistics
 import time
 import urllib.request
 
-from conftest import ssh, wait_for, wait_state
+from conftest import CIDR, PROBE, Network, ssh, wait_for, wait_state
 
 ATTEMPTS = {
     "load kernel code": "sudo -n python3 -c \"import ctypes,os; l=ctypes.CDLL(None,use_errno=True); "
@@ -43,7 +43,7 @@ def test_host_services_are_not_reachable(ec2, launch, key_pair, server):
     inst = launch()["Instances"][0]
     ip = wait_state(ec2, inst["InstanceId"], "running")["PublicIpAddress"]
     gateway = server.gateway
-    probe = "timeout 2 bash -c 'echo > /dev/tcp/{}/{}' 2>/dev/null && echo OPEN || echo CLOSED"
+    probe = PROBE
     # The host end of the VPC's uplink is the host itself: nothing there answers either.
     for host, port in ((gateway, server.port), ("127.0.0.1", server.port), (gateway, 22),
                        ("169.254.86.1", server.port), ("169.254.86.1", 22), (gateway, 53)):
@@ -109,3 +109,29 @@ def test_noisy_neighbour_does_not_stop_a_server(ec2, launch, key_pair):
         for i in (quiet, noisy):
             wait_state(ec2, i["InstanceId"], "terminated")
         ec2.delete_security_group(GroupId=web)
+
+
+def test_an_instance_cannot_reach_another_vpc(ec2, launch, key_pair, image_id):
+    """Another VPC of the same account: no route, no neighbour, no resolver, and no way
+    for the instance to make one."""
+    net = Network(ec2)
+    try:
+        (other,) = net.launch(image_id, key_pair[0])
+        inst = launch()["Instances"][0]
+        ip = wait_state(ec2, inst["InstanceId"], "running")["PublicIpAddress"]
+        target = other["PrivateIpAddress"]
+        resolver = "10.77.0.2"
+        for host, port in ((target, 22), (resolver, 53), ("10.77.1.1", 22)):
+            assert ssh(key_pair[1], ip, PROBE.format(host, port)).stdout.strip() == "CLOSED"
+        dig = ("python3 -c \"import socket; s=socket.socket(2,2); s.settimeout(1); "
+               f"s.sendto(bytes(12), ('{resolver}', 53)); print(s.recv(512))\" 2>&1 | tail -1")
+        assert "timed out" in ssh(key_pair[1], ip, dig).stdout
+        # Root in the instance cannot re-plumb its way there: the netns belongs to the host.
+        out = ssh(key_pair[1], ip, f"sudo -n ip route add {CIDR} dev eth0 2>&1; "
+                                   f"sudo -n ip addr add 10.77.1.200/24 dev eth0 2>&1", check=False)
+        assert out.stdout.count("Operation not permitted") == 2, out.stdout
+        # ...and the other way round.
+        assert ssh(key_pair[1], other["PublicIpAddress"],
+                   PROBE.format(inst["PrivateIpAddress"], 22)).stdout.strip() == "CLOSED"
+    finally:
+        net.delete()

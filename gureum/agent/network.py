@@ -260,7 +260,11 @@ def ensure_vpc(plan: NetworkPlan, vpc: VpcNetwork) -> None:
             "/proc/sys/net/ipv4/ip_forward": "1",
         })
     _ensure_router_rules(plan, vpc, ns, fresh)
-    if not link_exists(uplink):
+    if _uplink_index(plan, vpc.vpc_id) != vpc.index:
+        # Missing, or the name still held by a deleted VPC whose router is not yet
+        # collected (indexes are reused): that VPC is gone, so its uplink may go too.
+        if link_exists(uplink):
+            hostcmd.run(["ip", "link", "del", uplink])
         if link_exists("up0", ns):
             hostcmd.run(["ip", "-n", ns, "link", "del", "up0"])
         hostcmd.run(["ip", "link", "add", uplink, "type", "veth", "peer", "name", "up0",
