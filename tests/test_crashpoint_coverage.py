@@ -24,7 +24,7 @@ def crashpoints_in_code() -> set[str]:
 
 
 def test_every_crash_point_is_exercised():
-    tested = set(re.findall(r'"((?:launch|stop|terminate|reboot|controller)\.[a-z_]+)"',
+    tested = set(re.findall(r'"((?:launch|stop|terminate|reboot|controller|vpc)\.[a-z_]+)"',
                             (ROOT / "tests" / "test_durability.py").read_text()))
     untested = crashpoints_in_code() - tested
     # reboot.* is exercised through launch's own points (reboot = stop + launch).
@@ -36,3 +36,9 @@ def test_every_host_operation_has_a_crash_point():
     for name in ("launch", "stop", "reboot", "destroy"):
         source = inspect.getsource(getattr(HostAgent, name))
         assert "crashpoint(" in source, f"HostAgent.{name} has no crash point"
+
+
+def test_vpc_plumbing_has_crash_points():
+    from gureum.agent import network
+
+    assert "crashpoint(" in inspect.getsource(network.ensure_vpc)

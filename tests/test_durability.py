@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from conftest import ssh, wait_for, wait_state
+from conftest import Network, ssh, wait_for, wait_state
 
 LAUNCH_POINTS = ["launch.disk_created", "launch.rootfs_mounted", "launch.netns_created",
                  "launch.container_started", "controller.launched_before_ready"]
@@ -66,3 +66,25 @@ def test_crash_during_stop_and_terminate_converges(server, ec2, launch, point, a
     else:
         assert not leaked["containers"] and not leaked["netns"] and not leaked["mounts"]
     time.sleep(0)
+
+
+@pytest.mark.parametrize("point", ["vpc.router_created", "vpc.uplink_created"])
+def test_crash_while_building_a_vpc_router_converges(server, ec2, image_id, key_pair, point):
+    server.stop()
+    server.start(extra_env={"GUREUM_CRASH_AT": point})
+    net = Network(ec2)
+    try:
+        iid = ec2.run_instances(
+            ImageId=image_id, InstanceType="t3.nano", MinCount=1, MaxCount=1,
+            KeyName=key_pair[0], NetworkInterfaces=[{
+                "DeviceIndex": 0, "SubnetId": net.subnet, "Groups": [net.group],
+                "AssociatePublicIpAddress": True}])["Instances"][0]["InstanceId"]
+        net.instances.append(iid)
+        assert wait_for(lambda: server.proc.poll() is not None, 30), f"no crash at {point}"
+        server.start()
+        running = wait_state(ec2, iid, "running", timeout=60)
+        assert ssh(key_pair[1], running["PublicIpAddress"], "hostname").returncode == 0
+        routers = [n for n in server.host_objects()["netns"] if n.endswith(net.vpc)]
+        assert len(routers) == 1
+    finally:
+        net.delete()

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gureum.agent import hostcmd, idmap
+from gureum.crashpoints import crashpoint
 
 NETNS_DIR = Path("/run/netns")
 IMDS_ADDRESS = "169.254.169.254"
@@ -260,6 +261,7 @@ def ensure_vpc(plan: NetworkPlan, vpc: VpcNetwork) -> None:
             "/proc/sys/net/ipv4/ip_forward": "1",
         })
     _ensure_router_rules(plan, vpc, ns, fresh)
+    crashpoint("vpc.router_created")
     if _uplink_index(plan, vpc.vpc_id) != vpc.index:
         # Missing, or the name still held by a deleted VPC whose router is not yet
         # collected (indexes are reused): that VPC is gone, so its uplink may go too.
@@ -275,6 +277,7 @@ def ensure_vpc(plan: NetworkPlan, vpc: VpcNetwork) -> None:
         _write_sysctl(f"/proc/sys/net/ipv6/conf/{uplink}/disable_ipv6", "1")
         hostcmd.run(["ip", "addr", "add", f"{TRANSIT_HOST}/32", "dev", uplink])
         hostcmd.run(["ip", "link", "set", uplink, "up"])
+        crashpoint("vpc.uplink_created")
     hostcmd.run(["nft", "add", "element", "ip", plan.table, "uplink_marks",
                  f"{{ {uplink} : {mark:#x} }}"], check=False)
     _ensure_router_links(vpc, ns)
