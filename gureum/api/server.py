@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("gureum.api")
 MAX_BODY = 1024 * 1024
+DRAIN_LIMIT = 16 * MAX_BODY
 MAX_PARAMS = 5000
 
 
@@ -138,7 +139,8 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             size = -1
         if size < 0 or size > MAX_BODY:
-            self.close_connection = True  # the body is never read
+            self.close_connection = True
+            self._discard(size)
             self._reply(*self.api.error(
                 api_exc.RequestEntityTooLarge(f"Request body exceeds {MAX_BODY} bytes"), headers))
             return
@@ -148,6 +150,16 @@ class _Handler(BaseHTTPRequestHandler):
             return
         status, payload = self.api.handle(self.command, self.path, headers, body)
         self._reply(status, payload)
+
+    def _discard(self, size: int) -> None:
+        """Read (and drop) a moderately oversized body before answering, so the client is
+        not cut off mid-send and sees the error; beyond DRAIN_LIMIT it is cut off."""
+        left = size if 0 < size <= DRAIN_LIMIT else 0
+        while left > 0:
+            chunk = self.rfile.read(min(left, 65536))
+            if not chunk:
+                return
+            left -= len(chunk)
 
     do_POST = _serve
     do_GET = _serve
