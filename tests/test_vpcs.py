@@ -229,3 +229,38 @@ def test_public_address_answers_only_once_the_subnet_routes_to_an_internet_gatew
         return a[0] <= b[0] and a[1] <= b[1]
 
     assert wait_for(lambda: subset(plumbing(), before), 5), (plumbing(), before)
+
+
+def test_outbound_is_off_even_for_a_public_subnet(server, ec2, networks, image_id, key_pair):
+    """With the operator's outbound switch off (always, in tests), an instance in a subnet
+    routed to an internet gateway still reaches nothing beyond its VPC. "Beyond" is a
+    stand-in internet made here: a netns behind a host route, so nothing leaves the machine."""
+    prefix = server.host_objects()["nft_tables"][0].split()[-1]
+    ns, link = f"{prefix}-outside", f"{prefix}o0"
+    setup = [["ip", "netns", "add", ns],
+             ["ip", "link", "add", link, "type", "veth", "peer", "name", "eth0", "netns", ns],
+             ["ip", "addr", "add", "198.51.100.1/24", "dev", link],
+             ["ip", "link", "set", link, "up"],
+             ["ip", "-n", ns, "addr", "add", "198.51.100.2/24", "dev", "eth0"],
+             ["ip", "-n", ns, "link", "set", "eth0", "up"],
+             ["ip", "-n", ns, "link", "set", "lo", "up"]]
+    listener = None
+    try:
+        for cmd in setup:
+            subprocess.run(cmd, check=True)
+        listener = subprocess.Popen(
+            ["ip", "netns", "exec", ns, "python3", "-c",
+             "import socket; s=socket.socket(); s.bind(('198.51.100.2', 8080)); s.listen()\n"
+             "while True: s.accept()[0].close()"])
+        assert wait_for(lambda: tcp_open("198.51.100.2", 8080), 5)  # the stand-in answers
+        (inst,) = networks().launch(image_id, key_pair[0])
+        out = ssh(key_pair[1], inst["PublicIpAddress"], PROBE.format("198.51.100.2", 8080))
+        assert out.stdout.strip() == "CLOSED"
+        seed = ssh(key_pair[1], inst["PublicIpAddress"], "sudo -n cat /run/gureum/seed/outbound")
+        assert seed.stdout.strip() == "0"
+    finally:
+        if listener is not None:
+            listener.kill()
+            listener.wait()
+        subprocess.run(["ip", "netns", "del", ns], check=False)
+        subprocess.run(["ip", "link", "del", link], check=False, stderr=subprocess.DEVNULL)
