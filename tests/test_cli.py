@@ -54,3 +54,12 @@ def test_doctor_lists_prefixed_objects(server, ec2, launch):
     assert report["prefix"].startswith("gr") and len(report["prefix"]) == 6
     assert any(iid in n for n in report["objects"]["netns"])
     assert gureum(server, "doctor", "--expect-clean").returncode == 1
+
+
+def test_ssh_into_a_private_instance_goes_through_its_vpc_router(server, ec2, launch):
+    inst = launch(NetworkInterfaces=[{"DeviceIndex": 0, "AssociatePublicIpAddress": False}])
+    iid = inst["Instances"][0]["InstanceId"]
+    running = wait_state(ec2, iid, "running")
+    assert "PublicIpAddress" not in running
+    out = gureum(server, "ssh", iid, "--", "hostname")
+    assert out.stdout.strip() == f"ip-{running['PrivateIpAddress'].replace('.', '-')}", out.stderr

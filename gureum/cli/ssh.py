@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 from gureum.config import Config
+from gureum.services.ec2 import networks
 from gureum.store import models
 from gureum.store.db import Store
 
@@ -63,11 +64,16 @@ def ssh_command(cfg: Config, instance_id: str, identity: str | None, command: li
     store = Store(f"sqlite:///{cfg.db_path}")
     with store.read() as s:
         inst = s.get(models.Instance, instance_id)
+        public = inst is not None and inst.public_ip is not None and \
+            inst.subnet_id in networks.public_subnet_ids(s)
     if inst is None:
         raise SystemExit(f"gureum: no instance {instance_id}")
     if inst.state != "running":
         raise SystemExit(f"gureum: {instance_id} is {inst.state}")
-    address = inst.public_ip or inst.private_ip
+    # Without a reachable public address, go in from the VPC's own router (a bastion
+    # that needs no instance): the private address is only routable there.
+    address = inst.public_ip if public else inst.private_ip
+    via = [] if public else ["ip", "netns", "exec", f"{cfg.prefix}-{inst.vpc_id}"]
     key = find_key(inst.key_name, identity)
     pinned = known_hosts(cfg, instance_id, address)
     if pinned:
@@ -77,4 +83,4 @@ def ssh_command(cfg: Config, instance_id: str, identity: str | None, command: li
                "-o", f"UserKnownHostsFile={os.path.expanduser('~/.ssh/known_hosts_gureum')}"]
     if key:
         cmd += ["-i", key]
-    return [*cmd, f"ec2-user@{address}", *command]
+    return [*via, *cmd, f"ec2-user@{address}", *command]
