@@ -27,3 +27,34 @@ def test_quick_start_with_aws_cli(server, ec2, image_id):
         server.aws("ec2", "terminate-instances", "--instance-ids", iid)
         wait_state(ec2, iid, "terminated")
         server.aws("ec2", "delete-key-pair", "--key-name", "cli-me")
+
+
+def test_public_subnet_pattern_with_aws_cli(server):
+    """The usual VPC walkthrough, command by command, then torn down in AWS's order."""
+
+    def aws(*args: str) -> dict:
+        out = server.aws("ec2", *args).stdout
+        return json.loads(out) if out.strip() else {}
+
+    vpc = aws("create-vpc", "--cidr-block", "10.88.0.0/16")["Vpc"]["VpcId"]
+    subnet = aws("create-subnet", "--vpc-id", vpc, "--cidr-block", "10.88.1.0/24")["Subnet"]["SubnetId"]
+    igw = aws("create-internet-gateway")["InternetGateway"]["InternetGatewayId"]
+    aws("attach-internet-gateway", "--internet-gateway-id", igw, "--vpc-id", vpc)
+    table = aws("create-route-table", "--vpc-id", vpc)["RouteTable"]["RouteTableId"]
+    aws("create-route", "--route-table-id", table, "--destination-cidr-block", "0.0.0.0/0",
+        "--gateway-id", igw)
+    assoc = aws("associate-route-table", "--route-table-id", table, "--subnet-id", subnet)[
+        "AssociationId"]
+    aws("modify-subnet-attribute", "--subnet-id", subnet, "--map-public-ip-on-launch")
+    described = aws("describe-route-tables", "--filters", f"Name=association.subnet-id,Values={subnet}")
+    assert [t["RouteTableId"] for t in described["RouteTables"]] == [table]
+    blocked = server.aws("ec2", "delete-vpc", "--vpc-id", vpc, check=False)
+    assert blocked.returncode != 0 and "DependencyViolation" in blocked.stderr
+    aws("disassociate-route-table", "--association-id", assoc)
+    aws("delete-route-table", "--route-table-id", table)
+    aws("detach-internet-gateway", "--internet-gateway-id", igw, "--vpc-id", vpc)
+    aws("delete-internet-gateway", "--internet-gateway-id", igw)
+    aws("delete-subnet", "--subnet-id", subnet)
+    aws("delete-vpc", "--vpc-id", vpc)
+    gone = server.aws("ec2", "describe-vpcs", "--vpc-ids", vpc, check=False)
+    assert "InvalidVpcID.NotFound" in gone.stderr
