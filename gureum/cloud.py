@@ -74,6 +74,14 @@ class Cloud:
         return imds.instance_metadata(inst, tags, self.config.region, vpc.cidr, subnet.cidr,
                                       self.identity)
 
+    def may_reach_out(self, vpc_id: str, private_ip: str) -> bool:
+        """Outbound allowed by the operator, and the caller's subnet is public."""
+        if not self.config.outbound:
+            return False
+        with self.store.read() as s:
+            inst = _instance_at(s, vpc_id, private_ip)
+            return inst is not None and inst.subnet_id in networks.public_subnet_ids(s)
+
     def dns_answers(self, vpc_id: str, name: str, qtype: str, client: str) -> list | None:
         from gureum.services.ec2 import dns
 

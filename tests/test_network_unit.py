@@ -42,3 +42,39 @@ def test_host_forwards_and_masquerades_only_when_allowed():
     # Marks: one 12-bit slot per VPC under the data directory's 16-bit hash.
     plan = NetworkPlan("grab12", "127.100.0.0/16")
     assert plan.mark(VPC) == 0x1AB12007
+
+
+def test_resolver_forwards_only_for_callers_allowed_out():
+    """Real sockets on loopback: an upstream that answers everything, and our resolver in
+    front of it, forwarding for one caller and refusing for another."""
+    import socket
+    import threading
+
+    from dnslib import QTYPE, RR, A, DNSRecord
+
+    from gureum.agent.dns import DnsServer, host_resolvers
+
+    upstream = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    upstream.bind(("127.0.0.1", 0))
+
+    def answer_everything() -> None:
+        data, peer = upstream.recvfrom(4096)
+        request = DNSRecord.parse(data)
+        reply = request.reply()
+        reply.add_answer(RR(str(request.q.qname), QTYPE.A, rdata=A("192.0.2.7"), ttl=5))
+        upstream.sendto(reply.pack(), peer)
+
+    threading.Thread(target=answer_everything, daemon=True).start()
+    front = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    front.bind(("127.0.0.1", 0))
+    server = DnsServer(front, lambda name, qtype, client: None,
+                       may_forward=lambda client: client == "127.0.0.1",
+                       upstreams=(upstream.getsockname(),))
+    query = DNSRecord.question("example.org").pack()
+    forwarded = DNSRecord.parse(server.answer(query, "127.0.0.1"))
+    assert str(forwarded.rr[0].rdata) == "192.0.2.7"
+    refused = DNSRecord.parse(server.answer(query, "10.0.0.9"))
+    assert refused.header.rcode == 5 and not refused.rr  # REFUSED
+    upstream.close()
+    front.close()
+    assert host_resolvers("/nonexistent") == ()

@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from gureum.agent import idmap
 from gureum.agent.client import AgentUnavailable
-from gureum.agent.dns import DnsServer
+from gureum.agent.dns import DnsServer, host_resolvers
 from gureum.agent.metadata import MetadataServer
 from gureum.agent.network import DNS_ADDRESS, IMDS_ADDRESS, VpcNetwork
 from gureum.services.ec2 import networks
@@ -156,7 +156,9 @@ class NetworkController:
                     sock = idmap.in_netns(path, lambda a=address: _bound(socket.SOCK_DGRAM, (a, 53)))
                     servers.append(DnsServer(
                         sock, lambda name, qtype, client: self.cloud.dns_answers(
-                            vpc.vpc_id, name, qtype, client)))
+                            vpc.vpc_id, name, qtype, client),
+                        may_forward=lambda client: self.cloud.may_reach_out(vpc.vpc_id, client),
+                        upstreams=host_resolvers() if self.cloud.config.outbound else ()))
             except Exception:
                 for server in servers:
                     server.stop()
