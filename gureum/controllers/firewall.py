@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import threading
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
 from gureum.agent.firewall import render
+from gureum.controllers.loop import ResyncLoop
 from gureum.services.ec2 import security_groups as sg
 from gureum.store import models
 
@@ -22,32 +22,14 @@ log = logging.getLogger("gureum.firewall")
 RESYNC_SECONDS = 5.0
 
 
-class FirewallController:
+class FirewallController(ResyncLoop):
+    name = "firewall-controller"
+    resync_seconds = RESYNC_SECONDS
+
     def __init__(self, cloud: Cloud) -> None:
+        super().__init__()
         self.cloud = cloud
-        self.wakeup = threading.Event()
-        self.stopping = threading.Event()
         self.applied: dict[str, str] = {}
-        self.thread = threading.Thread(target=self._run, name="firewall-controller", daemon=True)
-
-    def start(self) -> None:
-        self.thread.start()
-
-    def stop(self) -> None:
-        self.stopping.set()
-        self.wakeup.set()
-        self.thread.join(timeout=10)
-
-    def _run(self) -> None:
-        while not self.stopping.is_set():
-            self.wakeup.wait(timeout=RESYNC_SECONDS)
-            self.wakeup.clear()
-            if self.stopping.is_set():
-                break
-            try:
-                self.sync()
-            except Exception:
-                log.exception("firewall sync failed")
 
     def sync(self) -> None:
         agent = self.cloud.agent

@@ -8,7 +8,6 @@ their VPC is gone from the store.
 
 from __future__ import annotations
 
-import logging
 import os
 import socket
 import threading
@@ -18,17 +17,16 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 
 from gureum.agent import idmap
-from gureum.agent.client import AgentUnavailable
 from gureum.agent.dns import DnsServer, host_resolvers
 from gureum.agent.metadata import MetadataServer
 from gureum.agent.network import DNS_ADDRESS, IMDS_ADDRESS, VpcNetwork
+from gureum.controllers.loop import ResyncLoop
 from gureum.services.ec2 import networks
 from gureum.store import models
 
 if TYPE_CHECKING:
     from gureum.cloud import Cloud
 
-log = logging.getLogger("gureum.network")
 RESYNC_SECONDS = 5.0
 LIVE = ("pending", "running")
 
@@ -56,39 +54,22 @@ def _bound(kind: int, address: tuple[str, int]) -> socket.socket:
     return sock
 
 
-class NetworkController:
+class NetworkController(ResyncLoop):
+    name = "network-controller"
+    resync_seconds = RESYNC_SECONDS
+
     def __init__(self, cloud: Cloud) -> None:
+        super().__init__()
         self.cloud = cloud
-        self.wakeup = threading.Event()
-        self.stopping = threading.Event()
         self.listeners: dict[str, _Listeners] = {}
         self.lock = threading.RLock()
-        self.thread = threading.Thread(target=self._run, name="network-controller", daemon=True)
-
-    def start(self) -> None:
-        self.thread.start()
 
     def stop(self) -> None:
-        self.stopping.set()
-        self.wakeup.set()
-        self.thread.join(timeout=10)
+        super().stop()
         with self.lock:
             for listeners in self.listeners.values():
                 listeners.stop()
             self.listeners.clear()
-
-    def _run(self) -> None:
-        while not self.stopping.is_set():
-            self.wakeup.wait(timeout=RESYNC_SECONDS)
-            self.wakeup.clear()
-            if self.stopping.is_set():
-                break
-            try:
-                self.sync()
-            except AgentUnavailable as err:
-                log.info("network sync postponed: %s", err)
-            except Exception:
-                log.exception("network sync failed")
 
     # -- what the store says -------------------------------------------------------------
     def vpc_network(self, vpc_id: str) -> VpcNetwork:

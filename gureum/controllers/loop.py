@@ -1,0 +1,45 @@
+"""A controller thread that runs `sync()` when woken and at least every few seconds:
+level-triggered, so a missed wakeup only delays convergence."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from gureum.agent.client import AgentUnavailable
+
+log = logging.getLogger("gureum.controller")
+
+
+class ResyncLoop:
+    name = "controller"
+    resync_seconds = 5.0
+
+    def __init__(self) -> None:
+        self.wakeup = threading.Event()
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._run, name=self.name, daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.wakeup.set()
+        self.thread.join(timeout=10)
+
+    def sync(self) -> None:
+        raise NotImplementedError
+
+    def _run(self) -> None:
+        while not self.stopping.is_set():
+            self.wakeup.wait(timeout=self.resync_seconds)
+            self.wakeup.clear()
+            if self.stopping.is_set():
+                break
+            try:
+                self.sync()
+            except AgentUnavailable as err:
+                log.info("%s postponed: %s", self.name, err)
+            except Exception:
+                log.exception("%s sync failed", self.name)
