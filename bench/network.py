@@ -91,13 +91,13 @@ def main() -> int:
         results = {}
         for name, cmd in (
             ("host -> host loopback (peer: no virtualisation)", ["python3", "-c", SEND, "127.0.0.1", "19000", str(args.mib)]),
-            ("host -> instance public IP (DNAT + bridge + netns)", ["python3", "-c", SEND, a["PublicIpAddress"], "9000", str(args.mib)]),
+            ("host -> instance public IP (DNAT, fwmark route, VPC router, bridge)", ["python3", "-c", SEND, a["PublicIpAddress"], "9000", str(args.mib)]),
         ):
             results[name] = [float(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout)
                              for _ in range(3)]
         local.terminate()
         remote(key, b["PublicIpAddress"], f"cat > /tmp/send.py <<'EOF'\n{SEND}EOF\n")
-        results["instance -> instance private IP (bridge)"] = [
+        results["instance -> instance private IP (VPC bridge)"] = [
             float(remote(key, b["PublicIpAddress"], f"python3 /tmp/send.py {a['PrivateIpAddress']} 9000 {args.mib}"))
             for _ in range(3)]
         table = Table(title="TCP throughput (MiB/s, median of 3)")
