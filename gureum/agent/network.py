@@ -199,7 +199,8 @@ def remove_host_network(plan: NetworkPlan) -> None:
             hostcmd.run(["nft", "delete", "table", family, plan.table])
     for rule in our_rules(plan):
         hostcmd.run(["ip", "rule", "del", "pref", str(RULE_PREF), "fwmark", rule], check=False)
-        hostcmd.run(["ip", "route", "flush", "table", str(int(rule, 16))], check=False)
+    for table in sorted({route.split()[-1] for route in our_routes(plan)}):
+        hostcmd.run(["ip", "route", "flush", "table", table], check=False)
 
 
 def our_rules(plan: NetworkPlan) -> list[str]:
@@ -211,6 +212,13 @@ def our_rules(plan: NetworkPlan) -> list[str]:
         if mark and int(mark, 16) & 0xFFFFF000 == plan.mark_base:
             out.append(mark)
     return out
+
+
+def our_routes(plan: NetworkPlan) -> list[str]:
+    """Routes in this data directory's per-VPC routing tables."""
+    routes = json.loads(hostcmd.run(["ip", "-j", "route", "show", "table", "all"]) or "[]")
+    return [f"{r.get('dst')} table {r['table']}" for r in routes
+            if str(r.get("table", "")).isdigit() and int(r["table"]) & 0xFFFFF000 == plan.mark_base]
 
 
 # -- one VPC -------------------------------------------------------------------------------
