@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 import shutil
 import statistics
@@ -39,6 +40,8 @@ def bench_server(name: str, max_instances: int = 64) -> Iterator[Server]:
     leftovers = {k: v for k, v in server.host_objects().items() if v}
     if leftovers:
         raise SystemExit(f"host objects leaked: {leftovers}")
+    if os.environ.get("GUREUM_BENCH_KEEP_LOG"):
+        shutil.copy(data_dir / "gureum.log", os.environ["GUREUM_BENCH_KEEP_LOG"])
     shutil.rmtree(data_dir, ignore_errors=True)
 
 

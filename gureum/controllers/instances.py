@@ -167,12 +167,20 @@ class InstanceController:
                 assert row is not None
                 row.public_ip = next(allocation.free_public_ips(s, self.cloud.config.public_pool), None)
                 inst = row
+        started = time.monotonic()
         spec = self.spec(inst)
+        specced = time.monotonic()
         self._ensure_vpc(spec)
+        networked = time.monotonic()
         self.agent.launch(spec)
+        launched = time.monotonic()
         crashpoint("controller.launched_before_ready")
         if not wait_until(lambda: self.agent.ssh_ready(spec), SSH_READY_TIMEOUT):
             raise TimeoutError(f"sshd of {inst.instance_id} did not answer in {SSH_READY_TIMEOUT}s")
+        log.info("%s ready in %.0f ms (spec %.0f, vpc %.0f, host %.0f, boot %.0f)",
+                 inst.instance_id, (time.monotonic() - started) * 1000,
+                 (specced - started) * 1000, (networked - specced) * 1000,
+                 (launched - networked) * 1000, (time.monotonic() - launched) * 1000)
         with self.cloud.store.write() as s:
             row = s.get(models.Instance, inst.instance_id)
             if row is not None and row.state == "pending":
