@@ -5,10 +5,13 @@ and leaves it running)."""
 
 from __future__ import annotations
 
+import subprocess
 import time
 
 import pytest
 from conftest import Network, ssh, wait_for, wait_state
+
+from gureum.testing import tcp_open
 
 LAUNCH_POINTS = ["launch.disk_created", "launch.rootfs_mounted", "launch.netns_created",
                  "launch.container_started", "controller.launched_before_ready"]
@@ -88,3 +91,23 @@ def test_crash_while_building_a_vpc_router_converges(server, ec2, image_id, key_
         assert len(routers) == 1
     finally:
         net.delete()
+
+
+def test_a_lost_vpc_router_is_rebuilt_around_running_instances(server, ec2, launch, key_pair):
+    """The router netns of a VPC disappears under a running instance (host damage, a
+    careless cleanup): after a restart the instance is rewired, with its processes intact."""
+    inst = launch()["Instances"][0]
+    iid = inst["InstanceId"]
+    running = wait_state(ec2, iid, "running")
+    ip = running["PublicIpAddress"]
+    ssh(key_pair[1], ip, "nohup sleep 600 >/dev/null 2>&1 & echo $! > /home/ec2-user/sleeper")
+    server.stop()
+    router = next(n for n in server.host_objects()["netns"] if n.endswith(running["VpcId"]))
+    subprocess.run(["ip", "netns", "del", router], check=True)
+    assert not wait_for(lambda: tcp_open(ip, 22, 0.3), 1)
+    server.start()
+    assert wait_for(lambda: tcp_open(ip, 22, 0.3), 30), "instance not rewired"
+    alive = ssh(key_pair[1], ip, "kill -0 $(cat /home/ec2-user/sleeper) && echo alive").stdout
+    assert alive.strip() == "alive"  # the same boot, not a relaunch
+    assert ssh(key_pair[1], ip, "curl -s -m 2 http://169.254.169.254/latest/meta-data/instance-id"
+               ).stdout == iid

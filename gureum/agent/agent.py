@@ -107,6 +107,10 @@ class HostAgent:
         """Make the instance run: disk, rootfs, network, container. Idempotent."""
         name = self.container_name(spec.instance_id)
         if self.runtime.state(name) == RuntimeState.RUNNING:
+            self.ensure_vpc(spec.vpc)
+            if not network.is_plumbed(self.plan, spec.vpc.vpc_id, spec.slot):
+                network.plumb_instance(self.plan, spec.vpc.vpc_id, spec.instance_id, spec.slot,
+                                       spec.private_ip, spec.subnet_cidr)
             self._ensure_public_ip(spec)
             return
         self.runtime.destroy(name)  # a created or stopped leftover

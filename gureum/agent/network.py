@@ -189,7 +189,16 @@ def ensure_host_network(plan: NetworkPlan) -> bool:
     if f'comment "{version}"' in current:
         return False
     _apply_table("ip", plan.table, ruleset)  # from an older gureum: replaced whole
+    _remove_legacy_bridge(plan)
     return True
+
+
+def _remove_legacy_bridge(plan: NetworkPlan) -> None:
+    """gureum before per-VPC routers kept one host bridge and a bridge-family table."""
+    if link_exists(f"{plan.prefix}br0"):
+        hostcmd.run(["ip", "link", "del", f"{plan.prefix}br0"])
+    if f"table bridge {plan.table}\n" in hostcmd.run(["nft", "list", "tables"], check=False) + "\n":
+        hostcmd.run(["nft", "delete", "table", "bridge", plan.table])
 
 
 def remove_host_network(plan: NetworkPlan) -> None:
@@ -381,13 +390,8 @@ def mac_for(private_ip: str) -> str:
 
 def create_instance_netns(plan: NetworkPlan, vpc_id: str, instance_id: str, slot: int,
                           private_ip: str, subnet_cidr: str) -> None:
-    ns, veth, router = plan.netns(instance_id), plan.veth(slot), plan.router(vpc_id)
-    prefixlen = ipaddress.ip_network(subnet_cidr).prefixlen
+    ns = plan.netns(instance_id)
     hostcmd.run(["ip", "netns", "add", ns])
-    hostcmd.run(["ip", "link", "add", veth, "netns", router, "type", "veth", "peer", "name",
-                 "eth0", "netns", ns])
-    add_port_address(plan, vpc_id, veth, private_ip)
-    hostcmd.run(["ip", "-n", router, "link", "set", veth, "master", "br0", "up"])
     idmap.write_in_netns(str(NETNS_DIR / ns), {
         "/proc/sys/net/ipv6/conf/all/disable_ipv6": "1",
         "/proc/sys/net/ipv6/conf/default/disable_ipv6": "1",
@@ -395,6 +399,29 @@ def create_instance_netns(plan: NetworkPlan, vpc_id: str, instance_id: str, slot
         "/proc/sys/net/ipv4/ip_unprivileged_port_start": "0",
         "/proc/sys/net/ipv4/ping_group_range": "0 2147483647",
     })
+    plumb_instance(plan, vpc_id, instance_id, slot, private_ip, subnet_cidr)
+
+
+def is_plumbed(plan: NetworkPlan, vpc_id: str, slot: int) -> bool:
+    return Path(plan.router_path(vpc_id)).exists() and link_exists(plan.veth(slot),
+                                                                   plan.router(vpc_id))
+
+
+def plumb_instance(plan: NetworkPlan, vpc_id: str, instance_id: str, slot: int,
+                   private_ip: str, subnet_cidr: str) -> None:
+    """Wire an instance's netns to its VPC bridge. Also heals a running instance whose
+    router was lost (or that still hangs off a pre-router host bridge): its netns, and so
+    its processes and sockets, stay; only the cable is replaced."""
+    ns, veth, router = plan.netns(instance_id), plan.veth(slot), plan.router(vpc_id)
+    prefixlen = ipaddress.ip_network(subnet_cidr).prefixlen
+    if link_exists(veth):  # host-side end from before per-VPC routers
+        hostcmd.run(["ip", "link", "del", veth])
+    if link_exists("eth0", ns):
+        hostcmd.run(["ip", "-n", ns, "link", "del", "eth0"])
+    hostcmd.run(["ip", "link", "add", veth, "netns", router, "type", "veth", "peer", "name",
+                 "eth0", "netns", ns])
+    add_port_address(plan, vpc_id, veth, private_ip)
+    hostcmd.run(["ip", "-n", router, "link", "set", veth, "master", "br0", "up"])
     batch = "\n".join([
         f"link set eth0 address {mac_for(private_ip)}",
         f"addr add {private_ip}/{prefixlen} dev eth0",
