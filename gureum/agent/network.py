@@ -37,6 +37,7 @@ TRANSIT_HOST = "169.254.86.1"
 TRANSIT_ROUTER = "169.254.86.2"
 RULE_PREF = 1000
 MARK_FLAG = 0x10000000
+MARK_MASK = 0xFFFFF000  # flag + data directory hash; the low 12 bits name the VPC
 
 
 @dataclass(frozen=True)
@@ -120,7 +121,7 @@ def _apply_table(family: str, name: str, ruleset: str, netns: str | None = None)
 # -- the host side -------------------------------------------------------------------------
 def host_ruleset(plan: NetworkPlan) -> str:
     t, pool, up = plan.table, plan.public_pool, f"{plan.prefix}r*"
-    base, mask = plan.mark_base, 0xFFFFF000
+    base, mask = plan.mark_base, MARK_MASK
     if plan.outbound:
         # The router only lets internet-routed subnets out; here they leave masqueraded,
         # and replies find their VPC again through the connection's mark.
@@ -218,7 +219,7 @@ def our_rules(plan: NetworkPlan) -> list[str]:
     out = []
     for rule in rules:
         mark = rule.get("fwmark")
-        if mark and int(mark, 16) & 0xFFFFF000 == plan.mark_base:
+        if mark and int(mark, 16) & MARK_MASK == plan.mark_base:
             out.append(mark)
     return out
 
@@ -227,7 +228,7 @@ def our_routes(plan: NetworkPlan) -> list[str]:
     """Routes in this data directory's per-VPC routing tables."""
     routes = json.loads(hostcmd.run(["ip", "-j", "route", "show", "table", "all"]) or "[]")
     return [f"{r.get('dst')} table {r['table']}" for r in routes
-            if str(r.get("table", "")).isdigit() and int(r["table"]) & 0xFFFFF000 == plan.mark_base]
+            if str(r.get("table", "")).isdigit() and int(r["table"]) & MARK_MASK == plan.mark_base]
 
 
 # -- one VPC -------------------------------------------------------------------------------
