@@ -97,9 +97,19 @@ def gateway(subnet_cidr: str) -> str:
     return str(ipaddress.ip_network(subnet_cidr)[1])
 
 
+def run_in(netns: str | None, cmd: list[str], input: str | None = None,
+           check: bool = True) -> str:
+    """Run a host command inside a netns (None: the host's). The command is forked from a
+    thread that joined the netns, unlike `ip -n`/`ip netns exec`, which also make a mount
+    namespace each time: that contends with instances' mounts when many launch at once."""
+    if netns is None:
+        return hostcmd.run(cmd, input=input, check=check)
+    return idmap.in_netns(str(NETNS_DIR / netns),
+                          lambda: hostcmd.run(cmd, input=input, check=check))
+
+
 def _links(netns: str | None = None) -> list[dict]:
-    cmd = ["ip", "-j", "link", "show"] if netns is None else ["ip", "-n", netns, "-j", "link", "show"]
-    return json.loads(hostcmd.run(cmd) or "[]")
+    return json.loads(run_in(netns, ["ip", "-j", "link", "show"]) or "[]")
 
 
 def link_exists(name: str, netns: str | None = None) -> bool:
@@ -114,8 +124,7 @@ def _write_sysctl(path: str, value: str) -> None:
 def _apply_table(family: str, name: str, ruleset: str, netns: str | None = None) -> None:
     """Replace one nft table atomically (declare, delete, define in one transaction)."""
     script = f"table {family} {name} {{}}\ndelete table {family} {name}\n{ruleset}"
-    cmd = ["nft", "-f", "-"] if netns is None else ["ip", "netns", "exec", netns, "nft", "-f", "-"]
-    hostcmd.run(cmd, input=script)
+    run_in(netns, ["nft", "-f", "-"], input=script)
 
 
 # -- the host side -------------------------------------------------------------------------
@@ -286,7 +295,7 @@ def ensure_vpc(plan: NetworkPlan, vpc: VpcNetwork) -> None:
         if link_exists(uplink):
             hostcmd.run(["ip", "link", "del", uplink])
         if link_exists("up0", ns):
-            hostcmd.run(["ip", "-n", ns, "link", "del", "up0"])
+            run_in(ns, ["ip", "link", "del", "up0"])
         hostcmd.run(["ip", "link", "add", uplink, "type", "veth", "peer", "name", "up0",
                      "netns", ns])
         for knob in ("route_localnet", "rp_filter"):
@@ -312,8 +321,7 @@ def _ensure_router_rules(plan: NetworkPlan, vpc: VpcNetwork, ns: str, fresh: boo
     ruleset = ruleset.replace("table inet gureum {\n",
                               f"table inet gureum {{\n  comment \"{version}\"\n", 1)
     if not fresh:
-        current = hostcmd.run(["ip", "netns", "exec", ns, "nft", "list", "table", "inet",
-                               "gureum"], check=False)
+        current = run_in(ns, ["nft", "list", "table", "inet", "gureum"], check=False)
         if f'comment "{version}"' in current:
             return
     ports = [] if fresh else _port_addresses(ns)
@@ -328,7 +336,7 @@ def _ensure_router_links(vpc: VpcNetwork, ns: str) -> None:
     batch = []
     if "br0" not in links:
         batch.append("link add br0 type bridge")
-    addrs = json.loads(hostcmd.run(["ip", "-n", ns, "-j", "addr", "show"]) or "[]")
+    addrs = json.loads(run_in(ns, ["ip", "-j", "addr", "show"]) or "[]")
     have = {(a["local"], a["prefixlen"]) for link in addrs for a in link.get("addr_info", [])
             if a.get("family") == "inet"}
     want = {(TRANSIT_ROUTER, 32, "up0"), (vpc.resolver, 32, "br0"), (IMDS_ADDRESS, 32, "br0"),
@@ -339,7 +347,7 @@ def _ensure_router_links(vpc: VpcNetwork, ns: str) -> None:
             batch.append(f"addr add {address}/{prefixlen} dev {dev}")
     batch += ["link set lo up", "link set up0 up", "link set br0 up",
               f"route replace default via {TRANSIT_HOST} dev up0 onlink"]
-    hostcmd.run(["ip", "-n", ns, "-batch", "-"], input="\n".join(batch) + "\n")
+    run_in(ns, ["ip", "-batch", "-"], input="\n".join(batch) + "\n")
 
 
 def _uplink_index(plan: NetworkPlan, vpc_id: str) -> int | None:
@@ -347,8 +355,8 @@ def _uplink_index(plan: NetworkPlan, vpc_id: str) -> int | None:
     router = plan.router(vpc_id)
     if not Path(plan.router_path(vpc_id)).exists():
         return None
-    for link in json.loads(hostcmd.run(["ip", "-n", router, "-j", "link", "show", "up0"],
-                                       check=False) or "[]"):
+    for link in json.loads(run_in(router, ["ip", "-j", "link", "show", "up0"],
+                                  check=False) or "[]"):
         for host_link in _links():
             if host_link.get("ifindex") == link.get("link_index") and \
                     host_link["ifname"].startswith(f"{plan.prefix}r"):
@@ -418,11 +426,11 @@ def plumb_instance(plan: NetworkPlan, vpc_id: str, instance_id: str, slot: int,
     if link_exists(veth):  # host-side end from before per-VPC routers
         hostcmd.run(["ip", "link", "del", veth])
     if link_exists("eth0", ns):
-        hostcmd.run(["ip", "-n", ns, "link", "del", "eth0"])
+        run_in(ns, ["ip", "link", "del", "eth0"])
     hostcmd.run(["ip", "link", "add", veth, "netns", router, "type", "veth", "peer", "name",
                  "eth0", "netns", ns])
     add_port_address(plan, vpc_id, veth, private_ip)
-    hostcmd.run(["ip", "-n", router, "link", "set", veth, "master", "br0", "up"])
+    run_in(router, ["ip", "link", "set", veth, "master", "br0", "up"])
     batch = "\n".join([
         f"link set eth0 address {mac_for(private_ip)}",
         f"addr add {private_ip}/{prefixlen} dev eth0",
@@ -430,12 +438,12 @@ def plumb_instance(plan: NetworkPlan, vpc_id: str, instance_id: str, slot: int,
         "link set eth0 up",
         f"route add default via {gateway(subnet_cidr)}",
     ])
-    hostcmd.run(["ip", "-n", ns, "-batch", "-"], input=batch + "\n")
+    run_in(ns, ["ip", "-batch", "-"], input=batch + "\n")
 
 
 def add_port_address(plan: NetworkPlan, vpc_id: str, veth: str, private_ip: str) -> None:
-    hostcmd.run(["ip", "netns", "exec", plan.router(vpc_id), "nft", "add", "element", "bridge",
-                 "gureum", "port_addresses", f"{{ {veth} . {private_ip} }}"])
+    run_in(plan.router(vpc_id), ["nft", "add", "element", "bridge", "gureum", "port_addresses",
+                                 f"{{ {veth} . {private_ip} }}"])
 
 
 def delete_instance_netns(plan: NetworkPlan, vpc_id: str, instance_id: str, slot: int) -> None:
@@ -446,16 +454,16 @@ def delete_instance_netns(plan: NetworkPlan, vpc_id: str, instance_id: str, slot
     if not Path(plan.router_path(vpc_id)).exists():
         return
     if link_exists(veth, router):
-        hostcmd.run(["ip", "-n", router, "link", "del", veth])
+        run_in(router, ["ip", "link", "del", veth])
     for port, address in _port_addresses(router):
         if port == veth:
-            hostcmd.run(["ip", "netns", "exec", router, "nft", "delete", "element", "bridge",
-                         "gureum", "port_addresses", f"{{ {port} . {address} }}"])
+            run_in(router, ["nft", "delete", "element", "bridge", "gureum", "port_addresses",
+                            f"{{ {port} . {address} }}"])
 
 
 def _port_addresses(router: str) -> list[tuple[str, str]]:
-    out = hostcmd.run(["ip", "netns", "exec", router, "nft", "-j", "list", "set", "bridge",
-                       "gureum", "port_addresses"], check=False)
+    out = run_in(router, ["nft", "-j", "list", "set", "bridge", "gureum", "port_addresses"],
+                 check=False)
     pairs = []
     for item in json.loads(out)["nftables"] if out else []:
         for elem in item.get("set", {}).get("elem", []) or []:

@@ -120,7 +120,7 @@ class InstanceController:
             vpc = s.get(models.Vpc, inst.vpc_id)
             subnet = s.get(models.Subnet, inst.subnet_id)
             assert image is not None and vpc is not None and subnet is not None
-            public = networks.public_subnet_ids(s)
+            public = networks.public_subnet_ids(s, vpc.vpc_id)
             network = networks.vpc_network(s, vpc, public)
         firewall = firewalls.get(inst.instance_id)
         return InstanceSpec(

@@ -117,45 +117,35 @@ def main_table(session: Session, vpc_id: str) -> models.RouteTable:
     return table
 
 
-def table_of(session: Session, subnet: models.Subnet) -> models.RouteTable:
-    """The route table a subnet uses: its explicit association, else its VPC's main one."""
-    assoc = session.scalar(select(models.RouteTableAssociation).where(
-        models.RouteTableAssociation.subnet_id == subnet.subnet_id))
-    if assoc is not None:
-        table = session.get(models.RouteTable, assoc.route_table_id)
-        if table is not None:
-            return table
-    return main_table(session, subnet.vpc_id)
-
-
-def public_subnet_ids(session: Session) -> set[str]:
+def public_subnet_ids(session: Session, vpc_id: str | None = None) -> set[str]:
     """Subnets whose route table sends 0.0.0.0/0 to an internet gateway attached to
     their VPC: the only ones reachable on public addresses, and the only ones that may
-    reach out when the operator allows outbound traffic."""
-    attached = {g.gateway_id: g.vpc_id for g in session.scalars(select(models.InternetGateway))
-                if g.vpc_id}
+    reach out when the operator allows outbound traffic. A fixed number of queries,
+    whatever the number of subnets (this runs for every launch)."""
+    def scoped(query, column):  # noqa: ANN001, ANN202
+        return query if vpc_id is None else query.where(column == vpc_id)
+
+    attached = {g.gateway_id: g.vpc_id for g in session.scalars(scoped(
+        select(models.InternetGateway), models.InternetGateway.vpc_id)) if g.vpc_id}
+    tables = {t.route_table_id: t for t in session.scalars(scoped(
+        select(models.RouteTable), models.RouteTable.vpc_id))}
     public_tables = {r.route_table_id for r in session.scalars(select(models.Route).where(
-        models.Route.destination == "0.0.0.0/0"))
-        if r.gateway_id in attached}
-    out = set()
-    for subnet in session.scalars(select(models.Subnet)):
-        table = table_of(session, subnet)
-        if table.route_table_id in public_tables and attached.get(
-                _igw_of(session, table.route_table_id)) == subnet.vpc_id:
-            out.add(subnet.subnet_id)
-    return out
-
-
-def _igw_of(session: Session, route_table_id: str) -> str | None:
-    route = session.get(models.Route, (route_table_id, "0.0.0.0/0"))
-    return route.gateway_id if route else None
+        models.Route.destination == "0.0.0.0/0", models.Route.route_table_id.in_(list(tables))))
+        if attached.get(r.gateway_id) == tables[r.route_table_id].vpc_id}
+    main = {t.vpc_id: t.route_table_id for t in tables.values() if t.is_main}
+    explicit = {a.subnet_id: a.route_table_id for a in session.scalars(
+        select(models.RouteTableAssociation).where(
+            models.RouteTableAssociation.route_table_id.in_(list(tables))))}
+    return {n.subnet_id for n in session.scalars(scoped(select(models.Subnet),
+                                                         models.Subnet.vpc_id))
+            if explicit.get(n.subnet_id, main.get(n.vpc_id)) in public_tables}
 
 
 def vpc_network(session: Session, vpc: models.Vpc, public: set[str] | None = None) -> VpcNetwork:
     subnets = list(session.scalars(select(models.Subnet).where(
         models.Subnet.vpc_id == vpc.vpc_id).order_by(models.Subnet.cidr)))
     if public is None:
-        public = public_subnet_ids(session)
+        public = public_subnet_ids(session, vpc.vpc_id)
     return VpcNetwork(vpc_id=vpc.vpc_id, index=vpc.net_index, cidr=vpc.cidr,
                       subnets=tuple(s.cidr for s in subnets),
                       internet_subnets=tuple(s.cidr for s in subnets if s.subnet_id in public))
