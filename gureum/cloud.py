@@ -74,20 +74,23 @@ class Cloud:
         return imds.instance_metadata(inst, tags, self.config.region, vpc.cidr, subnet.cidr,
                                       self.identity)
 
-    def may_reach_out(self, vpc_id: str, private_ip: str) -> bool:
-        """Outbound allowed by the operator, and the caller's subnet is public."""
+    def may_forward_dns(self, vpc_id: str, private_ip: str) -> bool:
+        """Outbound allowed by the operator, the VPC's DNS on, and the caller's subnet public."""
         if not self.config.outbound:
             return False
         with self.store.read() as s:
             inst = _instance_at(s, vpc_id, private_ip)
-            return inst is not None and inst.subnet_id in networks.public_subnet_ids(s)
+            vpc = s.get(models.Vpc, vpc_id)
+            return inst is not None and vpc is not None and vpc.enable_dns_support and \
+                inst.subnet_id in networks.public_subnet_ids(s, vpc_id)
 
     def dns_answers(self, vpc_id: str, name: str, qtype: str, client: str) -> list | None:
         from gureum.services.ec2 import dns
 
         with self.store.read() as s:
             asker = _instance_at(s, vpc_id, client)
-            if asker is None:
+            vpc = s.get(models.Vpc, vpc_id)
+            if asker is None or vpc is None or not vpc.enable_dns_support:
                 return None
             # As on AWS: the VPC resolver knows the instances of its own VPC.
             visible = list(s.scalars(select(models.Instance).where(

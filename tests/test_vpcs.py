@@ -264,3 +264,32 @@ def test_outbound_is_off_even_for_a_public_subnet(server, ec2, networks, image_i
             listener.wait()
         subprocess.run(["ip", "netns", "del", ns], check=False)
         subprocess.run(["ip", "link", "del", link], check=False, stderr=subprocess.DEVNULL)
+
+
+def test_vpc_dns_attributes_switch_the_resolver(ec2, networks, image_id, key_pair):
+    default_vpc = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])[
+        "Vpcs"][0]["VpcId"]
+    assert ec2.describe_vpc_attribute(VpcId=default_vpc, Attribute="enableDnsHostnames")[
+        "EnableDnsHostnames"]["Value"] is True
+    net = networks()
+    attribute = lambda name: ec2.describe_vpc_attribute(  # noqa: E731
+        VpcId=net.vpc, Attribute=name)
+    assert attribute("enableDnsSupport")["EnableDnsSupport"]["Value"] is True
+    assert attribute("enableDnsHostnames")["EnableDnsHostnames"]["Value"] is False
+    assert code(lambda: ec2.modify_vpc_attribute(
+        VpcId=net.vpc, EnableDnsSupport={"Value": True}, EnableDnsHostnames={"Value": True})) \
+        == "InvalidParameterCombination"
+    assert code(lambda: ec2.describe_vpc_attribute(VpcId="vpc-0123456789abcdef0",
+                                                   Attribute="enableDnsSupport")) \
+        == "InvalidVpcID.NotFound"
+    (inst,) = net.launch(image_id, key_pair[0])
+    look = f"getent hosts {inst['PrivateDnsName']} || echo none"
+    assert ssh(key_pair[1], inst["PublicIpAddress"], look).stdout.split()[0] == inst["PrivateIpAddress"]
+    ec2.modify_vpc_attribute(VpcId=net.vpc, EnableDnsSupport={"Value": False})
+    assert ssh(key_pair[1], inst["PublicIpAddress"], look).stdout.strip() == "none"
+    assert code(lambda: ec2.modify_vpc_attribute(VpcId=net.vpc, EnableDnsHostnames={"Value": True})) \
+        == "InvalidParameterValue"
+    ec2.modify_vpc_attribute(VpcId=net.vpc, EnableDnsSupport={"Value": True})
+    ec2.modify_vpc_attribute(VpcId=net.vpc, EnableDnsHostnames={"Value": True})
+    assert attribute("enableDnsHostnames")["EnableDnsHostnames"]["Value"] is True
+    assert ssh(key_pair[1], inst["PublicIpAddress"], look).stdout.split()[0] == inst["PrivateIpAddress"]

@@ -138,7 +138,7 @@ class NetworkController(ResyncLoop):
                     servers.append(DnsServer(
                         sock, lambda name, qtype, client: self.cloud.dns_answers(
                             vpc.vpc_id, name, qtype, client),
-                        may_forward=lambda client: self.cloud.may_reach_out(vpc.vpc_id, client),
+                        may_forward=lambda client: self.cloud.may_forward_dns(vpc.vpc_id, client),
                         upstreams=host_resolvers() if self.cloud.config.outbound else ()))
             except Exception:
                 for server in servers:

@@ -192,6 +192,8 @@ class Vpc(Base):
     cidr: Mapped[str] = mapped_column(String(18))
     is_default: Mapped[bool] = mapped_column(default=False)
     net_index: Mapped[int] = mapped_column(Integer, unique=True)
+    enable_dns_support: Mapped[bool] = mapped_column(default=True, server_default="1")
+    enable_dns_hostnames: Mapped[bool] = mapped_column(default=False, server_default="0")
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 

@@ -77,7 +77,8 @@ def create_vpc(session: Session, account_id: str, cidr: str, vpc_id: str | None 
                is_default: bool = False) -> models.Vpc:
     """The VPC with its main route table and default security group, as AWS makes them."""
     vpc = models.Vpc(vpc_id=vpc_id or ids.new("vpc"), account_id=account_id, cidr=cidr,
-                     is_default=is_default, net_index=free_net_index(session))
+                     is_default=is_default, net_index=free_net_index(session),
+                     enable_dns_support=True, enable_dns_hostnames=is_default)
     session.add(vpc)
     session.flush()
     main_id = ids.derived("rtb", vpc.vpc_id) if is_default else ids.new("rtb")

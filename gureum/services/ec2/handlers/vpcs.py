@@ -110,6 +110,43 @@ def delete_vpc(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
     return {"Return": True}
 
 
+_VPC_ATTRIBUTES = {"enableDnsSupport": ("EnableDnsSupport", "enable_dns_support"),
+                   "enableDnsHostnames": ("EnableDnsHostnames", "enable_dns_hostnames")}
+
+
+@action("ec2", "DescribeVpcAttribute")
+def describe_vpc_attribute(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
+    with ctx.cloud.store.write() as s:
+        ctx.cloud.ensure_default_network(s, ctx.account_id)
+        vpc = own_vpc(ctx, s, p.get("VpcId"))
+        attribute = p["Attribute"]
+        if attribute == "enableNetworkAddressUsageMetrics":
+            return {"VpcId": vpc.vpc_id, "EnableNetworkAddressUsageMetrics": {"Value": False}}
+        key, column = _VPC_ATTRIBUTES[attribute]
+        return {"VpcId": vpc.vpc_id, key: {"Value": getattr(vpc, column)}}
+
+
+@action("ec2", "ModifyVpcAttribute")
+def modify_vpc_attribute(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
+    given = [name for name in ("EnableDnsSupport", "EnableDnsHostnames",
+                               "EnableNetworkAddressUsageMetrics") if p.get(name) is not None]
+    if len(given) != 1:
+        raise exc.InvalidParameterCombination(
+            "Exactly one attribute may be modified per request" if given else
+            "The request must contain one attribute to modify")
+    if given[0] == "EnableNetworkAddressUsageMetrics":
+        raise exc.UnsupportedOperation("Network address usage metrics are not available here")
+    value = bool((p[given[0]] or {}).get("Value", False))
+    with ctx.cloud.store.write() as s:
+        ctx.cloud.ensure_default_network(s, ctx.account_id)
+        vpc = own_vpc(ctx, s, p.get("VpcId"))
+        if given[0] == "EnableDnsHostnames" and value and not vpc.enable_dns_support:
+            raise exc.InvalidParameterValue(
+                "enableDnsHostnames can only be enabled when enableDnsSupport is enabled")
+        setattr(vpc, _VPC_ATTRIBUTES[given[0][0].lower() + given[0][1:]][1], value)
+    return {}
+
+
 def _subnet_view(s: Any, subnet: models.Subnet, tags: dict[str, str], region: str) -> dict[str, Any]:
     used = s.scalar(select(func.count()).select_from(models.Instance).where(
         models.Instance.subnet_id == subnet.subnet_id, models.Instance.state != "terminated")) or 0
