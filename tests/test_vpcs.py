@@ -283,6 +283,7 @@ def test_vpc_dns_attributes_switch_the_resolver(ec2, networks, image_id, key_pai
                                                    Attribute="enableDnsSupport")) \
         == "InvalidVpcID.NotFound"
     (inst,) = net.launch(image_id, key_pair[0])
+    assert inst["PublicIpAddress"] and inst["PublicDnsName"] == ""  # no DNS hostnames yet
     look = f"getent hosts {inst['PrivateDnsName']} || echo none"
     assert ssh(key_pair[1], inst["PublicIpAddress"], look).stdout.split()[0] == inst["PrivateIpAddress"]
     ec2.modify_vpc_attribute(VpcId=net.vpc, EnableDnsSupport={"Value": False})
@@ -292,4 +293,7 @@ def test_vpc_dns_attributes_switch_the_resolver(ec2, networks, image_id, key_pai
     ec2.modify_vpc_attribute(VpcId=net.vpc, EnableDnsSupport={"Value": True})
     ec2.modify_vpc_attribute(VpcId=net.vpc, EnableDnsHostnames={"Value": True})
     assert attribute("enableDnsHostnames")["EnableDnsHostnames"]["Value"] is True
+    described = ec2.describe_instances(InstanceIds=[inst["InstanceId"]])["Reservations"][0][
+        "Instances"][0]
+    assert described["PublicDnsName"].startswith("ec2-")
     assert ssh(key_pair[1], inst["PublicIpAddress"], look).stdout.split()[0] == inst["PrivateIpAddress"]

@@ -50,7 +50,8 @@ def volume_id(instance_id: str) -> str:
 
 
 def instance(inst: models.Instance, tags: dict[str, str], region: str,
-             group_names: dict[str, str] | None = None) -> dict[str, Any]:
+             group_names: dict[str, str] | None = None, dns_hostnames: bool = True) -> dict[str, Any]:
+    """`dns_hostnames`: the VPC's enableDnsHostnames; without it, as on AWS, no public DNS name."""
     itype = CATALOGUE.get(inst.instance_type)
     visible_net = inst.state != "terminated"
     groups = [{"GroupId": g, "GroupName": (group_names or {}).get(g, "default")}
@@ -60,7 +61,7 @@ def instance(inst: models.Instance, tags: dict[str, str], region: str,
         "ImageId": inst.image_id,
         "State": state(inst.state),
         "PrivateDnsName": private_dns(inst.private_ip, region) if visible_net else "",
-        "PublicDnsName": public_dns(inst.public_ip, region),
+        "PublicDnsName": public_dns(inst.public_ip, region) if dns_hostnames else "",
         "StateTransitionReason": inst.state_transition_reason,
         "AmiLaunchIndex": inst.ami_launch_index,
         "ProductCodes": [],
@@ -102,15 +103,17 @@ def instance(inst: models.Instance, tags: dict[str, str], region: str,
                 "Ebs": {"VolumeId": volume_id(inst.instance_id), "Status": "attached",
                         "AttachTime": inst.launch_time, "DeleteOnTermination": True},
             }],
-            "NetworkInterfaces": [_interface(inst, groups, region)],
+            "NetworkInterfaces": [_interface(inst, groups, region, dns_hostnames)],
         })
     if inst.public_ip:
         out["PublicIpAddress"] = inst.public_ip
     return out
 
 
-def _interface(inst: models.Instance, groups: list[dict[str, str]], region: str) -> dict[str, Any]:
-    association = ({"PublicIp": inst.public_ip, "PublicDnsName": public_dns(inst.public_ip, region),
+def _interface(inst: models.Instance, groups: list[dict[str, str]], region: str,
+               dns_hostnames: bool) -> dict[str, Any]:
+    public_name = public_dns(inst.public_ip, region) if dns_hostnames else ""
+    association = ({"PublicIp": inst.public_ip, "PublicDnsName": public_name,
                     "IpOwnerId": "amazon"} if inst.public_ip else None)
     return {
         "NetworkInterfaceId": ids.derived("eni", inst.instance_id),

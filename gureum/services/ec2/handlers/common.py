@@ -119,6 +119,11 @@ def page(items: list[Any], max_results: int | None, token: str | None,
     return chunk, next_token
 
 
+def vpcs_without_hostnames(session: Session, account_id: str) -> set[str]:
+    return set(session.scalars(select(models.Vpc.vpc_id).where(
+        models.Vpc.account_id == account_id, models.Vpc.enable_dns_hostnames.is_(False))))
+
+
 def group_names(session: Session, account_id: str) -> dict[str, str]:
     return {g.group_id: g.name for g in session.scalars(select(models.SecurityGroup).where(
         models.SecurityGroup.account_id == account_id))}

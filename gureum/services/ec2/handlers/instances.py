@@ -194,10 +194,12 @@ def _reservation(ctx: RequestContext, s: Any, reservation_id: str) -> dict[str, 
     tags = common.tags_of(s, ctx.account_id, [i.instance_id for i in instances])
     region = ctx.cloud.config.region
     names = common.group_names(s, ctx.account_id)
+    hostless = common.vpcs_without_hostnames(s, ctx.account_id)
     return {
         "ReservationId": reservation_id, "OwnerId": ctx.account_id,
         "Groups": [],
-        "Instances": [instance_view(i, tags[i.instance_id], region, names) for i in instances],
+        "Instances": [instance_view(i, tags[i.instance_id], region, names,
+                                    i.vpc_id not in hostless) for i in instances],
     }
 
 
@@ -226,7 +228,7 @@ def _filter_fields(inst: models.Instance, region: str, names: dict[str, str]) ->
     }
 
 
-def _select(ctx: RequestContext, p: dict[str, Any]) -> tuple[list[models.Instance], dict, dict]:
+def _select(ctx: RequestContext, p: dict[str, Any]) -> tuple[list[models.Instance], dict, dict, set[str]]:
     instance_ids = p.get("InstanceIds") or []
     if instance_ids and p.get("MaxResults") is not None:
         raise exc.InvalidParameterCombination(
@@ -243,13 +245,14 @@ def _select(ctx: RequestContext, p: dict[str, Any]) -> tuple[list[models.Instanc
                     models.Instance.ami_launch_index)))
         tags = common.all_tags(s, ctx.account_id, "instance")
         names = common.group_names(s, ctx.account_id)
+        hostless = common.vpcs_without_hostnames(s, ctx.account_id)
     rows = [i for i in rows if filters.match(flt, _filter_fields(i, region, names), tags[i.instance_id])]
-    return rows, tags, names
+    return rows, tags, names, hostless
 
 
 @action("ec2", "DescribeInstances")
 def describe_instances(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
-    rows, tags, names = _select(ctx, p)
+    rows, tags, names, hostless = _select(ctx, p)
     chunk, token = common.page(rows, p.get("MaxResults"), p.get("NextToken"))
     region = ctx.cloud.config.region
     reservations: dict[str, dict[str, Any]] = {}
@@ -257,7 +260,8 @@ def describe_instances(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]
         res = reservations.setdefault(inst.reservation_id, {
             "ReservationId": inst.reservation_id, "OwnerId": inst.account_id, "Groups": [],
             "Instances": []})
-        res["Instances"].append(instance_view(inst, tags[inst.instance_id], region, names))
+        res["Instances"].append(instance_view(inst, tags[inst.instance_id], region, names,
+                                              inst.vpc_id not in hostless))
     return {"Reservations": list(reservations.values()), "NextToken": token}
 
 
@@ -268,7 +272,7 @@ def describe_instance_status(ctx: RequestContext, p: dict[str, Any]) -> dict[str
         "availability-zone", "instance-state-name", "instance-state-code",
         "instance-status.status", "system-status.status", "instance-status.reachability",
         "system-status.reachability"})
-    rows, _, _ = _select(ctx, {k: v for k, v in p.items() if k in ("InstanceIds",)})
+    rows, _, _, _ = _select(ctx, {k: v for k, v in p.items() if k in ("InstanceIds",)})
     out = []
     for inst in rows:
         if not include_all and inst.state != "running":

@@ -244,9 +244,11 @@ def describe_network_interfaces(ctx: RequestContext, p: dict[str, Any]) -> dict[
             models.Instance.account_id == ctx.account_id, models.Instance.state != "terminated")
             .order_by(models.Instance.launch_time)))
         names = common.group_names(s, ctx.account_id)
+        hostless = common.vpcs_without_hostnames(s, ctx.account_id)
     out = []
     for inst in rows:
-        eni = instance_view(inst, {}, ctx.cloud.config.region, names)["NetworkInterfaces"][0]
+        eni = instance_view(inst, {}, ctx.cloud.config.region, names,
+                            inst.vpc_id not in hostless)["NetworkInterfaces"][0]
         eni["AvailabilityZone"] = inst.availability_zone
         eni["Attachment"]["InstanceId"] = inst.instance_id
         eni["Attachment"]["InstanceOwnerId"] = inst.account_id
