@@ -29,7 +29,7 @@ def test_quick_start_with_aws_cli(server, ec2, image_id):
         server.aws("ec2", "delete-key-pair", "--key-name", "cli-me")
 
 
-def test_public_subnet_pattern_with_aws_cli(server):
+def test_public_subnet_pattern_with_aws_cli(server, ec2, image_id, key_pair):
     """The usual VPC walkthrough, command by command, then torn down in AWS's order."""
 
     def aws(*args: str) -> dict:
@@ -48,8 +48,21 @@ def test_public_subnet_pattern_with_aws_cli(server):
     aws("modify-subnet-attribute", "--subnet-id", subnet, "--map-public-ip-on-launch")
     described = aws("describe-route-tables", "--filters", f"Name=association.subnet-id,Values={subnet}")
     assert [t["RouteTableId"] for t in described["RouteTables"]] == [table]
+    group = aws("create-security-group", "--group-name", "ssh", "--description", "ssh",
+                "--vpc-id", vpc)["GroupId"]
+    aws("authorize-security-group-ingress", "--group-id", group, "--protocol", "tcp",
+        "--port", "22", "--cidr", "0.0.0.0/0")
+    iid = aws("run-instances", "--image-id", image_id, "--key-name", key_pair[0],
+              "--subnet-id", subnet, "--security-group-ids", group)["Instances"][0]["InstanceId"]
+    running = wait_state(ec2, iid, "running")
+    assert running["PrivateIpAddress"].startswith("10.88.1.")
+    assert ssh(key_pair[1], running["PublicIpAddress"], "hostname").stdout.strip() \
+        == "ip-" + running["PrivateIpAddress"].replace(".", "-")
     blocked = server.aws("ec2", "delete-vpc", "--vpc-id", vpc, check=False)
     assert blocked.returncode != 0 and "DependencyViolation" in blocked.stderr
+    aws("terminate-instances", "--instance-ids", iid)
+    wait_state(ec2, iid, "terminated")
+    aws("delete-security-group", "--group-id", group)
     aws("disassociate-route-table", "--association-id", assoc)
     aws("delete-route-table", "--route-table-id", table)
     aws("detach-internet-gateway", "--internet-gateway-id", igw, "--vpc-id", vpc)
