@@ -147,3 +147,12 @@ def describe(session: Session, account_id: str, p: dict[str, Any], rows: list[An
     out = [view(r, tags[id_of(r)]) for r in chosen if filters.match(flt, fields(r), tags[id_of(r)])]
     chunk, token = page(out, p.get("MaxResults"), p.get("NextToken"))
     return {result_key: chunk, "NextToken": token}
+
+
+def owned(session: Session, account_id: str, model: type[Any], resource_id: str,
+          not_found: Callable[[str], Exception]) -> Any:
+    """The account's row of `model` with this id, or the resource's NotFound error."""
+    row = session.get(model, resource_id)
+    if row is None or row.account_id != account_id:
+        raise not_found(resource_id)
+    return row

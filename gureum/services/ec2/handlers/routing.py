@@ -25,12 +25,13 @@ def _igw_view(igw: models.InternetGateway, tags: dict[str, str]) -> dict[str, An
             "Tags": tag_list(tags) or None}
 
 
+def _igw_not_found(gateway_id: str) -> Exception:
+    return exc.InvalidInternetGatewayIDNotFound(
+        f"The internetGateway ID '{gateway_id[:64]}' does not exist")
+
+
 def _own_igw(ctx: RequestContext, s: Any, gateway_id: str) -> models.InternetGateway:
-    igw = s.get(models.InternetGateway, gateway_id)
-    if igw is None or igw.account_id != ctx.account_id:
-        raise exc.InvalidInternetGatewayIDNotFound(
-            f"The internetGateway ID '{gateway_id[:64]}' does not exist")
-    return igw
+    return common.owned(s, ctx.account_id, models.InternetGateway, gateway_id, _igw_not_found)
 
 
 @action("ec2", "CreateInternetGateway")
@@ -55,8 +56,7 @@ def describe_internet_gateways(ctx: RequestContext, p: dict[str, Any]) -> dict[s
         return common.describe(
             s, ctx.account_id, p, rows, id_param="InternetGatewayIds",
             id_of=lambda g: g.gateway_id,
-            not_found=lambda i: exc.InvalidInternetGatewayIDNotFound(
-                f"The internetGateway ID '{i[:64]}' does not exist"),
+            not_found=_igw_not_found,
             filters_allowed={"internet-gateway-id", "attachment.vpc-id", "attachment.state",
                              "owner-id"},
             fields=lambda g: {"internet-gateway-id": g.gateway_id, "attachment.vpc-id": g.vpc_id,
@@ -116,12 +116,12 @@ def delete_internet_gateway(ctx: RequestContext, p: dict[str, Any]) -> dict[str,
 
 
 # -- route tables ----------------------------------------------------------------------
+def _table_not_found(table_id: str) -> Exception:
+    return exc.InvalidRouteTableIDNotFound(f"The routeTable ID '{table_id[:64]}' does not exist")
+
+
 def _own_table(ctx: RequestContext, s: Any, table_id: str) -> models.RouteTable:
-    table = s.get(models.RouteTable, table_id)
-    if table is None or table.account_id != ctx.account_id:
-        raise exc.InvalidRouteTableIDNotFound(
-            f"The routeTable ID '{table_id[:64]}' does not exist")
-    return table
+    return common.owned(s, ctx.account_id, models.RouteTable, table_id, _table_not_found)
 
 
 def _table_view(s: Any, table: models.RouteTable, tags: dict[str, str]) -> dict[str, Any]:
@@ -180,8 +180,7 @@ def describe_route_tables(ctx: RequestContext, p: dict[str, Any]) -> dict[str, A
 
         return common.describe(
             s, ctx.account_id, p, rows, id_param="RouteTableIds", id_of=lambda t: t.route_table_id,
-            not_found=lambda i: exc.InvalidRouteTableIDNotFound(
-                f"The routeTable ID '{i[:64]}' does not exist"),
+            not_found=_table_not_found,
             filters_allowed={"route-table-id", "vpc-id", "owner-id", "association.main",
                              "association.subnet-id", "route.gateway-id",
                              "route.destination-cidr-block"},

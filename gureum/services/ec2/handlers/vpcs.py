@@ -29,13 +29,18 @@ def _vpc_view(vpc: models.Vpc, tags: dict[str, str]) -> dict[str, Any]:
     }
 
 
+def vpc_not_found(vpc_id: str) -> Exception:
+    return exc.InvalidVpcIDNotFound(f"The vpc ID '{vpc_id[:64]}' does not exist")
+
+
+def subnet_not_found(subnet_id: str) -> Exception:
+    return exc.InvalidSubnetIDNotFound(f"The subnet ID '{subnet_id[:64]}' does not exist")
+
+
 def own_vpc(ctx: RequestContext, s: Any, vpc_id: str | None) -> models.Vpc:
     if not vpc_id:
         raise exc.MissingParameter("The request must contain the parameter VpcId")
-    vpc = s.get(models.Vpc, vpc_id)
-    if vpc is None or vpc.account_id != ctx.account_id:
-        raise exc.InvalidVpcIDNotFound(f"The vpc ID '{vpc_id[:64]}' does not exist")
-    return vpc
+    return common.owned(s, ctx.account_id, models.Vpc, vpc_id, vpc_not_found)
 
 
 @action("ec2", "CreateVpc")
@@ -64,7 +69,7 @@ def describe_vpcs(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
                               .order_by(models.Vpc.created_at)))
         return common.describe(
             s, ctx.account_id, p, rows, id_param="VpcIds", id_of=lambda v: v.vpc_id,
-            not_found=lambda i: exc.InvalidVpcIDNotFound(f"The vpc ID '{i[:64]}' does not exist"),
+            not_found=vpc_not_found,
             filters_allowed={"vpc-id", "cidr", "cidr-block", "cidr-block-association.cidr-block",
                              "is-default", "state", "owner-id", "dhcp-options-id"},
             fields=lambda v: {"vpc-id": v.vpc_id, "cidr": v.cidr, "cidr-block": v.cidr,
@@ -164,10 +169,7 @@ def _subnet_view(s: Any, subnet: models.Subnet, tags: dict[str, str], region: st
 
 
 def own_subnet(ctx: RequestContext, s: Any, subnet_id: str) -> models.Subnet:
-    subnet = s.get(models.Subnet, subnet_id)
-    if subnet is None or subnet.account_id != ctx.account_id:
-        raise exc.InvalidSubnetIDNotFound(f"The subnet ID '{subnet_id[:64]}' does not exist")
-    return subnet
+    return common.owned(s, ctx.account_id, models.Subnet, subnet_id, subnet_not_found)
 
 
 @action("ec2", "CreateSubnet")
@@ -203,8 +205,7 @@ def describe_subnets(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
             models.Subnet.account_id == ctx.account_id).order_by(models.Subnet.created_at)))
         return common.describe(
             s, ctx.account_id, p, rows, id_param="SubnetIds", id_of=lambda n: n.subnet_id,
-            not_found=lambda i: exc.InvalidSubnetIDNotFound(
-                f"The subnet ID '{i[:64]}' does not exist"),
+            not_found=subnet_not_found,
             filters_allowed={"subnet-id", "vpc-id", "availability-zone", "default-for-az",
                              "cidr-block", "cidr", "state", "owner-id", "map-public-ip-on-launch"},
             fields=lambda n: {"subnet-id": n.subnet_id, "vpc-id": n.vpc_id,
