@@ -143,7 +143,11 @@ class HostAgent:
                 marker.write_text(spec.instance_id + "\n")
             seed = self._write_seed(spec, base)
             self.ensure_vpc(spec.vpc)
-            network.delete_instance_netns(self.plan, spec.vpc.vpc_id, spec.instance_id, spec.slot)
+            if (network.NETNS_DIR / self.plan.netns(spec.instance_id)).exists():
+                # A crashed launch's leftovers. Without the netns there can be no veth, and
+                # a port entry left behind names this same instance's address.
+                network.delete_instance_netns(self.plan, spec.vpc.vpc_id, spec.instance_id,
+                                              spec.slot)
             network.create_instance_netns(self.plan, spec.vpc.vpc_id, spec.instance_id, spec.slot,
                                           spec.private_ip, spec.subnet_cidr)
             undo.callback(network.delete_instance_netns, self.plan, spec.vpc.vpc_id,

@@ -408,7 +408,7 @@ def create_instance_netns(plan: NetworkPlan, vpc_id: str, instance_id: str, slot
         "/proc/sys/net/ipv4/ip_unprivileged_port_start": "0",
         "/proc/sys/net/ipv4/ping_group_range": "0 2147483647",
     })
-    plumb_instance(plan, vpc_id, instance_id, slot, private_ip, subnet_cidr)
+    plumb_instance(plan, vpc_id, instance_id, slot, private_ip, subnet_cidr, fresh=True)
 
 
 def is_plumbed(plan: NetworkPlan, vpc_id: str, slot: int) -> bool:
@@ -417,16 +417,17 @@ def is_plumbed(plan: NetworkPlan, vpc_id: str, slot: int) -> bool:
 
 
 def plumb_instance(plan: NetworkPlan, vpc_id: str, instance_id: str, slot: int,
-                   private_ip: str, subnet_cidr: str) -> None:
+                   private_ip: str, subnet_cidr: str, fresh: bool = False) -> None:
     """Wire an instance's netns to its VPC bridge. Also heals a running instance whose
     router was lost (or that still hangs off a pre-router host bridge): its netns, and so
     its processes and sockets, stay; only the cable is replaced."""
     ns, veth, router = plan.netns(instance_id), plan.veth(slot), plan.router(vpc_id)
     prefixlen = ipaddress.ip_network(subnet_cidr).prefixlen
-    if link_exists(veth):  # host-side end from before per-VPC routers
-        hostcmd.run(["ip", "link", "del", veth])
-    if link_exists("eth0", ns):
-        run_in(ns, ["ip", "link", "del", "eth0"])
+    if not fresh:  # an old cable: a host-side end from before per-VPC routers, or a dead one
+        if link_exists(veth):
+            hostcmd.run(["ip", "link", "del", veth])
+        if link_exists("eth0", ns):
+            run_in(ns, ["ip", "link", "del", "eth0"])
     hostcmd.run(["ip", "link", "add", veth, "netns", router, "type", "veth", "peer", "name",
                  "eth0", "netns", ns])
     add_port_address(plan, vpc_id, veth, private_ip)
