@@ -35,6 +35,7 @@ class Cloud:
         config.data_dir.mkdir(parents=True, exist_ok=True)
         self.store = Store(f"sqlite:///{config.db_path}")
         self.store.migrate()
+        self._adopt_instances_without_vpc()
         self.agent = self._agent() if with_agent else None
         self.wakeup = threading.Event()
         self._keys: dict[str, tuple[str, str]] = {}
@@ -47,6 +48,17 @@ class Cloud:
         """Something that may alter instances' security-group rules changed."""
         if self.firewall_controller is not None:
             self.firewall_controller.wakeup.set()
+
+    def _adopt_instances_without_vpc(self) -> None:
+        """Instances made before VPCs were stored name their account's default VPC and
+        subnet by derived id only: make those rows, so they are found after an upgrade."""
+        with self.store.write() as s:
+            known = set(s.scalars(select(models.Vpc.vpc_id)))
+            for account_id, vpc_id in set(s.execute(select(
+                    models.Instance.account_id, models.Instance.vpc_id)).tuples()):
+                if vpc_id not in known and vpc_id == networks.default_vpc_id(account_id):
+                    networks.ensure_default_network(s, self.config, account_id)
+                    known.add(vpc_id)
 
     def network_changed(self) -> None:
         """VPCs, subnets, gateways or routes changed: routers and public addresses follow."""
