@@ -54,8 +54,8 @@ class Cloud:
         subnet by derived id only: make those rows, so they are found after an upgrade."""
         with self.store.write() as s:
             known = set(s.scalars(select(models.Vpc.vpc_id)))
-            for account_id, vpc_id in set(s.execute(select(
-                    models.Instance.account_id, models.Instance.vpc_id)).tuples()):
+            for account_id, vpc_id in s.execute(select(
+                    models.Instance.account_id, models.Instance.vpc_id).distinct()).all():
                 if vpc_id not in known and vpc_id == networks.default_vpc_id(account_id):
                     networks.ensure_default_network(s, self.config, account_id)
                     known.add(vpc_id)
