@@ -32,6 +32,16 @@ def timed(fn, reps: int) -> list[float]:  # noqa: ANN001
     return out
 
 
+def timed_pair(ours, peer, reps: int) -> tuple[list[float], list[float]]:  # noqa: ANN001
+    """Alternate the two calls, so a noisy neighbour on this shared machine slows both
+    sides alike instead of whichever happened to run at that moment."""
+    a, b = [], []
+    for _ in range(reps):
+        a += timed(ours, 1)
+        b += timed(peer, 1)
+    return a, b
+
+
 def seed_stopped(data_dir: Path, access_key: str, image_id: str, count: int, vpc_cidr: str) -> None:
     from gureum.cloud import Cloud
     from gureum.config import Config
@@ -94,14 +104,14 @@ def main() -> int:
                 have = level
                 assert describe_all(ec2) == level and describe_all(moto_ec2) == level
                 results.append((f"DescribeInstances, {level} instances",
-                                timed(lambda: describe_all(ec2), args.reps),
-                                timed(lambda: describe_all(moto_ec2), args.reps)))
+                                *timed_pair(lambda: describe_all(ec2), lambda: describe_all(moto_ec2),
+                                            args.reps)))
             one = ec2.describe_instances(MaxResults=5)["Reservations"][0]["Instances"][0]["InstanceId"]
             moto_one = moto_ec2.describe_instances(MaxResults=5)["Reservations"][0]["Instances"][0]["InstanceId"]
-            results.append(("CreateTags", timed(lambda: ec2.create_tags(
-                Resources=[one], Tags=[{"Key": "k", "Value": "v"}]), args.reps * 5),
-                timed(lambda: moto_ec2.create_tags(Resources=[moto_one], Tags=[{"Key": "k", "Value": "v"}]),
-                      args.reps * 5)))
+            results.append(("CreateTags", *timed_pair(
+                lambda: ec2.create_tags(Resources=[one], Tags=[{"Key": "k", "Value": "v"}]),
+                lambda: moto_ec2.create_tags(Resources=[moto_one], Tags=[{"Key": "k", "Value": "v"}]),
+                args.reps * 5)))
             results.append(("RunInstances answer (gureum: a real machine)", timed(
                 lambda: ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, InstanceType="t3.nano"), 10),
                 timed(lambda: moto_ec2.run_instances(ImageId=moto_image, MinCount=1, MaxCount=1), 10)))
