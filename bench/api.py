@@ -52,8 +52,8 @@ def seed_stopped(data_dir: Path, access_key: str, image_id: str, count: int, vpc
     cfg.vpc_cidr, cfg.subnet_cidr = vpc_cidr, vpc_cidr
     cloud = Cloud(cfg, with_agent=False)
     account = cloud.account_for(access_key)
+    cloud.ensure_default_network(account)
     with cloud.store.write() as s:
-        cloud.ensure_default_network(s, account)
         res = models.Reservation(reservation_id=ids.new("r"), account_id=account)
         s.add(res)
         s.flush()

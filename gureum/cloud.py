@@ -39,6 +39,7 @@ class Cloud:
         self.agent = self._agent() if with_agent else None
         self.wakeup = threading.Event()
         self._keys: dict[str, tuple[str, str]] = {}
+        self._default_networks: set[str] = set()
         self.controller = None
         self.firewall_controller = None
         self.identity = IdentitySigner(config.data_dir / "identity", config.region)
@@ -192,8 +193,15 @@ class Cloud:
     def default_group_id(self, account_id: str) -> str:
         return networks.default_group_id(account_id, self.default_vpc_id(account_id), True)
 
-    def ensure_default_network(self, session, account_id: str) -> models.Vpc:  # noqa: ANN001
-        return networks.ensure_default_network(session, self.config, account_id)
+    def ensure_default_network(self, account_id: str) -> None:
+        """The account's default VPC and friends exist (made on first use). Called before a
+        handler's own transaction; remembered, so Describe calls stay read-only after the
+        first (default VPCs and subnets cannot be deleted)."""
+        if account_id in self._default_networks:
+            return
+        with self.store.write() as s:
+            networks.ensure_default_network(s, self.config, account_id)
+        self._default_networks.add(account_id)
 
 
 def _instance_at(session, vpc_id: str, private_ip: str) -> models.Instance | None:  # noqa: ANN001

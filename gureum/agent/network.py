@@ -212,10 +212,9 @@ def _remove_legacy_bridge(plan: NetworkPlan) -> None:
 
 
 def remove_host_network(plan: NetworkPlan) -> None:
-    existing = hostcmd.run(["nft", "list", "tables"], check=False) + "\n"
-    for family in ("ip", "bridge"):  # bridge: left by gureum before per-VPC routers
-        if f"table {family} {plan.table}\n" in existing:
-            hostcmd.run(["nft", "delete", "table", family, plan.table])
+    if f"table ip {plan.table}\n" in hostcmd.run(["nft", "list", "tables"], check=False) + "\n":
+        hostcmd.run(["nft", "delete", "table", "ip", plan.table])
+    _remove_legacy_bridge(plan)
     for rule in our_rules(plan):
         hostcmd.run(["ip", "rule", "del", "pref", str(RULE_PREF), "fwmark", rule], check=False)
     for table in sorted({route.split()[-1] for route in our_routes(plan)}):

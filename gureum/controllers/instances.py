@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from gureum.cloud import Cloud
 
 log = logging.getLogger("gureum.controller")
+Topology = dict[str, tuple[VpcNetwork, set[str]]]  # VPC id -> (host network, public subnets)
 MAX_LAUNCH_ATTEMPTS = 3
 SSH_READY_TIMEOUT = 60.0
 HEALTH_INTERVAL = 2.0
@@ -111,17 +112,29 @@ class InstanceController:
         with self.cloud.store.read() as s:
             return sg.firewalls(s)
 
-    def spec(self, inst: models.Instance, firewalls: dict[str, Firewall] | None = None) -> InstanceSpec:
-        """What the agent needs; pass `firewalls` when building many specs at once."""
+    def topology(self, vpc_ids: set[str]) -> Topology:
+        """Each VPC's host network and public subnets, for building many specs at once."""
+        out: Topology = {}
+        with self.cloud.store.read() as s:
+            for vpc_id in vpc_ids:
+                vpc = s.get(models.Vpc, vpc_id)
+                assert vpc is not None, vpc_id
+                public = networks.public_subnet_ids(s, vpc_id)
+                out[vpc_id] = (networks.vpc_network(s, vpc, public), public)
+        return out
+
+    def spec(self, inst: models.Instance, firewalls: dict[str, Firewall] | None = None,
+             topology: Topology | None = None) -> InstanceSpec:
+        """What the agent needs; pass `firewalls` and `topology` when building many specs."""
         if firewalls is None:
             firewalls = self.firewalls()
+        if topology is None or inst.vpc_id not in topology:
+            topology = self.topology({inst.vpc_id})
+        network, public = topology[inst.vpc_id]
         with self.cloud.store.read() as s:
             image = s.get(models.Image, inst.image_id)
-            vpc = s.get(models.Vpc, inst.vpc_id)
             subnet = s.get(models.Subnet, inst.subnet_id)
-            assert image is not None and vpc is not None and subnet is not None
-            public = networks.public_subnet_ids(s, vpc.vpc_id)
-            network = networks.vpc_network(s, vpc, public)
+            assert image is not None and subnet is not None
         firewall = firewalls.get(inst.instance_id)
         return InstanceSpec(
             instance_id=inst.instance_id, slot=inst.slot, vpc=network, subnet_cidr=subnet.cidr,
@@ -152,7 +165,7 @@ class InstanceController:
         elif inst.state == "running" and inst.reboot_requested > inst.reboot_done:
             wanted = inst.reboot_requested
             spec = self.spec(inst)
-            self._ensure_vpc(spec)
+            self._ensure_vpc(spec.vpc)
             self.agent.reboot(spec)
             wait_until(lambda: self.agent.ssh_ready(spec), SSH_READY_TIMEOUT)
             with self.cloud.store.write() as s:
@@ -170,7 +183,7 @@ class InstanceController:
         started = time.monotonic()
         spec = self.spec(inst)
         specced = time.monotonic()
-        self._ensure_vpc(spec)
+        self._ensure_vpc(spec.vpc)
         networked = time.monotonic()
         self.agent.launch(spec)
         launched = time.monotonic()
@@ -191,10 +204,7 @@ class InstanceController:
                 row.reboot_done = row.reboot_requested  # a fresh boot satisfies any reboot
         self.cloud.firewall_changed()  # a new member may widen others' rules
 
-    def _ensure_vpc(self, spec: InstanceSpec) -> None:
-        self._ensure_vpc_of(spec.vpc)
-
-    def _ensure_vpc_of(self, vpc: VpcNetwork) -> None:
+    def _ensure_vpc(self, vpc: VpcNetwork) -> None:
         """The VPC's router and its DNS/metadata listeners, before an instance boots."""
         if self.cloud.network_controller is not None:
             self.cloud.network_controller.ensure_vpc(vpc)
@@ -294,9 +304,10 @@ class InstanceController:
         with self.cloud.store.read() as s:
             rows = list(s.scalars(select(models.Instance).where(models.Instance.state == "running")))
         firewalls = self.firewalls()
-        specs = [self.spec(inst, firewalls) for inst in rows]
+        topology = self.topology({inst.vpc_id for inst in rows})
+        specs = [self.spec(inst, firewalls, topology) for inst in rows]
         for vpc in {spec.vpc.vpc_id: spec.vpc for spec in specs}.values():
-            self._ensure_vpc_of(vpc)
+            self._ensure_vpc(vpc)
         # The host map must say exactly what the store says (a crash may have cut a move).
         if self.cloud.network_controller is not None:
             self.cloud.network_controller.sync_public_ips()

@@ -80,12 +80,6 @@ class NetworkController(ResyncLoop):
             self.listeners.clear()
 
     # -- what the store says -------------------------------------------------------------
-    def vpc_network(self, vpc_id: str) -> VpcNetwork:
-        with self.cloud.store.read() as s:
-            vpc = s.get(models.Vpc, vpc_id)
-            assert vpc is not None, vpc_id
-            return networks.vpc_network(s, vpc)
-
     def wanted_public_ips(self) -> dict[str, list]:
         """public -> [private, VPC index] for live instances in public subnets."""
         with self.cloud.store.read() as s:

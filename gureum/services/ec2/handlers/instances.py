@@ -104,6 +104,7 @@ def run_instances(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
     if zone and zone != cloud.availability_zone:
         raise exc.InvalidParameterValue(f"Invalid availability zone: [{zone}]")
 
+    cloud.ensure_default_network(account)
     with cloud.store.write() as s:
         if token:
             existing = s.scalar(select(models.Reservation).where(
@@ -117,7 +118,6 @@ def run_instances(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
         image = s.get(models.Image, image_id)
         if image is None or image.state != "available":
             raise exc.InvalidAMIIDNotFound(f"The image id '[{image_id}]' does not exist")
-        cloud.ensure_default_network(s, account)
         subnet = s.get(models.Subnet, subnet_id or cloud.default_subnet_id(account))
         if subnet is None or subnet.account_id != account:
             raise exc.InvalidSubnetIDNotFound(f"The subnet ID '{subnet_id}' does not exist")

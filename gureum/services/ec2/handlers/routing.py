@@ -47,8 +47,7 @@ def create_internet_gateway(ctx: RequestContext, p: dict[str, Any]) -> dict[str,
 
 @action("ec2", "DescribeInternetGateways")
 def describe_internet_gateways(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
-    with ctx.cloud.store.write() as s:
-        ctx.cloud.ensure_default_network(s, ctx.account_id)
+    ctx.cloud.ensure_default_network(ctx.account_id)
     with ctx.cloud.store.read() as s:
         rows = list(s.scalars(select(models.InternetGateway).where(
             models.InternetGateway.account_id == ctx.account_id)
@@ -150,8 +149,8 @@ def _table_view(s: Any, table: models.RouteTable, tags: dict[str, str]) -> dict[
 @action("ec2", "CreateRouteTable")
 def create_route_table(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
     tags = common.tags_from_specs(p, "route-table")
+    ctx.cloud.ensure_default_network(ctx.account_id)
     with ctx.cloud.store.write() as s:
-        ctx.cloud.ensure_default_network(s, ctx.account_id)
         vpc = own_vpc(ctx, s, p["VpcId"])
         table = models.RouteTable(route_table_id=ids.new("rtb"), account_id=ctx.account_id,
                                   vpc_id=vpc.vpc_id)
@@ -163,8 +162,7 @@ def create_route_table(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]
 
 @action("ec2", "DescribeRouteTables")
 def describe_route_tables(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
-    with ctx.cloud.store.write() as s:
-        ctx.cloud.ensure_default_network(s, ctx.account_id)
+    ctx.cloud.ensure_default_network(ctx.account_id)
     with ctx.cloud.store.read() as s:
         rows = list(s.scalars(select(models.RouteTable).where(
             models.RouteTable.account_id == ctx.account_id).order_by(models.RouteTable.created_at)))
@@ -232,15 +230,20 @@ def create_route(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
     return {"Return": True}
 
 
+def _existing_route(s: Any, table: models.RouteTable, destination: str) -> models.Route:
+    route = s.get(models.Route, (table.route_table_id, destination))
+    if route is None:
+        raise exc.InvalidRouteNotFound(
+            f"There is no route defined for '{destination}' in the route table.")
+    return route
+
+
 @action("ec2", "ReplaceRoute")
 def replace_route(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
     with ctx.cloud.store.write() as s:
         table = _own_table(ctx, s, p["RouteTableId"])
         destination, gateway = _route_target(ctx, s, p, table)
-        route = s.get(models.Route, (table.route_table_id, destination))
-        if route is None:
-            raise exc.InvalidRouteNotFound(
-                f"There is no route defined for '{destination}' in the route table.")
+        route = _existing_route(s, table, destination)
         route.gateway_id = gateway
     ctx.cloud.network_changed()
     return {}
@@ -252,10 +255,7 @@ def delete_route(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
         table = _own_table(ctx, s, p["RouteTableId"])
         destination = str(networks.parse_cidr(p.get("DestinationCidrBlock") or "",
                                               "destinationCidrBlock"))
-        route = s.get(models.Route, (table.route_table_id, destination))
-        if route is None:
-            raise exc.InvalidRouteNotFound(
-                f"There is no route defined for '{destination}' in the route table.")
+        route = _existing_route(s, table, destination)
         s.delete(route)
     ctx.cloud.network_changed()
     return {}

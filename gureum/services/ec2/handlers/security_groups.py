@@ -16,10 +16,6 @@ from gureum.services.ec2.views import tag_list
 from gureum.store import models
 
 
-def ensure_default(ctx: RequestContext, session: Any) -> None:
-    ctx.cloud.ensure_default_network(session, ctx.account_id)
-
-
 @action("ec2", "CreateSecurityGroup")
 def create_security_group(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
     name, description = p["GroupName"], p["Description"]
@@ -32,8 +28,8 @@ def create_security_group(ctx: RequestContext, p: dict[str, Any]) -> dict[str, A
     if len(description) > 255:
         raise exc.InvalidParameterValue("Description exceeds 255 characters")
     tags = common.tags_from_specs(p, "security-group")
+    ctx.cloud.ensure_default_network(ctx.account_id)
     with ctx.cloud.store.write() as s:
-        ensure_default(ctx, s)
         vpc = s.get(models.Vpc, vpc_id)
         if vpc is None or vpc.account_id != ctx.account_id:
             raise exc.InvalidVpcIDNotFound(f"The vpc ID '{vpc_id[:64]}' does not exist")
@@ -66,8 +62,7 @@ FILTERS = {"group-id", "group-name", "description", "vpc-id", "owner-id",
 @action("ec2", "DescribeSecurityGroups")
 def describe_security_groups(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
     flt = filters.validate(p.get("Filters"), FILTERS)
-    with ctx.cloud.store.write() as s:
-        ensure_default(ctx, s)
+    ctx.cloud.ensure_default_network(ctx.account_id)
     with ctx.cloud.store.read() as s:
         groups = [sg.resolve_group(s, ctx.account_id, gid, None) for gid in p.get("GroupIds") or []]
         groups += [sg.resolve_group(s, ctx.account_id, None, n) for n in p.get("GroupNames") or []]
@@ -107,8 +102,8 @@ def describe_security_groups(ctx: RequestContext, p: dict[str, Any]) -> dict[str
 
 @action("ec2", "DeleteSecurityGroup")
 def delete_security_group(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
+    ctx.cloud.ensure_default_network(ctx.account_id)
     with ctx.cloud.store.write() as s:
-        ensure_default(ctx, s)
         group = sg.resolve_group(s, ctx.account_id, p.get("GroupId"), p.get("GroupName"))
         if group.name == "default":
             raise exc.CannotDelete("the specified group: \"default\" name: \"default\" cannot be deleted")
@@ -135,8 +130,8 @@ def delete_security_group(ctx: RequestContext, p: dict[str, Any]) -> dict[str, A
 
 
 def _authorize(ctx: RequestContext, p: dict[str, Any], egress: bool) -> dict[str, Any]:
+    ctx.cloud.ensure_default_network(ctx.account_id)
     with ctx.cloud.store.write() as s:
-        ensure_default(ctx, s)
         group = sg.resolve_group(s, ctx.account_id, p.get("GroupId"), p.get("GroupName"))
         specs = sg.parse_permissions(s, ctx.account_id, p)
         existing = list(s.scalars(select(models.SecurityGroupRule).where(
@@ -160,8 +155,8 @@ def _authorize(ctx: RequestContext, p: dict[str, Any], egress: bool) -> dict[str
 
 
 def _revoke(ctx: RequestContext, p: dict[str, Any], egress: bool) -> dict[str, Any]:
+    ctx.cloud.ensure_default_network(ctx.account_id)
     with ctx.cloud.store.write() as s:
-        ensure_default(ctx, s)
         group = sg.resolve_group(s, ctx.account_id, p.get("GroupId"), p.get("GroupName"))
         existing = list(s.scalars(select(models.SecurityGroupRule).where(
             models.SecurityGroupRule.group_id == group.group_id,
@@ -211,8 +206,7 @@ def revoke_egress(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
 def describe_security_group_rules(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
     flt = filters.validate(p.get("Filters"), {"group-id", "security-group-rule-id"})
     wanted = p.get("SecurityGroupRuleIds") or []
-    with ctx.cloud.store.write() as s:
-        ensure_default(ctx, s)
+    ctx.cloud.ensure_default_network(ctx.account_id)
     with ctx.cloud.store.read() as s:
         rules = list(s.scalars(select(models.SecurityGroupRule).where(
             models.SecurityGroupRule.account_id == ctx.account_id)

@@ -53,8 +53,8 @@ def create_vpc(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
     if p.get("InstanceTenancy", "default") != "default":
         raise exc.UnsupportedOperation("Only the default instance tenancy is supported")
     tags = common.tags_from_specs(p, "vpc")
+    ctx.cloud.ensure_default_network(ctx.account_id)
     with ctx.cloud.store.write() as s:
-        ctx.cloud.ensure_default_network(s, ctx.account_id)
         vpc = networks.create_vpc(s, ctx.account_id, cidr)
         common.put_tags(s, ctx.account_id, vpc.vpc_id, tags)
         return {"Vpc": _vpc_view(vpc, dict(tags))}
@@ -62,8 +62,7 @@ def create_vpc(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
 
 @action("ec2", "DescribeVpcs")
 def describe_vpcs(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
-    with ctx.cloud.store.write() as s:
-        ctx.cloud.ensure_default_network(s, ctx.account_id)
+    ctx.cloud.ensure_default_network(ctx.account_id)
     with ctx.cloud.store.read() as s:
         rows = list(s.scalars(select(models.Vpc).where(models.Vpc.account_id == ctx.account_id)
                               .order_by(models.Vpc.created_at)))
@@ -121,8 +120,8 @@ _VPC_ATTRIBUTES = {"enableDnsSupport": ("EnableDnsSupport", "enable_dns_support"
 
 @action("ec2", "DescribeVpcAttribute")
 def describe_vpc_attribute(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
-    with ctx.cloud.store.write() as s:
-        ctx.cloud.ensure_default_network(s, ctx.account_id)
+    ctx.cloud.ensure_default_network(ctx.account_id)
+    with ctx.cloud.store.read() as s:
         vpc = own_vpc(ctx, s, p.get("VpcId"))
         attribute = p["Attribute"]
         if attribute == "enableNetworkAddressUsageMetrics":
@@ -142,8 +141,8 @@ def modify_vpc_attribute(ctx: RequestContext, p: dict[str, Any]) -> dict[str, An
     if given[0] == "EnableNetworkAddressUsageMetrics":
         raise exc.UnsupportedOperation("Network address usage metrics are not available here")
     value = bool((p[given[0]] or {}).get("Value", False))
+    ctx.cloud.ensure_default_network(ctx.account_id)
     with ctx.cloud.store.write() as s:
-        ctx.cloud.ensure_default_network(s, ctx.account_id)
         vpc = own_vpc(ctx, s, p.get("VpcId"))
         if given[0] == "EnableDnsHostnames" and value and not vpc.enable_dns_support:
             raise exc.InvalidParameterValue(
@@ -183,8 +182,8 @@ def create_subnet(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
             None, f"{ctx.cloud.config.region}-az1"):
         raise exc.InvalidParameterValue(f"Value ({zone}) for parameter availabilityZone is invalid.")
     tags = common.tags_from_specs(p, "subnet")
+    ctx.cloud.ensure_default_network(ctx.account_id)
     with ctx.cloud.store.write() as s:
-        ctx.cloud.ensure_default_network(s, ctx.account_id)
         vpc = own_vpc(ctx, s, p.get("VpcId"))
         cidr = str(networks.check_subnet_cidr(s, vpc, p["CidrBlock"]))
         subnet = models.Subnet(subnet_id=ids.new("subnet"), account_id=ctx.account_id,
@@ -197,8 +196,7 @@ def create_subnet(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
 
 @action("ec2", "DescribeSubnets")
 def describe_subnets(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
-    with ctx.cloud.store.write() as s:
-        ctx.cloud.ensure_default_network(s, ctx.account_id)
+    ctx.cloud.ensure_default_network(ctx.account_id)
     region = ctx.cloud.config.region
     with ctx.cloud.store.read() as s:
         rows = list(s.scalars(select(models.Subnet).where(
@@ -275,8 +273,8 @@ def modify_subnet_attribute(ctx: RequestContext, p: dict[str, Any]) -> dict[str,
             f"Only MapPublicIpOnLaunch can be modified here, not {sorted(changes)[0]}")
     if "MapPublicIpOnLaunch" not in p:
         raise exc.MissingParameter("The request must contain an attribute to modify")
+    ctx.cloud.ensure_default_network(ctx.account_id)
     with ctx.cloud.store.write() as s:
-        ctx.cloud.ensure_default_network(s, ctx.account_id)
         subnet = own_subnet(ctx, s, p["SubnetId"])
         subnet.map_public_ip_on_launch = bool((p["MapPublicIpOnLaunch"] or {}).get("Value", False))
     return {}
