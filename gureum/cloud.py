@@ -14,7 +14,10 @@ from sqlalchemy import select
 
 from gureum.agent import image as image_mod
 from gureum.agent.agent import HostAgent
+from gureum.agent.contract import AgentContract
 from gureum.agent.metadata import InstanceMetadata
+from gureum.agent.network import plan_for
+from gureum.agent.vpc_services import VpcListeners
 from gureum.config import Config
 from gureum.services.ec2 import networks
 from gureum.services.ec2.identity import IdentitySigner
@@ -30,13 +33,16 @@ CLOUD_OWNER_ALIAS = "gureum"
 
 
 class Cloud:
-    def __init__(self, config: Config, with_agent: bool = True) -> None:
+    def __init__(self, config: Config, with_agent: bool = True,
+                 agent: AgentContract | None = None) -> None:
+        """`agent` replaces the host's own (the fake agent of the fast tests); the
+        VPC listeners then stay off, as they need the host's router namespaces."""
         self.config = config
         config.data_dir.mkdir(parents=True, exist_ok=True)
         self.store = Store(f"sqlite:///{config.db_path}")
         self.store.migrate()
         self._adopt_instances_without_vpc()
-        self.agent = self._agent() if with_agent else None
+        self.agent = agent or (self._agent() if with_agent else None)
         self.wakeup = threading.Event()
         self._keys: dict[str, tuple[str, str]] = {}
         self._default_networks: set[str] = set()
@@ -44,6 +50,10 @@ class Cloud:
         self.firewall_controller = None
         self.identity = IdentitySigner(config.data_dir / "identity", config.region)
         self.network_controller: NetworkController | None = None
+        self.vpc_services: VpcListeners | None = None
+        if with_agent and agent is None:
+            self.vpc_services = VpcListeners(plan_for(config), self, self.identity.token_secret,
+                                             config.outbound)
 
     def firewall_changed(self) -> None:
         """Something that may alter instances' security-group rules changed."""
@@ -110,12 +120,12 @@ class Cloud:
                 models.Instance.vpc_id == vpc_id, models.Instance.state.in_(LIVE_STATES))))
         return dns.answer(name, qtype, self.config.region, visible)
 
-    def _agent(self) -> HostAgent:
+    def _agent(self) -> AgentContract:
         if self.config.agent_socket:
             from gureum.agent.client import RemoteAgent
-            from gureum.agent.network import plan_for
 
-            return RemoteAgent(Path(self.config.agent_socket), plan_for(self.config))  # type: ignore[return-value]
+            return RemoteAgent(Path(self.config.agent_socket), plan_for(self.config),
+                               self.config.agent_token_path)
         return HostAgent(self.config)
 
     # -- accounts ----------------------------------------------------------------------

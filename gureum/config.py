@@ -71,5 +71,10 @@ class Config:
         return self.data_dir / "instances"
 
     @property
+    def agent_token_path(self) -> Path:
+        """The secret a separate `gureum agent` demands of its callers."""
+        return self.data_dir / "agent.token"
+
+    @property
     def runc_root(self) -> Path:
         return self.data_dir / "runc"

@@ -35,3 +35,16 @@ class HostCommandFailed(HostError):
         self.returncode = returncode
         self.stderr = stderr.strip()
         super().__init__(f"{' '.join(self.cmd)} exited {returncode}: {self.stderr}")
+
+
+class AgentUnavailable(HostError):
+    """The agent cannot be reached (down, restarting): says nothing about the instance,
+    so controllers retry later without counting a failed attempt."""
+
+
+class AgentAuthFailed(HostError):
+    """The agent refused the caller's token."""
+
+
+class AgentProtocolError(HostError):
+    """A call the contract does not define, or arguments it does not take."""

@@ -1,8 +1,9 @@
-"""The host agent: the only code that touches the kernel.
+"""The host agent: the code that touches the kernel for instances and VPCs.
 
-Each operation is idempotent and composed of steps inside an ExitStack: a step that
-succeeds registers its undo, and a failure unwinds everything made so far. The control
-plane calls this in-process on one host; a remote agent would expose the same methods.
+It implements `gureum.agent.contract.AgentContract`. Each operation is idempotent and
+composed of steps inside an ExitStack: a step that succeeds registers its undo, and a
+failure unwinds everything made so far. The control plane calls it in-process, or over
+a socket through `RemoteAgent` when `gureum agent` runs it as its own process.
 """
 
 from __future__ import annotations
@@ -14,39 +15,30 @@ import shutil
 import signal
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from gureum.agent import firewall, firstboot, hostcmd, network, storage
-from gureum.agent.firewall import Firewall
-from gureum.agent.network import VpcNetwork
-from gureum.agent.runtime.base import ContainerSpec, Limits, RuntimeState
+from gureum.agent.contract import (
+    AgentContract,
+    Firewall,
+    InstanceSpec,
+    PublicMap,
+    RuntimeState,
+    VpcNetwork,
+)
+from gureum.agent.runtime.base import ContainerSpec
 from gureum.agent.runtime.runc import RuncDriver
 from gureum.config import Config
 from gureum.crashpoints import crashpoint
 
 BOOT_DIR = Path(__file__).parent / "boot"
 CGROUP_ROOT = Path("/sys/fs/cgroup")
+CONSOLE_LIMIT, CONSOLE_KEEP = 1 << 20, 256 << 10  # bytes of console log kept on the host
 
 
-@dataclass(frozen=True)
-class InstanceSpec:
-    instance_id: str
-    slot: int
-    vpc: VpcNetwork
-    subnet_cidr: str
-    private_ip: str
-    public_ip: str | None  # only when the subnet routes to an attached internet gateway
-    hostname: str
-    limits: Limits
-    volume_gib: int
-    image_root: Path
-    authorized_key: str | None
-    user_data: bytes | None = None
-    firewall: Firewall | None = None
+class HostAgent(AgentContract):
+    """The real agent: runc containers, netns, nftables and loop-mounted disks."""
 
-
-class HostAgent:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.plan = network.plan_for(config)
@@ -188,7 +180,7 @@ class HostAgent:
         subnet routes to an attached internet gateway."""
         return self.plan.outbound and spec.subnet_cidr in spec.vpc.internet_subnets
 
-    def sync_public_ips(self, wanted: dict[str, list]) -> None:
+    def sync_public_ips(self, wanted: PublicMap) -> None:
         """Make the host's public-IP map exactly `wanted`: public -> [private, VPC index]."""
         current = network.public_ip_mapping(self.plan)
         want = {public: (private, self.plan.mark_base | index)
@@ -216,9 +208,10 @@ class HostAgent:
     def apply_firewall(self, instance_id: str, rules: Firewall) -> None:
         firewall.apply(self.plan.netns(instance_id), rules)
 
-    def trim_console(self, instance_id: str, limit: int = 1 << 20, keep: int = 256 << 10) -> None:
+    def trim_console(self, instance_id: str) -> None:
         """Bound the console log on the host's disk. The instance writes it with
         O_APPEND, so truncating under it is safe: its next write lands at the new end."""
+        limit, keep = CONSOLE_LIMIT, CONSOLE_KEEP
         path = self.console_log(instance_id)
         try:
             if path.stat().st_size <= limit:
@@ -281,6 +274,36 @@ class HostAgent:
         self.stop(spec, force=True)
         crashpoint("terminate.stopped")
         shutil.rmtree(self.instance_dir(spec.instance_id), ignore_errors=True)
+
+    def instances(self) -> dict[str, RuntimeState]:
+        cut = len(self.config.prefix) + 1
+        return {name[cut:]: self.runtime.state(name) for name in self.runtime.list()}
+
+    def sweep(self, keep: list[str]) -> list[str]:
+        """Instances on this host that no row owns lose their container, netns, mounts,
+        cgroups and directory. Their router port goes with the netns (the veth pair dies
+        with it); the anti-spoof entry naming that port is removed by the next launch on
+        the same slot."""
+        wanted, p = set(keep), self.config.prefix
+        found = set(self.instances())
+        if self.config.instances_dir.exists():
+            found |= {d.name for d in self.config.instances_dir.iterdir() if d.is_dir()}
+        if network.NETNS_DIR.exists():
+            found |= {n.name[len(p) + 1:] for n in network.NETNS_DIR.iterdir()
+                      if n.name.startswith(f"{p}-i-")}
+        removed = []
+        for instance_id in sorted(found - wanted):
+            self.runtime.destroy(self.container_name(instance_id))
+            ns = network.NETNS_DIR / self.plan.netns(instance_id)
+            if ns.exists():
+                hostcmd.run(["ip", "netns", "del", ns.name])
+            d = self.instance_dir(instance_id)
+            for mount in ("rootfs", "lower", "disk"):
+                storage.unmount(d / mount)
+            self._remove_cgroups(instance_id)
+            shutil.rmtree(d, ignore_errors=True)
+            removed.append(instance_id)
+        return removed
 
     def _remove_cgroups(self, instance_id: str) -> None:
         for controller in CGROUP_ROOT.iterdir():

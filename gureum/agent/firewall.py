@@ -8,28 +8,12 @@ service is always reachable, as on EC2.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from gureum.agent import hostcmd
+from gureum.agent.contract import Firewall, FirewallRule
 from gureum.agent.network import DNS_ADDRESS, IMDS_ADDRESS, NETNS_DIR
 
 ANY = "0.0.0.0/0"
 TABLE = "gureum_sg"
-
-
-@dataclass(frozen=True)
-class FirewallRule:
-    protocol: str  # "-1" (all), "tcp", "udp", "icmp" or an IP protocol number
-    from_port: int  # for icmp: the type (-1 = all)
-    to_port: int  # for icmp: the code (-1 = all)
-    peers: tuple[str, ...]  # CIDRs; empty means the rule matches nothing (yet)
-
-
-@dataclass(frozen=True)
-class Firewall:
-    ingress: tuple[FirewallRule, ...]
-    egress: tuple[FirewallRule, ...]
-    resolver: str | None = None  # the VPC's DNS address, reachable whatever the rules say
 
 
 def _match(rule: FirewallRule) -> str:

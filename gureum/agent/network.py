@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gureum.agent import hostcmd, idmap
+from gureum.agent.contract import VpcNetwork
 from gureum.crashpoints import crashpoint
 
 NETNS_DIR = Path("/run/netns")
@@ -38,22 +39,6 @@ TRANSIT_ROUTER = "169.254.86.2"
 RULE_PREF = 1000
 MARK_FLAG = 0x10000000
 MARK_MASK = 0xFFFFF000  # flag + data directory hash; the low 12 bits name the VPC
-
-
-@dataclass(frozen=True)
-class VpcNetwork:
-    """What the host builds for one VPC."""
-
-    vpc_id: str
-    index: int  # unique per data directory: names the uplink and the mark
-    cidr: str
-    subnets: tuple[str, ...]
-    internet_subnets: tuple[str, ...] = ()  # may reach out, if the operator allows it
-
-    @property
-    def resolver(self) -> str:
-        """The VPC's +2 address, where AWS puts the Amazon-provided DNS server."""
-        return str(ipaddress.ip_network(self.cidr)[2])
 
 
 @dataclass(frozen=True)

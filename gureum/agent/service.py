@@ -1,15 +1,18 @@
 """`gureum agent`: the host agent as its own process, on a unix socket.
 
 The control plane and the agent then restart independently; instances (detached runc
-containers) keep running while either is down. Only the HostAgent methods listed here
-can be called.
+containers) keep running while either is down. Exactly the methods of the agent
+contract can be called, each with a token that only root can read (the data
+directory's `agent.token`); a remote host would put the same calls behind TLS.
 """
 
 from __future__ import annotations
 
+import hmac
 import json
 import logging
 import os
+import secrets
 import signal
 import socketserver
 import threading
@@ -17,53 +20,70 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
-from gureum.agent import wire
+from gureum.agent import contract, wire
 from gureum.agent.agent import HostAgent
+from gureum.agent.client import TOKEN_HEADER
 from gureum.config import Config
-from gureum.errors import GureumError
+from gureum.errors import AgentProtocolError
 
 log = logging.getLogger("gureum.agent")
-METHODS = {
-    "launch", "stop", "reboot", "destroy", "status", "ssh_ready", "alive", "console_tail",
-    "apply_firewall", "sync_public_ips", "ensure_vpc", "remove_vpc", "vpc_routers",
-    "ensure_host_network", "trim_console", "remove_host_network",
-    "remove_cgroup_parents", "host_objects",
-}
 
 
 class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     daemon_threads = True
 
 
-def serve(config: Config, socket_path: Path) -> int:
-    agent = HostAgent(config)
+def ensure_token(path: Path) -> str:
+    """The shared secret of agent and control plane, made once, readable by root only."""
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_hex(32) + "\n")
+    return path.read_text().strip()
 
+
+def handler_for(agent: contract.AgentContract, token: str) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
         def log_message(self, fmt: str, *args: Any) -> None:
             log.debug(fmt, *args)
 
-        def do_POST(self) -> None:  # noqa: N802
-            method = self.path.strip("/")
-            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            try:
-                if method not in METHODS:
-                    raise GureumError(f"no agent method {method!r}")
-                args = wire.decode(json.loads(body or b"{}").get("args", []))
-                reply = {"result": wire.encode(getattr(agent, method)(*args))}
-            except Exception as err:  # the caller gets it as an error of its own
-                log.exception("agent call %s failed", method)
-                reply = {"error": {"type": type(err).__name__, "message": str(err)}}
-            data = json.dumps(reply).encode()
-            self.send_response(200)
+        def _reply(self, status: int, payload: dict[str, Any]) -> None:
+            data = json.dumps(payload).encode()
+            self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)
 
+        def do_POST(self) -> None:  # noqa: N802
+            method = self.path.strip("/")
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            given = self.headers.get(TOKEN_HEADER, "")
+            if not hmac.compare_digest(given.encode(), token.encode()):
+                log.warning("agent call %s refused: bad token", method[:40])
+                self._reply(401, {"error": {"type": "AgentAuthFailed", "fields": {
+                    "message": "bad agent token"}}})
+                return
+            try:
+                if method not in contract.METHODS:
+                    raise AgentProtocolError(f"no agent method {method[:40]!r}")
+                kwargs = wire.decode_call(method, json.loads(body or b"{}"))
+                reply = {"result": wire.encode(getattr(agent, method)(**kwargs))}
+            except Exception as err:  # the caller gets it as the same error type
+                log.exception("agent call %s failed", method[:40])
+                reply = {"error": wire.encode_error(err)}
+            self._reply(200, reply)
+
+    return Handler
+
+
+def serve(config: Config, socket_path: Path) -> int:
+    agent = HostAgent(config)
+    token = ensure_token(config.agent_token_path)
     socket_path.unlink(missing_ok=True)
-    server = _Server(str(socket_path), Handler)
+    server = _Server(str(socket_path), handler_for(agent, token))
     os.chmod(socket_path, 0o600)
     done = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING
 from sqlalchemy import delete, or_, select
 
 from gureum.agent.agent import InstanceSpec, wait_until
-from gureum.agent.client import AgentUnavailable
 from gureum.agent.firewall import Firewall
 from gureum.agent.network import VpcNetwork
 from gureum.crashpoints import crashpoint
+from gureum.errors import AgentUnavailable
 from gureum.services.ec2 import allocation, networks
 from gureum.services.ec2 import security_groups as sg
 from gureum.services.ec2.instance_types import CATALOGUE

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import threading
 
-from gureum.agent.client import AgentUnavailable
+from gureum.errors import AgentUnavailable
 
 log = logging.getLogger("gureum.controller")
 

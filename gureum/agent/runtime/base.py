@@ -9,22 +9,9 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
 
-
-class RuntimeState(StrEnum):
-    ABSENT = "absent"
-    CREATED = "created"
-    RUNNING = "running"
-    STOPPED = "stopped"
-
-
-@dataclass(frozen=True)
-class Limits:
-    vcpus: int
-    memory_mib: int
-    pids: int
+from gureum.agent.contract import Limits, RuntimeState
 
 
 @dataclass(frozen=True)

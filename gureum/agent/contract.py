@@ -1,0 +1,190 @@
+"""The host agent contract: every call the control plane may make on a host, and every
+type that crosses it.
+
+Three things implement it: `HostAgent` (the real one, in-process or behind `gureum
+agent`), `RemoteAgent` (the same calls over a socket) and `FakeAgent` (state in memory,
+for the fast test tier). The method list of the remote server and client, and how their
+arguments and results travel, are derived from the signatures below, never repeated.
+
+Rules every implementation keeps (after Nova's virt driver):
+- every operation is idempotent: `launch` of a running instance, `stop` of a stopped one
+  and `destroy` of an absent one succeed and change nothing;
+- a failed multi-step operation leaves nothing half-made (an exit stack per operation);
+- failures raise `HostError` subclasses from `gureum.errors`; `AgentUnavailable` means
+  the agent could not be reached and says nothing about the instance.
+"""
+
+from __future__ import annotations
+
+import abc
+import inspect
+import ipaddress
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, get_type_hints
+
+# -- types that cross the contract ------------------------------------------------------
+
+
+class RuntimeState(StrEnum):
+    ABSENT = "absent"
+    CREATED = "created"
+    RUNNING = "running"
+    STOPPED = "stopped"
+
+
+@dataclass(frozen=True)
+class Limits:
+    vcpus: int
+    memory_mib: int
+    pids: int
+
+
+@dataclass(frozen=True)
+class VpcNetwork:
+    """What the host builds for one VPC."""
+
+    vpc_id: str
+    index: int  # unique per data directory: names the uplink and the mark
+    cidr: str
+    subnets: tuple[str, ...]
+    internet_subnets: tuple[str, ...] = ()  # may reach out, if the operator allows it
+
+    @property
+    def resolver(self) -> str:
+        """The VPC's +2 address, where AWS puts the Amazon-provided DNS server."""
+        return str(ipaddress.ip_network(self.cidr)[2])
+
+
+@dataclass(frozen=True)
+class FirewallRule:
+    protocol: str  # "-1" (all), "tcp", "udp", "icmp" or an IP protocol number
+    from_port: int  # for icmp: the type (-1 = all)
+    to_port: int  # for icmp: the code (-1 = all)
+    peers: tuple[str, ...]  # CIDRs; empty means the rule matches nothing (yet)
+
+
+@dataclass(frozen=True)
+class Firewall:
+    ingress: tuple[FirewallRule, ...]
+    egress: tuple[FirewallRule, ...]
+    resolver: str | None = None  # the VPC's DNS address, reachable whatever the rules say
+
+
+@dataclass(frozen=True)
+class InstanceSpec:
+    """Everything a host needs to run one instance."""
+
+    instance_id: str
+    slot: int
+    vpc: VpcNetwork
+    subnet_cidr: str
+    private_ip: str
+    public_ip: str | None  # only when the subnet routes to an attached internet gateway
+    hostname: str
+    limits: Limits
+    volume_gib: int
+    image_root: Path
+    authorized_key: str | None
+    user_data: bytes | None = None
+    firewall: Firewall | None = None
+
+
+# public address -> [private address, VPC index]
+PublicMap = dict[str, list[Any]]
+
+
+# -- the contract ---------------------------------------------------------------------------
+
+
+class AgentContract(abc.ABC):
+    """What one host does for the control plane. See the module docstring for the rules."""
+
+    # host-wide
+    @abc.abstractmethod
+    def ensure_host_network(self) -> bool:
+        """The host's own tables and guards; True when they had to be remade."""
+
+    @abc.abstractmethod
+    def remove_host_network(self) -> None: ...
+
+    @abc.abstractmethod
+    def remove_cgroup_parents(self) -> None: ...
+
+    @abc.abstractmethod
+    def host_objects(self) -> dict[str, list[str]]:
+        """Every host object this data directory owns, by kind (empty lists when clean)."""
+
+    # VPCs and public addresses
+    @abc.abstractmethod
+    def ensure_vpc(self, vpc: VpcNetwork) -> None:
+        """The VPC's router, current with `vpc` (subnets, egress)."""
+
+    @abc.abstractmethod
+    def remove_vpc(self, vpc_id: str) -> None: ...
+
+    @abc.abstractmethod
+    def vpc_routers(self) -> list[str]:
+        """Ids of the VPCs whose router exists on this host."""
+
+    @abc.abstractmethod
+    def sync_public_ips(self, wanted: PublicMap) -> None:
+        """Make the host's public-address map exactly `wanted`."""
+
+    # instances
+    @abc.abstractmethod
+    def launch(self, spec: InstanceSpec) -> None:
+        """Make the instance run (disk, network, process); a running one is re-plumbed."""
+
+    @abc.abstractmethod
+    def stop(self, spec: InstanceSpec, force: bool) -> None:
+        """Everything but the disk goes."""
+
+    @abc.abstractmethod
+    def reboot(self, spec: InstanceSpec) -> None: ...
+
+    @abc.abstractmethod
+    def destroy(self, spec: InstanceSpec) -> None:
+        """Terminate: nothing of the instance remains, its disk included."""
+
+    @abc.abstractmethod
+    def status(self, spec: InstanceSpec) -> RuntimeState: ...
+
+    @abc.abstractmethod
+    def ssh_ready(self, spec: InstanceSpec) -> bool:
+        """Something listens on TCP 22 inside the instance."""
+
+    @abc.abstractmethod
+    def alive(self, instance_id: str) -> bool:
+        """Cheap liveness of the instance's init, called often."""
+
+    @abc.abstractmethod
+    def instances(self) -> dict[str, RuntimeState]:
+        """Every instance with a runtime object on this host, running or not."""
+
+    @abc.abstractmethod
+    def sweep(self, keep: list[str]) -> list[str]:
+        """Remove the host objects of instances not in `keep` (no row owns them); returns
+        the ids removed. Disks of unknown instances go too: no row can ever use them."""
+
+    @abc.abstractmethod
+    def apply_firewall(self, instance_id: str, rules: Firewall) -> None: ...
+
+    @abc.abstractmethod
+    def console_tail(self, instance_id: str, nbytes: int) -> bytes: ...
+
+    @abc.abstractmethod
+    def trim_console(self, instance_id: str) -> None:
+        """Bound the console log kept on the host."""
+
+
+METHODS: dict[str, inspect.Signature] = {
+    name: inspect.signature(fn) for name, fn in vars(AgentContract).items()
+    if getattr(fn, "__isabstractmethod__", False)
+}
+
+
+def hints(method: str) -> dict[str, Any]:
+    """Resolved parameter and return types of one contract method."""
+    return get_type_hints(getattr(AgentContract, method))

@@ -1,0 +1,198 @@
+"""An agent that keeps its host in memory: the fast test tier's stand-in for a host.
+
+It keeps the contract's rules (idempotent calls, nothing half-made on failure, the
+same errors) so handlers and controllers can be tested in-process without root, and it
+lets a test do to the "host" what the world does to a real one: an instance's init
+exiting, a container vanishing, an unknown container appearing, a failing call.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import defaultdict
+from dataclasses import dataclass
+
+from gureum.agent.contract import (
+    AgentContract,
+    Firewall,
+    InstanceSpec,
+    PublicMap,
+    RuntimeState,
+    VpcNetwork,
+)
+from gureum.errors import HostError
+
+
+@dataclass
+class FakeInstance:
+    spec: InstanceSpec
+    state: RuntimeState = RuntimeState.RUNNING
+    disk: bool = True  # kept across stop, gone with destroy
+    firewall: Firewall | None = None
+    boots: int = 0
+
+
+class FakeAgent(AgentContract):
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.host_network = False
+        self.vpcs: dict[str, VpcNetwork] = {}
+        self.public_ips: PublicMap = {}
+        self.instances_: dict[str, FakeInstance] = {}
+        self.disks: set[str] = set()
+        self.consoles: dict[str, bytearray] = defaultdict(bytearray)  # kept across stops
+        self.failures: dict[str, list[Exception]] = defaultdict(list)
+        self.calls: list[tuple[str, str]] = []  # (method, instance id or "")
+
+    # -- what a test does to the host -----------------------------------------------------
+    def fail_next(self, method: str, error: Exception | None = None, times: int = 1) -> None:
+        """The next `times` calls of `method` raise `error` (a HostError by default)."""
+        self.failures[method] += [error or HostError(f"injected failure of {method}")] * times
+
+    def init_exits(self, instance_id: str) -> None:
+        """The instance's init ended by itself (a poweroff inside)."""
+        with self.lock:
+            self.instances_[instance_id].state = RuntimeState.STOPPED
+
+    def vanish(self, instance_id: str) -> None:
+        """Someone removed the instance's runtime object behind our back (disk stays)."""
+        with self.lock:
+            del self.instances_[instance_id]
+
+    def plant(self, spec: InstanceSpec) -> None:
+        """A running instance that no one asked for (left by a crash or by hand)."""
+        with self.lock:
+            self.instances_[spec.instance_id] = FakeInstance(spec)
+            self.disks.add(spec.instance_id)
+
+    def _enter(self, method: str, instance_id: str = "") -> None:
+        with self.lock:
+            self.calls.append((method, instance_id))
+            pending = self.failures.get(method)
+            if pending:
+                raise pending.pop(0)
+
+    # -- host-wide ---------------------------------------------------------------------------
+    def ensure_host_network(self) -> bool:
+        self._enter("ensure_host_network")
+        remade, self.host_network = not self.host_network, True
+        return remade
+
+    def remove_host_network(self) -> None:
+        self._enter("remove_host_network")
+        self.host_network = False
+        self.public_ips = {}
+
+    def remove_cgroup_parents(self) -> None:
+        self._enter("remove_cgroup_parents")
+
+    def host_objects(self) -> dict[str, list[str]]:
+        self._enter("host_objects")
+        with self.lock:
+            return {
+                "containers": sorted(self.instances_),
+                "disks": sorted(self.disks),
+                "routers": sorted(self.vpcs),
+                "public_ips": sorted(self.public_ips),
+                "host_network": ["table"] if self.host_network else [],
+            }
+
+    # -- VPCs and public addresses -----------------------------------------------------------
+    def ensure_vpc(self, vpc: VpcNetwork) -> None:
+        self._enter("ensure_vpc", vpc.vpc_id)
+        with self.lock:
+            self.vpcs[vpc.vpc_id] = vpc
+
+    def remove_vpc(self, vpc_id: str) -> None:
+        self._enter("remove_vpc", vpc_id)
+        with self.lock:
+            self.vpcs.pop(vpc_id, None)
+
+    def vpc_routers(self) -> list[str]:
+        self._enter("vpc_routers")
+        with self.lock:
+            return sorted(self.vpcs)
+
+    def sync_public_ips(self, wanted: PublicMap) -> None:
+        self._enter("sync_public_ips")
+        with self.lock:
+            self.public_ips = {k: list(v) for k, v in wanted.items()}
+
+    # -- instances -------------------------------------------------------------------------
+    def launch(self, spec: InstanceSpec) -> None:
+        self._enter("launch", spec.instance_id)
+        with self.lock:
+            if spec.vpc.vpc_id not in self.vpcs:
+                raise HostError(f"router of {spec.vpc.vpc_id} missing: ensure_vpc first")
+            current = self.instances_.get(spec.instance_id)
+            if current is not None and current.state == RuntimeState.RUNNING:
+                return
+            inst = FakeInstance(spec, firewall=spec.firewall,
+                                boots=(current.boots if current else 0) + 1)
+            self.consoles[spec.instance_id] += f"[fake] boot {inst.boots} of {spec.instance_id}\n".encode()
+            self.instances_[spec.instance_id] = inst
+            self.disks.add(spec.instance_id)
+
+    def stop(self, spec: InstanceSpec, force: bool) -> None:
+        self._enter("stop", spec.instance_id)
+        with self.lock:
+            self.instances_.pop(spec.instance_id, None)
+
+    def reboot(self, spec: InstanceSpec) -> None:
+        self._enter("reboot", spec.instance_id)
+        with self.lock:
+            self.instances_.pop(spec.instance_id, None)
+        self.launch(spec)
+
+    def destroy(self, spec: InstanceSpec) -> None:
+        self._enter("destroy", spec.instance_id)
+        with self.lock:
+            self.instances_.pop(spec.instance_id, None)
+            self.disks.discard(spec.instance_id)
+            self.consoles.pop(spec.instance_id, None)
+
+    def status(self, spec: InstanceSpec) -> RuntimeState:
+        self._enter("status", spec.instance_id)
+        with self.lock:
+            inst = self.instances_.get(spec.instance_id)
+            return inst.state if inst else RuntimeState.ABSENT
+
+    def ssh_ready(self, spec: InstanceSpec) -> bool:
+        self._enter("ssh_ready", spec.instance_id)
+        return self.alive(spec.instance_id)
+
+    def alive(self, instance_id: str) -> bool:
+        with self.lock:
+            inst = self.instances_.get(instance_id)
+            return inst is not None and inst.state == RuntimeState.RUNNING
+
+    def instances(self) -> dict[str, RuntimeState]:
+        self._enter("instances")
+        with self.lock:
+            return {i: inst.state for i, inst in self.instances_.items()}
+
+    def sweep(self, keep: list[str]) -> list[str]:
+        self._enter("sweep")
+        with self.lock:
+            gone = sorted((set(self.instances_) | self.disks) - set(keep))
+            for instance_id in gone:
+                self.instances_.pop(instance_id, None)
+                self.disks.discard(instance_id)
+                self.consoles.pop(instance_id, None)
+            return gone
+
+    def apply_firewall(self, instance_id: str, rules: Firewall) -> None:
+        self._enter("apply_firewall", instance_id)
+        with self.lock:
+            inst = self.instances_.get(instance_id)
+            if inst is None:
+                raise HostError(f"no netns for {instance_id}")
+            inst.firewall = rules
+
+    def console_tail(self, instance_id: str, nbytes: int) -> bytes:
+        self._enter("console_tail", instance_id)
+        with self.lock:
+            return bytes(self.consoles.get(instance_id, b"")[-nbytes:])
+
+    def trim_console(self, instance_id: str) -> None:
+        self._enter("trim_console", instance_id)
