@@ -29,7 +29,6 @@ class FakeInstance:
     state: RuntimeState = RuntimeState.RUNNING
     disk: bool = True  # kept across stop, gone with destroy
     firewall: Firewall | None = None
-    boots: int = 0
 
 
 class FakeAgent(AgentContract):
@@ -41,6 +40,7 @@ class FakeAgent(AgentContract):
         self.instances_: dict[str, FakeInstance] = {}
         self.disks: set[str] = set()
         self.consoles: dict[str, bytearray] = defaultdict(bytearray)  # kept across stops
+        self.boots: dict[str, int] = defaultdict(int)
         self.failures: dict[str, list[Exception]] = defaultdict(list)
         self.calls: list[tuple[str, str]] = []  # (method, instance id or "")
 
@@ -125,18 +125,21 @@ class FakeAgent(AgentContract):
             if spec.vpc.vpc_id not in self.vpcs:
                 raise HostError(f"router of {spec.vpc.vpc_id} missing: ensure_vpc first")
             current = self.instances_.get(spec.instance_id)
+            if spec.public_ip:  # as the real agent: a launch maps its own public address
+                self.public_ips[spec.public_ip] = [spec.private_ip, spec.vpc.index]
             if current is not None and current.state == RuntimeState.RUNNING:
                 return
-            inst = FakeInstance(spec, firewall=spec.firewall,
-                                boots=(current.boots if current else 0) + 1)
-            self.consoles[spec.instance_id] += f"[fake] boot {inst.boots} of {spec.instance_id}\n".encode()
-            self.instances_[spec.instance_id] = inst
+            self.instances_[spec.instance_id] = FakeInstance(spec, firewall=spec.firewall)
+            self.boots[spec.instance_id] += 1
+            self.consoles[spec.instance_id] += f"[fake] boot {self.boots[spec.instance_id]} of {spec.instance_id}\n".encode()
             self.disks.add(spec.instance_id)
 
     def stop(self, spec: InstanceSpec, force: bool) -> None:
         self._enter("stop", spec.instance_id)
         with self.lock:
             self.instances_.pop(spec.instance_id, None)
+            if spec.public_ip:
+                self.public_ips.pop(spec.public_ip, None)
 
     def reboot(self, spec: InstanceSpec) -> None:
         self._enter("reboot", spec.instance_id)
@@ -148,6 +151,8 @@ class FakeAgent(AgentContract):
         self._enter("destroy", spec.instance_id)
         with self.lock:
             self.instances_.pop(spec.instance_id, None)
+            if spec.public_ip:
+                self.public_ips.pop(spec.public_ip, None)
             self.disks.discard(spec.instance_id)
             self.consoles.pop(spec.instance_id, None)
 

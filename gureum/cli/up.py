@@ -6,11 +6,15 @@ import logging
 import signal
 import sys
 import threading
+from dataclasses import dataclass
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from gureum.agent import image as image_mod
+from gureum.agent.contract import AgentContract
+from gureum.api.server import ApiServer
+from gureum.cloud import Cloud
 from gureum.config import Config
 from gureum.errors import HostError
 
@@ -38,35 +42,62 @@ def build_image(cfg: Config, force: bool = False) -> image_mod.Image:
     return img
 
 
-def up(cfg: Config, profile: str = "gureum", write_profile: bool = True) -> int:
+@dataclass
+class RunningCloud:
+    """A started cloud: store, agent, controllers and API server, in this process."""
+
+    cloud: Cloud
+    server: ApiServer
+    access_key: str
+    secret_key: str
+    account_id: str
+
+    def shutdown(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        for controller in (self.cloud.controller, self.cloud.firewall_controller,
+                           self.cloud.network_controller):
+            if controller is not None:
+                controller.stop()
+
+
+def start_cloud(cfg: Config, agent: AgentContract | None = None) -> RunningCloud:
+    """Controllers and API of a cloud whose image is ready. `agent` replaces the host's
+    own (the fast test tier passes a FakeAgent)."""
     from gureum.api.server import serve
-    from gureum.cli.profile import write_profile as write
-    from gureum.cloud import Cloud
     from gureum.controllers.firewall import FirewallController
     from gureum.controllers.instances import InstanceController
     from gureum.controllers.network import NetworkController
+
+    cloud = Cloud(cfg, agent=agent)
+    cloud.register_default_image()
+    account_id, access, secret = cloud.ensure_default_account()
+    cloud.controller = InstanceController(cloud)
+    cloud.firewall_controller = FirewallController(cloud)
+    cloud.network_controller = NetworkController(cloud)
+    cloud.controller.start()
+    cloud.firewall_controller.start()
+    cloud.network_controller.start()
+    server = serve(cloud, cfg.host, cfg.port)
+    return RunningCloud(cloud, server, access, secret, account_id)
+
+
+def up(cfg: Config, profile: str = "gureum", write_profile: bool = True) -> int:
+    from gureum.cli.profile import write_profile as write
 
     cfg.data_dir.mkdir(parents=True, exist_ok=True)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s",
                         handlers=[logging.FileHandler(cfg.data_dir / "gureum.log")])
     img = build_image(cfg)
-    cloud = Cloud(cfg)
-    cloud.register_default_image()
-    account_id, access, secret = cloud.ensure_default_account()
-    controller = InstanceController(cloud)
-    cloud.controller = controller
-    cloud.firewall_controller = FirewallController(cloud)
-    cloud.network_controller = NetworkController(cloud)
-    controller.start()
-    cloud.firewall_controller.start()
-    cloud.network_controller.start()
     # The profile exists before the port opens: whoever sees the port can use it.
+    cloud = Cloud(cfg, with_agent=False)
+    account_id, access, secret = cloud.ensure_default_account()
     if write_profile:
         config_path, _ = write(profile, access, secret, cfg.region, cfg.endpoint)
         profile_line = f"profile [bold]{profile}[/] written to {config_path}"
     else:
         profile_line = "no AWS profile written (--no-profile)"
-    server = serve(cloud, cfg.host, cfg.port)
+    running = start_cloud(cfg)
     console.print(f"[bold green]gureum is up[/] at [bold]{cfg.endpoint}[/] "
                   f"(region {cfg.region}, data {cfg.data_dir}, prefix {cfg.prefix})")
     console.print(f"account {account_id}; {profile_line}")
@@ -81,11 +112,8 @@ def up(cfg: Config, profile: str = "gureum", write_profile: bool = True) -> int:
         signal.signal(sig, lambda *_: done.set())
     done.wait()
     console.print("gureum: shutting down (instances keep running)")
-    server.shutdown()
-    controller.stop()
-    cloud.firewall_controller.stop()
-    cloud.network_controller.stop()
-    _release_idle_host_network(cloud)
+    running.shutdown()
+    _release_idle_host_network(running.cloud)
     return 0
 
 

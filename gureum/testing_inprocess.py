@@ -1,0 +1,51 @@
+"""The control plane in this process against the in-memory FakeAgent: the fast test
+tier's cloud (API, handlers, store, controllers; no root, no kernel objects, no image)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import boto3
+from botocore.config import Config as BotoConfig
+
+from gureum.agent.fake import FakeAgent
+from gureum.cli.up import RunningCloud, start_cloud
+from gureum.config import Config
+from gureum.testing import free_port, wait_for
+
+
+class FastCloud:
+    def __init__(self, data_dir: Path) -> None:
+        self.agent = FakeAgent()
+        self.config = Config(data_dir=data_dir, port=free_port(),
+                             image_cache=data_dir / "images", rate_limit=0)
+        self.running: RunningCloud = start_cloud(self.config, agent=self.agent)
+        self.cloud = self.running.cloud
+
+    @property
+    def endpoint(self) -> str:
+        return self.config.endpoint
+
+    def client(self, service: str = "ec2", access: str | None = None,
+               secret: str | None = None):  # noqa: ANN201
+        return boto3.client(service, endpoint_url=self.endpoint, region_name="gureum-1",
+                            aws_access_key_id=access or self.running.access_key,
+                            aws_secret_access_key=secret or self.running.secret_key,
+                            config=BotoConfig(retries={"max_attempts": 0}))
+
+    def new_account(self, name: str):  # noqa: ANN201
+        _, access, secret = self.cloud.create_account(name)
+        return self.client(access=access, secret=secret)
+
+    def stop(self) -> None:
+        self.running.shutdown()
+
+
+def state_of(ec2, instance_id: str) -> str:  # noqa: ANN001
+    res = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"]
+    return res[0]["Instances"][0]["State"]["Name"]
+
+
+def wait_state(ec2, instance_id: str, state: str, timeout: float = 10) -> None:  # noqa: ANN001
+    assert wait_for(lambda: state_of(ec2, instance_id) == state, timeout), (
+        f"{instance_id} is {state_of(ec2, instance_id)}, wanted {state}")

@@ -1,0 +1,30 @@
+"""The fast tier: the whole control plane (API, handlers, store, controllers) in this
+process, against the in-memory FakeAgent. No root, no kernel objects, no image build."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from gureum.testing_inprocess import FastCloud
+
+os.environ.setdefault("GUREUM_STRICT_SERIALIZER", "1")
+
+
+@pytest.fixture(scope="module")
+def fast(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FastCloud]:
+    cloud = FastCloud(tmp_path_factory.mktemp("fast"))
+    yield cloud
+    cloud.stop()
+
+
+@pytest.fixture(scope="module")
+def ec2(fast: FastCloud):  # noqa: ANN201
+    return fast.client()
+
+
+@pytest.fixture(scope="module")
+def image_id(ec2) -> str:  # noqa: ANN001
+    return ec2.describe_images(Owners=["gureum"])["Images"][0]["ImageId"]
