@@ -3,12 +3,17 @@
 Handlers return plain dicts keyed by the output shape's member names; this walks the
 shape and writes each member under its locationName. Strings are joined, not built as a
 tree: DescribeInstances of thousands of instances stays fast.
+
+A key that is not a member of its shape is dropped, unless `STRICT` is set
+(`GUREUM_STRICT_SERIALIZER=1`, as the test harness does): then it raises `SerializerError`,
+so a handler's typo fails loudly (the server answers `InternalError`).
 """
 
 from __future__ import annotations
 
 import base64
 import datetime as dt
+import os
 import re
 from collections.abc import Callable
 from typing import Any
@@ -16,12 +21,21 @@ from xml.sax.saxutils import escape as _escape
 
 from botocore.model import ListShape, MapShape, OperationModel, Shape, StructureShape
 
+from gureum.errors import GureumError
+
+# Read at each structure written, so tests may flip it.
+STRICT = os.environ.get("GUREUM_STRICT_SERIALIZER") == "1"
+
 # Characters XML 1.0 cannot carry at all, not even as references.
 _INVALID_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
 _NEEDS_ESCAPE = re.compile("[&<>\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 Writer = Callable[[Any, list[str]], None]
+
+
+class SerializerError(GureumError):
+    """A handler returned a key its output shape does not have: a bug of gureum's."""
 
 
 def escape(text: str) -> str:
@@ -110,8 +124,14 @@ class XmlSerializer:
         if isinstance(shape, StructureShape):
             members = [(name, self._element(member, member.serialization.get("name", name)))
                        for name, member in shape.members.items()]
+            known = frozenset(shape.members)
 
             def structure(value: dict[str, Any], out: list[str]) -> None:
+                if STRICT and not known.issuperset(value):
+                    unknown = sorted(str(k) for k in value if k not in known)
+                    raise SerializerError(
+                        f"{shape.name} has no member {', '.join(map(repr, unknown))} "
+                        f"(members: {', '.join(sorted(known))})")
                 get = value.get
                 for name, write in members:
                     item = get(name)
