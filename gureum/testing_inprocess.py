@@ -18,9 +18,19 @@ class FastCloud:
     def __init__(self, data_dir: Path) -> None:
         self.agent = FakeAgent()
         self.config = Config(data_dir=data_dir, port=free_port(),
-                             image_cache=data_dir / "images", rate_limit=0)
+                             image_cache=data_dir / "images", rate_limit=0,
+                             max_instances_per_account=64)
         self.running: RunningCloud = start_cloud(self.config, agent=self.agent)
         self.cloud = self.running.cloud
+        self.data_dir = data_dir
+
+    # The same surface as gureum.testing.Server, so API-only tests run on either tier.
+    @property
+    def port(self) -> int:
+        return self.config.port
+
+    def credentials(self, profile: str = "gureum") -> tuple[str, str]:
+        return self.running.access_key, self.running.secret_key
 
     @property
     def endpoint(self) -> str:

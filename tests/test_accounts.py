@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 from botocore.exceptions import ClientError
-from conftest import VENV_BIN
+from helpers import VENV_BIN
 
 
 def test_second_account_cannot_see_or_touch(server, ec2, launch):

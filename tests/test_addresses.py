@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from botocore.exceptions import ClientError
-from conftest import ssh, wait_for, wait_state
+from helpers import ssh, wait_for, wait_state
 
 
 def code_of(call, **kwargs) -> str:  # noqa: ANN001

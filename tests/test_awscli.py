@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from conftest import ssh, wait_state
+from helpers import ssh, wait_state
 
 
 def test_quick_start_with_aws_cli(server, ec2, image_id):

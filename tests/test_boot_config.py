@@ -10,10 +10,10 @@ from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 
 import pytest
-from conftest import ssh, wait_for, wait_state
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
+from helpers import ssh, wait_for, wait_state
 
 IMDS = "http://169.254.169.254"
 TOKEN = f"$(curl -s -X PUT -H 'X-aws-ec2-metadata-token-ttl-seconds: 300' {IMDS}/latest/api/token)"

@@ -6,7 +6,7 @@ import json
 import os
 import subprocess
 
-from conftest import VENV_BIN, wait_state
+from helpers import VENV_BIN, wait_state
 
 
 def gureum(server, *args: str, env: dict[str, str] | None = None,  # noqa: ANN001

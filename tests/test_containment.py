@@ -10,7 +10,7 @@ import statistics
 import time
 import urllib.request
 
-from conftest import CIDR, PROBE, Network, ssh, wait_for, wait_state
+from helpers import CIDR, PROBE, Network, ssh, wait_for, wait_state
 
 ATTEMPTS = {
     "load kernel code": "sudo -n python3 -c \"import ctypes,os; l=ctypes.CDLL(None,use_errno=True); "

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from conftest import ssh, wait_state
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
+from helpers import ssh, wait_state
 
 
 def ids_of(res) -> list[str]:  # noqa: ANN001

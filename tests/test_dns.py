@@ -3,7 +3,7 @@ and nothing else is answered (no forwarding off the machine)."""
 
 from __future__ import annotations
 
-from conftest import ssh, wait_state
+from helpers import ssh, wait_state
 
 
 def test_names_resolve_inside_the_vpc(ec2, launch, key_pair, server):

@@ -9,7 +9,7 @@ import subprocess
 import time
 
 import pytest
-from conftest import Network, ssh, wait_for, wait_state
+from helpers import Network, ssh, wait_for, wait_state
 
 from gureum.testing import tcp_open
 

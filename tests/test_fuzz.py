@@ -25,7 +25,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from botocore.model import ListShape, MapShape, Shape, StructureShape
-from conftest import VENV_BIN
+from helpers import VENV_BIN
 
 from gureum.api.dispatch import HANDLERS, load_handlers
 from gureum.api.models import service_model

@@ -6,7 +6,7 @@ import base64
 import time
 
 import pytest
-from conftest import instance, ssh, wait_state
+from helpers import instance, ssh, wait_state
 
 
 def test_launch_answers_pending_then_runs_and_accepts_ssh(ec2, launch, key_pair, server):

@@ -18,7 +18,7 @@ from collections import Counter
 import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from conftest import VENV_BIN, wait_for
+from helpers import VENV_BIN, wait_for
 
 SECONDS = float(os.environ.get("GUREUM_LOAD_SECONDS", "15"))
 CLIENTS = int(os.environ.get("GUREUM_LOAD_CLIENTS", "50"))

@@ -7,7 +7,7 @@ import time
 
 import pytest
 from botocore.exceptions import ClientError
-from conftest import ssh, wait_for, wait_state
+from helpers import ssh, wait_for, wait_state
 
 from gureum.testing import tcp_open
 

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import ssh, wait_for
+from helpers import ssh, wait_for
 
 from gureum.testing import AgentProcess, Server
 

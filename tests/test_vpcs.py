@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from conftest import PROBE, VENV_BIN, Network, wait_state
+from helpers import PROBE, VENV_BIN, Network, wait_state
 
 from gureum.testing import ssh, tcp_open, wait_for
 

@@ -13,18 +13,24 @@ from gureum.testing_inprocess import FastCloud
 os.environ.setdefault("GUREUM_STRICT_SERIALIZER", "1")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def fast(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FastCloud]:
     cloud = FastCloud(tmp_path_factory.mktemp("fast"))
     yield cloud
     cloud.stop()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
+def server(fast: FastCloud) -> FastCloud:
+    """The real tier's `server`, played by the in-process cloud (API-only tests)."""
+    return fast
+
+
+@pytest.fixture(scope="session")
 def ec2(fast: FastCloud):  # noqa: ANN201
     return fast.client()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def image_id(ec2) -> str:  # noqa: ANN001
     return ec2.describe_images(Owners=["gureum"])["Images"][0]["ImageId"]

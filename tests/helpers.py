@@ -1,0 +1,73 @@
+"""Helpers shared by the real-machine tests (imported by name: tests/ is on sys.path)."""
+
+from __future__ import annotations
+
+from gureum.testing import VENV_BIN, ssh, wait_for  # noqa: F401  (re-exported to tests)
+
+
+def instance(ec2, instance_id: str) -> dict:  # noqa: ANN001
+    return ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
+
+
+def wait_state(ec2, instance_id: str, state: str, timeout: float = 60) -> dict:  # noqa: ANN001
+    assert wait_for(lambda: instance(ec2, instance_id)["State"]["Name"] == state, timeout), (
+        f"{instance_id} is {instance(ec2, instance_id)['State']['Name']}, wanted {state}")
+    return instance(ec2, instance_id)
+
+
+CIDR = "10.77.0.0/16"
+SUBNET = "10.77.1.0/24"
+PROBE = "timeout 2 bash -c 'echo > /dev/tcp/{}/{}' 2>/dev/null && echo OPEN || echo CLOSED"
+
+
+class Network:
+    """A VPC with one subnet, optionally public (internet gateway + default route), and a
+    group open to everything; everything deleted afterwards, in AWS's order."""
+
+    def __init__(self, ec2, public: bool = True) -> None:  # noqa: ANN001
+        self.ec2 = ec2
+        self.vpc = ec2.create_vpc(CidrBlock=CIDR)["Vpc"]["VpcId"]
+        self.subnet = ec2.create_subnet(VpcId=self.vpc, CidrBlock=SUBNET)["Subnet"]["SubnetId"]
+        self.group = ec2.create_security_group(GroupName="open", Description="all",
+                                               VpcId=self.vpc)["GroupId"]
+        ec2.authorize_security_group_ingress(GroupId=self.group, IpPermissions=[
+            {"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
+        self.igw = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+        self.table = ec2.create_route_table(VpcId=self.vpc)["RouteTable"]["RouteTableId"]
+        self.instances: list[str] = []
+        if public:
+            self.make_public()
+
+    def make_public(self) -> None:
+        self.ec2.attach_internet_gateway(InternetGatewayId=self.igw, VpcId=self.vpc)
+        self.ec2.create_route(RouteTableId=self.table, DestinationCidrBlock="0.0.0.0/0",
+                              GatewayId=self.igw)
+        self.ec2.associate_route_table(RouteTableId=self.table, SubnetId=self.subnet)
+
+    def launch(self, image_id: str, key_name: str, count: int = 1) -> list[dict]:
+        res = self.ec2.run_instances(
+            ImageId=image_id, InstanceType="t3.nano", MinCount=count, MaxCount=count,
+            KeyName=key_name, NetworkInterfaces=[{
+                "DeviceIndex": 0, "SubnetId": self.subnet, "Groups": [self.group],
+                "AssociatePublicIpAddress": True}])
+        self.instances += [i["InstanceId"] for i in res["Instances"]]
+        return [wait_state(self.ec2, i["InstanceId"], "running") for i in res["Instances"]]
+
+    def delete(self) -> None:
+        ec2 = self.ec2
+        if self.instances:
+            ec2.terminate_instances(InstanceIds=self.instances)
+            for iid in self.instances:
+                wait_state(ec2, iid, "terminated")
+        tables = ec2.describe_route_tables(RouteTableIds=[self.table])["RouteTables"]
+        for assoc in tables[0]["Associations"]:
+            ec2.disassociate_route_table(AssociationId=assoc["RouteTableAssociationId"])
+        ec2.delete_route_table(RouteTableId=self.table)
+        attached = ec2.describe_internet_gateways(InternetGatewayIds=[self.igw])[
+            "InternetGateways"][0]["Attachments"]
+        if attached:
+            ec2.detach_internet_gateway(InternetGatewayId=self.igw, VpcId=self.vpc)
+        ec2.delete_internet_gateway(InternetGatewayId=self.igw)
+        ec2.delete_security_group(GroupId=self.group)
+        ec2.delete_subnet(SubnetId=self.subnet)
+        ec2.delete_vpc(VpcId=self.vpc)
