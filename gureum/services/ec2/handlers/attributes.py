@@ -45,6 +45,10 @@ def _describe(inst: Instance, attribute: str) -> dict[str, Any]:
         return {attribute.capitalize() + "Id": {}}
     if attribute == "productCodes":
         return {"ProductCodes": []}
+    if attribute == "sriovNetSupport":
+        return {"SriovNetSupport": {}}
+    if attribute == "enclaveOptions":
+        return {"EnclaveOptions": {"Enabled": False}}
     raise exc.InvalidParameterValue(f"Value ({attribute}) for parameter attribute is invalid.")
 
 
@@ -53,6 +57,69 @@ def describe_instance_attribute(ctx: RequestContext, p: dict[str, Any]) -> dict[
     with ctx.cloud.store.read() as s:
         inst = common.instances_by_id(s, ctx.account_id, [p["InstanceId"]])[0]
     return {"InstanceId": inst.instance_id, **_describe(inst, p["Attribute"])}
+
+
+# Members gureum takes but cannot change, with the value every instance reports in
+# DescribeInstanceAttribute (None: reported empty). Asking for that value is a no-op (tools
+# such as Ansible send the current value back); anything else is UnsupportedOperation.
+_FIXED: dict[str, tuple[str, Any]] = {  # member: (attribute name, current value)
+    "SourceDestCheck": ("sourceDestCheck", True),
+    "EbsOptimized": ("ebsOptimized", False),
+    "EnaSupport": ("enaSupport", True),
+    "DisableApiStop": ("disableApiStop", False),
+    "InstanceInitiatedShutdownBehavior": ("instanceInitiatedShutdownBehavior", "stop"),
+    "Kernel": ("kernel", None),
+    "Ramdisk": ("ramdisk", None),
+    "SriovNetSupport": ("sriovNetSupport", None),
+}
+_APPLIED_MEMBERS = {"InstanceType", "UserData", "DisableApiTermination", "Groups"}
+_CHECKED_MEMBERS = {*_APPLIED_MEMBERS, *_FIXED, "EnclaveOptions", "BlockDeviceMappings",
+                    "InstanceId", "DryRun", "Attribute", "Value"}
+_APPLIED_ATTRIBUTES = {"instanceType", "userData", "disableApiTermination", "groupSet"}
+
+
+def _unsupported(member: str, value: Any, current: Any) -> exc.UnsupportedOperation:
+    now = "not set" if current is None else repr(current)
+    return exc.UnsupportedOperation(
+        f"Modifying {member} to {value!r} is not supported: it is {now} on every gureum instance")
+
+
+def _is_root_volume(instance_id: str, mapping: dict[str, Any]) -> bool:
+    """A BlockDeviceMappings entry that restates the root volume as it is."""
+    ebs = mapping.get("Ebs") or {}
+    return (mapping.get("DeviceName") == ROOT_DEVICE and not mapping.get("VirtualName")
+            and not mapping.get("NoDevice") and ebs.get("DeleteOnTermination") in (None, True)
+            and ebs.get("VolumeId") in (None, volume_id(instance_id)))
+
+
+def _refuse_unsupported(instance_id: str, p: dict[str, Any]) -> None:
+    """UnsupportedOperation for the first requested change gureum would not apply."""
+    for member in p:
+        if member not in _CHECKED_MEMBERS:  # a member a newer botocore model added
+            raise exc.UnsupportedOperation(f"Modifying {member} is not supported")
+    for member, (_, current) in _FIXED.items():
+        if member in p and (p[member] or {}).get("Value") != current:
+            raise _unsupported(member, (p[member] or {}).get("Value"), current)
+    if (p.get("EnclaveOptions") or {}).get("Enabled") not in (None, False):
+        raise _unsupported("EnclaveOptions.Enabled", (p["EnclaveOptions"] or {}).get("Enabled"), False)
+    for mapping in p.get("BlockDeviceMappings") or []:
+        if not _is_root_volume(instance_id, mapping):
+            raise exc.UnsupportedOperation(
+                f"Modifying BlockDeviceMappings is not supported: only the root volume "
+                f"{ROOT_DEVICE} exists, deleted on termination (got {mapping.get('DeviceName')!r})")
+    attribute = p.get("Attribute")
+    if attribute is None or attribute in _APPLIED_ATTRIBUTES:
+        return
+    value = p.get("Value")
+    fixed = {name: current for name, current in _FIXED.values()}
+    fixed["enclaveOptions"] = False
+    if attribute not in fixed:
+        raise exc.UnsupportedOperation(f"Modifying attribute '{attribute}' is not supported")
+    current = fixed[attribute]
+    same = (str(value).lower() == str(current).lower() if isinstance(current, bool)
+            else value == current)
+    if not same:
+        raise _unsupported(attribute, value, current)
 
 
 def _require_stopped(inst: Instance) -> None:
@@ -67,6 +134,7 @@ def modify_instance_attribute(ctx: RequestContext, p: dict[str, Any]) -> dict[st
         raise exc.MissingParameter("The request must contain an attribute to modify")
     with ctx.cloud.store.write() as s:
         inst = common.instances_by_id(s, ctx.account_id, [p["InstanceId"]])[0]
+        _refuse_unsupported(inst.instance_id, p)  # before anything changes
         attribute, value = p.get("Attribute"), p.get("Value")
         new_type = (p.get("InstanceType") or {}).get("Value") or (
             value if attribute == "instanceType" else None)
@@ -100,8 +168,5 @@ def modify_instance_attribute(ctx: RequestContext, p: dict[str, Any]) -> dict[st
                 raise exc.IncorrectInstanceState(
                     f"The instance '{inst.instance_id}' is not in a state from which its groups can be changed.")
             inst.security_group_ids = list(dict.fromkeys(groups))
-        if attribute and attribute not in ("instanceType", "userData", "disableApiTermination",
-                                           "groupSet"):
-            raise exc.UnsupportedOperation(f"Modifying attribute '{attribute}' is not supported")
     ctx.cloud.firewall_changed()
     return {}
