@@ -199,3 +199,11 @@ class RouteAlreadyExists(ApiError):
 
 class InvalidRouteNotFound(ApiError):
     code = "InvalidRoute.NotFound"
+
+
+class InvalidVolumeNotFound(ApiError):
+    code = "InvalidVolume.NotFound"
+
+
+class InvalidNetworkInterfaceIDNotFound(ApiError):
+    code = "InvalidNetworkInterfaceID.NotFound"

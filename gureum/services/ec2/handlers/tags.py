@@ -2,39 +2,78 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from gureum.api.dispatch import RequestContext, action
 from gureum.services.ec2 import exceptions as exc
 from gureum.services.ec2 import filters, ids
-from gureum.services.ec2.handlers import common
+from gureum.services.ec2 import security_groups as sg
+from gureum.services.ec2.handlers import addresses, common, routing, vpcs
+from gureum.services.ec2.views import volume_id
 from gureum.store import models
 
 
-def _check_resources(ctx: RequestContext, resource_ids: list[str]) -> None:
-    with ctx.cloud.store.read() as s:
-        for rid in resource_ids:
-            prefix = rid.split("-")[0]
-            if prefix not in common.RESOURCE_TYPES or not ids.is_valid(rid, prefix):
-                raise exc.InvalidID(f"The ID '{rid}' is not valid")
-            if prefix == "i":
-                common.instances_by_id(s, ctx.account_id, [rid])
-            elif prefix == "key":
-                pair = s.get(models.KeyPair, rid)
-                if pair is None or pair.account_id != ctx.account_id:
-                    raise exc.InvalidKeyPairNotFound(f"The key pair ID '{rid}' does not exist")
-            elif prefix == "ami" and s.get(models.Image, rid) is None:
-                raise exc.InvalidAMIIDNotFound(f"The image id '[{rid}]' does not exist")
+def _key_pair_not_found(pair_id: str) -> Exception:
+    return exc.InvalidKeyPairNotFound(f"The key pair ID '{pair_id}' does not exist")
+
+
+def _image(ctx: RequestContext, s: Session, image_id: str) -> None:
+    image = s.get(models.Image, image_id)
+    if image is None or not (image.public or image.owner_id == ctx.account_id):
+        raise exc.InvalidAMIIDNotFound(f"The image id '[{image_id}]' does not exist")
+
+
+def _instance_part(ctx: RequestContext, s: Session, resource_id: str, derive: Callable[[str], str],
+                   not_found: Exception) -> None:
+    """A volume or network interface: named after a live instance of the account."""
+    live = s.scalars(select(models.Instance.instance_id).where(
+        models.Instance.account_id == ctx.account_id, models.Instance.state != "terminated"))
+    if resource_id not in {derive(i) for i in live}:
+        raise not_found
+
+
+# One existence-and-ownership check per taggable prefix (every prefix gureum issues an
+# id with), through each type's own lookup and NotFound.
+_CHECKS: dict[str, Callable[[RequestContext, Session, str], Any]] = {
+    "i": lambda ctx, s, rid: common.instances_by_id(s, ctx.account_id, [rid]),
+    "ami": _image,
+    "key": lambda ctx, s, rid: common.owned(s, ctx.account_id, models.KeyPair, rid,
+                                            _key_pair_not_found),
+    "vpc": vpcs.own_vpc,
+    "subnet": vpcs.own_subnet,
+    "sg": lambda ctx, s, rid: sg.resolve_group(s, ctx.account_id, rid, None),
+    "igw": routing._own_igw,
+    "rtb": routing._own_table,
+    "eipalloc": lambda ctx, s, rid: addresses._find(s, ctx.account_id, rid, None),
+    "vol": lambda ctx, s, rid: _instance_part(
+        ctx, s, rid, volume_id,
+        exc.InvalidVolumeNotFound(f"The volume '{rid}' does not exist.")),
+    "eni": lambda ctx, s, rid: _instance_part(
+        ctx, s, rid, lambda iid: ids.derived("eni", iid),
+        exc.InvalidNetworkInterfaceIDNotFound(f"The networkInterface ID '{rid}' does not exist")),
+}
+
+
+def _check_resources(ctx: RequestContext, s: Session, resource_ids: list[str]) -> None:
+    """Each id well formed, of a taggable type, and a resource of the caller's account."""
+    for rid in resource_ids:
+        prefix = rid.split("-")[0]
+        if prefix not in _CHECKS or not ids.is_valid(rid, prefix):
+            raise exc.InvalidID(f"The ID '{rid[:64]}' is not valid")
+    for rid in resource_ids:
+        _CHECKS[rid.split("-")[0]](ctx, s, rid)
 
 
 @action("ec2", "CreateTags")
 def create_tags(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
     resources = p["Resources"]
     tags = common.validate_tags(p["Tags"])
-    _check_resources(ctx, resources)
     with ctx.cloud.store.write() as s:
+        _check_resources(ctx, s, resources)
         for rid in resources:
             common.put_tags(s, ctx.account_id, rid, tags)
             count = len(common.tags_of(s, ctx.account_id, [rid])[rid])
@@ -47,8 +86,8 @@ def create_tags(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
 @action("ec2", "DeleteTags")
 def delete_tags(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
     resources = p["Resources"]
-    _check_resources(ctx, resources)
     with ctx.cloud.store.write() as s:
+        _check_resources(ctx, s, resources)
         rows = list(s.scalars(select(models.Tag).where(models.Tag.account_id == ctx.account_id,
                                                        models.Tag.resource_id.in_(resources))))
         for row in rows:
