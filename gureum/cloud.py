@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import logging
 import secrets
 import threading
 from pathlib import Path
@@ -19,6 +20,7 @@ from gureum.agent.metadata import InstanceMetadata
 from gureum.agent.network import plan_for
 from gureum.agent.vpc_services import VpcListeners
 from gureum.config import Config
+from gureum.errors import HostError
 from gureum.services.ec2 import networks
 from gureum.services.ec2.identity import IdentitySigner
 from gureum.services.ec2.security_groups import LIVE_STATES
@@ -28,6 +30,7 @@ from gureum.store.db import Store
 if TYPE_CHECKING:
     from gureum.controllers.network import NetworkController
 
+log = logging.getLogger("gureum.cloud")
 CLOUD_OWNER_ID = "000000000001"
 CLOUD_OWNER_ALIAS = "gureum"
 
@@ -77,9 +80,16 @@ class Cloud:
             self.network_controller.wakeup.set()
 
     def sync_public_ips(self) -> None:
-        """Make the host's public-address map match the store now (an address moved)."""
-        if self.network_controller is not None:
+        """Make the host's public-address map match the store now (an address moved).
+        The store is already committed: if the host cannot follow right now, the network
+        controller converges it on its next pass, and the caller is not failed for it."""
+        if self.network_controller is None:
+            return
+        try:
             self.network_controller.sync_public_ips()
+        except HostError as err:
+            log.warning("public addresses follow on the next network pass: %s", err)
+            self.network_changed()
 
     # -- instance metadata and DNS (called by each VPC's listeners) -----------------------
     def metadata_for(self, vpc_id: str, private_ip: str) -> InstanceMetadata | None:

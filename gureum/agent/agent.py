@@ -276,23 +276,25 @@ class HostAgent(AgentContract):
         shutil.rmtree(self.instance_dir(spec.instance_id), ignore_errors=True)
 
     def instances(self) -> dict[str, RuntimeState]:
-        cut = len(self.config.prefix) + 1
-        return {name[cut:]: self.runtime.state(name) for name in self.runtime.list()}
-
-    def sweep(self, keep: list[str]) -> list[str]:
-        """Instances on this host that no row owns lose their container, netns, mounts,
-        cgroups and directory. Their router port goes with the netns (the veth pair dies
-        with it); the anti-spoof entry naming that port is removed by the next launch on
-        the same slot."""
-        wanted, p = set(keep), self.config.prefix
-        found = set(self.instances())
+        p = self.config.prefix
+        found = {name[len(p) + 1:]: state for name, state in self.runtime.states().items()}
         if self.config.instances_dir.exists():
-            found |= {d.name for d in self.config.instances_dir.iterdir() if d.is_dir()}
+            for d in self.config.instances_dir.iterdir():
+                if d.is_dir():
+                    found.setdefault(d.name, RuntimeState.ABSENT)
         if network.NETNS_DIR.exists():
-            found |= {n.name[len(p) + 1:] for n in network.NETNS_DIR.iterdir()
-                      if n.name.startswith(f"{p}-i-")}
-        removed = []
-        for instance_id in sorted(found - wanted):
+            for n in network.NETNS_DIR.iterdir():
+                if n.name.startswith(f"{p}-i-"):
+                    found.setdefault(n.name[len(p) + 1:], RuntimeState.ABSENT)
+        return found
+
+    def sweep(self, instance_ids: list[str]) -> list[str]:
+        """Without a spec: the router port goes with the netns (the veth pair dies with
+        it); an anti-spoof entry naming that port is replaced by the next launch on it."""
+        present, removed = self.instances(), []
+        for instance_id in instance_ids:
+            if instance_id not in present:
+                continue
             self.runtime.destroy(self.container_name(instance_id))
             ns = network.NETNS_DIR / self.plan.netns(instance_id)
             if ns.exists():

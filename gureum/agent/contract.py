@@ -161,12 +161,13 @@ class AgentContract(abc.ABC):
 
     @abc.abstractmethod
     def instances(self) -> dict[str, RuntimeState]:
-        """Every instance with a runtime object on this host, running or not."""
+        """Every instance with anything on this host (runtime object, disk, netns), and
+        the state of its runtime object (ABSENT when only leftovers remain)."""
 
     @abc.abstractmethod
-    def sweep(self, keep: list[str]) -> list[str]:
-        """Remove the host objects of instances not in `keep` (no row owns them); returns
-        the ids removed. Disks of unknown instances go too: no row can ever use them."""
+    def sweep(self, instance_ids: list[str]) -> list[str]:
+        """Remove everything these instances have on this host, disks included (no row
+        owns them any more); returns the ids that had something to remove."""
 
     @abc.abstractmethod
     def apply_firewall(self, instance_id: str, rules: Firewall) -> None: ...

@@ -41,6 +41,7 @@ class FakeAgent(AgentContract):
         self.disks: set[str] = set()
         self.consoles: dict[str, bytearray] = defaultdict(bytearray)  # kept across stops
         self.boots: dict[str, int] = defaultdict(int)
+        self.last_spec: dict[str, InstanceSpec] = {}
         self.failures: dict[str, list[Exception]] = defaultdict(list)
         self.calls: list[tuple[str, str]] = []  # (method, instance id or "")
 
@@ -122,6 +123,7 @@ class FakeAgent(AgentContract):
     def launch(self, spec: InstanceSpec) -> None:
         self._enter("launch", spec.instance_id)
         with self.lock:
+            self.last_spec[spec.instance_id] = spec
             if spec.vpc.vpc_id not in self.vpcs:
                 raise HostError(f"router of {spec.vpc.vpc_id} missing: ensure_vpc first")
             current = self.instances_.get(spec.instance_id)
@@ -174,12 +176,15 @@ class FakeAgent(AgentContract):
     def instances(self) -> dict[str, RuntimeState]:
         self._enter("instances")
         with self.lock:
-            return {i: inst.state for i, inst in self.instances_.items()}
+            found = {i: inst.state for i, inst in self.instances_.items()}
+            for instance_id in self.disks:
+                found.setdefault(instance_id, RuntimeState.ABSENT)
+            return found
 
-    def sweep(self, keep: list[str]) -> list[str]:
+    def sweep(self, instance_ids: list[str]) -> list[str]:
         self._enter("sweep")
         with self.lock:
-            gone = sorted((set(self.instances_) | self.disks) - set(keep))
+            gone = [i for i in instance_ids if i in self.instances_ or i in self.disks]
             for instance_id in gone:
                 self.instances_.pop(instance_id, None)
                 self.disks.discard(instance_id)

@@ -18,9 +18,11 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, or_, select
 
-from gureum.agent.agent import InstanceSpec, wait_until
+from gureum.agent.agent import wait_until
+from gureum.agent.contract import InstanceSpec, RuntimeState
 from gureum.agent.firewall import Firewall
 from gureum.agent.network import VpcNetwork
+from gureum.controllers.loop import ResyncLoop
 from gureum.crashpoints import crashpoint
 from gureum.errors import AgentUnavailable
 from gureum.services.ec2 import allocation, networks
@@ -35,60 +37,64 @@ if TYPE_CHECKING:
 log = logging.getLogger("gureum.controller")
 Topology = dict[str, tuple[VpcNetwork, set[str]]]  # VPC id -> (host network, public subnets)
 MAX_LAUNCH_ATTEMPTS = 3
+BACKOFF_BASE, BACKOFF_CAP = 1.0, 60.0  # seconds: 1, 2, 4, ... 60
 SSH_READY_TIMEOUT = 60.0
 HEALTH_INTERVAL = 2.0
 GC_INTERVAL = 30.0
 
 
-class InstanceController:
+def backoff(attempts: int) -> float:
+    """Seconds to wait after the `attempts`-th failure in a row."""
+    return min(BACKOFF_BASE * 2 ** max(attempts - 1, 0), BACKOFF_CAP)
+
+
+class InstanceController(ResyncLoop):
+    name = "instance-controller"
+    resync_seconds = 1.0
+
     def __init__(self, cloud: Cloud, workers: int = 8) -> None:
+        super().__init__(cloud.wakeup)
         self.cloud = cloud
         self.agent = cloud.agent
         self.pool = ThreadPoolExecutor(workers, thread_name_prefix="reconcile")
         self.inflight: set[str] = set()
         self.lock = threading.Lock()
-        self.stopping = threading.Event()
-        self.thread = threading.Thread(target=self._run, name="instance-controller", daemon=True)
         self._last_health = 0.0
         self._last_gc = 0.0
         self._recovered = False
+        self._orphans: set[str] = set()  # host-side instances no row owned at the last pass
+        self.health_interval, self.gc_interval = HEALTH_INTERVAL, GC_INTERVAL
 
     def start(self) -> None:
         self.recover()
-        self.thread.start()
+        super().start()
 
     def stop(self) -> None:
-        self.stopping.set()
-        self.cloud.wakeup.set()
-        self.thread.join(timeout=30)
+        super().stop()
         self.pool.shutdown(wait=True)
 
     # -- the loop ----------------------------------------------------------------------
-    def _run(self) -> None:
-        while not self.stopping.is_set():
-            self.cloud.wakeup.wait(timeout=1.0)
-            self.cloud.wakeup.clear()
-            if self.stopping.is_set():
-                break
-            try:
-                self.tick()
-            except Exception:
-                log.exception("reconcile tick failed")
+    def sync(self) -> None:
+        self.tick()
 
     def tick(self) -> None:
+        now = utcnow()
         with self.cloud.store.read() as s:
             rows = list(s.scalars(select(models.Instance).where(or_(
                 models.Instance.state.in_(("pending", "stopping", "shutting-down")),
-                models.Instance.reboot_requested > models.Instance.reboot_done))))
+                models.Instance.reboot_requested > models.Instance.reboot_done), or_(
+                models.Instance.next_attempt_at.is_(None),
+                models.Instance.next_attempt_at <= now))))
         for inst in rows:
             self._submit(inst.instance_id)
-        now = time.monotonic()
-        if now - self._last_health > HEALTH_INTERVAL:
-            self._last_health = now
+        mono = time.monotonic()
+        if mono - self._last_health > self.health_interval:
+            self._last_health = mono
             self._health_check()
-        if now - self._last_gc > GC_INTERVAL:
-            self._last_gc = now
+        if mono - self._last_gc > self.gc_interval:
+            self._last_gc = mono
             self._collect_terminated()
+            self._sync_power_states()
 
     def _submit(self, instance_id: str) -> None:
         with self.lock:
@@ -101,7 +107,6 @@ class InstanceController:
         try:
             self.reconcile(instance_id)
         except Exception as err:
-            log.exception("reconcile %s failed", instance_id)
             self._record_failure(instance_id, err)
         finally:
             with self.lock:
@@ -162,7 +167,9 @@ class InstanceController:
             self.agent.destroy(self.spec(inst))
             crashpoint("controller.destroyed_before_record")
             self._finish(instance_id, "shutting-down", "terminated", release_public_ip=True)
-        elif inst.state == "running" and inst.reboot_requested > inst.reboot_done:
+        elif inst.state == "running" and inst.reboot_requested <= inst.reboot_done:
+            self._repair(inst)
+        elif inst.state == "running":
             wanted = inst.reboot_requested
             spec = self.spec(inst)
             self._ensure_vpc(spec.vpc)
@@ -197,10 +204,7 @@ class InstanceController:
         with self.cloud.store.write() as s:
             row = s.get(models.Instance, inst.instance_id)
             if row is not None and row.state == "pending":
-                row.state = "running"
-                row.state_changed_at = utcnow()
-                row.attempts = 0
-                row.last_error = None
+                row.transition("running")
                 row.reboot_done = row.reboot_requested  # a fresh boot satisfies any reboot
         self.cloud.firewall_changed()  # a new member may widen others' rules
 
@@ -217,9 +221,7 @@ class InstanceController:
             row = s.get(models.Instance, instance_id)
             if row is None or row.state != expected:
                 return
-            row.state = new_state
-            row.state_changed_at = utcnow()
-            row.attempts = 0
+            row.transition(new_state)
             row.force_stop = False
             elastic = s.scalar(select(models.Address).where(models.Address.instance_id == instance_id))
             if new_state == "terminated" and elastic is not None:
@@ -230,54 +232,108 @@ class InstanceController:
         self.cloud.firewall_changed()
 
     def _record_failure(self, instance_id: str, err: Exception) -> None:
-        if isinstance(err, AgentUnavailable):  # not the instance's fault: just try again
-            threading.Timer(1.0, self.cloud.wakeup.set).start()
+        """Count a failed attempt and schedule the next one (exponential backoff, stored
+        on the row so a restart keeps it). An unreachable agent is not the instance's
+        failure: it is retried soon without counting."""
+        if isinstance(err, AgentUnavailable):
+            log.info("%s waits for the agent: %s", instance_id, err)
+            threading.Timer(1.0, self.wakeup.set).start()
             return
         with self.cloud.store.write() as s:
             row = s.get(models.Instance, instance_id)
             if row is None:
                 return
             row.attempts += 1
-            row.last_error = str(err)[:4000]
-            if row.state == "pending" and row.attempts >= MAX_LAUNCH_ATTEMPTS:
+            attempts, state = row.attempts, row.state
+            row.last_error = f"{type(err).__name__}: {err}"[:4000]
+            delay = backoff(attempts)
+            row.next_attempt_at = utcnow() + timedelta(seconds=delay)
+            if state == "pending" and attempts >= MAX_LAUNCH_ATTEMPTS:
                 # As on EC2: a launch that cannot succeed ends terminated, with the reason.
-                row.state = "shutting-down"
-                row.desired_state = "terminated"
+                row.transition("shutting-down", "terminated")
                 row.state_reason_code = "Server.InternalError"
                 row.state_reason_message = f"Server.InternalError: {str(err)[:400]}"
-                row.attempts = 0
-        # Retry on a later tick, with a pause so a persistent failure does not spin.
-        threading.Timer(0.5 * min(row.attempts if row else 1, 10), self.cloud.wakeup.set).start()
+                delay = 0.0
+        if attempts == 1:  # the whole story once; later failures of the same kind briefly
+            log.error("%s: %s failed", instance_id, state, exc_info=err)
+        else:
+            log.warning("%s: %s failed (attempt %d, next in %.0f s): %s", instance_id, state,
+                        attempts, delay, err)
+        threading.Timer(delay, self.wakeup.set).start()
 
     # -- periodic ------------------------------------------------------------------------
     def _health_check(self) -> None:
-        """A running instance whose init exited was shut down from inside: it stops."""
+        """Running rows whose init is not alive: if the container is still there its init
+        exited (a shutdown from inside: the instance stops, as on EC2); if it vanished
+        from the host, the instance is repaired (relaunched on its disk)."""
         if not self._recovered:
             self.recover()
             return
         with self.cloud.store.read() as s:
             rows = list(s.scalars(select(models.Instance).where(models.Instance.state == "running")))
+        host: dict[str, RuntimeState] | None = None
         for inst in rows:
             with self.lock:
                 if inst.instance_id in self.inflight:
                     continue
-            try:
-                alive = self.agent.alive(inst.instance_id)
-            except AgentUnavailable:
-                return  # the agent is away; instances are not dead for that
-            if alive:
+            if self.agent.alive(inst.instance_id):
                 self.agent.trim_console(inst.instance_id)
+                continue
+            if host is None:
+                host = self.agent.instances()
+            on_host = host.get(inst.instance_id, RuntimeState.ABSENT)
+            if on_host == RuntimeState.RUNNING:
+                continue  # alive by another measure (init just replaced): look again later
+            if on_host == RuntimeState.ABSENT:
+                log.warning("%s is running in the store but gone from the host: repairing",
+                            inst.instance_id)
+                self._submit(inst.instance_id)
                 continue
             with self.cloud.store.write() as s:
                 row = s.get(models.Instance, inst.instance_id)
                 if row is None or row.state != "running":
                     continue
-                row.state, row.desired_state = "stopping", "stopped"
-                row.state_changed_at = utcnow()
+                row.transition("stopping", "stopped")
                 row.state_reason_code = "Client.InstanceInitiatedShutdown"
                 row.state_reason_message = ("Client.InstanceInitiatedShutdown: Instance "
                                             "initiated shutdown")
-            self.cloud.wakeup.set()
+            self.wakeup.set()
+
+    def _repair(self, inst: models.Instance) -> None:
+        """A running instance whose runtime vanished from the host boots again on its disk."""
+        if self.agent.alive(inst.instance_id):
+            return
+        spec = self.spec(inst)
+        self._ensure_vpc(spec.vpc)
+        self.agent.launch(spec)
+        if not wait_until(lambda: self.agent.ssh_ready(spec), SSH_READY_TIMEOUT):
+            raise TimeoutError(f"sshd of {inst.instance_id} did not answer in {SSH_READY_TIMEOUT}s")
+        log.info("%s repaired", inst.instance_id)
+
+    def _sync_power_states(self) -> None:
+        """The host agrees with the store both ways: a container running behind a
+        `stopped` row is stopped; host objects that no live row owns (seen so on two
+        passes in a row, so a launch racing this pass is never taken) are swept."""
+        host = self.agent.instances()
+        with self.cloud.store.read() as s:
+            rows = {i.instance_id: i for i in s.scalars(select(models.Instance).where(
+                models.Instance.instance_id.in_(list(host))))}
+        candidates = set()
+        for instance_id, on_host in host.items():
+            row = rows.get(instance_id)
+            with self.lock:
+                if instance_id in self.inflight:
+                    continue
+            if row is None or row.state == "terminated":
+                candidates.add(instance_id)
+            elif row.state == "stopped" and on_host == RuntimeState.RUNNING:
+                log.warning("%s is stopped in the store but runs on the host: stopping it",
+                            instance_id)
+                self.agent.stop(self.spec(row), True)
+        orphans, self._orphans = candidates & self._orphans, candidates - self._orphans
+        if orphans:
+            removed = self.agent.sweep(sorted(orphans))
+            log.warning("swept host objects no instance owns: %s", ", ".join(removed))
 
     def _collect_terminated(self) -> None:
         cutoff = utcnow() - timedelta(seconds=self.cloud.config.terminated_visible_seconds)
@@ -319,4 +375,4 @@ class InstanceController:
                 raise
             except Exception:
                 log.exception("recovering %s failed", spec.instance_id)
-        self.cloud.wakeup.set()
+        self.wakeup.set()

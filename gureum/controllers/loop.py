@@ -1,5 +1,6 @@
-"""A controller thread that runs `sync()` when woken and at least every few seconds:
-level-triggered, so a missed wakeup only delays convergence."""
+"""The one loop of every controller: a thread that runs `sync()` when woken and at least
+every `resync_seconds`: level-triggered, so a missed wakeup only delays convergence. An
+unreachable agent postpones a pass; any other error is logged and the next pass retries."""
 
 from __future__ import annotations
 
@@ -15,8 +16,8 @@ class ResyncLoop:
     name = "controller"
     resync_seconds = 5.0
 
-    def __init__(self) -> None:
-        self.wakeup = threading.Event()
+    def __init__(self, wakeup: threading.Event | None = None) -> None:
+        self.wakeup = wakeup or threading.Event()
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=self._run, name=self.name, daemon=True)
 

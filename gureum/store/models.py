@@ -96,6 +96,11 @@ class Reservation(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 
+# Failed attempts in a row after which an instance's status is impaired
+# (DescribeInstanceStatus); the controller keeps trying, at its backoff's cap.
+IMPAIRED_AFTER = 5
+
+
 class Instance(Base):
     __tablename__ = "instances"
     instance_id: Mapped[str] = mapped_column(String(32), primary_key=True)
@@ -133,6 +138,18 @@ class Instance(Base):
     state_changed_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # When the controller may try this instance's pending work again (exponential backoff).
+    next_attempt_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+    def transition(self, new_state: str, desired: str | None = None) -> None:
+        """Enter a state: the one place that also resets the retry bookkeeping."""
+        self.state = new_state
+        if desired is not None:
+            self.desired_state = desired
+        self.state_changed_at = utcnow()
+        self.attempts = 0
+        self.last_error = None
+        self.next_attempt_at = None
 
 
 class Tag(Base):

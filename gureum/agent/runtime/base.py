@@ -55,3 +55,7 @@ class RuntimeDriver(ABC):
 
     @abstractmethod
     def list(self) -> list[str]: ...
+
+    @abstractmethod
+    def states(self) -> dict[str, RuntimeState]:
+        """Every container of ours and its state, in one call."""

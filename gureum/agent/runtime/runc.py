@@ -64,9 +64,14 @@ class RuncDriver(RuntimeDriver):
         self._runc("delete", "--force", name)
 
     def list(self) -> list[str]:
+        return sorted(self.states())
+
+    def states(self) -> dict[str, RuntimeState]:
         out = self._runc("list", "--format", "json", check=False)
         items = json.loads(out) if out.strip() and out.strip() != "null" else []
-        return [c["id"] for c in items or [] if c["id"].startswith(self.prefix)]
+        known = {"created": RuntimeState.CREATED, "running": RuntimeState.RUNNING}
+        return {c["id"]: known.get(c["status"], RuntimeState.STOPPED) for c in items or []
+                if c["id"].startswith(self.prefix)}
 
     def init_pid(self, name: str) -> int | None:
         """The container init's host PID from runc's state file (no subprocess)."""

@@ -265,6 +265,16 @@ def describe_instances(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]
     return {"Reservations": list(reservations.values()), "NextToken": token}
 
 
+def _status(inst: models.Instance) -> tuple[str, str | None]:
+    """(status, reachability) as EC2 reports them: impaired once the host failed the
+    instance's pending work repeatedly (the controller keeps trying)."""
+    if inst.attempts >= models.IMPAIRED_AFTER:
+        return "impaired", "failed"
+    if inst.state == "running":
+        return "ok", "passed"
+    return "not-applicable", None
+
+
 @action("ec2", "DescribeInstanceStatus")
 def describe_instance_status(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
     include_all = p.get("IncludeAllInstances", False)
@@ -275,10 +285,9 @@ def describe_instance_status(ctx: RequestContext, p: dict[str, Any]) -> dict[str
     rows, _, _, _ = _select(ctx, {k: v for k, v in p.items() if k in ("InstanceIds",)})
     out = []
     for inst in rows:
-        if not include_all and inst.state != "running":
+        if not include_all and inst.state != "running" and inst.attempts < models.IMPAIRED_AFTER:
             continue
-        status = "ok" if inst.state == "running" else "not-applicable"
-        reach = "passed" if inst.state == "running" else None
+        status, reach = _status(inst)
         fields = {"availability-zone": inst.availability_zone, "instance-state-name": inst.state,
                   "instance-state-code": state(inst.state)["Code"],
                   "instance-status.status": status, "system-status.status": status,

@@ -12,11 +12,7 @@ from gureum.store.models import Instance, utcnow
 
 
 def _change(inst: Instance, new_state: str, desired: str, reason: str = "") -> None:
-    inst.state = new_state
-    inst.desired_state = desired
-    inst.state_changed_at = utcnow()
-    inst.attempts = 0
-    inst.last_error = None
+    inst.transition(new_state, desired)
     if reason:
         stamp = utcnow().strftime("%Y-%m-%d %H:%M:%S GMT")
         inst.state_transition_reason = f"{reason} ({stamp})"

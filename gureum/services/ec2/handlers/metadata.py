@@ -6,6 +6,7 @@ import base64
 from typing import Any
 
 from gureum.api.dispatch import RequestContext, action
+from gureum.errors import HostError
 from gureum.services.ec2 import exceptions as exc
 from gureum.services.ec2.handlers import common
 from gureum.services.ec2.views import options_of
@@ -49,7 +50,10 @@ def get_console_output(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]
         inst = common.instances_by_id(s, ctx.account_id, [p["InstanceId"]])[0]
     out: dict[str, Any] = {"InstanceId": inst.instance_id, "Timestamp": utcnow()}
     agent = ctx.cloud.agent
-    data = agent.console_tail(inst.instance_id, CONSOLE_BYTES) if agent else b""
+    try:
+        data = agent.console_tail(inst.instance_id, CONSOLE_BYTES) if agent else b""
+    except HostError:  # the host is away: no output yet, as EC2 answers before it has any
+        data = b""
     if data:
         out["Output"] = base64.b64encode(data).decode()
     return out
