@@ -439,7 +439,9 @@ def delete_instance_netns(plan: NetworkPlan, vpc_id: str, instance_id: str, slot
     if not Path(plan.router_path(vpc_id)).exists():
         return
     if link_exists(veth, router):
-        run_in(router, ["ip", "link", "del", veth])
+        # The kernel removes the peer of a deleted netns's veth asynchronously: it may
+        # vanish between the check and the delete, which is the outcome we want anyway.
+        run_in(router, ["ip", "link", "del", veth], check=False)
     for port, address in _port_addresses(router):
         if port == veth:
             run_in(router, ["nft", "delete", "element", "bridge", "gureum", "port_addresses",

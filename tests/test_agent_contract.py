@@ -1,0 +1,174 @@
+"""One contract suite, three agents: the FakeAgent of the fast tier, the real HostAgent
+in this process, and the real agent behind `gureum agent` reached through RemoteAgent.
+Whatever the control plane may rely on holds for all three."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from gureum.agent import image as image_mod
+from gureum.agent.agent import HostAgent
+from gureum.agent.client import RemoteAgent
+from gureum.agent.contract import (
+    AgentContract,
+    Firewall,
+    FirewallRule,
+    InstanceSpec,
+    Limits,
+    RuntimeState,
+    VpcNetwork,
+)
+from gureum.agent.fake import FakeAgent
+from gureum.agent.network import plan_for
+from gureum.config import Config
+from gureum.errors import AgentAuthFailed, AgentUnavailable, HostCommandFailed, HostError
+from gureum.testing import VENV_BIN, wait_for
+
+IMAGE_CACHE = Path(os.environ.get("GUREUM_IMAGE_CACHE", "/var/cache/gureum/images"))
+VPC = VpcNetwork("vpc-0c0ffee0c0ffee000", 7, "10.201.0.0/16", ("10.201.1.0/24",),
+                 ("10.201.1.0/24",))
+
+
+def make_config() -> Config:
+    data_dir = Path(f"/var/tmp/gureum-contract-{secrets.token_hex(4)}")
+    data_dir.mkdir(mode=0o755)
+    return Config(data_dir=data_dir, image_cache=IMAGE_CACHE,
+                  public_pool=f"127.{150 + secrets.randbelow(50)}.0.0/16",
+                  uid_base=0x6000_0000 + secrets.randbelow(64) * 0x100_0000)
+
+
+def spec(instance_id: str, slot: int, key: str | None = None) -> InstanceSpec:
+    image = image_mod.default_image(IMAGE_CACHE)
+    return InstanceSpec(
+        instance_id=instance_id, slot=slot, vpc=VPC, subnet_cidr="10.201.1.0/24",
+        private_ip=f"10.201.1.{10 + slot}", public_ip=None, hostname=f"ip-10-201-1-{10 + slot}",
+        limits=Limits(1, 512, 512), volume_gib=1, image_root=image.rootfs, authorized_key=key,
+        user_data=b"#!/bin/sh\necho contract-user-data\n",
+        firewall=Firewall((FirewallRule("tcp", 22, 22, ("0.0.0.0/0",)),),
+                          (FirewallRule("-1", -1, -1, ("0.0.0.0/0",)),), VPC.resolver))
+
+
+class AgentUnderTest:
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.config: Config | None = None
+        self.proc: subprocess.Popen[bytes] | None = None
+        if kind == "fake":
+            self.agent: AgentContract = FakeAgent()
+            return
+        self.config = make_config()
+        if not image_mod.is_built(image_mod.default_image(IMAGE_CACHE)):
+            pytest.skip("default image not built")
+        if kind == "real":
+            self.agent = HostAgent(self.config)
+            return
+        socket_path = self.config.data_dir / "agent.sock"
+        env = {**os.environ, "GUREUM_DATA_DIR": str(self.config.data_dir),
+               "GUREUM_PUBLIC_POOL": self.config.public_pool,
+               "GUREUM_UID_BASE": str(self.config.uid_base)}
+        self.proc = subprocess.Popen([str(VENV_BIN / "gureum"), "agent", "--socket",
+                                      str(socket_path)], env=env,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        assert wait_for(socket_path.exists, 20), "gureum agent did not open its socket"
+        self.agent = RemoteAgent(socket_path, plan_for(self.config),
+                                 self.config.agent_token_path)
+
+    def close(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(timeout=30)
+        if self.config is not None:
+            leftovers = {k: v for k, v in HostAgent(self.config).host_objects().items() if v}
+            if not leftovers:
+                shutil.rmtree(self.config.data_dir, ignore_errors=True)
+            assert not leftovers, f"{self.kind} agent leaked {leftovers}"
+
+
+@pytest.fixture(scope="module", params=["fake", "real", "remote"])
+def under_test(request: pytest.FixtureRequest) -> Iterator[AgentUnderTest]:
+    subject = AgentUnderTest(request.param)
+    yield subject
+    subject.close()
+
+
+def test_lifecycle_is_idempotent_and_leaves_nothing(under_test: AgentUnderTest) -> None:
+    agent = under_test.agent
+    one = spec("i-0c0ffee0000000001", 1)
+    agent.ensure_host_network()
+    agent.ensure_vpc(VPC)
+    agent.ensure_vpc(VPC)  # again: no change, no error
+    assert VPC.vpc_id in agent.vpc_routers()
+    agent.destroy(one)  # of nothing: fine
+    agent.launch(one)
+    assert wait_for(lambda: agent.ssh_ready(one), 60, 0.05)
+    assert agent.status(one) == RuntimeState.RUNNING and agent.alive(one.instance_id)
+    assert agent.instances()[one.instance_id] == RuntimeState.RUNNING
+    agent.launch(one)  # running already: nothing changes
+    assert agent.alive(one.instance_id)
+    assert wait_for(lambda: agent.console_tail(one.instance_id, 4096) != b"", 10)
+    agent.apply_firewall(one.instance_id, one.firewall)  # type: ignore[arg-type]
+    agent.trim_console(one.instance_id)
+
+    agent.stop(one, False)
+    agent.stop(one, False)
+    assert not agent.alive(one.instance_id) and agent.status(one) == RuntimeState.ABSENT
+    assert agent.instances().get(one.instance_id) == RuntimeState.ABSENT, "the disk stays"
+    agent.launch(one)  # start after stop: same disk
+    assert wait_for(lambda: agent.ssh_ready(one), 60, 0.05)
+
+    agent.destroy(one)
+    agent.destroy(one)
+    assert one.instance_id not in agent.instances()
+    agent.remove_vpc(VPC.vpc_id)
+    agent.remove_vpc(VPC.vpc_id)
+    agent.remove_host_network()
+    agent.remove_cgroup_parents()
+    assert not any(agent.host_objects().values())
+
+
+def test_sweep_removes_what_no_row_owns(under_test: AgentUnderTest) -> None:
+    agent = under_test.agent
+    orphan = spec("i-0c0ffee0000000002", 2)
+    agent.ensure_host_network()
+    agent.ensure_vpc(VPC)
+    agent.launch(orphan)
+    assert agent.sweep(["i-0c0ffee00000000ff"]) == []
+    assert agent.sweep([orphan.instance_id]) == [orphan.instance_id]
+    assert orphan.instance_id not in agent.instances()
+    agent.remove_vpc(VPC.vpc_id)
+    agent.remove_host_network()
+    agent.remove_cgroup_parents()
+    assert not any(agent.host_objects().values())
+
+
+def test_failures_are_host_errors(under_test: AgentUnderTest) -> None:
+    agent = under_test.agent
+    rules = Firewall((), (), None)
+    with pytest.raises(HostError):
+        agent.apply_firewall("i-0c0ffee00000000aa", rules)  # no such instance
+    if under_test.kind != "fake":  # the real ones say which command failed, and why
+        with pytest.raises(HostCommandFailed) as err:
+            agent.apply_firewall("i-0c0ffee00000000aa", rules)
+        assert err.value.cmd[0] == "nsenter" and err.value.returncode != 0
+        assert err.value.stderr
+
+
+def test_remote_agent_refuses_a_wrong_token_and_reports_absence(under_test: AgentUnderTest) -> None:
+    if under_test.kind != "remote":
+        pytest.skip("remote agent only")
+    real = under_test.agent
+    assert isinstance(real, RemoteAgent)
+    bad_token = Path(real.socket_path).parent / "wrong.token"
+    bad_token.write_text("not-the-token\n")
+    with pytest.raises(AgentAuthFailed):
+        RemoteAgent(Path(real.socket_path), real.plan, bad_token).vpc_routers()
+    gone = Path(real.socket_path).parent / "nobody.sock"
+    with pytest.raises(AgentUnavailable):
+        RemoteAgent(gone, real.plan, bad_token).vpc_routers()
