@@ -31,6 +31,15 @@ if TYPE_CHECKING:
     from gureum.controllers.network import NetworkController
 
 log = logging.getLogger("gureum.cloud")
+# Which controllers a committed change to each table concerns.
+WAKES: dict[str, tuple[str, ...]] = {
+    "instances": ("instances", "firewall", "network"),
+    "security_groups": ("firewall",),
+    "security_group_rules": ("firewall",),
+    **{table: ("network",) for table in (
+        "vpcs", "subnets", "internet_gateways", "route_tables", "routes",
+        "route_table_associations", "addresses")},
+}
 CLOUD_OWNER_ID = "000000000001"
 CLOUD_OWNER_ALIAS = "gureum"
 
@@ -45,6 +54,7 @@ class Cloud:
         self.store = Store(f"sqlite:///{config.db_path}")
         self.store.migrate()
         self._adopt_instances_without_vpc()
+        self.store.on_commit(self._wake_for)
         self.agent = agent or (self._agent() if with_agent else None)
         self.wakeup = threading.Event()
         self._keys: dict[str, tuple[str, str]] = {}
@@ -57,6 +67,16 @@ class Cloud:
         if with_agent and agent is None:
             self.vpc_services = VpcListeners(plan_for(config), self, self.identity.token_secret,
                                              config.outbound)
+
+    def _wake_for(self, tables: set[str]) -> None:
+        """After a commit: wake every controller whose inputs changed."""
+        wanted = {name for table in tables for name in WAKES.get(table, ())}
+        if "instances" in wanted:
+            self.wakeup.set()
+        if "firewall" in wanted:
+            self.firewall_changed()
+        if "network" in wanted:
+            self.network_changed()
 
     def firewall_changed(self) -> None:
         """Something that may alter instances' security-group rules changed."""

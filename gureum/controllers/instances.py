@@ -206,7 +206,6 @@ class InstanceController(ResyncLoop):
             if row is not None and row.state == "pending":
                 row.transition("running")
                 row.reboot_done = row.reboot_requested  # a fresh boot satisfies any reboot
-        self.cloud.firewall_changed()  # a new member may widen others' rules
 
     def _ensure_vpc(self, vpc: VpcNetwork) -> None:
         """The VPC's router and its DNS/metadata listeners, before an instance boots."""
@@ -229,7 +228,6 @@ class InstanceController(ResyncLoop):
                 elastic = None
             if release_public_ip and elastic is None:
                 row.public_ip = None
-        self.cloud.firewall_changed()
 
     def _record_failure(self, instance_id: str, err: Exception) -> None:
         """Count a failed attempt and schedule the next one (exponential backoff, stored

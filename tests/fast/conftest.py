@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -34,3 +35,13 @@ def ec2(fast: FastCloud):  # noqa: ANN201
 @pytest.fixture(scope="session")
 def image_id(ec2) -> str:  # noqa: ANN001
     return ec2.describe_images(Owners=["gureum"])["Images"][0]["ImageId"]
+
+
+@pytest.fixture(scope="session")
+def key_pair(fast: FastCloud, ec2) -> tuple[str, Path]:  # noqa: ANN001
+    """Overrides the real tier's session fixture, so neither tier caches the other's key."""
+    material = ec2.create_key_pair(KeyName="fast-key", KeyType="ed25519")["KeyMaterial"]
+    path = fast.data_dir / "fast-key.pem"
+    path.write_text(material)
+    path.chmod(0o600)
+    return "fast-key", path

@@ -168,5 +168,4 @@ def modify_instance_attribute(ctx: RequestContext, p: dict[str, Any]) -> dict[st
                 raise exc.IncorrectInstanceState(
                     f"The instance '{inst.instance_id}' is not in a state from which its groups can be changed.")
             inst.security_group_ids = list(dict.fromkeys(groups))
-    ctx.cloud.firewall_changed()
     return {}

@@ -183,8 +183,6 @@ def run_instances(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
             s.flush()
             common.put_tags(s, account, inst.instance_id, tags)
         result = _reservation(ctx, s, reservation.reservation_id)
-    cloud.wakeup.set()
-    cloud.firewall_changed()
     return result
 
 

@@ -27,7 +27,6 @@ def _transitions(ctx: RequestContext, p: dict[str, Any], key: str, apply) -> dic
             apply(inst)
             changes.append({"InstanceId": inst.instance_id, "PreviousState": state(before),
                             "CurrentState": state(inst.state)})
-    ctx.cloud.wakeup.set()
     return {key: changes}
 
 
@@ -83,5 +82,4 @@ def reboot_instances(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
                     f"The instance '{inst.instance_id}' is not in a state from which it can be rebooted.")
         for inst in rows:
             inst.reboot_requested += 1
-    ctx.cloud.wakeup.set()
     return {}

@@ -78,7 +78,6 @@ def attach_internet_gateway(ctx: RequestContext, p: dict[str, Any]) -> dict[str,
             raise exc.ResourceAlreadyAssociated(
                 f"Network {vpc.vpc_id} already has an internet gateway attached")
         igw.vpc_id = vpc.vpc_id
-    ctx.cloud.network_changed()
     return {}
 
 
@@ -98,7 +97,6 @@ def detach_internet_gateway(ctx: RequestContext, p: dict[str, Any]) -> dict[str,
                 f"Network {vpc.vpc_id} has some mapped public address(es). Please unmap those "
                 "public address(es) before detaching the gateway.")
         igw.vpc_id = None
-    ctx.cloud.network_changed()
     return {}
 
 
@@ -226,7 +224,6 @@ def create_route(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
                 f"The route identified by {destination} already exists.")
         s.add(models.Route(route_table_id=table.route_table_id, destination=destination,
                            gateway_id=gateway))
-    ctx.cloud.network_changed()
     return {"Return": True}
 
 
@@ -245,7 +242,6 @@ def replace_route(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
         destination, gateway = _route_target(ctx, s, p, table)
         route = _existing_route(s, table, destination)
         route.gateway_id = gateway
-    ctx.cloud.network_changed()
     return {}
 
 
@@ -257,7 +253,6 @@ def delete_route(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
                                               "destinationCidrBlock"))
         route = _existing_route(s, table, destination)
         s.delete(route)
-    ctx.cloud.network_changed()
     return {}
 
 
@@ -283,7 +278,6 @@ def associate_route_table(ctx: RequestContext, p: dict[str, Any]) -> dict[str, A
                                              route_table_id=table.route_table_id,
                                              subnet_id=subnet.subnet_id)
         s.add(assoc)
-    ctx.cloud.network_changed()
     return {"AssociationId": assoc.association_id,
             "AssociationState": {"State": "associated"}}
 
@@ -297,7 +291,6 @@ def disassociate_route_table(ctx: RequestContext, p: dict[str, Any]) -> dict[str
             raise exc.InvalidAssociationIDNotFound(
                 f"The association ID '{p['AssociationId'][:64]}' does not exist")
         s.delete(assoc)
-    ctx.cloud.network_changed()
     return {}
 
 

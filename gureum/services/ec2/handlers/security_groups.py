@@ -125,7 +125,6 @@ def delete_security_group(ctx: RequestContext, p: dict[str, Any]) -> dict[str, A
             s.delete(tag)
         s.flush()
         s.delete(group)
-    ctx.cloud.firewall_changed()
     return {"Return": True, "GroupId": group.group_id}
 
 
@@ -150,7 +149,6 @@ def _authorize(ctx: RequestContext, p: dict[str, Any], egress: bool) -> dict[str
                 f"The maximum number of rules per security group ({sg.MAX_RULES}) has been reached.")
         added = [sg.add_rule(s, ctx.account_id, group.group_id, spec, egress) for spec in specs]
         views = [sg.rule_view(r) for r in added]
-    ctx.cloud.firewall_changed()
     return {"Return": True, "SecurityGroupRules": views}
 
 
@@ -178,7 +176,6 @@ def _revoke(ctx: RequestContext, p: dict[str, Any], egress: bool) -> dict[str, A
                 doomed.append(match)
         for rule in doomed:
             s.delete(rule)
-    ctx.cloud.firewall_changed()
     return {"Return": True}
 
 

@@ -110,7 +110,6 @@ def delete_vpc(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
         s.execute(delete(models.SecurityGroup).where(models.SecurityGroup.group_id.in_(groups)))
         s.execute(delete(models.Tag).where(models.Tag.resource_id.in_([vpc.vpc_id, *tables, *groups])))
         s.delete(vpc)
-    ctx.cloud.network_changed()
     return {"Return": True}
 
 
@@ -229,7 +228,6 @@ def delete_subnet(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
             models.RouteTableAssociation.subnet_id == subnet.subnet_id))
         s.execute(delete(models.Tag).where(models.Tag.resource_id == subnet.subnet_id))
         s.delete(subnet)
-    ctx.cloud.network_changed()
     return {}
 
 
