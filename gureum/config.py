@@ -33,6 +33,8 @@ class Config:
     # Unset: the host agent runs inside `gureum up`. Set: `gureum up` talks to a separate
     # `gureum agent` on this unix socket, and each can restart without the other.
     agent_socket: str = field(default_factory=lambda: _env("GUREUM_AGENT_SOCKET", ""))
+    # What an instance is: "container" (runc; the only driver so far).
+    instance_driver: str = field(default_factory=lambda: _env("GUREUM_INSTANCE_DRIVER", "container"))
     # Container root of instance slot N is host uid uid_base + N * 65536.
     uid_base: int = field(default_factory=lambda: int(_env("GUREUM_UID_BASE", str(0x4000_0000))))
     max_instances_per_account: int = field(

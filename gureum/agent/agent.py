@@ -11,13 +11,12 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import signal
 import threading
 import time
 from pathlib import Path
 
-from gureum.agent import firewall, firstboot, hostcmd, network, storage
+from gureum.agent import firewall, hostcmd, network, storage
 from gureum.agent.contract import (
     AgentContract,
     Firewall,
@@ -26,12 +25,10 @@ from gureum.agent.contract import (
     RuntimeState,
     VpcNetwork,
 )
-from gureum.agent.runtime.base import ContainerSpec
-from gureum.agent.runtime.runc import RuncDriver
+from gureum.agent.drivers import driver_for
 from gureum.config import Config
 from gureum.crashpoints import crashpoint
 
-BOOT_DIR = Path(__file__).parent / "boot"
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 CONSOLE_LIMIT, CONSOLE_KEEP = 1 << 20, 256 << 10  # bytes of console log kept on the host
 
@@ -42,7 +39,7 @@ class HostAgent(AgentContract):
     def __init__(self, config: Config) -> None:
         self.config = config
         self.plan = network.plan_for(config)
-        self.runtime = RuncDriver(config.runc_root, config.prefix)
+        self.driver = driver_for(config)
         self._vpcs: dict[str, VpcNetwork] = {}  # ensured since this process started
         self._vpc_lock = threading.Lock()
         config.instances_dir.mkdir(parents=True, exist_ok=True)
@@ -51,17 +48,11 @@ class HostAgent(AgentContract):
             path.chmod(0o755)
 
     # -- names and paths -------------------------------------------------------------
-    def container_name(self, instance_id: str) -> str:
-        return f"{self.config.prefix}-{instance_id}"
-
     def instance_dir(self, instance_id: str) -> Path:
-        return self.config.instances_dir / instance_id
+        return self.driver.instance_dir(instance_id)
 
     def console_log(self, instance_id: str) -> Path:
-        return self.instance_dir(instance_id) / "console.log"
-
-    def uid_base(self, slot: int) -> int:
-        return self.config.uid_base + slot * 65536
+        return self.driver.console_log(instance_id)
 
     # -- host-wide -----------------------------------------------------------------
     def ensure_host_network(self) -> bool:
@@ -93,49 +84,28 @@ class HostAgent(AgentContract):
 
     # -- instance operations ---------------------------------------------------------
     def status(self, spec: InstanceSpec) -> RuntimeState:
-        return self.runtime.state(self.container_name(spec.instance_id))
+        return self.driver.state(spec.instance_id)
 
     def launch(self, spec: InstanceSpec) -> None:
-        """Make the instance run: disk, rootfs, network, container. Idempotent."""
-        name = self.container_name(spec.instance_id)
-        if self.runtime.state(name) == RuntimeState.RUNNING:
+        """Make the instance run: disk, network, process. Idempotent; a running instance
+        only gets its cable and public address checked."""
+        if self.driver.state(spec.instance_id) == RuntimeState.RUNNING:
             self.ensure_vpc(spec.vpc)
             if not network.is_plumbed(self.plan, spec.vpc.vpc_id, spec.slot):
                 network.plumb_instance(self.plan, spec.vpc.vpc_id, spec.instance_id, spec.slot,
                                        spec.private_ip, spec.subnet_cidr)
             self._ensure_public_ip(spec)
             return
-        self.runtime.destroy(name)  # a created or stopped leftover
+        self.driver.halt(spec.instance_id, timeout=0)  # a created or stopped leftover
         d = self.instance_dir(spec.instance_id)
         d.mkdir(exist_ok=True)
         d.chmod(0o755)
-        base = self.uid_base(spec.slot)
-        disk, diskdir = d / "disk.img", d / "disk"
-        lower, rootfs = d / "lower", d / "rootfs"
         with contextlib.ExitStack() as undo:
-            if not disk.exists():
-                storage.create_disk(disk, spec.volume_gib, base)
-                undo.callback(storage.remove_disk, disk)
-            crashpoint("launch.disk_created")
-            if not storage.is_mounted(diskdir):
-                storage.mount_disk(disk, diskdir, base)
-                undo.callback(storage.unmount, diskdir)
-            if not storage.is_mounted(lower):
-                storage.mount_lower(spec.image_root, lower, base)
-                undo.callback(storage.unmount, lower)
-            if not storage.is_mounted(rootfs):
-                storage.mount_overlay(lower, diskdir, rootfs, base)
-                undo.callback(storage.unmount, rootfs)
-            crashpoint("launch.rootfs_mounted")
-            marker = diskdir / "provisioned"
-            if not marker.exists():
-                firstboot.provision(rootfs, base, spec.hostname, spec.private_ip,
-                                    spec.authorized_key, spec.vpc.resolver,
-                                    f"{self.config.region}.compute.internal")
-                marker.write_text(spec.instance_id + "\n")
-            seed = self._write_seed(spec, base)
+            self.driver.prepare(spec, undo)
+            seed = self._write_seed(spec, self.driver.seed_owner(spec))
             self.ensure_vpc(spec.vpc)
-            if (network.NETNS_DIR / self.plan.netns(spec.instance_id)).exists():
+            netns = network.NETNS_DIR / self.plan.netns(spec.instance_id)
+            if netns.exists():
                 # A crashed launch's leftovers. Without the netns there can be no veth, and
                 # a port entry left behind names this same instance's address.
                 network.delete_instance_netns(self.plan, spec.vpc.vpc_id, spec.instance_id,
@@ -147,15 +117,7 @@ class HostAgent(AgentContract):
             if spec.firewall is not None:  # before the first packet can flow
                 firewall.apply(self.plan.netns(spec.instance_id), spec.firewall)
             crashpoint("launch.netns_created")
-            self.runtime.start(ContainerSpec(
-                name=name, bundle=d / "bundle", rootfs=rootfs, hostname=spec.hostname,
-                netns_path=network.NETNS_DIR / self.plan.netns(spec.instance_id),
-                uid_base=base, limits=spec.limits,
-                cgroup_path=f"/{self.config.prefix}/{spec.instance_id}",
-                console_log=self.console_log(spec.instance_id), boot_dir=BOOT_DIR,
-                seed_dir=seed,
-            ))
-            undo.callback(self.runtime.destroy, name)
+            self.driver.spawn(spec, netns, seed, undo)
             crashpoint("launch.container_started")
             self._ensure_public_ip(spec)
             undo.pop_all()
@@ -193,7 +155,7 @@ class HostAgent(AgentContract):
                 network.map_public_ip(self.plan, public_ip, private_ip, mark)
 
     def alive(self, instance_id: str) -> bool:
-        return self.runtime.alive(self.container_name(instance_id))
+        return self.driver.alive(instance_id)
 
     def console_tail(self, instance_id: str, nbytes: int) -> bytes:
         path = self.console_log(instance_id)
@@ -231,53 +193,31 @@ class HostAgent(AgentContract):
                                   self.plan.mark(spec.vpc))
 
     def ssh_ready(self, spec: InstanceSpec) -> bool:
-        """True once something listens on TCP port 22 inside the instance.
-
-        Read from /proc/<init>/net/tcp (the instance's own netns), not probed over the
-        network: security groups may close port 22, and a probe would litter the console.
-        """
-        pid = self.runtime.init_pid(self.container_name(spec.instance_id))
-        if pid is None:
-            return False
-        for table in ("tcp", "tcp6"):
-            try:
-                with open(f"/proc/{pid}/net/{table}") as f:
-                    next(f)
-                    for line in f:
-                        fields = line.split()
-                        if fields[1].endswith(":0016") and fields[3] == "0A":
-                            return True
-            except (OSError, StopIteration, IndexError):
-                continue
-        return False
+        return self.driver.ready(spec.instance_id)
 
     def stop(self, spec: InstanceSpec, force: bool = False) -> None:
         """Everything but the disk goes. Idempotent."""
-        self.runtime.stop(self.container_name(spec.instance_id), timeout=0 if force else 10)
+        self.driver.halt(spec.instance_id, timeout=0 if force else 10)
         crashpoint("stop.container_stopped")
         if spec.public_ip:
             network.unmap_public_ip(self.plan, spec.public_ip)
         network.delete_instance_netns(self.plan, spec.vpc.vpc_id, spec.instance_id, spec.slot)
-        d = self.instance_dir(spec.instance_id)
-        for mount in ("rootfs", "lower", "disk"):
-            storage.unmount(d / mount)
-        self._remove_cgroups(spec.instance_id)
+        self.driver.release(spec.instance_id)
 
     def reboot(self, spec: InstanceSpec) -> None:
-        self.runtime.stop(self.container_name(spec.instance_id), timeout=10)
+        self.driver.halt(spec.instance_id, timeout=10)
         crashpoint("reboot.container_stopped")
         self.launch(spec)
 
     def destroy(self, spec: InstanceSpec) -> None:
         """Terminate: nothing of the instance remains. Idempotent."""
-        self.runtime.destroy(self.container_name(spec.instance_id))
         self.stop(spec, force=True)
         crashpoint("terminate.stopped")
-        shutil.rmtree(self.instance_dir(spec.instance_id), ignore_errors=True)
+        self.driver.erase(spec.instance_id)
 
     def instances(self) -> dict[str, RuntimeState]:
         p = self.config.prefix
-        found = {name[len(p) + 1:]: state for name, state in self.runtime.states().items()}
+        found = self.driver.states()
         if self.config.instances_dir.exists():
             for d in self.config.instances_dir.iterdir():
                 if d.is_dir():
@@ -295,23 +235,14 @@ class HostAgent(AgentContract):
         for instance_id in instance_ids:
             if instance_id not in present:
                 continue
-            self.runtime.destroy(self.container_name(instance_id))
+            self.driver.halt(instance_id, timeout=0)
             ns = network.NETNS_DIR / self.plan.netns(instance_id)
             if ns.exists():
                 hostcmd.run(["ip", "netns", "del", ns.name])
-            d = self.instance_dir(instance_id)
-            for mount in ("rootfs", "lower", "disk"):
-                storage.unmount(d / mount)
-            self._remove_cgroups(instance_id)
-            shutil.rmtree(d, ignore_errors=True)
+            self.driver.release(instance_id)
+            self.driver.erase(instance_id)
             removed.append(instance_id)
         return removed
-
-    def _remove_cgroups(self, instance_id: str) -> None:
-        for controller in CGROUP_ROOT.iterdir():
-            path = controller / self.config.prefix / instance_id
-            with contextlib.suppress(FileNotFoundError, OSError):
-                path.rmdir()
 
     # -- inventory (gureum doctor, leak checks) -------------------------------------
     def host_objects(self) -> dict[str, list[str]]:
@@ -330,7 +261,7 @@ class HostAgent(AgentContract):
         data = str(self.config.data_dir)
         objects["mounts"] = sorted(m for m in storage.mountpoints() if m.startswith(data))
         objects["cgroups"] = sorted(str(c / p) for c in CGROUP_ROOT.iterdir() if (c / p).exists())
-        objects["containers"] = self.runtime.list()
+        objects.update(self.driver.host_objects())
         loops = hostcmd.run(["losetup", "-l", "-n", "-O", "NAME,BACK-FILE"], check=False)
         objects["loop_devices"] = [line for line in loops.splitlines() if data in line]
         return objects
@@ -339,8 +270,8 @@ class HostAgent(AgentContract):
         """Remove every host object of this data directory, whatever state it is in
         (`gureum doctor --clean`): for a crashed install, or before deleting the data dir.
         Instances' disks are kept; their runtime objects are not."""
-        for name in self.runtime.list():
-            self.runtime.destroy(name)
+        for instance_id in self.driver.states():
+            self.driver.halt(instance_id, timeout=0)
         # Processes runc no longer knows (its state lost) still sit in our cgroups.
         pids_root = CGROUP_ROOT / "pids" / self.config.prefix
         for tasks in pids_root.glob("*/tasks") if pids_root.exists() else []:

@@ -1,0 +1,122 @@
+"""The container driver: an instance is a runc container in its own user namespace, on
+a loop-mounted ext4 disk layered (overlay) over the shared image through an idmapped
+mount. Container root is host uid `uid_base + slot * 65536`."""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+from contextlib import ExitStack
+from pathlib import Path
+
+from gureum.agent import firstboot, storage
+from gureum.agent.contract import InstanceSpec, RuntimeState
+from gureum.agent.drivers.base import InstanceDriver
+from gureum.agent.runtime.base import ContainerSpec
+from gureum.agent.runtime.runc import RuncDriver
+from gureum.config import Config
+from gureum.crashpoints import crashpoint
+
+BOOT_DIR = Path(__file__).resolve().parent.parent / "boot"
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+MOUNTS = ("rootfs", "lower", "disk")  # innermost first: the unmount order
+
+
+class ContainerDriver(InstanceDriver):
+    kind = "container"
+
+    def __init__(self, config: Config) -> None:
+        super().__init__(config)
+        self.runtime = RuncDriver(config.runc_root, config.prefix)
+
+    def container_name(self, instance_id: str) -> str:
+        return f"{self.config.prefix}-{instance_id}"
+
+    def uid_base(self, slot: int) -> int:
+        return self.config.uid_base + slot * 65536
+
+    def seed_owner(self, spec: InstanceSpec) -> int:
+        return self.uid_base(spec.slot)
+
+    # -- storage and first boot ----------------------------------------------------------
+    def prepare(self, spec: InstanceSpec, undo: ExitStack) -> None:
+        d = self.instance_dir(spec.instance_id)
+        base = self.uid_base(spec.slot)
+        disk, diskdir = d / "disk.img", d / "disk"
+        lower, rootfs = d / "lower", d / "rootfs"
+        if not disk.exists():
+            storage.create_disk(disk, spec.volume_gib, base)
+            undo.callback(storage.remove_disk, disk)
+        crashpoint("launch.disk_created")
+        if not storage.is_mounted(diskdir):
+            storage.mount_disk(disk, diskdir, base)
+            undo.callback(storage.unmount, diskdir)
+        if not storage.is_mounted(lower):
+            storage.mount_lower(spec.image_root, lower, base)
+            undo.callback(storage.unmount, lower)
+        if not storage.is_mounted(rootfs):
+            storage.mount_overlay(lower, diskdir, rootfs, base)
+            undo.callback(storage.unmount, rootfs)
+        crashpoint("launch.rootfs_mounted")
+        marker = diskdir / "provisioned"
+        if not marker.exists():
+            firstboot.provision(rootfs, base, spec.hostname, spec.private_ip,
+                                spec.authorized_key, spec.vpc.resolver,
+                                f"{self.config.region}.compute.internal")
+            marker.write_text(spec.instance_id + "\n")
+
+    def release(self, instance_id: str) -> None:
+        d = self.instance_dir(instance_id)
+        for mount in MOUNTS:
+            storage.unmount(d / mount)
+        for controller in CGROUP_ROOT.iterdir():
+            with contextlib.suppress(FileNotFoundError, OSError):
+                (controller / self.config.prefix / instance_id).rmdir()
+
+    def erase(self, instance_id: str) -> None:
+        shutil.rmtree(self.instance_dir(instance_id), ignore_errors=True)
+
+    # -- the running instance ------------------------------------------------------------
+    def spawn(self, spec: InstanceSpec, netns: Path, seed: Path, undo: ExitStack) -> None:
+        d = self.instance_dir(spec.instance_id)
+        name = self.container_name(spec.instance_id)
+        self.runtime.start(ContainerSpec(
+            name=name, bundle=d / "bundle", rootfs=d / "rootfs", hostname=spec.hostname,
+            netns_path=netns, uid_base=self.uid_base(spec.slot), limits=spec.limits,
+            cgroup_path=f"/{self.config.prefix}/{spec.instance_id}",
+            console_log=self.console_log(spec.instance_id), boot_dir=BOOT_DIR, seed_dir=seed,
+        ))
+        undo.callback(self.runtime.destroy, name)
+
+    def halt(self, instance_id: str, timeout: float) -> None:
+        self.runtime.stop(self.container_name(instance_id), timeout=timeout)
+
+    def state(self, instance_id: str) -> RuntimeState:
+        return self.runtime.state(self.container_name(instance_id))
+
+    def states(self) -> dict[str, RuntimeState]:
+        cut = len(self.config.prefix) + 1
+        return {name[cut:]: state for name, state in self.runtime.states().items()}
+
+    def alive(self, instance_id: str) -> bool:
+        return self.runtime.alive(self.container_name(instance_id))
+
+    def ready(self, instance_id: str) -> bool:
+        """From /proc/<init>/net/tcp: the instance's own netns, seen from the host."""
+        pid = self.runtime.init_pid(self.container_name(instance_id))
+        if pid is None:
+            return False
+        for table in ("tcp", "tcp6"):
+            try:
+                with open(f"/proc/{pid}/net/{table}") as f:
+                    next(f)
+                    for line in f:
+                        fields = line.split()
+                        if fields[1].endswith(":0016") and fields[3] == "0A":
+                            return True
+            except (OSError, StopIteration, IndexError):
+                continue
+        return False
+
+    def host_objects(self) -> dict[str, list[str]]:
+        return {"containers": self.runtime.list()}
