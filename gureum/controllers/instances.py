@@ -339,7 +339,7 @@ class InstanceController(ResyncLoop):
             gone = list(s.scalars(select(models.Instance.instance_id).where(
                 models.Instance.state == "terminated", models.Instance.state_changed_at < cutoff)))
             if gone:
-                s.execute(delete(models.Tag).where(models.Tag.resource_id.in_(gone)))
+                s.execute(delete(models.Tag).where(models.Tag.resource_id.in_(gone)))  # their tags
                 s.execute(delete(models.Instance).where(models.Instance.instance_id.in_(gone)))
 
     # -- after a restart -----------------------------------------------------------------

@@ -142,9 +142,7 @@ def release_address(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
         address = _find(s, ctx.account_id, p.get("AllocationId"), p.get("PublicIp"))
         if address.instance_id:
             raise exc.InvalidIPAddressInUse(f"Address {address.public_ip} is in use.")
-        for tag in s.scalars(select(models.Tag).where(models.Tag.resource_id == address.allocation_id)):
-            s.delete(tag)
-        s.delete(address)
+        common.delete_with_tags(s, address)
     return {}
 
 

@@ -8,7 +8,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, inspect, select
 from sqlalchemy.orm import Session
 
 from gureum.services.ec2 import exceptions as exc
@@ -17,7 +17,8 @@ from gureum.store import models
 
 RESOURCE_TYPES = {"i": "instance", "ami": "image", "key": "key-pair", "vol": "volume",
                   "vpc": "vpc", "subnet": "subnet", "sg": "security-group",
-                  "eni": "network-interface", "igw": "internet-gateway", "rtb": "route-table"}
+                  "eni": "network-interface", "igw": "internet-gateway", "rtb": "route-table",
+                  "eipalloc": "elastic-ip"}
 
 
 def tags_of(session: Session, account_id: str, resource_ids: Iterable[str]) -> dict[str, dict[str, str]]:
@@ -81,6 +82,18 @@ def put_tags(session: Session, account_id: str, resource_id: str, tags: list[tup
         else:
             session.add(models.Tag(resource_id=resource_id, key=key, value=value,
                                    account_id=account_id, resource_type=rtype))
+
+
+def delete_tags(session: Session, resource_ids: Iterable[str]) -> None:
+    """The tags of resources that are going away."""
+    session.execute(delete(models.Tag).where(models.Tag.resource_id.in_(list(resource_ids))))
+
+
+def delete_with_tags(session: Session, *rows: Any) -> None:
+    """Delete resources and their tags: the one way a tagged resource leaves the store."""
+    delete_tags(session, [inspect(row).identity[0] for row in rows])
+    for row in rows:
+        session.delete(row)
 
 
 def instances_by_id(session: Session, account_id: str, instance_ids: list[str]) -> list[models.Instance]:

@@ -160,7 +160,5 @@ def delete_key_pair(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
         pair = s.scalar(q)
         if pair is None:  # AWS answers success for a key that is already gone
             return {"Return": True}
-        s.delete(pair)
-        for tag in s.scalars(select(models.Tag).where(models.Tag.resource_id == pair.key_pair_id)):
-            s.delete(tag)
+        common.delete_with_tags(s, pair)
         return {"Return": True, "KeyPairId": pair.key_pair_id}

@@ -107,8 +107,7 @@ def delete_internet_gateway(ctx: RequestContext, p: dict[str, Any]) -> dict[str,
         if igw.vpc_id:
             raise exc.DependencyViolation(
                 f"The internetGateway '{igw.gateway_id}' has dependencies and cannot be deleted.")
-        s.execute(delete(models.Tag).where(models.Tag.resource_id == igw.gateway_id))
-        s.delete(igw)
+        common.delete_with_tags(s, igw)
     return {}
 
 
@@ -304,6 +303,5 @@ def delete_route_table(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]
             raise exc.DependencyViolation(
                 f"The routeTable '{table.route_table_id}' has dependencies and cannot be deleted.")
         s.execute(delete(models.Route).where(models.Route.route_table_id == table.route_table_id))
-        s.execute(delete(models.Tag).where(models.Tag.resource_id == table.route_table_id))
-        s.delete(table)
+        common.delete_with_tags(s, table)
     return {}

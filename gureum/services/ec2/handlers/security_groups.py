@@ -121,10 +121,8 @@ def delete_security_group(ctx: RequestContext, p: dict[str, Any]) -> dict[str, A
         for rule in s.scalars(select(models.SecurityGroupRule).where(
                 models.SecurityGroupRule.group_id == group.group_id)):
             s.delete(rule)
-        for tag in s.scalars(select(models.Tag).where(models.Tag.resource_id == group.group_id)):
-            s.delete(tag)
         s.flush()
-        s.delete(group)
+        common.delete_with_tags(s, group)
     return {"Return": True, "GroupId": group.group_id}
 
 

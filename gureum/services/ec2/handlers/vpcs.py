@@ -108,8 +108,8 @@ def delete_vpc(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
         s.execute(delete(models.SecurityGroupRule).where(
             models.SecurityGroupRule.group_id.in_(groups)))
         s.execute(delete(models.SecurityGroup).where(models.SecurityGroup.group_id.in_(groups)))
-        s.execute(delete(models.Tag).where(models.Tag.resource_id.in_([vpc.vpc_id, *tables, *groups])))
-        s.delete(vpc)
+        common.delete_tags(s, [*tables, *groups])
+        common.delete_with_tags(s, vpc)
     return {"Return": True}
 
 
@@ -226,8 +226,7 @@ def delete_subnet(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
                 f"The subnet '{subnet.subnet_id}' has dependencies and cannot be deleted.")
         s.execute(delete(models.RouteTableAssociation).where(
             models.RouteTableAssociation.subnet_id == subnet.subnet_id))
-        s.execute(delete(models.Tag).where(models.Tag.resource_id == subnet.subnet_id))
-        s.delete(subnet)
+        common.delete_with_tags(s, subnet)
     return {}
 
 
