@@ -259,3 +259,7 @@ class RouteTableAssociation(Base):
     route_table_id: Mapped[str] = mapped_column(ForeignKey("route_tables.route_table_id"),
                                                 index=True)
     subnet_id: Mapped[str] = mapped_column(String(32), unique=True)
+
+
+# Other services' tables share this metadata (one schema, one migration history).
+from gureum.store import elbv2_models  # noqa: E402, F401

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gureum.store import models
+from gureum.store.elbv2_models import LoadBalancer
 
 MAX_SLOTS = 16384
 
@@ -21,13 +22,16 @@ def _live(session: Session, column):  # noqa: ANN001, ANN202
 
 
 def free_slots(session: Session) -> Iterator[int]:
-    used = _live(session, models.Instance.slot)
+    """Slots name network ports: instances and load balancers share them."""
+    used = _live(session, models.Instance.slot) | set(session.scalars(select(LoadBalancer.slot)))
     return (n for n in range(1, MAX_SLOTS) if n not in used)
 
 
 def free_private_ips(session: Session, vpc_id: str, subnet_cidr: str) -> Iterator[str]:
     used = set(session.scalars(select(models.Instance.private_ip).where(
         models.Instance.state != "terminated", models.Instance.vpc_id == vpc_id)))
+    used |= set(session.scalars(select(LoadBalancer.private_ip).where(
+        LoadBalancer.vpc_id == vpc_id)))
     net = ipaddress.ip_network(subnet_cidr)
     # AWS reserves network, +1 router, +2 DNS, +3 future, and broadcast.
     first, last = int(net.network_address) + 4, int(net.broadcast_address) - 1
@@ -38,6 +42,8 @@ def free_private_ips(session: Session, vpc_id: str, subnet_cidr: str) -> Iterato
 def _used_public_ips(session: Session) -> set[str]:
     used = set(session.scalars(select(models.Instance.public_ip).where(
         models.Instance.public_ip.is_not(None))))
+    used |= set(session.scalars(select(LoadBalancer.public_ip).where(
+        LoadBalancer.public_ip.is_not(None))))
     return used | set(session.scalars(select(models.Address.public_ip)))  # EIPs stay held
 
 

@@ -1,0 +1,1 @@
+"""Elastic Load Balancing v2 (application and network load balancers)."""

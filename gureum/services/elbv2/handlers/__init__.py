@@ -1,0 +1,9 @@
+"""ELBv2 action handlers; importing this package registers them all."""
+
+from gureum.services.elbv2.handlers import (  # noqa: F401
+    listeners,
+    load_balancers,
+    tags,
+    target_groups,
+    targets,
+)

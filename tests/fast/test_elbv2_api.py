@@ -1,0 +1,137 @@
+"""ELBv2's API through boto3: resources, their validation and AWS's error codes."""
+
+from __future__ import annotations
+
+import pytest
+from botocore.exceptions import ClientError
+
+from gureum.testing_inprocess import FastCloud, wait_state
+
+
+def code(call, **kwargs) -> str:  # noqa: ANN001, ANN003
+    with pytest.raises(ClientError) as err:
+        call(**kwargs)
+    assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] < 500
+    return err.value.response["Error"]["Code"]
+
+
+@pytest.fixture(scope="module")
+def elb(fast: FastCloud):  # noqa: ANN201
+    return fast.client("elbv2")
+
+
+@pytest.fixture(scope="module")
+def subnet(ec2) -> str:  # noqa: ANN001
+    return ec2.describe_subnets()["Subnets"][0]["SubnetId"]
+
+
+@pytest.fixture(scope="module")
+def vpc(ec2) -> str:  # noqa: ANN001
+    return ec2.describe_vpcs()["Vpcs"][0]["VpcId"]
+
+
+def test_load_balancer_lifecycle(elb, subnet, vpc) -> None:  # noqa: ANN001
+    lb = elb.create_load_balancer(Name="web", Subnets=[subnet], Tags=[
+        {"Key": "app", "Value": "shop"}])["LoadBalancers"][0]
+    assert lb["Type"] == "application" and lb["Scheme"] == "internet-facing"
+    assert lb["State"]["Code"] in ("provisioning", "active")
+    assert lb["DNSName"].startswith("web-") and lb["VpcId"] == vpc
+    assert lb["SecurityGroups"], "an ALB gets the VPC's default group"
+    address = lb["AvailabilityZones"][0]["LoadBalancerAddresses"][0]
+    assert address["IpAddress"].startswith("127.")
+    arn = lb["LoadBalancerArn"]
+    assert code(elb.create_load_balancer, Name="web", Subnets=[subnet]) == \
+        "DuplicateLoadBalancerName"
+    assert elb.describe_load_balancers(Names=["web"])["LoadBalancers"][0]["LoadBalancerArn"] == arn
+    assert elb.describe_tags(ResourceArns=[arn])["TagDescriptions"][0]["Tags"] == [
+        {"Key": "app", "Value": "shop"}]
+    elb.modify_load_balancer_attributes(LoadBalancerArn=arn, Attributes=[
+        {"Key": "deletion_protection.enabled", "Value": "true"}])
+    assert code(elb.delete_load_balancer, LoadBalancerArn=arn) == "OperationNotPermitted"
+    elb.modify_load_balancer_attributes(LoadBalancerArn=arn, Attributes=[
+        {"Key": "deletion_protection.enabled", "Value": "false"}])
+    elb.delete_load_balancer(LoadBalancerArn=arn)
+    assert code(elb.describe_load_balancers, LoadBalancerArns=[arn]) == "LoadBalancerNotFound"
+
+
+def test_load_balancer_errors(elb, subnet) -> None:  # noqa: ANN001
+    assert code(elb.create_load_balancer, Name="-bad", Subnets=[subnet]) == "ValidationError"
+    assert code(elb.create_load_balancer, Name="x" * 33, Subnets=[subnet]) == "ValidationError"
+    assert code(elb.create_load_balancer, Name="nosubnet",
+                Subnets=["subnet-0123456789abcdef0"]) == "SubnetNotFound"
+    assert code(elb.create_load_balancer, Name="badsg", Subnets=[subnet],
+                SecurityGroups=["sg-0123456789abcdef0"]) == "InvalidSecurityGroup"
+    assert code(elb.describe_load_balancers, Names=["nobody"]) == "LoadBalancerNotFound"
+    assert code(elb.modify_load_balancer_attributes,
+                LoadBalancerArn="arn:aws:elasticloadbalancing:gureum-1:000000000000:"
+                                "loadbalancer/app/x/0123456789abcdef",
+                Attributes=[{"Key": "a", "Value": "b"}]) == "LoadBalancerNotFound"
+
+
+def test_target_groups_listeners_and_targets(elb, ec2, subnet, vpc, image_id) -> None:  # noqa: ANN001
+    tg = elb.create_target_group(Name="web-tg", Protocol="HTTP", Port=8080, VpcId=vpc,
+                                 HealthCheckIntervalSeconds=5, HealthCheckTimeoutSeconds=2,
+                                 HealthyThresholdCount=2,
+                                 Matcher={"HttpCode": "200-299"})["TargetGroups"][0]
+    assert tg["HealthCheckPath"] == "/" and tg["Matcher"] == {"HttpCode": "200-299"}
+    again = elb.create_target_group(Name="web-tg", Protocol="HTTP", Port=8080, VpcId=vpc,
+                                    HealthCheckIntervalSeconds=5, HealthCheckTimeoutSeconds=2,
+                                 HealthyThresholdCount=2,
+                                    Matcher={"HttpCode": "200-299"})["TargetGroups"][0]
+    assert again["TargetGroupArn"] == tg["TargetGroupArn"], "same settings: idempotent"
+    assert code(elb.create_target_group, Name="web-tg", Protocol="HTTP", Port=9090,
+                VpcId=vpc) == "DuplicateTargetGroupName"
+    assert code(elb.create_target_group, Name="t2", Protocol="HTTP", Port=80, VpcId=vpc,
+                HealthCheckTimeoutSeconds=30, HealthCheckIntervalSeconds=10) == "ValidationError"
+    assert code(elb.create_target_group, Name="t3", Protocol="HTTP", Port=80, VpcId=vpc,
+                Matcher={"HttpCode": "600"}) == "ValidationError"
+    arn = tg["TargetGroupArn"]
+
+    iid = ec2.run_instances(ImageId=image_id, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
+    wait_state(ec2, iid, "running")
+    assert code(elb.register_targets, TargetGroupArn=arn,
+                Targets=[{"Id": "i-0123456789abcdef0"}]) == "InvalidTarget"
+    elb.register_targets(TargetGroupArn=arn, Targets=[{"Id": iid}])
+    health = elb.describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"]
+    assert health[0]["TargetHealth"]["Reason"] == "Target.NotInUse"
+    assert health[0]["Target"] == {"Id": iid, "Port": 8080, "AvailabilityZone": "gureum-1a"}
+    other = elb.describe_target_health(TargetGroupArn=arn, Targets=[{"Id": "i-0aaaaaaaaaaaaaaaa"}])
+    assert other["TargetHealthDescriptions"][0]["TargetHealth"]["Reason"] == "Target.NotRegistered"
+
+    lb = elb.create_load_balancer(Name="web2", Subnets=[subnet])["LoadBalancers"][0]
+    listener = elb.create_listener(LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTP", Port=80,
+                                   DefaultActions=[{"Type": "forward", "TargetGroupArn": arn}])[
+        "Listeners"][0]
+    assert listener["DefaultActions"][0]["TargetGroupArn"] == arn
+    assert code(elb.create_listener, LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTP",
+                Port=80, DefaultActions=[{"Type": "fixed-response", "FixedResponseConfig": {
+                    "StatusCode": "404"}}]) == "DuplicateListener"
+    assert code(elb.create_listener, LoadBalancerArn=lb["LoadBalancerArn"], Protocol="TCP",
+                Port=81, DefaultActions=[{"Type": "forward", "TargetGroupArn": arn}]) == \
+        "UnsupportedProtocol"
+    assert code(elb.delete_target_group, TargetGroupArn=arn) == "ResourceInUse"
+    assert elb.describe_target_groups(LoadBalancerArn=lb["LoadBalancerArn"])["TargetGroups"][0][
+        "LoadBalancerArns"] == [lb["LoadBalancerArn"]]
+    reason = elb.describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"][0][
+        "TargetHealth"]
+    assert reason["State"] in ("initial", "healthy", "unhealthy")
+
+    ec2.stop_instances(InstanceIds=[iid])
+    wait_state(ec2, iid, "stopped")
+    reason = elb.describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"][0][
+        "TargetHealth"]
+    assert reason["Reason"] == "Target.InvalidState"
+
+    elb.modify_target_group_attributes(TargetGroupArn=arn, Attributes=[
+        {"Key": "deregistration_delay.timeout_seconds", "Value": "30"}])
+    elb.deregister_targets(TargetGroupArn=arn, Targets=[{"Id": iid}])
+    reason = elb.describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"][0][
+        "TargetHealth"]
+    assert reason == {"State": "draining", "Reason": "Target.DeregistrationInProgress",
+                      "Description": "Target deregistration is in progress"}
+    assert code(elb.deregister_targets, TargetGroupArn=arn,
+                Targets=[{"Id": "i-0bbbbbbbbbbbbbbbb"}]) == "InvalidTarget"
+    elb.delete_listener(ListenerArn=listener["ListenerArn"])
+    elb.delete_load_balancer(LoadBalancerArn=lb["LoadBalancerArn"])
+    elb.delete_target_group(TargetGroupArn=arn)
+    ec2.terminate_instances(InstanceIds=[iid])
