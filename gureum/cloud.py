@@ -28,14 +28,18 @@ from gureum.store import models
 from gureum.store.db import Store
 
 if TYPE_CHECKING:
+    from gureum.controllers.load_balancers import LoadBalancerController
     from gureum.controllers.network import NetworkController
 
 log = logging.getLogger("gureum.cloud")
 # Which controllers a committed change to each table concerns.
 WAKES: dict[str, tuple[str, ...]] = {
-    "instances": ("instances", "firewall", "network"),
-    "security_groups": ("firewall",),
-    "security_group_rules": ("firewall",),
+    "instances": ("instances", "firewall", "network", "load_balancers"),
+    "security_groups": ("firewall", "load_balancers"),
+    "security_group_rules": ("firewall", "load_balancers"),
+    "load_balancers": ("load_balancers", "network", "firewall"),
+    **{table: ("load_balancers",) for table in (
+        "listeners", "listener_rules", "target_groups", "targets")},
     **{table: ("network",) for table in (
         "vpcs", "subnets", "internet_gateways", "route_tables", "routes",
         "route_table_associations", "addresses")},
@@ -63,6 +67,7 @@ class Cloud:
         self.firewall_controller = None
         self.identity = IdentitySigner(config.data_dir / "identity", config.region)
         self.network_controller: NetworkController | None = None
+        self.load_balancer_controller: LoadBalancerController | None = None
         self.vpc_services: VpcListeners | None = None
         if with_agent and agent is None:
             self.vpc_services = VpcListeners(plan_for(config), self, self.identity.token_secret,
@@ -77,6 +82,8 @@ class Cloud:
             self.firewall_changed()
         if "network" in wanted:
             self.network_changed()
+        if "load_balancers" in wanted and self.load_balancer_controller is not None:
+            self.load_balancer_controller.wakeup.set()
 
     def firewall_changed(self) -> None:
         """Something that may alter instances' security-group rules changed."""

@@ -20,12 +20,15 @@ from gureum.agent import firewall, hostcmd, network, storage
 from gureum.agent.contract import (
     AgentContract,
     Firewall,
+    HealthReport,
     InstanceSpec,
+    LoadBalancerSpec,
     PublicMap,
     RuntimeState,
     VpcNetwork,
 )
 from gureum.agent.drivers import driver_for
+from gureum.agent.lb.manager import LoadBalancers
 from gureum.config import Config
 from gureum.crashpoints import crashpoint
 
@@ -40,6 +43,7 @@ class HostAgent(AgentContract):
         self.config = config
         self.plan = network.plan_for(config)
         self.driver = driver_for(config)
+        self.lbs = LoadBalancers(self.plan, config.data_dir / "lb")
         self._vpcs: dict[str, VpcNetwork] = {}  # ensured since this process started
         self._vpc_lock = threading.Lock()
         config.instances_dir.mkdir(parents=True, exist_ok=True)
@@ -170,6 +174,20 @@ class HostAgent(AgentContract):
     def apply_firewall(self, instance_id: str, rules: Firewall) -> None:
         firewall.apply(self.plan.netns(instance_id), rules)
 
+    # -- load balancers ------------------------------------------------------------------
+    def ensure_load_balancer(self, spec: LoadBalancerSpec) -> None:
+        self.ensure_vpc(spec.vpc)
+        self.lbs.ensure(spec)
+
+    def remove_load_balancer(self, lb_id: str) -> None:
+        self.lbs.remove(lb_id)
+
+    def load_balancers(self) -> dict[str, bool]:
+        return self.lbs.present()
+
+    def target_health(self, lb_id: str) -> HealthReport:
+        return self.lbs.health(lb_id)
+
     def trim_console(self, instance_id: str) -> None:
         """Bound the console log on the host's disk. The instance writes it with
         O_APPEND, so truncating under it is safe: its next write lands at the new end."""
@@ -262,6 +280,7 @@ class HostAgent(AgentContract):
         objects["mounts"] = sorted(m for m in storage.mountpoints() if m.startswith(data))
         objects["cgroups"] = sorted(str(c / p) for c in CGROUP_ROOT.iterdir() if (c / p).exists())
         objects.update(self.driver.host_objects())
+        objects["load_balancer_processes"] = self.lbs.processes()
         loops = hostcmd.run(["losetup", "-l", "-n", "-O", "NAME,BACK-FILE"], check=False)
         objects["loop_devices"] = [line for line in loops.splitlines() if data in line]
         return objects
@@ -272,6 +291,8 @@ class HostAgent(AgentContract):
         Instances' disks are kept; their runtime objects are not."""
         for instance_id in self.driver.states():
             self.driver.halt(instance_id, timeout=0)
+        for lb_id in self.lbs.present():
+            self.lbs.remove(lb_id)
         # Processes runc no longer knows (its state lost) still sit in our cgroups.
         pids_root = CGROUP_ROOT / "pids" / self.config.prefix
         for tasks in pids_root.glob("*/tasks") if pids_root.exists() else []:

@@ -95,6 +95,76 @@ class InstanceSpec:
 PublicMap = dict[str, list[Any]]
 
 
+@dataclass(frozen=True)
+class HealthCheck:
+    protocol: str  # HTTP | HTTPS | TCP
+    port: int | None  # None: the target's own port
+    path: str | None
+    interval: int
+    timeout: int
+    healthy: int
+    unhealthy: int
+    matcher: str | None  # AWS's HttpCode: "200", "200-299", "200,302"
+
+
+@dataclass(frozen=True)
+class Server:
+    name: str  # names the target in health reports: "<target id>_<port>"
+    address: str
+    port: int
+    draining: bool = False  # no new requests; in-flight ones finish
+
+
+@dataclass(frozen=True)
+class Backend:
+    name: str  # the target group's id
+    protocol: str  # HTTP | TCP
+    algorithm: str  # round_robin | least_outstanding_requests
+    health: HealthCheck
+    servers: tuple[Server, ...]
+
+
+@dataclass(frozen=True)
+class Route:
+    """What a listener (or one of its rules) does with a request."""
+
+    kind: str  # forward | fixed-response | redirect
+    backends: tuple[tuple[str, int], ...] = ()  # (backend name, weight)
+    status: int | None = None  # fixed-response and redirect status
+    content_type: str | None = None
+    body: str | None = None
+    location: tuple[str, str, str, str, str] | None = None  # protocol, host, port, path, query
+
+
+@dataclass(frozen=True)
+class Frontend:
+    port: int
+    protocol: str  # HTTP | TCP
+    default: Route
+
+
+@dataclass(frozen=True)
+class LoadBalancerSpec:
+    """One load balancer's data plane: its own interface in the VPC (like an instance's)
+    and a proxy serving its listeners."""
+
+    lb_id: str
+    vpc: VpcNetwork
+    slot: int
+    subnet_cidr: str
+    private_ip: str
+    public_ip: str | None
+    mode: str  # http (application) | tcp (network)
+    idle_timeout: int
+    firewall: Firewall | None
+    frontends: tuple[Frontend, ...]
+    backends: tuple[Backend, ...]
+
+
+# backend name -> server name -> [state UP|DOWN|MAINT|INIT, last check status (L7STS, ...)]
+HealthReport = dict[str, dict[str, list[str]]]
+
+
 # -- the contract ---------------------------------------------------------------------------
 
 
@@ -171,6 +241,24 @@ class AgentContract(abc.ABC):
 
     @abc.abstractmethod
     def apply_firewall(self, instance_id: str, rules: Firewall) -> None: ...
+
+    # load balancers
+    @abc.abstractmethod
+    def ensure_load_balancer(self, spec: LoadBalancerSpec) -> None:
+        """Its interface, firewall and proxy running with exactly this configuration;
+        a changed configuration is applied without dropping a connection."""
+
+    @abc.abstractmethod
+    def remove_load_balancer(self, lb_id: str) -> None:
+        """Its proxy, interface and files go (known from what the host recorded)."""
+
+    @abc.abstractmethod
+    def load_balancers(self) -> dict[str, bool]:
+        """Every load balancer on this host, and whether its proxy is running."""
+
+    @abc.abstractmethod
+    def target_health(self, lb_id: str) -> HealthReport:
+        """What the proxy's own health checks say of each server."""
 
     @abc.abstractmethod
     def console_tail(self, instance_id: str, nbytes: int) -> bytes: ...

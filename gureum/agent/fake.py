@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from gureum.agent.contract import (
     AgentContract,
     Firewall,
+    HealthReport,
     InstanceSpec,
+    LoadBalancerSpec,
     PublicMap,
     RuntimeState,
     VpcNetwork,
@@ -42,6 +44,9 @@ class FakeAgent(AgentContract):
         self.consoles: dict[str, bytearray] = defaultdict(bytearray)  # kept across stops
         self.boots: dict[str, int] = defaultdict(int)
         self.last_spec: dict[str, InstanceSpec] = {}
+        self.lbs: dict[str, LoadBalancerSpec] = {}
+        self.lb_running: dict[str, bool] = {}
+        self.down: set[str] = set()  # server names whose health checks fail
         self.failures: dict[str, list[Exception]] = defaultdict(list)
         self.calls: list[tuple[str, str]] = []  # (method, instance id or "")
 
@@ -94,6 +99,7 @@ class FakeAgent(AgentContract):
                 "containers": sorted(self.instances_),
                 "disks": sorted(self.disks),
                 "routers": sorted(self.vpcs),
+                "load_balancers": sorted(self.lbs),
                 "public_ips": sorted(self.public_ips),
                 "host_network": ["table"] if self.host_network else [],
             }
@@ -198,6 +204,48 @@ class FakeAgent(AgentContract):
             if inst is None:
                 raise HostError(f"no netns for {instance_id}")
             inst.firewall = rules
+
+    # -- load balancers ------------------------------------------------------------------
+    def ensure_load_balancer(self, spec: LoadBalancerSpec) -> None:
+        self._enter("ensure_load_balancer", spec.lb_id)
+        with self.lock:
+            if spec.vpc.vpc_id not in self.vpcs:
+                self.vpcs[spec.vpc.vpc_id] = spec.vpc
+            self.lbs[spec.lb_id] = spec
+            self.lb_running[spec.lb_id] = True
+            if spec.public_ip:
+                self.public_ips[spec.public_ip] = [spec.private_ip, spec.vpc.index]
+
+    def remove_load_balancer(self, lb_id: str) -> None:
+        self._enter("remove_load_balancer", lb_id)
+        with self.lock:
+            spec = self.lbs.pop(lb_id, None)
+            self.lb_running.pop(lb_id, None)
+            if spec is not None and spec.public_ip:
+                self.public_ips.pop(spec.public_ip, None)
+
+    def load_balancers(self) -> dict[str, bool]:
+        self._enter("load_balancers")
+        with self.lock:
+            return dict(self.lb_running)
+
+    def target_health(self, lb_id: str) -> HealthReport:
+        """Every server up unless a test put it in `down`; a server is up only if its
+        instance runs here (or it is an ip target)."""
+        self._enter("target_health", lb_id)
+        with self.lock:
+            spec = self.lbs.get(lb_id)
+            if spec is None or not self.lb_running.get(lb_id):
+                return {}
+            report: HealthReport = {}
+            for backend in spec.backends:
+                for server in backend.servers:
+                    target = server.name.rsplit("_", 1)[0]
+                    up = server.name not in self.down and (
+                        not target.startswith("i-") or self.alive(target))
+                    report.setdefault(backend.name, {})[server.name] = \
+                        ["UP", "L7OK"] if up else ["DOWN", "L7STS"]
+            return report
 
     def console_tail(self, instance_id: str, nbytes: int) -> bytes:
         self._enter("console_tail", instance_id)

@@ -56,7 +56,7 @@ class RunningCloud:
         self.server.shutdown()
         self.server.server_close()
         for controller in (self.cloud.controller, self.cloud.firewall_controller,
-                           self.cloud.network_controller):
+                           self.cloud.network_controller, self.cloud.load_balancer_controller):
             if controller is not None:
                 controller.stop()
 
@@ -67,6 +67,7 @@ def start_cloud(cfg: Config, agent: AgentContract | None = None) -> RunningCloud
     from gureum.api.server import serve
     from gureum.controllers.firewall import FirewallController
     from gureum.controllers.instances import InstanceController
+    from gureum.controllers.load_balancers import LoadBalancerController
     from gureum.controllers.network import NetworkController
 
     cloud = Cloud(cfg, agent=agent)
@@ -75,9 +76,11 @@ def start_cloud(cfg: Config, agent: AgentContract | None = None) -> RunningCloud
     cloud.controller = InstanceController(cloud)
     cloud.firewall_controller = FirewallController(cloud)
     cloud.network_controller = NetworkController(cloud)
+    cloud.load_balancer_controller = LoadBalancerController(cloud)
     cloud.controller.start()
     cloud.firewall_controller.start()
     cloud.network_controller.start()
+    cloud.load_balancer_controller.start()
     server = serve(cloud, cfg.host, cfg.port)
     return RunningCloud(cloud, server, access, secret, account_id)
 

@@ -16,6 +16,7 @@ from gureum.agent.contract import PublicMap, VpcNetwork
 from gureum.controllers.loop import ResyncLoop
 from gureum.services.ec2 import networks
 from gureum.store import models
+from gureum.store.elbv2_models import LoadBalancer
 
 if TYPE_CHECKING:
     from gureum.cloud import Cloud
@@ -45,8 +46,12 @@ class NetworkController(ResyncLoop):
             index = {v.vpc_id: v.net_index for v in s.scalars(select(models.Vpc))}
             rows = s.scalars(select(models.Instance).where(
                 models.Instance.state.in_(LIVE), models.Instance.public_ip.is_not(None)))
-            return {i.public_ip: [i.private_ip, index[i.vpc_id]] for i in rows
-                    if i.subnet_id in public and i.vpc_id in index}
+            wanted = {i.public_ip: [i.private_ip, index[i.vpc_id]] for i in rows
+                      if i.subnet_id in public and i.vpc_id in index}
+            for lb in s.scalars(select(LoadBalancer).where(LoadBalancer.public_ip.is_not(None))):
+                if lb.subnet_id in public and lb.vpc_id in index:
+                    wanted[lb.public_ip] = [lb.private_ip, index[lb.vpc_id]]
+            return wanted
 
     # -- making the host agree ---------------------------------------------------------
     def ensure_vpc(self, vpc: VpcNetwork) -> None:

@@ -135,3 +135,47 @@ def test_target_groups_listeners_and_targets(elb, ec2, subnet, vpc, image_id) ->
     elb.delete_load_balancer(LoadBalancerArn=lb["LoadBalancerArn"])
     elb.delete_target_group(TargetGroupArn=arn)
     ec2.terminate_instances(InstanceIds=[iid])
+
+
+def test_data_plane_follows_the_store(fast: FastCloud, elb, ec2, subnet, vpc, image_id) -> None:  # noqa: ANN001
+    from gureum.testing import wait_for
+
+    ids = [i["InstanceId"] for i in ec2.run_instances(ImageId=image_id, MinCount=2,
+                                                       MaxCount=2)["Instances"]]
+    for iid in ids:
+        wait_state(ec2, iid, "running")
+    tg = elb.create_target_group(Name="plane", Protocol="HTTP", Port=8000, VpcId=vpc)[
+        "TargetGroups"][0]["TargetGroupArn"]
+    lb = elb.create_load_balancer(Name="plane", Subnets=[subnet])["LoadBalancers"][0]
+    lb_id = lb["LoadBalancerArn"].rsplit("/", 1)[-1]
+    elb.create_listener(LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTP", Port=80,
+                        DefaultActions=[{"Type": "forward", "TargetGroupArn": tg}])
+    elb.register_targets(TargetGroupArn=tg, Targets=[{"Id": i} for i in ids])
+
+    def states() -> list[str]:
+        return [d["TargetHealth"]["State"] for d in
+                elb.describe_target_health(TargetGroupArn=tg)["TargetHealthDescriptions"]]
+
+    assert wait_for(lambda: states() == ["healthy", "healthy"], 5)
+    assert elb.describe_load_balancers(LoadBalancerArns=[lb["LoadBalancerArn"]])[
+        "LoadBalancers"][0]["State"]["Code"] == "active"
+    spec = fast.agent.lbs[lb_id]
+    assert [s.port for s in spec.backends[0].servers] == [8000, 8000]
+    public = lb["AvailabilityZones"][0]["LoadBalancerAddresses"][0]["IpAddress"]
+    assert fast.agent.public_ips[public][0] == spec.private_ip
+    assert spec.firewall is not None, "an ALB's security groups become its firewall"
+
+    fast.agent.down.add(f"{ids[0]}_8000")
+    assert wait_for(lambda: sorted(states()) == ["healthy", "unhealthy"], 5)
+    reason = [d["TargetHealth"] for d in elb.describe_target_health(TargetGroupArn=tg)[
+        "TargetHealthDescriptions"] if d["Target"]["Id"] == ids[0]][0]
+    assert reason["Reason"] == "Target.ResponseCodeMismatch"
+
+    fast.agent.remove_load_balancer(lb_id)  # the proxy died: repaired
+    assert wait_for(lambda: fast.agent.lb_running.get(lb_id), 5)
+
+    elb.delete_load_balancer(LoadBalancerArn=lb["LoadBalancerArn"])
+    assert wait_for(lambda: lb_id not in fast.agent.lbs, 5)
+    assert public not in fast.agent.public_ips
+    elb.delete_target_group(TargetGroupArn=tg)
+    ec2.terminate_instances(InstanceIds=ids)

@@ -188,27 +188,32 @@ def permissions_view(rules: list[models.SecurityGroupRule]) -> list[dict[str, An
 
 
 def firewalls(session: Session) -> dict[str, Firewall]:
-    """The firewall of every live instance, keyed by instance id."""
+    """The firewall of every live network interface: instances keyed by instance id,
+    load balancers by `lb-<id>`. A group's members are both kinds."""
+    from gureum.store.elbv2_models import LoadBalancer
+
     resolvers = {v.vpc_id: str(ipaddress.ip_network(v.cidr)[2])
                  for v in session.scalars(select(models.Vpc))}
-    instances = list(session.scalars(select(models.Instance).where(
-        models.Instance.state.in_(LIVE_STATES))))
+    interfaces = [(inst.instance_id, inst.vpc_id, inst.private_ip, inst.security_group_ids)
+                  for inst in session.scalars(select(models.Instance).where(
+                      models.Instance.state.in_(LIVE_STATES)))]
+    interfaces += [(f"lb-{lb.lb_id}", lb.vpc_id, lb.private_ip, lb.security_group_ids)
+                   for lb in session.scalars(select(LoadBalancer))]
     rules = list(session.scalars(select(models.SecurityGroupRule)))
     members: dict[str, list[str]] = {}
-    for inst in instances:
-        for group in inst.security_group_ids:
-            members.setdefault(group, []).append(inst.private_ip)
+    for _, _, address, groups in interfaces:
+        for group in groups:
+            members.setdefault(group, []).append(address)
     by_group: dict[str, list[models.SecurityGroupRule]] = {}
     for rule in rules:
         by_group.setdefault(rule.group_id, []).append(rule)
     out = {}
-    for inst in instances:
+    for key, vpc_id, _, groups in interfaces:
         ingress, egress = [], []
-        for group in inst.security_group_ids:
+        for group in groups:
             for rule in by_group.get(group, []):
                 peers = (rule.cidr,) if rule.cidr else tuple(members.get(rule.ref_group_id or "", []))
                 fw_rule = FirewallRule(rule.protocol, rule.from_port, rule.to_port, peers)
                 (egress if rule.is_egress else ingress).append(fw_rule)
-        out[inst.instance_id] = Firewall(tuple(ingress), tuple(egress),
-                                         resolvers.get(inst.vpc_id))
+        out[key] = Firewall(tuple(ingress), tuple(egress), resolvers.get(vpc_id))
     return out

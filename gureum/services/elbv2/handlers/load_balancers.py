@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from gureum.api.dispatch import RequestContext, action
 from gureum.errors import ApiError
-from gureum.services.ec2 import allocation
+from gureum.services.ec2 import allocation, networks
 from gureum.services.ec2 import security_groups as sg
 from gureum.services.ec2.handlers import common
 from gureum.services.elbv2 import exceptions as exc
@@ -97,6 +97,10 @@ def create_load_balancer(ctx: RequestContext, p: dict[str, Any]) -> dict[str, An
             raise exc.InvalidSubnet(f"Subnet '{home.subnet_id}' has no free address")
         public_ip = None
         if scheme == "internet-facing":
+            if home.subnet_id not in networks.public_subnet_ids(s, vpc_id):
+                raise exc.InvalidSubnet(
+                    f"Subnet '{home.subnet_id}' has no route to an internet gateway; an "
+                    "internet-facing load balancer needs one (or use Scheme=internal)")
             public_ip = next(allocation.free_public_ips(s, ctx.cloud.config.public_pool), None)
             if public_ip is None:
                 raise exc.InvalidConfigurationRequest("The public address pool is exhausted")

@@ -1,0 +1,1 @@
+"""The load balancer data plane: HAProxy in each load balancer's own netns."""

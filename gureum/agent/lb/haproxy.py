@@ -1,0 +1,134 @@
+"""HAProxy's configuration for one load balancer, and its health report.
+
+Application load balancers run in `mode http` (X-Forwarded-For/-Proto/-Port added as ALB
+does, fixed responses and redirects answered by the proxy itself); network load
+balancers in `mode tcp`. Health checks follow the target group: interval, timeout,
+healthy/unhealthy thresholds, HTTP path and the status codes it accepts.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from pathlib import Path
+
+from gureum.agent.contract import Backend, Frontend, HealthCheck, LoadBalancerSpec, Route
+
+
+def _quote(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def status_regex(matcher: str) -> str:
+    """AWS's HttpCode ("200", "200-299", "200,302") as a regex on the status code."""
+    alternatives = []
+    for part in matcher.split(","):
+        low, _, high = part.partition("-")
+        codes = range(int(low), int(high or low) + 1)
+        alternatives += [str(c) for c in codes]
+    return "^(" + "|".join(alternatives) + ")$"
+
+
+def _health_lines(hc: HealthCheck, mode: str) -> list[str]:
+    lines = [f"  timeout check {hc.timeout}s",
+             f"  default-server inter {hc.interval}s fall {hc.unhealthy} rise {hc.healthy}"]
+    if hc.protocol in ("HTTP", "HTTPS") and hc.path:
+        lines += [f"  option httpchk GET {hc.path}",
+                  f"  http-check expect rstatus {status_regex(hc.matcher or '200')}"]
+        if mode == "tcp":
+            lines.insert(0, "  # HTTP checks of a TCP target group")
+    return lines
+
+
+def _backend(backend: Backend, mode: str) -> list[str]:
+    balance = "leastconn" if backend.algorithm == "least_outstanding_requests" else "roundrobin"
+    lines = [f"backend {backend.name}", f"  mode {mode}", f"  balance {balance}"]
+    lines += _health_lines(backend.health, mode)
+    if not backend.servers:
+        return lines
+    port = f" port {backend.health.port}" if backend.health.port else ""
+    for server in backend.servers:
+        # A draining server takes no new requests; those in flight finish.
+        weight = " weight 0" if server.draining else ""
+        lines.append(f"  server {server.name} {server.address}:{server.port} check{port}{weight}")
+    return lines
+
+
+def _route(route: Route, frontend: Frontend, index: int, condition: str = "") -> list[str]:
+    """Lines that carry out `route` (under `condition`, an ACL expression, when given)."""
+    cond = f" if {condition}" if condition else ""
+    if route.kind == "fixed-response":
+        body = f" string {_quote(route.body)}" if route.body else ""
+        ctype = f" content-type {_quote(route.content_type or 'text/plain')}" if body else ""
+        return [f"  http-request return status {route.status}{ctype}{body}{cond}"]
+    if route.kind == "redirect":
+        assert route.location is not None
+        protocol, host, port, path, query = route.location
+        location = (f"{protocol}://{host}:{port}{path}" + (f"?{query}" if query else ""))
+        return [f"  http-request redirect location {_quote(location)} code {route.status}{cond}"]
+    weighted = [(name, weight) for name, weight in route.backends if weight > 0]
+    if len(weighted) <= 1:
+        name = (weighted or list(route.backends))[0][0]
+        return [f"  use_backend {name}{cond}" if cond else f"  default_backend {name}"]
+    # Weighted target groups: one random draw per request, split by cumulative weight.
+    total, lines, edge = sum(w for _, w in weighted), [], 0
+    var = f"txn.pick{index}"
+    lines.append(f"  http-request set-var({var}) rand({total}){cond}")
+    for name, weight in weighted:
+        edge += weight
+        extra = f" {condition}" if condition else ""
+        lines.append(f"  use_backend {name} if {{ var({var}) -m int lt {edge} }}{extra}")
+    return lines
+
+
+def _frontend(frontend: Frontend, spec: LoadBalancerSpec) -> list[str]:
+    mode = "http" if frontend.protocol in ("HTTP", "HTTPS") else "tcp"
+    lines = [f"frontend listener_{frontend.port}", f"  mode {mode}",
+             f"  bind {spec.private_ip}:{frontend.port}"]
+    if mode == "http":
+        lines += ["  option forwardfor",
+                  "  http-request set-header X-Forwarded-Proto " + frontend.protocol.lower(),
+                  f"  http-request set-header X-Forwarded-Port {frontend.port}"]
+    lines += _route(frontend.default, frontend, 0)
+    return lines
+
+
+def render(spec: LoadBalancerSpec, admin_socket: Path) -> str:
+    mode = "http" if spec.mode == "http" else "tcp"
+    parts = [
+        "# Written by gureum for load balancer " + spec.lb_id + "; do not edit.",
+        "global",
+        f"  stats socket {admin_socket} mode 600 level admin expose-fd listeners",
+        "  maxconn 4096",  # within the host's open-file limit (two descriptors each)
+        "  hard-stop-after 5m",  # an old worker draining after a reload ends eventually
+        "",
+        "defaults",
+        f"  mode {mode}",
+        "  timeout connect 5s",
+        f"  timeout client {spec.idle_timeout}s",
+        f"  timeout server {spec.idle_timeout}s",
+        "  timeout http-request 10s",
+        "  option redispatch",
+        "  retries 2",
+        "",
+    ]
+    for frontend in spec.frontends:
+        parts += _frontend(frontend, spec) + [""]
+    for backend in spec.backends:
+        parts += _backend(backend, "http" if backend.protocol in ("HTTP", "HTTPS") else "tcp")
+        parts.append("")
+    return "\n".join(parts) + "\n"
+
+
+def parse_stat(csv_text: str) -> dict[str, dict[str, list[str]]]:
+    """`show stat` CSV -> backend -> server -> [status, last check status]."""
+    text = csv_text.lstrip("# ")
+    report: dict[str, dict[str, list[str]]] = {}
+    for row in csv.DictReader(io.StringIO(text)):
+        server = row.get("svname", "")
+        if server in ("FRONTEND", "BACKEND", ""):
+            continue
+        status = re.sub(r"\s.*", "", row.get("status", "")) or "INIT"
+        report.setdefault(row["pxname"], {})[server] = [status, row.get("check_status", "")]
+    return report

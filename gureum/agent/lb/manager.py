@@ -1,0 +1,104 @@
+"""Load balancers on one host: each has its own netns wired to its VPC's bridge like an
+instance (a port with its address, anti-spoofing, its security groups as a firewall),
+a public address when internet-facing, and an HAProxy serving its listeners."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+from gureum.agent import firewall, network
+from gureum.agent.contract import HealthReport, LoadBalancerSpec
+from gureum.agent.lb import haproxy, process
+from gureum.agent.lb.process import LoadBalancerFiles
+from gureum.agent.network import NetworkPlan
+
+
+def port_name(lb_id: str) -> str:
+    """The netns suffix of a load balancer (`<prefix>-lb-<id>`)."""
+    return f"lb-{lb_id}"
+
+
+class LoadBalancers:
+    def __init__(self, plan: NetworkPlan, root: Path) -> None:
+        self.plan = plan
+        self.root = root
+
+    def files(self, lb_id: str) -> LoadBalancerFiles:
+        return LoadBalancerFiles(self.root / lb_id)
+
+    def ensure(self, spec: LoadBalancerSpec) -> None:
+        files = self.files(spec.lb_id)
+        files.dir.mkdir(parents=True, exist_ok=True)
+        files.dir.chmod(0o700)
+        key = port_name(spec.lb_id)
+        netns = self.plan.netns(key)
+        with contextlib.ExitStack() as undo:
+            # What removal needs, recorded before anything is made.
+            files.placement.write_text(json.dumps({
+                "vpc_id": spec.vpc.vpc_id, "slot": spec.slot, "public_ip": spec.public_ip}))
+            if not (network.NETNS_DIR / netns).exists():
+                network.create_instance_netns(self.plan, spec.vpc.vpc_id, key, spec.slot,
+                                              spec.private_ip, spec.subnet_cidr)
+                undo.callback(network.delete_instance_netns, self.plan, spec.vpc.vpc_id, key,
+                              spec.slot)
+            elif not network.is_plumbed(self.plan, spec.vpc.vpc_id, spec.slot):
+                network.plumb_instance(self.plan, spec.vpc.vpc_id, key, spec.slot,
+                                       spec.private_ip, spec.subnet_cidr)
+            if spec.firewall is not None:
+                rules = firewall.render(spec.firewall)
+                digest = files.dir / "firewall.sha256"
+                wanted = hashlib.sha256(rules.encode()).hexdigest()
+                if not digest.exists() or digest.read_text() != wanted:
+                    firewall.apply(netns, spec.firewall)
+                    digest.write_text(wanted)
+            text = haproxy.render(spec, files.admin)
+            current = files.config.read_text() if files.config.exists() else None
+            pid = process.master_pid(files)
+            if pid is None or current != text:
+                process.check_config(files, text)
+                files.config.write_text(text)
+                if pid is None:
+                    process.start(files, netns)
+                    undo.callback(process.stop, files)
+                else:
+                    process.reload(files)
+            if spec.public_ip:
+                network.map_public_ip(self.plan, spec.public_ip, spec.private_ip,
+                                      self.plan.mark(spec.vpc))
+            undo.pop_all()
+
+    def remove(self, lb_id: str) -> None:
+        files = self.files(lb_id)
+        process.stop(files)
+        try:
+            placement = json.loads(files.placement.read_text())
+        except (OSError, ValueError):
+            placement = None
+        key = port_name(lb_id)
+        if placement is not None:
+            if placement.get("public_ip"):
+                network.unmap_public_ip(self.plan, placement["public_ip"])
+            network.delete_instance_netns(self.plan, placement["vpc_id"], key, placement["slot"])
+        elif (network.NETNS_DIR / self.plan.netns(key)).exists():
+            network.hostcmd.run(["ip", "netns", "del", self.plan.netns(key)])
+        shutil.rmtree(files.dir, ignore_errors=True)
+
+    def present(self) -> dict[str, bool]:
+        if not self.root.exists():
+            return {}
+        return {d.name: process.master_pid(self.files(d.name)) is not None
+                for d in self.root.iterdir() if d.is_dir()}
+
+    def health(self, lb_id: str) -> HealthReport:
+        files = self.files(lb_id)
+        if process.master_pid(files) is None:
+            return {}
+        return haproxy.parse_stat(process.admin_command(files, "show stat"))
+
+    def processes(self) -> list[str]:
+        return [f"haproxy {lb_id} pid {process.master_pid(self.files(lb_id))}"
+                for lb_id, up in self.present().items() if up]

@@ -1,0 +1,126 @@
+"""One HAProxy per load balancer, in master-worker mode inside the load balancer's netns.
+
+Started detached (it outlives `gureum up`, as instances do), known by the PID in its
+pidfile and checked against /proc before any signal, so only a process we started is
+ever ended. A new configuration is checked first (`haproxy -c`), then loaded with the
+master's `reload`: the new worker takes the listening sockets, the old one finishes its
+connections, so no connection fails during a change.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import time
+from pathlib import Path
+
+from gureum.agent import hostcmd
+from gureum.agent.network import NETNS_DIR
+from gureum.errors import HostError
+
+
+class LoadBalancerFiles:
+    def __init__(self, directory: Path) -> None:
+        self.dir = directory
+        self.config = directory / "haproxy.cfg"
+        self.pidfile = directory / "haproxy.pid"
+        self.master = directory / "master.sock"
+        self.admin = directory / "admin.sock"
+        self.placement = directory / "placement.json"
+
+
+def running(pid: int) -> bool:
+    """Alive and not a zombie (a daemon's parent may never reap it here)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+def master_pid(files: LoadBalancerFiles) -> int | None:
+    """The master's PID when it runs with our configuration; None otherwise."""
+    try:
+        pid = int(files.pidfile.read_text().split()[0])
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except (OSError, ValueError, IndexError):
+        return None
+    if cmdline and cmdline[0].endswith(b"haproxy") and str(files.config).encode() in cmdline \
+            and running(pid):
+        return pid
+    return None
+
+
+def check_config(files: LoadBalancerFiles, text: str) -> None:
+    candidate = files.dir / "haproxy.cfg.new"
+    candidate.write_text(text)
+    try:
+        hostcmd.run(["haproxy", "-c", "-q", "-f", str(candidate)])
+    finally:
+        candidate.unlink(missing_ok=True)
+
+
+def start(files: LoadBalancerFiles, netns: str) -> None:
+    files.master.unlink(missing_ok=True)
+    hostcmd.run(["nsenter", f"--net={NETNS_DIR / netns}", "haproxy", "-W", "-D",
+                 "-p", str(files.pidfile), "-S", f"{files.master},mode,600",
+                 "-f", str(files.config)])
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        if master_pid(files) is not None and files.admin.exists():
+            return
+        time.sleep(0.02)
+    raise HostError(f"haproxy for {files.dir.name} did not come up")
+
+
+def _master_command(files: LoadBalancerFiles, command: str) -> str:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(5)
+        sock.connect(str(files.master))
+        sock.sendall(command.encode() + b"\n")
+        chunks = []
+        while True:
+            data = sock.recv(65536)
+            if not data:
+                break
+            chunks.append(data)
+    return b"".join(chunks).decode(errors="replace")
+
+
+def reload(files: LoadBalancerFiles) -> None:
+    """Load the configuration now in files.config, without dropping connections."""
+    try:
+        _master_command(files, "reload")
+    except OSError as err:
+        raise HostError(f"haproxy reload of {files.dir.name} failed: {err}") from None
+
+
+def admin_command(files: LoadBalancerFiles, command: str) -> str:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(5)
+        sock.connect(str(files.admin))
+        sock.sendall(command.encode() + b"\n")
+        chunks = []
+        while True:
+            data = sock.recv(65536)
+            if not data:
+                break
+            chunks.append(data)
+    return b"".join(chunks).decode(errors="replace")
+
+
+def stop(files: LoadBalancerFiles) -> None:
+    """End the master (and so its workers) we started; idempotent."""
+    pid = master_pid(files)
+    if pid is None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and running(pid):
+        time.sleep(0.02)
+    if running(pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)

@@ -1,0 +1,116 @@
+"""The load balancer controller: keeps every load balancer's data plane equal to the
+store (interface, firewall, proxy configuration), removes those the store no longer has,
+restarts a proxy that died, writes back what the proxies' health checks observe, and
+lets deregistered targets go once their draining delay has passed.
+
+Runs every second while load balancers exist (health must reach DescribeTargetHealth
+within a check interval), and at once when a commit touches what they are made of.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from typing import TYPE_CHECKING
+
+from sqlalchemy import delete, select
+
+from gureum.agent import wire
+from gureum.controllers.loop import ResyncLoop
+from gureum.errors import AgentUnavailable
+from gureum.services.ec2 import security_groups as sg
+from gureum.services.elbv2 import dataplane
+from gureum.store.elbv2_models import LoadBalancer, Target
+from gureum.store.models import utcnow
+
+if TYPE_CHECKING:
+    from gureum.cloud import Cloud
+
+log = logging.getLogger("gureum.lb")
+
+
+class LoadBalancerController(ResyncLoop):
+    name = "load-balancer-controller"
+    resync_seconds = 1.0
+
+    def __init__(self, cloud: Cloud) -> None:
+        super().__init__()
+        self.cloud = cloud
+        self.applied: dict[str, str] = {}  # lb id -> digest of the spec last applied
+
+    def sync(self) -> None:
+        agent = self.cloud.agent
+        assert agent is not None
+        now = utcnow()
+        expired = (Target.draining_until.is_not(None), Target.draining_until <= now)
+        with self.cloud.store.read() as s:
+            drained = s.scalar(select(Target.target_id).where(*expired).limit(1))
+        if drained is not None:  # targets whose draining ended leave first
+            with self.cloud.store.write() as s:
+                s.execute(delete(Target).where(*expired))
+        with self.cloud.store.read() as s:
+            rows = list(s.scalars(select(LoadBalancer)))
+            if not rows and not self.applied:
+                present = agent.load_balancers()
+                for lb_id in present:
+                    agent.remove_load_balancer(lb_id)
+                return
+            firewalls = sg.firewalls(s)
+            specs = {lb.lb_id: (lb.arn, dataplane.spec_for(s, lb, firewalls.get(
+                f"lb-{lb.lb_id}"), now)) for lb in rows}
+        present = agent.load_balancers()
+        for lb_id, (arn, spec) in specs.items():
+            digest = hashlib.sha256(repr(wire.encode(spec)).encode()).hexdigest()
+            if self.applied.get(lb_id) == digest and present.get(lb_id):
+                continue
+            if lb_id in present and not present[lb_id]:
+                log.warning("load balancer %s: its proxy was not running; restarting", lb_id)
+            try:
+                agent.ensure_load_balancer(spec)
+            except AgentUnavailable:
+                raise
+            except Exception as err:
+                log.exception("load balancer %s not applied", lb_id)
+                self._set_state(arn, "provisioning", f"{type(err).__name__}: {err}"[:1000])
+                continue
+            self.applied[lb_id] = digest
+            self._set_state(arn, "active", None)
+        for lb_id in set(present) - set(specs):
+            agent.remove_load_balancer(lb_id)
+            self.applied.pop(lb_id, None)
+        self._record_health(list(specs))
+
+    def _set_state(self, arn: str, state: str, reason: str | None) -> None:
+        with self.cloud.store.write() as s:
+            lb = s.get(LoadBalancer, arn)
+            if lb is not None and (lb.state, lb.state_reason) != (state, reason):
+                lb.state, lb.state_reason = state, reason
+
+    def _record_health(self, lb_ids: list[str]) -> None:
+        """What each proxy's checks say, onto the targets (only what changed)."""
+        agent = self.cloud.agent
+        assert agent is not None
+        observed: dict[tuple[str, str], tuple[str, str | None]] = {}
+        for lb_id in lb_ids:
+            for backend, servers in agent.target_health(lb_id).items():
+                for server, (state, check) in servers.items():
+                    observed[(backend, server)] = dataplane.health_of(state, check)
+        if not observed:
+            return
+        with self.cloud.store.read() as s:
+            targets = list(s.scalars(select(Target)))
+            changed = []
+            for target in targets:
+                key = (dataplane.backend_name(target.target_group_arn),
+                       dataplane.server_name(target))
+                health = observed.get(key)
+                if health is not None and health != (target.health, target.health_reason):
+                    changed.append((target.target_group_arn, target.target_id, target.port,
+                                    health))
+        if not changed:
+            return
+        with self.cloud.store.write() as s:
+            for tg_arn, target_id, port, (state, reason) in changed:
+                row = s.get(Target, (tg_arn, target_id, port))
+                if row is not None:
+                    row.health, row.health_reason = state, reason

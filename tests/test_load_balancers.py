@@ -1,0 +1,185 @@
+"""Load balancers for real: HAProxy in the load balancer's own netns, real instances
+serving their hostname behind it, real health checks, real packets from the host."""
+
+from __future__ import annotations
+
+import threading
+import time
+import urllib.request
+from collections import Counter
+from typing import Any
+
+import pytest
+from helpers import ssh, wait_for, wait_state
+
+WEB = """#!/bin/bash
+cat > /srv/web.py <<'EOF'
+import http.server, socket
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_GET(self):
+        h = self.headers
+        body = (f"{socket.gethostname()} xff={h.get('X-Forwarded-For')} "
+                f"proto={h.get('X-Forwarded-Proto')} port={h.get('X-Forwarded-Port')}\\n").encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *args):
+        pass
+http.server.ThreadingHTTPServer(("", 8080), H).serve_forever()
+EOF
+nohup python3 /srv/web.py >/var/log/web.log 2>&1 &
+"""
+
+
+def get(url: str, timeout: float = 3) -> str:
+    with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 (loopback only)
+        return resp.read().decode()
+
+
+@pytest.fixture(scope="module")
+def elb(server):  # noqa: ANN001, ANN201
+    return server.client("elbv2")
+
+
+@pytest.fixture(scope="module")
+def groups(ec2) -> Any:  # noqa: ANN001
+    """lb: port 80 open to all; web: 8080 only from the load balancer's group (as on AWS)."""
+    lb = ec2.create_security_group(GroupName="t-lb", Description="lb")["GroupId"]
+    ec2.authorize_security_group_ingress(GroupId=lb, IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 80, "ToPort": 81, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
+    web = ec2.create_security_group(GroupName="t-web", Description="web")["GroupId"]
+    ec2.authorize_security_group_ingress(GroupId=web, IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 8080, "ToPort": 8080, "UserIdGroupPairs": [{"GroupId": lb}]}])
+    default = ec2.describe_security_groups(GroupNames=["default"])["SecurityGroups"][0]["GroupId"]
+    yield {"lb": lb, "web": web, "default": default}
+    ec2.delete_security_group(GroupId=web)
+    ec2.delete_security_group(GroupId=lb)
+
+
+@pytest.fixture(scope="module")
+def backends(ec2, image_id, key_pair, groups) -> Any:  # noqa: ANN001
+    res = ec2.run_instances(ImageId=image_id, InstanceType="t3.nano", MinCount=3, MaxCount=3,
+                            KeyName=key_pair[0], UserData=WEB,
+                            SecurityGroupIds=[groups["default"], groups["web"]])
+    ids = [i["InstanceId"] for i in res["Instances"]]
+    instances = [wait_state(ec2, iid, "running") for iid in ids]
+    yield instances
+    ec2.terminate_instances(InstanceIds=ids)
+    for iid in ids:
+        wait_state(ec2, iid, "terminated")
+
+
+@pytest.fixture(scope="module")
+def alb(elb, ec2, groups, backends) -> Any:  # noqa: ANN001
+    subnet = backends[0]["SubnetId"]
+    vpc = backends[0]["VpcId"]
+    tg = elb.create_target_group(Name="t-web", Protocol="HTTP", Port=8080, VpcId=vpc,
+                                 HealthCheckIntervalSeconds=5, HealthCheckTimeoutSeconds=2,
+                                 HealthyThresholdCount=2, UnhealthyThresholdCount=2)[
+        "TargetGroups"][0]["TargetGroupArn"]
+    elb.modify_target_group_attributes(TargetGroupArn=tg, Attributes=[
+        {"Key": "deregistration_delay.timeout_seconds", "Value": "3"}])
+    lb = elb.create_load_balancer(Name="t-alb", Subnets=[subnet],
+                                  SecurityGroups=[groups["lb"]])["LoadBalancers"][0]
+    listener = elb.create_listener(LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTP", Port=80,
+                                   DefaultActions=[{"Type": "forward", "TargetGroupArn": tg}])[
+        "Listeners"][0]
+    elb.register_targets(TargetGroupArn=tg, Targets=[{"Id": i["InstanceId"]} for i in backends])
+    address = lb["AvailabilityZones"][0]["LoadBalancerAddresses"][0]["IpAddress"]
+    yield {"tg": tg, "lb": lb, "listener": listener, "url": f"http://{address}/"}
+    elb.delete_listener(ListenerArn=listener["ListenerArn"])
+    elb.delete_load_balancer(LoadBalancerArn=lb["LoadBalancerArn"])
+    elb.delete_target_group(TargetGroupArn=tg)
+
+
+def health(elb, tg: str) -> dict[str, str]:  # noqa: ANN001
+    return {d["Target"]["Id"]: d["TargetHealth"]["State"] for d in
+            elb.describe_target_health(TargetGroupArn=tg)["TargetHealthDescriptions"]}
+
+
+def test_requests_spread_over_every_healthy_target(elb, alb, backends) -> None:  # noqa: ANN001
+    assert wait_for(lambda: set(health(elb, alb["tg"]).values()) == {"healthy"}, 60), \
+        health(elb, alb["tg"])
+    assert elb.describe_load_balancers(LoadBalancerArns=[alb["lb"]["LoadBalancerArn"]])[
+        "LoadBalancers"][0]["State"]["Code"] == "active"
+    answers = [get(alb["url"]) for _ in range(30)]
+    hosts = Counter(a.split()[0] for a in answers)
+    assert len(hosts) == 3, hosts
+    assert min(hosts.values()) >= 5, f"round robin should spread evenly: {hosts}"
+    first = answers[0].split()
+    assert first[1] != "xff=None" and first[2:] == ["proto=http", "port=80"]
+
+
+def test_a_dead_server_stops_getting_traffic(elb, alb, backends, key_pair) -> None:  # noqa: ANN001
+    victim = backends[0]
+    assert wait_for(lambda: set(health(elb, alb["tg"]).values()) == {"healthy"}, 60)
+    ssh(key_pair[1], victim["PublicIpAddress"], "sudo -n pkill -f '[/]srv/web.py'; true")
+    started = time.monotonic()
+    assert wait_for(lambda: health(elb, alb["tg"])[victim["InstanceId"]] == "unhealthy", 30)
+    took = time.monotonic() - started
+    assert took < 5 * 2 + 5, f"unhealthy after {took:.1f}s (interval 5 s x threshold 2)"
+    reason = [d["TargetHealth"] for d in elb.describe_target_health(TargetGroupArn=alb["tg"])[
+        "TargetHealthDescriptions"] if d["Target"]["Id"] == victim["InstanceId"]][0]
+    assert reason["Reason"] in ("Target.FailedHealthChecks", "Target.Timeout")
+    answers = [get(alb["url"]) for _ in range(30)]  # every one succeeds
+    assert len({a.split()[0] for a in answers}) == 2
+    ssh(key_pair[1], victim["PublicIpAddress"],
+        "sudo -n sh -c 'nohup python3 /srv/web.py >/var/log/web.log 2>&1 </dev/null &'")
+    assert wait_for(lambda: health(elb, alb["tg"])[victim["InstanceId"]] == "healthy", 30)
+
+
+def test_deregistration_drains_without_a_failed_request(elb, alb, backends) -> None:  # noqa: ANN001
+    assert wait_for(lambda: set(health(elb, alb["tg"]).values()) == {"healthy"}, 60)
+    failures: list[str] = []
+    served: Counter[str] = Counter()
+    stop = threading.Event()
+
+    def load() -> None:
+        while not stop.is_set():
+            try:
+                served[get(alb["url"]).split()[0]] += 1
+            except OSError as err:
+                failures.append(str(err))
+
+    thread = threading.Thread(target=load)
+    thread.start()
+    try:
+        time.sleep(1)
+        leaving = backends[1]["InstanceId"]
+        elb.deregister_targets(TargetGroupArn=alb["tg"], Targets=[{"Id": leaving}])
+        assert health(elb, alb["tg"])[leaving] == "draining"
+        assert wait_for(lambda: leaving not in health(elb, alb["tg"]), 15)
+        time.sleep(1)
+    finally:
+        stop.set()
+        thread.join()
+    assert not failures, failures[:3]
+    assert sum(served.values()) > 20
+    elb.register_targets(TargetGroupArn=alb["tg"], Targets=[{"Id": leaving}])
+    assert wait_for(lambda: health(elb, alb["tg"]).get(leaving) == "healthy", 30)
+
+
+def test_network_load_balancer_forwards_tcp(elb, ec2, groups, backends) -> None:  # noqa: ANN001
+    vpc, subnet = backends[0]["VpcId"], backends[0]["SubnetId"]
+    tg = elb.create_target_group(Name="t-tcp", Protocol="TCP", Port=8080, VpcId=vpc,
+                                 HealthCheckIntervalSeconds=5, HealthCheckTimeoutSeconds=2,
+                                 HealthyThresholdCount=2)[
+        "TargetGroups"][0]["TargetGroupArn"]
+    lb = elb.create_load_balancer(Name="t-nlb", Type="network", Subnets=[subnet],
+                                  SecurityGroups=[groups["lb"]])["LoadBalancers"][0]
+    listener = elb.create_listener(LoadBalancerArn=lb["LoadBalancerArn"], Protocol="TCP", Port=81,
+                                   DefaultActions=[{"Type": "forward", "TargetGroupArn": tg}])[
+        "Listeners"][0]
+    elb.register_targets(TargetGroupArn=tg, Targets=[{"Id": b["InstanceId"]} for b in backends])
+    address = lb["AvailabilityZones"][0]["LoadBalancerAddresses"][0]["IpAddress"]
+    try:
+        assert wait_for(lambda: set(health(elb, tg).values()) == {"healthy"}, 60), health(elb, tg)
+        hosts = {get(f"http://{address}:81/").split()[0] for _ in range(12)}
+        assert len(hosts) == 3
+        assert "xff=None" in get(f"http://{address}:81/"), "a TCP proxy adds no headers"
+    finally:
+        elb.delete_listener(ListenerArn=listener["ListenerArn"])
+        elb.delete_load_balancer(LoadBalancerArn=lb["LoadBalancerArn"])
+        elb.delete_target_group(TargetGroupArn=tg)
