@@ -34,7 +34,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("gureum.cloud")
 # Which controllers a committed change to each table concerns.
 WAKES: dict[str, tuple[str, ...]] = {
-    "instances": ("instances", "firewall", "network", "load_balancers"),
+    # Not the network controller: a launch maps its own public address once the instance
+    # is wired; mapping it earlier sends the first packets to an address with no
+    # neighbour yet, and the router waits a second before asking again.
+    "instances": ("instances", "firewall", "load_balancers"),
     "security_groups": ("firewall", "load_balancers"),
     "security_group_rules": ("firewall", "load_balancers"),
     "load_balancers": ("load_balancers", "network", "firewall"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+import urllib.error
 import urllib.request
 from collections import Counter
 from typing import Any
@@ -183,3 +184,51 @@ def test_network_load_balancer_forwards_tcp(elb, ec2, groups, backends) -> None:
         elb.delete_listener(ListenerArn=listener["ListenerArn"])
         elb.delete_load_balancer(LoadBalancerArn=lb["LoadBalancerArn"])
         elb.delete_target_group(TargetGroupArn=tg)
+
+
+def request(url: str, host: str | None = None) -> tuple[int, str]:
+    req = urllib.request.Request(url, headers={"Host": host} if host else {})
+    try:
+        with urllib.request.urlopen(req, timeout=3) as resp:  # noqa: S310 (loopback only)
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read().decode()
+
+
+def test_rules_route_by_path_and_host(elb, alb, backends) -> None:  # noqa: ANN001
+    vpc = backends[0]["VpcId"]
+    api = elb.create_target_group(Name="t-api", Protocol="HTTP", Port=8080, VpcId=vpc,
+                                  HealthCheckIntervalSeconds=5, HealthCheckTimeoutSeconds=2,
+                                  HealthyThresholdCount=2)["TargetGroups"][0]["TargetGroupArn"]
+    elb.register_targets(TargetGroupArn=api, Targets=[{"Id": backends[2]["InstanceId"]}])
+    listener = alb["listener"]["ListenerArn"]
+    path_rule = elb.create_rule(ListenerArn=listener, Priority=10, Conditions=[
+        {"Field": "path-pattern", "PathPatternConfig": {"Values": ["/api/*"]}}],
+        Actions=[{"Type": "forward", "TargetGroupArn": api}])["Rules"][0]["RuleArn"]
+    host_rule = elb.create_rule(ListenerArn=listener, Priority=20, Conditions=[
+        {"Field": "host-header", "HostHeaderConfig": {"Values": ["shop.example.*"]}}],
+        Actions=[{"Type": "fixed-response", "FixedResponseConfig": {
+            "StatusCode": "200", "ContentType": "text/plain", "MessageBody": "the shop"}}])[
+        "Rules"][0]["RuleArn"]
+    try:
+        with pytest.raises(elb.exceptions.PriorityInUseException):
+            elb.create_rule(ListenerArn=listener, Priority=10, Conditions=[
+                {"Field": "path-pattern", "Values": ["/x"]}],
+                Actions=[{"Type": "forward", "TargetGroupArn": api}])
+        assert wait_for(lambda: set(health(elb, api).values()) == {"healthy"}, 60)
+        only = backends[2]["PrivateIpAddress"].replace(".", "-")
+        assert wait_for(lambda: request(alb["url"] + "api/orders")[1].split()[0] == f"ip-{only}", 10)
+        assert {request(alb["url"] + "api/orders")[1].split()[0] for _ in range(6)} == {f"ip-{only}"}
+        assert request(alb["url"], host="shop.example.com") == (200, "the shop")
+        assert len({request(alb["url"])[1].split()[0] for _ in range(12)}) >= 2  # the default
+        # Priorities decide: the host rule first now, so /api/ on the shop's host is the shop.
+        elb.set_rule_priorities(RulePriorities=[{"RuleArn": host_rule, "Priority": 5}])
+        assert wait_for(lambda: request(alb["url"] + "api/x", host="shop.example.org")
+                        == (200, "the shop"), 10)
+        rules = elb.describe_rules(ListenerArn=listener)["Rules"]
+        assert [r["Priority"] for r in rules] == ["5", "10", "default"]
+    finally:
+        elb.delete_rule(RuleArn=path_rule)
+        elb.delete_rule(RuleArn=host_rule)
+    assert wait_for(lambda: request(alb["url"], host="shop.example.com")[1] != "the shop", 10)
+    elb.delete_target_group(TargetGroupArn=api)

@@ -137,10 +137,30 @@ class Route:
 
 
 @dataclass(frozen=True)
+class Condition:
+    """One rule condition; its values match in any order (OR); a rule's conditions all
+    must match (AND). Patterns use AWS's wildcards (* and ?)."""
+
+    field: str  # path-pattern | host-header | http-header | http-request-method |
+    #             query-string | source-ip
+    values: tuple[str, ...] = ()
+    header: str | None = None  # http-header
+    pairs: tuple[tuple[str, str], ...] = ()  # query-string: (key or "", value)
+
+
+@dataclass(frozen=True)
+class Rule:
+    priority: int
+    conditions: tuple[Condition, ...]
+    route: Route
+
+
+@dataclass(frozen=True)
 class Frontend:
     port: int
     protocol: str  # HTTP | TCP
     default: Route
+    rules: tuple[Rule, ...] = ()  # by priority, lowest first
 
 
 @dataclass(frozen=True)

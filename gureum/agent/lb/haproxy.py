@@ -13,7 +13,14 @@ import io
 import re
 from pathlib import Path
 
-from gureum.agent.contract import Backend, Frontend, HealthCheck, LoadBalancerSpec, Route
+from gureum.agent.contract import (
+    Backend,
+    Condition,
+    Frontend,
+    HealthCheck,
+    LoadBalancerSpec,
+    Route,
+)
 
 
 def _quote(text: str) -> str:
@@ -55,30 +62,81 @@ def _backend(backend: Backend, mode: str) -> list[str]:
     return lines
 
 
-def _route(route: Route, frontend: Frontend, index: int, condition: str = "") -> list[str]:
-    """Lines that carry out `route` (under `condition`, an ACL expression, when given)."""
-    cond = f" if {condition}" if condition else ""
+def glob_regex(pattern: str, anchored: bool = True) -> str:
+    """AWS's wildcard pattern as a regex without backslashes (HAProxy's parser would
+    take them as its own escapes): specials become one-character classes."""
+    out = []
+    for char in pattern:
+        if char == "*":
+            out.append(".*")
+        elif char == "?":
+            out.append(".")
+        elif char in ".+()[]{}|$":
+            out.append("[" + char + "]" if char != "]" else "[]]")
+        else:
+            out.append(char)
+    body = "".join(out)
+    return f"^{body}$" if anchored else body
+
+
+def condition_acls(cond: Condition) -> list[str]:
+    """One condition as anonymous ACLs (`{ fetch -m method pattern ... }`), one per
+    alternative: a single ACL already matches any of its patterns."""
+    if cond.field == "path-pattern":
+        return ["{ path -m reg " + " ".join(glob_regex(v) for v in cond.values) + " }"]
+    if cond.field == "host-header":
+        return ["{ req.hdr(host),field(1,:) -m reg -i "
+                + " ".join(glob_regex(v) for v in cond.values) + " }"]
+    if cond.field == "http-header":
+        return [f"{{ req.hdr({cond.header}) -m reg -i "
+                + " ".join(glob_regex(v) for v in cond.values) + " }"]
+    if cond.field == "http-request-method":
+        return ["{ method " + " ".join(cond.values) + " }"]
+    if cond.field == "source-ip":
+        return ["{ src " + " ".join(cond.values) + " }"]
+    # query-string: any of the pairs; a pair without key matches any parameter's value.
+    return [f"{{ url_param({key}) -m reg {glob_regex(value)} }}" if key else
+            "{ query -m reg " + glob_regex(f"*={value}", False) + " }"
+            for key, value in cond.pairs]
+
+
+def rule_alternatives(conditions: tuple[Condition, ...]) -> list[str]:
+    """A rule's conditions (AND of ORs) as HAProxy's OR of ANDs (it has no parentheses)."""
+    terms = [""]
+    for cond in conditions:
+        terms = [f"{term} {acl}".strip() for term in terms for acl in condition_acls(cond)]
+    return terms
+
+
+UNROUTED = "!{ var(txn.be) -m found }"
+
+
+def _http_route(route: Route, index: int, alternatives: list[str]) -> list[str]:
+    """First match wins: every line is guarded by the rule's condition and by no earlier
+    rule having chosen a backend; fixed responses and redirects end the request at once."""
+    guard = " || ".join(f"{alt} {UNROUTED}".strip() for alt in alternatives or [""])
     if route.kind == "fixed-response":
         body = f" string {_quote(route.body)}" if route.body else ""
         ctype = f" content-type {_quote(route.content_type or 'text/plain')}" if body else ""
-        return [f"  http-request return status {route.status}{ctype}{body}{cond}"]
+        return [f"  http-request return status {route.status}{ctype}{body} if {guard}"]
     if route.kind == "redirect":
         assert route.location is not None
         protocol, host, port, path, query = route.location
-        location = (f"{protocol}://{host}:{port}{path}" + (f"?{query}" if query else ""))
-        return [f"  http-request redirect location {_quote(location)} code {route.status}{cond}"]
-    weighted = [(name, weight) for name, weight in route.backends if weight > 0]
-    if len(weighted) <= 1:
-        name = (weighted or list(route.backends))[0][0]
-        return [f"  use_backend {name}{cond}" if cond else f"  default_backend {name}"]
+        location = f"{protocol}://{host}:{port}{path}" + (f"?{query}" if query else "")
+        return [f"  http-request redirect location {_quote(location)} code {route.status} "
+                f"if {guard}"]
+    weighted = [(name, weight) for name, weight in route.backends if weight > 0] or \
+        list(route.backends)[:1]
+    if len(weighted) == 1:
+        return [f"  http-request set-var(txn.be) str({weighted[0][0]}) if {guard}"]
     # Weighted target groups: one random draw per request, split by cumulative weight.
-    total, lines, edge = sum(w for _, w in weighted), [], 0
-    var = f"txn.pick{index}"
-    lines.append(f"  http-request set-var({var}) rand({total}){cond}")
+    total, edge, var = sum(w for _, w in weighted), 0, f"txn.pick{index}"
+    lines = [f"  http-request set-var({var}) rand({total}) if {guard}"]
+    # Only this rule's draw decides: the pick variable exists only when it matched.
     for name, weight in weighted:
         edge += weight
-        extra = f" {condition}" if condition else ""
-        lines.append(f"  use_backend {name} if {{ var({var}) -m int lt {edge} }}{extra}")
+        lines.append(f"  http-request set-var(txn.be) str({name}) "
+                     f"if {{ var({var}) -m found }} {{ var({var}) -m int lt {edge} }} {UNROUTED}")
     return lines
 
 
@@ -86,11 +144,16 @@ def _frontend(frontend: Frontend, spec: LoadBalancerSpec) -> list[str]:
     mode = "http" if frontend.protocol in ("HTTP", "HTTPS") else "tcp"
     lines = [f"frontend listener_{frontend.port}", f"  mode {mode}",
              f"  bind {spec.private_ip}:{frontend.port}"]
-    if mode == "http":
-        lines += ["  option forwardfor",
-                  "  http-request set-header X-Forwarded-Proto " + frontend.protocol.lower(),
-                  f"  http-request set-header X-Forwarded-Port {frontend.port}"]
-    lines += _route(frontend.default, frontend, 0)
+    if mode == "tcp":
+        name = frontend.default.backends[0][0]
+        return lines + [f"  default_backend {name}"]
+    lines += ["  option forwardfor",
+              "  http-request set-header X-Forwarded-Proto " + frontend.protocol.lower(),
+              f"  http-request set-header X-Forwarded-Port {frontend.port}"]
+    for index, rule in enumerate(frontend.rules, start=1):
+        lines += _http_route(rule.route, index, rule_alternatives(rule.conditions))
+    lines += _http_route(frontend.default, 0, [])
+    lines.append("  use_backend %[var(txn.be)] if { var(txn.be) -m found }")
     return lines
 
 

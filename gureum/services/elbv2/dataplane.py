@@ -10,17 +10,19 @@ from sqlalchemy.orm import Session
 
 from gureum.agent.contract import (
     Backend,
+    Condition,
     Firewall,
     Frontend,
     HealthCheck,
     LoadBalancerSpec,
     Route,
+    Rule,
     Server,
 )
 from gureum.services.ec2 import networks
 from gureum.services.elbv2 import resources as res
 from gureum.store import models
-from gureum.store.elbv2_models import Listener, LoadBalancer, Target, TargetGroup
+from gureum.store.elbv2_models import Listener, ListenerRule, LoadBalancer, Target, TargetGroup
 
 
 def backend_name(tg_arn: str) -> str:
@@ -56,6 +58,18 @@ def _route(actions: list[dict[str, Any]], listener_port: int) -> Route:
     return Route("redirect", status=int(cfg["StatusCode"][-3:]), location=(
         protocol, expand(cfg["Host"]), expand(cfg["Port"]), expand(cfg["Path"]),
         expand(cfg["Query"])))
+
+
+def _condition(cond: dict[str, Any]) -> Condition:
+    field = cond["Field"]
+    if field == "query-string":
+        return Condition(field, pairs=tuple((p.get("Key") or "", p["Value"]) for p in
+                                            cond["QueryStringConfig"]["Values"]))
+    if field == "http-header":
+        cfg = cond["HttpHeaderConfig"]
+        return Condition(field, tuple(cfg["Values"]), header=cfg["HttpHeaderName"])
+    config = next(v for k, v in cond.items() if k.endswith("Config"))
+    return Condition(field, tuple(config["Values"]))
 
 
 def _servers(s: Session, tg: TargetGroup, now: dt.datetime) -> tuple[Server, ...]:
@@ -94,10 +108,15 @@ def spec_for(s: Session, lb: LoadBalancer, firewall: Firewall | None,
     assert vpc is not None and subnet is not None
     listeners = list(s.scalars(select(Listener).where(Listener.load_balancer_arn == lb.arn)
                                .order_by(Listener.port)))
-    frontends = tuple(Frontend(lst.port, lst.protocol, _route(lst.default_actions, lst.port))
-                      for lst in listeners)
-    tg_arns = sorted({arn for lst in listeners
-                      for arn in res.target_groups_of_actions(lst.default_actions)})
+    frontends, actions = [], []
+    for lst in listeners:
+        rules = list(s.scalars(select(ListenerRule).where(ListenerRule.listener_arn == lst.arn)
+                               .order_by(ListenerRule.priority)))
+        frontends.append(Frontend(lst.port, lst.protocol, _route(lst.default_actions, lst.port),
+                                  tuple(Rule(r.priority, tuple(_condition(c) for c in r.conditions),
+                                             _route(r.actions, lst.port)) for r in rules)))
+        actions += lst.default_actions + [a for r in rules for a in r.actions]
+    tg_arns = sorted(res.target_groups_of_actions(actions))
     backends = tuple(_backend(s, tg, now) for arn in tg_arns
                      if (tg := s.get(TargetGroup, arn)) is not None)
     return LoadBalancerSpec(
@@ -105,7 +124,7 @@ def spec_for(s: Session, lb: LoadBalancer, firewall: Firewall | None,
         subnet_cidr=subnet.cidr, private_ip=lb.private_ip, public_ip=lb.public_ip,
         mode="http" if lb.type == "application" else "tcp",
         idle_timeout=int(lb.attributes.get("idle_timeout.timeout_seconds", "60")),
-        firewall=firewall, frontends=frontends, backends=backends)
+        firewall=firewall, frontends=tuple(frontends), backends=backends)
 
 
 def health_of(state: str, check: str) -> tuple[str, str | None]:

@@ -103,3 +103,7 @@ class CertificateNotFound(ApiError):
 
 class InvalidLoadBalancerAction(ApiError):
     code = "InvalidLoadBalancerAction"
+
+
+class TooManyRules(ApiError):
+    code = "TooManyRules"

@@ -3,6 +3,7 @@
 from gureum.services.elbv2.handlers import (  # noqa: F401
     listeners,
     load_balancers,
+    rules,
     tags,
     target_groups,
     targets,
