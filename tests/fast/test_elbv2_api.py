@@ -179,3 +179,45 @@ def test_data_plane_follows_the_store(fast: FastCloud, elb, ec2, subnet, vpc, im
     assert public not in fast.agent.public_ips
     elb.delete_target_group(TargetGroupArn=tg)
     ec2.terminate_instances(InstanceIds=ids)
+
+
+def test_rule_validation(fast: FastCloud, elb, subnet, vpc) -> None:  # noqa: ANN001
+    from gureum.testing import wait_for
+
+    tg = elb.create_target_group(Name="rules-tg", Protocol="HTTP", Port=80, VpcId=vpc)[
+        "TargetGroups"][0]["TargetGroupArn"]
+    lb = elb.create_load_balancer(Name="rules", Subnets=[subnet])["LoadBalancers"][0]
+    listener = elb.create_listener(LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTP", Port=80,
+                                   DefaultActions=[{"Type": "fixed-response", "FixedResponseConfig": {
+                                       "StatusCode": "404"}}])["Listeners"][0]["ListenerArn"]
+    forward = [{"Type": "forward", "TargetGroupArn": tg}]
+    path = [{"Field": "path-pattern", "Values": ["/api/*"]}]
+    rule = elb.create_rule(ListenerArn=listener, Priority=7, Conditions=path, Actions=forward)[
+        "Rules"][0]
+    assert rule["Conditions"][0]["PathPatternConfig"] == {"Values": ["/api/*"]}
+    assert code(elb.create_rule, ListenerArn=listener, Priority=7, Conditions=path,
+                Actions=forward) == "PriorityInUse"
+    assert code(elb.create_rule, ListenerArn=listener, Priority=50001, Conditions=path,
+                Actions=forward) == "ValidationError"
+    assert code(elb.create_rule, ListenerArn=listener, Priority=8, Conditions=[
+        {"Field": "cookie", "Values": ["x"]}], Actions=forward) == "ValidationError"
+    assert code(elb.create_rule, ListenerArn=listener, Priority=8, Conditions=[
+        {"Field": "path-pattern", "Values": [f"/{i}" for i in range(6)]}],
+        Actions=forward) == "ValidationError"
+    assert code(elb.create_rule, ListenerArn=listener, Priority=8, Conditions=[
+        {"Field": "source-ip", "SourceIpConfig": {"Values": ["not-a-cidr"]}}],
+        Actions=forward) == "ValidationError"
+    assert code(elb.create_rule, ListenerArn=listener + "0", Priority=8, Conditions=path,
+                Actions=forward) == "ListenerNotFound"
+    assert code(elb.delete_rule, RuleArn=rule["RuleArn"] + "0") == "RuleNotFound"
+    rules = elb.describe_rules(ListenerArn=listener)["Rules"]
+    assert [r["IsDefault"] for r in rules] == [False, True]
+    assert code(elb.delete_rule, RuleArn=rules[1]["RuleArn"]) == "OperationNotPermitted"
+    lb_id = lb["LoadBalancerArn"].rsplit("/", 1)[-1]
+    assert wait_for(lambda: lb_id in fast.agent.lbs and fast.agent.lbs[lb_id].frontends[0].rules, 5)
+    front = fast.agent.lbs[lb_id].frontends[0]
+    assert front.rules[0].conditions[0].values == ("/api/*",)
+    assert front.default.kind == "fixed-response" and front.default.status == 404
+    elb.delete_rule(RuleArn=rule["RuleArn"])
+    elb.delete_load_balancer(LoadBalancerArn=lb["LoadBalancerArn"])
+    elb.delete_target_group(TargetGroupArn=tg)
