@@ -149,6 +149,8 @@ class Cloud:
 
     def dns_answers(self, vpc_id: str, name: str, qtype: str, client: str) -> list | None:
         from gureum.services.ec2 import dns
+        from gureum.services.elbv2 import dns as lb_dns
+        from gureum.store.elbv2_models import LoadBalancer
 
         with self.store.read() as s:
             asker = _instance_at(s, vpc_id, client)
@@ -158,7 +160,37 @@ class Cloud:
             # As on AWS: the VPC resolver knows the instances of its own VPC.
             visible = list(s.scalars(select(models.Instance).where(
                 models.Instance.vpc_id == vpc_id, models.Instance.state.in_(LIVE_STATES))))
-        return dns.answer(name, qtype, self.config.region, visible)
+            lbs = list(s.scalars(select(LoadBalancer).where(LoadBalancer.vpc_id == vpc_id)))
+        answers = dns.answer(name, qtype, self.config.region, visible)
+        if answers is None:
+            answers = lb_dns.answer(name, qtype, self.config.region, lbs, inside_vpc=True)
+        return answers
+
+    def public_dns_answers(self, name: str, qtype: str) -> list | None:
+        """gureum's authoritative answers for the world: load balancers' names and
+        instances' public names (to their public addresses)."""
+        from dnslib import QTYPE, RR, A
+
+        from gureum.services.ec2 import dns
+        from gureum.services.ec2.views import public_dns
+        from gureum.services.elbv2 import dns as lb_dns
+        from gureum.store.elbv2_models import LoadBalancer
+
+        region = self.config.region
+        with self.store.read() as s:
+            lbs = list(s.scalars(select(LoadBalancer)))
+            answers = lb_dns.answer(name, qtype, region, lbs, inside_vpc=False)
+            if answers is not None:
+                return answers
+            if not name.endswith("." + dns.zones(region)[1]):
+                return None
+            for inst in s.scalars(select(models.Instance).where(
+                    models.Instance.public_ip.is_not(None),
+                    models.Instance.state.in_(LIVE_STATES))):
+                if public_dns(inst.public_ip, region) == name:
+                    return [RR(name, QTYPE.A, rdata=A(inst.public_ip), ttl=dns.TTL)] \
+                        if qtype in ("A", "ANY") else []
+        return []
 
     def _agent(self) -> AgentContract:
         if self.config.agent_socket:

@@ -35,6 +35,9 @@ class Config:
     agent_socket: str = field(default_factory=lambda: _env("GUREUM_AGENT_SOCKET", ""))
     # What an instance is: "container" (runc; the only driver so far).
     instance_driver: str = field(default_factory=lambda: _env("GUREUM_INSTANCE_DRIVER", "container"))
+    # gureum's authoritative DNS (load balancers' and instances' public names), UDP+TCP;
+    # empty turns it off.
+    dns_listen: str = field(default_factory=lambda: _env("GUREUM_DNS_LISTEN", "127.0.0.1:8053"))
     # Container root of instance slot N is host uid uid_base + N * 65536.
     uid_base: int = field(default_factory=lambda: int(_env("GUREUM_UID_BASE", str(0x4000_0000))))
     max_instances_per_account: int = field(

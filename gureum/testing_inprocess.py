@@ -19,7 +19,8 @@ class FastCloud:
         self.agent = FakeAgent()
         self.config = Config(data_dir=data_dir, port=free_port(),
                              image_cache=data_dir / "images", rate_limit=0,
-                             max_instances_per_account=64)
+                             max_instances_per_account=64,
+                             dns_listen=f"127.0.0.1:{free_port()}")
         self.running: RunningCloud = start_cloud(self.config, agent=self.agent)
         self.cloud = self.running.cloud
         self.data_dir = data_dir

@@ -26,8 +26,9 @@ FORWARD_TIMEOUT = 2.0
 class DnsServer:
     def __init__(self, sock: socket.socket, lookup: Lookup,
                  may_forward: Callable[[str], bool] = lambda client: False,
-                 upstreams: tuple[tuple[str, int], ...] = ()) -> None:
+                 upstreams: tuple[tuple[str, int], ...] = (), authoritative: bool = False) -> None:
         self.lookup = lookup
+        self.authoritative = authoritative
         self.may_forward = may_forward
         self.upstreams = upstreams
         self.sock = sock  # bound UDP
@@ -59,6 +60,8 @@ class DnsServer:
     def answer(self, data: bytes, client: str) -> bytes | None:
         request = DNSRecord.parse(data)
         reply = request.reply()
+        reply.header.aa = int(self.authoritative)
+        reply.header.ra = 0 if self.authoritative else reply.header.ra
         if not request.questions:
             reply.header.rcode = RCODE.FORMERR
             return reply.pack()

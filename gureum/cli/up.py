@@ -13,6 +13,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 
 from gureum.agent import image as image_mod
 from gureum.agent.contract import AgentContract
+from gureum.api.dns_server import PublicDns
 from gureum.api.server import ApiServer
 from gureum.cloud import Cloud
 from gureum.config import Config
@@ -51,10 +52,13 @@ class RunningCloud:
     access_key: str
     secret_key: str
     account_id: str
+    dns: PublicDns | None = None
 
     def shutdown(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+        if self.dns is not None:
+            self.dns.stop()
         for controller in (self.cloud.controller, self.cloud.firewall_controller,
                            self.cloud.network_controller, self.cloud.load_balancer_controller):
             if controller is not None:
@@ -81,8 +85,17 @@ def start_cloud(cfg: Config, agent: AgentContract | None = None) -> RunningCloud
     cloud.firewall_controller.start()
     cloud.network_controller.start()
     cloud.load_balancer_controller.start()
+    dns = None
+    if cfg.dns_listen:
+        host, _, port = cfg.dns_listen.rpartition(":")
+        try:
+            dns = PublicDns(cloud, host, int(port))
+        except OSError as err:  # a taken port must not keep the cloud down
+            console.print(f"[yellow]public DNS off: cannot listen on {cfg.dns_listen}: {err}[/]")
+        else:
+            dns.start()
     server = serve(cloud, cfg.host, cfg.port)
-    return RunningCloud(cloud, server, access, secret, account_id)
+    return RunningCloud(cloud, server, access, secret, account_id, dns)
 
 
 def up(cfg: Config, profile: str = "gureum", write_profile: bool = True) -> int:
@@ -104,6 +117,9 @@ def up(cfg: Config, profile: str = "gureum", write_profile: bool = True) -> int:
     console.print(f"[bold green]gureum is up[/] at [bold]{cfg.endpoint}[/] "
                   f"(region {cfg.region}, data {cfg.data_dir}, prefix {cfg.prefix})")
     console.print(f"account {account_id}; {profile_line}")
+    if running.dns is not None:
+        console.print(f"public DNS for load balancers and instances on {cfg.dns_listen} "
+                      "(udp+tcp)")
     console.print("next: aws --profile gureum ec2 create-key-pair --key-name me "
                   "--query KeyMaterial --output text > me.pem && chmod 600 me.pem")
     console.print(f"      aws --profile gureum ec2 run-instances --image-id {img.image_id} "

@@ -1,0 +1,33 @@
+"""What load balancers' DNS names resolve to.
+
+Inside a VPC (its resolver) a name resolves to the load balancer's address in the VPC,
+internet-facing or not: public addresses live on the host's side and an instance cannot
+reach them (no hairpin), a deliberate difference from AWS. Outside (gureum's public DNS)
+an internet-facing name resolves to its public address and an internal one to its
+private address, as AWS publishes both.
+"""
+
+from __future__ import annotations
+
+from dnslib import QTYPE, RR, A
+
+from gureum.services.elbv2.resources import DNS_ZONE
+from gureum.store.elbv2_models import LoadBalancer
+
+TTL = 60
+
+
+def zone(region: str) -> str:
+    return f"{region}.{DNS_ZONE}"
+
+
+def answer(name: str, qtype: str, region: str, load_balancers: list[LoadBalancer],
+           inside_vpc: bool) -> list[RR] | None:
+    """Answers for `name`; None when the name is outside the load balancers' zone."""
+    if not (name == zone(region) or name.endswith("." + zone(region))):
+        return None
+    for lb in load_balancers:
+        if lb.dns_name == name:
+            address = lb.private_ip if inside_vpc or not lb.public_ip else lb.public_ip
+            return [RR(name, QTYPE.A, rdata=A(address), ttl=TTL)] if qtype in ("A", "ANY") else []
+    return []
