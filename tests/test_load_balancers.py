@@ -232,3 +232,29 @@ def test_rules_route_by_path_and_host(elb, alb, backends) -> None:  # noqa: ANN0
         elb.delete_rule(RuleArn=host_rule)
     assert wait_for(lambda: request(alb["url"], host="shop.example.com")[1] != "the shop", 10)
     elb.delete_target_group(TargetGroupArn=api)
+
+
+def test_instances_reach_load_balancers_by_name_internal_ones_included(
+        elb, alb, backends, groups, key_pair) -> None:  # noqa: ANN001
+    subnet = backends[0]["SubnetId"]
+    internal = elb.create_load_balancer(Name="t-int", Subnets=[subnet], Scheme="internal",
+                                        SecurityGroups=[groups["lb"]])["LoadBalancers"][0]
+    elb.create_listener(LoadBalancerArn=internal["LoadBalancerArn"], Protocol="HTTP", Port=80,
+                        DefaultActions=[{"Type": "fixed-response", "FixedResponseConfig": {
+                            "StatusCode": "200", "ContentType": "text/plain",
+                            "MessageBody": "internal only"}}])
+    try:
+        address = internal["AvailabilityZones"][0]["LoadBalancerAddresses"][0]
+        assert address["IpAddress"] == address["PrivateIPv4Address"], "no public address"
+        assert wait_for(lambda: elb.describe_load_balancers(
+            LoadBalancerArns=[internal["LoadBalancerArn"]])["LoadBalancers"][0]["State"]["Code"]
+            == "active", 20)
+        client = backends[0]["PublicIpAddress"]
+        out = ssh(key_pair[1], client, f"getent hosts {internal['DNSName']}; "
+                  f"curl -s --max-time 3 http://{internal['DNSName']}/; echo; "
+                  f"curl -s --max-time 3 http://{alb['lb']['DNSName']}/").stdout.split("\n")
+        assert out[0].split()[0] == address["PrivateIPv4Address"]
+        assert out[1] == "internal only"
+        assert out[2].startswith("ip-"), out
+    finally:
+        elb.delete_load_balancer(LoadBalancerArn=internal["LoadBalancerArn"])
