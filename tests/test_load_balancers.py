@@ -95,6 +95,23 @@ def alb(elb, ec2, groups, backends) -> Any:  # noqa: ANN001
     elb.delete_target_group(TargetGroupArn=tg)
 
 
+def workers(server, lb_arn: str) -> list[str]:  # noqa: ANN001
+    """PIDs of the load balancer's HAProxy workers (a reload replaces them)."""
+    import socket
+
+    master = server.data_dir / "lb" / lb_arn.rsplit("/", 1)[-1] / "master.sock"
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.settimeout(5)
+        sock.connect(str(master))
+        sock.sendall(b"show proc\n")
+        sock.shutdown(socket.SHUT_WR)  # the master answers, then closes
+        out = b""
+        while chunk := sock.recv(4096):
+            out += chunk
+    return [line.split()[0] for line in out.decode().splitlines()
+            if line.split()[1:2] == ["worker"]]
+
+
 def health(elb, tg: str) -> dict[str, str]:  # noqa: ANN001
     return {d["Target"]["Id"]: d["TargetHealth"]["State"] for d in
             elb.describe_target_health(TargetGroupArn=tg)["TargetHealthDescriptions"]}
@@ -131,8 +148,9 @@ def test_a_dead_server_stops_getting_traffic(elb, alb, backends, key_pair) -> No
     assert wait_for(lambda: health(elb, alb["tg"])[victim["InstanceId"]] == "healthy", 30)
 
 
-def test_deregistration_drains_without_a_failed_request(elb, alb, backends) -> None:  # noqa: ANN001
+def test_deregistration_drains_without_a_failed_request(server, elb, alb, backends) -> None:  # noqa: ANN001
     assert wait_for(lambda: set(health(elb, alb["tg"]).values()) == {"healthy"}, 60)
+    before = workers(server, alb["lb"]["LoadBalancerArn"])
     failures: list[str] = []
     served: Counter[str] = Counter()
     stop = threading.Event()
@@ -160,6 +178,8 @@ def test_deregistration_drains_without_a_failed_request(elb, alb, backends) -> N
     assert sum(served.values()) > 20
     elb.register_targets(TargetGroupArn=alb["tg"], Targets=[{"Id": leaving}])
     assert wait_for(lambda: health(elb, alb["tg"]).get(leaving) == "healthy", 30)
+    assert workers(server, alb["lb"]["LoadBalancerArn"]) == before, \
+        "targets came and went through the runtime API, without a reload"
 
 
 def test_network_load_balancer_forwards_tcp(elb, ec2, groups, backends) -> None:  # noqa: ANN001

@@ -9,6 +9,7 @@ healthy/unhealthy thresholds, HTTP path and the status codes it accepts.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import re
 from pathlib import Path
@@ -20,6 +21,7 @@ from gureum.agent.contract import (
     HealthCheck,
     LoadBalancerSpec,
     Route,
+    Server,
 )
 
 
@@ -48,17 +50,22 @@ def _health_lines(hc: HealthCheck, mode: str) -> list[str]:
     return lines
 
 
+def server_args(backend: Backend, server: Server) -> str:
+    """A server's settings, whole: servers added at run time ignore `default-server`."""
+    hc = backend.health
+    port = f" port {hc.port}" if hc.port else ""
+    # A draining server takes no new requests; those in flight finish.
+    weight = " weight 0" if server.draining else ""
+    return (f"{server.address}:{server.port} check inter {hc.interval}s fall {hc.unhealthy} "
+            f"rise {hc.healthy}{port}{weight}")
+
+
 def _backend(backend: Backend, mode: str) -> list[str]:
     balance = "leastconn" if backend.algorithm == "least_outstanding_requests" else "roundrobin"
     lines = [f"backend {backend.name}", f"  mode {mode}", f"  balance {balance}"]
     lines += _health_lines(backend.health, mode)
-    if not backend.servers:
-        return lines
-    port = f" port {backend.health.port}" if backend.health.port else ""
-    for server in backend.servers:
-        # A draining server takes no new requests; those in flight finish.
-        weight = " weight 0" if server.draining else ""
-        lines.append(f"  server {server.name} {server.address}:{server.port} check{port}{weight}")
+    lines += [f"  server {server.name} {server_args(backend, server)}"
+              for server in backend.servers]
     return lines
 
 
@@ -155,6 +162,12 @@ def _frontend(frontend: Frontend, spec: LoadBalancerSpec) -> list[str]:
     lines += _http_route(frontend.default, 0, [])
     lines.append("  use_backend %[var(txn.be)] if { var(txn.be) -m found }")
     return lines
+
+
+def without_servers(spec: LoadBalancerSpec) -> LoadBalancerSpec:
+    """The spec minus its servers: what only a reload can change."""
+    return dataclasses.replace(spec, backends=tuple(
+        dataclasses.replace(b, servers=()) for b in spec.backends))
 
 
 def render(spec: LoadBalancerSpec, admin_socket: Path) -> str:

@@ -7,14 +7,18 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import shutil
 from pathlib import Path
 
-from gureum.agent import firewall, network
+from gureum.agent import firewall, network, wire
 from gureum.agent.contract import HealthReport, LoadBalancerSpec
-from gureum.agent.lb import haproxy, process
+from gureum.agent.lb import haproxy, process, runtime_api
 from gureum.agent.lb.process import LoadBalancerFiles
 from gureum.agent.network import NetworkPlan
+from gureum.errors import HostError
+
+log = logging.getLogger("gureum.lb")
 
 
 def port_name(lb_id: str) -> str:
@@ -58,7 +62,8 @@ class LoadBalancers:
             text = haproxy.render(spec, files.admin)
             current = files.config.read_text() if files.config.exists() else None
             pid = process.master_pid(files)
-            if pid is None or current != text:
+            changed = pid is None or current != text
+            if changed and (pid is None or not self._change_servers_only(files, spec, text)):
                 process.check_config(files, text)
                 files.config.write_text(text)
                 if pid is None:
@@ -66,10 +71,30 @@ class LoadBalancers:
                     undo.callback(process.stop, files)
                 else:
                     process.reload(files)
+            files.spec.write_text(json.dumps(wire.encode(spec)))
             if spec.public_ip:
                 network.map_public_ip(self.plan, spec.public_ip, spec.private_ip,
                                       self.plan.mark(spec.vpc))
             undo.pop_all()
+
+    def _change_servers_only(self, files: LoadBalancerFiles, spec: LoadBalancerSpec,
+                             text: str) -> bool:
+        """Apply a change of servers alone through the runtime API (no reload); False
+        when the change is more than that, or the runtime API refused it."""
+        try:
+            old = wire.decode(json.loads(files.spec.read_text()), LoadBalancerSpec)
+        except (OSError, ValueError, TypeError, KeyError):
+            return False
+        if haproxy.without_servers(old) != haproxy.without_servers(spec):
+            return False
+        try:
+            runtime_api.apply(files, old, spec)
+        except (HostError, OSError) as err:
+            log.warning("load balancer %s: runtime change refused, reloading: %s",
+                        spec.lb_id, err)
+            return False
+        files.config.write_text(text)  # what a later start or reload loads
+        return True
 
     def remove(self, lb_id: str) -> None:
         files = self.files(lb_id)

@@ -29,6 +29,7 @@ class LoadBalancerFiles:
         self.master = directory / "master.sock"
         self.admin = directory / "admin.sock"
         self.placement = directory / "placement.json"
+        self.spec = directory / "spec.json"  # the spec last applied
 
 
 def running(pid: int) -> bool:
@@ -80,6 +81,7 @@ def _master_command(files: LoadBalancerFiles, command: str) -> str:
         sock.settimeout(5)
         sock.connect(str(files.master))
         sock.sendall(command.encode() + b"\n")
+        sock.shutdown(socket.SHUT_WR)  # one command: the answer ends with the connection
         chunks = []
         while True:
             data = sock.recv(65536)
@@ -102,6 +104,7 @@ def admin_command(files: LoadBalancerFiles, command: str) -> str:
         sock.settimeout(5)
         sock.connect(str(files.admin))
         sock.sendall(command.encode() + b"\n")
+        sock.shutdown(socket.SHUT_WR)  # one command: the answer ends with the connection
         chunks = []
         while True:
             data = sock.recv(65536)
