@@ -278,3 +278,31 @@ def test_instances_reach_load_balancers_by_name_internal_ones_included(
         assert out[2].startswith("ip-"), out
     finally:
         elb.delete_load_balancer(LoadBalancerArn=internal["LoadBalancerArn"])
+
+
+def test_serves_while_the_control_plane_is_down_and_a_dead_proxy_comes_back(
+        server, elb, alb) -> None:  # noqa: ANN001
+    import os
+    import signal
+
+    assert wait_for(lambda: set(health(elb, alb["tg"]).values()) == {"healthy"}, 60)
+    before = workers(server, alb["lb"]["LoadBalancerArn"])
+    server.kill()
+    assert len({get(alb["url"]).split()[0] for _ in range(9)}) == 3, "serves without gureum up"
+    server.start()
+    assert wait_for(lambda: elb.describe_load_balancers(LoadBalancerArns=[
+        alb["lb"]["LoadBalancerArn"]])["LoadBalancers"][0]["State"]["Code"] == "active", 30)
+    assert workers(server, alb["lb"]["LoadBalancerArn"]) == before, "adopted, not restarted"
+    # The proxy dies (our own process, by the PID in its pidfile): it is started again.
+    pidfile = server.data_dir / "lb" / alb["lb"]["LoadBalancerArn"].rsplit("/", 1)[-1] / "haproxy.pid"
+    os.kill(int(pidfile.read_text().split()[0]), signal.SIGKILL)
+    started = time.monotonic()
+    assert wait_for(lambda: _serves(alb["url"]), 15)
+    assert time.monotonic() - started < 5
+
+
+def _serves(url: str) -> bool:
+    try:
+        return get(url, timeout=1).startswith("ip-")
+    except OSError:
+        return False
