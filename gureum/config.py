@@ -27,6 +27,10 @@ class Config:
     subnet_cidr: str = field(default_factory=lambda: _env("GUREUM_SUBNET_CIDR", "172.31.0.0/20"))
     # Public addresses live on the loopback range so nothing ever leaves the machine.
     public_pool: str = field(default_factory=lambda: _env("GUREUM_PUBLIC_POOL", "127.100.0.0/16"))
+    # Set: public addresses answer on this interface (other machines reach them: DNAT to
+    # the instance or load balancer, proxy ARP for an on-link pool), and the pool may lie
+    # outside loopback. Unset: the pool stays on loopback, reachable from this host only.
+    public_interface: str = field(default_factory=lambda: _env("GUREUM_PUBLIC_INTERFACE", ""))
     # Outbound internet for instances in subnets routed to an internet gateway (masquerade
     # on the host). Off unless the operator turns it on; always off in tests.
     outbound: bool = field(default_factory=lambda: _env("GUREUM_OUTBOUND", "0") == "1")
@@ -54,9 +58,14 @@ class Config:
         self.data_dir = Path(self.data_dir).resolve()
         for cidr in (self.vpc_cidr, self.subnet_cidr, self.public_pool):
             ipaddress.ip_network(cidr)
-        if not ipaddress.ip_network(self.public_pool).subnet_of(ipaddress.ip_network("127.0.0.0/8")):
-            # A pool outside loopback would need real routing; refuse rather than leak packets.
-            raise ValueError("public_pool must lie inside 127.0.0.0/8")
+        on_loopback = ipaddress.ip_network(self.public_pool).subnet_of(
+            ipaddress.ip_network("127.0.0.0/8"))
+        if not on_loopback and not self.public_interface:
+            # A pool outside loopback needs an interface it answers on; without one, refuse
+            # rather than send packets for it anywhere.
+            raise ValueError("a public pool outside 127.0.0.0/8 needs GUREUM_PUBLIC_INTERFACE")
+        if on_loopback and self.public_interface:
+            raise ValueError("GUREUM_PUBLIC_INTERFACE needs a public pool outside loopback")
 
     @property
     def prefix(self) -> str:

@@ -274,6 +274,7 @@ class HostAgent(AgentContract):
                                   if link["ifname"].startswith(p))
         objects["ip_rules"] = network.our_rules(self.plan)
         objects["ip_routes"] = network.our_routes(self.plan)
+        objects["proxy_neighbours"] = network.our_proxy_neighbours(self.plan)
         tables = hostcmd.run(["nft", "list", "tables"], check=False).split("\n")
         objects["nft_tables"] = [t for t in tables if t.split(" ")[-1] == p]
         data = str(self.config.data_dir)

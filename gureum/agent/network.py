@@ -46,6 +46,7 @@ class NetworkPlan:
     prefix: str
     public_pool: str
     outbound: bool = False
+    public_interface: str = ""  # where other machines reach public addresses
 
     @property
     def table(self) -> str:
@@ -75,7 +76,8 @@ class NetworkPlan:
 
 
 def plan_for(config) -> NetworkPlan:  # noqa: ANN001  (gureum.config.Config)
-    return NetworkPlan(config.prefix, config.public_pool, config.outbound)
+    return NetworkPlan(config.prefix, config.public_pool, config.outbound,
+                       config.public_interface)
 
 
 def gateway(subnet_cidr: str) -> str:
@@ -128,6 +130,23 @@ def host_ruleset(plan: NetworkPlan) -> str:
         forward = f"""    iifname "{up}" drop
     oifname "{up}" drop"""
         masquerade = ""
+    pub = plan.public_interface
+    exposed = exposed_forward = ""
+    if pub:
+        # Other machines reach public addresses arriving on the public interface: the
+        # same mark and DNAT as the host's own connections, the client's address kept.
+        exposed = f"""  chain route_prerouting {{
+    type filter hook prerouting priority mangle; policy accept;
+    iifname "{pub}" ip daddr {pool} meta mark set ip daddr map @public_marks
+  }}
+  chain nat_prerouting {{
+    type nat hook prerouting priority -100; policy accept;
+    iifname "{pub}" ip daddr {pool} dnat ip to ip daddr map @public_ips
+  }}
+"""
+        exposed_forward = f"""    iifname "{pub}" oifname "{up}" ct status dnat accept
+    iifname "{up}" oifname "{pub}" ct status dnat ct state established,related accept
+"""
     return f"""table ip {t} {{
   map public_ips {{ type ipv4_addr : ipv4_addr; }}
   map public_marks {{ type ipv4_addr : mark; }}
@@ -141,7 +160,7 @@ def host_ruleset(plan: NetworkPlan) -> str:
     type nat hook output priority -100; policy accept;
     ip daddr {pool} dnat ip to ip daddr map @public_ips
   }}
-  chain mangle_prerouting {{
+{exposed}  chain mangle_prerouting {{
     type filter hook prerouting priority mangle; policy accept;
     ct direction reply ct mark and {mask:#x} == {base:#x} meta mark set ct mark
   }}
@@ -154,11 +173,11 @@ def host_ruleset(plan: NetworkPlan) -> str:
     # a VPC never leaves by any other device.
     type filter hook postrouting priority 0; policy accept;
     meta mark and {mask:#x} == {base:#x} oifname != "{up}" drop
-    ct original ip daddr {pool} oifname != "{up}" oifname != "lo" drop
+    ct direction original ct original ip daddr {pool} oifname != "{up}" oifname != "lo" drop
   }}
   chain guard_forward {{
     type filter hook forward priority 0; policy accept;
-{forward}
+{exposed_forward}{forward}
   }}
   chain guard_input {{
     type filter hook input priority 0; policy accept;
@@ -204,6 +223,20 @@ def remove_host_network(plan: NetworkPlan) -> None:
         hostcmd.run(["ip", "rule", "del", "pref", str(RULE_PREF), "fwmark", rule], check=False)
     for table in sorted({route.split()[-1] for route in our_routes(plan)}):
         hostcmd.run(["ip", "route", "flush", "table", table], check=False)
+    for address in our_proxy_neighbours(plan):
+        hostcmd.run(["ip", "neigh", "del", "proxy", address, "dev", plan.public_interface],
+                    check=False)
+
+
+def our_proxy_neighbours(plan: NetworkPlan) -> list[str]:
+    """Public addresses this host answers ARP for on the public interface."""
+    if not plan.public_interface or not link_exists(plan.public_interface):
+        return []
+    out = hostcmd.run(["ip", "-j", "neigh", "show", "proxy", "dev", plan.public_interface],
+                      check=False)
+    pool = ipaddress.ip_network(plan.public_pool)
+    return sorted(entry["dst"] for entry in json.loads(out or "[]")
+                  if ipaddress.ip_address(entry["dst"]) in pool)
 
 
 def our_rules(plan: NetworkPlan) -> list[str]:
@@ -229,6 +262,11 @@ def router_ruleset(plan: NetworkPlan, vpc: VpcNetwork) -> str:
     internet = ", ".join(vpc.internet_subnets)
     egress = (f'    iifname "br0" oifname "up0" ip saddr {{ {internet} }} accept\n'
               if plan.outbound and internet else "")
+    # Other machines (public interface) reach the public subnets, as through an IGW;
+    # security groups decide the rest.
+    if plan.public_interface and internet:
+        egress += f'    iifname "up0" oifname "br0" ip daddr {{ {internet} }} accept\n'
+
     return f"""table inet gureum {{
   chain input {{
     type filter hook input priority 0; policy drop;
@@ -469,12 +507,18 @@ def map_public_ip(plan: NetworkPlan, public_ip: str, private_ip: str, mark: int)
         f"add element ip {plan.table} public_marks {{ {public_ip} : {mark:#x} }}\n"
         f"add element ip {plan.table} public_ips {{ {public_ip} : {private_ip} }}\n")
     hostcmd.run(["nft", "-f", "-"], input=script)
+    if plan.public_interface:  # machines on the public link ask who has it: we do
+        hostcmd.run(["ip", "neigh", "replace", "proxy", public_ip, "dev", plan.public_interface],
+                    check=False)
 
 
 def unmap_public_ip(plan: NetworkPlan, public_ip: str) -> None:
     script = _unmap_script(plan, _public_maps(plan), public_ip)
     if script:
         hostcmd.run(["nft", "-f", "-"], input=script)
+    if plan.public_interface:
+        hostcmd.run(["ip", "neigh", "del", "proxy", public_ip, "dev", plan.public_interface],
+                    check=False)
 
 
 def _unmap_script(plan: NetworkPlan, maps: dict[str, dict[str, object]], public_ip: str) -> str:

@@ -1,0 +1,167 @@
+"""Public addresses that other machines reach: a cloud whose public pool (TEST-NET-2)
+answers on an interface, and a stand-in for the outside world this test builds itself: a
+"laptop on the LAN" netns joined to the host by a veth pair with TEST-NET-1 addresses.
+Nothing outside the machine is touched."""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from helpers import wait_for, wait_state
+
+from gureum.config import Config
+from gureum.testing import SSH_OPTS, Server
+
+POOL = "198.51.100.0/24"  # TEST-NET-2
+LINK = "203.0.113.0/24"  # TEST-NET-3: the laptop's LAN
+HOST_SIDE, LAPTOP = "203.0.113.1", "203.0.113.2"
+ECHO = """#!/bin/bash
+cat > /srv/echo.py <<'EOF'
+import http.server, socket
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = (f"{socket.gethostname()} client={self.client_address[0]} "
+                f"xff={self.headers.get('X-Forwarded-For')}\\n").encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *args):
+        pass
+http.server.ThreadingHTTPServer(("", 8080), H).serve_forever()
+EOF
+nohup python3 /srv/echo.py >/dev/null 2>&1 &
+"""
+
+
+def sh(*cmd: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(list(cmd), capture_output=True, text=True, check=check, timeout=30)
+
+
+class Laptop:
+    """A netns with one veth to the host: the outside world, made and removed here."""
+
+    def __init__(self, prefix: str) -> None:
+        self.ns, self.link = f"{prefix}-laptop", f"{prefix}o0"
+        taken = sh("ip", "-4", "route", "show", "table", "all").stdout + \
+            sh("ip", "-4", "addr", "show").stdout
+        for net in (POOL, LINK):
+            if net.rsplit(".", 1)[0] + "." in taken:
+                pytest.skip(f"this host already uses {net}")
+        sh("ip", "netns", "add", self.ns)
+        sh("ip", "link", "add", self.link, "type", "veth", "peer", "name", "eth0",
+           "netns", self.ns)
+        sh("ip", "addr", "add", f"{HOST_SIDE}/24", "dev", self.link)
+        sh("ip", "link", "set", self.link, "up")
+        for cmd in (["ip", "addr", "add", f"{LAPTOP}/24", "dev", "eth0"],
+                    ["ip", "link", "set", "eth0", "up"], ["ip", "link", "set", "lo", "up"],
+                    ["ip", "route", "add", POOL, "via", HOST_SIDE]):
+            self.run(*cmd)
+
+    def run(self, *cmd: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return sh("ip", "netns", "exec", self.ns, *cmd, check=check)
+
+    def curl(self, url: str) -> str:
+        out = self.run("curl", "-s", "--max-time", "3", url, check=False)
+        return out.stdout.strip()
+
+    def remove(self) -> None:
+        sh("ip", "netns", "del", self.ns, check=False)
+        sh("ip", "link", "del", self.link, check=False)
+
+
+@pytest.fixture(scope="module")
+def outside() -> Iterator[tuple[Server, Laptop]]:
+    data_dir = Path(f"/var/tmp/gureum-test-{secrets.token_hex(4)}")
+    data_dir.mkdir(mode=0o755)
+    server = Server(data_dir)
+    laptop = Laptop(Config(data_dir=data_dir).prefix)
+    server.env["GUREUM_PUBLIC_POOL"] = POOL
+    server.env["GUREUM_PUBLIC_INTERFACE"] = laptop.link
+    try:
+        server.start()
+        yield server, laptop
+        ec2 = server.client()
+        live = [i["InstanceId"] for r in ec2.describe_instances()["Reservations"]
+                for i in r["Instances"] if i["State"]["Name"] != "terminated"]
+        if live:
+            ec2.terminate_instances(InstanceIds=live)
+            for iid in live:
+                wait_state(ec2, iid, "terminated")
+    finally:
+        server.stop()
+        laptop.remove()
+    leftovers = {k: v for k, v in server.host_objects().items() if v}
+    if not leftovers:
+        shutil.rmtree(data_dir, ignore_errors=True)
+    assert not leftovers, f"host objects leaked: {leftovers}"
+
+
+@pytest.fixture(scope="module")
+def web(outside) -> Any:  # noqa: ANN001
+    server, _ = outside
+    ec2 = server.client()
+    image = ec2.describe_images(Owners=["gureum"])["Images"][0]["ImageId"]
+    key = server.data_dir / "outside.pem"
+    key.write_text(ec2.create_key_pair(KeyName="outside", KeyType="ed25519")["KeyMaterial"])
+    key.chmod(0o600)
+    group = ec2.create_security_group(GroupName="o-web", Description="web")["GroupId"]
+    ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 80, "ToPort": 8080, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
+    default = ec2.describe_security_groups(GroupNames=["default"])["SecurityGroups"][0]["GroupId"]
+    inst = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, KeyName="outside",
+                             UserData=ECHO, SecurityGroupIds=[default, group])["Instances"][0]
+    running = wait_state(ec2, inst["InstanceId"], "running")
+    assert running["PublicIpAddress"].startswith("198.51.100.")
+    return {"instance": running, "key": key, "group": group}
+
+
+def test_the_laptop_reaches_an_instance_and_its_groups_see_the_laptop(outside, web) -> None:  # noqa: ANN001
+    _, laptop = outside
+    url = f"http://{web['instance']['PublicIpAddress']}:8080/"
+    assert wait_for(lambda: "client=" in laptop.curl(url), 30)
+    assert f"client={LAPTOP}" in laptop.curl(url), "the real client address, not the host's"
+    out = laptop.run("ssh", "-i", str(web["key"]), *SSH_OPTS,
+                     f"ec2-user@{web['instance']['PublicIpAddress']}", "hostname")
+    assert out.stdout.strip().startswith("ip-")
+
+
+def test_an_on_link_pool_is_answered_by_proxy_arp(outside, web) -> None:  # noqa: ANN001
+    _, laptop = outside
+    laptop.run("ip", "route", "replace", POOL, "dev", "eth0")  # the pool is on the LAN now
+    try:
+        url = f"http://{web['instance']['PublicIpAddress']}:8080/"
+        assert wait_for(lambda: f"client={LAPTOP}" in laptop.curl(url), 10)
+    finally:
+        laptop.run("ip", "route", "replace", POOL, "via", HOST_SIDE)
+
+
+def test_the_laptop_reaches_an_internet_facing_load_balancer(outside, web) -> None:  # noqa: ANN001
+    server, laptop = outside
+    elb = server.client("elbv2")
+    inst = web["instance"]
+    tg = elb.create_target_group(Name="o-tg", Protocol="HTTP", Port=8080, VpcId=inst["VpcId"],
+                                 HealthCheckIntervalSeconds=5, HealthCheckTimeoutSeconds=2,
+                                 HealthyThresholdCount=2)["TargetGroups"][0]["TargetGroupArn"]
+    lb = elb.create_load_balancer(Name="o-alb", Subnets=[inst["SubnetId"]],
+                                  SecurityGroups=[web["group"]])["LoadBalancers"][0]
+    listener = elb.create_listener(LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTP", Port=80,
+                                   DefaultActions=[{"Type": "forward", "TargetGroupArn": tg}])[
+        "Listeners"][0]["ListenerArn"]
+    elb.register_targets(TargetGroupArn=tg, Targets=[{"Id": inst["InstanceId"]}])
+    try:
+        address = lb["AvailabilityZones"][0]["LoadBalancerAddresses"][0]["IpAddress"]
+        assert address.startswith("198.51.100.")
+        assert wait_for(lambda: "client=" in laptop.curl(f"http://{address}/"), 30)
+        answer = laptop.curl(f"http://{address}/")
+        assert f"xff={LAPTOP}" in answer, f"the ALB passes on the real client: {answer}"
+    finally:
+        elb.delete_listener(ListenerArn=listener)
+        elb.delete_load_balancer(LoadBalancerArn=lb["LoadBalancerArn"])
+        elb.delete_target_group(TargetGroupArn=tg)
