@@ -76,17 +76,15 @@ def start(files: LoadBalancerFiles, netns: str) -> None:
     raise HostError(f"haproxy for {files.dir.name} did not come up")
 
 
-def _master_command(files: LoadBalancerFiles, command: str) -> str:
+def _unix_command(path: Path, command: str) -> str:
+    """One command on one of HAProxy's sockets; the answer ends with the connection."""
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         sock.settimeout(5)
-        sock.connect(str(files.master))
+        sock.connect(str(path))
         sock.sendall(command.encode() + b"\n")
-        sock.shutdown(socket.SHUT_WR)  # one command: the answer ends with the connection
+        sock.shutdown(socket.SHUT_WR)
         chunks = []
-        while True:
-            data = sock.recv(65536)
-            if not data:
-                break
+        while data := sock.recv(65536):
             chunks.append(data)
     return b"".join(chunks).decode(errors="replace")
 
@@ -94,24 +92,13 @@ def _master_command(files: LoadBalancerFiles, command: str) -> str:
 def reload(files: LoadBalancerFiles) -> None:
     """Load the configuration now in files.config, without dropping connections."""
     try:
-        _master_command(files, "reload")
+        _unix_command(files.master, "reload")
     except OSError as err:
         raise HostError(f"haproxy reload of {files.dir.name} failed: {err}") from None
 
 
 def admin_command(files: LoadBalancerFiles, command: str) -> str:
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-        sock.settimeout(5)
-        sock.connect(str(files.admin))
-        sock.sendall(command.encode() + b"\n")
-        sock.shutdown(socket.SHUT_WR)  # one command: the answer ends with the connection
-        chunks = []
-        while True:
-            data = sock.recv(65536)
-            if not data:
-                break
-            chunks.append(data)
-    return b"".join(chunks).decode(errors="replace")
+    return _unix_command(files.admin, command)
 
 
 def stop(files: LoadBalancerFiles) -> None:

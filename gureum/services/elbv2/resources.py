@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import re
 import secrets
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from gureum.errors import ApiError
 from gureum.services.elbv2 import exceptions as exc
 from gureum.store.elbv2_models import Listener, ListenerRule, LoadBalancer, Target, TargetGroup
 
@@ -54,33 +55,53 @@ def dns_name(name: str, lb_id: str, scheme: str, region: str) -> str:
 
 # -- lookups -------------------------------------------------------------------------------
 
+T = TypeVar("T", LoadBalancer, TargetGroup, Listener, ListenerRule)
+NOT_FOUND: dict[type, tuple[type[ApiError], str]] = {
+    LoadBalancer: (exc.LoadBalancerNotFound, "Load balancer"),
+    TargetGroup: (exc.TargetGroupNotFound, "Target group"),
+    Listener: (exc.ListenerNotFound, "Listener"),
+    ListenerRule: (exc.RuleNotFound, "Rule"),
+}
+
+
+def owned(s: Session, model: type[T], account_id: str, arn: str) -> T:
+    """The caller's resource by ARN, or that type's NotFound."""
+    found = s.get(model, arn)
+    if found is None or found.account_id != account_id:
+        error, what = NOT_FOUND[model]
+        raise error(f"{what} '{arn[:512]}' not found")
+    return found
+
 
 def load_balancer(s: Session, account_id: str, lb_arn: str) -> LoadBalancer:
-    lb = s.get(LoadBalancer, lb_arn)
-    if lb is None or lb.account_id != account_id:
-        raise exc.LoadBalancerNotFound(f"Load balancer '{lb_arn[:512]}' not found")
-    return lb
+    return owned(s, LoadBalancer, account_id, lb_arn)
 
 
 def target_group(s: Session, account_id: str, tg_arn: str) -> TargetGroup:
-    tg = s.get(TargetGroup, tg_arn)
-    if tg is None or tg.account_id != account_id:
-        raise exc.TargetGroupNotFound(f"Target groups '{tg_arn[:512]}' not found")
-    return tg
+    return owned(s, TargetGroup, account_id, tg_arn)
 
 
 def listener(s: Session, account_id: str, listener_arn: str) -> Listener:
-    found = s.get(Listener, listener_arn)
-    if found is None or found.account_id != account_id:
-        raise exc.ListenerNotFound(f"Listener '{listener_arn[:512]}' not found")
-    return found
+    return owned(s, Listener, account_id, listener_arn)
 
 
 def rule(s: Session, account_id: str, rule_arn: str) -> ListenerRule:
-    found = s.get(ListenerRule, rule_arn)
-    if found is None or found.account_id != account_id:
-        raise exc.RuleNotFound(f"Rule '{rule_arn[:512]}' not found")
-    return found
+    return owned(s, ListenerRule, account_id, rule_arn)
+
+
+def by_names(s: Session, model: type[T], account_id: str, names: list[str]) -> list[T]:
+    """The caller's resources of a type, oldest first; only `names` (in that order) when
+    given, each missing one reported with the type's NotFound."""
+    rows = list(s.scalars(select(model).where(model.account_id == account_id)
+                          .order_by(model.created_at)))
+    if not names:
+        return rows
+    found = {row.name: row for row in rows}
+    missing = [n for n in names if n not in found]
+    if missing:
+        error, what = NOT_FOUND[model]
+        raise error(f"{what}s not found: {', '.join(missing)[:256]}")
+    return [found[n] for n in names]
 
 
 def target_groups_of_actions(actions: list[dict[str, Any]]) -> list[str]:

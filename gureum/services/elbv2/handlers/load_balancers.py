@@ -127,18 +127,8 @@ def describe_load_balancers(ctx: RequestContext, p: dict[str, Any]) -> dict[str,
     if arns and names:
         raise exc.ValidationError("Load balancer ARNs and names cannot be given together")
     with ctx.cloud.store.read() as s:
-        if arns:
-            rows = [res.load_balancer(s, ctx.account_id, a) for a in arns]
-        else:
-            rows = list(s.scalars(select(LoadBalancer).where(
-                LoadBalancer.account_id == ctx.account_id).order_by(LoadBalancer.created_at)))
-            if names:
-                by_name = {lb.name: lb for lb in rows}
-                missing = [n for n in names if n not in by_name]
-                if missing:
-                    raise exc.LoadBalancerNotFound(
-                        f"Load balancers '{', '.join(missing)[:256]}' not found")
-                rows = [by_name[n] for n in names]
+        rows = [res.load_balancer(s, ctx.account_id, a) for a in arns] if arns else \
+            res.by_names(s, LoadBalancer, ctx.account_id, names)
         views = [res.lb_view(lb, ctx.cloud.availability_zone) for lb in rows]
     chunk, marker = common.page(views, p.get("PageSize"), p.get("Marker"), lo=1, hi=400)
     return {"LoadBalancers": chunk, "NextMarker": marker}

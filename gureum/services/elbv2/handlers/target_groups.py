@@ -116,18 +116,8 @@ def create_target_group(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any
 def describe_target_groups(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
     arns, names = p.get("TargetGroupArns") or [], p.get("Names") or []
     with ctx.cloud.store.read() as s:
-        if arns:
-            rows = [res.target_group(s, ctx.account_id, a) for a in arns]
-        else:
-            rows = list(s.scalars(select(TargetGroup).where(
-                TargetGroup.account_id == ctx.account_id).order_by(TargetGroup.created_at)))
-            if names:
-                by_name = {tg.name: tg for tg in rows}
-                missing = [n for n in names if n not in by_name]
-                if missing:
-                    raise exc.TargetGroupNotFound(
-                        f"One or more target groups not found: {', '.join(missing)[:256]}")
-                rows = [by_name[n] for n in names]
+        rows = [res.target_group(s, ctx.account_id, a) for a in arns] if arns else \
+            res.by_names(s, TargetGroup, ctx.account_id, names)
         if p.get("LoadBalancerArn"):
             lb = res.load_balancer(s, ctx.account_id, p["LoadBalancerArn"])
             rows = [tg for tg in rows if lb.arn in res.load_balancers_of(s, tg.arn)]
