@@ -306,3 +306,27 @@ def _serves(url: str) -> bool:
         return get(url, timeout=1).startswith("ip-")
     except OSError:
         return False
+
+
+def test_stickiness_keeps_a_client_on_one_target(elb, alb) -> None:  # noqa: ANN001
+    import http.cookiejar
+
+    assert wait_for(lambda: set(health(elb, alb["tg"]).values()) == {"healthy"}, 60)
+    elb.modify_target_group_attributes(TargetGroupArn=alb["tg"], Attributes=[
+        {"Key": "stickiness.enabled", "Value": "true"},
+        {"Key": "stickiness.lb_cookie.duration_seconds", "Value": "120"}])
+    try:
+        jar = http.cookiejar.CookieJar()
+        opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+
+        def sticky_hosts() -> set[str]:
+            jar.clear()
+            return {opener.open(alb["url"], timeout=3).read().decode().split()[0]
+                    for _ in range(8)}
+
+        assert wait_for(lambda: len(sticky_hosts()) == 1, 10)
+        assert any(cookie.name == "AWSALB" for cookie in jar)
+    finally:
+        elb.modify_target_group_attributes(TargetGroupArn=alb["tg"], Attributes=[
+            {"Key": "stickiness.enabled", "Value": "false"}])
+    assert wait_for(lambda: len({get(alb["url"]).split()[0] for _ in range(9)}) == 3, 10)

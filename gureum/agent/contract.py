@@ -122,6 +122,8 @@ class Backend:
     algorithm: str  # round_robin | least_outstanding_requests
     health: HealthCheck
     servers: tuple[Server, ...]
+    sticky_seconds: int = 0  # lb_cookie stickiness (AWSALB cookie), 0 = off
+    slow_start: int = 0  # seconds a new server ramps up its share
 
 
 @dataclass(frozen=True)

@@ -56,14 +56,19 @@ def server_args(backend: Backend, server: Server) -> str:
     port = f" port {hc.port}" if hc.port else ""
     # A draining server takes no new requests; those in flight finish.
     weight = " weight 0" if server.draining else ""
+    cookie = f" cookie {server.name}" if backend.sticky_seconds else ""
+    slow = f" slowstart {backend.slow_start}s" if backend.slow_start else ""
     return (f"{server.address}:{server.port} check inter {hc.interval}s fall {hc.unhealthy} "
-            f"rise {hc.healthy}{port}{weight}")
+            f"rise {hc.healthy}{port}{cookie}{slow}{weight}")
 
 
 def _backend(backend: Backend, mode: str) -> list[str]:
     balance = "leastconn" if backend.algorithm == "least_outstanding_requests" else "roundrobin"
     lines = [f"backend {backend.name}", f"  mode {mode}", f"  balance {balance}"]
     lines += _health_lines(backend.health, mode)
+    if backend.sticky_seconds and mode == "http":  # ALB's duration-based stickiness
+        lines.append(f"  cookie AWSALB insert indirect nocache maxlife "
+                     f"{backend.sticky_seconds}s")
     lines += [f"  server {server.name} {server_args(backend, server)}"
               for server in backend.servers]
     return lines

@@ -96,9 +96,13 @@ def _backend(s: Session, tg: TargetGroup, now: dt.datetime) -> Backend:
         protocol=hc["protocol"], port=None if hc["port"] == "traffic-port" else int(hc["port"]),
         path=hc.get("path"), interval=hc["interval"], timeout=hc["timeout"],
         healthy=hc["healthy"], unhealthy=hc["unhealthy"], matcher=hc.get("matcher"))
+    attrs = tg.attributes
+    sticky = int(attrs.get("stickiness.lb_cookie.duration_seconds", "86400")) \
+        if attrs.get("stickiness.enabled") == "true" and tg.protocol != "TCP" else 0
     return Backend(backend_name(tg.arn), tg.protocol,
-                   tg.attributes.get("load_balancing.algorithm.type", "round_robin"), health,
-                   _servers(s, tg, now))
+                   attrs.get("load_balancing.algorithm.type", "round_robin"), health,
+                   _servers(s, tg, now), sticky_seconds=sticky,
+                   slow_start=int(attrs.get("slow_start.duration_seconds", "0")))
 
 
 def spec_for(s: Session, lb: LoadBalancer, firewall: Firewall | None,
