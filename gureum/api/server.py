@@ -14,9 +14,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
+from botocore.model import OperationModel
+
 from gureum.api import exceptions as api_exc
-from gureum.api import sigv4
+from gureum.api import json_protocol, sigv4
 from gureum.api.dispatch import HANDLERS, SERVICES, RequestContext, load_handlers
+from gureum.api.json_protocol import JsonParser, JsonSerializer
 from gureum.api.models import service_model
 from gureum.api.query_parser import QueryParser
 from gureum.api.ratelimit import RateLimiter
@@ -33,13 +36,34 @@ MAX_PARAMS = 5000
 
 
 class Protocol:
-    """Parser + serializer for one service, built from its botocore model."""
+    """Reading a request and writing its answer for one service, from its botocore model:
+    `ec2` and `query` (form parameters, XML), `json` (X-Amz-Target, JSON)."""
 
     def __init__(self, service: str) -> None:
         self.model = service_model(service)
         proto = self.model.protocol
-        self.parser = QueryParser(proto)
-        self.serializer = XmlSerializer(proto, self.model.metadata.get("xmlNamespace", "").rstrip("/"))
+        self.json = proto == "json"
+        self.target_prefix = self.model.metadata.get("targetPrefix", "")
+        self.query_parser = QueryParser(proto)
+        self.json_parser = JsonParser()
+        self.serializer: XmlSerializer | JsonSerializer = JsonSerializer() if self.json else \
+            XmlSerializer(proto, self.model.metadata.get("xmlNamespace", "").rstrip("/"))
+        self.content_type = "application/x-amz-json-1.1" if self.json else "text/xml;charset=UTF-8"
+
+    def read(self, headers: dict[str, str], query: str,
+             body: bytes) -> tuple[str | None, dict[str, str] | bytes]:
+        """(action, raw input) of a request."""
+        if self.json:
+            return json_protocol.action_of(headers, self.target_prefix), body
+        params = _form(query, body)
+        return params.get("Action"), params
+
+    def parse(self, operation: OperationModel, raw: dict[str, str] | bytes) -> dict[str, Any]:
+        if self.json:
+            assert isinstance(raw, bytes)
+            return self.json_parser.parse(operation, raw)
+        assert isinstance(raw, dict)
+        return self.query_parser.parse(operation, raw)
 
 
 class Api:
@@ -56,22 +80,29 @@ class Api:
         except ApiError:
             return self.protocols["ec2"]
 
-    def error(self, err: ApiError, headers: dict[str, str]) -> tuple[int, bytes]:
+    def error(self, err: ApiError, headers: dict[str, str]) -> tuple[int, bytes, str]:
         """An error answered before the request could be read (an oversized body)."""
         protocol = self._protocol_for(headers)
-        return err.status, protocol.serializer.error(err.code, err.message, str(uuid.uuid4()))
+        return (err.status, protocol.serializer.error(err.code, err.message, str(uuid.uuid4())),
+                protocol.content_type)
 
-    def handle(self, method: str, target: str, headers: dict[str, str], body: bytes) -> tuple[int, bytes]:
-        request_id = str(uuid.uuid4())
+    def handle(self, method: str, target: str, headers: dict[str, str],
+               body: bytes) -> tuple[int, bytes, str]:
         protocol = self._protocol_for(headers)
+        status, payload = self._handle(protocol, method, target, headers, body)
+        return status, payload, protocol.content_type
+
+    def _handle(self, protocol: Protocol, method: str, target: str, headers: dict[str, str],
+                body: bytes) -> tuple[int, bytes]:
+        request_id = str(uuid.uuid4())
         try:
             split = urlsplit(target)
             credential = sigv4.verify(method, split.path, split.query, headers, body,
                                       self.cloud.secret_for)
             if credential.service not in self.protocols:
                 raise api_exc.InvalidAction(f"Service '{credential.service}' is not offered here")
-            params = _form(split.query, body)
-            return 200, self._dispatch(protocol, credential, params, request_id)
+            action, raw = protocol.read(headers, split.query, body)
+            return 200, self._dispatch(protocol, credential, action, raw, request_id)
         except ApiError as err:
             return err.status, protocol.serializer.error(err.code, err.message, request_id)
         except Exception:  # a bug of ours: answer in AWS's shape, keep the traceback in the log
@@ -79,9 +110,8 @@ class Api:
             return 500, protocol.serializer.error(
                 "InternalError", "An internal error has occurred", request_id)
 
-    def _dispatch(self, protocol: Protocol, credential: sigv4.Credential, params: dict[str, str],
-                  request_id: str) -> bytes:
-        action = params.get("Action")
+    def _dispatch(self, protocol: Protocol, credential: sigv4.Credential, action: str | None,
+                  raw: dict[str, str] | bytes, request_id: str) -> bytes:
         if not action:
             raise api_exc.MissingAction("The request must contain the parameter Action")
         if action not in protocol.model.operation_names:
@@ -91,7 +121,7 @@ class Api:
             raise api_exc.NotImplementedAction(
                 f"The action {action} is not implemented by gureum yet (see docs/COVERAGE.md).")
         operation = protocol.model.operation_model(action)
-        parsed = protocol.parser.parse(operation, params)
+        parsed = protocol.parse(operation, raw)
         if parsed.get("DryRun"):
             raise api_exc.DryRunOperation("Request would have succeeded, but DryRun flag is set.")
         account_id = self.cloud.account_for(credential.access_key_id)
@@ -148,8 +178,7 @@ class _Handler(BaseHTTPRequestHandler):
         if len(body) < size:  # truncated body: the client went away
             self.close_connection = True
             return
-        status, payload = self.api.handle(self.command, self.path, headers, body)
-        self._reply(status, payload)
+        self._reply(*self.api.handle(self.command, self.path, headers, body))
 
     def _discard(self, size: int) -> None:
         """Read (and drop) a moderately oversized body before answering, so the client is

@@ -262,4 +262,4 @@ class RouteTableAssociation(Base):
 
 
 # Other services' tables share this metadata (one schema, one migration history).
-from gureum.store import elbv2_models  # noqa: E402, F401
+from gureum.store import acm_models, elbv2_models  # noqa: E402, F401

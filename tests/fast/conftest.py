@@ -9,9 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from gureum.api import xml_serializer
 from gureum.testing_inprocess import FastCloud
 
 os.environ.setdefault("GUREUM_STRICT_SERIALIZER", "1")
+xml_serializer.STRICT = True  # already imported above: the variable alone is too late
 
 
 @pytest.fixture(scope="session")

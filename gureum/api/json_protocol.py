@@ -1,0 +1,125 @@
+"""Model-driven parser and serializer for the `json` protocol (AWS JSON 1.0/1.1: ACM,
+and most newer services).
+
+The action comes from the `X-Amz-Target` header (`<targetPrefix>.<Action>`), the input is
+the JSON body, checked against botocore's input shape: unknown members are refused,
+types and required members checked, blobs decoded from base64, timestamps read as epoch
+seconds. Output is the shape's members as JSON (blobs base64, timestamps epoch seconds);
+errors are `{"__type": code, "message": ...}`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import json
+from typing import Any
+
+from botocore.model import ListShape, MapShape, OperationModel, Shape, StructureShape
+
+from gureum.api import xml_serializer
+from gureum.api.exceptions import InvalidParameterValue, MissingParameter, UnknownParameter
+from gureum.api.xml_serializer import SerializerError
+
+
+def action_of(headers: dict[str, str], target_prefix: str) -> str | None:
+    target = headers.get("x-amz-target", "")
+    prefix, _, action = target.rpartition(".")
+    return action if prefix == target_prefix and action else None
+
+
+class JsonParser:
+    def parse(self, operation: OperationModel, body: bytes) -> dict[str, Any]:
+        try:
+            data = json.loads(body or b"{}")
+        except (ValueError, UnicodeDecodeError):
+            raise InvalidParameterValue("The request body is not valid JSON") from None
+        if not isinstance(data, dict):
+            raise InvalidParameterValue("The request body must be a JSON object")
+        shape = operation.input_shape
+        if shape is None:
+            if data:
+                raise UnknownParameter(f"The parameter {sorted(data)[0]} is not recognized")
+            return {}
+        return self._structure(shape, data, "")
+
+    def _structure(self, shape: StructureShape, data: Any, path: str) -> dict[str, Any]:
+        if not isinstance(data, dict):
+            raise InvalidParameterValue(f"{path or 'The request'} must be an object")
+        unknown = set(data) - set(shape.members)
+        if unknown:
+            raise UnknownParameter(f"The parameter {path}{sorted(unknown)[0]} is not recognized")
+        for name in shape.required_members:
+            if data.get(name) is None:
+                raise MissingParameter(f"The request must contain the parameter {path}{name}")
+        return {name: self._value(shape.members[name], value, f"{path}{name}")
+                for name, value in data.items() if value is not None}
+
+    def _value(self, shape: Shape, value: Any, path: str) -> Any:
+        kind = shape.type_name
+        if isinstance(shape, StructureShape):
+            return self._structure(shape, value, path + ".")
+        if isinstance(shape, ListShape):
+            if not isinstance(value, list):
+                raise InvalidParameterValue(f"{path} must be a list")
+            return [self._value(shape.member, v, f"{path}[{i}]") for i, v in enumerate(value)]
+        if isinstance(shape, MapShape):
+            if not isinstance(value, dict):
+                raise InvalidParameterValue(f"{path} must be a map")
+            return {k: self._value(shape.value, v, f"{path}.{k}") for k, v in value.items()}
+        if kind == "blob":
+            try:
+                return base64.b64decode(value, validate=True)
+            except (binascii.Error, TypeError, ValueError):
+                raise InvalidParameterValue(f"{path} must be base64") from None
+        if kind == "timestamp":
+            if not isinstance(value, (int, float)):
+                raise InvalidParameterValue(f"{path} must be a timestamp")
+            return dt.datetime.fromtimestamp(value, dt.UTC)
+        expected = {"string": str, "boolean": bool, "integer": int, "long": int,
+                    "double": (int, float), "float": (int, float)}.get(kind)
+        if expected is not None and (not isinstance(value, expected) or (
+                expected is int and isinstance(value, bool))):
+            raise InvalidParameterValue(f"{path} must be of type {kind}")
+        if kind == "string" and shape.enum and value not in shape.enum:
+            raise InvalidParameterValue(
+                f"{path} must be one of: {', '.join(shape.enum)}")
+        return value
+
+
+class JsonSerializer:
+    content_type = "application/x-amz-json-1.1"
+
+    def response(self, operation: OperationModel, result: dict[str, Any], request_id: str) -> bytes:
+        shape = operation.output_shape
+        body = self._structure(shape, result, operation.name) if shape is not None else {}
+        return json.dumps(body).encode()
+
+    def error(self, code: str, message: str, request_id: str) -> bytes:
+        return json.dumps({"__type": code, "message": message}).encode()
+
+    def _structure(self, shape: StructureShape, value: dict[str, Any], path: str) -> dict[str, Any]:
+        out = {}
+        for name, item in value.items():
+            member = shape.members.get(name)
+            if member is None:
+                if xml_serializer.STRICT:
+                    raise SerializerError(f"{path}: {name!r} is not a member of {shape.name}")
+                continue
+            if item is not None:
+                out[name] = self._value(member, item, f"{path}.{name}")
+        return out
+
+    def _value(self, shape: Shape, value: Any, path: str) -> Any:
+        if isinstance(shape, StructureShape):
+            return self._structure(shape, value, path)
+        if isinstance(shape, ListShape):
+            return [self._value(shape.member, v, path) for v in value]
+        if isinstance(shape, MapShape):
+            return {k: self._value(shape.value, v, path) for k, v in value.items()}
+        if shape.type_name == "blob":
+            return base64.b64encode(value if isinstance(value, bytes) else value.encode()).decode()
+        if shape.type_name == "timestamp" and isinstance(value, dt.datetime):
+            return value.timestamp()
+        return value

@@ -1,0 +1,3 @@
+"""ACM action handlers; importing this package registers them all."""
+
+from gureum.services.acm.handlers import certificates  # noqa: F401
