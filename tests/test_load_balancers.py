@@ -330,3 +330,48 @@ def test_stickiness_keeps_a_client_on_one_target(elb, alb) -> None:  # noqa: ANN
         elb.modify_target_group_attributes(TargetGroupArn=alb["tg"], Attributes=[
             {"Key": "stickiness.enabled", "Value": "false"}])
     assert wait_for(lambda: len({get(alb["url"]).split()[0] for _ in range(9)}) == 3, 10)
+
+
+def test_https_listener_serves_the_imported_certificate(server, ec2, elb, alb, groups) -> None:  # noqa: ANN001
+    import socket
+    import ssl
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    from gureum.testing_certs import self_signed
+
+    acm = server.client("acm")
+    cert, key = self_signed("shop.example")
+    arn = acm.import_certificate(Certificate=cert, PrivateKey=key)["CertificateArn"]
+    ec2.authorize_security_group_ingress(GroupId=groups["lb"], IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
+    listener = elb.create_listener(
+        LoadBalancerArn=alb["lb"]["LoadBalancerArn"], Protocol="HTTPS", Port=443,
+        Certificates=[{"CertificateArn": arn}],
+        DefaultActions=[{"Type": "forward", "TargetGroupArn": alb["tg"]}])["Listeners"][0]
+    assert listener["SslPolicy"] == "ELBSecurityPolicy-2016-08"
+    address = alb["url"].split("/")[2]
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+
+    def served() -> bytes | None:
+        try:
+            with socket.create_connection((address, 443), timeout=2) as raw, \
+                    context.wrap_socket(raw, server_hostname="shop.example") as tls:
+                return tls.getpeercert(binary_form=True)
+        except OSError:
+            return None
+
+    try:
+        assert wait_for(lambda: served() is not None, 15)
+        expected = x509.load_pem_x509_certificate(cert).public_bytes(serialization.Encoding.DER)
+        assert served() == expected
+        with urllib.request.urlopen(f"https://{address}/", context=context, timeout=3) as resp:  # noqa: S310
+            answer = resp.read().decode().split()
+        assert answer[2:] == ["proto=https", "port=443"]
+        with pytest.raises(acm.exceptions.ResourceInUseException):
+            acm.delete_certificate(CertificateArn=arn)
+    finally:
+        elb.delete_listener(ListenerArn=listener["ListenerArn"])
+    acm.delete_certificate(CertificateArn=arn)

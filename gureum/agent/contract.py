@@ -163,6 +163,7 @@ class Frontend:
     protocol: str  # HTTP | TCP
     default: Route
     rules: tuple[Rule, ...] = ()  # by priority, lowest first
+    pem: str | None = None  # HTTPS: certificate, chain and private key
 
 
 @dataclass(frozen=True)

@@ -221,3 +221,33 @@ def test_rule_validation(fast: FastCloud, elb, subnet, vpc) -> None:  # noqa: AN
     elb.delete_rule(RuleArn=rule["RuleArn"])
     elb.delete_load_balancer(LoadBalancerArn=lb["LoadBalancerArn"])
     elb.delete_target_group(TargetGroupArn=tg)
+
+
+def test_https_listener_validation(fast: FastCloud, elb, subnet, vpc) -> None:  # noqa: ANN001
+    from gureum.testing import wait_for
+    from gureum.testing_certs import self_signed
+
+    acm = fast.client("acm")
+    cert, key = self_signed("tls.example")
+    arn = acm.import_certificate(Certificate=cert, PrivateKey=key)["CertificateArn"]
+    tg = elb.create_target_group(Name="tls-tg", Protocol="HTTPS", Port=8443, VpcId=vpc)[
+        "TargetGroups"][0]["TargetGroupArn"]
+    lb = elb.create_load_balancer(Name="tls", Subnets=[subnet])["LoadBalancers"][0]
+    forward = [{"Type": "forward", "TargetGroupArn": tg}]
+    base = {"LoadBalancerArn": lb["LoadBalancerArn"], "Protocol": "HTTPS", "Port": 443,
+            "DefaultActions": forward}
+    assert code(elb.create_listener, **base) == "ValidationError"
+    assert code(elb.create_listener, **base, Certificates=[{"CertificateArn": arn + "0"}]) == \
+        "CertificateNotFound"
+    assert code(elb.create_listener, **base, Certificates=[{"CertificateArn": arn}],
+                SslPolicy="MyPolicy") == "SSLPolicyNotFound"
+    listener = elb.create_listener(**base, Certificates=[{"CertificateArn": arn}])["Listeners"][0]
+    assert listener["Certificates"] == [{"CertificateArn": arn}]
+    lb_id = lb["LoadBalancerArn"].rsplit("/", 1)[-1]
+    assert wait_for(lambda: lb_id in fast.agent.lbs and fast.agent.lbs[lb_id].frontends, 5)
+    pem = fast.agent.lbs[lb_id].frontends[0].pem
+    assert pem is not None and "PRIVATE KEY" in pem and "CERTIFICATE" in pem
+    assert code(acm.delete_certificate, CertificateArn=arn) == "ResourceInUseException"
+    elb.delete_load_balancer(LoadBalancerArn=lb["LoadBalancerArn"])
+    acm.delete_certificate(CertificateArn=arn)
+    elb.delete_target_group(TargetGroupArn=tg)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import hashlib
 import io
 import re
 from pathlib import Path
@@ -57,9 +58,11 @@ def server_args(backend: Backend, server: Server) -> str:
     # A draining server takes no new requests; those in flight finish.
     weight = " weight 0" if server.draining else ""
     cookie = f" cookie {server.name}" if backend.sticky_seconds else ""
+    # HTTPS targets: encrypted, not verified (as ALB does with targets' certificates).
+    tls = " ssl verify none" if backend.protocol == "HTTPS" else ""
     slow = f" slowstart {backend.slow_start}s" if backend.slow_start else ""
     return (f"{server.address}:{server.port} check inter {hc.interval}s fall {hc.unhealthy} "
-            f"rise {hc.healthy}{port}{cookie}{slow}{weight}")
+            f"rise {hc.healthy}{port}{tls}{cookie}{slow}{weight}")
 
 
 def _backend(backend: Backend, mode: str) -> list[str]:
@@ -152,10 +155,19 @@ def _http_route(route: Route, index: int, alternatives: list[str]) -> list[str]:
     return lines
 
 
-def _frontend(frontend: Frontend, spec: LoadBalancerSpec) -> list[str]:
+def certificate_file(directory: Path, port: int) -> Path:
+    return directory / f"listener-{port}.pem"
+
+
+def _frontend(frontend: Frontend, spec: LoadBalancerSpec, directory: Path) -> list[str]:
     mode = "http" if frontend.protocol in ("HTTP", "HTTPS") else "tcp"
+    tls = ""
+    if frontend.pem:
+        # The digest makes a new certificate a new configuration (and so a reload).
+        digest = hashlib.sha256(frontend.pem.encode()).hexdigest()[:16]
+        tls = f" ssl crt {certificate_file(directory, frontend.port)}  # certificate {digest}"
     lines = [f"frontend listener_{frontend.port}", f"  mode {mode}",
-             f"  bind {spec.private_ip}:{frontend.port}"]
+             f"  bind {spec.private_ip}:{frontend.port}{tls}"]
     if mode == "tcp":
         name = frontend.default.backends[0][0]
         return lines + [f"  default_backend {name}"]
@@ -176,6 +188,8 @@ def without_servers(spec: LoadBalancerSpec) -> LoadBalancerSpec:
 
 
 def render(spec: LoadBalancerSpec, admin_socket: Path) -> str:
+    """The configuration; certificates are read from files beside the admin socket."""
+    directory = admin_socket.parent
     mode = "http" if spec.mode == "http" else "tcp"
     parts = [
         "# Written by gureum for load balancer " + spec.lb_id + "; do not edit.",
@@ -195,7 +209,7 @@ def render(spec: LoadBalancerSpec, admin_socket: Path) -> str:
         "",
     ]
     for frontend in spec.frontends:
-        parts += _frontend(frontend, spec) + [""]
+        parts += _frontend(frontend, spec, directory) + [""]
     for backend in spec.backends:
         parts += _backend(backend, "http" if backend.protocol in ("HTTP", "HTTPS") else "tcp")
         parts.append("")

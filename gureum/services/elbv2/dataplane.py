@@ -22,6 +22,7 @@ from gureum.agent.contract import (
 from gureum.services.ec2 import networks
 from gureum.services.elbv2 import resources as res
 from gureum.store import models
+from gureum.store.acm_models import Certificate
 from gureum.store.elbv2_models import Listener, ListenerRule, LoadBalancer, Target, TargetGroup
 
 
@@ -58,6 +59,17 @@ def _route(actions: list[dict[str, Any]], listener_port: int) -> Route:
     return Route("redirect", status=int(cfg["StatusCode"][-3:]), location=(
         protocol, expand(cfg["Host"]), expand(cfg["Port"]), expand(cfg["Path"]),
         expand(cfg["Query"])))
+
+
+def _pem(s: Session, lst: Listener) -> str | None:
+    """Certificate, chain and key of an HTTPS listener, as HAProxy reads them."""
+    if not lst.certificates:
+        return None
+    cert = s.get(Certificate, lst.certificates[0]["CertificateArn"])
+    if cert is None:
+        return None
+    return "".join(part.rstrip("\n") + "\n" for part in (
+        cert.certificate_pem, cert.chain_pem or "", cert.private_key_pem) if part)
 
 
 def _condition(cond: dict[str, Any]) -> Condition:
@@ -118,7 +130,8 @@ def spec_for(s: Session, lb: LoadBalancer, firewall: Firewall | None,
                                .order_by(ListenerRule.priority)))
         frontends.append(Frontend(lst.port, lst.protocol, _route(lst.default_actions, lst.port),
                                   tuple(Rule(r.priority, tuple(_condition(c) for c in r.conditions),
-                                             _route(r.actions, lst.port)) for r in rules)))
+                                             _route(r.actions, lst.port)) for r in rules),
+                                  pem=_pem(s, lst)))
         actions += lst.default_actions + [a for r in rules for a in r.actions]
     tg_arns = sorted(res.target_groups_of_actions(actions))
     backends = tuple(_backend(s, tg, now) for arn in tg_arns

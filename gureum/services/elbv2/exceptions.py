@@ -105,5 +105,9 @@ class InvalidLoadBalancerAction(ApiError):
     code = "InvalidLoadBalancerAction"
 
 
+class SSLPolicyNotFound(ApiError):
+    code = "SSLPolicyNotFound"
+
+
 class TooManyRules(ApiError):
     code = "TooManyRules"

@@ -12,11 +12,16 @@ from gureum.api.dispatch import RequestContext, action
 from gureum.services.elbv2 import exceptions as exc
 from gureum.services.elbv2 import resources as res
 from gureum.services.elbv2.handlers.tags import delete_tags, put_tags, validate_tags
+from gureum.store.acm_models import Certificate
 from gureum.store.elbv2_models import Listener, ListenerRule, LoadBalancer
 
 LISTENER_PROTOCOLS = {"application": ("HTTP", "HTTPS"), "network": ("TCP",)}
 TARGET_PROTOCOLS = {"application": ("HTTP", "HTTPS"), "network": ("TCP",)}
 MAX_LISTENERS = 50
+DEFAULT_POLICY = "ELBSecurityPolicy-2016-08"
+SSL_POLICIES = (DEFAULT_POLICY, "ELBSecurityPolicy-TLS13-1-2-2021-06",
+                "ELBSecurityPolicy-TLS13-1-2-Res-2021-06", "ELBSecurityPolicy-TLS-1-2-2017-01",
+                "ELBSecurityPolicy-TLS-1-2-Ext-2018-06", "ELBSecurityPolicy-FS-1-2-Res-2020-10")
 CONTENT_TYPES = ("text/plain", "text/css", "text/html", "application/javascript",
                  "application/json")
 
@@ -106,10 +111,25 @@ def _protocol_and_port(lb: LoadBalancer, p: dict[str, Any], current: Listener | 
             f"Protocol '{protocol}' is not supported for a {lb.type} load balancer here "
             f"(use {' or '.join(LISTENER_PROTOCOLS[lb.type])})")
     res.check_port(port)
-    if protocol == "HTTPS":
-        raise exc.CertificateNotFound("HTTPS listeners need a certificate from ACM, which "
-                                      "gureum does not offer yet")
     return protocol, port
+
+
+def _tls(s: Any, lb: LoadBalancer, protocol: str, p: dict[str, Any],
+         current: Listener | None) -> tuple[list[dict[str, Any]], str | None]:
+    """(certificates, SSL policy) of an HTTPS listener; none for others."""
+    if protocol != "HTTPS":
+        return [], None
+    certificates = p.get("Certificates") or (current.certificates if current else [])
+    if len(certificates) != 1 or not certificates[0].get("CertificateArn"):
+        raise exc.ValidationError("An HTTPS listener needs exactly one default certificate")
+    arn = certificates[0]["CertificateArn"]
+    cert = s.get(Certificate, arn)
+    if cert is None or cert.account_id != lb.account_id:
+        raise exc.CertificateNotFound(f"Certificate '{arn[:512]}' not found")
+    policy = p.get("SslPolicy") or (current.ssl_policy if current else None) or DEFAULT_POLICY
+    if policy not in SSL_POLICIES:
+        raise exc.SSLPolicyNotFound(f"SSL policy '{policy[:128]}' not found")
+    return [{"CertificateArn": arn}], policy
 
 
 @action("elasticloadbalancing", "CreateListener")
@@ -118,6 +138,7 @@ def create_listener(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
     with ctx.cloud.store.write() as s:
         lb = res.load_balancer(s, ctx.account_id, p["LoadBalancerArn"])
         protocol, port = _protocol_and_port(lb, p, None)
+        certificates, policy = _tls(s, lb, protocol, p, None)
         listeners = list(s.scalars(select(Listener).where(Listener.load_balancer_arn == lb.arn)))
         same = [lst for lst in listeners if lst.port == port]
         actions = check_actions(s, lb, p["DefaultActions"])
@@ -129,7 +150,8 @@ def create_listener(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
             raise exc.TooManyListeners(f"A load balancer has at most {MAX_LISTENERS} listeners")
         lst = Listener(arn=res.arn(ctx.region, ctx.account_id, "listener/" + lb.arn.split(
             "loadbalancer/", 1)[1] + "/" + res.new_id()), load_balancer_arn=lb.arn,
-            account_id=ctx.account_id, protocol=protocol, port=port, default_actions=actions)
+            account_id=ctx.account_id, protocol=protocol, port=port, default_actions=actions,
+            certificates=certificates, ssl_policy=policy)
         s.add(lst)
         s.flush()
         put_tags(s, ctx.account_id, lst.arn, tags)
@@ -160,6 +182,7 @@ def modify_listener(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
         lst = res.listener(s, ctx.account_id, p["ListenerArn"])
         lb = res.load_balancer(s, ctx.account_id, lst.load_balancer_arn)
         protocol, port = _protocol_and_port(lb, p, lst)
+        lst.certificates, lst.ssl_policy = _tls(s, lb, protocol, p, lst)
         if port != lst.port and s.scalar(select(Listener).where(
                 Listener.load_balancer_arn == lb.arn, Listener.port == port)) is not None:
             raise exc.DuplicateListener(f"A listener already exists on port {port}")
