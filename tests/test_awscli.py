@@ -71,3 +71,43 @@ def test_public_subnet_pattern_with_aws_cli(server, ec2, image_id, key_pair):
     aws("delete-vpc", "--vpc-id", vpc)
     gone = server.aws("ec2", "describe-vpcs", "--vpc-ids", vpc, check=False)
     assert "InvalidVpcID.NotFound" in gone.stderr
+
+
+def test_load_balancer_and_certificate_with_aws_cli(server, ec2):
+    """The README's load balancer commands (aws elbv2, aws acm), errors included."""
+    from gureum.testing_certs import self_signed
+
+    def aws(service: str, *args: str) -> dict:
+        out = server.aws(service, *args).stdout
+        return json.loads(out) if out.strip() else {}
+
+    subnet = ec2.describe_subnets()["Subnets"][0]
+    cert, key = self_signed("cli.example")
+    (server.data_dir / "cli-cert.pem").write_bytes(cert)
+    (server.data_dir / "cli-key.pem").write_bytes(key)
+    arn = aws("acm", "import-certificate", "--certificate", f"fileb://{server.data_dir}/cli-cert.pem",
+              "--private-key", f"fileb://{server.data_dir}/cli-key.pem")["CertificateArn"]
+    assert aws("acm", "describe-certificate", "--certificate-arn", arn)["Certificate"][
+        "DomainName"] == "cli.example"
+    tg = aws("elbv2", "create-target-group", "--name", "cli-tg", "--protocol", "HTTP", "--port",
+             "8080", "--vpc-id", subnet["VpcId"], "--health-check-interval-seconds", "10")[
+        "TargetGroups"][0]["TargetGroupArn"]
+    lb = aws("elbv2", "create-load-balancer", "--name", "cli-lb", "--subnets",
+             subnet["SubnetId"])["LoadBalancers"][0]["LoadBalancerArn"]
+    try:
+        aws("elbv2", "create-listener", "--load-balancer-arn", lb, "--protocol", "HTTPS",
+            "--port", "443", "--certificates", f"CertificateArn={arn}",
+            "--default-actions", f"Type=forward,TargetGroupArn={tg}")
+        listeners = aws("elbv2", "describe-listeners", "--load-balancer-arn", lb)["Listeners"]
+        assert [(x["Protocol"], x["Port"]) for x in listeners] == [("HTTPS", 443)]
+        dup = server.aws("elbv2", "create-load-balancer", "--name", "cli-lb", "--subnets",
+                         subnet["SubnetId"], check=False)
+        assert dup.returncode != 0 and "DuplicateLoadBalancerName" in dup.stderr
+        in_use = server.aws("acm", "delete-certificate", "--certificate-arn", arn, check=False)
+        assert in_use.returncode != 0 and "ResourceInUseException" in in_use.stderr
+    finally:
+        aws("elbv2", "delete-load-balancer", "--load-balancer-arn", lb)
+        aws("elbv2", "delete-target-group", "--target-group-arn", tg)
+    aws("acm", "delete-certificate", "--certificate-arn", arn)
+    gone = server.aws("elbv2", "describe-load-balancers", "--names", "cli-lb", check=False)
+    assert "LoadBalancerNotFound" in gone.stderr
