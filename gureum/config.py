@@ -31,6 +31,9 @@ class Config:
     # the instance or load balancer, proxy ARP for an on-link pool), and the pool may lie
     # outside loopback. Unset: the pool stays on loopback, reachable from this host only.
     public_interface: str = field(default_factory=lambda: _env("GUREUM_PUBLIC_INTERFACE", ""))
+    # Set (the host's own address): internet-facing load balancers' listeners are published
+    # on it, port for port, like Docker's -p (a host with one address).
+    publish_address: str = field(default_factory=lambda: _env("GUREUM_PUBLISH_ADDRESS", ""))
     # Outbound internet for instances in subnets routed to an internet gateway (masquerade
     # on the host). Off unless the operator turns it on; always off in tests.
     outbound: bool = field(default_factory=lambda: _env("GUREUM_OUTBOUND", "0") == "1")

@@ -84,6 +84,7 @@ def outside() -> Iterator[tuple[Server, Laptop]]:
     laptop = Laptop(Config(data_dir=data_dir).prefix)
     server.env["GUREUM_PUBLIC_POOL"] = POOL
     server.env["GUREUM_PUBLIC_INTERFACE"] = laptop.link
+    server.env["GUREUM_PUBLISH_ADDRESS"] = HOST_SIDE  # and the host's "one address" mode
     try:
         server.start()
         yield server, laptop
@@ -165,3 +166,40 @@ def test_the_laptop_reaches_an_internet_facing_load_balancer(outside, web) -> No
         elb.delete_listener(ListenerArn=listener)
         elb.delete_load_balancer(LoadBalancerArn=lb["LoadBalancerArn"])
         elb.delete_target_group(TargetGroupArn=tg)
+
+
+def test_listeners_published_on_the_host_address(outside, web) -> None:  # noqa: ANN001
+    import socket
+
+    server, laptop = outside
+    elb = server.client("elbv2")
+    inst = web["instance"]
+    tg = elb.create_target_group(Name="p-tg", Protocol="HTTP", Port=8080, VpcId=inst["VpcId"],
+                                 HealthCheckIntervalSeconds=5, HealthCheckTimeoutSeconds=2,
+                                 HealthyThresholdCount=2)["TargetGroups"][0]["TargetGroupArn"]
+    lb = elb.create_load_balancer(Name="p-alb", Subnets=[inst["SubnetId"]],
+                                  SecurityGroups=[web["group"]])["LoadBalancers"][0]
+    other = elb.create_load_balancer(Name="p-other", Subnets=[inst["SubnetId"]],
+                                     SecurityGroups=[web["group"]])["LoadBalancers"][0]
+    forward = [{"Type": "forward", "TargetGroupArn": tg}]
+    elb.create_listener(LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTP", Port=8079,
+                        DefaultActions=forward)
+    elb.register_targets(TargetGroupArn=tg, Targets=[{"Id": inst["InstanceId"]}])
+    taken = socket.socket()
+    taken.bind((HOST_SIDE, 8078))
+    taken.listen(1)
+    try:
+        url = f"http://{HOST_SIDE}:8079/"
+        assert wait_for(lambda: "client=" in laptop.curl(url), 30)
+        assert f"xff={LAPTOP}" in laptop.curl(url), "published, the client address kept"
+        fixed = [{"Type": "fixed-response", "FixedResponseConfig": {"StatusCode": "200"}}]
+        for port in (8079, 8078):  # held by the first load balancer; by a program on the host
+            with pytest.raises(elb.exceptions.InvalidConfigurationRequestException):
+                elb.create_listener(LoadBalancerArn=other["LoadBalancerArn"], Protocol="HTTP",
+                                    Port=port, DefaultActions=fixed)
+    finally:
+        taken.close()
+        elb.delete_load_balancer(LoadBalancerArn=other["LoadBalancerArn"])
+        elb.delete_load_balancer(LoadBalancerArn=lb["LoadBalancerArn"])
+        elb.delete_target_group(TargetGroupArn=tg)
+    assert wait_for(lambda: laptop.curl(url) == "", 10), "unpublished with its load balancer"

@@ -15,6 +15,7 @@ import signal
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from gureum.agent import firewall, hostcmd, network, storage
 from gureum.agent.contract import (
@@ -184,6 +185,15 @@ class HostAgent(AgentContract):
 
     def load_balancers(self) -> dict[str, bool]:
         return self.lbs.present()
+
+    def publish_ports(self, wanted: dict[str, list[Any]]) -> None:
+        network.set_published(self.plan, {
+            int(port): (address, target, self.plan.mark_base | index)
+            for port, (address, target, index) in wanted.items()})
+
+    def host_port_in_use(self, port: int) -> bool:
+        return bool(self.plan.publish_address) and network.port_in_use(
+            self.plan.publish_address, port)
 
     def target_health(self, lb_id: str) -> HealthReport:
         return self.lbs.health(lb_id)

@@ -280,6 +280,15 @@ class AgentContract(abc.ABC):
         """Every load balancer on this host, and whether its proxy is running."""
 
     @abc.abstractmethod
+    def publish_ports(self, wanted: dict[str, list[Any]]) -> None:
+        """Listeners published on the host's own address, exactly these: port (as a
+        string) -> [load balancer address, its port, VPC index]."""
+
+    @abc.abstractmethod
+    def host_port_in_use(self, port: int) -> bool:
+        """Whether something on the host listens on this port of the publish address."""
+
+    @abc.abstractmethod
     def target_health(self, lb_id: str) -> HealthReport:
         """What the proxy's own health checks say of each server."""
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 from collections import defaultdict
 from dataclasses import dataclass
+from typing import Any
 
 from gureum.agent.contract import (
     AgentContract,
@@ -47,6 +48,8 @@ class FakeAgent(AgentContract):
         self.lbs: dict[str, LoadBalancerSpec] = {}
         self.lb_running: dict[str, bool] = {}
         self.down: set[str] = set()  # server names whose health checks fail
+        self.published: dict[str, list[Any]] = {}
+        self.busy_ports: set[int] = set()  # ports "taken" on the host
         self.failures: dict[str, list[Exception]] = defaultdict(list)
         self.calls: list[tuple[str, str]] = []  # (method, instance id or "")
 
@@ -228,6 +231,15 @@ class FakeAgent(AgentContract):
         self._enter("load_balancers")
         with self.lock:
             return dict(self.lb_running)
+
+    def publish_ports(self, wanted: dict[str, list[Any]]) -> None:
+        self._enter("publish_ports")
+        with self.lock:
+            self.published = {k: list(v) for k, v in wanted.items()}
+
+    def host_port_in_use(self, port: int) -> bool:
+        self._enter("host_port_in_use")
+        return port in self.busy_ports
 
     def target_health(self, lb_id: str) -> HealthReport:
         """Every server up unless a test put it in `down`; a server is up only if its

@@ -47,6 +47,7 @@ class NetworkPlan:
     public_pool: str
     outbound: bool = False
     public_interface: str = ""  # where other machines reach public addresses
+    publish_address: str = ""  # the host address LB listeners are published on
 
     @property
     def table(self) -> str:
@@ -77,7 +78,7 @@ class NetworkPlan:
 
 def plan_for(config) -> NetworkPlan:  # noqa: ANN001  (gureum.config.Config)
     return NetworkPlan(config.prefix, config.public_pool, config.outbound,
-                       config.public_interface)
+                       config.public_interface, config.publish_address)
 
 
 def gateway(subnet_cidr: str) -> str:
@@ -130,12 +131,37 @@ def host_ruleset(plan: NetworkPlan) -> str:
         forward = f"""    iifname "{up}" drop
     oifname "{up}" drop"""
         masquerade = ""
-    pub = plan.public_interface
+    pub, published = plan.public_interface, plan.publish_address
     exposed = exposed_forward = ""
+    if published:
+        # Listeners of internet-facing load balancers on the host's own address: the port
+        # picks the load balancer (address . port) and its VPC (mark).
+        exposed += f"""  map published {{ type inet_service : ipv4_addr . inet_service; }}
+  map published_marks {{ type inet_service : mark; }}
+  chain publish_mark {{
+    type filter hook prerouting priority mangle; policy accept;
+    ip daddr {published} meta mark set tcp dport map @published_marks
+  }}
+  chain publish_mark_output {{
+    type route hook output priority mangle; policy accept;
+    ip daddr {published} meta mark set tcp dport map @published_marks
+  }}
+  chain publish_nat {{
+    type nat hook prerouting priority -100; policy accept;
+    ip daddr {published} dnat ip addr . port to tcp dport map @published
+  }}
+  chain publish_nat_output {{
+    type nat hook output priority -100; policy accept;
+    ip daddr {published} dnat ip addr . port to tcp dport map @published
+  }}
+"""
+        exposed_forward += f"""    ct status dnat ct original ip daddr {published} oifname "{up}" accept
+    iifname "{up}" ct status dnat ct original ip daddr {published} accept
+"""
     if pub:
         # Other machines reach public addresses arriving on the public interface: the
         # same mark and DNAT as the host's own connections, the client's address kept.
-        exposed = f"""  chain route_prerouting {{
+        exposed += f"""  chain route_prerouting {{
     type filter hook prerouting priority mangle; policy accept;
     iifname "{pub}" ip daddr {pool} meta mark set ip daddr map @public_marks
   }}
@@ -144,7 +170,7 @@ def host_ruleset(plan: NetworkPlan) -> str:
     iifname "{pub}" ip daddr {pool} dnat ip to ip daddr map @public_ips
   }}
 """
-        exposed_forward = f"""    iifname "{pub}" oifname "{up}" ct status dnat accept
+        exposed_forward += f"""    iifname "{pub}" oifname "{up}" ct status dnat accept
     iifname "{up}" oifname "{pub}" ct status dnat ct state established,related accept
 """
     return f"""table ip {t} {{
@@ -264,7 +290,7 @@ def router_ruleset(plan: NetworkPlan, vpc: VpcNetwork) -> str:
               if plan.outbound and internet else "")
     # Other machines (public interface) reach the public subnets, as through an IGW;
     # security groups decide the rest.
-    if plan.public_interface and internet:
+    if (plan.public_interface or plan.publish_address) and internet:
         egress += f'    iifname "up0" oifname "br0" ip daddr {{ {internet} }} accept\n'
 
     return f"""table inet gureum {{
@@ -542,3 +568,39 @@ def public_ip_mapping(plan: NetworkPlan) -> dict[str, tuple[str, int]]:
     maps = _public_maps(plan)
     return {public: (str(private), int(maps["public_marks"].get(public, 0)))  # type: ignore[call-overload]
             for public, private in maps["public_ips"].items()}
+
+
+def set_published(plan: NetworkPlan, wanted: dict[int, tuple[str, int, int]]) -> None:
+    """Make the host's published ports exactly `wanted`: port -> (LB address, its port,
+    VPC mark), in one transaction."""
+    if not plan.publish_address:
+        return
+    t = plan.table
+    script = [f"flush map ip {t} published", f"flush map ip {t} published_marks"]
+    for port, (address, target_port, mark) in sorted(wanted.items()):
+        script.append(f"add element ip {t} published {{ {port} : {address} . {target_port} }}")
+        script.append(f"add element ip {t} published_marks {{ {port} : {mark:#x} }}")
+    hostcmd.run(["nft", "-f", "-"], input="\n".join(script) + "\n")
+
+
+def port_in_use(address: str, port: int) -> bool:
+    """Whether a host socket listens on `port` at `address` or at any address."""
+    wanted = {address, "0.0.0.0"}
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as f:
+                next(f)
+                for line in f:
+                    local, state = line.split()[1], line.split()[3]
+                    host, _, hexport = local.rpartition(":")
+                    if state != "0A" or int(hexport, 16) != port:
+                        continue
+                    if len(host) == 8:
+                        ip = ".".join(str(b) for b in reversed(bytes.fromhex(host)))
+                        if ip in wanted:
+                            return True
+                    elif host.strip("0") == "":  # [::] listens on every address
+                        return True
+        except (OSError, StopIteration):
+            continue
+    return False

@@ -20,8 +20,8 @@ from gureum.controllers.loop import ResyncLoop
 from gureum.errors import AgentUnavailable
 from gureum.services.ec2 import security_groups as sg
 from gureum.services.elbv2 import dataplane
-from gureum.store.elbv2_models import LoadBalancer, Target
-from gureum.store.models import utcnow
+from gureum.store.elbv2_models import Listener, LoadBalancer, Target
+from gureum.store.models import Vpc, utcnow
 
 if TYPE_CHECKING:
     from gureum.cloud import Cloud
@@ -37,6 +37,7 @@ class LoadBalancerController(ResyncLoop):
         super().__init__()
         self.cloud = cloud
         self.applied: dict[str, str] = {}  # lb id -> digest of the spec last applied
+        self.published: dict[str, list] | None = None  # ports last published on the host
 
     def sync(self) -> None:
         agent = self.cloud.agent
@@ -48,6 +49,8 @@ class LoadBalancerController(ResyncLoop):
         if drained is not None:  # targets whose draining ended leave first
             with self.cloud.store.write() as s:
                 s.execute(delete(Target).where(*expired))
+        if self.cloud.config.publish_address:
+            self._publish()
         with self.cloud.store.read() as s:
             rows = list(s.scalars(select(LoadBalancer)))
             if not rows and not self.applied:
@@ -79,6 +82,19 @@ class LoadBalancerController(ResyncLoop):
             agent.remove_load_balancer(lb_id)
             self.applied.pop(lb_id, None)
         self._record_health(list(specs))
+
+    def _publish(self) -> None:
+        """Listeners of internet-facing load balancers on the host's own address."""
+        with self.cloud.store.read() as s:
+            wanted = {str(lst.port): [lb.private_ip, lst.port, vpc.net_index]
+                      for lst, lb, vpc in s.execute(
+                          select(Listener, LoadBalancer, Vpc)
+                          .join(LoadBalancer, Listener.load_balancer_arn == LoadBalancer.arn)
+                          .join(Vpc, Vpc.vpc_id == LoadBalancer.vpc_id)
+                          .where(LoadBalancer.scheme == "internet-facing")).all()}
+        if wanted != self.published:
+            self.cloud.agent.publish_ports(wanted)  # type: ignore[union-attr]
+            self.published = wanted
 
     def _set_state(self, arn: str, state: str, reason: str | None) -> None:
         with self.cloud.store.write() as s:

@@ -251,3 +251,34 @@ def test_https_listener_validation(fast: FastCloud, elb, subnet, vpc) -> None:  
     elb.delete_load_balancer(LoadBalancerArn=lb["LoadBalancerArn"])
     acm.delete_certificate(CertificateArn=arn)
     elb.delete_target_group(TargetGroupArn=tg)
+
+
+def test_publishing_on_the_host_address(fast: FastCloud, elb, subnet, vpc) -> None:  # noqa: ANN001
+    from gureum.testing import wait_for
+
+    fast.cloud.config.publish_address = "203.0.113.1"
+    try:
+        tg = elb.create_target_group(Name="pub-tg", Protocol="HTTP", Port=80, VpcId=vpc)[
+            "TargetGroups"][0]["TargetGroupArn"]
+        one = elb.create_load_balancer(Name="pub-one", Subnets=[subnet])["LoadBalancers"][0]
+        two = elb.create_load_balancer(Name="pub-two", Subnets=[subnet])["LoadBalancers"][0]
+        fixed = [{"Type": "fixed-response", "FixedResponseConfig": {"StatusCode": "200"}}]
+        elb.create_listener(LoadBalancerArn=one["LoadBalancerArn"], Protocol="HTTP", Port=8081,
+                            DefaultActions=fixed)
+        assert code(elb.create_listener, LoadBalancerArn=two["LoadBalancerArn"], Protocol="HTTP",
+                    Port=8081, DefaultActions=fixed) == "InvalidConfigurationRequest"
+        fast.agent.busy_ports.add(8082)
+        assert code(elb.create_listener, LoadBalancerArn=two["LoadBalancerArn"], Protocol="HTTP",
+                    Port=8082, DefaultActions=fixed) == "InvalidConfigurationRequest"
+        assert wait_for(lambda: "8081" in fast.agent.published, 5)
+        private = one["AvailabilityZones"][0]["LoadBalancerAddresses"][0]["PrivateIPv4Address"]
+        assert fast.agent.published["8081"][:2] == [private, 8081]
+        assert elb.describe_listeners(LoadBalancerArn=two["LoadBalancerArn"])["Listeners"] == [], \
+            "a refused listener leaves nothing"
+        elb.delete_load_balancer(LoadBalancerArn=one["LoadBalancerArn"])
+        assert wait_for(lambda: "8081" not in fast.agent.published, 5)
+        elb.delete_load_balancer(LoadBalancerArn=two["LoadBalancerArn"])
+        elb.delete_target_group(TargetGroupArn=tg)
+    finally:
+        fast.cloud.config.publish_address = ""
+        fast.agent.busy_ports.clear()

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import select
 
 from gureum.api.dispatch import RequestContext, action
+from gureum.errors import HostError
 from gureum.services.elbv2 import exceptions as exc
 from gureum.services.elbv2 import resources as res
 from gureum.services.elbv2.handlers.tags import delete_tags, put_tags, validate_tags
@@ -114,6 +115,27 @@ def _protocol_and_port(lb: LoadBalancer, p: dict[str, Any], current: Listener | 
     return protocol, port
 
 
+def _check_published(ctx: RequestContext, s: Any, lb: LoadBalancer, port: int) -> None:
+    """On a host with one address, an internet-facing listener takes that host port: no
+    other load balancer may hold it, nor any program on the host."""
+    if not ctx.cloud.config.publish_address or lb.scheme != "internet-facing":
+        return
+    holder = s.scalar(select(LoadBalancer.name).join(
+        Listener, Listener.load_balancer_arn == LoadBalancer.arn).where(
+        Listener.port == port, LoadBalancer.scheme == "internet-facing",
+        LoadBalancer.arn != lb.arn))
+    if holder is not None:
+        raise exc.InvalidConfigurationRequest(
+            f"Port {port} of the host is already published by load balancer '{holder}'")
+    try:
+        busy = ctx.cloud.agent is not None and ctx.cloud.agent.host_port_in_use(port)
+    except HostError:
+        busy = False  # the host cannot be asked now; the store's check above still holds
+    if busy:
+        raise exc.InvalidConfigurationRequest(
+            f"Port {port} is already in use on the host ({ctx.cloud.config.publish_address})")
+
+
 def _tls(s: Any, lb: LoadBalancer, protocol: str, p: dict[str, Any],
          current: Listener | None) -> tuple[list[dict[str, Any]], str | None]:
     """(certificates, SSL policy) of an HTTPS listener; none for others."""
@@ -139,6 +161,7 @@ def create_listener(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
         lb = res.load_balancer(s, ctx.account_id, p["LoadBalancerArn"])
         protocol, port = _protocol_and_port(lb, p, None)
         certificates, policy = _tls(s, lb, protocol, p, None)
+        _check_published(ctx, s, lb, port)
         listeners = list(s.scalars(select(Listener).where(Listener.load_balancer_arn == lb.arn)))
         same = [lst for lst in listeners if lst.port == port]
         actions = check_actions(s, lb, p["DefaultActions"])
@@ -183,6 +206,8 @@ def modify_listener(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
         lb = res.load_balancer(s, ctx.account_id, lst.load_balancer_arn)
         protocol, port = _protocol_and_port(lb, p, lst)
         lst.certificates, lst.ssl_policy = _tls(s, lb, protocol, p, lst)
+        if port != lst.port:
+            _check_published(ctx, s, lb, port)
         if port != lst.port and s.scalar(select(Listener).where(
                 Listener.load_balancer_arn == lb.arn, Listener.port == port)) is not None:
             raise exc.DuplicateListener(f"A listener already exists on port {port}")
