@@ -59,8 +59,13 @@ class LoadBalancerController(ResyncLoop):
                     agent.remove_load_balancer(lb_id)
                 return
             firewalls = sg.firewalls(s)
-            specs = {lb.lb_id: (lb.arn, dataplane.spec_for(s, lb, firewalls.get(
-                f"lb-{lb.lb_id}"), now)) for lb in rows}
+            specs = {}
+            for lb in rows:  # one broken load balancer never stalls the others
+                try:
+                    specs[lb.lb_id] = (lb.arn, dataplane.spec_for(
+                        s, lb, firewalls.get(f"lb-{lb.lb_id}"), now))
+                except Exception:
+                    log.exception("load balancer %s: no data plane spec", lb.lb_id)
         present = agent.load_balancers()
         for lb_id, (arn, spec) in specs.items():
             digest = hashlib.sha256(repr(wire.encode(spec)).encode()).hexdigest()
@@ -78,7 +83,7 @@ class LoadBalancerController(ResyncLoop):
                 continue
             self.applied[lb_id] = digest
             self._set_state(arn, "active", None)
-        for lb_id in set(present) - set(specs):
+        for lb_id in set(present) - {lb.lb_id for lb in rows}:
             agent.remove_load_balancer(lb_id)
             self.applied.pop(lb_id, None)
         self._record_health(list(specs))

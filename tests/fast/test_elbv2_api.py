@@ -282,3 +282,15 @@ def test_publishing_on_the_host_address(fast: FastCloud, elb, subnet, vpc) -> No
     finally:
         fast.cloud.config.publish_address = ""
         fast.agent.busy_ports.clear()
+
+
+def test_a_load_balancer_keeps_its_subnet_and_groups(elb, ec2, vpc) -> None:  # noqa: ANN001
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="172.31.200.0/24")["Subnet"]["SubnetId"]
+    group = ec2.create_security_group(GroupName="lb-dep", Description="x", VpcId=vpc)["GroupId"]
+    lb = elb.create_load_balancer(Name="dep", Subnets=[subnet], Scheme="internal",
+                                  SecurityGroups=[group])["LoadBalancers"][0]["LoadBalancerArn"]
+    assert code(ec2.delete_subnet, SubnetId=subnet) == "DependencyViolation"
+    assert code(ec2.delete_security_group, GroupId=group) == "DependencyViolation"
+    elb.delete_load_balancer(LoadBalancerArn=lb)
+    ec2.delete_security_group(GroupId=group)
+    ec2.delete_subnet(SubnetId=subnet)

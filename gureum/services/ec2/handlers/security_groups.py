@@ -14,6 +14,7 @@ from gureum.services.ec2 import security_groups as sg
 from gureum.services.ec2.handlers import common
 from gureum.services.ec2.views import tag_list
 from gureum.store import models
+from gureum.store.elbv2_models import LoadBalancer
 
 
 @action("ec2", "CreateSecurityGroup")
@@ -110,6 +111,8 @@ def delete_security_group(ctx: RequestContext, p: dict[str, Any]) -> dict[str, A
         users = [i.instance_id for i in s.scalars(select(models.Instance).where(
             models.Instance.account_id == ctx.account_id, models.Instance.state != "terminated"))
             if group.group_id in i.security_group_ids]
+        users += [lb.name for lb in s.scalars(select(LoadBalancer).where(
+            LoadBalancer.account_id == ctx.account_id)) if group.group_id in lb.security_group_ids]
         if users:
             raise exc.DependencyViolation(f"resource {group.group_id} has a dependent object")
         referrers = s.scalars(select(models.SecurityGroupRule).where(

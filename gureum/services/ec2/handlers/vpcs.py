@@ -15,6 +15,7 @@ from gureum.services.ec2.handlers import common
 from gureum.services.ec2.views import instance as instance_view
 from gureum.services.ec2.views import tag_list
 from gureum.store import models
+from gureum.store.elbv2_models import LoadBalancer
 
 
 def _vpc_view(vpc: models.Vpc, tags: dict[str, str]) -> dict[str, Any]:
@@ -221,6 +222,8 @@ def delete_subnet(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
             raise exc.OperationNotPermitted("gureum keeps each account's default subnet")
         live = s.scalar(select(func.count()).select_from(models.Instance).where(
             models.Instance.subnet_id == subnet.subnet_id, models.Instance.state != "terminated"))
+        live = live or any(subnet.subnet_id in lb.subnet_ids for lb in s.scalars(
+            select(LoadBalancer).where(LoadBalancer.vpc_id == subnet.vpc_id)))
         if live:
             raise exc.DependencyViolation(
                 f"The subnet '{subnet.subnet_id}' has dependencies and cannot be deleted.")
