@@ -83,8 +83,10 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         agent.clean_everything()
     objects = agent.host_objects()
     total = sum(len(v) for v in objects.values())
-    print(json.dumps({"prefix": cfg.prefix, "data_dir": str(cfg.data_dir), "objects": objects},
-                     indent=2))
+    exposure = {"public_pool": cfg.public_pool, "public_interface": cfg.public_interface or None,
+                "publish_address": cfg.publish_address or None, "dns_listen": cfg.dns_listen}
+    print(json.dumps({"prefix": cfg.prefix, "data_dir": str(cfg.data_dir), "exposure": exposure,
+                      "objects": objects}, indent=2))
     return 0 if total == 0 or not args.expect_clean else 1
 
 

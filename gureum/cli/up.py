@@ -117,6 +117,12 @@ def up(cfg: Config, profile: str = "gureum", write_profile: bool = True) -> int:
     console.print(f"[bold green]gureum is up[/] at [bold]{cfg.endpoint}[/] "
                   f"(region {cfg.region}, data {cfg.data_dir}, prefix {cfg.prefix})")
     console.print(f"account {account_id}; {profile_line}")
+    reach = (f"public addresses {cfg.public_pool} answer on {cfg.public_interface}"
+             if cfg.public_interface else
+             f"public addresses {cfg.public_pool} (loopback: this host only)")
+    if cfg.publish_address:
+        reach += f"; load balancer listeners published on {cfg.publish_address}"
+    console.print(reach)
     if running.dns is not None:
         console.print(f"public DNS for load balancers and instances on {cfg.dns_listen} "
                       "(udp+tcp)")
