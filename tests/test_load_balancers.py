@@ -21,7 +21,8 @@ class H(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         h = self.headers
         body = (f"{socket.gethostname()} xff={h.get('X-Forwarded-For')} "
-                f"proto={h.get('X-Forwarded-Proto')} port={h.get('X-Forwarded-Port')}\\n").encode()
+                f"proto={h.get('X-Forwarded-Proto')} port={h.get('X-Forwarded-Port')} "
+                f"client={self.client_address[0]}\\n").encode()
         self.send_response(200)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -127,7 +128,7 @@ def test_requests_spread_over_every_healthy_target(elb, alb, backends) -> None: 
     assert len(hosts) == 3, hosts
     assert min(hosts.values()) >= 5, f"round robin should spread evenly: {hosts}"
     first = answers[0].split()
-    assert first[1] != "xff=None" and first[2:] == ["proto=http", "port=80"]
+    assert first[1] != "xff=None" and first[2:4] == ["proto=http", "port=80"]
 
 
 def test_a_dead_server_stops_getting_traffic(elb, alb, backends, key_pair) -> None:  # noqa: ANN001
@@ -182,7 +183,8 @@ def test_deregistration_drains_without_a_failed_request(server, elb, alb, backen
         "targets came and went through the runtime API, without a reload"
 
 
-def test_network_load_balancer_forwards_tcp(elb, ec2, groups, backends) -> None:  # noqa: ANN001
+def test_network_load_balancer_forwards_tcp_keeping_the_client_address(
+        elb, ec2, groups, backends, key_pair) -> None:  # noqa: ANN001
     vpc, subnet = backends[0]["VpcId"], backends[0]["SubnetId"]
     tg = elb.create_target_group(Name="t-tcp", Protocol="TCP", Port=8080, VpcId=vpc,
                                  HealthCheckIntervalSeconds=5, HealthCheckTimeoutSeconds=2,
@@ -194,13 +196,32 @@ def test_network_load_balancer_forwards_tcp(elb, ec2, groups, backends) -> None:
                                    DefaultActions=[{"Type": "forward", "TargetGroupArn": tg}])[
         "Listeners"][0]
     elb.register_targets(TargetGroupArn=tg, Targets=[{"Id": b["InstanceId"]} for b in backends])
-    address = lb["AvailabilityZones"][0]["LoadBalancerAddresses"][0]["IpAddress"]
+    address = lb["AvailabilityZones"][0]["LoadBalancerAddresses"][0]
+    # The client's own address reaches the targets (as with AWS's client IP preservation),
+    # so their group must let clients in: here the host, through its uplink address.
+    client = {"IpProtocol": "tcp", "FromPort": 8080, "ToPort": 8080,
+              "IpRanges": [{"CidrIp": "169.254.86.1/32"}]}
+    ec2.authorize_security_group_ingress(GroupId=groups["web"], IpPermissions=[client])
     try:
         assert wait_for(lambda: set(health(elb, tg).values()) == {"healthy"}, 60), health(elb, tg)
-        hosts = {get(f"http://{address}:81/").split()[0] for _ in range(12)}
-        assert len(hosts) == 3
-        assert "xff=None" in get(f"http://{address}:81/"), "a TCP proxy adds no headers"
+        url = f"http://{address['IpAddress']}:81/"
+        assert wait_for(lambda: _serves(url), 10)
+        answers = [get(url).split() for _ in range(12)]
+        assert len({a[0] for a in answers}) == 3
+        assert {a[1] for a in answers} == {"xff=None"}, "TCP passes through: no headers added"
+        assert {a[4] for a in answers} == {"client=169.254.86.1"}, \
+            f"the client's address, not the load balancer's {address['PrivateIPv4Address']}"
+        # An unhealthy target gets no new connections; every request still succeeds.
+        victim = backends[0]
+        ssh(key_pair[1], victim["PublicIpAddress"], "sudo -n pkill -f '[/]srv/web.py'; true")
+        assert wait_for(lambda: health(elb, tg)[victim["InstanceId"]] == "unhealthy", 30)
+        time.sleep(1.5)  # the controller's next pass takes it out of the forwarding map
+        assert len({get(url).split()[0] for _ in range(12)}) == 2
+        ssh(key_pair[1], victim["PublicIpAddress"],
+            "sudo -n sh -c 'nohup python3 /srv/web.py >/var/log/web.log 2>&1 </dev/null &'")
+        assert wait_for(lambda: health(elb, tg)[victim["InstanceId"]] == "healthy", 30)
     finally:
+        ec2.revoke_security_group_ingress(GroupId=groups["web"], IpPermissions=[client])
         elb.delete_listener(ListenerArn=listener["ListenerArn"])
         elb.delete_load_balancer(LoadBalancerArn=lb["LoadBalancerArn"])
         elb.delete_target_group(TargetGroupArn=tg)
@@ -369,7 +390,7 @@ def test_https_listener_serves_the_imported_certificate(server, ec2, elb, alb, g
         assert served() == expected
         with urllib.request.urlopen(f"https://{address}/", context=context, timeout=3) as resp:  # noqa: S310
             answer = resp.read().decode().split()
-        assert answer[2:] == ["proto=https", "port=443"]
+        assert answer[2:4] == ["proto=https", "port=443"]
         with pytest.raises(acm.exceptions.ResourceInUseException):
             acm.delete_certificate(CertificateArn=arn)
     finally:

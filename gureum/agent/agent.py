@@ -186,6 +186,9 @@ class HostAgent(AgentContract):
     def load_balancers(self) -> dict[str, bool]:
         return self.lbs.present()
 
+    def refresh_load_balancer(self, lb_id: str) -> None:
+        self.lbs.refresh(lb_id)
+
     def publish_ports(self, wanted: dict[str, list[Any]]) -> None:
         network.set_published(self.plan, {
             int(port): (address, target, self.plan.mark_base | index)

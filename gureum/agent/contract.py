@@ -280,6 +280,11 @@ class AgentContract(abc.ABC):
         """Every load balancer on this host, and whether its proxy is running."""
 
     @abc.abstractmethod
+    def refresh_load_balancer(self, lb_id: str) -> None:
+        """Follow what its health checks say now (a network load balancer forwards only
+        to healthy targets)."""
+
+    @abc.abstractmethod
     def publish_ports(self, wanted: dict[str, list[Any]]) -> None:
         """Listeners published on the host's own address, exactly these: port (as a
         string) -> [load balancer address, its port, VPC index]."""

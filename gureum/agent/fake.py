@@ -232,6 +232,9 @@ class FakeAgent(AgentContract):
         with self.lock:
             return dict(self.lb_running)
 
+    def refresh_load_balancer(self, lb_id: str) -> None:
+        self._enter("refresh_load_balancer", lb_id)
+
     def publish_ports(self, wanted: dict[str, list[Any]]) -> None:
         self._enter("publish_ports")
         with self.lock:

@@ -208,7 +208,9 @@ def render(spec: LoadBalancerSpec, admin_socket: Path) -> str:
         "  retries 2",
         "",
     ]
-    for frontend in spec.frontends:
+    # A network load balancer's traffic is forwarded by its VPC router (agent/lb/nlb.py),
+    # the client's address kept; its proxy only runs the health checks.
+    for frontend in spec.frontends if spec.mode == "http" else ():
         parts += _frontend(frontend, spec, directory) + [""]
     for backend in spec.backends:
         parts += _backend(backend, "http" if backend.protocol in ("HTTP", "HTTPS") else "tcp")

@@ -8,12 +8,13 @@ import contextlib
 import hashlib
 import json
 import logging
+import os
 import shutil
 from pathlib import Path
 
 from gureum.agent import firewall, network, wire
 from gureum.agent.contract import HealthReport, LoadBalancerSpec
-from gureum.agent.lb import haproxy, process, runtime_api
+from gureum.agent.lb import haproxy, nlb, process, runtime_api
 from gureum.agent.lb.process import LoadBalancerFiles
 from gureum.agent.network import NetworkPlan
 from gureum.errors import HostError
@@ -77,6 +78,8 @@ class LoadBalancers:
                 else:
                     process.reload(files)
             files.spec.write_text(json.dumps(wire.encode(spec)))
+            if spec.mode == "tcp":
+                self._forward(spec, files)
             if spec.public_ip:
                 network.map_public_ip(self.plan, spec.public_ip, spec.private_ip,
                                       self.plan.mark(spec.vpc))
@@ -101,6 +104,27 @@ class LoadBalancers:
         files.config.write_text(text)  # what a later start or reload loads
         return True
 
+    def refresh(self, lb_id: str) -> None:
+        """A network load balancer's forwarding follows its targets' health."""
+        files = self.files(lb_id)
+        try:
+            spec = wire.decode(json.loads(files.spec.read_text()), LoadBalancerSpec)
+        except (OSError, ValueError, TypeError, KeyError):
+            return
+        if spec.mode == "tcp":
+            self._forward(spec, files)
+
+    def _forward(self, spec: LoadBalancerSpec, files: LoadBalancerFiles) -> None:
+        rules = nlb.ruleset(spec, self.health(spec.lb_id))
+        digest = files.dir / "forwarding.sha256"
+        router = self.plan.router_path(spec.vpc.vpc_id)
+        # A remade router (new inode) lost the table: the digest covers which router it is.
+        wanted = hashlib.sha256(f"{os.stat(router).st_ino}\n{rules}".encode()).hexdigest()
+        if digest.exists() and digest.read_text() == wanted:
+            return
+        network.run_in(self.plan.router(spec.vpc.vpc_id), ["nft", "-f", "-"], input=rules)
+        digest.write_text(wanted)
+
     def remove(self, lb_id: str) -> None:
         files = self.files(lb_id)
         process.stop(files)
@@ -109,6 +133,10 @@ class LoadBalancers:
         except (OSError, ValueError):
             placement = None
         key = port_name(lb_id)
+        if placement is not None and Path(self.plan.router_path(placement["vpc_id"])).exists():
+            table = nlb.table_name(lb_id)
+            network.run_in(self.plan.router(placement["vpc_id"]),
+                           ["nft", "delete", "table", "ip", table], check=False)
         if placement is not None:
             if placement.get("public_ip"):
                 network.unmap_public_ip(self.plan, placement["public_ip"])

@@ -1,0 +1,49 @@
+"""Network load balancers forward in their VPC's router, as AWS's do in its network: a
+DNAT of (NLB address, listener port) to one of the healthy targets, chosen per
+connection. Replies pass the router too (it is every subnet's gateway, and bridge
+netfilter makes even same-subnet traffic cross its hooks), so they are translated back
+and the target sees the client's own address. Draining targets get no new connections;
+existing ones continue on their conntrack entries."""
+
+from __future__ import annotations
+
+from gureum.agent.contract import HealthReport, LoadBalancerSpec
+
+
+def table_name(lb_id: str) -> str:
+    return f"nlb_{lb_id}"
+
+
+def targets(spec: LoadBalancerSpec, health: HealthReport) -> dict[str, list[tuple[str, int]]]:
+    """Backend -> servers that take new connections: the healthy ones, or all of them
+    (but draining ones) when none is healthy yet (fail open, as AWS does)."""
+    out = {}
+    for backend in spec.backends:
+        live = [s for s in backend.servers if not s.draining]
+        report = health.get(backend.name, {})
+        healthy = [s for s in live if report.get(s.name, ["", ""])[0] == "UP"
+                   and report.get(s.name, ["", ""])[1] not in ("", "INI")]
+        out[backend.name] = [(s.address, s.port) for s in (healthy or live)]
+    return out
+
+
+def ruleset(spec: LoadBalancerSpec, health: HealthReport) -> str:
+    chosen = targets(spec, health)
+    lines = []
+    for frontend in spec.frontends:
+        servers = chosen.get(frontend.default.backends[0][0], []) if frontend.default.backends \
+            else []
+        match = f"ip daddr {spec.private_ip} tcp dport {frontend.port}"
+        if len(servers) == 1:
+            address, port = servers[0]
+            lines.append(f"    {match} dnat ip to {address}:{port}")
+        elif servers:
+            pairs = ", ".join(f"{i} : {a} . {p}" for i, (a, p) in enumerate(servers))
+            lines.append(f"    {match} dnat ip addr . port to numgen inc mod {len(servers)} "
+                         f"map {{ {pairs} }}")
+    name = table_name(spec.lb_id)
+    # Declaring then deleting the table makes the replacement one atomic transaction.
+    return (f"table ip {name}\ndelete table ip {name}\ntable ip {name} {{\n"
+            f"  chain prerouting {{\n"
+            f"    type nat hook prerouting priority dstnat; policy accept;\n"
+            + "".join(line + "\n" for line in lines) + "  }\n}\n")
