@@ -294,3 +294,12 @@ def test_a_load_balancer_keeps_its_subnet_and_groups(elb, ec2, vpc) -> None:  # 
     elb.delete_load_balancer(LoadBalancerArn=lb)
     ec2.delete_security_group(GroupId=group)
     ec2.delete_subnet(SubnetId=subnet)
+
+
+def test_one_subnet_per_zone(elb, ec2, vpc, subnet) -> None:  # noqa: ANN001
+    second = ec2.create_subnet(VpcId=vpc, CidrBlock="172.31.201.0/24")["Subnet"]["SubnetId"]
+    try:
+        assert code(elb.create_load_balancer, Name="two-subnets", Subnets=[subnet, second]) == \
+            "InvalidConfigurationRequest"
+    finally:
+        ec2.delete_subnet(SubnetId=second)

@@ -44,6 +44,12 @@ def _subnets(ctx: RequestContext, s: Any, p: dict[str, Any]) -> list[models.Subn
         found.append(subnet)
     if len({subnet.vpc_id for subnet in found}) > 1:
         raise exc.InvalidSubnet("The subnets must all belong to the same VPC")
+    # As on AWS: one subnet per Availability Zone, so one address per zone. (AWS also asks
+    # an ALB for two zones; a gureum region may have one, so one suffices here.)
+    if len({subnet.availability_zone for subnet in found}) < len(found):
+        raise exc.InvalidConfigurationRequest(
+            "A load balancer cannot be attached to multiple subnets in the same "
+            "Availability Zone")
     return found
 
 
