@@ -268,6 +268,38 @@ def test_rules_route_by_path_and_host(elb, alb, backends) -> None:  # noqa: ANN0
                         == (200, "the shop"), 10)
         rules = elb.describe_rules(ListenerArn=listener)["Rules"]
         assert [r["Priority"] for r in rules] == ["5", "10", "default"]
+        # A redirect, and a rule on method + query string + header.
+        moved = elb.create_rule(ListenerArn=listener, Priority=30, Conditions=[
+            {"Field": "path-pattern", "Values": ["/old/*"]}], Actions=[{
+                "Type": "redirect", "RedirectConfig": {"Path": "/new/#{path}",
+                                                       "StatusCode": "HTTP_301"}}])[
+            "Rules"][0]["RuleArn"]
+        picky = elb.create_rule(ListenerArn=listener, Priority=40, Conditions=[
+            {"Field": "http-request-method", "HttpRequestMethodConfig": {"Values": ["GET"]}},
+            {"Field": "query-string", "QueryStringConfig": {"Values": [
+                {"Key": "beta", "Value": "on"}]}},
+            {"Field": "http-header", "HttpHeaderConfig": {
+                "HttpHeaderName": "X-Tenant", "Values": ["acme*"]}}],
+            Actions=[{"Type": "fixed-response", "FixedResponseConfig": {
+                "StatusCode": "202", "ContentType": "text/plain", "MessageBody": "beta"}}])[
+            "Rules"][0]["RuleArn"]
+        try:
+            def raw(path: str, headers: dict[str, str]) -> tuple[int, str]:
+                import http.client
+                conn = http.client.HTTPConnection(alb["url"].split("/")[2], timeout=3)
+                conn.request("GET", path, headers=headers)
+                resp = conn.getresponse()
+                return resp.status, resp.getheader("Location") or resp.read().decode()
+
+            assert wait_for(lambda: raw("/old/page", {})[0] == 301, 10)
+            assert raw("/old/page", {"Host": "a.example"}) == (301, "http://a.example:80/new/old/page")
+            assert wait_for(lambda: raw("/x?beta=on", {"X-Tenant": "acme-corp"}) == (202, "beta"),
+                            10)
+            assert raw("/x?beta=off", {"X-Tenant": "acme-corp"})[1].startswith("ip-")
+            assert raw("/x?beta=on", {"X-Tenant": "other"})[1].startswith("ip-")
+        finally:
+            elb.delete_rule(RuleArn=moved)
+            elb.delete_rule(RuleArn=picky)
     finally:
         elb.delete_rule(RuleArn=path_rule)
         elb.delete_rule(RuleArn=host_rule)

@@ -59,6 +59,7 @@ class LoadBalancerController(ResyncLoop):
                     agent.remove_load_balancer(lb_id)
                 return
             firewalls = sg.firewalls(s)
+            states = {lb.lb_id: lb.state for lb in rows}
             specs = {}
             for lb in rows:  # one broken load balancer never stalls the others
                 try:
@@ -79,7 +80,10 @@ class LoadBalancerController(ResyncLoop):
                 raise
             except Exception as err:
                 log.exception("load balancer %s not applied", lb_id)
-                self._set_state(arn, "provisioning", f"{type(err).__name__}: {err}"[:1000])
+                # One that served before still serves its last configuration: impaired.
+                state = "active_impaired" if states.get(lb_id) in (
+                    "active", "active_impaired") else "provisioning"
+                self._set_state(arn, state, f"{type(err).__name__}: {err}"[:1000])
                 continue
             self.applied[lb_id] = digest
             self._set_state(arn, "active", None)

@@ -137,8 +137,17 @@ def _http_route(route: Route, index: int, alternatives: list[str]) -> list[str]:
     if route.kind == "redirect":
         assert route.location is not None
         protocol, host, port, path, query = route.location
-        location = f"{protocol}://{host}:{port}{path}" + (f"?{query}" if query else "")
-        return [f"  http-request redirect location {_quote(location)} code {route.status} "
+        base = f"{protocol}://{host}:{port}{path}"
+        if query != "%[query]":
+            location = base + (f"?{query}" if query else "")
+            return [f"  http-request redirect location {_quote(location)} code {route.status} "
+                    f"if {guard}"]
+        # The request's own query string: a "?" only when there is one, as AWS does.
+        with_query = " || ".join(f"{alt} {UNROUTED} {{ query -m len gt 0 }}".strip()
+                                 for alt in alternatives or [""])
+        return [f"  http-request redirect location {_quote(base + '?%[query]')} "
+                f"code {route.status} if {with_query}",
+                f"  http-request redirect location {_quote(base)} code {route.status} "
                 f"if {guard}"]
     weighted = [(name, weight) for name, weight in route.backends if weight > 0] or \
         list(route.backends)[:1]

@@ -89,12 +89,35 @@ def _unix_command(path: Path, command: str) -> str:
     return b"".join(chunks).decode(errors="replace")
 
 
+def _master_reloads(files: LoadBalancerFiles) -> int | None:
+    """How many times the master has reloaded (`show proc`), or None if it cannot say."""
+    try:
+        out = _unix_command(files.master, "show proc")
+    except OSError:
+        return None
+    for line in out.splitlines():
+        fields = line.split()
+        if len(fields) >= 3 and fields[1] == "master" and fields[2].isdigit():
+            return int(fields[2])
+    return None
+
+
 def reload(files: LoadBalancerFiles) -> None:
-    """Load the configuration now in files.config, without dropping connections."""
+    """Load the configuration now in files.config, without dropping connections, and wait
+    until the master says it did: a reload asked for while the master re-executes itself
+    is lost, and the caller must know (it retries)."""
+    before = _master_reloads(files)
     try:
         _unix_command(files.master, "reload")
     except OSError as err:
         raise HostError(f"haproxy reload of {files.dir.name} failed: {err}") from None
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        after = _master_reloads(files)
+        if after is not None and (before is None or after > before):
+            return
+        time.sleep(0.02)
+    raise HostError(f"haproxy for {files.dir.name} did not confirm its reload")
 
 
 def admin_command(files: LoadBalancerFiles, command: str) -> str:
