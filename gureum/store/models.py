@@ -261,5 +261,27 @@ class RouteTableAssociation(Base):
     subnet_id: Mapped[str] = mapped_column(String(32), unique=True)
 
 
+
+class LaunchTemplate(Base):
+    __tablename__ = "launch_templates"
+    __table_args__ = (UniqueConstraint("account_id", "name"),)
+    template_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.account_id"), index=True)
+    name: Mapped[str] = mapped_column(String(128))
+    default_version: Mapped[int] = mapped_column(Integer, default=1)
+    latest_version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class LaunchTemplateVersion(Base):
+    __tablename__ = "launch_template_versions"
+    template_id: Mapped[str] = mapped_column(ForeignKey("launch_templates.template_id"),
+                                             primary_key=True)
+    number: Mapped[int] = mapped_column(Integer, primary_key=True)
+    description: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    # RunInstances-shaped parameters (botocore member names), as the caller gave them.
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+
 # Other services' tables share this metadata (one schema, one migration history).
 from gureum.store import acm_models, elbv2_models  # noqa: E402, F401

@@ -207,3 +207,31 @@ class InvalidVolumeNotFound(ApiError):
 
 class InvalidNetworkInterfaceIDNotFound(ApiError):
     code = "InvalidNetworkInterfaceID.NotFound"
+
+
+class InvalidLaunchTemplateNameAlreadyExists(ApiError):
+    code = "InvalidLaunchTemplateName.AlreadyExistsException"
+
+
+class InvalidLaunchTemplateNameNotFound(ApiError):
+    code = "InvalidLaunchTemplateName.NotFoundException"
+
+
+class InvalidLaunchTemplateNameMalformed(ApiError):
+    code = "InvalidLaunchTemplateName.MalformedException"
+
+
+class InvalidLaunchTemplateIdNotFound(ApiError):
+    code = "InvalidLaunchTemplateId.NotFound"
+
+
+class InvalidLaunchTemplateIdMalformed(ApiError):
+    code = "InvalidLaunchTemplateId.Malformed"
+
+
+class InvalidLaunchTemplateIdVersionNotFound(ApiError):
+    code = "InvalidLaunchTemplateId.VersionNotFound"
+
+
+class VersionLimitExceeded(ApiError):
+    code = "VersionLimitExceeded"

@@ -6,6 +6,7 @@ from gureum.services.ec2.handlers import (  # noqa: F401
     images,
     instances,
     keypairs,
+    launch_templates,
     lifecycle,
     metadata,
     regions,

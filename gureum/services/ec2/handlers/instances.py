@@ -15,7 +15,7 @@ from gureum.api.dispatch import RequestContext, action
 from gureum.services.ec2 import allocation, filters, ids, networks
 from gureum.services.ec2 import exceptions as exc
 from gureum.services.ec2 import security_groups as sg
-from gureum.services.ec2.handlers import common
+from gureum.services.ec2.handlers import common, launch_templates
 from gureum.services.ec2.handlers.metadata import validate_options
 from gureum.services.ec2.instance_types import CATALOGUE, DEFAULT
 from gureum.services.ec2.views import instance as instance_view
@@ -71,6 +71,8 @@ def _instance_tags(p: dict[str, Any]) -> list[tuple[str, str]]:
 @action("ec2", "RunInstances")
 def run_instances(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
     cloud, account = ctx.cloud, ctx.account_id
+    request_hash = _request_hash(p)  # what the caller sent, not what a template added
+    p = launch_templates.resolve(ctx, p)
     min_count, max_count = p["MinCount"], p["MaxCount"]
     if min_count < 1 or max_count < 1:
         raise exc.InvalidParameterValue("MinCount and MaxCount must be greater than zero")
@@ -98,7 +100,6 @@ def run_instances(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
     token = p.get("ClientToken")
     if token is not None and len(token) > 64:
         raise exc.InvalidParameterValue("ClientToken must be at most 64 characters")
-    request_hash = _request_hash(p)
     metadata_options = validate_options(p.get("MetadataOptions"))
     zone = (p.get("Placement") or {}).get("AvailabilityZone")
     if zone and zone != cloud.availability_zone:
