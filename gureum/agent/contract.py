@@ -281,8 +281,8 @@ class AgentContract(abc.ABC):
 
     @abc.abstractmethod
     def refresh_load_balancer(self, lb_id: str) -> None:
-        """Follow what its health checks say now (a network load balancer forwards only
-        to healthy targets)."""
+        """Follow what changed since its last `ensure`: health (a network load balancer
+        forwards only to healthy targets) and settled run-time server changes."""
 
     @abc.abstractmethod
     def publish_ports(self, wanted: dict[str, list[Any]]) -> None:

@@ -91,9 +91,8 @@ class LoadBalancerController(ResyncLoop):
             agent.remove_load_balancer(lb_id)
             self.applied.pop(lb_id, None)
         self._record_health(list(specs))
-        for lb_id, (_, spec) in specs.items():
-            if spec.mode == "tcp":
-                agent.refresh_load_balancer(lb_id)
+        for lb_id in specs:
+            agent.refresh_load_balancer(lb_id)
 
     def _publish(self) -> None:
         """Listeners of internet-facing load balancers on the host's own address."""

@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import shutil
+import time
 from pathlib import Path
 
 from gureum.agent import firewall, network, wire
@@ -20,6 +21,9 @@ from gureum.agent.network import NetworkPlan
 from gureum.errors import HostError
 
 log = logging.getLogger("gureum.lb")
+
+
+CONSOLIDATE_AFTER = 5.0  # seconds without a server change before the follow-up reload
 
 
 def port_name(lb_id: str) -> str:
@@ -102,10 +106,16 @@ class LoadBalancers:
                         spec.lb_id, err)
             return False
         files.config.write_text(text)  # what a later start or reload loads
+        # Servers added at run time serve far fewer requests than configured ones in
+        # HAProxy 2.6 (measured: 16k vs 44k req/s through one ALB): once changes settle,
+        # a seamless reload makes them configured servers.
+        files.consolidate.write_text(str(time.time() + CONSOLIDATE_AFTER))
         return True
 
     def refresh(self, lb_id: str) -> None:
-        """A network load balancer's forwarding follows its targets' health."""
+        """Follow what changed since the last `ensure`: a network load balancer's
+        forwarding follows its targets' health; servers changed at run time become
+        configured ones once changes have settled."""
         files = self.files(lb_id)
         try:
             spec = wire.decode(json.loads(files.spec.read_text()), LoadBalancerSpec)
@@ -113,6 +123,14 @@ class LoadBalancers:
             return
         if spec.mode == "tcp":
             self._forward(spec, files)
+        try:
+            due = float(files.consolidate.read_text())
+        except (OSError, ValueError):
+            return
+        if time.time() >= due and process.master_pid(files) is not None:
+            process.check_config(files, files.config.read_text())
+            process.reload(files)
+            files.consolidate.unlink(missing_ok=True)
 
     def _forward(self, spec: LoadBalancerSpec, files: LoadBalancerFiles) -> None:
         rules = nlb.ruleset(spec, self.health(spec.lb_id))

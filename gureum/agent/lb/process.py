@@ -30,6 +30,7 @@ class LoadBalancerFiles:
         self.admin = directory / "admin.sock"
         self.placement = directory / "placement.json"
         self.spec = directory / "spec.json"  # the spec last applied
+        self.consolidate = directory / "consolidate"  # when to turn run-time servers into config
 
 
 def running(pid: int) -> bool:
