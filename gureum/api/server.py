@@ -14,12 +14,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
-from botocore.model import OperationModel
+from botocore.model import OperationModel, ServiceModel
 
+from gureum.api import document_protocol, sigv4
 from gureum.api import exceptions as api_exc
-from gureum.api import json_protocol, sigv4
 from gureum.api.dispatch import HANDLERS, SERVICES, RequestContext, load_handlers
-from gureum.api.json_protocol import JsonParser, JsonSerializer
+from gureum.api.document_protocol import DocumentParser, DocumentSerializer
 from gureum.api.models import service_model
 from gureum.api.query_parser import QueryParser
 from gureum.api.ratelimit import RateLimiter
@@ -35,62 +35,97 @@ DRAIN_LIMIT = 16 * MAX_BODY
 MAX_PARAMS = 5000
 
 
+CBOR = "smithy-rpc-v2-cbor"
+WIRE_PROTOCOLS = ("ec2", "query", "json", CBOR)
+
+
 class Protocol:
-    """Reading a request and writing its answer for one service, from its botocore model:
-    `ec2` and `query` (form parameters, XML), `json` (X-Amz-Target, JSON)."""
+    """One service spoken in one wire protocol, from its botocore model: `ec2` and `query`
+    (form parameters, XML), `json` (X-Amz-Target, JSON), `smithy-rpc-v2-cbor` (CBOR)."""
 
-    def __init__(self, service: str) -> None:
-        self.model = service_model(service)
-        proto = self.model.protocol
-        self.json = proto == "json"
-        self.target_prefix = self.model.metadata.get("targetPrefix", "")
-        self.query_parser = QueryParser(proto)
-        self.json_parser = JsonParser()
-        self.serializer: XmlSerializer | JsonSerializer = JsonSerializer() if self.json else \
-            XmlSerializer(proto, self.model.metadata.get("xmlNamespace", "").rstrip("/"))
-        self.content_type = "application/x-amz-json-1.1" if self.json else "text/xml;charset=UTF-8"
+    def __init__(self, model: ServiceModel, kind: str) -> None:
+        self.model = model
+        self.kind = kind
+        self.target_prefix = model.metadata.get("targetPrefix", "")
+        self.document = kind in ("json", CBOR)
+        if self.document:
+            self.document_parser = DocumentParser(cbor=kind == CBOR)
+            self.serializer: XmlSerializer | DocumentSerializer = DocumentSerializer(
+                cbor=kind == CBOR)
+        else:
+            self.query_parser = QueryParser(kind)
+            self.serializer = XmlSerializer(kind, model.metadata.get("xmlNamespace", "").rstrip("/"))
+        version = model.metadata.get("jsonVersion", "1.1")
+        self.headers = {"ec2": {"Content-Type": "text/xml;charset=UTF-8"},
+                        "query": {"Content-Type": "text/xml;charset=UTF-8"},
+                        "json": {"Content-Type": f"application/x-amz-json-{version}"},
+                        CBOR: {"Content-Type": "application/cbor",
+                               "smithy-protocol": "rpc-v2-cbor"}}[kind]
 
-    def read(self, headers: dict[str, str], query: str,
+    def read(self, headers: dict[str, str], path: str, query: str,
              body: bytes) -> tuple[str | None, dict[str, str] | bytes]:
         """(action, raw input) of a request."""
-        if self.json:
-            return json_protocol.action_of(headers, self.target_prefix), body
+        if self.kind == CBOR:
+            return document_protocol.cbor_action(path, self.target_prefix), body
+        if self.kind == "json":
+            return document_protocol.json_action(headers, self.target_prefix), body
         params = _form(query, body)
         return params.get("Action"), params
 
     def parse(self, operation: OperationModel, raw: dict[str, str] | bytes) -> dict[str, Any]:
-        if self.json:
+        if self.document:
             assert isinstance(raw, bytes)
-            return self.json_parser.parse(operation, raw)
+            return self.document_parser.parse(operation, raw)
         assert isinstance(raw, dict)
         return self.query_parser.parse(operation, raw)
+
+
+class ServiceProtocols:
+    """Every wire protocol a service's model lists (CloudWatch: CBOR, JSON and query):
+    each request is read, and answered, in the one it was sent in."""
+
+    def __init__(self, service: str) -> None:
+        model = service_model(service)
+        kinds = model.metadata.get("protocols") or [model.protocol]
+        self.by_kind = {k: Protocol(model, k) for k in kinds if k in WIRE_PROTOCOLS}
+        self.default = next(iter(self.by_kind.values()))
+
+    def pick(self, headers: dict[str, str]) -> Protocol:
+        if headers.get("smithy-protocol") == "rpc-v2-cbor" and CBOR in self.by_kind:
+            return self.by_kind[CBOR]
+        if "x-amz-target" in headers and "json" in self.by_kind:
+            return self.by_kind["json"]
+        return self.by_kind.get("query") or self.by_kind.get("ec2") or self.default
 
 
 class Api:
     def __init__(self, cloud: Cloud) -> None:
         load_handlers()
         self.cloud = cloud
-        self.protocols = {name: Protocol(model) for name, model in SERVICES.items()}
+        self.protocols = {name: ServiceProtocols(model) for name, model in SERVICES.items()}
         self.limiter = RateLimiter(cloud.config.rate_limit, cloud.config.rate_burst)
 
     def _protocol_for(self, headers: dict[str, str]) -> Protocol:
-        """The protocol errors are answered in: the signed-for service's, else EC2's."""
+        """The protocol a request is read and answered in: the signed-for service's (in
+        the wire protocol the request uses), else EC2's."""
         try:
-            return self.protocols.get(sigv4.credential_of(headers).service, self.protocols["ec2"])
+            service = self.protocols.get(sigv4.credential_of(headers).service,
+                                         self.protocols["ec2"])
         except ApiError:
-            return self.protocols["ec2"]
+            service = self.protocols["ec2"]
+        return service.pick(headers)
 
-    def error(self, err: ApiError, headers: dict[str, str]) -> tuple[int, bytes, str]:
+    def error(self, err: ApiError, headers: dict[str, str]) -> tuple[int, bytes, dict[str, str]]:
         """An error answered before the request could be read (an oversized body)."""
         protocol = self._protocol_for(headers)
         return (err.status, protocol.serializer.error(err.code, err.message, str(uuid.uuid4())),
-                protocol.content_type)
+                protocol.headers)
 
     def handle(self, method: str, target: str, headers: dict[str, str],
-               body: bytes) -> tuple[int, bytes, str]:
+               body: bytes) -> tuple[int, bytes, dict[str, str]]:
         protocol = self._protocol_for(headers)
         status, payload = self._handle(protocol, method, target, headers, body)
-        return status, payload, protocol.content_type
+        return status, payload, protocol.headers
 
     def _handle(self, protocol: Protocol, method: str, target: str, headers: dict[str, str],
                 body: bytes) -> tuple[int, bytes]:
@@ -101,7 +136,7 @@ class Api:
                                       self.cloud.secret_for)
             if credential.service not in self.protocols:
                 raise api_exc.InvalidAction(f"Service '{credential.service}' is not offered here")
-            action, raw = protocol.read(headers, split.query, body)
+            action, raw = protocol.read(headers, split.path, split.query, body)
             return 200, self._dispatch(protocol, credential, action, raw, request_id)
         except ApiError as err:
             return err.status, protocol.serializer.error(err.code, err.message, request_id)
@@ -193,9 +228,12 @@ class _Handler(BaseHTTPRequestHandler):
     do_POST = _serve
     do_GET = _serve
 
-    def _reply(self, status: int, payload: bytes, content_type: str = "text/xml;charset=UTF-8") -> None:
+    def _reply(self, status: int, payload: bytes,
+               headers: dict[str, str] | str = "text/xml;charset=UTF-8") -> None:
         self.send_response(status)
-        self.send_header("Content-Type", content_type)
+        for name, value in ({"Content-Type": headers} if isinstance(headers, str)
+                            else headers).items():
+            self.send_header(name, value)
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()
         self.wfile.write(payload)

@@ -1,11 +1,13 @@
-"""Model-driven parser and serializer for the `json` protocol (AWS JSON 1.0/1.1: ACM,
-and most newer services).
+"""Model-driven parser and serializer for the document protocols: `json` (AWS JSON
+1.0/1.1: ACM and most newer services) and `smithy-rpc-v2-cbor` (CloudWatch, as current
+botocore speaks it).
 
-The action comes from the `X-Amz-Target` header (`<targetPrefix>.<Action>`), the input is
-the JSON body, checked against botocore's input shape: unknown members are refused,
-types and required members checked, blobs decoded from base64, timestamps read as epoch
-seconds. Output is the shape's members as JSON (blobs base64, timestamps epoch seconds);
-errors are `{"__type": code, "message": ...}`.
+JSON: the action comes from the `X-Amz-Target` header (`<targetPrefix>.<Action>`); blobs
+travel as base64 and timestamps as epoch seconds. CBOR: the action comes from the path
+(`/service/<targetPrefix>/operation/<Action>`); blobs are byte strings and timestamps
+tag-1 epoch values (cbor2 does the encoding). Either way the input is checked against
+botocore's input shape (unknown members refused, types and required members checked),
+the output is the shape's members, and errors are `{"__type": code, "message": ...}`.
 """
 
 from __future__ import annotations
@@ -14,27 +16,45 @@ import base64
 import binascii
 import datetime as dt
 import json
+import re
 from typing import Any
 
+import cbor2
 from botocore.model import ListShape, MapShape, OperationModel, Shape, StructureShape
 
 from gureum.api import xml_serializer
 from gureum.api.exceptions import InvalidParameterValue, MissingParameter, UnknownParameter
 from gureum.api.xml_serializer import SerializerError
 
+_CBOR_PATH = re.compile(r"^/service/([^/]+)/operation/([^/?]+)$")
 
-def action_of(headers: dict[str, str], target_prefix: str) -> str | None:
+
+def json_action(headers: dict[str, str], target_prefix: str) -> str | None:
     target = headers.get("x-amz-target", "")
     prefix, _, action = target.rpartition(".")
     return action if prefix == target_prefix and action else None
 
 
-class JsonParser:
+def cbor_action(path: str, target_prefix: str) -> str | None:
+    match = _CBOR_PATH.match(path)
+    return match.group(2) if match and match.group(1) == target_prefix else None
+
+
+class DocumentParser:
+    def __init__(self, cbor: bool) -> None:
+        self.cbor = cbor
+
+    def _decode(self, body: bytes) -> Any:
+        if not body:
+            return {}
+        return cbor2.loads(body) if self.cbor else json.loads(body)
+
     def parse(self, operation: OperationModel, body: bytes) -> dict[str, Any]:
         try:
-            data = json.loads(body or b"{}")
-        except (ValueError, UnicodeDecodeError):
-            raise InvalidParameterValue("The request body is not valid JSON") from None
+            data = self._decode(body)
+        except (ValueError, UnicodeDecodeError, cbor2.CBORDecodeError):
+            kind = "CBOR" if self.cbor else "JSON"
+            raise InvalidParameterValue(f"The request body is not valid {kind}") from None
         if not isinstance(data, dict):
             raise InvalidParameterValue("The request body must be a JSON object")
         shape = operation.input_shape
@@ -69,12 +89,16 @@ class JsonParser:
                 raise InvalidParameterValue(f"{path} must be a map")
             return {k: self._value(shape.value, v, f"{path}.{k}") for k, v in value.items()}
         if kind == "blob":
+            if isinstance(value, bytes):
+                return value
             try:
                 return base64.b64decode(value, validate=True)
             except (binascii.Error, TypeError, ValueError):
                 raise InvalidParameterValue(f"{path} must be base64") from None
         if kind == "timestamp":
-            if not isinstance(value, (int, float)):
+            if isinstance(value, dt.datetime):
+                return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+            if not isinstance(value, (int, float)) or isinstance(value, bool):
                 raise InvalidParameterValue(f"{path} must be a timestamp")
             return dt.datetime.fromtimestamp(value, dt.UTC)
         expected = {"string": str, "boolean": bool, "integer": int, "long": int,
@@ -88,16 +112,22 @@ class JsonParser:
         return value
 
 
-class JsonSerializer:
-    content_type = "application/x-amz-json-1.1"
+class DocumentSerializer:
+    def __init__(self, cbor: bool) -> None:
+        self.cbor = cbor
+
+    def _encode(self, document: dict[str, Any]) -> bytes:
+        if self.cbor:
+            return cbor2.dumps(document, datetime_as_timestamp=True, timezone=dt.UTC)
+        return json.dumps(document).encode()
 
     def response(self, operation: OperationModel, result: dict[str, Any], request_id: str) -> bytes:
         shape = operation.output_shape
         body = self._structure(shape, result, operation.name) if shape is not None else {}
-        return json.dumps(body).encode()
+        return self._encode(body)
 
     def error(self, code: str, message: str, request_id: str) -> bytes:
-        return json.dumps({"__type": code, "message": message}).encode()
+        return self._encode({"__type": code, "message": message})
 
     def _structure(self, shape: StructureShape, value: dict[str, Any], path: str) -> dict[str, Any]:
         out = {}
@@ -119,7 +149,8 @@ class JsonSerializer:
         if isinstance(shape, MapShape):
             return {k: self._value(shape.value, v, path) for k, v in value.items()}
         if shape.type_name == "blob":
-            return base64.b64encode(value if isinstance(value, bytes) else value.encode()).decode()
+            raw = value if isinstance(value, bytes) else value.encode()
+            return raw if self.cbor else base64.b64encode(raw).decode()
         if shape.type_name == "timestamp" and isinstance(value, dt.datetime):
-            return value.timestamp()
+            return value if self.cbor else value.timestamp()
         return value
