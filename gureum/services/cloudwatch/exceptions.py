@@ -1,0 +1,21 @@
+"""CloudWatch error codes: one class per AWS code (botocore's cloudwatch model)."""
+
+from __future__ import annotations
+
+from gureum.errors import ApiError
+
+
+class InvalidParameterValue(ApiError):
+    code = "InvalidParameterValue"
+
+
+class InvalidParameterCombination(ApiError):
+    code = "InvalidParameterCombination"
+
+
+class MissingParameter(ApiError):
+    code = "MissingParameter"
+
+
+class InvalidNextToken(ApiError):
+    code = "InvalidNextToken"

@@ -1,0 +1,158 @@
+"""Custom metrics: PutMetricData, ListMetrics, GetMetricStatistics. (The host's own
+AWS/EC2 and AWS/ApplicationELB metrics, GetMetricData and alarms come next.)"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import json
+import math
+from typing import Any
+
+from sqlalchemy import select
+
+from gureum.api.dispatch import RequestContext, action
+from gureum.services.cloudwatch import exceptions as exc
+from gureum.store.cloudwatch_models import MetricPoint
+from gureum.store.models import utcnow
+
+STATISTICS = ("SampleCount", "Average", "Sum", "Minimum", "Maximum")
+MAX_DATAPOINTS = 1440
+PAGE = 500
+
+
+def _dimensions(items: list[dict[str, Any]] | None) -> str:
+    items = items or []
+    if len(items) > 30:
+        raise exc.InvalidParameterValue("A metric has at most 30 dimensions")
+    names = [d["Name"] for d in items]
+    if len(set(names)) != len(names):
+        raise exc.InvalidParameterValue("Dimension names must be unique")
+    return json.dumps(sorted([d["Name"], d["Value"]] for d in items))
+
+
+def _statistic_set(datum: dict[str, Any]) -> tuple[float, float, float, float]:
+    """(sample count, sum, minimum, maximum) of one datum, however it was given."""
+    given = [k for k in ("Value", "StatisticValues", "Values") if k in datum]
+    if len(given) != 1:
+        raise exc.InvalidParameterCombination(
+            "A datum has exactly one of Value, StatisticValues or Values")
+    if "Value" in datum:
+        v = float(datum["Value"])
+        values = [(v, 1.0)]
+    elif "Values" in datum:
+        counts = datum.get("Counts") or [1.0] * len(datum["Values"])
+        if len(counts) != len(datum["Values"]):
+            raise exc.InvalidParameterValue("Values and Counts must have the same length")
+        values = [(float(v), float(c)) for v, c in zip(datum["Values"], counts, strict=True)]
+    else:
+        s = datum["StatisticValues"]
+        numbers = [s["SampleCount"], s["Sum"], s["Minimum"], s["Maximum"]]
+        if any(not math.isfinite(n) for n in numbers) or s["SampleCount"] <= 0:
+            raise exc.InvalidParameterValue("StatisticValues must be finite, SampleCount > 0")
+        return float(s["SampleCount"]), float(s["Sum"]), float(s["Minimum"]), float(s["Maximum"])
+    if not values or any(not math.isfinite(v) or c <= 0 for v, c in values):
+        raise exc.InvalidParameterValue("Values must be finite numbers with positive counts")
+    return (sum(c for _, c in values), sum(v * c for v, c in values),
+            min(v for v, _ in values), max(v for v, _ in values))
+
+
+@action("monitoring", "PutMetricData")
+def put_metric_data(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
+    namespace = p["Namespace"]
+    if namespace.startswith("AWS/"):
+        raise exc.InvalidParameterValue("The value AWS/ for parameter Namespace is invalid: "
+                                        "AWS/ namespaces are reserved for the cloud's metrics")
+    data = p.get("MetricData") or []
+    if not 1 <= len(data) <= 1000:
+        raise exc.InvalidParameterValue("MetricData holds 1 to 1000 data points")
+    now = utcnow()
+    rows = []
+    for datum in data:
+        when = datum.get("Timestamp") or now
+        if when > now + dt.timedelta(hours=2) or when < now - dt.timedelta(days=14):
+            raise exc.InvalidParameterValue("A timestamp must lie within the last two weeks "
+                                            "and the next two hours")
+        count, total, low, high = _statistic_set(datum)
+        rows.append(MetricPoint(account_id=ctx.account_id, namespace=namespace,
+                                name=datum["MetricName"], dimensions=_dimensions(
+                                    datum.get("Dimensions")), timestamp=when,
+                                sample_count=count, sum=total, minimum=low, maximum=high,
+                                unit=datum.get("Unit", "None")))
+    with ctx.cloud.store.write() as s:
+        s.add_all(rows)
+    return {}
+
+
+@action("monitoring", "ListMetrics")
+def list_metrics(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
+    query = select(MetricPoint.namespace, MetricPoint.name, MetricPoint.dimensions).where(
+        MetricPoint.account_id == ctx.account_id).distinct()
+    if p.get("Namespace"):
+        query = query.where(MetricPoint.namespace == p["Namespace"])
+    if p.get("MetricName"):
+        query = query.where(MetricPoint.name == p["MetricName"])
+    if p.get("RecentlyActive") == "PT3H":
+        query = query.where(MetricPoint.timestamp >= utcnow() - dt.timedelta(hours=3))
+    with ctx.cloud.store.read() as s:
+        series = sorted(s.execute(query).all())
+    wanted = p.get("Dimensions") or []
+    out = []
+    for namespace, name, dims in series:
+        have = dict(json.loads(dims))
+        if all(f["Name"] in have and (f.get("Value") is None or have[f["Name"]] == f["Value"])
+               for f in wanted):
+            out.append({"Namespace": namespace, "MetricName": name,
+                        "Dimensions": [{"Name": k, "Value": v} for k, v in sorted(have.items())]})
+    start = 0
+    if p.get("NextToken"):
+        try:
+            start = int(base64.urlsafe_b64decode(p["NextToken"]).decode())
+        except (ValueError, binascii.Error, UnicodeDecodeError):
+            raise exc.InvalidNextToken("The NextToken is not valid") from None
+    chunk = out[start:start + PAGE]
+    token = base64.urlsafe_b64encode(str(start + PAGE).encode()).decode() \
+        if start + PAGE < len(out) else None
+    return {"Metrics": chunk, "NextToken": token}
+
+
+@action("monitoring", "GetMetricStatistics")
+def get_metric_statistics(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
+    statistics = p.get("Statistics") or []
+    if p.get("ExtendedStatistics"):
+        raise exc.InvalidParameterValue("Extended (percentile) statistics are not offered yet")
+    if not statistics:
+        raise exc.MissingParameter("The parameter Statistics is required")
+    period = p["Period"]
+    if period < 1 or (period >= 60 and period % 60) or (period < 60 and period not in (
+            1, 5, 10, 30)):
+        raise exc.InvalidParameterValue("Period must be 1, 5, 10, 30 or a multiple of 60")
+    start, end = p["StartTime"], p["EndTime"]
+    if start >= end:
+        raise exc.InvalidParameterValue("StartTime must be before EndTime")
+    if (end - start).total_seconds() / period > MAX_DATAPOINTS:
+        raise exc.InvalidParameterCombination(
+            f"A request may return at most {MAX_DATAPOINTS} datapoints")
+    query = select(MetricPoint).where(
+        MetricPoint.account_id == ctx.account_id, MetricPoint.namespace == p["Namespace"],
+        MetricPoint.name == p["MetricName"],
+        MetricPoint.dimensions == _dimensions(p.get("Dimensions")),
+        MetricPoint.timestamp >= start, MetricPoint.timestamp < end)
+    if p.get("Unit"):
+        query = query.where(MetricPoint.unit == p["Unit"])
+    buckets: dict[dt.datetime, list[MetricPoint]] = {}
+    with ctx.cloud.store.read() as s:
+        for point in s.scalars(query):
+            offset = int((point.timestamp - start).total_seconds()) // period * period
+            buckets.setdefault(start + dt.timedelta(seconds=offset), []).append(point)
+    datapoints = []
+    for when, points in sorted(buckets.items()):
+        count = sum(x.sample_count for x in points)
+        total = sum(x.sum for x in points)
+        values = {"SampleCount": count, "Sum": total, "Average": total / count,
+                  "Minimum": min(x.minimum for x in points),
+                  "Maximum": max(x.maximum for x in points)}
+        datapoints.append({"Timestamp": when, "Unit": points[0].unit,
+                           **{k: values[k] for k in statistics}})
+    return {"Label": p["MetricName"], "Datapoints": datapoints}

@@ -1,0 +1,81 @@
+"""CloudWatch custom metrics through boto3, which speaks smithy-rpc-v2-cbor to it, and the
+same service over the query and JSON protocols older SDKs use."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+from botocore.exceptions import ClientError
+from test_front_door import raw, signed
+
+from gureum.testing_inprocess import FastCloud
+
+
+def code(call, **kwargs) -> str:  # noqa: ANN001, ANN003
+    with pytest.raises(ClientError) as err:
+        call(**kwargs)
+    assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] < 500
+    return err.value.response["Error"]["Code"]
+
+
+def test_put_list_and_statistics_over_cbor(fast: FastCloud) -> None:
+    cw = fast.client("cloudwatch")
+    now = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0) - dt.timedelta(minutes=5)
+    dims = [{"Name": "Service", "Value": "shop"}]
+    cw.put_metric_data(Namespace="App", MetricData=[
+        {"MetricName": "Latency", "Dimensions": dims, "Timestamp": now, "Value": 10.0,
+         "Unit": "Milliseconds"},
+        {"MetricName": "Latency", "Dimensions": dims, "Timestamp": now + dt.timedelta(seconds=20),
+         "Values": [20.0, 40.0], "Counts": [1, 2], "Unit": "Milliseconds"},
+        {"MetricName": "Latency", "Dimensions": dims, "Timestamp": now + dt.timedelta(minutes=1),
+         "StatisticValues": {"SampleCount": 2, "Sum": 10, "Minimum": 4, "Maximum": 6},
+         "Unit": "Milliseconds"}])
+    metrics = cw.list_metrics(Namespace="App")["Metrics"]
+    assert metrics == [{"Namespace": "App", "MetricName": "Latency", "Dimensions": dims}]
+    assert cw.list_metrics(Dimensions=[{"Name": "Service", "Value": "other"}])["Metrics"] == []
+    points = cw.get_metric_statistics(
+        Namespace="App", MetricName="Latency", Dimensions=dims, StartTime=now,
+        EndTime=now + dt.timedelta(minutes=2), Period=60,
+        Statistics=["SampleCount", "Average", "Minimum", "Maximum", "Sum"])["Datapoints"]
+    first, second = sorted(points, key=lambda d: d["Timestamp"])
+    assert first["SampleCount"] == 4 and first["Sum"] == 110 and first["Average"] == 27.5
+    assert (first["Minimum"], first["Maximum"], first["Unit"]) == (10, 40, "Milliseconds")
+    assert second["Timestamp"] == now + dt.timedelta(minutes=1) and second["Average"] == 5
+
+
+def test_cloudwatch_errors(fast: FastCloud) -> None:
+    cw = fast.client("cloudwatch")
+    assert code(cw.put_metric_data, Namespace="AWS/EC2", MetricData=[
+        {"MetricName": "x", "Value": 1.0}]) == "InvalidParameterValue"
+    assert code(cw.put_metric_data, Namespace="App", MetricData=[
+        {"MetricName": "x", "Value": 1.0, "Values": [1.0]}]) == "InvalidParameterCombination"
+    now = dt.datetime.now(dt.UTC)
+    assert code(cw.get_metric_statistics, Namespace="App", MetricName="x", StartTime=now,
+                EndTime=now - dt.timedelta(hours=1), Period=60,
+                Statistics=["Sum"]) == "InvalidParameterValue"
+    assert code(cw.get_metric_statistics, Namespace="App", MetricName="x",
+                StartTime=now - dt.timedelta(hours=1), EndTime=now, Period=7,
+                Statistics=["Sum"]) == "InvalidParameterValue"
+
+
+def test_query_and_json_protocols_too(fast: FastCloud) -> None:
+    status, text = signed(fast, "Action=ListMetrics&Version=2010-08-01&Namespace=App",
+                          service="monitoring")
+    assert status == 200 and "<ListMetricsResponse" in text and "<MetricName>Latency" in text
+    status, text = signed(fast, "Action=PutMetricData&Version=2010-08-01&Namespace=AWS/X"
+                          "&MetricData.member.1.MetricName=x&MetricData.member.1.Value=1",
+                          service="monitoring")
+    assert status == 400 and "<Code>InvalidParameterValue</Code>" in text
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    request = AWSRequest(method="POST", url=fast.endpoint + "/", data=json.dumps(
+        {"Namespace": "App"}), headers={
+        "Content-Type": "application/x-amz-json-1.0",
+        "X-Amz-Target": "GraniteServiceVersion20100801.ListMetrics"})
+    SigV4Auth(Credentials(*fast.credentials()), "monitoring", "gureum-1").add_auth(request)
+    status, text = raw(fast, request.body, dict(request.headers.items()))
+    assert status == 200 and json.loads(text)["Metrics"][0]["MetricName"] == "Latency"
