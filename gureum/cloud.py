@@ -29,6 +29,7 @@ from gureum.store.db import Store
 
 if TYPE_CHECKING:
     from gureum.controllers.load_balancers import LoadBalancerController
+    from gureum.controllers.metrics import MetricsController
     from gureum.controllers.network import NetworkController
 
 log = logging.getLogger("gureum.cloud")
@@ -71,6 +72,7 @@ class Cloud:
         self.identity = IdentitySigner(config.data_dir / "identity", config.region)
         self.network_controller: NetworkController | None = None
         self.load_balancer_controller: LoadBalancerController | None = None
+        self.metrics_controller: MetricsController | None = None
         self.vpc_services: VpcListeners | None = None
         if with_agent and agent is None:
             self.vpc_services = VpcListeners(plan_for(config), self, self.identity.token_secret,

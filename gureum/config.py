@@ -45,6 +45,9 @@ class Config:
     # gureum's authoritative DNS (load balancers' and instances' public names), UDP+TCP;
     # empty turns it off.
     dns_listen: str = field(default_factory=lambda: _env("GUREUM_DNS_LISTEN", "127.0.0.1:8053"))
+    # How often the host measures instances for CloudWatch's AWS/EC2 metrics (seconds).
+    metrics_interval: float = field(
+        default_factory=lambda: float(_env("GUREUM_METRICS_INTERVAL", "10")))
     # Container root of instance slot N is host uid uid_base + N * 65536.
     uid_base: int = field(default_factory=lambda: int(_env("GUREUM_UID_BASE", str(0x4000_0000))))
     max_instances_per_account: int = field(

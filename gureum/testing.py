@@ -71,6 +71,7 @@ class Server(ManagedProcess):
             "GUREUM_UID_BASE": str(0x5000_0000 + secrets.randbelow(64) * 0x100_0000),
             "GUREUM_MAX_INSTANCES": "64",
             "GUREUM_DNS_LISTEN": f"127.0.0.1:{free_port()}",
+            "GUREUM_METRICS_INTERVAL": "2",
             "GUREUM_STRICT_SERIALIZER": "1",  # a handler's misspelt output key fails the test
             "AWS_CONFIG_FILE": str(data_dir / "aws-config"),
             "AWS_SHARED_CREDENTIALS_FILE": str(data_dir / "aws-credentials"),

@@ -172,6 +172,14 @@ class HostAgent(AgentContract):
         except FileNotFoundError:
             return b""
 
+    def counters(self, instance_ids: list[str]) -> dict[str, list[float]]:
+        out = {}
+        for instance_id in instance_ids:
+            values = self.driver.counters(instance_id)
+            if values is not None:
+                out[instance_id] = values
+        return out
+
     def apply_firewall(self, instance_id: str, rules: Firewall) -> None:
         firewall.apply(self.plan.netns(instance_id), rules)
 

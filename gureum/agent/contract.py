@@ -265,6 +265,11 @@ class AgentContract(abc.ABC):
     @abc.abstractmethod
     def apply_firewall(self, instance_id: str, rules: Firewall) -> None: ...
 
+    @abc.abstractmethod
+    def counters(self, instance_ids: list[str]) -> dict[str, list[float]]:
+        """Cumulative counters of running instances, for metrics: [CPU seconds used,
+        bytes in, bytes out, packets in, packets out] (absent: not running here)."""
+
     # load balancers
     @abc.abstractmethod
     def ensure_load_balancer(self, spec: LoadBalancerSpec) -> None:

@@ -9,6 +9,7 @@ exiting, a container vanishing, an unknown container appearing, a failing call.
 from __future__ import annotations
 
 import threading
+import time
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
@@ -50,6 +51,8 @@ class FakeAgent(AgentContract):
         self.down: set[str] = set()  # server names whose health checks fail
         self.published: dict[str, list[Any]] = {}
         self.busy_ports: set[int] = set()  # ports "taken" on the host
+        self.cpu_load: dict[str, float] = {}  # vCPUs an instance keeps busy
+        self.cpu_clock: dict[str, tuple[float, float]] = {}
         self.failures: dict[str, list[Exception]] = defaultdict(list)
         self.calls: list[tuple[str, str]] = []  # (method, instance id or "")
 
@@ -199,6 +202,21 @@ class FakeAgent(AgentContract):
                 self.disks.discard(instance_id)
                 self.consoles.pop(instance_id, None)
             return gone
+
+    def counters(self, instance_ids: list[str]) -> dict[str, list[float]]:
+        """CPU seconds grow at `cpu_load[id]` vCPUs' worth since launch (a test sets it)."""
+        self._enter("counters")
+        now = time.monotonic()
+        with self.lock:
+            out = {}
+            for instance_id in instance_ids:
+                if not self.alive(instance_id):
+                    continue
+                last, used = self.cpu_clock.get(instance_id, (now, 0.0))
+                used += (now - last) * self.cpu_load.get(instance_id, 0.0)
+                self.cpu_clock[instance_id] = (now, used)
+                out[instance_id] = [used, 0.0, 0.0, 0.0, 0.0]
+            return out
 
     def apply_firewall(self, instance_id: str, rules: Firewall) -> None:
         self._enter("apply_firewall", instance_id)

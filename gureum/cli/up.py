@@ -60,7 +60,8 @@ class RunningCloud:
         if self.dns is not None:
             self.dns.stop()
         for controller in (self.cloud.controller, self.cloud.firewall_controller,
-                           self.cloud.network_controller, self.cloud.load_balancer_controller):
+                           self.cloud.network_controller, self.cloud.load_balancer_controller,
+                           self.cloud.metrics_controller):
             if controller is not None:
                 controller.stop()
 
@@ -72,6 +73,7 @@ def start_cloud(cfg: Config, agent: AgentContract | None = None) -> RunningCloud
     from gureum.controllers.firewall import FirewallController
     from gureum.controllers.instances import InstanceController
     from gureum.controllers.load_balancers import LoadBalancerController
+    from gureum.controllers.metrics import MetricsController
     from gureum.controllers.network import NetworkController
 
     cloud = Cloud(cfg, agent=agent)
@@ -81,10 +83,12 @@ def start_cloud(cfg: Config, agent: AgentContract | None = None) -> RunningCloud
     cloud.firewall_controller = FirewallController(cloud)
     cloud.network_controller = NetworkController(cloud)
     cloud.load_balancer_controller = LoadBalancerController(cloud)
+    cloud.metrics_controller = MetricsController(cloud)
     cloud.controller.start()
     cloud.firewall_controller.start()
     cloud.network_controller.start()
     cloud.load_balancer_controller.start()
+    cloud.metrics_controller.start()
     dns = None
     if cfg.dns_listen:
         host, _, port = cfg.dns_listen.rpartition(":")

@@ -79,3 +79,39 @@ def test_query_and_json_protocols_too(fast: FastCloud) -> None:
     SigV4Auth(Credentials(*fast.credentials()), "monitoring", "gureum-1").add_auth(request)
     status, text = raw(fast, request.body, dict(request.headers.items()))
     assert status == 200 and json.loads(text)["Metrics"][0]["MetricName"] == "Latency"
+
+
+def test_the_host_measures_instances_cpu(fast: FastCloud, ec2, image_id) -> None:  # noqa: ANN001
+    from gureum.services.ec2.instance_types import CATALOGUE
+    from gureum.testing import wait_for
+    from gureum.testing_inprocess import wait_state
+
+    controller = fast.cloud.metrics_controller
+    assert controller is not None
+    saved, controller.resync_seconds = controller.resync_seconds, 0.2
+    controller.wakeup.set()  # end the current (long) wait
+    iid = ec2.run_instances(ImageId=image_id, InstanceType="t3.micro", MinCount=1,
+                            MaxCount=1)["Instances"][0]["InstanceId"]
+    try:
+        wait_state(ec2, iid, "running")
+        fast.agent.cpu_load[iid] = 1.0  # one vCPU kept busy
+        expected = 100.0 / CATALOGUE["t3.micro"].vcpus
+        cw = fast.client("cloudwatch")
+        start = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
+
+        def average() -> float | None:
+            points = cw.get_metric_statistics(
+                Namespace="AWS/EC2", MetricName="CPUUtilization",
+                Dimensions=[{"Name": "InstanceId", "Value": iid}], StartTime=start,
+                EndTime=dt.datetime.now(dt.UTC) + dt.timedelta(minutes=1), Period=60,
+                Statistics=["Average", "SampleCount"])["Datapoints"]
+            return points[0]["Average"] if points and points[0]["SampleCount"] >= 3 else None
+
+        assert wait_for(lambda: average() is not None, 10)
+        assert abs(average() - expected) < expected * 0.25, (average(), expected)
+        listed = cw.list_metrics(Namespace="AWS/EC2", Dimensions=[
+            {"Name": "InstanceId", "Value": iid}])["Metrics"]
+        assert {m["MetricName"] for m in listed} >= {"CPUUtilization", "NetworkIn", "NetworkOut"}
+    finally:
+        controller.resync_seconds = saved
+        ec2.terminate_instances(InstanceIds=[iid])

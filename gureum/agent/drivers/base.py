@@ -78,6 +78,10 @@ class InstanceDriver(ABC):
         """Something listens on TCP 22 inside the instance, read without sending a packet
         (security groups may close port 22; a probe would litter the console)."""
 
+    @abstractmethod
+    def counters(self, instance_id: str) -> list[float] | None:
+        """[CPU seconds, bytes in, bytes out, packets in, packets out] so far, or None."""
+
     def host_objects(self) -> dict[str, list[str]]:
         """Kinds of host objects the driver makes beyond the shared ones."""
         return {}

@@ -118,5 +118,23 @@ class ContainerDriver(InstanceDriver):
                 continue
         return False
 
+    def counters(self, instance_id: str) -> list[float] | None:
+        """CPU time from the instance's cpuacct cgroup; traffic from its netns as its
+        init sees it (eth0 of /proc/<pid>/net/dev): no subprocess."""
+        pid = self.runtime.init_pid(self.container_name(instance_id))
+        usage = CGROUP_ROOT / "cpuacct" / self.config.prefix / instance_id / "cpuacct.usage"
+        try:
+            cpu = int(usage.read_text()) / 1e9
+            with open(f"/proc/{pid}/net/dev") as f:
+                for line in f:
+                    name, _, rest = line.partition(":")
+                    if name.strip() == "eth0":
+                        fields = [float(x) for x in rest.split()]
+                        # The instance's receive is the world's "in".
+                        return [cpu, fields[0], fields[8], fields[1], fields[9]]
+        except (OSError, ValueError, IndexError, TypeError):
+            return None
+        return [cpu, 0.0, 0.0, 0.0, 0.0]
+
     def host_objects(self) -> dict[str, list[str]]:
         return {"containers": self.runtime.list()}
