@@ -71,3 +71,14 @@ class Network:
         ec2.delete_security_group(GroupId=self.group)
         ec2.delete_subnet(SubnetId=self.subnet)
         ec2.delete_vpc(VpcId=self.vpc)
+
+
+def error_code(call, **kwargs) -> str:  # noqa: ANN001, ANN003
+    """The AWS error code a call fails with (never a 5xx: bad input is the caller's)."""
+    import pytest
+    from botocore.exceptions import ClientError
+
+    with pytest.raises(ClientError) as err:
+        call(**kwargs)
+    assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] < 500
+    return err.value.response["Error"]["Code"]

@@ -2,18 +2,10 @@
 
 from __future__ import annotations
 
-import pytest
-from botocore.exceptions import ClientError
+from helpers import error_code as code
 
 from gureum.testing_certs import self_signed
 from gureum.testing_inprocess import FastCloud
-
-
-def code(call, **kwargs) -> str:  # noqa: ANN001, ANN003
-    with pytest.raises(ClientError) as err:
-        call(**kwargs)
-    assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] < 500
-    return err.value.response["Error"]["Code"]
 
 
 def test_import_describe_list_get_delete(fast: FastCloud) -> None:

@@ -6,18 +6,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-import pytest
-from botocore.exceptions import ClientError
+from helpers import error_code as code
 from test_front_door import raw, signed
 
 from gureum.testing_inprocess import FastCloud
-
-
-def code(call, **kwargs) -> str:  # noqa: ANN001, ANN003
-    with pytest.raises(ClientError) as err:
-        call(**kwargs)
-    assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] < 500
-    return err.value.response["Error"]["Code"]
 
 
 def test_put_list_and_statistics_over_cbor(fast: FastCloud) -> None:

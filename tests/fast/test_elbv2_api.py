@@ -3,16 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from botocore.exceptions import ClientError
+from helpers import error_code as code
 
 from gureum.testing_inprocess import FastCloud, wait_state
-
-
-def code(call, **kwargs) -> str:  # noqa: ANN001, ANN003
-    with pytest.raises(ClientError) as err:
-        call(**kwargs)
-    assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] < 500
-    return err.value.response["Error"]["Code"]
 
 
 @pytest.fixture(scope="module")

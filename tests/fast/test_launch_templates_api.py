@@ -4,17 +4,9 @@ from __future__ import annotations
 
 import base64
 
-import pytest
-from botocore.exceptions import ClientError
+from helpers import error_code as code
 
 from gureum.testing_inprocess import FastCloud, wait_state
-
-
-def code(call, **kwargs) -> str:  # noqa: ANN001, ANN003
-    with pytest.raises(ClientError) as err:
-        call(**kwargs)
-    assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] < 500
-    return err.value.response["Error"]["Code"]
 
 
 def test_versions_defaults_and_run_instances(fast: FastCloud, ec2, image_id) -> None:  # noqa: ANN001
