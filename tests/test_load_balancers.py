@@ -211,6 +211,15 @@ def test_network_load_balancer_forwards_tcp_keeping_the_client_address(
         assert {a[1] for a in answers} == {"xff=None"}, "TCP passes through: no headers added"
         assert {a[4] for a in answers} == {"client=169.254.86.1"}, \
             f"the client's address, not the load balancer's {address['PrivateIPv4Address']}"
+        # The NLB's own group judges its clients (in the router, before the DNAT).
+        open_lb = {"IpProtocol": "tcp", "FromPort": 80, "ToPort": 81,
+                   "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}
+        ec2.revoke_security_group_ingress(GroupId=groups["lb"], IpPermissions=[open_lb])
+        try:
+            assert wait_for(lambda: not _serves(url), 10), "closed by the NLB's group"
+        finally:
+            ec2.authorize_security_group_ingress(GroupId=groups["lb"], IpPermissions=[open_lb])
+        assert wait_for(lambda: _serves(url), 10)
         # An unhealthy target gets no new connections; every request still succeeds.
         victim = backends[0]
         ssh(key_pair[1], victim["PublicIpAddress"], "sudo -n pkill -f '[/]srv/web.py'; true")

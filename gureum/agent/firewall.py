@@ -33,14 +33,24 @@ def _match(rule: FirewallRule) -> str:
     return f"meta l4proto {int(proto)}"
 
 
-def _lines(rules: tuple[FirewallRule, ...], field: str) -> list[str]:
+def _lines(rules: tuple[FirewallRule, ...], field: str, prefix: str = "") -> list[str]:
+    """One accept line per rule; `prefix` narrows every line (e.g. to one address)."""
     out = []
     for rule in rules:
         if not rule.peers:
             continue
         peer = "" if ANY in rule.peers else f"ip {field} {{ {', '.join(sorted(set(rule.peers)))} }}"
-        out.append("    " + " ".join(part for part in (peer, _match(rule), "accept") if part))
+        out.append("    " + " ".join(part for part in (prefix, peer, _match(rule), "accept")
+                                     if part))
     return out
+
+
+def ingress_guard(address: str, firewall: Firewall) -> list[str]:
+    """Lines of a filter chain that let traffic to `address` in only as the firewall's
+    ingress rules allow (replies and established flows always)."""
+    target = f"ip daddr {address}"
+    return ([f"    {target} ct state established,related accept"]
+            + _lines(firewall.ingress, "saddr", target) + [f"    {target} drop"])
 
 
 def render(firewall: Firewall) -> str:

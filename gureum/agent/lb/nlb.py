@@ -7,6 +7,7 @@ existing ones continue on their conntrack entries."""
 
 from __future__ import annotations
 
+from gureum.agent import firewall
 from gureum.agent.contract import HealthReport, LoadBalancerSpec
 
 
@@ -42,8 +43,15 @@ def ruleset(spec: LoadBalancerSpec, health: HealthReport) -> str:
             lines.append(f"    {match} dnat ip addr . port to numgen inc mod {len(servers)} "
                          f"map {{ {pairs} }}")
     name = table_name(spec.lb_id)
+    # The NLB's security groups judge its clients here, before the DNAT hides the
+    # address they asked for (its own netns never sees their packets).
+    guard = ""
+    if spec.firewall is not None:
+        guard = ("  chain guard {\n    type filter hook prerouting priority -150; "
+                 "policy accept;\n" + "".join(line + "\n" for line in firewall.ingress_guard(
+                     spec.private_ip, spec.firewall)) + "  }\n")
     # Declaring then deleting the table makes the replacement one atomic transaction.
-    return (f"table ip {name}\ndelete table ip {name}\ntable ip {name} {{\n"
-            f"  chain prerouting {{\n"
-            f"    type nat hook prerouting priority dstnat; policy accept;\n"
+    return (f"table ip {name}\ndelete table ip {name}\ntable ip {name} {{\n" + guard
+            + "  chain prerouting {\n"
+            "    type nat hook prerouting priority dstnat; policy accept;\n"
             + "".join(line + "\n" for line in lines) + "  }\n}\n")
