@@ -437,3 +437,25 @@ def test_https_listener_serves_the_imported_certificate(server, ec2, elb, alb, g
     finally:
         elb.delete_listener(ListenerArn=listener["ListenerArn"])
     acm.delete_certificate(CertificateArn=arn)
+
+
+def test_cloudwatch_counts_the_requests(server, elb, alb) -> None:  # noqa: ANN001
+    import datetime as dt
+
+    cw = server.client("cloudwatch")
+    assert wait_for(lambda: set(health(elb, alb["tg"]).values()) == {"healthy"}, 60)
+    start = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=30)
+    name = "app/" + alb["lb"]["LoadBalancerArn"].split("loadbalancer/app/", 1)[1]
+    time.sleep(2.5)  # one measurement before the burst, so the burst is a difference
+    for _ in range(20):
+        get(alb["url"])
+
+    def total(metric: str) -> float:
+        points = cw.get_metric_statistics(
+            Namespace="AWS/ApplicationELB", MetricName=metric,
+            Dimensions=[{"Name": "LoadBalancer", "Value": name}], StartTime=start,
+            EndTime=start + dt.timedelta(minutes=5), Period=300, Statistics=["Sum"])["Datapoints"]
+        return points[0]["Sum"] if points else 0.0
+
+    assert wait_for(lambda: total("RequestCount") >= 20, 15), total("RequestCount")
+    assert total("HTTPCode_Target_2XX_Count") >= 20

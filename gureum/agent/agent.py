@@ -194,6 +194,9 @@ class HostAgent(AgentContract):
     def load_balancers(self) -> dict[str, bool]:
         return self.lbs.present()
 
+    def lb_stats(self, lb_id: str) -> dict[str, float]:
+        return self.lbs.stats(lb_id)
+
     def refresh_load_balancer(self, lb_id: str) -> None:
         self.lbs.refresh(lb_id)
 

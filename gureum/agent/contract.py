@@ -290,6 +290,12 @@ class AgentContract(abc.ABC):
         forwards only to healthy targets) and settled run-time server changes."""
 
     @abc.abstractmethod
+    def lb_stats(self, lb_id: str) -> dict[str, float]:
+        """The load balancer's traffic as CloudWatch names it: counters since its proxy
+        started (RequestCount, ProcessedBytes, HTTPCode_Target_NXX_Count) and gauges
+        (ActiveConnectionCount, TargetResponseTime in seconds)."""
+
+    @abc.abstractmethod
     def publish_ports(self, wanted: dict[str, list[Any]]) -> None:
         """Listeners published on the host's own address, exactly these: port (as a
         string) -> [load balancer address, its port, VPC index]."""

@@ -52,6 +52,7 @@ class FakeAgent(AgentContract):
         self.published: dict[str, list[Any]] = {}
         self.busy_ports: set[int] = set()  # ports "taken" on the host
         self.cpu_load: dict[str, float] = {}  # vCPUs an instance keeps busy
+        self.lb_counters: dict[str, dict[str, float]] = {}
         self.cpu_clock: dict[str, tuple[float, float]] = {}
         self.failures: dict[str, list[Exception]] = defaultdict(list)
         self.calls: list[tuple[str, str]] = []  # (method, instance id or "")
@@ -249,6 +250,12 @@ class FakeAgent(AgentContract):
         self._enter("load_balancers")
         with self.lock:
             return dict(self.lb_running)
+
+    def lb_stats(self, lb_id: str) -> dict[str, float]:
+        """What a test put in `lb_counters[lb_id]` (requests "served" so far)."""
+        self._enter("lb_stats", lb_id)
+        with self.lock:
+            return dict(self.lb_counters.get(lb_id, {})) if lb_id in self.lbs else {}
 
     def refresh_load_balancer(self, lb_id: str) -> None:
         self._enter("refresh_load_balancer", lb_id)

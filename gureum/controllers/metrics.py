@@ -1,22 +1,27 @@
 """The metrics controller: measures every running instance on the host and records
 CloudWatch's AWS/EC2 metrics, as AWS publishes them per InstanceId: CPUUtilization (CPU
 time used against the instance type's vCPUs over the interval), NetworkIn/NetworkOut
-(bytes) and NetworkPacketsIn/NetworkPacketsOut. Measured, never estimated: the counters
-come from the agent (cgroup CPU time, the instance's own network counters)."""
+(bytes) and NetworkPacketsIn/NetworkPacketsOut; and AWS/ApplicationELB per load balancer
+(RequestCount, ProcessedBytes, HTTPCode_Target_NXX_Count, ActiveConnectionCount,
+TargetResponseTime) and per target group (HealthyHostCount, UnHealthyHostCount).
+Measured, never estimated: the counters come from the agent (cgroup CPU time, the
+instance's own network counters, each load balancer's HAProxy)."""
 
 from __future__ import annotations
 
 import json
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, select
 
 from gureum.controllers.loop import ResyncLoop
 from gureum.services.ec2.instance_types import CATALOGUE
+from gureum.services.elbv2 import resources as res
 from gureum.store import models
 from gureum.store.cloudwatch_models import MetricPoint
+from gureum.store.elbv2_models import Listener, LoadBalancer
 from gureum.store.models import utcnow
 
 if TYPE_CHECKING:
@@ -26,6 +31,10 @@ RETENTION = timedelta(days=15)
 PRUNE_EVERY = 3600.0
 NAMES = (("NetworkIn", "Bytes", 1), ("NetworkOut", "Bytes", 2),
          ("NetworkPacketsIn", "Count", 3), ("NetworkPacketsOut", "Count", 4))
+LB_COUNTERS = {"RequestCount": "Count", "ProcessedBytes": "Bytes",
+               "HTTPCode_Target_2XX_Count": "Count", "HTTPCode_Target_3XX_Count": "Count",
+               "HTTPCode_Target_4XX_Count": "Count", "HTTPCode_Target_5XX_Count": "Count"}
+LB_GAUGES = {"ActiveConnectionCount": "Count", "TargetResponseTime": "Seconds"}
 
 
 class MetricsController(ResyncLoop):
@@ -36,6 +45,7 @@ class MetricsController(ResyncLoop):
         self.cloud = cloud
         self.resync_seconds = cloud.config.metrics_interval
         self.last: dict[str, tuple[float, list[float]]] = {}  # id -> (when, counters)
+        self.lb_last: dict[str, dict[str, float]] = {}  # lb id -> counters last read
         self._pruned = 0.0
 
     def sync(self) -> None:
@@ -60,12 +70,11 @@ class MetricsController(ResyncLoop):
             dims = json.dumps([["InstanceId", instance_id]])
             measured = [("CPUUtilization", "Percent", cpu)] + [
                 (name, unit, max(0.0, values[i] - before[i])) for name, unit, i in NAMES]
-            rows += [MetricPoint(account_id=account, namespace="AWS/EC2", name=name,
-                                 dimensions=dims, timestamp=stamp, sample_count=1, sum=value,
-                                 minimum=value, maximum=value, unit=unit)
+            rows += [_point(account, "AWS/EC2", name, dims, stamp, value, unit)
                      for name, unit, value in measured]
         for gone in set(self.last) - set(counters):
             del self.last[gone]
+        rows += self._load_balancer_points(stamp)
         if rows:
             with self.cloud.store.write() as s:
                 s.add_all(rows)
@@ -73,3 +82,58 @@ class MetricsController(ResyncLoop):
             self._pruned = now
             with self.cloud.store.write() as s:
                 s.execute(delete(MetricPoint).where(MetricPoint.timestamp < stamp - RETENTION))
+
+    def _load_balancer_points(self, stamp: datetime) -> list[MetricPoint]:
+        """AWS/ApplicationELB per LoadBalancer (from its proxy's counters: a counter that
+        went down means a new worker, whose count starts again) and HealthyHostCount /
+        UnHealthyHostCount per TargetGroup (from the health the controller recorded)."""
+        agent = self.cloud.agent
+        assert agent is not None
+        with self.cloud.store.read() as s:
+            lbs = list(s.scalars(select(LoadBalancer).where(
+                LoadBalancer.type == "application", LoadBalancer.state.in_(
+                    ("active", "active_impaired")))))
+            health = {}
+            for lb in lbs:
+                for tg_arn in res.target_groups_of_actions(
+                        [a for lst in s.scalars(select(Listener).where(
+                            Listener.load_balancer_arn == lb.arn)) for a in lst.default_actions]):
+                    states = [t.health for t in res.targets_of(s, tg_arn)
+                              if t.draining_until is None]
+                    health[(lb.lb_id, tg_arn)] = (states.count("healthy"),
+                                                  states.count("unhealthy"))
+        rows = []
+        for lb in lbs:
+            name = "app/" + lb.arn.split("loadbalancer/app/", 1)[-1]
+            dims = json.dumps([["LoadBalancer", name]])
+            now = agent.lb_stats(lb.lb_id)
+            if not now:
+                continue
+            before, self.lb_last[lb.lb_id] = self.lb_last.get(lb.lb_id), now
+            values = {k: now.get(k, 0.0) for k in LB_GAUGES}
+            if before is not None:
+                for key in LB_COUNTERS:
+                    delta = now.get(key, 0.0) - before.get(key, 0.0)
+                    values[key] = delta if delta >= 0 else now.get(key, 0.0)
+            units = {**LB_COUNTERS, **LB_GAUGES}
+            rows += [_point(lb.account_id, "AWS/ApplicationELB", key, dims, stamp, value,
+                            units[key]) for key, value in values.items()]
+            for (lb_id, tg_arn), (healthy, unhealthy) in health.items():
+                if lb_id != lb.lb_id:
+                    continue
+                tg_dims = json.dumps(sorted([["LoadBalancer", name], [
+                    "TargetGroup", "targetgroup/" + tg_arn.split(":targetgroup/", 1)[-1]]]))
+                rows += [_point(lb.account_id, "AWS/ApplicationELB", key, tg_dims, stamp,
+                                value, "Count")
+                         for key, value in (("HealthyHostCount", healthy),
+                                            ("UnHealthyHostCount", unhealthy))]
+        for gone in set(self.lb_last) - {lb.lb_id for lb in lbs}:
+            del self.lb_last[gone]
+        return rows
+
+
+def _point(account: str, namespace: str, name: str, dims: str, stamp: datetime,
+           value: float, unit: str) -> MetricPoint:
+    return MetricPoint(account_id=account, namespace=namespace, name=name, dimensions=dims,
+                       timestamp=stamp, sample_count=1, sum=value, minimum=value,
+                       maximum=value, unit=unit)

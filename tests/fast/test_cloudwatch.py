@@ -107,3 +107,48 @@ def test_the_host_measures_instances_cpu(fast: FastCloud, ec2, image_id) -> None
     finally:
         controller.resync_seconds = saved
         ec2.terminate_instances(InstanceIds=[iid])
+
+
+def test_load_balancer_metrics(fast: FastCloud, ec2, image_id) -> None:  # noqa: ANN001
+    from gureum.testing import wait_for
+    from gureum.testing_inprocess import wait_state
+
+    controller = fast.cloud.metrics_controller
+    assert controller is not None
+    saved, controller.resync_seconds = controller.resync_seconds, 0.2
+    controller.wakeup.set()
+    elb, cw = fast.client("elbv2"), fast.client("cloudwatch")
+    subnet = ec2.describe_subnets()["Subnets"][0]
+    iid = ec2.run_instances(ImageId=image_id, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
+    tg = elb.create_target_group(Name="cw-tg", Protocol="HTTP", Port=80,
+                                 VpcId=subnet["VpcId"])["TargetGroups"][0]["TargetGroupArn"]
+    lb = elb.create_load_balancer(Name="cw-lb", Subnets=[subnet["SubnetId"]])["LoadBalancers"][0]
+    lb_id = lb["LoadBalancerArn"].rsplit("/", 1)[-1]
+    elb.create_listener(LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTP", Port=80,
+                        DefaultActions=[{"Type": "forward", "TargetGroupArn": tg}])
+    try:
+        wait_state(ec2, iid, "running")
+        elb.register_targets(TargetGroupArn=tg, Targets=[{"Id": iid}])
+        fast.agent.lb_counters[lb_id] = {"RequestCount": 100.0}
+        name = "app/" + lb["LoadBalancerArn"].split("loadbalancer/app/", 1)[1]
+        start = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
+
+        def stat(metric: str, dims: list[dict[str, str]], statistic: str) -> float:
+            points = cw.get_metric_statistics(
+                Namespace="AWS/ApplicationELB", MetricName=metric, Dimensions=dims,
+                StartTime=start, EndTime=dt.datetime.now(dt.UTC) + dt.timedelta(minutes=1),
+                Period=120, Statistics=[statistic])["Datapoints"]
+            return points[0][statistic] if points else 0.0
+
+        lb_dims = [{"Name": "LoadBalancer", "Value": name}]
+        assert wait_for(lambda: fast.cloud.metrics_controller.lb_last.get(lb_id), 10)
+        fast.agent.lb_counters[lb_id] = {"RequestCount": 150.0}  # 50 more requests served
+        assert wait_for(lambda: stat("RequestCount", lb_dims, "Sum") == 50, 10)
+        tg_dims = lb_dims + [{"Name": "TargetGroup",
+                              "Value": "targetgroup/" + tg.split(":targetgroup/", 1)[1]}]
+        assert wait_for(lambda: stat("HealthyHostCount", tg_dims, "Maximum") == 1, 10)
+    finally:
+        controller.resync_seconds = saved
+        elb.delete_load_balancer(LoadBalancerArn=lb["LoadBalancerArn"])
+        elb.delete_target_group(TargetGroupArn=tg)
+        ec2.terminate_instances(InstanceIds=[iid])

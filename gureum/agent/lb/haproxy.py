@@ -227,6 +227,35 @@ def render(spec: LoadBalancerSpec, admin_socket: Path) -> str:
     return "\n".join(parts) + "\n"
 
 
+def parse_totals(csv_text: str) -> dict[str, float]:
+    """`show stat` CSV -> the load balancer's totals, named as CloudWatch names them:
+    counters (since the worker started) and gauges (now)."""
+    totals = {"RequestCount": 0.0, "ProcessedBytes": 0.0, "ActiveConnectionCount": 0.0,
+              "HTTPCode_Target_2XX_Count": 0.0, "HTTPCode_Target_3XX_Count": 0.0,
+              "HTTPCode_Target_4XX_Count": 0.0, "HTTPCode_Target_5XX_Count": 0.0,
+              "TargetResponseTime": 0.0}
+    times = []
+
+    def number(row: dict[str, str], key: str) -> float:
+        try:
+            return float(row.get(key) or 0)
+        except ValueError:
+            return 0.0
+
+    for row in csv.DictReader(io.StringIO(csv_text.lstrip("# "))):
+        if row.get("svname") == "FRONTEND":
+            totals["RequestCount"] += number(row, "req_tot")
+            totals["ProcessedBytes"] += number(row, "bin") + number(row, "bout")
+            totals["ActiveConnectionCount"] += number(row, "scur")
+        elif row.get("svname") == "BACKEND":
+            for klass in ("2", "3", "4", "5"):
+                totals[f"HTTPCode_Target_{klass}XX_Count"] += number(row, f"hrsp_{klass}xx")
+            if number(row, "rtime"):
+                times.append(number(row, "rtime") / 1000)  # ms, over recent requests
+    totals["TargetResponseTime"] = max(times, default=0.0)
+    return totals
+
+
 def parse_stat(csv_text: str) -> dict[str, dict[str, list[str]]]:
     """`show stat` CSV -> backend -> server -> [status, last check status]."""
     text = csv_text.lstrip("# ")

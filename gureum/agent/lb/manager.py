@@ -175,6 +175,12 @@ class LoadBalancers:
             return {}
         return haproxy.parse_stat(process.admin_command(files, "show stat"))
 
+    def stats(self, lb_id: str) -> dict[str, float]:
+        files = self.files(lb_id)
+        if process.master_pid(files) is None:
+            return {}
+        return haproxy.parse_totals(process.admin_command(files, "show stat"))
+
     def processes(self) -> list[str]:
         return [f"haproxy {lb_id} pid {process.master_pid(self.files(lb_id))}"
                 for lb_id, up in self.present().items() if up]
