@@ -152,3 +152,25 @@ def test_load_balancer_metrics(fast: FastCloud, ec2, image_id) -> None:  # noqa:
         elb.delete_load_balancer(LoadBalancerArn=lb["LoadBalancerArn"])
         elb.delete_target_group(TargetGroupArn=tg)
         ec2.terminate_instances(InstanceIds=[iid])
+
+
+def test_get_metric_data(fast: FastCloud) -> None:
+    cw = fast.client("cloudwatch")
+    base = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0) - dt.timedelta(minutes=10)
+    cw.put_metric_data(Namespace="Shop", MetricData=[
+        {"MetricName": "Orders", "Timestamp": base + dt.timedelta(minutes=m), "Value": float(m)}
+        for m in range(3)])
+    metric = {"Namespace": "Shop", "MetricName": "Orders"}
+    out = cw.get_metric_data(StartTime=base, EndTime=base + dt.timedelta(minutes=5),
+                             MetricDataQueries=[
+                                 {"Id": "sum", "MetricStat": {"Metric": metric, "Period": 60,
+                                                              "Stat": "Sum"}},
+                                 {"Id": "hidden", "ReturnData": False, "MetricStat": {
+                                     "Metric": metric, "Period": 60, "Stat": "Maximum"}}])
+    [result] = out["MetricDataResults"]
+    assert result["Id"] == "sum" and result["StatusCode"] == "Complete"
+    assert result["Values"] == [2.0, 1.0, 0.0], "newest first, as AWS's default ScanBy"
+    assert result["Timestamps"][0] == base + dt.timedelta(minutes=2)
+    assert code(cw.get_metric_data, StartTime=base, EndTime=base + dt.timedelta(minutes=5),
+                MetricDataQueries=[{"Id": "e", "Expression": "SUM(METRICS())"}]) == \
+        "InvalidParameterValue"

@@ -117,6 +117,37 @@ def list_metrics(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
     return {"Metrics": chunk, "NextToken": token}
 
 
+def _buckets(ctx: RequestContext, namespace: str, name: str,
+             dimensions: list[dict[str, Any]] | None, start: dt.datetime, end: dt.datetime,
+             period: int, unit: str | None) -> dict[dt.datetime, tuple[dict[str, float], str]]:
+    """The five statistics of one series per period in [start, end)."""
+    query = select(MetricPoint).where(
+        MetricPoint.account_id == ctx.account_id, MetricPoint.namespace == namespace,
+        MetricPoint.name == name, MetricPoint.dimensions == _dimensions(dimensions),
+        MetricPoint.timestamp >= start, MetricPoint.timestamp < end)
+    if unit:
+        query = query.where(MetricPoint.unit == unit)
+    grouped: dict[dt.datetime, list[MetricPoint]] = {}
+    with ctx.cloud.store.read() as s:
+        for point in s.scalars(query):
+            offset = int((point.timestamp - start).total_seconds()) // period * period
+            grouped.setdefault(start + dt.timedelta(seconds=offset), []).append(point)
+    out = {}
+    for when, points in grouped.items():
+        count = sum(x.sample_count for x in points)
+        total = sum(x.sum for x in points)
+        out[when] = ({"SampleCount": count, "Sum": total, "Average": total / count,
+                      "Minimum": min(x.minimum for x in points),
+                      "Maximum": max(x.maximum for x in points)}, points[0].unit)
+    return out
+
+
+def _check_period(period: int) -> None:
+    if period < 1 or (period >= 60 and period % 60) or (period < 60 and period not in (
+            1, 5, 10, 30)):
+        raise exc.InvalidParameterValue("Period must be 1, 5, 10, 30 or a multiple of 60")
+
+
 @action("monitoring", "GetMetricStatistics")
 def get_metric_statistics(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
     statistics = p.get("Statistics") or []
@@ -125,34 +156,50 @@ def get_metric_statistics(ctx: RequestContext, p: dict[str, Any]) -> dict[str, A
     if not statistics:
         raise exc.MissingParameter("The parameter Statistics is required")
     period = p["Period"]
-    if period < 1 or (period >= 60 and period % 60) or (period < 60 and period not in (
-            1, 5, 10, 30)):
-        raise exc.InvalidParameterValue("Period must be 1, 5, 10, 30 or a multiple of 60")
+    _check_period(period)
     start, end = p["StartTime"], p["EndTime"]
     if start >= end:
         raise exc.InvalidParameterValue("StartTime must be before EndTime")
     if (end - start).total_seconds() / period > MAX_DATAPOINTS:
         raise exc.InvalidParameterCombination(
             f"A request may return at most {MAX_DATAPOINTS} datapoints")
-    query = select(MetricPoint).where(
-        MetricPoint.account_id == ctx.account_id, MetricPoint.namespace == p["Namespace"],
-        MetricPoint.name == p["MetricName"],
-        MetricPoint.dimensions == _dimensions(p.get("Dimensions")),
-        MetricPoint.timestamp >= start, MetricPoint.timestamp < end)
-    if p.get("Unit"):
-        query = query.where(MetricPoint.unit == p["Unit"])
-    buckets: dict[dt.datetime, list[MetricPoint]] = {}
-    with ctx.cloud.store.read() as s:
-        for point in s.scalars(query):
-            offset = int((point.timestamp - start).total_seconds()) // period * period
-            buckets.setdefault(start + dt.timedelta(seconds=offset), []).append(point)
-    datapoints = []
-    for when, points in sorted(buckets.items()):
-        count = sum(x.sample_count for x in points)
-        total = sum(x.sum for x in points)
-        values = {"SampleCount": count, "Sum": total, "Average": total / count,
-                  "Minimum": min(x.minimum for x in points),
-                  "Maximum": max(x.maximum for x in points)}
-        datapoints.append({"Timestamp": when, "Unit": points[0].unit,
-                           **{k: values[k] for k in statistics}})
+    buckets = _buckets(ctx, p["Namespace"], p["MetricName"], p.get("Dimensions"), start, end,
+                       period, p.get("Unit"))
+    datapoints = [{"Timestamp": when, "Unit": unit, **{k: values[k] for k in statistics}}
+                  for when, (values, unit) in sorted(buckets.items())]
     return {"Label": p["MetricName"], "Datapoints": datapoints}
+
+
+@action("monitoring", "GetMetricData")
+def get_metric_data(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
+    """MetricStat queries (math expressions are not offered yet), newest first by default."""
+    queries = p["MetricDataQueries"]
+    if not 1 <= len(queries) <= 500:
+        raise exc.InvalidParameterValue("MetricDataQueries holds 1 to 500 queries")
+    ids = [q["Id"] for q in queries]
+    if len(set(ids)) != len(ids):
+        raise exc.InvalidParameterValue("Query ids must be unique")
+    start, end = p["StartTime"], p["EndTime"]
+    if start >= end:
+        raise exc.InvalidParameterValue("StartTime must be before EndTime")
+    newest_first = p.get("ScanBy", "TimestampDescending") == "TimestampDescending"
+    results = []
+    for query in queries:
+        if "Expression" in query or "MetricStat" not in query:
+            raise exc.InvalidParameterValue(
+                f"Query {query['Id']}: only MetricStat queries are offered (no expressions)")
+        stat = query["MetricStat"]
+        if stat["Stat"] not in STATISTICS:
+            raise exc.InvalidParameterValue(f"Statistic {stat['Stat'][:32]} is not offered")
+        _check_period(stat["Period"])
+        metric = stat["Metric"]
+        buckets = _buckets(ctx, metric["Namespace"], metric["MetricName"],
+                           metric.get("Dimensions"), start, end, stat["Period"],
+                           stat.get("Unit"))
+        ordered = sorted(buckets.items(), reverse=newest_first)[:p.get("MaxDatapoints", 100800)]
+        if query.get("ReturnData", True):
+            results.append({"Id": query["Id"], "Label": query.get("Label", metric["MetricName"]),
+                            "Timestamps": [when for when, _ in ordered],
+                            "Values": [values[stat["Stat"]] for _, (values, _) in ordered],
+                            "StatusCode": "Complete"})
+    return {"MetricDataResults": results}
