@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from gureum.api.dispatch import RequestContext, action
 from gureum.services.cloudwatch import exceptions as exc
+from gureum.services.cloudwatch import statistics
 from gureum.store.cloudwatch_models import MetricPoint
 from gureum.store.models import utcnow
 
@@ -29,7 +30,7 @@ def _dimensions(items: list[dict[str, Any]] | None) -> str:
     names = [d["Name"] for d in items]
     if len(set(names)) != len(names):
         raise exc.InvalidParameterValue("Dimension names must be unique")
-    return json.dumps(sorted([d["Name"], d["Value"]] for d in items))
+    return statistics.canonical_dimensions(items)
 
 
 def _statistic_set(datum: dict[str, Any]) -> tuple[float, float, float, float]:
@@ -119,27 +120,10 @@ def list_metrics(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
 
 def _buckets(ctx: RequestContext, namespace: str, name: str,
              dimensions: list[dict[str, Any]] | None, start: dt.datetime, end: dt.datetime,
-             period: int, unit: str | None) -> dict[dt.datetime, tuple[dict[str, float], str]]:
-    """The five statistics of one series per period in [start, end)."""
-    query = select(MetricPoint).where(
-        MetricPoint.account_id == ctx.account_id, MetricPoint.namespace == namespace,
-        MetricPoint.name == name, MetricPoint.dimensions == _dimensions(dimensions),
-        MetricPoint.timestamp >= start, MetricPoint.timestamp < end)
-    if unit:
-        query = query.where(MetricPoint.unit == unit)
-    grouped: dict[dt.datetime, list[MetricPoint]] = {}
+             period: int, unit: str | None) -> statistics.Buckets:
     with ctx.cloud.store.read() as s:
-        for point in s.scalars(query):
-            offset = int((point.timestamp - start).total_seconds()) // period * period
-            grouped.setdefault(start + dt.timedelta(seconds=offset), []).append(point)
-    out = {}
-    for when, points in grouped.items():
-        count = sum(x.sample_count for x in points)
-        total = sum(x.sum for x in points)
-        out[when] = ({"SampleCount": count, "Sum": total, "Average": total / count,
-                      "Minimum": min(x.minimum for x in points),
-                      "Maximum": max(x.maximum for x in points)}, points[0].unit)
-    return out
+        return statistics.buckets(s, ctx.account_id, namespace, name, _dimensions(dimensions),
+                                  start, end, period, unit)
 
 
 def _check_period(period: int) -> None:
@@ -150,10 +134,10 @@ def _check_period(period: int) -> None:
 
 @action("monitoring", "GetMetricStatistics")
 def get_metric_statistics(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
-    statistics = p.get("Statistics") or []
+    wanted = p.get("Statistics") or []
     if p.get("ExtendedStatistics"):
         raise exc.InvalidParameterValue("Extended (percentile) statistics are not offered yet")
-    if not statistics:
+    if not wanted:
         raise exc.MissingParameter("The parameter Statistics is required")
     period = p["Period"]
     _check_period(period)
@@ -165,7 +149,7 @@ def get_metric_statistics(ctx: RequestContext, p: dict[str, Any]) -> dict[str, A
             f"A request may return at most {MAX_DATAPOINTS} datapoints")
     buckets = _buckets(ctx, p["Namespace"], p["MetricName"], p.get("Dimensions"), start, end,
                        period, p.get("Unit"))
-    datapoints = [{"Timestamp": when, "Unit": unit, **{k: values[k] for k in statistics}}
+    datapoints = [{"Timestamp": when, "Unit": unit, **{k: values[k] for k in wanted}}
                   for when, (values, unit) in sorted(buckets.items())]
     return {"Label": p["MetricName"], "Datapoints": datapoints}
 
