@@ -17,10 +17,11 @@ from typing import TYPE_CHECKING
 from sqlalchemy import delete, select
 
 from gureum.controllers.loop import ResyncLoop
+from gureum.services.cloudwatch import alarms
 from gureum.services.ec2.instance_types import CATALOGUE
 from gureum.services.elbv2 import resources as res
 from gureum.store import models
-from gureum.store.cloudwatch_models import MetricPoint
+from gureum.store.cloudwatch_models import MetricAlarm, MetricPoint
 from gureum.store.elbv2_models import Listener, LoadBalancer
 from gureum.store.models import utcnow
 
@@ -78,10 +79,27 @@ class MetricsController(ResyncLoop):
         if rows:
             with self.cloud.store.write() as s:
                 s.add_all(rows)
+        self._evaluate_alarms(stamp)
         if now - self._pruned > PRUNE_EVERY:
             self._pruned = now
             with self.cloud.store.write() as s:
                 s.execute(delete(MetricPoint).where(MetricPoint.timestamp < stamp - RETENTION))
+
+    def _evaluate_alarms(self, stamp: datetime) -> None:
+        """Every metric alarm against the newest data, after each measurement; a state
+        changes only when the evaluation says so (a SetAlarmState holds until then)."""
+        with self.cloud.store.read() as s:
+            verdicts = {a.arn: alarms.evaluate(s, a, stamp) for a in s.scalars(select(MetricAlarm))}
+            current = {a.arn: a.state for a in s.scalars(select(MetricAlarm))}
+        changed = {arn: v for arn, v in verdicts.items()
+                   if v is not None and v[0] != current.get(arn)}
+        if not changed:
+            return
+        with self.cloud.store.write() as s:
+            for arn, (state, reason) in changed.items():
+                alarm = s.get(MetricAlarm, arn)
+                if alarm is not None:
+                    alarm.state, alarm.state_reason, alarm.state_updated_at = state, reason, stamp
 
     def _load_balancer_points(self, stamp: datetime) -> list[MetricPoint]:
         """AWS/ApplicationELB per LoadBalancer (from its proxy's counters: a counter that

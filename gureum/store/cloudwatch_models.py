@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, String
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gureum.store.models import Base, UtcDateTime
@@ -25,3 +26,30 @@ class MetricPoint(Base):
     minimum: Mapped[float] = mapped_column()
     maximum: Mapped[float] = mapped_column()
     unit: Mapped[str] = mapped_column(String(32), default="None")
+
+
+class MetricAlarm(Base):
+    __tablename__ = "metric_alarms"
+    __table_args__ = (UniqueConstraint("account_id", "name"),)
+    arn: Mapped[str] = mapped_column(String(512), primary_key=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.account_id"), index=True)
+    name: Mapped[str] = mapped_column(String(255))
+    description: Mapped[str | None] = mapped_column(String(1024), nullable=True)
+    namespace: Mapped[str] = mapped_column(String(255))
+    metric_name: Mapped[str] = mapped_column(String(255))
+    dimensions: Mapped[str] = mapped_column(String(4096))  # canonical JSON, as points
+    statistic: Mapped[str] = mapped_column(String(16))
+    period: Mapped[int] = mapped_column(Integer)
+    unit: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    evaluation_periods: Mapped[int] = mapped_column(Integer)
+    datapoints_to_alarm: Mapped[int] = mapped_column(Integer)
+    threshold: Mapped[float] = mapped_column()
+    comparison: Mapped[str] = mapped_column(String(64))
+    treat_missing_data: Mapped[str] = mapped_column(String(16), default="missing")
+    actions_enabled: Mapped[bool] = mapped_column(default=True)
+    # OKActions, AlarmActions, InsufficientDataActions as given.
+    actions: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    state: Mapped[str] = mapped_column(String(24), default="INSUFFICIENT_DATA")
+    state_reason: Mapped[str] = mapped_column(Text, default="Unchecked: Initial alarm creation")
+    state_updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)

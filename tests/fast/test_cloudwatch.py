@@ -174,3 +174,44 @@ def test_get_metric_data(fast: FastCloud) -> None:
     assert code(cw.get_metric_data, StartTime=base, EndTime=base + dt.timedelta(minutes=5),
                 MetricDataQueries=[{"Id": "e", "Expression": "SUM(METRICS())"}]) == \
         "InvalidParameterValue"
+
+
+def test_alarms_follow_their_metric(fast: FastCloud) -> None:
+    from gureum.testing import wait_for
+
+    controller = fast.cloud.metrics_controller
+    assert controller is not None
+    saved, controller.resync_seconds = controller.resync_seconds, 0.2
+    controller.wakeup.set()
+    cw = fast.client("cloudwatch")
+    now = dt.datetime.now(dt.UTC)
+    # Breaching data over the next two minutes (CloudWatch takes up to two hours ahead).
+    cw.put_metric_data(Namespace="Load", MetricData=[
+        {"MetricName": "Busy", "Timestamp": now + dt.timedelta(seconds=t), "Value": 80.0}
+        for t in range(-60, 120, 5)])
+    base = {"Namespace": "Load", "Statistic": "Average", "Period": 10, "EvaluationPeriods": 3,
+            "DatapointsToAlarm": 2, "Threshold": 50.0,
+            "ComparisonOperator": "GreaterThanThreshold"}
+    try:
+        cw.put_metric_alarm(AlarmName="busy-high", MetricName="Busy", **base)
+        cw.put_metric_alarm(AlarmName="quiet", MetricName="Nothing", **base)
+
+        def state(name: str) -> str:
+            return cw.describe_alarms(AlarmNames=[name])["MetricAlarms"][0]["StateValue"]
+
+        assert wait_for(lambda: state("busy-high") == "ALARM", 10)
+        reason = cw.describe_alarms(AlarmNames=["busy-high"])["MetricAlarms"][0]["StateReason"]
+        assert reason.startswith("Threshold Crossed: 3 out of the last 3 datapoints")
+        assert state("quiet") == "INSUFFICIENT_DATA"
+        assert [a["AlarmName"] for a in cw.describe_alarms(StateValue="ALARM")[
+            "MetricAlarms"]] == ["busy-high"]
+        cw.put_metric_alarm(AlarmName="busy-high", MetricName="Busy",
+                            **{**base, "Threshold": 90.0})  # an update, same name
+        assert wait_for(lambda: state("busy-high") == "OK", 10)
+        assert code(cw.put_metric_alarm, AlarmName="bad", MetricName="Busy",
+                    **{**base, "DatapointsToAlarm": 4}) == "InvalidParameterValue"
+        assert code(cw.delete_alarms, AlarmNames=["nobody"]) == "ResourceNotFound"
+    finally:
+        controller.resync_seconds = saved
+        cw.delete_alarms(AlarmNames=["busy-high", "quiet"])
+    assert cw.describe_alarms()["MetricAlarms"] == []

@@ -19,3 +19,12 @@ class MissingParameter(ApiError):
 
 class InvalidNextToken(ApiError):
     code = "InvalidNextToken"
+
+
+class LimitExceeded(ApiError):
+    code = "LimitExceeded"
+
+
+class ResourceNotFound(ApiError):
+    code = "ResourceNotFound"
+    status = 404
