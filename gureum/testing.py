@@ -48,7 +48,18 @@ class ManagedProcess:
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
-            self.proc.wait(timeout=self.stop_timeout)
+            try:
+                self.proc.wait(timeout=self.stop_timeout)
+            except subprocess.TimeoutExpired:
+                # A graceful stop that hangs is a bug to find, not a reason to lose the run:
+                # every thread's stack goes to the process's output (faulthandler on
+                # SIGUSR1), then it is killed, which instances survive by design.
+                self.proc.send_signal(signal.SIGUSR1)
+                time.sleep(1)
+                print(f"WARNING: pid {self.proc.pid} did not stop within "
+                      f"{self.stop_timeout} s; stacks dumped to its output, killed",
+                      file=sys.stderr)
+                self.kill()
 
 
 class Server(ManagedProcess):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import faulthandler
 import logging
 import signal
 import sys
@@ -136,6 +137,8 @@ def up(cfg: Config, profile: str = "gureum", write_profile: bool = True) -> int:
                   "--instance-type t3.micro --key-name me")
     print(f"READY {cfg.endpoint}", flush=True)
 
+    # `kill -USR1 <pid>` prints every thread's stack: how to see where a stop hangs.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     done = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: done.set())
