@@ -11,28 +11,7 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from helpers import ssh, wait_for, wait_state
-
-WEB = """#!/bin/bash
-cat > /srv/web.py <<'EOF'
-import http.server, socket
-class H(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    def do_GET(self):
-        h = self.headers
-        body = (f"{socket.gethostname()} xff={h.get('X-Forwarded-For')} "
-                f"proto={h.get('X-Forwarded-Proto')} port={h.get('X-Forwarded-Port')} "
-                f"client={self.client_address[0]}\\n").encode()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-    def log_message(self, *args):
-        pass
-http.server.ThreadingHTTPServer(("", 8080), H).serve_forever()
-EOF
-nohup python3 /srv/web.py >/var/log/web.log 2>&1 &
-"""
+from helpers import WEB, ssh, wait_for, wait_state
 
 
 def get(url: str, timeout: float = 3) -> str:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import wait_for, wait_state
+from helpers import WEB, wait_for, wait_state
 
 from gureum.config import Config
 from gureum.testing import SSH_OPTS, Server
@@ -21,23 +21,6 @@ from gureum.testing import SSH_OPTS, Server
 POOL = "198.51.100.0/24"  # TEST-NET-2
 LINK = "203.0.113.0/24"  # TEST-NET-3: the laptop's LAN
 HOST_SIDE, LAPTOP = "203.0.113.1", "203.0.113.2"
-ECHO = """#!/bin/bash
-cat > /srv/echo.py <<'EOF'
-import http.server, socket
-class H(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        body = (f"{socket.gethostname()} client={self.client_address[0]} "
-                f"xff={self.headers.get('X-Forwarded-For')}\\n").encode()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-    def log_message(self, *args):
-        pass
-http.server.ThreadingHTTPServer(("", 8080), H).serve_forever()
-EOF
-nohup python3 /srv/echo.py >/dev/null 2>&1 &
-"""
 
 
 def sh(*cmd: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -117,7 +100,7 @@ def web(outside) -> Any:  # noqa: ANN001
         {"IpProtocol": "tcp", "FromPort": 80, "ToPort": 8080, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
     default = ec2.describe_security_groups(GroupNames=["default"])["SecurityGroups"][0]["GroupId"]
     inst = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, KeyName="outside",
-                             UserData=ECHO, SecurityGroupIds=[default, group])["Instances"][0]
+                             UserData=WEB, SecurityGroupIds=[default, group])["Instances"][0]
     running = wait_state(ec2, inst["InstanceId"], "running")
     assert running["PublicIpAddress"].startswith("198.51.100.")
     return {"instance": running, "key": key, "group": group}

@@ -25,7 +25,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from gureum.agent import hostcmd, idmap
+from gureum.agent import hostcmd, idmap, procnet
 from gureum.agent.contract import VpcNetwork
 from gureum.crashpoints import crashpoint
 
@@ -585,22 +585,4 @@ def set_published(plan: NetworkPlan, wanted: dict[int, tuple[str, int, int]]) ->
 
 def port_in_use(address: str, port: int) -> bool:
     """Whether a host socket listens on `port` at `address` or at any address."""
-    wanted = {address, "0.0.0.0"}
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            with open(table) as f:
-                next(f)
-                for line in f:
-                    local, state = line.split()[1], line.split()[3]
-                    host, _, hexport = local.rpartition(":")
-                    if state != "0A" or int(hexport, 16) != port:
-                        continue
-                    if len(host) == 8:
-                        ip = ".".join(str(b) for b in reversed(bytes.fromhex(host)))
-                        if ip in wanted:
-                            return True
-                    elif host.strip("0") == "":  # [::] listens on every address
-                        return True
-        except (OSError, StopIteration):
-            continue
-    return False
+    return procnet.listening("/proc/net", port, {address, "0.0.0.0"})

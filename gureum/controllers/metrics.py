@@ -89,10 +89,11 @@ class MetricsController(ResyncLoop):
         """Every metric alarm against the newest data, after each measurement; a state
         changes only when the evaluation says so (a SetAlarmState holds until then)."""
         with self.cloud.store.read() as s:
-            verdicts = {a.arn: alarms.evaluate(s, a, stamp) for a in s.scalars(select(MetricAlarm))}
-            current = {a.arn: a.state for a in s.scalars(select(MetricAlarm))}
-        changed = {arn: v for arn, v in verdicts.items()
-                   if v is not None and v[0] != current.get(arn)}
+            changed = {}
+            for alarm in s.scalars(select(MetricAlarm)):
+                verdict = alarms.evaluate(s, alarm, stamp)
+                if verdict is not None and verdict[0] != alarm.state:
+                    changed[alarm.arn] = verdict
         if not changed:
             return
         with self.cloud.store.write() as s:

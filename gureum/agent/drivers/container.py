@@ -9,7 +9,7 @@ import shutil
 from contextlib import ExitStack
 from pathlib import Path
 
-from gureum.agent import firstboot, storage
+from gureum.agent import firstboot, procnet, storage
 from gureum.agent.contract import InstanceSpec, RuntimeState
 from gureum.agent.drivers.base import InstanceDriver
 from gureum.agent.runtime.base import ContainerSpec
@@ -104,19 +104,7 @@ class ContainerDriver(InstanceDriver):
     def ready(self, instance_id: str) -> bool:
         """From /proc/<init>/net/tcp: the instance's own netns, seen from the host."""
         pid = self.runtime.init_pid(self.container_name(instance_id))
-        if pid is None:
-            return False
-        for table in ("tcp", "tcp6"):
-            try:
-                with open(f"/proc/{pid}/net/{table}") as f:
-                    next(f)
-                    for line in f:
-                        fields = line.split()
-                        if fields[1].endswith(":0016") and fields[3] == "0A":
-                            return True
-            except (OSError, StopIteration, IndexError):
-                continue
-        return False
+        return pid is not None and procnet.listening(f"/proc/{pid}/net", 22)
 
     def counters(self, instance_id: str) -> list[float] | None:
         """CPU time from the instance's cpuacct cgroup; traffic from its netns as its
