@@ -4,7 +4,8 @@ Started detached (it outlives `gureum up`, as instances do), known by the PID in
 pidfile and checked against /proc before any signal, so only a process we started is
 ever ended. A new configuration is checked first (`haproxy -c`), then loaded with the
 master's `reload`: the new worker takes the listening sockets, the old one finishes its
-connections, so no connection fails during a change.
+connections, so no connection fails during a change. A reload returns once no old worker
+can accept a new connection, so whatever follows meets the new configuration.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import socket
 import time
 from pathlib import Path
 
-from gureum.agent import hostcmd
+from gureum.agent import hostcmd, procnet
 from gureum.agent.network import NETNS_DIR
 from gureum.errors import HostError
 
@@ -90,35 +91,94 @@ def _unix_command(path: Path, command: str) -> str:
     return b"".join(chunks).decode(errors="replace")
 
 
-def _master_reloads(files: LoadBalancerFiles) -> int | None:
-    """How many times the master has reloaded (`show proc`), or None if it cannot say."""
+class _Processes:
+    """What the master's `show proc` says: its PID and reload count, the current workers
+    ("# workers": PID, reloads) and the old ones still finishing ("# old workers")."""
+
+    def __init__(self, text: str) -> None:
+        self.master = 0
+        self.reloads = -1
+        self.workers: list[tuple[int, int]] = []
+        self.old_workers: list[int] = []
+        section = ""
+        for line in text.splitlines():
+            if line.startswith("#"):
+                section = line.strip()
+                continue
+            fields = line.split()
+            if len(fields) < 3 or not fields[0].isdigit() or not fields[2].isdigit():
+                continue
+            pid, kind, reloads = int(fields[0]), fields[1], int(fields[2])
+            if kind == "master":
+                self.master, self.reloads = pid, reloads
+            elif kind == "worker" and section == "# workers":
+                self.workers.append((pid, reloads))
+            elif kind == "worker" and section == "# old workers":
+                self.old_workers.append(pid)
+
+
+def _show_proc(files: LoadBalancerFiles) -> _Processes | None:
+    """The master's processes, or None if it cannot say (it re-executes itself)."""
     try:
-        out = _unix_command(files.master, "show proc")
+        procs = _Processes(_unix_command(files.master, "show proc"))
     except OSError:
         return None
-    for line in out.splitlines():
-        fields = line.split()
-        if len(fields) >= 3 and fields[1] == "master" and fields[2].isdigit():
-            return int(fields[2])
-    return None
+    return procs if procs.master else None
+
+
+def _socket_inodes(pid: int) -> set[str]:
+    """The inodes of the sockets a process holds; empty once it has exited."""
+    inodes = set()
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return inodes
+    for fd in fds:
+        with contextlib.suppress(OSError):
+            link = os.readlink(f"/proc/{pid}/fd/{fd}")
+            if link.startswith("socket:["):
+                inodes.add(link[8:-1])
+    return inodes
+
+
+def _still_accepting(procs: _Processes) -> list[int]:
+    """The old workers that still hold a listening socket of the netns, so may still
+    accept a new connection with the old configuration. An old worker closes its
+    listeners when the master tells it to stop; until then it shares the sockets with the
+    new worker (handed over through the master), or, when that hand-over failed (an old
+    worker too slow to answer it), keeps its own beside the new worker's (SO_REUSEPORT)."""
+    if not procs.old_workers:  # the common case: without connections to finish, they exited
+        return []
+    listening = procnet.listening_inodes(f"/proc/{procs.master}/net")
+    return [pid for pid in procs.old_workers if _socket_inodes(pid) & listening]
 
 
 def reload(files: LoadBalancerFiles) -> None:
     """Load the configuration now in files.config, without dropping connections, and wait
-    until the master says it did: a reload asked for while the master re-executes itself
-    is lost, and the caller must know (it retries)."""
-    before = _master_reloads(files)
+    until the new configuration serves every new connection: the master has reloaded (a
+    reload asked for while it re-executes itself is lost, and the caller must know: it
+    retries), its new worker runs, and no old worker accepts any more."""
+    before = _show_proc(files)
     try:
         _unix_command(files.master, "reload")
     except OSError as err:
         raise HostError(f"haproxy reload of {files.dir.name} failed: {err}") from None
     deadline = time.monotonic() + 10
+    reloaded: _Processes | None = None
     while time.monotonic() < deadline:
-        after = _master_reloads(files)
-        if after is not None and (before is None or after > before):
-            return
-        time.sleep(0.02)
-    raise HostError(f"haproxy for {files.dir.name} did not confirm its reload")
+        procs = _show_proc(files)
+        if procs is not None and (before is None or procs.reloads > before.reloads):
+            reloaded = procs
+            if any(reloads == 0 for _pid, reloads in procs.workers) \
+                    and not _still_accepting(procs):
+                return
+        time.sleep(0.01)
+    if reloaded is None:
+        raise HostError(f"haproxy for {files.dir.name} did not confirm its reload")
+    if not any(reloads == 0 for _pid, reloads in reloaded.workers):
+        raise HostError(f"haproxy for {files.dir.name} reloaded without a new worker")
+    raise HostError(f"haproxy for {files.dir.name} reloaded but its old workers "
+                    f"{_still_accepting(reloaded)} still accept connections")
 
 
 def admin_command(files: LoadBalancerFiles, command: str) -> str:
