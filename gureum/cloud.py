@@ -28,6 +28,7 @@ from gureum.store import models
 from gureum.store.db import Store
 
 if TYPE_CHECKING:
+    from gureum.controllers.autoscaling import AutoScalingController
     from gureum.controllers.load_balancers import LoadBalancerController
     from gureum.controllers.metrics import MetricsController
     from gureum.controllers.network import NetworkController
@@ -38,7 +39,7 @@ WAKES: dict[str, tuple[str, ...]] = {
     # Not the network controller: a launch maps its own public address once the instance
     # is wired; mapping it earlier sends the first packets to an address with no
     # neighbour yet, and the router waits a second before asking again.
-    "instances": ("instances", "firewall", "load_balancers"),
+    "instances": ("instances", "firewall", "load_balancers", "autoscaling"),
     "security_groups": ("firewall", "load_balancers"),
     "security_group_rules": ("firewall", "load_balancers"),
     "load_balancers": ("load_balancers", "network", "firewall"),
@@ -47,6 +48,9 @@ WAKES: dict[str, tuple[str, ...]] = {
     **{table: ("network",) for table in (
         "vpcs", "subnets", "internet_gateways", "route_tables", "routes",
         "route_table_associations", "addresses")},
+    **{table: ("autoscaling",) for table in (
+        "autoscaling_groups", "autoscaling_instances", "autoscaling_policies",
+        "metric_alarms")},
 }
 CLOUD_OWNER_ID = "000000000001"
 CLOUD_OWNER_ALIAS = "gureum"
@@ -73,6 +77,7 @@ class Cloud:
         self.network_controller: NetworkController | None = None
         self.load_balancer_controller: LoadBalancerController | None = None
         self.metrics_controller: MetricsController | None = None
+        self.autoscaling_controller: AutoScalingController | None = None
         self.vpc_services: VpcListeners | None = None
         if with_agent and agent is None:
             self.vpc_services = VpcListeners(plan_for(config), self, self.identity.token_secret,
@@ -89,6 +94,8 @@ class Cloud:
             self.network_changed()
         if "load_balancers" in wanted and self.load_balancer_controller is not None:
             self.load_balancer_controller.wakeup.set()
+        if "autoscaling" in wanted and self.autoscaling_controller is not None:
+            self.autoscaling_controller.wakeup.set()
 
     def firewall_changed(self) -> None:
         """Something that may alter instances' security-group rules changed."""

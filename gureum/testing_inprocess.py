@@ -20,7 +20,7 @@ class FastCloud:
         self.config = Config(data_dir=data_dir, port=free_port(),
                              image_cache=data_dir / "images", rate_limit=0,
                              max_instances_per_account=64,
-                             dns_listen=f"127.0.0.1:{free_port()}")
+                             dns_listen=f"127.0.0.1:{free_port()}", metrics_interval=1.0)
         self.running: RunningCloud = start_cloud(self.config, agent=self.agent)
         self.cloud = self.running.cloud
         self.data_dir = data_dir

@@ -13,7 +13,8 @@ if TYPE_CHECKING:
     from gureum.cloud import Cloud
 
 # Service name in the SigV4 scope -> botocore model name.
-SERVICES = {"ec2": "ec2", "elasticloadbalancing": "elbv2", "acm": "acm", "monitoring": "cloudwatch"}
+SERVICES = {"ec2": "ec2", "elasticloadbalancing": "elbv2", "acm": "acm", "monitoring": "cloudwatch",
+            "autoscaling": "autoscaling"}
 
 
 @dataclass
@@ -38,6 +39,7 @@ def action(service: str, name: str) -> Callable[[Handler], Handler]:
 def load_handlers() -> None:
     """Import every service package so their handlers register."""
     import gureum.services.acm.handlers  # noqa: F401
+    import gureum.services.autoscaling.handlers  # noqa: F401
     import gureum.services.cloudwatch.handlers  # noqa: F401
     import gureum.services.ec2.handlers  # noqa: F401
     import gureum.services.elbv2.handlers  # noqa: F401

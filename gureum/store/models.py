@@ -284,4 +284,9 @@ class LaunchTemplateVersion(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 # Other services' tables share this metadata (one schema, one migration history).
-from gureum.store import acm_models, cloudwatch_models, elbv2_models  # noqa: E402, F401
+from gureum.store import (  # noqa: E402, F401
+    acm_models,
+    autoscaling_models,
+    cloudwatch_models,
+    elbv2_models,
+)

@@ -1,0 +1,410 @@
+"""The Auto Scaling controller: keeps each group at its desired capacity of healthy
+instances, as EC2 Auto Scaling does.
+
+Each pass, per group:
+1. alarms in ALARM that name one of its policies change the desired capacity;
+2. a launch asked for but not recorded (a crash between RunInstances and the record)
+   is finished with the same client token, so it never launches twice;
+3. members are checked: a pending instance that runs joins its target groups and goes
+   InService; one that was stopped, terminated or died (EC2 health), or that its target
+   groups call unhealthy after the grace period (ELB health), is taken out of service;
+4. capacity follows the desired count: launches spread over the subnets, and the
+   termination policy picks who leaves on scale-in;
+5. leaving members are deregistered, wait for their targets to drain, and terminate.
+
+Every launch and termination is a scaling activity with its cause in AWS's words. The
+controller calls the same EC2 and ELBv2 handlers a user would, as the group's account.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from gureum.api.dispatch import RequestContext
+from gureum.controllers.loop import ResyncLoop
+from gureum.crashpoints import crashpoint
+from gureum.errors import ApiError
+from gureum.services.autoscaling import policies as policy_mod
+from gureum.services.autoscaling import resources as res
+from gureum.services.autoscaling.handlers.groups import remove_group
+from gureum.services.ec2.handlers import common, launch_templates
+from gureum.services.ec2.handlers.instances import run_instances
+from gureum.services.ec2.handlers.lifecycle import terminate_instances
+from gureum.services.elbv2.handlers.targets import deregister_targets, register_targets
+from gureum.store import models
+from gureum.store.autoscaling_models import (
+    AutoScalingGroup,
+    GroupInstance,
+    GroupTag,
+    ScalingActivity,
+)
+from gureum.store.elbv2_models import Target, TargetGroup
+from gureum.store.models import utcnow
+
+if TYPE_CHECKING:
+    from gureum.cloud import Cloud
+
+log = logging.getLogger("gureum.autoscaling")
+GONE = ("stopping", "stopped", "shutting-down", "terminated")
+MAX_LAUNCH_BACKOFF = 60
+
+
+class AutoScalingController(ResyncLoop):
+    name = "autoscaling-controller"
+    resync_seconds = 2.0
+
+    def __init__(self, cloud: Cloud) -> None:
+        super().__init__()
+        self.cloud = cloud
+
+    def sync(self) -> None:
+        with self.cloud.store.read() as s:
+            groups = [(g.arn, g.account_id) for g in s.scalars(select(AutoScalingGroup))]
+        for arn, account in groups:  # one broken group never stalls the others
+            try:
+                self.reconcile(arn, account)
+            except Exception:
+                log.exception("auto scaling group %s: pass failed", arn.rsplit("/", 1)[-1])
+
+    def _ctx(self, account_id: str) -> RequestContext:
+        return RequestContext(self.cloud, account_id, str(uuid.uuid4()), self.cloud.config.region)
+
+    def reconcile(self, arn: str, account_id: str) -> None:
+        ctx = self._ctx(account_id)
+        policy_mod.run_alarm_actions(self.cloud.store, arn)
+        self._finish_recorded_launches(ctx, arn)
+        self._check_members(ctx, arn)
+        self._follow_capacity(ctx, arn)
+        self._retire_leavers(ctx, arn)
+
+    # -- launches --------------------------------------------------------------------------
+    def _finish_recorded_launches(self, ctx: RequestContext, arn: str) -> None:
+        with self.cloud.store.read() as s:
+            pending = [a.activity_id for a in s.scalars(select(ScalingActivity).where(
+                ScalingActivity.group_arn == arn, ScalingActivity.kind == "launch",
+                ScalingActivity.status_code == "InProgress",
+                ScalingActivity.instance_id.is_(None)))]
+        for activity_id in pending:
+            self._launch(ctx, activity_id)
+
+    def _start_launch(self, s: Session, g: AutoScalingGroup, subnet_id: str,
+                      counted: int) -> str:
+        """Record a launch before asking for it: its activity holds the client token."""
+        template = s.get(models.LaunchTemplate, g.launch_template_id)
+        version = str(launch_templates.version_number(template, g.launch_template_version)) \
+            if template else g.launch_template_version
+        cause = (f"{g.capacity_cause}  At {res.stamp()} an instance was started in response "
+                 "to a difference between desired and actual capacity, increasing the "
+                 f"capacity from {counted} to {g.desired_capacity}.").strip()
+        row = res.activity(s, g, "launch", "Launching a new EC2 instance", cause,
+                           subnet_id=subnet_id, progress=0, launch_version=version,
+                           status_code="InProgress")
+        row.client_token = row.activity_id
+        return row.activity_id
+
+    def _launch(self, ctx: RequestContext, activity_id: str) -> None:
+        store = self.cloud.store
+        with store.read() as s:
+            act = s.get(ScalingActivity, activity_id)
+            g = s.get(AutoScalingGroup, act.group_arn)
+            if g is None:
+                return
+            adopted = s.scalar(select(models.Instance.instance_id).where(
+                models.Instance.account_id == g.account_id,
+                models.Instance.client_token == act.client_token))
+            params = None if adopted else self._run_params(s, g, act)
+        crashpoint("autoscaling.launch_recorded")
+        instance_id = adopted
+        if instance_id is None:
+            try:
+                out = run_instances(ctx, params)
+                instance_id = out["Instances"][0]["InstanceId"]
+            except ApiError as err:
+                self._launch_failed(activity_id, err)
+                return
+        crashpoint("autoscaling.instance_launched")
+        with store.write() as s:
+            act = s.get(ScalingActivity, activity_id)
+            g = s.get(AutoScalingGroup, act.group_arn)
+            inst = s.get(models.Instance, instance_id)
+            if g is None or inst is None:
+                return
+            act.instance_id, act.progress = instance_id, 30
+            act.description = f"Launching a new EC2 instance: {instance_id}"
+            act.status_code = "PreInService"
+            if s.get(GroupInstance, instance_id) is None:
+                s.add(GroupInstance(
+                    instance_id=instance_id, group_arn=g.arn, lifecycle_state="Pending",
+                    health_status="Healthy", protected=g.protect_new_instances,
+                    launch_template_version=act.launch_version or g.launch_template_version,
+                    availability_zone=inst.availability_zone, subnet_id=inst.subnet_id,
+                    launched_at=utcnow()))
+            common.put_tags(s, g.account_id, instance_id, [("aws:autoscaling:groupName", g.name)])
+            g.launch_failures, g.next_launch_at = 0, None
+
+    def _run_params(self, s: Session, g: AutoScalingGroup, act: ScalingActivity) -> dict[str, Any]:
+        """RunInstances as the group asks it: the template version, the chosen subnet (the
+        template's interface keeps its groups and public-address choice), propagated tags."""
+        template = s.get(models.LaunchTemplate, g.launch_template_id)
+        data = launch_templates.version(s, template, act.launch_version).data if template else {}
+        params: dict[str, Any] = {
+            "LaunchTemplate": {"LaunchTemplateId": g.launch_template_id,
+                               "Version": act.launch_version},
+            "MinCount": 1, "MaxCount": 1, "ClientToken": act.client_token}
+        interfaces = data.get("NetworkInterfaces") or []
+        if interfaces:
+            params["NetworkInterfaces"] = [{**interfaces[0], "SubnetId": act.subnet_id,
+                                            "DeviceIndex": 0}]
+        else:
+            params["SubnetId"] = act.subnet_id
+        tags = [{"Key": t.key, "Value": t.value} for t in s.scalars(select(GroupTag).where(
+            GroupTag.group_arn == g.arn, GroupTag.propagate_at_launch.is_(True)))]
+        specs = [spec for spec in data.get("TagSpecifications") or []
+                 if spec.get("ResourceType") != "instance"]
+        template_tags = [t for spec in data.get("TagSpecifications") or []
+                         if spec.get("ResourceType") == "instance" for t in spec.get("Tags", [])]
+        merged = {t["Key"]: t for t in template_tags + tags}  # the group's tags win
+        if merged:
+            specs.append({"ResourceType": "instance", "Tags": list(merged.values())})
+        if specs:
+            params["TagSpecifications"] = specs
+        return params
+
+    def _launch_failed(self, activity_id: str, err: ApiError) -> None:
+        with self.cloud.store.write() as s:
+            act = s.get(ScalingActivity, activity_id)
+            g = s.get(AutoScalingGroup, act.group_arn)
+            act.description = f"Launching a new EC2 instance.  Status Reason: {err.message}"
+            res.finish(act, "Failed", err.message)
+            if g is not None:  # as AWS, failed launches back off
+                g.launch_failures += 1
+                delay = min(MAX_LAUNCH_BACKOFF, 2 ** g.launch_failures)
+                g.next_launch_at = utcnow() + dt.timedelta(seconds=delay)
+        log.warning("auto scaling launch failed: %s", err.message)
+
+    # -- members ---------------------------------------------------------------------------
+    def _check_members(self, ctx: RequestContext, arn: str) -> None:
+        joining: list[str] = []
+        with self.cloud.store.write() as s:
+            g = s.get(AutoScalingGroup, arn)
+            if g is None:
+                return
+            now = utcnow()
+            for m in res.members(s, arn):
+                inst = s.get(models.Instance, m.instance_id)
+                if m.lifecycle_state == "Pending":
+                    if inst is not None and inst.state == "running":
+                        joining.append(m.instance_id)
+                    elif inst is None or inst.state in GONE:
+                        retire(s, g, m, f"At {res.stamp()} an instance was taken out of service "
+                               "in response to an EC2 instance status check failure.")
+                if m.lifecycle_state != "InService":
+                    continue
+                if "HealthCheck" not in g.suspended_processes and m.health_status == "Healthy":
+                    m.health_status = _health(s, g, m, inst, now)
+                if m.health_status == "Unhealthy" and "ReplaceUnhealthy" not in g.suspended_processes:
+                    retire(s, g, m, m.leaving_cause or (
+                        f"At {res.stamp()} an instance was taken out of service in response "
+                        "to a health check."))
+        for instance_id in joining:
+            self._join(ctx, arn, instance_id)
+
+    def _join(self, ctx: RequestContext, arn: str, instance_id: str) -> None:
+        """A running instance enters its target groups, then service."""
+        with self.cloud.store.read() as s:
+            g = s.get(AutoScalingGroup, arn)
+            inst = s.get(models.Instance, instance_id)
+            if g is None or inst is None:
+                return
+            targets = [] if "AddToLoadBalancer" in g.suspended_processes else [
+                (tg.arn, instance_id if tg.target_type == "instance" else inst.private_ip)
+                for tg in (s.get(TargetGroup, a) for a in g.target_group_arns) if tg]
+        try:
+            for tg_arn, target_id in targets:
+                register_targets(ctx, {"TargetGroupArn": tg_arn, "Targets": [{"Id": target_id}]})
+        except ApiError as err:
+            log.warning("instance %s: registering with its target groups failed: %s",
+                        instance_id, err.message)
+            return
+        with self.cloud.store.write() as s:
+            m = s.get(GroupInstance, instance_id)
+            if m is None or m.lifecycle_state != "Pending":
+                return
+            m.lifecycle_state, m.in_service_at = "InService", utcnow()
+            act = s.scalar(select(ScalingActivity).where(
+                ScalingActivity.instance_id == instance_id, ScalingActivity.kind == "launch"))
+            if act is not None and act.status_code != "Successful":
+                res.finish(act, "Successful")
+
+    # -- capacity --------------------------------------------------------------------------
+    def _follow_capacity(self, ctx: RequestContext, arn: str) -> None:
+        launches: list[str] = []
+        with self.cloud.store.write() as s:
+            g = s.get(AutoScalingGroup, arn)
+            if g is None:
+                return
+            rows = res.members(s, arn)
+            counted = [m for m in rows if m.lifecycle_state in res.COUNTED]
+            in_flight = list(s.scalars(select(ScalingActivity).where(
+                ScalingActivity.group_arn == arn, ScalingActivity.kind == "launch",
+                ScalingActivity.status_code == "InProgress",
+                ScalingActivity.instance_id.is_(None))))
+            have = len(counted) + len(in_flight)
+            now = utcnow()
+            if have < g.desired_capacity and "Launch" not in g.suspended_processes \
+                    and not g.status and (g.next_launch_at is None or g.next_launch_at <= now):
+                per_subnet = {sub: 0 for sub in g.subnet_ids}
+                for m in counted:
+                    per_subnet[m.subnet_id] = per_subnet.get(m.subnet_id, 0) + 1
+                for a in in_flight:
+                    per_subnet[a.subnet_id] = per_subnet.get(a.subnet_id, 0) + 1
+                for _ in range(g.desired_capacity - have):
+                    subnet = min(g.subnet_ids, key=lambda sub: per_subnet[sub])
+                    per_subnet[subnet] += 1
+                    launches.append(self._start_launch(s, g, subnet, have))
+            elif have > g.desired_capacity and ("Terminate" not in g.suspended_processes
+                                                or g.status):
+                excess = have - g.desired_capacity
+                template = s.get(models.LaunchTemplate, g.launch_template_id)
+                current = str(launch_templates.version_number(
+                    template, g.launch_template_version)) if template else ""
+                for m in _victims(g, counted, excess, current):
+                    retire(s, g, m, (
+                        f"{g.capacity_cause}  At {res.stamp()} an instance was taken out of "
+                        "service in response to a difference between desired and actual "
+                        f"capacity, shrinking the capacity from {have} to "
+                        f"{g.desired_capacity}.  At {res.stamp()} instance {m.instance_id} "
+                        "was selected for termination.").strip())
+        for activity_id in launches:
+            self._launch(ctx, activity_id)
+
+    # -- leaving ---------------------------------------------------------------------------
+    def _retire_leavers(self, ctx: RequestContext, arn: str) -> None:
+        with self.cloud.store.read() as s:
+            g = s.get(AutoScalingGroup, arn)
+            if g is None:
+                return
+            deleting = bool(g.status)
+            leaving = [m.instance_id for m in res.members(s, arn)
+                       if m.lifecycle_state in ("Terminating", "Detaching")]
+            detaching = {m.instance_id for m in res.members(s, arn)
+                         if m.lifecycle_state == "Detaching"}
+            registered: dict[str, list[tuple[str, str, bool]]] = {}
+            for instance_id in leaving:
+                inst = s.get(models.Instance, instance_id)
+                ids = {instance_id, inst.private_ip} if inst else {instance_id}
+                registered[instance_id] = [
+                    (t.target_group_arn, t.target_id, t.draining_until is not None)
+                    for t in s.scalars(select(Target).where(
+                        Target.target_group_arn.in_(g.target_group_arns),
+                        Target.target_id.in_(ids)))]
+        for instance_id in leaving:
+            held = registered[instance_id]
+            for tg_arn, target_id, draining in held:
+                if not draining:
+                    try:
+                        deregister_targets(ctx, {"TargetGroupArn": tg_arn,
+                                                 "Targets": [{"Id": target_id}]})
+                    except ApiError as err:
+                        log.warning("deregistering %s: %s", instance_id, err.message)
+            if held and not deleting:
+                continue  # as AWS: terminate only once connections have drained
+            crashpoint("autoscaling.drained")
+            if instance_id in detaching:
+                self._detached(instance_id)
+            else:
+                self._terminate(ctx, arn, instance_id)
+        if deleting:
+            with self.cloud.store.write() as s:
+                g = s.get(AutoScalingGroup, arn)
+                if g is not None and not res.members(s, arn):
+                    remove_group(s, g)
+
+    def _terminate(self, ctx: RequestContext, arn: str, instance_id: str) -> None:
+        with self.cloud.store.read() as s:
+            inst = s.get(models.Instance, instance_id)
+            state = inst.state if inst is not None else "terminated"
+        if state not in ("shutting-down", "terminated"):
+            try:
+                terminate_instances(ctx, {"InstanceIds": [instance_id]})
+            except ApiError as err:
+                log.warning("terminating %s: %s", instance_id, err.message)
+                return
+        with self.cloud.store.write() as s:
+            act = s.scalar(select(ScalingActivity).where(
+                ScalingActivity.instance_id == instance_id, ScalingActivity.kind == "terminate",
+                ScalingActivity.status_code == "InProgress"))
+            inst = s.get(models.Instance, instance_id)
+            if act is not None:
+                act.progress = 50
+            if inst is None or inst.state == "terminated":
+                if act is not None:
+                    res.finish(act, "Successful")
+                m = s.get(GroupInstance, instance_id)
+                if m is not None:
+                    s.delete(m)
+
+
+    def _detached(self, instance_id: str) -> None:
+        with self.cloud.store.write() as s:
+            m = s.get(GroupInstance, instance_id)
+            if m is not None:
+                s.delete(m)
+            for act in s.scalars(select(ScalingActivity).where(
+                    ScalingActivity.instance_id == instance_id, ScalingActivity.kind == "detach",
+                    ScalingActivity.status_code == "InProgress")):
+                res.finish(act, "Successful")
+
+
+def retire(s: Session, g: AutoScalingGroup, m: GroupInstance, cause: str) -> ScalingActivity:
+    """Take a member out of service: Terminating, with its termination activity."""
+    m.lifecycle_state, m.leaving_cause = "Terminating", cause
+    return res.activity(s, g, "terminate", f"Terminating EC2 instance: {m.instance_id}", cause,
+                        instance_id=m.instance_id, subnet_id=m.subnet_id, progress=0,
+                        status_code="InProgress")
+
+
+def _health(s: Session, g: AutoScalingGroup, m: GroupInstance, inst: models.Instance | None,
+            now: dt.datetime) -> str:
+    """EC2 health always; ELB health too when the group asks, after its grace period."""
+    if inst is None or inst.state in GONE:
+        m.leaving_cause = (f"At {res.stamp()} an instance was taken out of service in response "
+                           "to an EC2 health check indicating it has been terminated or stopped.")
+        return "Unhealthy"
+    if g.health_check_type == "ELB" and g.target_group_arns and m.in_service_at is not None \
+            and (now - m.launched_at).total_seconds() >= g.health_check_grace_period:
+        unhealthy = s.scalar(select(Target.target_id).where(
+            Target.target_group_arn.in_(g.target_group_arns),
+            Target.target_id.in_((m.instance_id, inst.private_ip)),
+            Target.draining_until.is_(None), Target.health == "unhealthy"))
+        if unhealthy is not None:
+            m.leaving_cause = (f"At {res.stamp()} an instance was taken out of service in "
+                               "response to an ELB system health check failure.")
+            return "Unhealthy"
+    return "Healthy"
+
+
+def _victims(g: AutoScalingGroup, counted: list[GroupInstance], excess: int,
+             current_version: str) -> list[GroupInstance]:
+    """Who leaves on scale-in, by the group's termination policy (protected instances
+    never): pending before in service, then the policy's order, then the most crowded
+    subnet first so the rest stay balanced."""
+    candidates = [m for m in counted if not m.protected]
+    policy = (g.termination_policies or ["Default"])[0]
+
+    def order(m: GroupInstance) -> tuple:
+        age = m.launched_at.timestamp()
+        if policy == "NewestInstance":
+            key: tuple = (-age,)
+        elif policy == "OldestInstance":
+            key = (age,)
+        else:  # Default and OldestLaunchTemplate: off-template first, then oldest
+            key = (0 if m.launch_template_version != current_version else 1, age)
+        return (0 if m.lifecycle_state == "Pending" else 1,) + key
+    return sorted(candidates, key=order)[:excess]

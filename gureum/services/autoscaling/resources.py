@@ -1,0 +1,169 @@
+"""Finding Auto Scaling resources, their ARNs, activities and views, shared by the
+handlers and the Auto Scaling controller."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from gureum.services.autoscaling import exceptions as exc
+from gureum.store import models
+from gureum.store.autoscaling_models import (
+    AutoScalingGroup,
+    GroupInstance,
+    GroupTag,
+    ScalingActivity,
+)
+from gureum.store.models import utcnow
+
+# Lifecycle states that hold capacity: what DesiredCapacity counts.
+COUNTED = ("Pending", "InService")
+PROCESSES = ("Launch", "Terminate", "AddToLoadBalancer", "AlarmNotification", "AZRebalance",
+             "HealthCheck", "InstanceRefresh", "ReplaceUnhealthy", "ScheduledActions")
+
+
+def group_arn(region: str, account_id: str, name: str) -> str:
+    return (f"arn:aws:autoscaling:{region}:{account_id}:autoScalingGroup:{uuid.uuid4()}:"
+            f"autoScalingGroupName/{name}")
+
+
+def group(s: Session, account_id: str, name: str) -> AutoScalingGroup:
+    """The named group; ValidationError as AWS words it when there is none."""
+    found = s.scalar(select(AutoScalingGroup).where(AutoScalingGroup.account_id == account_id,
+                                                    AutoScalingGroup.name == name))
+    if found is None:
+        raise exc.ValidationError(f"AutoScalingGroup name not found - AutoScalingGroup "
+                                  f"{name[:255]} not found")
+    return found
+
+
+def members(s: Session, group_arn_: str) -> list[GroupInstance]:
+    return list(s.scalars(select(GroupInstance).where(GroupInstance.group_arn == group_arn_)
+                          .order_by(GroupInstance.launched_at, GroupInstance.instance_id)))
+
+
+def stamp(when: dt.datetime | None = None) -> str:
+    return (when or utcnow()).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def set_desired(g: AutoScalingGroup, desired: int, why: str) -> None:
+    """Change the desired capacity, remembering why in AWS's words for the activities
+    that follow ("At <time> <why> changing the desired capacity from A to B.")."""
+    if desired == g.desired_capacity:
+        return
+    g.capacity_cause = (f"At {stamp()} {why} changing the desired capacity from "
+                        f"{g.desired_capacity} to {desired}.")
+    g.desired_capacity = desired
+
+
+def activity(s: Session, g: AutoScalingGroup, kind: str, description: str, cause: str,
+             **fields: Any) -> ScalingActivity:
+    values = {"details": {}, "progress": 0, "status_code": "InProgress",
+              "started_at": utcnow(), **fields}
+    row = ScalingActivity(activity_id=str(uuid.uuid4()), account_id=g.account_id,
+                          group_name=g.name, group_arn=g.arn, kind=kind,
+                          description=description, cause=cause, **values)
+    s.add(row)
+    return row
+
+
+def finish(row: ScalingActivity, status: str, message: str | None = None) -> None:
+    row.status_code, row.progress, row.ended_at = status, 100, utcnow()
+    if message is not None:
+        row.status_message = message
+
+
+def template_spec(s: Session, g: AutoScalingGroup, version: str | None = None) -> dict[str, str]:
+    template = s.get(models.LaunchTemplate, g.launch_template_id)
+    return {"LaunchTemplateId": g.launch_template_id,
+            "LaunchTemplateName": template.name if template else "",
+            "Version": version or g.launch_template_version}
+
+
+def instance_view(m: GroupInstance, instance_type: str, spec: dict[str, str]) -> dict[str, Any]:
+    return {"InstanceId": m.instance_id, "InstanceType": instance_type,
+            "AvailabilityZone": m.availability_zone, "LifecycleState": m.lifecycle_state,
+            "HealthStatus": m.health_status,
+            "LaunchTemplate": {**spec, "Version": m.launch_template_version},
+            "ProtectedFromScaleIn": m.protected}
+
+
+def group_view(s: Session, g: AutoScalingGroup) -> dict[str, Any]:
+    spec = template_spec(s, g)
+    rows = members(s, g.arn)
+    types = {i.instance_id: i.instance_type for i in s.scalars(select(models.Instance).where(
+        models.Instance.instance_id.in_([m.instance_id for m in rows])))}
+    zones = sorted({sub.availability_zone for sub in s.scalars(select(models.Subnet).where(
+        models.Subnet.subnet_id.in_(g.subnet_ids)))})
+    out: dict[str, Any] = {
+        "AutoScalingGroupName": g.name, "AutoScalingGroupARN": g.arn,
+        "LaunchTemplate": spec, "MinSize": g.min_size, "MaxSize": g.max_size,
+        "DesiredCapacity": g.desired_capacity, "DefaultCooldown": g.default_cooldown,
+        "AvailabilityZones": zones, "LoadBalancerNames": [],
+        "TargetGroupARNs": g.target_group_arns, "HealthCheckType": g.health_check_type,
+        "HealthCheckGracePeriod": g.health_check_grace_period,
+        "Instances": [instance_view(m, types.get(m.instance_id, ""), spec) for m in rows],
+        "CreatedTime": g.created_at,
+        "SuspendedProcesses": [{"ProcessName": name, "SuspensionReason": "User suspended "
+                                f"at {stamp(g.created_at)}"} for name in g.suspended_processes],
+        "VPCZoneIdentifier": ",".join(g.subnet_ids), "EnabledMetrics": [],
+        "Tags": tag_views(s, g), "TerminationPolicies": g.termination_policies or ["Default"],
+        "NewInstancesProtectedFromScaleIn": g.protect_new_instances,
+        "ServiceLinkedRoleARN": (f"arn:aws:iam::{g.account_id}:role/aws-service-role/"
+                                 "autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling"),
+        "CapacityRebalance": False,
+    }
+    if g.status:
+        out["Status"] = g.status
+    if g.default_instance_warmup is not None:
+        out["DefaultInstanceWarmup"] = g.default_instance_warmup
+    return out
+
+
+def tag_views(s: Session, g: AutoScalingGroup) -> list[dict[str, Any]]:
+    return [{"ResourceId": g.name, "ResourceType": "auto-scaling-group", "Key": t.key,
+             "Value": t.value, "PropagateAtLaunch": t.propagate_at_launch}
+            for t in s.scalars(select(GroupTag).where(GroupTag.group_arn == g.arn)
+                               .order_by(GroupTag.key))]
+
+
+def activity_view(a: ScalingActivity) -> dict[str, Any]:
+    import json
+
+    out: dict[str, Any] = {
+        "ActivityId": a.activity_id, "AutoScalingGroupName": a.group_name,
+        "AutoScalingGroupARN": a.group_arn, "Description": a.description, "Cause": a.cause,
+        "StartTime": a.started_at, "StatusCode": a.status_code, "Progress": a.progress,
+        "Details": json.dumps({"Subnet ID": a.subnet_id, **a.details} if a.subnet_id
+                              else a.details)}
+    if a.ended_at is not None:
+        out["EndTime"] = a.ended_at
+    if a.status_message:
+        out["StatusMessage"] = a.status_message
+    return out
+
+
+def page(items: list[Any], max_records: int | None, token: str | None,
+         default: int = 50, hi: int = 100) -> tuple[list[Any], str | None]:
+    """Auto Scaling's paging: MaxRecords up to `hi`, an opaque NextToken."""
+    import base64
+    import binascii
+
+    start = 0
+    if token:
+        try:
+            start = int(base64.urlsafe_b64decode(token.encode()).decode())
+            if start < 0:
+                raise ValueError
+        except (ValueError, binascii.Error, UnicodeDecodeError):
+            raise exc.InvalidNextToken("The token is invalid.") from None
+    size = default if max_records is None else max_records
+    if not 1 <= size <= hi:
+        raise exc.ValidationError(f"MaxRecords must be between 1 and {hi}")
+    end = start + size
+    more = base64.urlsafe_b64encode(str(end).encode()).decode() if end < len(items) else None
+    return items[start:end], more

@@ -1,0 +1,229 @@
+"""Auto Scaling against the fake agent: groups keep their capacity, replace what dies,
+follow policies and alarms, and refuse bad input with AWS's codes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+
+import pytest
+from helpers import error_code as code
+
+from gureum.testing import wait_for
+from gureum.testing_inprocess import FastCloud
+
+_names = itertools.count()
+
+
+@pytest.fixture(scope="module")
+def asg(fast: FastCloud):  # noqa: ANN201
+    return fast.client("autoscaling")
+
+
+@pytest.fixture(scope="module")
+def template(ec2, image_id) -> str:  # noqa: ANN001
+    return ec2.create_launch_template(LaunchTemplateName="asg-web", LaunchTemplateData={
+        "ImageId": image_id, "InstanceType": "t3.nano"})["LaunchTemplate"]["LaunchTemplateId"]
+
+
+@pytest.fixture(scope="module")
+def subnet(fast: FastCloud, ec2) -> str:  # noqa: ANN001
+    return ec2.describe_subnets()["Subnets"][0]["SubnetId"]
+
+
+def new_group(asg, template: str, subnet: str, **kw) -> str:  # noqa: ANN001, ANN003
+    name = f"g{next(_names)}"
+    params = {"MinSize": 0, "MaxSize": 4, "DesiredCapacity": 1, **kw}
+    asg.create_auto_scaling_group(AutoScalingGroupName=name, VPCZoneIdentifier=subnet,
+                                  LaunchTemplate={"LaunchTemplateId": template}, **params)
+    return name
+
+
+def group(asg, name: str) -> dict:  # noqa: ANN001
+    return asg.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"][0]
+
+
+def in_service(asg, name: str) -> list[str]:  # noqa: ANN001
+    return sorted(i["InstanceId"] for i in group(asg, name)["Instances"]
+                  if i["LifecycleState"] == "InService")
+
+
+def settles(asg, name: str, count: int, timeout: float = 10) -> list[str]:  # noqa: ANN001
+    """Exactly `count` members, all in service."""
+    assert wait_for(lambda: len(group(asg, name)["Instances"]) == count
+                    and len(in_service(asg, name)) == count, timeout), group(asg, name)
+    return in_service(asg, name)
+
+
+def state(ec2, instance_id: str) -> str:  # noqa: ANN001
+    return ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0][
+        "Instances"][0]["State"]["Name"]
+
+
+def test_group_launches_tags_scales_in_and_deletes(fast, asg, ec2, template, subnet) -> None:  # noqa: ANN001
+    name = new_group(asg, template, subnet, DesiredCapacity=2, Tags=[
+        {"Key": "app", "Value": "web", "PropagateAtLaunch": True},
+        {"Key": "team", "Value": "x", "PropagateAtLaunch": False}])
+    members = settles(asg, name, 2)
+    tags = {t["Key"]: t["Value"] for t in ec2.describe_instances(InstanceIds=[members[0]])[
+        "Reservations"][0]["Instances"][0]["Tags"]}
+    assert tags["app"] == "web" and tags["aws:autoscaling:groupName"] == name
+    assert "team" not in tags
+    activities = asg.describe_scaling_activities(AutoScalingGroupName=name)["Activities"]
+    assert len(activities) == 2 and {a["StatusCode"] for a in activities} == {"Successful"}
+    assert "a user request created an AutoScalingGroup changing the desired capacity from " \
+        "0 to 2" in activities[0]["Cause"]
+    assert activities[0]["Description"].startswith("Launching a new EC2 instance: i-")
+    details = asg.describe_auto_scaling_instances(InstanceIds=members)["AutoScalingInstances"]
+    assert {d["HealthStatus"] for d in details} == {"HEALTHY"}
+    assert {d["AutoScalingGroupName"] for d in details} == {name}
+
+    asg.set_desired_capacity(AutoScalingGroupName=name, DesiredCapacity=1)
+    left = settles(asg, name, 1)
+    gone = (set(members) - set(left)).pop()
+    assert wait_for(lambda: state(ec2, gone) == "terminated", 10)
+    cause = asg.describe_scaling_activities(AutoScalingGroupName=name)["Activities"][0]["Cause"]
+    assert "explicitly set group desired capacity changing the desired capacity from 2 to 1" \
+        in cause and f"instance {gone} was selected for termination" in cause
+
+    assert code(asg.delete_auto_scaling_group, AutoScalingGroupName=name) == "ResourceInUse"
+    asg.delete_auto_scaling_group(AutoScalingGroupName=name, ForceDelete=True)
+    assert group(asg, name)["Status"] == "Delete in progress"
+    assert wait_for(lambda: not asg.describe_auto_scaling_groups(
+        AutoScalingGroupNames=[name])["AutoScalingGroups"], 10)
+    assert state(ec2, left[0]) in ("shutting-down", "terminated")
+
+
+def test_dead_stopped_and_unhealthy_instances_are_replaced(fast, asg, ec2, template, subnet) -> None:  # noqa: ANN001
+    name = new_group(asg, template, subnet, DesiredCapacity=1)
+    first = settles(asg, name, 1)[0]
+    fast.agent.init_exits(first)  # its processes ended: EC2 health says stopped
+    assert wait_for(lambda: in_service(asg, name) not in ([], [first]), 10), group(asg, name)
+    second = settles(asg, name, 1)[0]
+    cause = asg.describe_scaling_activities(AutoScalingGroupName=name)["Activities"]
+    assert any("EC2 health check indicating it has been terminated or stopped" in a["Cause"]
+               for a in cause)
+    ec2.terminate_instances(InstanceIds=[second])  # behind the group's back
+    third = settles(asg, name, 1)
+    assert third[0] not in (first, second)
+    asg.set_instance_health(InstanceId=third[0], HealthStatus="Unhealthy")
+    assert wait_for(lambda: in_service(asg, name) not in ([], third), 10)
+    asg.delete_auto_scaling_group(AutoScalingGroupName=name, ForceDelete=True)
+
+
+def test_terminate_in_group_with_and_without_decrement(asg, ec2, template, subnet) -> None:  # noqa: ANN001
+    name = new_group(asg, template, subnet, MinSize=1, DesiredCapacity=2)
+    a, b = settles(asg, name, 2)
+    out = asg.terminate_instance_in_auto_scaling_group(InstanceId=a,
+                                                       ShouldDecrementDesiredCapacity=False)
+    assert out["Activity"]["Description"] == f"Terminating EC2 instance: {a}"
+    assert wait_for(lambda: a not in in_service(asg, name) and len(in_service(asg, name)) == 2, 10)
+    asg.terminate_instance_in_auto_scaling_group(InstanceId=b, ShouldDecrementDesiredCapacity=True)
+    assert wait_for(lambda: len(group(asg, name)["Instances"]) == 1, 10)
+    assert group(asg, name)["DesiredCapacity"] == 1
+    last = in_service(asg, name)[0]
+    assert code(asg.terminate_instance_in_auto_scaling_group, InstanceId=last,
+                ShouldDecrementDesiredCapacity=True) == "ValidationError"
+    asg.set_instance_protection(AutoScalingGroupName=name, InstanceIds=[last],
+                                ProtectedFromScaleIn=True)
+    asg.update_auto_scaling_group(AutoScalingGroupName=name, MinSize=0, DesiredCapacity=0)
+    assert in_service(asg, name) == [last]  # protected from scale-in: it stays
+    asg.delete_auto_scaling_group(AutoScalingGroupName=name, ForceDelete=True)
+
+
+def test_suspended_launch_holds_capacity(asg, template, subnet) -> None:  # noqa: ANN001
+    name = new_group(asg, template, subnet, DesiredCapacity=0)
+    asg.suspend_processes(AutoScalingGroupName=name, ScalingProcesses=["Launch"])
+    asg.set_desired_capacity(AutoScalingGroupName=name, DesiredCapacity=1)
+    assert not wait_for(lambda: group(asg, name)["Instances"], 3)
+    assert [p["ProcessName"] for p in group(asg, name)["SuspendedProcesses"]] == ["Launch"]
+    asg.resume_processes(AutoScalingGroupName=name)
+    settles(asg, name, 1)
+    asg.delete_auto_scaling_group(AutoScalingGroupName=name, ForceDelete=True)
+
+
+def test_policies_execute_and_alarms_drive_them(fast, asg, template, subnet) -> None:  # noqa: ANN001
+    name = new_group(asg, template, subnet, DesiredCapacity=1, DefaultCooldown=0)
+    simple = asg.put_scaling_policy(AutoScalingGroupName=name, PolicyName="out",
+                                    AdjustmentType="ChangeInCapacity", ScalingAdjustment=2)
+    asg.execute_policy(AutoScalingGroupName=name, PolicyName="out")
+    assert group(asg, name)["DesiredCapacity"] == 3
+    settles(asg, name, 3)
+    asg.put_scaling_policy(AutoScalingGroupName=name, PolicyName="steps",
+                           PolicyType="StepScaling", AdjustmentType="ExactCapacity",
+                           StepAdjustments=[
+                               {"MetricIntervalUpperBound": 10, "ScalingAdjustment": 1},
+                               {"MetricIntervalLowerBound": 10, "ScalingAdjustment": 4}])
+    asg.execute_policy(AutoScalingGroupName=name, PolicyName="steps", MetricValue=95,
+                       BreachThreshold=80)
+    assert group(asg, name)["DesiredCapacity"] == 4
+    assert code(asg.execute_policy, AutoScalingGroupName=name, PolicyName="steps") == \
+        "ValidationError"
+
+    # Target tracking on a custom metric: its alarms are made, and data above the target
+    # scales the group out in proportion.
+    tracking = asg.put_scaling_policy(
+        AutoScalingGroupName=name, PolicyName="track", PolicyType="TargetTrackingScaling",
+        TargetTrackingConfiguration={"TargetValue": 50.0, "CustomizedMetricSpecification": {
+            "MetricName": "Busy", "Namespace": "AsgTest", "Statistic": "Average",
+            "Dimensions": [{"Name": "Group", "Value": name}]}})
+    alarm_names = [a["AlarmName"] for a in tracking["Alarms"]]
+    assert len(alarm_names) == 2 and alarm_names[0].startswith(f"TargetTracking-{name}-AlarmHigh-")
+    cw = fast.client("cloudwatch")
+    assert {a["AlarmName"] for a in cw.describe_alarms(AlarmNames=alarm_names)[
+        "MetricAlarms"]} == set(alarm_names)
+    settles(asg, name, 4)
+    now = dt.datetime.now(dt.UTC)
+    cw.put_metric_data(Namespace="AsgTest", MetricData=[
+        {"MetricName": "Busy", "Dimensions": [{"Name": "Group", "Value": name}],
+         "Timestamp": now - dt.timedelta(seconds=s), "Value": 100.0, "StorageResolution": 1}
+        for s in range(1, 30, 2)])
+    # 4 in service at 100 against a target of 50: 8, held to the group's max of 4... so raise it.
+    asg.update_auto_scaling_group(AutoScalingGroupName=name, MaxSize=10)
+    assert wait_for(lambda: group(asg, name)["DesiredCapacity"] == 8, 15), group(asg, name)
+    cause = asg.describe_scaling_activities(AutoScalingGroupName=name)["Activities"][0]["Cause"]
+    assert f"a monitor alarm {alarm_names[0]} in state ALARM triggered policy track" in cause
+    policies = asg.describe_policies(AutoScalingGroupName=name)["ScalingPolicies"]
+    assert {p["PolicyName"] for p in policies} == {"out", "steps", "track"}
+    assert [p for p in policies if p["PolicyName"] == "track"][0]["Alarms"][0]["AlarmName"] \
+        in alarm_names
+    asg.delete_policy(AutoScalingGroupName=name, PolicyName=simple["PolicyARN"])
+    asg.delete_auto_scaling_group(AutoScalingGroupName=name, ForceDelete=True)
+    assert wait_for(lambda: not cw.describe_alarms(AlarmNames=alarm_names)["MetricAlarms"], 10)
+
+
+def test_bad_input_gets_aws_codes(asg, template, subnet) -> None:  # noqa: ANN001
+    lt = {"LaunchTemplateId": template}
+    assert code(asg.create_auto_scaling_group, AutoScalingGroupName="bad", MinSize=3,
+                MaxSize=1, LaunchTemplate=lt, VPCZoneIdentifier=subnet) == "ValidationError"
+    assert code(asg.create_auto_scaling_group, AutoScalingGroupName="bad", MinSize=1,
+                MaxSize=2, DesiredCapacity=5, LaunchTemplate=lt,
+                VPCZoneIdentifier=subnet) == "ValidationError"
+    assert code(asg.create_auto_scaling_group, AutoScalingGroupName="bad", MinSize=0, MaxSize=1,
+                LaunchTemplate={"LaunchTemplateId": "lt-0123456789abcdef0"},
+                VPCZoneIdentifier=subnet) == "ValidationError"
+    assert code(asg.create_auto_scaling_group, AutoScalingGroupName="bad", MinSize=0, MaxSize=1,
+                LaunchTemplate=lt, VPCZoneIdentifier="subnet-00000000") == "ValidationError"
+    assert code(asg.create_auto_scaling_group, AutoScalingGroupName="bad", MinSize=0, MaxSize=1,
+                LaunchTemplate=lt) == "ValidationError"
+    assert code(asg.create_auto_scaling_group, AutoScalingGroupName="bad", MinSize=0, MaxSize=1,
+                LaunchConfigurationName="old", VPCZoneIdentifier=subnet) == "ValidationError"
+    name = new_group(asg, template, subnet, DesiredCapacity=0)
+    assert code(asg.create_auto_scaling_group, AutoScalingGroupName=name, MinSize=0, MaxSize=1,
+                LaunchTemplate=lt, VPCZoneIdentifier=subnet) == "AlreadyExists"
+    assert code(asg.set_desired_capacity, AutoScalingGroupName=name,
+                DesiredCapacity=9) == "ValidationError"
+    assert code(asg.set_desired_capacity, AutoScalingGroupName="nope",
+                DesiredCapacity=0) == "ValidationError"
+    assert code(asg.put_scaling_policy, AutoScalingGroupName=name, PolicyName="p",
+                PolicyType="StepScaling", AdjustmentType="ChangeInCapacity",
+                StepAdjustments=[{"MetricIntervalLowerBound": 0, "ScalingAdjustment": 1},
+                                 {"MetricIntervalLowerBound": 5, "ScalingAdjustment": 2}]) == \
+        "ValidationError"
+    assert code(asg.suspend_processes, AutoScalingGroupName=name,
+                ScalingProcesses=["Nap"]) == "ValidationError"
+    assert code(asg.describe_auto_scaling_groups, NextToken="!!") == "InvalidNextToken"
+    asg.set_desired_capacity(AutoScalingGroupName=name, DesiredCapacity=1, HonorCooldown=True)
+    assert code(asg.set_desired_capacity, AutoScalingGroupName=name, DesiredCapacity=0,
+                HonorCooldown=True) == "ScalingActivityInProgress"
+    asg.delete_auto_scaling_group(AutoScalingGroupName=name, ForceDelete=True)
