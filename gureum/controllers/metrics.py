@@ -15,12 +15,14 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
 
 from gureum.controllers.loop import ResyncLoop
 from gureum.services.cloudwatch import alarms
 from gureum.services.ec2.instance_types import CATALOGUE
 from gureum.services.elbv2 import resources as res
 from gureum.store import models
+from gureum.store.autoscaling_models import AutoScalingGroup, GroupInstance
 from gureum.store.cloudwatch_models import MetricAlarm, MetricPoint
 from gureum.store.elbv2_models import Listener, LoadBalancer
 from gureum.store.models import utcnow
@@ -48,6 +50,7 @@ class MetricsController(ResyncLoop):
         self.last: dict[str, tuple[float, list[float]]] = {}  # id -> (when, counters)
         self.lb_last: dict[str, dict[str, float]] = {}  # lb id -> counters last read
         self._pruned = 0.0
+        self.last_stamp: datetime | None = None
 
     def sync(self) -> None:
         agent = self.cloud.agent
@@ -55,10 +58,15 @@ class MetricsController(ResyncLoop):
         with self.cloud.store.read() as s:
             running = {i.instance_id: (i.account_id, i.instance_type) for i in s.scalars(
                 select(models.Instance).where(models.Instance.state == "running"))}
+            aggregates = _aggregate_keys(s, running)
         now = time.monotonic()
         counters = agent.counters(sorted(running)) if running else {}
-        stamp = utcnow()
+        # A point is stamped with the start of the interval it measures, as CloudWatch
+        # stamps EC2's: a period's data is complete as soon as the period ends.
+        measured_at = utcnow()
+        stamp, self.last_stamp = self.last_stamp or measured_at, measured_at
         rows = []
+        grouped: dict[tuple[str, str, str, str], list[float]] = {}
         for instance_id, values in counters.items():
             previous = self.last.get(instance_id)
             self.last[instance_id] = (now, values)
@@ -73,13 +81,22 @@ class MetricsController(ResyncLoop):
                 (name, unit, max(0.0, values[i] - before[i])) for name, unit, i in NAMES]
             rows += [_point(account, "AWS/EC2", name, dims, stamp, value, unit)
                      for name, unit, value in measured]
+            for key in aggregates.get(instance_id, ()):
+                for name, unit, value in measured:
+                    grouped.setdefault((account, key, name, unit), []).append(value)
+        # Per group, image and type, as AWS publishes them: one statistic set each.
+        rows += [MetricPoint(account_id=account, namespace="AWS/EC2", name=name,
+                             dimensions=dims, timestamp=stamp, sample_count=len(values),
+                             sum=sum(values), minimum=min(values), maximum=max(values),
+                             unit=unit)
+                 for (account, dims, name, unit), values in grouped.items()]
         for gone in set(self.last) - set(counters):
             del self.last[gone]
         rows += self._load_balancer_points(stamp)
         if rows:
             with self.cloud.store.write() as s:
                 s.add_all(rows)
-        self._evaluate_alarms(stamp)
+        self._evaluate_alarms(measured_at)
         if now - self._pruned > PRUNE_EVERY:
             self._pruned = now
             with self.cloud.store.write() as s:
@@ -149,6 +166,23 @@ class MetricsController(ResyncLoop):
         for gone in set(self.lb_last) - {lb.lb_id for lb in lbs}:
             del self.lb_last[gone]
         return rows
+
+
+def _aggregate_keys(s: Session, running: dict[str, tuple[str, str]]) -> dict[str, list[str]]:
+    """The aggregate series (canonical dimensions) each running instance counts in: its
+    Auto Scaling group while in service there, its image and its instance type."""
+    keys: dict[str, list[str]] = {}
+    for inst in s.scalars(select(models.Instance).where(
+            models.Instance.instance_id.in_(list(running)))):
+        keys[inst.instance_id] = [json.dumps([["ImageId", inst.image_id]]),
+                                  json.dumps([["InstanceType", inst.instance_type]])]
+    for instance_id, group_name in s.execute(
+            select(GroupInstance.instance_id, AutoScalingGroup.name).join(
+                AutoScalingGroup, AutoScalingGroup.arn == GroupInstance.group_arn).where(
+                GroupInstance.lifecycle_state == "InService",
+                GroupInstance.instance_id.in_(list(running)))).all():
+        keys[instance_id].append(json.dumps([["AutoScalingGroupName", group_name]]))
+    return keys
 
 
 def _point(account: str, namespace: str, name: str, dims: str, stamp: datetime,

@@ -1,0 +1,168 @@
+"""Auto Scaling for real: a group of real instances behind a real ALB, replaced when their
+server dies, scaled out by their measured CPU and back in when it falls."""
+
+from __future__ import annotations
+
+import base64
+import time
+import urllib.request
+from typing import Any
+
+import pytest
+from helpers import WEB, ssh, wait_for, wait_state
+
+
+def get(url: str, timeout: float = 3) -> str:
+    with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 (loopback only)
+        return resp.read().decode()
+
+
+@pytest.fixture(scope="module")
+def asg(server):  # noqa: ANN001, ANN201
+    return server.client("autoscaling")
+
+
+@pytest.fixture(scope="module")
+def web_tier(server, ec2, image_id, key_pair) -> Any:  # noqa: ANN001
+    """An ALB (port 80) in front of a target group on :8080, and a launch template of web
+    servers that only the ALB may reach."""
+    elb = server.client("elbv2")
+    subnet = ec2.describe_subnets()["Subnets"][0]
+    lb_group = ec2.create_security_group(GroupName="as-lb", Description="lb")["GroupId"]
+    ec2.authorize_security_group_ingress(GroupId=lb_group, IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
+    web_group = ec2.create_security_group(GroupName="as-web", Description="web")["GroupId"]
+    ec2.authorize_security_group_ingress(GroupId=web_group, IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 8080, "ToPort": 8080,
+         "UserIdGroupPairs": [{"GroupId": lb_group}]},
+        {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
+    tg = elb.create_target_group(Name="as-web", Protocol="HTTP", Port=8080,
+                                 VpcId=subnet["VpcId"], HealthCheckIntervalSeconds=5,
+                                 HealthCheckTimeoutSeconds=2, HealthyThresholdCount=2,
+                                 UnhealthyThresholdCount=2)["TargetGroups"][0]["TargetGroupArn"]
+    elb.modify_target_group_attributes(TargetGroupArn=tg, Attributes=[
+        {"Key": "deregistration_delay.timeout_seconds", "Value": "2"}])
+    lb = elb.create_load_balancer(Name="as-alb", Subnets=[subnet["SubnetId"]],
+                                  SecurityGroups=[lb_group])["LoadBalancers"][0]
+    listener = elb.create_listener(LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTP",
+                                   Port=80, DefaultActions=[{"Type": "forward",
+                                                             "TargetGroupArn": tg}])["Listeners"][0]
+    template = ec2.create_launch_template(LaunchTemplateName="as-web", LaunchTemplateData={
+        "ImageId": image_id, "InstanceType": "t2.micro", "KeyName": key_pair[0],
+        "UserData": base64.b64encode(WEB.encode()).decode(),
+        "NetworkInterfaces": [{"DeviceIndex": 0, "Groups": [web_group],
+                               "AssociatePublicIpAddress": True}]})["LaunchTemplate"]
+    address = lb["AvailabilityZones"][0]["LoadBalancerAddresses"][0]["IpAddress"]
+    yield {"elb": elb, "tg": tg, "template": template["LaunchTemplateId"],
+           "subnet": subnet["SubnetId"], "url": f"http://{address}/"}
+    ec2.delete_launch_template(LaunchTemplateId=template["LaunchTemplateId"])
+    elb.delete_listener(ListenerArn=listener["ListenerArn"])
+    elb.delete_load_balancer(LoadBalancerArn=lb["LoadBalancerArn"])
+    elb.delete_target_group(TargetGroupArn=tg)
+    for group in (web_group, lb_group):
+        assert wait_for(lambda g=group: _deleted(ec2, g), 30)
+
+
+def _deleted(ec2, group_id: str) -> bool:  # noqa: ANN001
+    try:
+        ec2.delete_security_group(GroupId=group_id)
+        return True
+    except Exception:  # still in use by an instance that is going away
+        return False
+
+
+def group(asg, name: str) -> dict:  # noqa: ANN001
+    return asg.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"][0]
+
+
+def in_service(asg, name: str) -> list[str]:  # noqa: ANN001
+    return sorted(i["InstanceId"] for i in group(asg, name)["Instances"]
+                  if i["LifecycleState"] == "InService")
+
+
+def healthy(elb, tg: str) -> set[str]:  # noqa: ANN001
+    return {d["Target"]["Id"] for d in elb.describe_target_health(TargetGroupArn=tg)[
+        "TargetHealthDescriptions"] if d["TargetHealth"]["State"] == "healthy"}
+
+
+def serving(asg, elb, name: str, tg: str, count: int) -> bool:  # noqa: ANN001
+    members = in_service(asg, name)
+    return len(members) == count and healthy(elb, tg) == set(members)
+
+
+def remove(asg, ec2, name: str) -> None:  # noqa: ANN001
+    members = [i["InstanceId"] for i in group(asg, name)["Instances"]]
+    asg.delete_auto_scaling_group(AutoScalingGroupName=name, ForceDelete=True)
+    assert wait_for(lambda: not asg.describe_auto_scaling_groups(
+        AutoScalingGroupNames=[name])["AutoScalingGroups"], 60)
+    for iid in members:
+        wait_state(ec2, iid, "terminated")
+
+
+def test_killed_server_is_replaced_and_back_behind_the_alb(asg, ec2, key_pair, web_tier) -> None:  # noqa: ANN001
+    elb, tg = web_tier["elb"], web_tier["tg"]
+    asg.create_auto_scaling_group(
+        AutoScalingGroupName="as-web", MinSize=2, MaxSize=4, DesiredCapacity=2,
+        LaunchTemplate={"LaunchTemplateId": web_tier["template"], "Version": "$Latest"},
+        VPCZoneIdentifier=web_tier["subnet"], TargetGroupARNs=[tg], HealthCheckType="ELB",
+        HealthCheckGracePeriod=5)
+    assert wait_for(lambda: serving(asg, elb, "as-web", tg, 2), 60), group(asg, "as-web")
+    first = in_service(asg, "as-web")
+    hosts = {get(web_tier["url"]).split()[0] for _ in range(20)}
+    assert len(hosts) == 2, hosts
+
+    victim = first[0]
+    address = wait_state(ec2, victim, "running")["PublicIpAddress"]
+    ssh(key_pair[1], address, "sudo -n pkill -f /srv/web.py")
+    killed = time.monotonic()
+    assert wait_for(lambda: victim not in in_service(asg, "as-web"), 30), group(asg, "as-web")
+    assert wait_for(lambda: serving(asg, elb, "as-web", tg, 2), 60), group(asg, "as-web")
+    replaced = time.monotonic() - killed
+    assert victim not in healthy(elb, tg) and first[1] in in_service(asg, "as-web")
+    assert wait_state(ec2, victim, "terminated")
+    causes = [a["Cause"] for a in asg.describe_scaling_activities(
+        AutoScalingGroupName="as-web")["Activities"]]
+    assert any("ELB system health check failure" in c for c in causes), causes
+    print(f"killed server -> replacement serving: {replaced:.1f} s")
+    # Every answer now comes from a live member.
+    for _ in range(10):
+        assert get(web_tier["url"]).split()[0]
+    remove(asg, ec2, "as-web")
+
+
+def test_cpu_load_scales_out_and_back_in(server, asg, ec2, key_pair, web_tier) -> None:  # noqa: ANN001
+    elb, tg = web_tier["elb"], web_tier["tg"]
+    asg.create_auto_scaling_group(
+        AutoScalingGroupName="as-cpu", MinSize=1, MaxSize=3, DesiredCapacity=1,
+        LaunchTemplate={"LaunchTemplateId": web_tier["template"]},
+        VPCZoneIdentifier=web_tier["subnet"], TargetGroupARNs=[tg], DefaultInstanceWarmup=10)
+    out = asg.put_scaling_policy(
+        AutoScalingGroupName="as-cpu", PolicyName="cpu50", PolicyType="TargetTrackingScaling",
+        TargetTrackingConfiguration={"TargetValue": 50.0, "PredefinedMetricSpecification": {
+            "PredefinedMetricType": "ASGAverageCPUUtilization"}})
+    assert len(out["Alarms"]) == 2
+    assert wait_for(lambda: serving(asg, elb, "as-cpu", tg, 1), 60), group(asg, "as-cpu")
+    (first,) = in_service(asg, "as-cpu")
+    address = wait_state(ec2, first, "running")["PublicIpAddress"]
+    # t2.micro has one vCPU: one busy loop is 100 % of it.
+    ssh(key_pair[1], address, "nohup sh -c 'while :; do :; done' >/dev/null 2>&1 & echo $! > /tmp/burn")
+    loaded = time.monotonic()
+    assert wait_for(lambda: group(asg, "as-cpu")["DesiredCapacity"] >= 2, 60), \
+        asg.describe_scaling_activities(AutoScalingGroupName="as-cpu")
+    assert wait_for(lambda: serving(asg, elb, "as-cpu", tg, group(asg, "as-cpu")[
+        "DesiredCapacity"]), 60)
+    print(f"CPU load -> scaled-out instance serving: {time.monotonic() - loaded:.1f} s")
+    cause = asg.describe_scaling_activities(AutoScalingGroupName="as-cpu")["Activities"][0]["Cause"]
+    assert "TargetTracking-as-cpu-AlarmHigh-" in cause and "triggered policy cpu50" in cause
+
+    ssh(key_pair[1], address, "kill $(cat /tmp/burn)")
+    assert wait_for(lambda: group(asg, "as-cpu")["DesiredCapacity"] == 1, 150), \
+        asg.describe_scaling_activities(AutoScalingGroupName="as-cpu")
+    assert wait_for(lambda: serving(asg, elb, "as-cpu", tg, 1), 60)
+    cw = server.client("cloudwatch")
+    stats = cw.get_metric_statistics(
+        Namespace="AWS/EC2", MetricName="CPUUtilization",
+        Dimensions=[{"Name": "AutoScalingGroupName", "Value": "as-cpu"}],
+        StartTime=time.time() - 600, EndTime=time.time(), Period=60, Statistics=["Maximum"])
+    assert max(d["Maximum"] for d in stats["Datapoints"]) > 40  # a shared 2-core host
+    remove(asg, ec2, "as-cpu")
