@@ -111,3 +111,57 @@ def test_a_lost_vpc_router_is_rebuilt_around_running_instances(server, ec2, laun
     assert alive.strip() == "alive"  # the same boot, not a relaunch
     assert ssh(key_pair[1], ip, "curl -s -m 2 http://169.254.169.254/latest/meta-data/instance-id"
                ).stdout == iid
+
+
+def _group_instances(ec2, name: str) -> list[str]:  # noqa: ANN001
+    """Instances tagged as the group's that are not terminated: launched, never doubled."""
+    found = ec2.describe_instances(Filters=[
+        {"Name": "tag:aws:autoscaling:groupName", "Values": [name]},
+        {"Name": "instance-state-name", "Values": ["pending", "running"]}])
+    return [i["InstanceId"] for r in found["Reservations"] for i in r["Instances"]]
+
+
+def _group_ready(asg, name: str, count: int) -> bool:  # noqa: ANN001
+    members = asg.describe_auto_scaling_groups(AutoScalingGroupNames=[name])[
+        "AutoScalingGroups"][0]["Instances"]
+    return len(members) == count and {m["LifecycleState"] for m in members} == {"InService"}
+
+
+@pytest.mark.parametrize("point", ["autoscaling.launch_recorded", "autoscaling.instance_launched",
+                                   "autoscaling.drained"])
+def test_crash_during_scaling_never_launches_twice(server, ec2, image_id, point):
+    """A crash between recording a launch, making it, and recording the instance (or
+    between draining and terminating on scale-in) converges to the desired capacity,
+    with no instance launched twice or left behind."""
+    name = f"crash-{point.split('.')[1]}"
+    subnet = ec2.describe_subnets()["Subnets"][0]["SubnetId"]
+    lt = ec2.create_launch_template(LaunchTemplateName=name, LaunchTemplateData={
+        "ImageId": image_id, "InstanceType": "t3.nano"})["LaunchTemplate"]["LaunchTemplateId"]
+    asg = server.client("autoscaling")
+    scale_in = point == "autoscaling.drained"
+    if scale_in:
+        asg.create_auto_scaling_group(AutoScalingGroupName=name, MinSize=0, MaxSize=3,
+                                      DesiredCapacity=2, VPCZoneIdentifier=subnet,
+                                      LaunchTemplate={"LaunchTemplateId": lt})
+        assert wait_for(lambda: _group_ready(asg, name, 2), 60)
+    server.stop()
+    server.start(extra_env={"GUREUM_CRASH_AT": point})
+    asg = server.client("autoscaling")
+    if scale_in:
+        asg.set_desired_capacity(AutoScalingGroupName=name, DesiredCapacity=1)
+    else:
+        asg.create_auto_scaling_group(AutoScalingGroupName=name, MinSize=0, MaxSize=3,
+                                      DesiredCapacity=2, VPCZoneIdentifier=subnet,
+                                      LaunchTemplate={"LaunchTemplateId": lt})
+    assert wait_for(lambda: server.proc.poll() is not None, 30), f"server did not crash at {point}"
+    server.start()
+    asg = server.client("autoscaling")
+    wanted = 1 if scale_in else 2
+    assert wait_for(lambda: _group_ready(asg, name, wanted), 60)
+    assert wait_for(lambda: len(_group_instances(ec2, name)) == wanted, 30), \
+        _group_instances(ec2, name)
+    asg.delete_auto_scaling_group(AutoScalingGroupName=name, ForceDelete=True)
+    assert wait_for(lambda: not _group_instances(ec2, name), 60)
+    assert wait_for(lambda: not asg.describe_auto_scaling_groups(
+        AutoScalingGroupNames=[name])["AutoScalingGroups"], 30)
+    ec2.delete_launch_template(LaunchTemplateId=lt)
