@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from helpers import ssh, wait_state
+from helpers import ssh, wait_for, wait_state
 
 
 def test_quick_start_with_aws_cli(server, ec2, image_id):
@@ -111,3 +111,48 @@ def test_load_balancer_and_certificate_with_aws_cli(server, ec2):
     aws("acm", "delete-certificate", "--certificate-arn", arn)
     gone = server.aws("elbv2", "describe-load-balancers", "--names", "cli-lb", check=False)
     assert "LoadBalancerNotFound" in gone.stderr
+
+
+def test_auto_scaling_with_aws_cli(server, ec2, image_id):
+    """The README's Auto Scaling commands through `aws autoscaling`, errors included."""
+
+    def aws(service: str, *args: str) -> dict:
+        out = server.aws(service, *args).stdout
+        return json.loads(out) if out.strip() else {}
+
+    subnet = ec2.describe_subnets()["Subnets"][0]["SubnetId"]
+    lt = aws("ec2", "create-launch-template", "--launch-template-name", "cli-asg",
+             "--launch-template-data", json.dumps({"ImageId": image_id, "InstanceType": "t3.nano"}))[
+        "LaunchTemplate"]["LaunchTemplateId"]
+    aws("autoscaling", "create-auto-scaling-group", "--auto-scaling-group-name", "cli-asg",
+        "--launch-template", f"LaunchTemplateId={lt},Version=$Latest", "--min-size", "0",
+        "--max-size", "2", "--desired-capacity", "1", "--vpc-zone-identifier", subnet)
+    try:
+        out = aws("autoscaling", "put-scaling-policy", "--auto-scaling-group-name", "cli-asg",
+                  "--policy-name", "cpu50", "--policy-type", "TargetTrackingScaling",
+                  "--target-tracking-configuration", json.dumps({
+                      "TargetValue": 50, "PredefinedMetricSpecification": {
+                          "PredefinedMetricType": "ASGAverageCPUUtilization"}}))
+        assert len(out["Alarms"]) == 2
+
+        def in_service() -> list[dict]:
+            groups = aws("autoscaling", "describe-auto-scaling-groups",
+                         "--auto-scaling-group-names", "cli-asg")["AutoScalingGroups"]
+            return [i for i in groups[0]["Instances"] if i["LifecycleState"] == "InService"]
+
+        assert wait_for(lambda: len(in_service()) == 1, 60)
+        activities = aws("autoscaling", "describe-scaling-activities",
+                         "--auto-scaling-group-name", "cli-asg")["Activities"]
+        assert activities[0]["StatusCode"] == "Successful"
+        bad = server.aws("autoscaling", "set-desired-capacity", "--auto-scaling-group-name",
+                         "cli-asg", "--desired-capacity", "5", check=False)
+        assert bad.returncode != 0 and "ValidationError" in bad.stderr
+        busy = server.aws("autoscaling", "delete-auto-scaling-group",
+                          "--auto-scaling-group-name", "cli-asg", check=False)
+        assert busy.returncode != 0 and "ResourceInUse" in busy.stderr
+    finally:
+        aws("autoscaling", "delete-auto-scaling-group", "--auto-scaling-group-name", "cli-asg",
+            "--force-delete")
+    assert wait_for(lambda: not aws("autoscaling", "describe-auto-scaling-groups",
+                                    "--auto-scaling-group-names", "cli-asg")["AutoScalingGroups"], 60)
+    aws("ec2", "delete-launch-template", "--launch-template-id", lt)
