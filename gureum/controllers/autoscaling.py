@@ -31,7 +31,9 @@ from gureum.controllers.loop import ResyncLoop
 from gureum.crashpoints import crashpoint
 from gureum.errors import ApiError
 from gureum.services.autoscaling import policies as policy_mod
+from gureum.services.autoscaling import refresh
 from gureum.services.autoscaling import resources as res
+from gureum.services.autoscaling.handlers import schedules
 from gureum.services.autoscaling.handlers.groups import remove_group
 from gureum.services.ec2.handlers import common, launch_templates
 from gureum.services.ec2.handlers.instances import run_instances
@@ -43,6 +45,7 @@ from gureum.store.autoscaling_models import (
     GroupInstance,
     GroupTag,
     ScalingActivity,
+    ScheduledAction,
 )
 from gureum.store.elbv2_models import Target, TargetGroup
 from gureum.store.models import utcnow
@@ -77,11 +80,51 @@ class AutoScalingController(ResyncLoop):
 
     def reconcile(self, arn: str, account_id: str) -> None:
         ctx = self._ctx(account_id)
+        self._run_scheduled(arn)
         policy_mod.run_alarm_actions(self.cloud.store, arn)
         self._finish_recorded_launches(ctx, arn)
         self._check_members(ctx, arn)
+        self._roll_refresh(arn)
         self._follow_capacity(ctx, arn)
         self._retire_leavers(ctx, arn)
+
+    # -- schedules and refreshes -----------------------------------------------------------
+    def _run_scheduled(self, arn: str) -> None:
+        now = utcnow()
+        with self.cloud.store.read() as s:
+            due = s.scalar(select(ScheduledAction.arn).where(
+                ScheduledAction.group_arn == arn, ScheduledAction.next_run_at <= now).limit(1))
+        if due is None:
+            return
+        with self.cloud.store.write() as s:
+            g = s.get(AutoScalingGroup, arn)
+            if g is None or g.status or "ScheduledActions" in g.suspended_processes:
+                return
+            for act in s.scalars(select(ScheduledAction).where(
+                    ScheduledAction.group_arn == arn, ScheduledAction.next_run_at <= now)):
+                g.min_size = act.min_size if act.min_size is not None else g.min_size
+                g.max_size = act.max_size if act.max_size is not None else g.max_size
+                g.min_size = min(g.min_size, g.max_size)
+                desired = act.desired_capacity if act.desired_capacity is not None \
+                    else g.desired_capacity
+                desired = max(g.min_size, min(g.max_size, desired))
+                res.set_desired(g, desired, (
+                    f"a scheduled action update of AutoScalingGroup constraints to min: "
+                    f"{g.min_size}, max: {g.max_size}, desired: {desired}"))
+                act.next_run_at = schedules.next_run(act, now)
+                if act.next_run_at is None:  # as AWS: a one-time action is gone once run
+                    s.delete(act)
+
+    def _roll_refresh(self, arn: str) -> None:
+        with self.cloud.store.read() as s:
+            if refresh.active(s, arn) is None:
+                return
+        with self.cloud.store.write() as s:
+            g = s.get(AutoScalingGroup, arn)
+            current = refresh.active(s, arn)
+            if g is None or current is None or "InstanceRefresh" in g.suspended_processes:
+                return
+            refresh.step(s, g, current, utcnow())
 
     # -- launches --------------------------------------------------------------------------
     def _finish_recorded_launches(self, ctx: RequestContext, arn: str) -> None:
@@ -202,14 +245,14 @@ class AutoScalingController(ResyncLoop):
                     if inst is not None and inst.state == "running":
                         joining.append(m.instance_id)
                     elif inst is None or inst.state in GONE:
-                        retire(s, g, m, f"At {res.stamp()} an instance was taken out of service "
+                        res.retire(s, g, m, f"At {res.stamp()} an instance was taken out of service "
                                "in response to an EC2 instance status check failure.")
                 if m.lifecycle_state != "InService":
                     continue
                 if "HealthCheck" not in g.suspended_processes and m.health_status == "Healthy":
                     m.health_status = _health(s, g, m, inst, now)
                 if m.health_status == "Unhealthy" and "ReplaceUnhealthy" not in g.suspended_processes:
-                    retire(s, g, m, m.leaving_cause or (
+                    res.retire(s, g, m, m.leaving_cause or (
                         f"At {res.stamp()} an instance was taken out of service in response "
                         "to a health check."))
         for instance_id in joining:
@@ -275,7 +318,7 @@ class AutoScalingController(ResyncLoop):
                 current = str(launch_templates.version_number(
                     template, g.launch_template_version)) if template else ""
                 for m in _victims(g, counted, excess, current):
-                    retire(s, g, m, (
+                    res.retire(s, g, m, (
                         f"{g.capacity_cause}  At {res.stamp()} an instance was taken out of "
                         "service in response to a difference between desired and actual "
                         f"capacity, shrinking the capacity from {have} to "
@@ -360,14 +403,6 @@ class AutoScalingController(ResyncLoop):
                     ScalingActivity.instance_id == instance_id, ScalingActivity.kind == "detach",
                     ScalingActivity.status_code == "InProgress")):
                 res.finish(act, "Successful")
-
-
-def retire(s: Session, g: AutoScalingGroup, m: GroupInstance, cause: str) -> ScalingActivity:
-    """Take a member out of service: Terminating, with its termination activity."""
-    m.lifecycle_state, m.leaving_cause = "Terminating", cause
-    return res.activity(s, g, "terminate", f"Terminating EC2 instance: {m.instance_id}", cause,
-                        instance_id=m.instance_id, subnet_id=m.subnet_id, progress=0,
-                        status_code="InProgress")
 
 
 def _health(s: Session, g: AutoScalingGroup, m: GroupInstance, inst: models.Instance | None,

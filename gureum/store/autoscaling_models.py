@@ -116,3 +116,45 @@ class GroupTag(Base):
     key: Mapped[str] = mapped_column(String(128), primary_key=True)
     value: Mapped[str] = mapped_column(String(256), default="")
     propagate_at_launch: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class InstanceRefresh(Base):
+    """A rolling replacement of a group's instances (StartInstanceRefresh), and its
+    rollback: the launch template the group had before, to go back to."""
+
+    __tablename__ = "autoscaling_instance_refreshes"
+    refresh_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.account_id"), index=True)
+    group_arn: Mapped[str] = mapped_column(ForeignKey("autoscaling_groups.arn"), index=True)
+    group_name: Mapped[str] = mapped_column(String(255))
+    # Pending | InProgress | Successful | Failed | Cancelling | Cancelled |
+    # RollbackInProgress | RollbackSuccessful | RollbackFailed
+    status: Mapped[str] = mapped_column(String(32), default="Pending")
+    status_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    preferences: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    desired_configuration: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    previous_template_id: Mapped[str] = mapped_column(String(32))
+    previous_template_version: Mapped[str] = mapped_column(String(32))
+    instances_to_update: Mapped[int] = mapped_column(Integer, default=0)
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    started_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+    ended_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    rollback_started_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+
+class ScheduledAction(Base):
+    __tablename__ = "autoscaling_scheduled_actions"
+    __table_args__ = (UniqueConstraint("group_arn", "name"),)
+    arn: Mapped[str] = mapped_column(ARN, primary_key=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.account_id"), index=True)
+    group_arn: Mapped[str] = mapped_column(ForeignKey("autoscaling_groups.arn"), index=True)
+    name: Mapped[str] = mapped_column(String(255))
+    start_time: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    end_time: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    recurrence: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    time_zone: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    min_size: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    max_size: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    desired_capacity: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # When it runs next (UTC); None once a one-time action has run.
+    next_run_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)

@@ -227,3 +227,80 @@ def test_bad_input_gets_aws_codes(asg, template, subnet) -> None:  # noqa: ANN00
     assert code(asg.set_desired_capacity, AutoScalingGroupName=name, DesiredCapacity=0,
                 HonorCooldown=True) == "ScalingActivityInProgress"
     asg.delete_auto_scaling_group(AutoScalingGroupName=name, ForceDelete=True)
+
+
+def versions(asg, name: str) -> list[str]:  # noqa: ANN001
+    return sorted(i["LaunchTemplate"]["Version"] for i in group(asg, name)["Instances"])
+
+
+def refresh_status(asg, name: str) -> dict:  # noqa: ANN001
+    return asg.describe_instance_refreshes(AutoScalingGroupName=name)["InstanceRefreshes"][0]
+
+
+def test_instance_refresh_rolls_to_a_new_version_and_back(asg, ec2, image_id, subnet) -> None:  # noqa: ANN001
+    lt = ec2.create_launch_template(LaunchTemplateName="refresh", LaunchTemplateData={
+        "ImageId": image_id, "InstanceType": "t3.nano"})["LaunchTemplate"]["LaunchTemplateId"]
+    name = new_group(asg, lt, subnet, DesiredCapacity=3)
+    settles(asg, name, 3)
+    assert versions(asg, name) == ["1", "1", "1"]
+    ec2.create_launch_template_version(LaunchTemplateId=lt, SourceVersion="1",
+                                       LaunchTemplateData={"InstanceType": "t3.micro"})
+    assert code(asg.cancel_instance_refresh, AutoScalingGroupName=name) == \
+        "ActiveInstanceRefreshNotFound"
+    refresh_id = asg.start_instance_refresh(
+        AutoScalingGroupName=name, DesiredConfiguration={"LaunchTemplate": {
+            "LaunchTemplateId": lt, "Version": "2"}},
+        Preferences={"MinHealthyPercentage": 66, "InstanceWarmup": 0})["InstanceRefreshId"]
+    assert code(asg.start_instance_refresh, AutoScalingGroupName=name) == \
+        "InstanceRefreshInProgress"
+    assert wait_for(lambda: refresh_status(asg, name)["Status"] == "Successful", 30), \
+        refresh_status(asg, name)
+    done = refresh_status(asg, name)
+    assert done["InstanceRefreshId"] == refresh_id and done["PercentageComplete"] == 100
+    assert versions(asg, name) == ["2", "2", "2"] and len(in_service(asg, name)) == 3
+    assert group(asg, name)["LaunchTemplate"]["Version"] == "2"
+    causes = [a["Cause"] for a in asg.describe_scaling_activities(
+        AutoScalingGroupName=name)["Activities"]]
+    assert sum("in response to an instance refresh" in c for c in causes) == 3
+
+    # Back to version 1 by rolling back a second refresh.
+    ec2.create_launch_template_version(LaunchTemplateId=lt, SourceVersion="1",
+                                       LaunchTemplateData={"InstanceType": "t3.small"})
+    asg.start_instance_refresh(AutoScalingGroupName=name, DesiredConfiguration={
+        "LaunchTemplate": {"LaunchTemplateId": lt, "Version": "3"}},
+        Preferences={"MinHealthyPercentage": 100, "InstanceWarmup": 0})
+    asg.rollback_instance_refresh(AutoScalingGroupName=name)
+    assert wait_for(lambda: refresh_status(asg, name)["Status"] == "RollbackSuccessful", 30), \
+        refresh_status(asg, name)
+    assert versions(asg, name) == ["2", "2", "2"] and group(asg, name)["LaunchTemplate"][
+        "Version"] == "2"
+    asg.start_instance_refresh(AutoScalingGroupName=name)
+    asg.cancel_instance_refresh(AutoScalingGroupName=name)
+    assert wait_for(lambda: refresh_status(asg, name)["Status"] == "Cancelled", 10)
+    asg.delete_auto_scaling_group(AutoScalingGroupName=name, ForceDelete=True)
+
+
+def test_scheduled_actions_run_once_or_on_a_schedule(asg, template, subnet) -> None:  # noqa: ANN001
+    name = new_group(asg, template, subnet, DesiredCapacity=0)
+    soon = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)
+    asg.put_scheduled_update_group_action(AutoScalingGroupName=name, ScheduledActionName="up",
+                                          StartTime=soon, DesiredCapacity=2, MaxSize=3)
+    asg.put_scheduled_update_group_action(AutoScalingGroupName=name,
+                                          ScheduledActionName="nightly", Recurrence="0 2 * * *",
+                                          TimeZone="Asia/Seoul", DesiredCapacity=0)
+    assert wait_for(lambda: group(asg, name)["DesiredCapacity"] == 2, 10)
+    assert group(asg, name)["MaxSize"] == 3
+    left = asg.describe_scheduled_actions(AutoScalingGroupName=name)["ScheduledUpdateGroupActions"]
+    assert [a["ScheduledActionName"] for a in left] == ["nightly"]  # the one-time action ran
+    assert left[0]["StartTime"].astimezone(dt.UTC).hour == 17  # 02:00 in Seoul
+    cause = asg.describe_scaling_activities(AutoScalingGroupName=name)["Activities"][0]["Cause"]
+    assert "a scheduled action update of AutoScalingGroup constraints" in cause
+    assert code(asg.put_scheduled_update_group_action, AutoScalingGroupName=name,
+                ScheduledActionName="bad", Recurrence="every day",
+                DesiredCapacity=1) == "ValidationError"
+    assert code(asg.put_scheduled_update_group_action, AutoScalingGroupName=name,
+                ScheduledActionName="bad", Recurrence="0 * * * *") == "ValidationError"
+    asg.delete_scheduled_action(AutoScalingGroupName=name, ScheduledActionName="nightly")
+    assert code(asg.delete_scheduled_action, AutoScalingGroupName=name,
+                ScheduledActionName="nightly") == "ValidationError"
+    asg.delete_auto_scaling_group(AutoScalingGroupName=name, ForceDelete=True)

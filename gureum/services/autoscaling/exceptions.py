@@ -32,3 +32,15 @@ class ResourceContention(ApiError):
 
 class InvalidNextToken(ApiError):
     code = "InvalidNextToken"
+
+
+class InstanceRefreshInProgress(ApiError):
+    code = "InstanceRefreshInProgress"
+
+
+class ActiveInstanceRefreshNotFound(ApiError):
+    code = "ActiveInstanceRefreshNotFound"
+
+
+class IrreversibleInstanceRefresh(ApiError):
+    code = "IrreversibleInstanceRefresh"

@@ -167,3 +167,11 @@ def page(items: list[Any], max_records: int | None, token: str | None,
     end = start + size
     more = base64.urlsafe_b64encode(str(end).encode()).decode() if end < len(items) else None
     return items[start:end], more
+
+
+def retire(s: Session, g: AutoScalingGroup, m: GroupInstance, cause: str) -> ScalingActivity:
+    """Take a member out of service: Terminating, with its termination activity."""
+    m.lifecycle_state, m.leaving_cause = "Terminating", cause
+    return activity(s, g, "terminate", f"Terminating EC2 instance: {m.instance_id}", cause,
+                        instance_id=m.instance_id, subnet_id=m.subnet_id, progress=0,
+                        status_code="InProgress")

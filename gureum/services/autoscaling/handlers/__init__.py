@@ -6,5 +6,7 @@ from gureum.services.autoscaling.handlers import (  # noqa: F401
     instances,
     policies,
     processes,
+    refresh,
+    schedules,
     tags,
 )

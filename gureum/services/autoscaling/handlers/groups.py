@@ -20,8 +20,10 @@ from gureum.store.autoscaling_models import (
     AutoScalingGroup,
     GroupInstance,
     GroupTag,
+    InstanceRefresh,
     ScalingActivity,
     ScalingPolicy,
+    ScheduledAction,
 )
 from gureum.store.cloudwatch_models import MetricAlarm
 from gureum.store.elbv2_models import TargetGroup
@@ -262,7 +264,8 @@ def remove_group(s: Session, g: AutoScalingGroup) -> None:
             s.execute(delete(MetricAlarm).where(MetricAlarm.account_id == g.account_id,
                                                 MetricAlarm.name.in_(policy.alarm_names)))
         s.delete(policy)
-    s.execute(delete(GroupTag).where(GroupTag.group_arn == g.arn))
+    for table in (GroupTag, InstanceRefresh, ScheduledAction):
+        s.execute(delete(table).where(table.group_arn == g.arn))
     s.execute(delete(GroupInstance).where(GroupInstance.group_arn == g.arn))
     s.delete(g)
 

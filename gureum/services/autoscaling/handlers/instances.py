@@ -49,8 +49,6 @@ def describe_auto_scaling_instances(ctx: RequestContext, p: dict[str, Any]) -> d
 @action("autoscaling", "TerminateInstanceInAutoScalingGroup")
 def terminate_instance_in_auto_scaling_group(ctx: RequestContext,
                                               p: dict[str, Any]) -> dict[str, Any]:
-    from gureum.controllers.autoscaling import retire
-
     wanted = [p["InstanceId"]] if p.get("InstanceId") else list(p.get("InstanceIds") or [])
     if not wanted:
         raise exc.ValidationError("InstanceId is required")
@@ -73,7 +71,7 @@ def terminate_instance_in_auto_scaling_group(ctx: RequestContext,
                 cause += (f", shrinking the capacity from {g.desired_capacity} to "
                           f"{g.desired_capacity - 1}")
                 g.desired_capacity -= 1
-            views.append(res.activity_view(retire(s, g, m, cause + ".")))
+            views.append(res.activity_view(res.retire(s, g, m, cause + ".")))
     return {"Activity": views[0], "Activities": views} if views else {"Activities": []}
 
 
