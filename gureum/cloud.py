@@ -50,7 +50,8 @@ WAKES: dict[str, tuple[str, ...]] = {
         "route_table_associations", "addresses")},
     **{table: ("autoscaling",) for table in (
         "autoscaling_groups", "autoscaling_instances", "autoscaling_policies",
-        "autoscaling_instance_refreshes", "autoscaling_scheduled_actions", "metric_alarms")},
+        "autoscaling_instance_refreshes", "autoscaling_scheduled_actions",
+        "autoscaling_lifecycle_hooks", "metric_alarms")},
 }
 CLOUD_OWNER_ID = "000000000001"
 CLOUD_OWNER_ALIAS = "gureum"

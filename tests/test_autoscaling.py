@@ -166,3 +166,105 @@ def test_cpu_load_scales_out_and_back_in(server, asg, ec2, key_pair, web_tier) -
         StartTime=time.time() - 600, EndTime=time.time(), Period=60, Statistics=["Maximum"])
     assert max(d["Maximum"] for d in stats["Datapoints"]) > 40  # a shared 2-core host
     remove(asg, ec2, "as-cpu")
+
+
+VERSIONED = """#!/bin/bash
+cat > /srv/web.py <<'EOF'
+import http.server, socket
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_GET(self):
+        body = ("{version} " + socket.gethostname() + "\\n").encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *args):
+        pass
+http.server.ThreadingHTTPServer(("", 8080), H).serve_forever()
+EOF
+nohup python3 /srv/web.py >/var/log/web.log 2>&1 &
+"""
+
+
+class Stream:
+    """Requests through the ALB, back to back from two threads, until stopped: what each
+    answered and every failure."""
+
+    def __init__(self, url: str) -> None:
+        import threading
+
+        self.url, self.answers, self.failures = url, [], []
+        self.stop_event = threading.Event()
+        self.threads = [threading.Thread(target=self._run) for _ in range(2)]
+        for thread in self.threads:
+            thread.start()
+
+    def _run(self) -> None:
+        while not self.stop_event.is_set():
+            try:
+                self.answers.append(get(self.url).split()[0])
+            except OSError as err:
+                self.failures.append(repr(err))
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        for thread in self.threads:
+            thread.join()
+
+
+def refresh_of(asg, name: str) -> dict:  # noqa: ANN001
+    return asg.describe_instance_refreshes(AutoScalingGroupName=name)["InstanceRefreshes"][0]
+
+
+def test_instance_refresh_under_load_fails_no_request_and_rolls_back_a_bad_version(
+        asg, ec2, web_tier) -> None:  # noqa: ANN001
+    elb, tg, lt = web_tier["elb"], web_tier["tg"], web_tier["template"]
+
+    def version(text: str) -> str:
+        data = {"UserData": base64.b64encode(text.encode()).decode()}
+        return str(ec2.create_launch_template_version(
+            LaunchTemplateId=lt, SourceVersion="1", LaunchTemplateData=data)[
+            "LaunchTemplateVersion"]["VersionNumber"])
+
+    v1 = version(VERSIONED.replace("{version}", "v1"))
+    v2 = version(VERSIONED.replace("{version}", "v2"))
+    broken = version("#!/bin/bash\ntrue\n")  # no web server: fails its health check
+    asg.create_auto_scaling_group(
+        AutoScalingGroupName="as-roll", MinSize=3, MaxSize=3, DesiredCapacity=3,
+        LaunchTemplate={"LaunchTemplateId": lt, "Version": v1},
+        VPCZoneIdentifier=web_tier["subnet"], TargetGroupARNs=[tg], HealthCheckType="ELB",
+        HealthCheckGracePeriod=5)
+    assert wait_for(lambda: serving(asg, elb, "as-roll", tg, 3), 90), group(asg, "as-roll")
+    stream = Stream(web_tier["url"])
+    try:
+        asg.start_instance_refresh(
+            AutoScalingGroupName="as-roll", Preferences={
+                "MinHealthyPercentage": 66, "InstanceWarmup": 0},
+            DesiredConfiguration={"LaunchTemplate": {"LaunchTemplateId": lt, "Version": v2}})
+        assert wait_for(lambda: refresh_of(asg, "as-roll")["Status"] == "Successful", 180), \
+            refresh_of(asg, "as-roll")
+        assert wait_for(lambda: serving(asg, elb, "as-roll", tg, 3), 30)
+        during = list(stream.answers)
+        assert set(during) <= {"v1", "v2"} and "v2" in during, set(during)
+        settled = len(stream.answers)
+        time.sleep(1)
+        assert set(stream.answers[settled:]) == {"v2"}, "an old instance still answers"
+
+        asg.start_instance_refresh(
+            AutoScalingGroupName="as-roll", Preferences={
+                "MinHealthyPercentage": 66, "InstanceWarmup": 0, "AutoRollback": True},
+            DesiredConfiguration={"LaunchTemplate": {"LaunchTemplateId": lt, "Version": broken}})
+        assert wait_for(lambda: refresh_of(asg, "as-roll")["Status"] == "RollbackSuccessful",
+                        180), refresh_of(asg, "as-roll")
+        assert "failed its health check" in refresh_of(asg, "as-roll")["StatusReason"] or \
+            refresh_of(asg, "as-roll").get("RollbackDetails")
+        assert wait_for(lambda: serving(asg, elb, "as-roll", tg, 3), 60)
+        assert {i["LaunchTemplate"]["Version"] for i in group(asg, "as-roll")["Instances"]} == {v2}
+    finally:
+        stream.stop()
+    print(f"refresh + rollback under load: {len(stream.answers)} requests, "
+          f"{len(stream.failures)} failed")
+    assert not stream.failures, stream.failures[:5]
+    assert set(stream.answers) <= {"v1", "v2"}
+    remove(asg, ec2, "as-roll")

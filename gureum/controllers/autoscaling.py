@@ -30,8 +30,8 @@ from gureum.api.dispatch import RequestContext
 from gureum.controllers.loop import ResyncLoop
 from gureum.crashpoints import crashpoint
 from gureum.errors import ApiError
+from gureum.services.autoscaling import hooks, refresh
 from gureum.services.autoscaling import policies as policy_mod
-from gureum.services.autoscaling import refresh
 from gureum.services.autoscaling import resources as res
 from gureum.services.autoscaling.handlers import schedules
 from gureum.services.autoscaling.handlers.groups import remove_group
@@ -241,12 +241,30 @@ class AutoScalingController(ResyncLoop):
             now = utcnow()
             for m in res.members(s, arn):
                 inst = s.get(models.Instance, m.instance_id)
-                if m.lifecycle_state == "Pending":
-                    if inst is not None and inst.state == "running":
-                        joining.append(m.instance_id)
-                    elif inst is None or inst.state in GONE:
-                        res.retire(s, g, m, f"At {res.stamp()} an instance was taken out of service "
+                if m.lifecycle_state.startswith("Pending") and (inst is None or inst.state in GONE):
+                    res.retire(s, g, m, f"At {res.stamp()} an instance was taken out of service "
                                "in response to an EC2 instance status check failure.")
+                elif m.lifecycle_state == "Pending" and inst.state == "running":
+                    hook = hooks.hook_for(s, arn, hooks.LAUNCHING)
+                    if hook is None:
+                        joining.append(m.instance_id)
+                    else:
+                        hooks.wait(m, hook, "Pending:Wait", now)
+                        _launch_activity_status(s, m.instance_id, "MidLifecycleAction")
+                elif m.lifecycle_state == "Pending:Wait":
+                    result = hooks.outcome(s, m, now)
+                    if result == "CONTINUE":
+                        m.lifecycle_state = "Pending:Proceed"
+                        joining.append(m.instance_id)
+                    elif result == "ABANDON":
+                        _launch_activity_status(s, m.instance_id, "Cancelled", (
+                            f"Instance failed to complete user's Lifecycle Action: Lifecycle "
+                            f"Action with token {m.action_token} was abandoned: Lifecycle "
+                            "Action Completed with ABANDON Result"))
+                        res.retire(s, g, m, f"At {res.stamp()} an instance was taken out of "
+                                   "service: its launching lifecycle action was abandoned.")
+                elif m.lifecycle_state == "Pending:Proceed":
+                    joining.append(m.instance_id)
                 if m.lifecycle_state != "InService":
                     continue
                 if "HealthCheck" not in g.suspended_processes and m.health_status == "Healthy":
@@ -277,13 +295,11 @@ class AutoScalingController(ResyncLoop):
             return
         with self.cloud.store.write() as s:
             m = s.get(GroupInstance, instance_id)
-            if m is None or m.lifecycle_state != "Pending":
+            if m is None or m.lifecycle_state not in ("Pending", "Pending:Proceed"):
                 return
             m.lifecycle_state, m.in_service_at = "InService", utcnow()
-            act = s.scalar(select(ScalingActivity).where(
-                ScalingActivity.instance_id == instance_id, ScalingActivity.kind == "launch"))
-            if act is not None and act.status_code != "Successful":
-                res.finish(act, "Successful")
+            _launch_activity_status(s, instance_id, "Successful")
+
 
     # -- capacity --------------------------------------------------------------------------
     def _follow_capacity(self, ctx: RequestContext, arn: str) -> None:
@@ -335,7 +351,8 @@ class AutoScalingController(ResyncLoop):
                 return
             deleting = bool(g.status)
             leaving = [m.instance_id for m in res.members(s, arn)
-                       if m.lifecycle_state in ("Terminating", "Detaching")]
+                       if m.lifecycle_state.startswith("Terminating")
+                       or m.lifecycle_state == "Detaching"]
             detaching = {m.instance_id for m in res.members(s, arn)
                          if m.lifecycle_state == "Detaching"}
             registered: dict[str, list[tuple[str, str, bool]]] = {}
@@ -358,6 +375,9 @@ class AutoScalingController(ResyncLoop):
                         log.warning("deregistering %s: %s", instance_id, err.message)
             if held and not deleting:
                 continue  # as AWS: terminate only once connections have drained
+            if not deleting and instance_id not in detaching and \
+                    not self._terminating_hook_done(arn, instance_id):
+                continue
             crashpoint("autoscaling.drained")
             if instance_id in detaching:
                 self._detached(instance_id)
@@ -368,6 +388,27 @@ class AutoScalingController(ResyncLoop):
                 g = s.get(AutoScalingGroup, arn)
                 if g is not None and not res.members(s, arn):
                     remove_group(s, g)
+
+    def _terminating_hook_done(self, arn: str, instance_id: str) -> bool:
+        """Whether a leaving member may terminate now: no terminating hook, or its
+        lifecycle action has a result (given or by timeout). Either result proceeds."""
+        with self.cloud.store.write() as s:
+            m = s.get(GroupInstance, instance_id)
+            # An instance that never served (an abandoned or failed launch) has nothing
+            # to finish: no terminating hook for it.
+            if m is None or m.lifecycle_state == "Terminating:Proceed" or m.in_service_at is None:
+                return True
+            now = utcnow()
+            if m.lifecycle_state == "Terminating":
+                hook = hooks.hook_for(s, arn, hooks.TERMINATING)
+                if hook is None:
+                    return True
+                hooks.wait(m, hook, "Terminating:Wait", now)
+                return False
+            if hooks.outcome(s, m, now) is None:
+                return False
+            m.lifecycle_state = "Terminating:Proceed"
+            return True
 
     def _terminate(self, ctx: RequestContext, arn: str, instance_id: str) -> None:
         with self.cloud.store.read() as s:
@@ -441,5 +482,17 @@ def _victims(g: AutoScalingGroup, counted: list[GroupInstance], excess: int,
             key = (age,)
         else:  # Default and OldestLaunchTemplate: off-template first, then oldest
             key = (0 if m.launch_template_version != current_version else 1, age)
-        return (0 if m.lifecycle_state == "Pending" else 1,) + key
+        return (0 if m.lifecycle_state.startswith("Pending") else 1,) + key
     return sorted(candidates, key=order)[:excess]
+
+
+def _launch_activity_status(s: Session, instance_id: str, status: str,
+                            message: str | None = None) -> None:
+    act = s.scalar(select(ScalingActivity).where(
+        ScalingActivity.instance_id == instance_id, ScalingActivity.kind == "launch"))
+    if act is None or act.status_code in ("Successful", "Cancelled", "Failed"):
+        return
+    if status == "MidLifecycleAction":
+        act.status_code, act.progress = status, 40
+    else:
+        res.finish(act, status, message)

@@ -67,6 +67,13 @@ class GroupInstance(Base):
     # Why it leaves (the cause of its termination activity), once it does.
     leaving_cause: Mapped[str | None] = mapped_column(Text, nullable=True)
     decrement: Mapped[bool] = mapped_column(Boolean, default=False)
+    # A lifecycle action it waits on (Pending:Wait, Terminating:Wait): which hook, the
+    # token CompleteLifecycleAction names, when the hook's default result applies, and
+    # the result once given.
+    action_hook: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    action_token: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    action_deadline: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    action_result: Mapped[str | None] = mapped_column(String(16), nullable=True)
 
 
 class ScalingActivity(Base):
@@ -158,3 +165,15 @@ class ScheduledAction(Base):
     desired_capacity: Mapped[int | None] = mapped_column(Integer, nullable=True)
     # When it runs next (UTC); None once a one-time action has run.
     next_run_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+
+class LifecycleHook(Base):
+    __tablename__ = "autoscaling_lifecycle_hooks"
+    group_arn: Mapped[str] = mapped_column(ForeignKey("autoscaling_groups.arn"), primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    transition: Mapped[str] = mapped_column(String(64))  # autoscaling:EC2_INSTANCE_LAUNCHING | ..._TERMINATING
+    heartbeat_timeout: Mapped[int] = mapped_column(Integer, default=3600)
+    default_result: Mapped[str] = mapped_column(String(16), default="ABANDON")
+    notification_metadata: Mapped[str | None] = mapped_column(Text, nullable=True)
+    notification_target_arn: Mapped[str | None] = mapped_column(String(1600), nullable=True)
+    role_arn: Mapped[str | None] = mapped_column(String(1600), nullable=True)

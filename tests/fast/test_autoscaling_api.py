@@ -104,6 +104,7 @@ def test_dead_stopped_and_unhealthy_instances_are_replaced(fast, asg, ec2, templ
     assert any("EC2 health check indicating it has been terminated or stopped" in a["Cause"]
                for a in cause)
     ec2.terminate_instances(InstanceIds=[second])  # behind the group's back
+    assert wait_for(lambda: second not in in_service(asg, name), 10)
     third = settles(asg, name, 1)
     assert third[0] not in (first, second)
     asg.set_instance_health(InstanceId=third[0], HealthStatus="Unhealthy")
@@ -303,4 +304,56 @@ def test_scheduled_actions_run_once_or_on_a_schedule(asg, template, subnet) -> N
     asg.delete_scheduled_action(AutoScalingGroupName=name, ScheduledActionName="nightly")
     assert code(asg.delete_scheduled_action, AutoScalingGroupName=name,
                 ScheduledActionName="nightly") == "ValidationError"
+    asg.delete_auto_scaling_group(AutoScalingGroupName=name, ForceDelete=True)
+
+
+def lifecycle(asg, name: str) -> list[str]:  # noqa: ANN001
+    return [i["LifecycleState"] for i in group(asg, name)["Instances"]]
+
+
+def test_lifecycle_hooks_hold_launch_and_termination(asg, ec2, template, subnet) -> None:  # noqa: ANN001
+    name = new_group(asg, template, subnet, DesiredCapacity=0)
+    asg.put_lifecycle_hook(AutoScalingGroupName=name, LifecycleHookName="warm",
+                           LifecycleTransition="autoscaling:EC2_INSTANCE_LAUNCHING",
+                           HeartbeatTimeout=30, DefaultResult="ABANDON")
+    asg.put_lifecycle_hook(AutoScalingGroupName=name, LifecycleHookName="drain",
+                           LifecycleTransition="autoscaling:EC2_INSTANCE_TERMINATING",
+                           HeartbeatTimeout=60, DefaultResult="CONTINUE")
+    hooks_ = asg.describe_lifecycle_hooks(AutoScalingGroupName=name)["LifecycleHooks"]
+    assert {h["LifecycleHookName"]: h["DefaultResult"] for h in hooks_} == {
+        "drain": "CONTINUE", "warm": "ABANDON"}
+    asg.set_desired_capacity(AutoScalingGroupName=name, DesiredCapacity=1)
+    assert wait_for(lambda: lifecycle(asg, name) == ["Pending:Wait"], 10), lifecycle(asg, name)
+    first = group(asg, name)["Instances"][0]["InstanceId"]
+    assert asg.describe_scaling_activities(AutoScalingGroupName=name)["Activities"][0][
+        "StatusCode"] == "MidLifecycleAction"
+    asg.record_lifecycle_action_heartbeat(AutoScalingGroupName=name, LifecycleHookName="warm",
+                                          InstanceId=first)
+    # ABANDON: that instance goes, and its replacement waits in turn.
+    asg.complete_lifecycle_action(AutoScalingGroupName=name, LifecycleHookName="warm",
+                                  InstanceId=first, LifecycleActionResult="ABANDON")
+    assert wait_for(lambda: state(ec2, first) == "terminated", 10)
+    assert wait_for(lambda: len(group(asg, name)["Instances"]) == 1
+                    and lifecycle(asg, name) == ["Pending:Wait"], 10), lifecycle(asg, name)
+    second = group(asg, name)["Instances"][0]["InstanceId"]
+    assert second != first
+    asg.complete_lifecycle_action(AutoScalingGroupName=name, LifecycleHookName="warm",
+                                  InstanceId=second, LifecycleActionResult="CONTINUE")
+    assert wait_for(lambda: lifecycle(asg, name) == ["InService"], 10)
+    assert code(asg.complete_lifecycle_action, AutoScalingGroupName=name,
+                LifecycleHookName="warm", InstanceId=second,
+                LifecycleActionResult="CONTINUE") == "ValidationError"
+
+    asg.set_desired_capacity(AutoScalingGroupName=name, DesiredCapacity=0)
+    assert wait_for(lambda: lifecycle(asg, name) == ["Terminating:Wait"], 10), lifecycle(asg, name)
+    assert state(ec2, second) == "running"  # held by the hook
+    asg.complete_lifecycle_action(AutoScalingGroupName=name, LifecycleHookName="drain",
+                                  InstanceId=second, LifecycleActionResult="CONTINUE")
+    assert wait_for(lambda: state(ec2, second) == "terminated", 10)
+    assert wait_for(lambda: not group(asg, name)["Instances"], 10)
+    assert code(asg.put_lifecycle_hook, AutoScalingGroupName=name, LifecycleHookName="x",
+                LifecycleTransition="autoscaling:EC2_INSTANCE_NAPPING") == "ValidationError"
+    asg.delete_lifecycle_hook(AutoScalingGroupName=name, LifecycleHookName="warm")
+    assert code(asg.delete_lifecycle_hook, AutoScalingGroupName=name,
+                LifecycleHookName="warm") == "ValidationError"
     asg.delete_auto_scaling_group(AutoScalingGroupName=name, ForceDelete=True)

@@ -101,10 +101,11 @@ def step(s: Session, g: AutoScalingGroup, r: InstanceRefresh, now: dt.datetime) 
         r.total = max(r.total, len(todo))
     warmup = _warmup(g, r)
     settled = len(live) >= g.desired_capacity and not any(
-        m.lifecycle_state == "Pending"
+        m.lifecycle_state.startswith("Pending")
         or (m.in_service_at is not None and (now - m.in_service_at).total_seconds() < warmup)
         or not _healthy_behind_lb(s, g, m) for m in live) and not any(
-        m.lifecycle_state in ("Terminating", "Detaching") for m in members)
+        m.lifecycle_state.startswith("Terminating") or m.lifecycle_state == "Detaching"
+        for m in members)
     if not settled:
         return
     if not todo:

@@ -21,7 +21,7 @@ from gureum.store.autoscaling_models import (
 from gureum.store.models import utcnow
 
 # Lifecycle states that hold capacity: what DesiredCapacity counts.
-COUNTED = ("Pending", "InService")
+COUNTED = ("Pending", "Pending:Wait", "Pending:Proceed", "InService")
 PROCESSES = ("Launch", "Terminate", "AddToLoadBalancer", "AlarmNotification", "AZRebalance",
              "HealthCheck", "InstanceRefresh", "ReplaceUnhealthy", "ScheduledActions")
 

@@ -3,6 +3,7 @@
 from gureum.services.autoscaling.handlers import (  # noqa: F401
     activities,
     groups,
+    hooks,
     instances,
     policies,
     processes,

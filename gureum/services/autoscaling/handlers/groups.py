@@ -21,6 +21,7 @@ from gureum.store.autoscaling_models import (
     GroupInstance,
     GroupTag,
     InstanceRefresh,
+    LifecycleHook,
     ScalingActivity,
     ScalingPolicy,
     ScheduledAction,
@@ -264,7 +265,7 @@ def remove_group(s: Session, g: AutoScalingGroup) -> None:
             s.execute(delete(MetricAlarm).where(MetricAlarm.account_id == g.account_id,
                                                 MetricAlarm.name.in_(policy.alarm_names)))
         s.delete(policy)
-    for table in (GroupTag, InstanceRefresh, ScheduledAction):
+    for table in (GroupTag, InstanceRefresh, ScheduledAction, LifecycleHook):
         s.execute(delete(table).where(table.group_arn == g.arn))
     s.execute(delete(GroupInstance).where(GroupInstance.group_arn == g.arn))
     s.delete(g)

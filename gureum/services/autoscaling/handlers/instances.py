@@ -57,7 +57,7 @@ def terminate_instance_in_auto_scaling_group(ctx: RequestContext,
     with ctx.cloud.store.write() as s:
         for instance_id in wanted:
             g, m = _member(s, ctx, instance_id)
-            if m.lifecycle_state == "Terminating":
+            if m.lifecycle_state.startswith("Terminating"):
                 continue
             cause = (f"At {res.stamp()} instance {instance_id} was taken out of service in "
                      "response to a user request")
