@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from gureum.api.dispatch import RequestContext, action
 from gureum.services.cloudwatch import exceptions as exc
-from gureum.services.cloudwatch import statistics
+from gureum.services.cloudwatch import expressions, statistics
 from gureum.store.cloudwatch_models import MetricPoint
 from gureum.store.models import utcnow
 
@@ -156,7 +156,8 @@ def get_metric_statistics(ctx: RequestContext, p: dict[str, Any]) -> dict[str, A
 
 @action("monitoring", "GetMetricData")
 def get_metric_data(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
-    """MetricStat queries (math expressions are not offered yet), newest first by default."""
+    """MetricStat queries and math expressions over them (`expressions.py`), newest first
+    by default; MaxDatapoints pages the data points over NextToken."""
     queries = p["MetricDataQueries"]
     if not 1 <= len(queries) <= 500:
         raise exc.InvalidParameterValue("MetricDataQueries holds 1 to 500 queries")
@@ -166,12 +167,14 @@ def get_metric_data(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
     start, end = p["StartTime"], p["EndTime"]
     if start >= end:
         raise exc.InvalidParameterValue("StartTime must be before EndTime")
-    newest_first = p.get("ScanBy", "TimestampDescending") == "TimestampDescending"
-    results = []
+    series: dict[str, expressions.Series] = {}
+    labels: dict[str, str] = {}
     for query in queries:
-        if "Expression" in query or "MetricStat" not in query:
+        if ("Expression" in query) == ("MetricStat" in query):
             raise exc.InvalidParameterValue(
-                f"Query {query['Id']}: only MetricStat queries are offered (no expressions)")
+                f"Query {query['Id']}: exactly one of MetricStat and Expression is needed")
+        if "MetricStat" not in query:
+            continue
         stat = query["MetricStat"]
         if stat["Stat"] not in STATISTICS:
             raise exc.InvalidParameterValue(f"Statistic {stat['Stat'][:32]} is not offered")
@@ -180,10 +183,60 @@ def get_metric_data(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
         buckets = _buckets(ctx, metric["Namespace"], metric["MetricName"],
                            metric.get("Dimensions"), start, end, stat["Period"],
                            stat.get("Unit"))
-        ordered = sorted(buckets.items(), reverse=newest_first)[:p.get("MaxDatapoints", 100800)]
-        if query.get("ReturnData", True):
-            results.append({"Id": query["Id"], "Label": query.get("Label", metric["MetricName"]),
-                            "Timestamps": [when for when, _ in ordered],
-                            "Values": [values[stat["Stat"]] for _, (values, _) in ordered],
-                            "StatusCode": "Complete"})
-    return {"MetricDataResults": results}
+        series[query["Id"]] = {when: values[stat["Stat"]] for when, (values, _) in buckets.items()}
+        labels[query["Id"]] = query.get("Label", metric["MetricName"])
+    pending = [q for q in queries if "Expression" in q]
+    while pending:  # expressions may use each other: evaluate those whose inputs are ready
+        ready = [q for q in pending if _inputs(q["Expression"]) <= set(series)]
+        if not ready:
+            raise exc.InvalidParameterValue(
+                "An expression refers to an unknown id or expressions refer to each other in "
+                f"a circle: {pending[0]['Expression'][:128]}")
+        for query in ready:
+            inputs = {k: v for k, v in series.items() if k != query["Id"]}
+            series[query["Id"]] = expressions.evaluate(query["Expression"], inputs, labels)
+            labels[query["Id"]] = query.get("Label", query["Id"])
+            pending.remove(query)
+    newest_first = p.get("ScanBy", "TimestampDescending") == "TimestampDescending"
+    flat = [(query["Id"], when, value) for query in queries if query.get("ReturnData", True)
+            for when, value in sorted(series[query["Id"]].items(), reverse=newest_first)]
+    offset = _offset(p.get("NextToken"))
+    limit = p.get("MaxDatapoints", 100800)
+    if limit < 1:
+        raise exc.InvalidParameterValue("MaxDatapoints must be at least 1")
+    chunk = flat[offset:offset + limit]
+    more = offset + limit < len(flat)
+    results = []
+    for query in queries:
+        if not query.get("ReturnData", True):
+            continue
+        mine = [(when, value) for qid, when, value in chunk if qid == query["Id"]]
+        results.append({"Id": query["Id"], "Label": labels[query["Id"]],
+                        "Timestamps": [when for when, _ in mine],
+                        "Values": [value for _, value in mine],
+                        "StatusCode": "PartialData" if more else "Complete"})
+    out: dict[str, Any] = {"MetricDataResults": results}
+    if more:
+        out["NextToken"] = base64.urlsafe_b64encode(str(offset + limit).encode()).decode()
+    return out
+
+
+def _inputs(expression: str) -> set[str]:
+    """The metric ids an expression names (every name that is not a function)."""
+    import ast
+
+    try:
+        tree = ast.parse(expression.strip(), mode="eval")
+    except SyntaxError:
+        raise exc.InvalidParameterValue(f"Syntax error in expression: {expression[:128]}") from None
+    called = {id(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call)}
+    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and id(n) not in called}
+
+
+def _offset(token: str | None) -> int:
+    if not token:
+        return 0
+    try:
+        return int(base64.urlsafe_b64decode(token.encode()).decode())
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise exc.InvalidNextToken("The NextToken is not valid") from None
