@@ -172,7 +172,7 @@ def test_get_metric_data(fast: FastCloud) -> None:
     assert result["Values"] == [2.0, 1.0, 0.0], "newest first, as AWS's default ScanBy"
     assert result["Timestamps"][0] == base + dt.timedelta(minutes=2)
     assert code(cw.get_metric_data, StartTime=base, EndTime=base + dt.timedelta(minutes=5),
-                MetricDataQueries=[{"Id": "e", "Expression": "SUM(METRICS())"}]) == \
+                MetricDataQueries=[{"Id": "e", "Expression": "SUM(METRICS()"}]) == \
         "InvalidParameterValue"
 
 
