@@ -116,6 +116,7 @@ def test_killed_server_is_replaced_and_back_behind_the_alb(asg, ec2, key_pair, w
     ssh(key_pair[1], address, "sudo -n pkill -f /srv/web.py")
     killed = time.monotonic()
     assert wait_for(lambda: victim not in in_service(asg, "as-web"), 30), group(asg, "as-web")
+    detected = time.monotonic() - killed
     assert wait_for(lambda: serving(asg, elb, "as-web", tg, 2), 60), group(asg, "as-web")
     replaced = time.monotonic() - killed
     assert victim not in healthy(elb, tg) and first[1] in in_service(asg, "as-web")
@@ -123,7 +124,8 @@ def test_killed_server_is_replaced_and_back_behind_the_alb(asg, ec2, key_pair, w
     causes = [a["Cause"] for a in asg.describe_scaling_activities(
         AutoScalingGroupName="as-web")["Activities"]]
     assert any("ELB system health check failure" in c for c in causes), causes
-    print(f"killed server -> replacement serving: {replaced:.1f} s")
+    print(f"killed server -> out of service {detected:.1f} s, replacement healthy in its "
+          f"target group {replaced:.1f} s")
     # Every answer now comes from a live member.
     for _ in range(10):
         assert get(web_tier["url"]).split()[0]

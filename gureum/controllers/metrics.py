@@ -18,12 +18,12 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from gureum.controllers.loop import ResyncLoop
-from gureum.services.cloudwatch import alarms
+from gureum.services.cloudwatch import alarms, history
 from gureum.services.ec2.instance_types import CATALOGUE
 from gureum.services.elbv2 import resources as res
 from gureum.store import models
 from gureum.store.autoscaling_models import AutoScalingGroup, GroupInstance
-from gureum.store.cloudwatch_models import MetricAlarm, MetricPoint
+from gureum.store.cloudwatch_models import AlarmHistoryItem, MetricAlarm, MetricPoint
 from gureum.store.elbv2_models import Listener, LoadBalancer
 from gureum.store.models import utcnow
 
@@ -101,6 +101,8 @@ class MetricsController(ResyncLoop):
             self._pruned = now
             with self.cloud.store.write() as s:
                 s.execute(delete(MetricPoint).where(MetricPoint.timestamp < stamp - RETENTION))
+                s.execute(delete(AlarmHistoryItem).where(
+                    AlarmHistoryItem.timestamp < stamp - history.RETENTION))
 
     def _evaluate_alarms(self, stamp: datetime) -> None:
         """Every metric alarm against the newest data, after each measurement; a state
@@ -117,7 +119,7 @@ class MetricsController(ResyncLoop):
             for arn, (state, reason) in changed.items():
                 alarm = s.get(MetricAlarm, arn)
                 if alarm is not None:
-                    alarm.state, alarm.state_reason, alarm.state_updated_at = state, reason, stamp
+                    history.state_change(s, alarm, state, reason, stamp)
 
     def _load_balancer_points(self, stamp: datetime) -> list[MetricPoint]:
         """AWS/ApplicationELB per LoadBalancer (from its proxy's counters: a counter that

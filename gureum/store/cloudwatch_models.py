@@ -53,3 +53,25 @@ class MetricAlarm(Base):
     state_reason: Mapped[str] = mapped_column(Text, default="Unchecked: Initial alarm creation")
     state_updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+
+
+class AlarmHistoryItem(Base):
+    """What happened to an alarm: configuration updates, state changes, actions run."""
+
+    __tablename__ = "metric_alarm_history"
+    __table_args__ = (Index("ix_metric_alarm_history_alarm", "account_id", "alarm_name",
+                            "timestamp"),)
+    item_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.account_id"))
+    alarm_name: Mapped[str] = mapped_column(String(255))
+    timestamp: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    item_type: Mapped[str] = mapped_column(String(32))  # ConfigurationUpdate | StateUpdate | Action
+    summary: Mapped[str] = mapped_column(String(255))
+    data: Mapped[str] = mapped_column(Text, default="{}")
+
+
+class CloudWatchTag(Base):
+    __tablename__ = "cloudwatch_tags"
+    resource_arn: Mapped[str] = mapped_column(String(512), primary_key=True)
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    value: Mapped[str] = mapped_column(String(256), default="")

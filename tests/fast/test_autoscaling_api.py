@@ -184,6 +184,9 @@ def test_policies_execute_and_alarms_drive_them(fast, asg, template, subnet) -> 
     assert wait_for(lambda: group(asg, name)["DesiredCapacity"] == 8, 15), group(asg, name)
     cause = asg.describe_scaling_activities(AutoScalingGroupName=name)["Activities"][0]["Cause"]
     assert f"a monitor alarm {alarm_names[0]} in state ALARM triggered policy track" in cause
+    actions = cw.describe_alarm_history(AlarmName=alarm_names[0], HistoryItemType="Action")
+    assert actions["AlarmHistoryItems"][0]["HistorySummary"] == \
+        f"Successfully executed action {tracking['PolicyARN']}"
     policies = asg.describe_policies(AutoScalingGroupName=name)["ScalingPolicies"]
     assert {p["PolicyName"] for p in policies} == {"out", "steps", "track"}
     assert [p for p in policies if p["PolicyName"] == "track"][0]["Alarms"][0]["AlarmName"] \

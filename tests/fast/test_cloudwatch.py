@@ -215,3 +215,38 @@ def test_alarms_follow_their_metric(fast: FastCloud) -> None:
         controller.resync_seconds = saved
         cw.delete_alarms(AlarmNames=["busy-high", "quiet"])
     assert cw.describe_alarms()["MetricAlarms"] == []
+
+
+def test_alarm_history_tags_and_alarms_for_a_metric(fast: FastCloud) -> None:
+    cw = fast.client("cloudwatch")
+    dims = [{"Name": "Shop", "Value": "h"}]
+    cw.put_metric_alarm(AlarmName="hist", Namespace="HistTest", MetricName="Load",
+                        Dimensions=dims, Statistic="Average", Period=60, EvaluationPeriods=1,
+                        Threshold=1.0, ComparisonOperator="GreaterThanThreshold",
+                        Tags=[{"Key": "team", "Value": "web"}])
+    cw.put_metric_alarm(AlarmName="hist", Namespace="HistTest", MetricName="Load",
+                        Dimensions=dims, Statistic="Average", Period=60, EvaluationPeriods=1,
+                        Threshold=2.0, ComparisonOperator="GreaterThanThreshold")
+    cw.set_alarm_state(AlarmName="hist", StateValue="ALARM", StateReason="testing")
+    items = cw.describe_alarm_history(AlarmName="hist")["AlarmHistoryItems"]
+    assert [i["HistoryItemType"] for i in items] == ["StateUpdate", "ConfigurationUpdate",
+                                                     "ConfigurationUpdate"]
+    assert items[0]["HistorySummary"] == "Alarm updated from INSUFFICIENT_DATA to ALARM"
+    assert json.loads(items[0]["HistoryData"])["newState"]["stateReason"] == "testing"
+    assert items[2]["HistorySummary"] == 'Alarm "hist" created'
+    page = cw.describe_alarm_history(AlarmName="hist", MaxRecords=2,
+                                     HistoryItemType="ConfigurationUpdate")
+    assert len(page["AlarmHistoryItems"]) == 2 and "NextToken" not in page
+    found = cw.describe_alarms_for_metric(Namespace="HistTest", MetricName="Load",
+                                          Dimensions=dims)["MetricAlarms"]
+    assert [a["AlarmName"] for a in found] == ["hist"] and found[0]["Threshold"] == 2.0
+    assert cw.describe_alarms_for_metric(Namespace="HistTest", MetricName="Load",
+                                         Dimensions=[])["MetricAlarms"] == []
+    arn = found[0]["AlarmArn"]
+    assert cw.list_tags_for_resource(ResourceARN=arn)["Tags"] == [{"Key": "team", "Value": "web"}]
+    cw.tag_resource(ResourceARN=arn, Tags=[{"Key": "tier", "Value": "1"}])
+    cw.untag_resource(ResourceARN=arn, TagKeys=["team"])
+    assert cw.list_tags_for_resource(ResourceARN=arn)["Tags"] == [{"Key": "tier", "Value": "1"}]
+    assert code(cw.list_tags_for_resource, ResourceARN=arn + "x") == "ResourceNotFoundException"
+    assert code(cw.describe_alarm_history, HistoryItemType="Nope") == "InvalidParameterValue"
+    cw.delete_alarms(AlarmNames=["hist"])

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from gureum.services.autoscaling import exceptions as exc
 from gureum.services.autoscaling import resources as res
 from gureum.services.autoscaling import scaling
-from gureum.services.cloudwatch import statistics
+from gureum.services.cloudwatch import history, statistics
 from gureum.store.autoscaling_models import AutoScalingGroup, GroupInstance, ScalingPolicy
 from gureum.store.cloudwatch_models import MetricAlarm
 from gureum.store.db import Store
@@ -49,11 +49,17 @@ def run_alarm_actions(store: Store, group_arn: str) -> None:
                 continue
             cause = (f"a monitor alarm {alarm.name} in state ALARM triggered policy "
                      f"{policy.name}")
+            before = g.desired_capacity
             if policy.policy_type == "TargetTrackingScaling":
                 _track(s, g, policy, high=alarm.comparison.startswith("Greater"),
                        value=value, now=now, cause=cause)
             else:
                 apply(s, g, policy, cause, value - alarm.threshold, now, honor_cooldown=True)
+            if g.desired_capacity != before:
+                history.record(s, alarm, "Action", f"Successfully executed action {policy.arn}",
+                               {"actionState": "Succeeded", "stateUpdateTimestamp": now,
+                                "notificationResource": policy.arn,
+                                "publishedMessage": cause}, now)
 
 
 def latest_value(s: Session, alarm: MetricAlarm, now: dt.datetime) -> float | None:

@@ -28,3 +28,8 @@ class LimitExceeded(ApiError):
 class ResourceNotFound(ApiError):
     code = "ResourceNotFound"
     status = 404
+
+
+class ResourceNotFoundException(ApiError):
+    code = "ResourceNotFoundException"
+    status = 404

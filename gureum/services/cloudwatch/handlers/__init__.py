@@ -1,3 +1,3 @@
 """CloudWatch action handlers; importing this package registers them all."""
 
-from gureum.services.cloudwatch.handlers import alarms, metrics  # noqa: F401
+from gureum.services.cloudwatch.handlers import alarms, metrics, tags  # noqa: F401

@@ -8,8 +8,9 @@ from typing import Any
 from sqlalchemy import select
 
 from gureum.api.dispatch import RequestContext, action
-from gureum.services.cloudwatch import alarms, statistics
+from gureum.services.cloudwatch import alarms, history, statistics
 from gureum.services.cloudwatch import exceptions as exc
+from gureum.services.cloudwatch.handlers import tags
 from gureum.services.cloudwatch.handlers.metrics import STATISTICS, _check_period
 from gureum.store.cloudwatch_models import MetricAlarm
 from gureum.store.models import utcnow
@@ -47,6 +48,7 @@ def put_metric_alarm(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
     with ctx.cloud.store.write() as s:
         alarm = s.scalar(select(MetricAlarm).where(MetricAlarm.account_id == ctx.account_id,
                                                    MetricAlarm.name == p["AlarmName"]))
+        created = alarm is None
         if alarm is None:
             held = len(list(s.scalars(select(MetricAlarm.arn).where(
                 MetricAlarm.account_id == ctx.account_id))))
@@ -67,6 +69,13 @@ def put_metric_alarm(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
         alarm.actions = {key: list(p.get(key) or []) for key in
                          ("OKActions", "AlarmActions", "InsufficientDataActions")}
         alarm.updated_at = now
+        s.flush()
+        if created:
+            tags.put(s, alarm.arn, p.get("Tags") or [])
+        history.record(s, alarm, "ConfigurationUpdate",
+                       f'Alarm "{alarm.name}" {"created" if created else "updated"}',
+                       {"version": "1.0", "type": "Create" if created else "Update",
+                        "createdAlarm" if created else "updatedAlarm": _view(alarm)}, now)
     return {}
 
 
@@ -122,6 +131,7 @@ def delete_alarms(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
         if missing:
             raise exc.ResourceNotFound(f"Alarms not found: {', '.join(sorted(missing))[:256]}")
         for alarm in found:
+            tags.forget(s, alarm.arn)
             s.delete(alarm)
     return {}
 
@@ -135,8 +145,7 @@ def set_alarm_state(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
         if not found:
             raise exc.ResourceNotFound(f"Alarm {p['AlarmName'][:255]} not found")
         # As on AWS: it holds until the next evaluation says otherwise.
-        found[0].state, found[0].state_reason = p["StateValue"], p["StateReason"]
-        found[0].state_updated_at = utcnow()
+        history.state_change(s, found[0], p["StateValue"], p["StateReason"], utcnow())
     return {}
 
 
@@ -156,3 +165,58 @@ def enable_alarm_actions(ctx: RequestContext, p: dict[str, Any]) -> dict[str, An
 def disable_alarm_actions(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
     _actions(ctx, p["AlarmNames"], False)
     return {}
+
+
+@action("monitoring", "DescribeAlarmsForMetric")
+def describe_alarms_for_metric(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
+    dims = statistics.canonical_dimensions(p.get("Dimensions"))
+    with ctx.cloud.store.read() as s:
+        rows = list(s.scalars(select(MetricAlarm).where(
+            MetricAlarm.account_id == ctx.account_id, MetricAlarm.namespace == p["Namespace"],
+            MetricAlarm.metric_name == p["MetricName"]).order_by(MetricAlarm.name)))
+    rows = [a for a in rows if (p.get("Dimensions") is None or a.dimensions == dims)
+            and (not p.get("Statistic") or a.statistic == p["Statistic"])
+            and (not p.get("Period") or a.period == p["Period"])
+            and (not p.get("Unit") or a.unit == p["Unit"])]
+    return {"MetricAlarms": [_view(a) for a in rows]}
+
+
+HISTORY_TYPES = ("ConfigurationUpdate", "StateUpdate", "Action")
+
+
+@action("monitoring", "DescribeAlarmHistory")
+def describe_alarm_history(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
+    from gureum.services.cloudwatch.handlers.metrics import _offset
+    from gureum.store.cloudwatch_models import AlarmHistoryItem
+
+    kind = p.get("HistoryItemType")
+    if kind and kind not in HISTORY_TYPES:
+        raise exc.InvalidParameterValue(f"HistoryItemType must be one of {', '.join(HISTORY_TYPES)}")
+    query = select(AlarmHistoryItem).where(AlarmHistoryItem.account_id == ctx.account_id)
+    if p.get("AlarmName"):
+        query = query.where(AlarmHistoryItem.alarm_name == p["AlarmName"])
+    if kind:
+        query = query.where(AlarmHistoryItem.item_type == kind)
+    if p.get("StartDate"):
+        query = query.where(AlarmHistoryItem.timestamp >= p["StartDate"])
+    if p.get("EndDate"):
+        query = query.where(AlarmHistoryItem.timestamp <= p["EndDate"])
+    oldest_first = p.get("ScanBy") == "TimestampAscending"
+    order = AlarmHistoryItem.item_id if oldest_first else AlarmHistoryItem.item_id.desc()
+    if p.get("AlarmTypes") and "MetricAlarm" not in p["AlarmTypes"]:
+        return {"AlarmHistoryItems": []}
+    size = p.get("MaxRecords") or 100
+    if not 1 <= size <= 100:
+        raise exc.InvalidParameterValue("MaxRecords must be between 1 and 100")
+    offset = _offset(p.get("NextToken"))
+    with ctx.cloud.store.read() as s:
+        rows = list(s.scalars(query.order_by(order).offset(offset).limit(size + 1)))
+    out: dict[str, Any] = {"AlarmHistoryItems": [
+        {"AlarmName": r.alarm_name, "AlarmType": "MetricAlarm", "Timestamp": r.timestamp,
+         "HistoryItemType": r.item_type, "HistorySummary": r.summary, "HistoryData": r.data}
+        for r in rows[:size]]}
+    if len(rows) > size:
+        import base64
+
+        out["NextToken"] = base64.urlsafe_b64encode(str(offset + size).encode()).decode()
+    return out
