@@ -16,9 +16,7 @@ from sqlalchemy import select
 from gureum.agent import image as image_mod
 from gureum.agent.agent import HostAgent
 from gureum.agent.contract import AgentContract
-from gureum.agent.metadata import InstanceMetadata
 from gureum.agent.network import plan_for
-from gureum.agent.vpc_services import VpcListeners
 from gureum.config import Config
 from gureum.errors import HostError
 from gureum.services.ec2 import networks
@@ -38,14 +36,16 @@ log = logging.getLogger("gureum.cloud")
 WAKES: dict[str, tuple[str, ...]] = {
     # Not the network controller: a launch maps its own public address once the instance
     # is wired; mapping it earlier sends the first packets to an address with no
-    # neighbour yet, and the router waits a second before asking again.
-    "instances": ("instances", "firewall", "load_balancers", "autoscaling"),
+    # neighbour yet, and the router waits a second before asking again. What VPCs' DNS
+    # and metadata answer is pushed by its own light loop ("vpc_services") instead.
+    "instances": ("instances", "firewall", "load_balancers", "autoscaling", "vpc_services"),
+    "tags": ("vpc_services",),  # instance tags in the metadata
     "security_groups": ("firewall", "load_balancers"),
     "security_group_rules": ("firewall", "load_balancers"),
-    "load_balancers": ("load_balancers", "network", "firewall"),
+    "load_balancers": ("load_balancers", "network", "firewall", "vpc_services"),
     **{table: ("load_balancers",) for table in (
         "listeners", "listener_rules", "target_groups", "targets")},
-    **{table: ("network",) for table in (
+    **{table: ("network", "vpc_services") for table in (
         "vpcs", "subnets", "internet_gateways", "route_tables", "routes",
         "route_table_associations", "addresses")},
     **{table: ("autoscaling",) for table in (
@@ -60,8 +60,7 @@ CLOUD_OWNER_ALIAS = "gureum"
 class Cloud:
     def __init__(self, config: Config, with_agent: bool = True,
                  agent: AgentContract | None = None) -> None:
-        """`agent` replaces the host's own (the fake agent of the fast tests); the
-        VPC listeners then stay off, as they need the host's router namespaces."""
+        """`agent` replaces the host's own (the fake agent of the fast tests)."""
         self.config = config
         config.data_dir.mkdir(parents=True, exist_ok=True)
         self.store = Store(f"sqlite:///{config.db_path}")
@@ -79,10 +78,6 @@ class Cloud:
         self.load_balancer_controller: LoadBalancerController | None = None
         self.metrics_controller: MetricsController | None = None
         self.autoscaling_controller: AutoScalingController | None = None
-        self.vpc_services: VpcListeners | None = None
-        if with_agent and agent is None:
-            self.vpc_services = VpcListeners(plan_for(config), self, self.identity.token_secret,
-                                             config.outbound)
 
     def _wake_for(self, tables: set[str]) -> None:
         """After a commit: wake every controller whose inputs changed."""
@@ -97,6 +92,8 @@ class Cloud:
             self.load_balancer_controller.wakeup.set()
         if "autoscaling" in wanted and self.autoscaling_controller is not None:
             self.autoscaling_controller.wakeup.set()
+        if "vpc_services" in wanted and self.network_controller is not None:
+            self.network_controller.services.wakeup.set()
 
     def firewall_changed(self) -> None:
         """Something that may alter instances' security-group rules changed."""
@@ -131,51 +128,6 @@ class Cloud:
             log.warning("public addresses follow on the next network pass: %s", err)
             self.network_changed()
 
-    # -- instance metadata and DNS (called by each VPC's listeners) -----------------------
-    def metadata_for(self, vpc_id: str, private_ip: str) -> InstanceMetadata | None:
-        from gureum.services.ec2 import imds
-        from gureum.services.ec2.handlers.common import tags_of
-
-        with self.store.read() as s:
-            inst = _instance_at(s, vpc_id, private_ip)
-            if inst is None:
-                return None
-            tags = tags_of(s, inst.account_id, [inst.instance_id])[inst.instance_id]
-            vpc = s.get(models.Vpc, vpc_id)
-            subnet = s.get(models.Subnet, inst.subnet_id)
-            assert vpc is not None and subnet is not None
-        return imds.instance_metadata(inst, tags, self.config.region, vpc.cidr, subnet.cidr,
-                                      self.identity)
-
-    def may_forward_dns(self, vpc_id: str, private_ip: str) -> bool:
-        """Outbound allowed by the operator, the VPC's DNS on, and the caller's subnet public."""
-        if not self.config.outbound:
-            return False
-        with self.store.read() as s:
-            inst = _instance_at(s, vpc_id, private_ip)
-            vpc = s.get(models.Vpc, vpc_id)
-            return inst is not None and vpc is not None and vpc.enable_dns_support and \
-                inst.subnet_id in networks.public_subnet_ids(s, vpc_id)
-
-    def dns_answers(self, vpc_id: str, name: str, qtype: str, client: str) -> list | None:
-        from gureum.services.ec2 import dns
-        from gureum.services.elbv2 import dns as lb_dns
-        from gureum.store.elbv2_models import LoadBalancer
-
-        with self.store.read() as s:
-            asker = _instance_at(s, vpc_id, client)
-            vpc = s.get(models.Vpc, vpc_id)
-            if asker is None or vpc is None or not vpc.enable_dns_support:
-                return None
-            # As on AWS: the VPC resolver knows the instances of its own VPC.
-            visible = list(s.scalars(select(models.Instance).where(
-                models.Instance.vpc_id == vpc_id, models.Instance.state.in_(LIVE_STATES))))
-            lbs = list(s.scalars(select(LoadBalancer).where(LoadBalancer.vpc_id == vpc_id)))
-        answers = dns.answer(name, qtype, self.config.region, visible)
-        if answers is None:
-            answers = lb_dns.answer(name, qtype, self.config.region, lbs, inside_vpc=True)
-        return answers
-
     def public_dns_answers(self, name: str, qtype: str) -> list | None:
         """gureum's authoritative answers for the world: load balancers' names and
         instances' public names (to their public addresses)."""
@@ -208,7 +160,9 @@ class Cloud:
 
             return RemoteAgent(Path(self.config.agent_socket), plan_for(self.config),
                                self.config.agent_token_path)
-        return HostAgent(self.config)
+        agent = HostAgent(self.config)
+        agent.resume()  # metadata and DNS of existing VPCs answer before any controller runs
+        return agent
 
     # -- accounts ----------------------------------------------------------------------
     def create_account(self, name: str) -> tuple[str, str, str]:
@@ -295,9 +249,3 @@ class Cloud:
             networks.ensure_default_network(s, self.config, account_id)
         self._default_networks.add(account_id)
 
-
-def _instance_at(session, vpc_id: str, private_ip: str) -> models.Instance | None:  # noqa: ANN001
-    """The live instance holding a private address in a VPC: who is calling IMDS or DNS."""
-    return session.scalar(select(models.Instance).where(
-        models.Instance.vpc_id == vpc_id, models.Instance.private_ip == private_ip,
-        models.Instance.state.in_(LIVE_STATES)))

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from gureum.agent import firewall, hostcmd, network, storage
+from gureum.agent import firewall, hostcmd, metadata, network, storage
 from gureum.agent.contract import (
     AgentContract,
     Firewall,
@@ -27,9 +27,11 @@ from gureum.agent.contract import (
     PublicMap,
     RuntimeState,
     VpcNetwork,
+    VpcServices,
 )
 from gureum.agent.drivers import driver_for
 from gureum.agent.lb.manager import LoadBalancers
+from gureum.agent.vpc_services import VpcListeners
 from gureum.config import Config
 from gureum.crashpoints import crashpoint
 
@@ -48,6 +50,12 @@ class HostAgent(AgentContract):
         self._vpcs: dict[str, VpcNetwork] = {}  # ensured since this process started
         self._vpc_lock = threading.Lock()
         config.instances_dir.mkdir(parents=True, exist_ok=True)
+        # Loads what was served before; nothing listens until `resume` or a VPC call.
+        self.listeners = VpcListeners(
+            self.plan, config.data_dir / "vpc-services",
+            metadata.token_secret(config.data_dir / "imds-token.secret",
+                                  adopt=config.data_dir / "identity" / "imds-token.secret"),
+            config.outbound)
         # Container roots must traverse down to their rootfs.
         for path in (config.data_dir, config.instances_dir):
             path.chmod(0o755)
@@ -71,18 +79,33 @@ class HostAgent(AgentContract):
         network.remove_host_network(self.plan)
 
     def ensure_vpc(self, vpc: VpcNetwork) -> None:
-        """The VPC's router and uplink; a no-op when this process already built it so."""
+        """The VPC's router and uplink (a no-op when this process already built it so),
+        with the listeners of what it serves."""
         with self._vpc_lock:
-            if self._vpcs.get(vpc.vpc_id) == vpc and os.path.exists(
+            if self._vpcs.get(vpc.vpc_id) != vpc or not os.path.exists(
                     self.plan.router_path(vpc.vpc_id)):
-                return
-            network.ensure_vpc(self.plan, vpc)
-            self._vpcs[vpc.vpc_id] = vpc
+                network.ensure_vpc(self.plan, vpc)
+                self._vpcs[vpc.vpc_id] = vpc
+        self.listeners.bind(vpc.vpc_id)
 
     def remove_vpc(self, vpc_id: str) -> None:
+        # Sockets first: one left open would keep the router's namespace alive, unseen.
+        self.listeners.forget(vpc_id)
         with self._vpc_lock:
             network.remove_vpc(self.plan, vpc_id)
             self._vpcs.pop(vpc_id, None)
+
+    def serve_vpc(self, services: VpcServices) -> None:
+        self.ensure_vpc(services.vpc)
+        self.listeners.serve(services)
+
+    def resume(self) -> None:
+        """At the start of a long-lived agent: serve every VPC it served before."""
+        self.listeners.resume()
+
+    def close(self) -> None:
+        """The agent process ends: its listeners' sockets close (instances keep running)."""
+        self.listeners.stop()
 
     def vpc_routers(self) -> list[str]:
         return network.vpc_routers(self.plan)

@@ -184,6 +184,49 @@ class LoadBalancerSpec:
     backends: tuple[Backend, ...]
 
 
+@dataclass(frozen=True)
+class IdentityDocument:
+    """The instance identity document and its signatures, made where the signing key
+    lives (the control plane): the host serves them as they are."""
+
+    document: str  # JSON, EC2's layout
+    signature: str  # base64 RSA-SHA256, as /signature answers
+    pkcs7: str  # base64 detached PKCS#7, as /pkcs7 and /rsa2048 answer
+
+
+@dataclass(frozen=True)
+class InstanceMetadata:
+    """What the metadata service tells one instance. The host resolves request paths
+    against this data; it never asks the control plane."""
+
+    instance_id: str
+    http_tokens: str  # "optional" | "required"
+    hop_limit: int  # TTL of the token answer's packets
+    endpoint_enabled: bool  # False: every request is 403
+    tree: dict[str, Any]  # meta-data/: a dict is a directory, anything else a file
+    identity: IdentityDocument
+    user_data: bytes | None = None
+    key_name: str | None = None  # meta-data/public-keys/ lists "0=<key name>"
+
+
+# (name, type, value), e.g. ("ip-10-0-1-5.gureum-1.compute.internal", "A", "10.0.1.5")
+DnsRecord = tuple[str, str, str]
+
+
+@dataclass(frozen=True)
+class VpcServices:
+    """Everything a VPC's DNS resolver and metadata service answer, pushed whole by the
+    control plane whenever it changes; the host keeps the latest (also across its own
+    restarts) and answers from it alone."""
+
+    vpc: VpcNetwork
+    instances: dict[str, InstanceMetadata]  # private address -> metadata; also who may ask DNS
+    dns_support: bool  # the VPC's EnableDnsSupport: off, every query is refused
+    zones: tuple[str, ...]  # names under these are answered here: absent means NXDOMAIN
+    records: tuple[DnsRecord, ...]
+    forward_for: tuple[str, ...] = ()  # callers whose other queries go to the host's resolvers
+
+
 # backend name -> server name -> [state UP|DOWN|MAINT|INIT, last check status (L7STS, ...)]
 HealthReport = dict[str, dict[str, list[str]]]
 
@@ -215,7 +258,13 @@ class AgentContract(abc.ABC):
         """The VPC's router, current with `vpc` (subnets, egress)."""
 
     @abc.abstractmethod
-    def remove_vpc(self, vpc_id: str) -> None: ...
+    def remove_vpc(self, vpc_id: str) -> None:
+        """The router goes, with its listeners and what they were given to serve."""
+
+    @abc.abstractmethod
+    def serve_vpc(self, services: VpcServices) -> None:
+        """The VPC's router, its DNS resolver and metadata service answering exactly from
+        `services` (replacing what was served before), kept across the agent's restarts."""
 
     @abc.abstractmethod
     def vpc_routers(self) -> list[str]:

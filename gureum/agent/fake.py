@@ -23,6 +23,7 @@ from gureum.agent.contract import (
     PublicMap,
     RuntimeState,
     VpcNetwork,
+    VpcServices,
 )
 from gureum.errors import HostError
 
@@ -40,6 +41,7 @@ class FakeAgent(AgentContract):
         self.lock = threading.RLock()
         self.host_network = False
         self.vpcs: dict[str, VpcNetwork] = {}
+        self.served: dict[str, VpcServices] = {}  # what each VPC's DNS and IMDS answer
         self.public_ips: PublicMap = {}
         self.instances_: dict[str, FakeInstance] = {}
         self.disks: set[str] = set()
@@ -121,6 +123,13 @@ class FakeAgent(AgentContract):
         self._enter("remove_vpc", vpc_id)
         with self.lock:
             self.vpcs.pop(vpc_id, None)
+            self.served.pop(vpc_id, None)
+
+    def serve_vpc(self, services: VpcServices) -> None:
+        self._enter("serve_vpc", services.vpc.vpc_id)
+        with self.lock:
+            self.vpcs[services.vpc.vpc_id] = services.vpc
+            self.served[services.vpc.vpc_id] = services
 
     def vpc_routers(self) -> list[str]:
         self._enter("vpc_routers")

@@ -3,8 +3,9 @@
 169.254.169.254 is an address of each VPC's router; this server listens there on a socket
 made inside the router netns, so the socket names the VPC and the source address (kept
 honest by the anti-spoof rule on the VPC bridge) names the instance. What an instance
-sees is decided by the control plane through `lookup`; this module speaks the protocol:
-IMDSv2 session tokens, v1 refusal, hop limits, disabled endpoints.
+sees is decided by the control plane and pushed as data (`contract.InstanceMetadata`);
+this module speaks the protocol (IMDSv2 session tokens, v1 refusal, hop limits, disabled
+endpoints) and walks request paths through that data.
 """
 
 from __future__ import annotations
@@ -13,13 +14,17 @@ import base64
 import hashlib
 import hmac
 import logging
+import os
 import socket
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
+
+from gureum.agent.contract import InstanceMetadata
 
 log = logging.getLogger("gureum.imds")
 TOKEN_HEADER = "X-aws-ec2-metadata-token"
@@ -34,13 +39,69 @@ class MetadataAnswer:
     content_type: str = "text/plain"
 
 
-@dataclass(frozen=True)
-class InstanceMetadata:
-    instance_id: str
-    http_tokens: str  # "optional" | "required"
-    hop_limit: int
-    endpoint_enabled: bool
-    resolve: Callable[[str], MetadataAnswer]
+NOT_FOUND = MetadataAnswer(404, b"Not Found")
+VERSIONS = ("latest", "2021-03-23", "2007-01-19", "1.0")
+
+
+def resolve(inst: InstanceMetadata, path: str) -> MetadataAnswer:
+    """What GET `path` answers, in EC2's layout."""
+    parts = [p for p in path.split("/") if p]
+    if not parts:
+        return MetadataAnswer(200, "\n".join(reversed(VERSIONS)).encode())
+    if parts[0] not in VERSIONS:
+        return NOT_FOUND
+    rest = parts[1:]
+    if not rest:
+        return MetadataAnswer(200, b"dynamic\nmeta-data\nuser-data")
+    if rest == ["user-data"]:
+        if not inst.user_data:
+            return NOT_FOUND
+        return MetadataAnswer(200, inst.user_data, "application/octet-stream")
+    if rest[0] == "dynamic":
+        return _dynamic(inst, rest[1:])
+    if rest[0] != "meta-data":
+        return NOT_FOUND
+    if rest[1:] == ["public-keys"] and "public-keys" in inst.tree:  # EC2 lists INDEX=NAME here
+        return MetadataAnswer(200, "\n".join(
+            f"{k}={inst.key_name}" for k in inst.tree["public-keys"]).encode())
+    node: Any = inst.tree
+    for part in rest[1:]:
+        if not isinstance(node, dict) or part not in node:
+            return NOT_FOUND
+        node = node[part]
+    if isinstance(node, dict):
+        return MetadataAnswer(200, "\n".join(
+            k + "/" if isinstance(v, dict) else k for k, v in node.items()).encode())
+    return MetadataAnswer(200, str(node).encode())
+
+
+def _dynamic(inst: InstanceMetadata, rest: list[str]) -> MetadataAnswer:
+    if not rest:
+        return MetadataAnswer(200, b"instance-identity/")
+    if rest[0] != "instance-identity":
+        return NOT_FOUND
+    if len(rest) == 1:
+        return MetadataAnswer(200, b"document\npkcs7\nrsa2048\nsignature")
+    identity = inst.identity
+    if rest[1] == "document":
+        return MetadataAnswer(200, identity.document.encode(), "application/json")
+    if rest[1] == "signature":
+        return MetadataAnswer(200, identity.signature.encode())
+    if rest[1] in ("pkcs7", "rsa2048"):
+        return MetadataAnswer(200, identity.pkcs7.encode())
+    return NOT_FOUND
+
+
+def token_secret(path: Path, adopt: Path | None = None) -> bytes:
+    """The host's IMDSv2 token key, made once (tokens never leave the metadata service,
+    so no one else needs it). `adopt`: a key an older version kept elsewhere, taken over
+    so tokens handed out before an upgrade stay valid."""
+    if not path.exists():
+        secret = adopt.read_bytes() if adopt is not None and adopt.exists() else os.urandom(32)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(secret)
+    return path.read_bytes()
 
 
 class Tokens:
@@ -144,7 +205,7 @@ class _Handler(BaseHTTPRequestHandler):
         elif inst.http_tokens == "required":
             self._send(401, b"Unauthorized")
             return
-        answer = inst.resolve(self.path.split("?", 1)[0])
+        answer = resolve(inst, self.path.split("?", 1)[0])
         self._send(answer.status, answer.body, answer.content_type)
 
     do_HEAD = do_GET

@@ -88,9 +88,11 @@ def serve(config: Config, socket_path: Path) -> int:
     done = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: done.set())
+    agent.resume()  # metadata and DNS answer again before the control plane returns
     threading.Thread(target=server.serve_forever, daemon=True).start()
     print(f"AGENT READY {socket_path}", flush=True)
     done.wait()
     server.shutdown()
+    agent.close()
     socket_path.unlink(missing_ok=True)
     return 0

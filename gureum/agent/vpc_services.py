@@ -1,33 +1,48 @@
-"""The DNS and metadata listeners of each VPC, bound inside its router netns.
+"""The DNS and metadata listeners of each VPC, bound inside its router netns, run by the
+host agent.
 
-The socket itself says which VPC is asking; answers come from a lookup (the control
-plane's store), so these run next to the store. On one host that is this process; with
-many hosts they move beside each agent with the lookup over the wire.
+The socket says which VPC is asking and the source address which instance. Answers come
+only from the latest `VpcServices` the control plane pushed (`serve`), kept in memory and
+in `<data>/vpc-services/<vpc id>.json`, so an agent that restarts answers at once and no
+request ever waits for the control plane.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
+import logging
 import os
 import socket
 import threading
 from dataclasses import dataclass
-from typing import Protocol
+from pathlib import Path
 
-from gureum.agent import idmap
-from gureum.agent.contract import VpcNetwork
+from dnslib import PTR, QTYPE, RR, A
+
+from gureum.agent import idmap, wire
+from gureum.agent.contract import InstanceMetadata, VpcServices
 from gureum.agent.dns import DnsServer, host_resolvers
-from gureum.agent.metadata import InstanceMetadata, MetadataServer
+from gureum.agent.metadata import MetadataServer
 from gureum.agent.network import DNS_ADDRESS, IMDS_ADDRESS, NetworkPlan
 
+log = logging.getLogger("gureum.vpc_services")
+TTL = 60
+RDATA = {"A": A, "PTR": PTR}
 
-class VpcLookup(Protocol):
-    """What the listeners ask the control plane."""
 
-    def metadata_for(self, vpc_id: str, private_ip: str) -> InstanceMetadata | None: ...
-
-    def dns_answers(self, vpc_id: str, name: str, qtype: str, client: str) -> list | None: ...
-
-    def may_forward_dns(self, vpc_id: str, private_ip: str) -> bool: ...
+def dns_answer(services: VpcServices | None, name: str, qtype: str,
+               client: str) -> list[RR] | None:
+    """Answers for `name` asked by `client`; None when it is not ours to answer (the
+    caller is no instance of the VPC, DNS is off, or the name is outside our zones)."""
+    if services is None or not services.dns_support or client not in services.instances:
+        return None
+    if not any(name == zone or name.endswith("." + zone) for zone in services.zones):
+        return None
+    found = [(kind, value) for owner, kind, value in services.records if owner == name]
+    wanted = [(kind, value) for kind, value in found if qtype in (kind, "ANY")]
+    return [RR(name, getattr(QTYPE, kind), rdata=RDATA[kind](value), ttl=TTL)
+            for kind, value in wanted]
 
 
 @dataclass
@@ -57,52 +72,114 @@ def _bound(kind: int, address: tuple[str, int]) -> socket.socket:
 
 
 class VpcListeners:
-    def __init__(self, plan: NetworkPlan, lookup: VpcLookup, token_secret: bytes,
+    def __init__(self, plan: NetworkPlan, directory: Path, token_secret: bytes,
                  outbound: bool) -> None:
         self.plan = plan
-        self.lookup = lookup
+        self.directory = directory
         self.token_secret = token_secret
         self.outbound = outbound
+        self.served: dict[str, VpcServices] = self._load()
         self.listeners: dict[str, _Listeners] = {}
         self.lock = threading.RLock()
 
-    def ensure(self, vpc: VpcNetwork) -> None:
-        path = self.plan.router_path(vpc.vpc_id)
-        inode = os.stat(path).st_ino
+    # -- what is served --------------------------------------------------------------
+    def _path(self, vpc_id: str) -> Path:
+        return self.directory / f"{vpc_id}.json"
+
+    def _load(self) -> dict[str, VpcServices]:
+        served = {}
+        for path in sorted(self.directory.glob("*.json")) if self.directory.exists() else []:
+            try:
+                services = wire.decode(json.loads(path.read_text()), VpcServices)
+            except (OSError, ValueError, TypeError, KeyError):  # a torn or older file
+                log.warning("ignoring unreadable %s: the next push replaces it", path)
+                continue
+            served[services.vpc.vpc_id] = services
+        return served
+
+    def serve(self, services: VpcServices) -> None:
+        """Answer from `services` from now on; bound at once when the router exists."""
+        vpc_id = services.vpc.vpc_id
         with self.lock:
-            current = self.listeners.get(vpc.vpc_id)
-            if current is not None and current.inode == inode:
+            if self.served.get(vpc_id) != services:
+                self.directory.mkdir(mode=0o700, exist_ok=True)
+                tmp = self._path(vpc_id).with_suffix(".tmp")
+                tmp.write_text(json.dumps(wire.encode(services)))
+                tmp.replace(self._path(vpc_id))  # a crash leaves the old file or the new
+                self.served[vpc_id] = services  # readers take the new value whole
+            self.bind(vpc_id)
+
+    def resume(self) -> None:
+        """At the agent's start: listen for every VPC served before whose router exists."""
+        for vpc_id in list(self.served):
+            try:
+                self.bind(vpc_id)
+            except OSError as err:
+                log.warning("listeners of %s wait for its next push: %s", vpc_id, err)
+
+    # -- sockets -----------------------------------------------------------------------
+    def bind(self, vpc_id: str) -> None:
+        """Listeners of a served VPC bound in its router (again, if the router was remade);
+        nothing while it has no router or nothing to serve."""
+        path = self.plan.router_path(vpc_id)
+        with self.lock:
+            services = self.served.get(vpc_id)
+            try:
+                inode = os.stat(path).st_ino
+            except FileNotFoundError:
+                return
+            current = self.listeners.get(vpc_id)
+            if services is None or (current is not None and current.inode == inode):
                 return
             if current is not None:  # the router was remade: its old sockets are orphans
                 _stop_all(current.servers)
-            servers: list[DnsServer | MetadataServer] = []
-            lookup, vpc_id = self.lookup, vpc.vpc_id
-            try:
-                imds = idmap.in_netns(path, lambda: _bound(socket.SOCK_STREAM, (IMDS_ADDRESS, 80)))
-                servers.append(MetadataServer(
-                    imds, lambda ip: lookup.metadata_for(vpc_id, ip), self.token_secret))
-                for address in (vpc.resolver, DNS_ADDRESS):
-                    sock = idmap.in_netns(path, lambda a=address: _bound(socket.SOCK_DGRAM, (a, 53)))
-                    servers.append(DnsServer(
-                        sock, lambda name, qtype, client: lookup.dns_answers(
-                            vpc_id, name, qtype, client),
-                        may_forward=lambda client: lookup.may_forward_dns(vpc_id, client),
-                        upstreams=host_resolvers() if self.outbound else ()))
-            except Exception:
-                for server in servers:
-                    server.stop()
-                raise
+                del self.listeners[vpc_id]
+            self.listeners[vpc_id] = _Listeners(inode, self._start(vpc_id, path,
+                                                                   services.vpc.resolver))
+
+    def _start(self, vpc_id: str, path: str, resolver: str) -> list[DnsServer | MetadataServer]:
+        served = self.served  # looked up per request: a push takes effect at once
+
+        def metadata(ip: str) -> InstanceMetadata | None:
+            services = served.get(vpc_id)
+            return services.instances.get(ip) if services is not None else None
+
+        def may_forward(client: str) -> bool:
+            services = served.get(vpc_id)
+            return services is not None and services.dns_support and \
+                client in services.forward_for
+
+        servers: list[DnsServer | MetadataServer] = []
+        try:
+            imds = idmap.in_netns(path, lambda: _bound(socket.SOCK_STREAM, (IMDS_ADDRESS, 80)))
+            servers.append(MetadataServer(imds, metadata, self.token_secret))
+            for address in (resolver, DNS_ADDRESS):
+                sock = idmap.in_netns(path, lambda a=address: _bound(socket.SOCK_DGRAM, (a, 53)))
+                servers.append(DnsServer(
+                    sock, lambda name, qtype, client: dns_answer(
+                        served.get(vpc_id), name, qtype, client),
+                    may_forward=may_forward,
+                    upstreams=host_resolvers() if self.outbound else ()))
+        except Exception:
             for server in servers:
-                server.start()
-            self.listeners[vpc_id] = _Listeners(inode, servers)
+                server.stop()
+            raise
+        for server in servers:
+            server.start()
+        return servers
 
     def forget(self, vpc_id: str) -> None:
+        """Stop serving the VPC and drop what it was given (its router is going)."""
         with self.lock:
             current = self.listeners.pop(vpc_id, None)
+            self.served.pop(vpc_id, None)
+            with contextlib.suppress(FileNotFoundError):
+                self._path(vpc_id).unlink()
         if current is not None:
             _stop_all(current.servers)
 
     def stop(self) -> None:
+        """Close every socket (the agent is ending); what is served stays on disk."""
         with self.lock:
             _stop_all([s for listeners in self.listeners.values() for s in listeners.servers])
             self.listeners.clear()

@@ -1,5 +1,6 @@
-"""The network controller: keeps the host's VPC routers, their DNS and metadata
-listeners, and the public-address map equal to what the store says.
+"""The network controller: keeps the host's VPC routers and the public-address map equal
+to what the store says, and owns the loop that feeds each router's DNS and metadata
+listeners (`controllers/vpc_services.py`).
 
 Woken by any change to VPCs, subnets, gateways, routes or addresses; also re-checks
 every few seconds. Routers are made on demand (a VPC's first launch) and removed once
@@ -14,6 +15,7 @@ from sqlalchemy import select
 
 from gureum.agent.contract import PublicMap, VpcNetwork
 from gureum.controllers.loop import ResyncLoop
+from gureum.controllers.vpc_services import VpcServicesController
 from gureum.services.ec2 import networks
 from gureum.store import models
 from gureum.store.elbv2_models import LoadBalancer
@@ -32,11 +34,17 @@ class NetworkController(ResyncLoop):
     def __init__(self, cloud: Cloud) -> None:
         super().__init__()
         self.cloud = cloud
+        # Its own loop and wakeups: instance changes must reach the listeners, but must
+        # not wake this controller (see cloud.WAKES).
+        self.services = VpcServicesController(cloud)
+
+    def start(self) -> None:
+        super().start()
+        self.services.start()
 
     def stop(self) -> None:
         super().stop()
-        if self.cloud.vpc_services is not None:
-            self.cloud.vpc_services.stop()
+        self.services.stop()
 
     # -- what the store says -------------------------------------------------------------
     def wanted_public_ips(self) -> PublicMap:
@@ -55,12 +63,12 @@ class NetworkController(ResyncLoop):
 
     # -- making the host agree ---------------------------------------------------------
     def ensure_vpc(self, vpc: VpcNetwork) -> None:
-        """Router and listeners of a VPC, before an instance of it boots."""
+        """Router of a VPC, its listeners serving the store's current answers: before an
+        instance of it boots (its first metadata read comes within ~100 ms)."""
         agent = self.cloud.agent
         assert agent is not None
         agent.ensure_vpc(vpc)
-        if self.cloud.vpc_services is not None:
-            self.cloud.vpc_services.ensure(vpc)
+        self.services.push({vpc.vpc_id})
 
     def sync_public_ips(self) -> None:
         agent = self.cloud.agent
@@ -77,9 +85,7 @@ class NetworkController(ResyncLoop):
         built = set(agent.vpc_routers())
         for vpc in wanted:
             if vpc.vpc_id in built:  # keep subnets and egress current; build on demand only
-                self.ensure_vpc(vpc)
+                agent.ensure_vpc(vpc)
         for vpc_id in built - set(vpcs):
-            if self.cloud.vpc_services is not None:
-                self.cloud.vpc_services.forget(vpc_id)
-            agent.remove_vpc(vpc_id)
+            agent.remove_vpc(vpc_id)  # its listeners and what they served go with it
         self.sync_public_ips()

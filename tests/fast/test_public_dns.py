@@ -7,6 +7,8 @@ import struct
 
 from dnslib import QTYPE, RCODE, DNSRecord
 
+from gureum.agent.vpc_services import dns_answer
+from gureum.testing import wait_for
 from gureum.testing_inprocess import FastCloud, wait_state
 
 
@@ -51,9 +53,12 @@ def test_load_balancer_and_instance_names(fast: FastCloud, ec2, image_id) -> Non
         assert ask(fast, "nobody-1.gureum-1.elb.gureum.internal").header.rcode == RCODE.NXDOMAIN
         assert ask(fast, "example.com").header.rcode == RCODE.REFUSED, "never recursive"
         # Inside the VPC, the resolver gives the load balancer's address in the VPC.
-        answers = fast.cloud.dns_answers(inst["VpcId"], public["DNSName"], "A",
-                                         inst["PrivateIpAddress"])
-        assert [str(rr.rdata) for rr in answers] == [address["PrivateIPv4Address"]]
+        def inside() -> list[str]:
+            answers = dns_answer(fast.agent.served.get(inst["VpcId"]), public["DNSName"], "A",
+                                 inst["PrivateIpAddress"])
+            return [str(rr.rdata) for rr in answers or []]
+
+        assert wait_for(lambda: inside() == [address["PrivateIPv4Address"]], 5), inside()
         assert ask(fast, public["DNSName"]).q.qtype == QTYPE.A
     finally:
         elb.delete_load_balancer(LoadBalancerArn=public["LoadBalancerArn"])

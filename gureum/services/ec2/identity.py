@@ -8,6 +8,7 @@ import base64
 import datetime as dt
 import os
 import textwrap
+import threading
 from pathlib import Path
 
 from cryptography import x509
@@ -16,12 +17,13 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.serialization import pkcs7
 from cryptography.x509.oid import NameOID
 
+SIGNED_KEPT = 4096  # documents whose signatures are remembered
+
 
 class IdentitySigner:
     def __init__(self, directory: Path, region: str) -> None:
         directory.mkdir(mode=0o700, exist_ok=True)
         key_path, cert_path = directory / "key.pem", directory / "certificate.pem"
-        self.token_secret_path = directory / "imds-token.secret"
         if not key_path.exists() or not cert_path.exists():
             key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
             name = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "gureum"),
@@ -38,17 +40,25 @@ class IdentitySigner:
                                           serialization.PrivateFormat.PKCS8,
                                           serialization.NoEncryption()))
             cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-        if not self.token_secret_path.exists():
-            fd = os.open(self.token_secret_path, os.O_WRONLY | os.O_CREAT, 0o600)
-            with os.fdopen(fd, "wb") as f:
-                f.write(os.urandom(32))
         self.key = serialization.load_pem_private_key(key_path.read_bytes(), None)
         self.certificate_pem = cert_path.read_bytes()
         self.certificate = x509.load_pem_x509_certificate(self.certificate_pem)
+        self._signed: dict[bytes, tuple[str, str]] = {}
+        self._lock = threading.Lock()
 
-    @property
-    def token_secret(self) -> bytes:
-        return self.token_secret_path.read_bytes()
+    def sign(self, document: bytes) -> tuple[str, str]:
+        """(signature, pkcs7) of a document. Remembered: the metadata pushed to hosts is
+        rebuilt on every change of a VPC, and a document changes only with its instance
+        (two RSA operations each would add up on every launch)."""
+        with self._lock:
+            known = self._signed.get(document)
+        if known is None:
+            known = (self.signature(document), self.pkcs7(document))
+            with self._lock:
+                if len(self._signed) >= SIGNED_KEPT:
+                    self._signed.clear()
+                self._signed[document] = known
+        return known
 
     def signature(self, document: bytes) -> str:
         """/signature: base64 RSA-SHA256 (PKCS#1 v1.5) over the document's bytes."""

@@ -1,11 +1,12 @@
-"""What an instance reads from 169.254.169.254, in EC2's exact formats."""
+"""What an instance reads from 169.254.169.254, in EC2's exact formats: built here as data
+(`contract.InstanceMetadata`) and served by the host's metadata service."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from gureum.agent.metadata import InstanceMetadata, MetadataAnswer
+from gureum.agent.contract import IdentityDocument, InstanceMetadata
 from gureum.agent.network import mac_for
 from gureum.services.ec2 import ids
 from gureum.services.ec2.identity import IdentitySigner
@@ -90,65 +91,17 @@ def tree(inst: models.Instance, tags: dict[str, str], region: str, vpc_cidr: str
     return meta
 
 
-def _listing(node: Tree) -> str:
-    return "\n".join(k + "/" if isinstance(v, dict) else k for k, v in node.items())
-
-
-def resolve(path: str, inst: models.Instance, meta: Tree, region: str,
-            signer: IdentitySigner) -> MetadataAnswer:
-    parts = [p for p in path.split("/") if p]
-    if not parts:
-        return MetadataAnswer(200, b"1.0\n2007-01-19\n2021-03-23\nlatest")
-    if parts[0] not in ("latest", "2021-03-23", "2007-01-19", "1.0"):
-        return MetadataAnswer(404, b"Not Found")
-    rest = parts[1:]
-    if not rest:
-        return MetadataAnswer(200, b"dynamic\nmeta-data\nuser-data")
-    if rest[0] == "user-data" and len(rest) == 1:
-        if not inst.user_data:
-            return MetadataAnswer(404, b"Not Found")
-        return MetadataAnswer(200, inst.user_data, "application/octet-stream")
-    if rest[0] == "dynamic":
-        return _dynamic(rest[1:], inst, region, signer)
-    if rest[0] != "meta-data":
-        return MetadataAnswer(404, b"Not Found")
-    if rest[1:] == ["public-keys"] and "public-keys" in meta:  # EC2 lists INDEX=NAME here
-        return MetadataAnswer(200, "\n".join(f"{k}={inst.key_name}" for k in meta["public-keys"]).encode())
-    node: Any = meta
-    for part in rest[1:]:
-        if not isinstance(node, dict) or part not in node:
-            return MetadataAnswer(404, b"Not Found")
-        node = node[part]
-    if isinstance(node, dict):
-        return MetadataAnswer(200, _listing(node).encode())
-    return MetadataAnswer(200, str(node).encode())
-
-
-def _dynamic(rest: list[str], inst: models.Instance, region: str,
-             signer: IdentitySigner) -> MetadataAnswer:
-    if not rest:
-        return MetadataAnswer(200, b"instance-identity/")
-    if rest[0] != "instance-identity":
-        return MetadataAnswer(404, b"Not Found")
-    if len(rest) == 1:
-        return MetadataAnswer(200, b"document\npkcs7\nrsa2048\nsignature")
-    document = identity_document(inst, region)
-    if rest[1] == "document":
-        return MetadataAnswer(200, document, "application/json")
-    if rest[1] == "signature":
-        return MetadataAnswer(200, signer.signature(document).encode())
-    if rest[1] in ("pkcs7", "rsa2048"):
-        return MetadataAnswer(200, signer.pkcs7(document).encode())
-    return MetadataAnswer(404, b"Not Found")
-
-
 def instance_metadata(inst: models.Instance, tags: dict[str, str], region: str, vpc_cidr: str,
                       subnet_cidr: str, signer: IdentitySigner) -> InstanceMetadata:
+    """Everything the host's metadata service answers this instance, as data."""
     opts = options_of(inst)
-    meta = tree(inst, tags, region, vpc_cidr, subnet_cidr)
+    document = identity_document(inst, region)
+    signature, pkcs7 = signer.sign(document)
     return InstanceMetadata(
         instance_id=inst.instance_id, http_tokens=opts["HttpTokens"],
         hop_limit=int(opts["HttpPutResponseHopLimit"]),
         endpoint_enabled=opts["HttpEndpoint"] == "enabled",
-        resolve=lambda path: resolve(path, inst, meta, region, signer))
-
+        tree=tree(inst, tags, region, vpc_cidr, subnet_cidr),
+        identity=IdentityDocument(document.decode(), signature, pkcs7),
+        user_data=inst.user_data or None,
+        key_name=inst.key_name if inst.key_name and inst.authorized_key else None)

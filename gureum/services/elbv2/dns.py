@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dnslib import QTYPE, RR, A
 
+from gureum.agent.contract import DnsRecord
 from gureum.services.elbv2.resources import DNS_ZONE
 from gureum.store.elbv2_models import LoadBalancer
 
@@ -31,3 +32,8 @@ def answer(name: str, qtype: str, region: str, load_balancers: list[LoadBalancer
             address = lb.private_ip if inside_vpc or not lb.public_ip else lb.public_ip
             return [RR(name, QTYPE.A, rdata=A(address), ttl=TTL)] if qtype in ("A", "ANY") else []
     return []
+
+
+def records(load_balancers: list[LoadBalancer]) -> list[DnsRecord]:
+    """Their names as a VPC's resolver serves them: always the address in the VPC."""
+    return [(lb.dns_name.lower(), "A", lb.private_ip) for lb in load_balancers]

@@ -1,0 +1,120 @@
+"""What each VPC's DNS resolver and metadata service answer, pushed to the host.
+
+The listeners run in the agent and never ask the control plane: this controller builds,
+per VPC with a router on the host, everything they answer (`VpcServices`) and hands it
+over with `serve_vpc` when it differs from what it last pushed. Woken by commits to the
+tables it reads (instances, tags, load balancers, VPCs and their routing); the instance
+controller also pushes a VPC itself right before a launch, so a first boot's metadata
+reads find their instance.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from gureum.agent.contract import InstanceMetadata, VpcServices
+from gureum.controllers.loop import ResyncLoop
+from gureum.services.ec2 import dns, imds, networks
+from gureum.services.ec2.security_groups import LIVE_STATES
+from gureum.services.ec2.views import options_of
+from gureum.services.elbv2 import dns as lb_dns
+from gureum.store import models
+from gureum.store.elbv2_models import LoadBalancer
+
+if TYPE_CHECKING:
+    from gureum.cloud import Cloud
+
+RESYNC_SECONDS = 5.0
+# Forget what was pushed this often, so an agent that lost its state (a fresh data
+# directory under routers that survived) is served again within a minute.
+FORGET_SECONDS = 60.0
+
+
+def build(s: Session, cloud: Cloud, vpc_ids: set[str]) -> dict[str, VpcServices]:
+    """What the listeners of these VPCs answer, from the store (a fixed number of queries
+    plus one per VPC)."""
+    region = cloud.config.region
+    vpcs = list(s.scalars(select(models.Vpc).where(models.Vpc.vpc_id.in_(vpc_ids))))
+    if not vpcs:
+        return {}
+    ids = [v.vpc_id for v in vpcs]
+    public = networks.public_subnet_ids(s, ids[0] if len(ids) == 1 else None)
+    subnets = {n.subnet_id: n.cidr for n in s.scalars(
+        select(models.Subnet).where(models.Subnet.vpc_id.in_(ids)))}
+    live = list(s.scalars(select(models.Instance).where(
+        models.Instance.vpc_id.in_(ids), models.Instance.state.in_(LIVE_STATES))
+        .order_by(models.Instance.private_ip)))
+    tags: dict[str, dict[str, str]] = {inst.instance_id: {} for inst in live}
+    tagged = [i.instance_id for i in live if options_of(i)["InstanceMetadataTags"] == "enabled"]
+    if tagged:
+        owner = {inst.instance_id: inst.account_id for inst in live}
+        for tag in s.scalars(select(models.Tag).where(models.Tag.resource_id.in_(tagged))):
+            if owner[tag.resource_id] == tag.account_id:
+                tags[tag.resource_id][tag.key] = tag.value
+    lbs = list(s.scalars(select(LoadBalancer).where(LoadBalancer.vpc_id.in_(ids))))
+    out = {}
+    for vpc in vpcs:
+        mine = [inst for inst in live if inst.vpc_id == vpc.vpc_id]
+        instances: dict[str, InstanceMetadata] = {
+            inst.private_ip: imds.instance_metadata(
+                inst, tags[inst.instance_id], region, vpc.cidr, subnets[inst.subnet_id],
+                cloud.identity)
+            for inst in mine if inst.subnet_id in subnets}
+        records = dns.records(mine, region) + lb_dns.records(
+            [lb for lb in lbs if lb.vpc_id == vpc.vpc_id])
+        out[vpc.vpc_id] = VpcServices(
+            vpc=networks.vpc_network(s, vpc, public), instances=instances,
+            dns_support=vpc.enable_dns_support,
+            zones=(*dns.zones(region), lb_dns.zone(region)),
+            records=tuple(sorted(records)),
+            # Other names go out only when the operator allows outbound traffic, and only
+            # for callers whose subnet routes to an attached internet gateway.
+            forward_for=tuple(inst.private_ip for inst in mine if cloud.config.outbound
+                              and inst.subnet_id in public))
+    return out
+
+
+class VpcServicesController(ResyncLoop):
+    name = "vpc-services-controller"
+    resync_seconds = RESYNC_SECONDS
+
+    def __init__(self, cloud: Cloud) -> None:
+        super().__init__()
+        self.cloud = cloud
+        self.pushed: dict[str, VpcServices] = {}
+        # One push at a time, the store read inside it: a later push never carries an
+        # older view of the store than the one before it.
+        self.lock = threading.Lock()
+        self._forgotten_at = time.monotonic()
+
+    def sync(self) -> None:
+        agent = self.cloud.agent
+        assert agent is not None
+        built = set(agent.vpc_routers())
+        with self.lock:
+            if time.monotonic() - self._forgotten_at > FORGET_SECONDS:
+                self.pushed.clear()
+                self._forgotten_at = time.monotonic()
+            for vpc_id in set(self.pushed) - built:  # a router made again starts empty
+                del self.pushed[vpc_id]
+        self.push(built)
+
+    def push(self, vpc_ids: set[str]) -> None:
+        """Serve these VPCs' current answers on the host, skipping those unchanged since
+        the last push."""
+        agent = self.cloud.agent
+        assert agent is not None
+        with self.lock:
+            with self.cloud.store.read() as s:
+                wanted = build(s, self.cloud, vpc_ids)
+            for vpc_id, services in wanted.items():
+                if self.pushed.get(vpc_id) == services:
+                    continue
+                self.pushed.pop(vpc_id, None)  # unknown until the agent says it took it
+                agent.serve_vpc(services)
+                self.pushed[vpc_id] = services
