@@ -4,15 +4,21 @@ Whatever the control plane may rely on holds for all three."""
 
 from __future__ import annotations
 
+import dataclasses
+import http.client
+import json
 import os
 import secrets
 import shutil
+import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from dnslib import DNSRecord
 
+from gureum.agent import idmap
 from gureum.agent import image as image_mod
 from gureum.agent.agent import HostAgent
 from gureum.agent.client import RemoteAgent
@@ -20,13 +26,16 @@ from gureum.agent.contract import (
     AgentContract,
     Firewall,
     FirewallRule,
+    IdentityDocument,
+    InstanceMetadata,
     InstanceSpec,
     Limits,
     RuntimeState,
     VpcNetwork,
+    VpcServices,
 )
 from gureum.agent.fake import FakeAgent
-from gureum.agent.network import plan_for
+from gureum.agent.network import DNS_ADDRESS, IMDS_ADDRESS, plan_for
 from gureum.config import Config
 from gureum.errors import AgentAuthFailed, AgentUnavailable, HostCommandFailed, HostError
 from gureum.testing import VENV_BIN, wait_for
@@ -55,6 +64,22 @@ def spec(instance_id: str, slot: int, key: str | None = None) -> InstanceSpec:
                           (FirewallRule("-1", -1, -1, ("0.0.0.0/0",)),), VPC.resolver))
 
 
+# The router's own address on the subnet: a test inside the router netns asks from it.
+CALLER = "10.201.1.1"
+NAME = "ip-10-201-1-1.gureum-1.compute.internal"
+
+
+def services(instance_id: str, tokens: str = "optional") -> VpcServices:
+    meta = InstanceMetadata(
+        instance_id=instance_id, http_tokens=tokens, hop_limit=1, endpoint_enabled=True,
+        tree={"instance-id": instance_id, "placement": {"region": "gureum-1"}},
+        identity=IdentityDocument(json.dumps({"instanceId": instance_id}), "sig", "p7"),
+        user_data=b"#!/bin/sh\n")
+    return VpcServices(vpc=VPC, instances={CALLER: meta}, dns_support=True,
+                       zones=("gureum-1.compute.internal",),
+                       records=((NAME, "A", CALLER),))
+
+
 class AgentUnderTest:
     def __init__(self, kind: str) -> None:
         self.kind = kind
@@ -69,7 +94,12 @@ class AgentUnderTest:
         if kind == "real":
             self.agent = HostAgent(self.config)
             return
+        self._start_process()
+
+    def _start_process(self) -> None:
+        assert self.config is not None
         socket_path = self.config.data_dir / "agent.sock"
+        socket_path.unlink(missing_ok=True)
         env = {**os.environ, "GUREUM_DATA_DIR": str(self.config.data_dir),
                "GUREUM_PUBLIC_POOL": self.config.public_pool,
                "GUREUM_UID_BASE": str(self.config.uid_base)}
@@ -79,6 +109,55 @@ class AgentUnderTest:
         assert wait_for(socket_path.exists, 20), "gureum agent did not open its socket"
         self.agent = RemoteAgent(socket_path, plan_for(self.config),
                                  self.config.agent_token_path)
+
+    # -- asking a VPC's listeners from inside its router (real agents) -----------------
+    def router(self) -> str:
+        assert self.config is not None
+        return plan_for(self.config).router_path(VPC.vpc_id)
+
+    def imds(self, path: str, token: bool = False) -> tuple[int, bytes]:
+        def ask() -> tuple[int, bytes]:
+            conn = http.client.HTTPConnection(IMDS_ADDRESS, 80, timeout=3,
+                                              source_address=(CALLER, 0))
+            try:
+                headers = {}
+                if token:
+                    conn.request("PUT", "/latest/api/token", headers={
+                        "X-aws-ec2-metadata-token-ttl-seconds": "60"})
+                    headers["X-aws-ec2-metadata-token"] = conn.getresponse().read().decode()
+                conn.request("GET", path, headers=headers)
+                response = conn.getresponse()
+                return response.status, response.read()
+            finally:
+                conn.close()
+        return idmap.in_netns(self.router(), ask)
+
+    def dns(self, name: str, server: str) -> DNSRecord:
+        def ask() -> DNSRecord:
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+                sock.settimeout(3)
+                sock.bind((CALLER, 0))
+                sock.sendto(DNSRecord.question(name).pack(), (server, 53))
+                return DNSRecord.parse(sock.recv(4096))
+        return idmap.in_netns(self.router(), ask)
+
+    def served_instance(self) -> str | None:
+        """The instance id the VPC's metadata service answers its caller with."""
+        if isinstance(self.agent, FakeAgent):
+            served = self.agent.served.get(VPC.vpc_id)
+            return served.instances[CALLER].instance_id if served else None
+        try:
+            status, body = self.imds("/latest/meta-data/instance-id", token=True)
+        except ConnectionRefusedError:  # nothing listens
+            return None
+        return body.decode() if status == 200 else None
+
+    def restart(self) -> None:
+        """The agent process ends and starts again (remote only), nothing pushed since."""
+        assert self.proc is not None and self.config is not None
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+        self._start_process()
 
     def close(self) -> None:
         if self.proc is not None:
@@ -158,6 +237,48 @@ def test_failures_are_host_errors(under_test: AgentUnderTest) -> None:
             agent.apply_firewall("i-0c0ffee00000000aa", rules)
         assert err.value.cmd[0] == "nsenter" and err.value.returncode != 0
         assert err.value.stderr
+
+
+def test_vpc_services_are_served_replaced_and_go_with_the_vpc(under_test: AgentUnderTest) -> None:
+    agent = under_test.agent
+    agent.ensure_host_network()
+    first = services("i-0c0ffee00000000a1")
+    agent.serve_vpc(first)
+    agent.serve_vpc(first)  # again: no change, no error
+    assert VPC.vpc_id in agent.vpc_routers(), "serving a VPC builds its router"
+    assert under_test.served_instance() == "i-0c0ffee00000000a1"
+    if under_test.kind != "fake":
+        assert under_test.imds("/latest/meta-data/placement/") == (200, b"region")
+        assert under_test.imds("/latest/user-data") == (200, b"#!/bin/sh\n")
+        assert under_test.imds("/latest/dynamic/instance-identity/signature") == (200, b"sig")
+        for server in (VPC.resolver, DNS_ADDRESS):
+            assert [str(rr.rdata) for rr in under_test.dns(NAME, server).rr] == [CALLER]
+        assert under_test.dns("example.com", VPC.resolver).header.rcode == 5  # REFUSED
+
+    # A push replaces what is served, at once.
+    second = dataclasses.replace(services("i-0c0ffee00000000a2", tokens="required"),
+                                 dns_support=False)
+    agent.serve_vpc(second)
+    assert under_test.served_instance() == "i-0c0ffee00000000a2"
+    if under_test.kind != "fake":
+        assert under_test.imds("/latest/meta-data/instance-id")[0] == 401  # v1 refused now
+        assert under_test.dns(NAME, VPC.resolver).header.rcode == 5  # DNS support off
+    if under_test.kind == "remote":  # a restarted agent answers before any new push
+        under_test.restart()
+        assert under_test.served_instance() == "i-0c0ffee00000000a2"
+
+    # Removing the VPC takes its listeners and what they served; serving it again works.
+    agent.remove_vpc(VPC.vpc_id)
+    agent.remove_vpc(VPC.vpc_id)
+    assert VPC.vpc_id not in agent.vpc_routers()
+    agent.ensure_vpc(VPC)
+    assert under_test.served_instance() is None, "nothing served after removal"
+    agent.serve_vpc(first)
+    assert under_test.served_instance() == "i-0c0ffee00000000a1"
+    agent.remove_vpc(VPC.vpc_id)
+    agent.remove_host_network()
+    agent.remove_cgroup_parents()
+    assert not any(agent.host_objects().values())
 
 
 def test_remote_agent_refuses_a_wrong_token_and_reports_absence(under_test: AgentUnderTest) -> None:

@@ -1,0 +1,82 @@
+"""What each VPC's DNS and metadata answer is pushed to the host (`serve_vpc`) whenever it
+changes: before a launch, after tag, option and attribute changes, and not at all when
+nothing changed."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from gureum.agent.contract import InstanceSpec, VpcServices
+from gureum.agent.vpc_services import dns_answer
+from gureum.controllers.vpc_services import RESYNC_SECONDS
+from gureum.testing import wait_for
+from gureum.testing_inprocess import FastCloud, wait_state
+
+SOON = RESYNC_SECONDS / 2  # before the periodic pass: the change woke the pusher
+
+
+def served(fast: FastCloud, vpc_id: str) -> VpcServices | None:
+    return fast.agent.served.get(vpc_id)
+
+
+def meta(fast: FastCloud, inst: dict[str, Any]) -> Any:  # noqa: ANN401
+    services = served(fast, inst["VpcId"])
+    return services.instances.get(inst["PrivateIpAddress"]) if services else None
+
+
+def test_a_launch_finds_its_metadata_served(fast: FastCloud, ec2, image_id) -> None:  # noqa: ANN001
+    agent, seen = fast.agent, {}
+    original = agent.launch
+
+    def launch(spec: InstanceSpec) -> None:  # what the first boot would read
+        services = agent.served.get(spec.vpc.vpc_id)
+        seen[spec.instance_id] = services is not None and \
+            services.instances.get(spec.private_ip) is not None and \
+            services.instances[spec.private_ip].instance_id == spec.instance_id
+        original(spec)
+
+    agent.launch = launch  # type: ignore[method-assign]
+    try:
+        inst = ec2.run_instances(ImageId=image_id, MinCount=1, MaxCount=1)["Instances"][0]
+        wait_state(ec2, inst["InstanceId"], "running")
+    finally:
+        del agent.launch
+    assert seen == {inst["InstanceId"]: True}
+    ec2.terminate_instances(InstanceIds=[inst["InstanceId"]])
+    wait_state(ec2, inst["InstanceId"], "terminated")
+    assert wait_for(lambda: meta(fast, inst) is None, SOON), "a terminated instance is not served"
+
+
+def test_changes_are_pushed_and_nothing_else(fast: FastCloud, ec2, image_id) -> None:  # noqa: ANN001
+    inst = ec2.run_instances(ImageId=image_id, MinCount=1, MaxCount=1, MetadataOptions={
+        "InstanceMetadataTags": "enabled"})["Instances"][0]
+    iid, vpc_id = inst["InstanceId"], inst["VpcId"]
+    wait_state(ec2, iid, "running")
+    assert meta(fast, inst).tree["tags"]["instance"] == {}
+    try:
+        ec2.create_tags(Resources=[iid], Tags=[{"Key": "Name", "Value": "pushed"}])
+        assert wait_for(lambda: meta(fast, inst).tree["tags"]["instance"] == {"Name": "pushed"},
+                        SOON)
+        ec2.modify_instance_metadata_options(InstanceId=iid, HttpTokens="required")
+        assert wait_for(lambda: meta(fast, inst).http_tokens == "required", SOON)
+        name = inst["PrivateDnsName"]
+        assert dns_answer(served(fast, vpc_id), name, "A", inst["PrivateIpAddress"])
+        ec2.modify_vpc_attribute(VpcId=vpc_id, EnableDnsSupport={"Value": False})
+        assert wait_for(lambda: not served(fast, vpc_id).dns_support, SOON)  # type: ignore[union-attr]
+        assert dns_answer(served(fast, vpc_id), name, "A", inst["PrivateIpAddress"]) is None
+        ec2.modify_vpc_attribute(VpcId=vpc_id, EnableDnsSupport={"Value": True})
+        assert wait_for(lambda: served(fast, vpc_id).dns_support, SOON)  # type: ignore[union-attr]
+
+        # A commit that changes nothing served wakes the pusher, which pushes nothing.
+        pusher = fast.cloud.network_controller.services  # type: ignore[union-attr]
+        pusher._forgotten_at = time.monotonic()  # no periodic forgetting in this window
+        pushes = sum(1 for method, _ in fast.agent.calls if method == "serve_vpc")
+        group = ec2.create_security_group(GroupName="no-push", Description="x")["GroupId"]
+        ec2.create_tags(Resources=[group], Tags=[{"Key": "k", "Value": "v"}])
+        pusher.sync()
+        assert sum(1 for method, _ in fast.agent.calls if method == "serve_vpc") == pushes
+        ec2.delete_security_group(GroupId=group)
+    finally:
+        ec2.terminate_instances(InstanceIds=[iid])
+        wait_state(ec2, iid, "terminated")
