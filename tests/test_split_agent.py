@@ -59,9 +59,14 @@ def test_agent_and_control_plane_restart_independently(split):
     assert wait_for(lambda: state(ec2, second["InstanceId"]) == "running", 30)
     assert ssh(key, second["PublicIpAddress"], "hostname").returncode == 0
 
-    # Control plane down: the agent and the instances carry on; back, it converges.
+    # Control plane down: the agent and the instances carry on, the VPC's metadata and
+    # DNS included (the agent answers from what was pushed); back, it converges.
     server.kill()
     assert ssh(key, ip, "cat /home/ec2-user/mark").stdout.strip() == "before"
+    imds = "curl -s -m 2 http://169.254.169.254/latest/meta-data/instance-id"
+    assert ssh(key, ip, imds).stdout == first["InstanceId"]
+    assert ssh(key, ip, f"getent hosts {second['PrivateDnsName']}").stdout.split()[0] == \
+        second["PrivateIpAddress"]
     server.start()
     assert state(ec2, first["InstanceId"]) == "running"
     assert ssh(key, ip, "hostname").returncode == 0

@@ -11,14 +11,15 @@ reads find their instance.
 from __future__ import annotations
 
 import threading
-import time
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gureum.agent.contract import InstanceMetadata, VpcServices
 from gureum.controllers.loop import ResyncLoop
+from gureum.errors import AgentUnavailable
 from gureum.services.ec2 import dns, imds, networks
 from gureum.services.ec2.security_groups import LIVE_STATES
 from gureum.services.ec2.views import options_of
@@ -30,9 +31,7 @@ if TYPE_CHECKING:
     from gureum.cloud import Cloud
 
 RESYNC_SECONDS = 5.0
-# Forget what was pushed this often, so an agent that lost its state (a fresh data
-# directory under routers that survived) is served again within a minute.
-FORGET_SECONDS = 60.0
+T = TypeVar("T")
 
 
 def build(s: Session, cloud: Cloud, vpc_ids: set[str]) -> dict[str, VpcServices]:
@@ -89,20 +88,27 @@ class VpcServicesController(ResyncLoop):
         self.pushed: dict[str, VpcServices] = {}
         # One push at a time, the store read inside it: a later push never carries an
         # older view of the store than the one before it.
-        self.lock = threading.Lock()
-        self._forgotten_at = time.monotonic()
+        self.lock = threading.RLock()
 
     def sync(self) -> None:
         agent = self.cloud.agent
         assert agent is not None
-        built = set(agent.vpc_routers())
+        built = set(self._calling(agent.vpc_routers))
         with self.lock:
-            if time.monotonic() - self._forgotten_at > FORGET_SECONDS:
-                self.pushed.clear()
-                self._forgotten_at = time.monotonic()
             for vpc_id in set(self.pushed) - built:  # a router made again starts empty
                 del self.pushed[vpc_id]
         self.push(built)
+
+    def _calling(self, call: Callable[..., T], *args: Any) -> T:
+        """An agent that could not be reached may come back as another one (a new host,
+        a lost data directory): everything is pushed again once it answers. A restarted
+        agent keeps what it served; this only costs one push per VPC."""
+        try:
+            return call(*args)
+        except AgentUnavailable:
+            with self.lock:
+                self.pushed.clear()
+            raise
 
     def push(self, vpc_ids: set[str]) -> None:
         """Serve these VPCs' current answers on the host, skipping those unchanged since
@@ -116,5 +122,5 @@ class VpcServicesController(ResyncLoop):
                 if self.pushed.get(vpc_id) == services:
                     continue
                 self.pushed.pop(vpc_id, None)  # unknown until the agent says it took it
-                agent.serve_vpc(services)
+                self._calling(agent.serve_vpc, services)
                 self.pushed[vpc_id] = services
