@@ -93,7 +93,7 @@ class Cloud:
         if "autoscaling" in wanted and self.autoscaling_controller is not None:
             self.autoscaling_controller.wakeup.set()
         if "vpc_services" in wanted and self.network_controller is not None:
-            self.network_controller.services.wakeup.set()
+            self.network_controller.services.changed()
 
     def firewall_changed(self) -> None:
         """Something that may alter instances' security-group rules changed."""

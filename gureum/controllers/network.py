@@ -68,7 +68,7 @@ class NetworkController(ResyncLoop):
         agent = self.cloud.agent
         assert agent is not None
         agent.ensure_vpc(vpc)
-        self.services.push({vpc.vpc_id})
+        self.services.ensure_pushed(vpc.vpc_id)
 
     def sync_public_ips(self) -> None:
         agent = self.cloud.agent

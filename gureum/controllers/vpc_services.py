@@ -89,6 +89,17 @@ class VpcServicesController(ResyncLoop):
         # One push at a time, the store read inside it: a later push never carries an
         # older view of the store than the one before it.
         self.lock = threading.RLock()
+        # Commits that may change what is served, counted; `built_at`: the count each
+        # VPC's last push was built from (what a launch checks instead of building).
+        self.generation = 0
+        self.built_at: dict[str, int] = {}
+        self._count_lock = threading.Lock()
+
+    def changed(self) -> None:
+        """After a commit to a table this reads (cloud.WAKES)."""
+        with self._count_lock:
+            self.generation += 1
+        self.wakeup.set()
 
     def sync(self) -> None:
         agent = self.cloud.agent
@@ -97,6 +108,7 @@ class VpcServicesController(ResyncLoop):
         with self.lock:
             for vpc_id in set(self.pushed) - built:  # a router made again starts empty
                 del self.pushed[vpc_id]
+                self.built_at.pop(vpc_id, None)
         self.push(built)
 
     def _calling(self, call: Callable[..., T], *args: Any) -> T:
@@ -108,7 +120,16 @@ class VpcServicesController(ResyncLoop):
         except AgentUnavailable:
             with self.lock:
                 self.pushed.clear()
+                self.built_at.clear()
             raise
+
+    def ensure_pushed(self, vpc_id: str) -> None:
+        """Before a launch: the VPC's answers on the host are current. Usually the loop,
+        woken by the launch's own commit, has pushed them already: then no store read."""
+        with self.lock:
+            if vpc_id in self.pushed and self.built_at.get(vpc_id) == self.generation:
+                return
+            self.push({vpc_id})
 
     def push(self, vpc_ids: set[str]) -> None:
         """Serve these VPCs' current answers on the host, skipping those unchanged since
@@ -116,11 +137,12 @@ class VpcServicesController(ResyncLoop):
         agent = self.cloud.agent
         assert agent is not None
         with self.lock:
+            generation = self.generation  # before the read: a commit after it counts again
             with self.cloud.store.read() as s:
                 wanted = build(s, self.cloud, vpc_ids)
             for vpc_id, services in wanted.items():
-                if self.pushed.get(vpc_id) == services:
-                    continue
-                self.pushed.pop(vpc_id, None)  # unknown until the agent says it took it
-                self._calling(agent.serve_vpc, services)
-                self.pushed[vpc_id] = services
+                if self.pushed.get(vpc_id) != services:
+                    self.pushed.pop(vpc_id, None)  # unknown until the agent says it took it
+                    self._calling(agent.serve_vpc, services)
+                    self.pushed[vpc_id] = services
+                self.built_at[vpc_id] = generation
