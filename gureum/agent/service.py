@@ -82,13 +82,15 @@ def handler_for(agent: contract.AgentContract, token: str) -> type[BaseHTTPReque
 def serve(config: Config, socket_path: Path) -> int:
     agent = HostAgent(config)
     token = ensure_token(config.agent_token_path)
+    # Metadata and DNS answer again before the socket opens: whoever sees the socket
+    # (the control plane, a test) finds them served.
+    agent.resume()
     socket_path.unlink(missing_ok=True)
     server = _Server(str(socket_path), handler_for(agent, token))
     os.chmod(socket_path, 0o600)
     done = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: done.set())
-    agent.resume()  # metadata and DNS answer again before the control plane returns
     threading.Thread(target=server.serve_forever, daemon=True).start()
     print(f"AGENT READY {socket_path}", flush=True)
     done.wait()
