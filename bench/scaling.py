@@ -143,18 +143,18 @@ def main() -> int:
         load, killed, powered_off = [], [], []
         for _ in range(args.rounds):
             old = steady(1)
-            ssh(key, address(old[0]), "nohup sh -c 'while :; do :; done' >/dev/null 2>&1 &")
             t0 = time.monotonic()
+            ssh(key, address(old[0]), "nohup sh -c 'while :; do :; done' >/dev/null 2>&1 &")
             load.append(served_by_newcomer(old, t0, 180))
             ssh(key, address(old[0]), "pkill -f 'while :'")
             asg.set_desired_capacity(AutoScalingGroupName="s-asg", DesiredCapacity=1)
             steady(1)
-        for victims, how in ((killed, "sudo -n pkill -f /srv/web.py"),
+        for victims, how in ((killed, "sudo -n pkill -f '[/]srv/web.py'"),
                              (powered_off, "sudo -n kill -TERM 1")):
             for _ in range(args.rounds):
                 old = steady(1)
+                t0 = time.monotonic()  # before ssh: its own time counts (an upper bound)
                 ssh(key, address(old[0]), how)
-                t0 = time.monotonic()
                 victims.append(served_by_newcomer(old, t0))
         interval = server.env.get("GUREUM_METRICS_INTERVAL", "default (10)")
         console.print(latency_table(

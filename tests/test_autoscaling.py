@@ -113,8 +113,8 @@ def test_killed_server_is_replaced_and_back_behind_the_alb(asg, ec2, key_pair, w
 
     victim = first[0]
     address = wait_state(ec2, victim, "running")["PublicIpAddress"]
-    ssh(key_pair[1], address, "sudo -n pkill -f /srv/web.py")
     killed = time.monotonic()
+    ssh(key_pair[1], address, "sudo -n pkill -f '[/]srv/web.py'")
     assert wait_for(lambda: victim not in in_service(asg, "as-web"), 30), group(asg, "as-web")
     detected = time.monotonic() - killed
     assert wait_for(lambda: serving(asg, elb, "as-web", tg, 2), 60), group(asg, "as-web")
