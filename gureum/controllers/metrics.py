@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from gureum.controllers.loop import ResyncLoop
-from gureum.services.cloudwatch import alarms, history
+from gureum.services.cloudwatch import alarms, history, retention
 from gureum.services.ec2.instance_types import CATALOGUE
 from gureum.services.elbv2 import resources as res
 from gureum.store import models
@@ -30,8 +30,9 @@ from gureum.store.models import utcnow
 if TYPE_CHECKING:
     from gureum.cloud import Cloud
 
-RETENTION = timedelta(days=15)
-PRUNE_EVERY = 3600.0
+# How often old points are rolled into minutes and dropped (retention.py): often enough
+# that one pass handles a few minutes of data, never a long write.
+PRUNE_EVERY = 300.0
 NAMES = (("NetworkIn", "Bytes", 1), ("NetworkOut", "Bytes", 2),
          ("NetworkPacketsIn", "Count", 3), ("NetworkPacketsOut", "Count", 4))
 LB_COUNTERS = {"RequestCount": "Count", "ProcessedBytes": "Bytes",
@@ -100,7 +101,7 @@ class MetricsController(ResyncLoop):
         if now - self._pruned > PRUNE_EVERY:
             self._pruned = now
             with self.cloud.store.write() as s:
-                s.execute(delete(MetricPoint).where(MetricPoint.timestamp < stamp - RETENTION))
+                retention.compact(s, stamp)
                 s.execute(delete(AlarmHistoryItem).where(
                     AlarmHistoryItem.timestamp < stamp - history.RETENTION))
 

@@ -26,6 +26,8 @@ class MetricPoint(Base):
     minimum: Mapped[float] = mapped_column()
     maximum: Mapped[float] = mapped_column()
     unit: Mapped[str] = mapped_column(String(32), default="None")
+    # 0: as measured or put; 60: one minute's points rolled into one set (after 3 hours).
+    resolution: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class MetricAlarm(Base):

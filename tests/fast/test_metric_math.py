@@ -67,3 +67,38 @@ def test_get_metric_data_with_math_and_pages(fast: FastCloud) -> None:
     assert code(cw.get_metric_data, MetricDataQueries=[
         {"Id": "x", "Expression": "x + 1"}], StartTime=start,
         EndTime=start + dt.timedelta(minutes=5)) == "InvalidParameterValue"
+
+
+def test_old_points_roll_into_minutes_with_exact_statistics(fast: FastCloud) -> None:
+    from sqlalchemy import func, select
+
+    from gureum.services.cloudwatch import retention
+    from gureum.store.cloudwatch_models import MetricPoint
+
+    cw = fast.client("cloudwatch")
+    start = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0) - dt.timedelta(hours=5)
+    cw.put_metric_data(Namespace="Rollup", MetricData=[
+        {"MetricName": "Lat", "Timestamp": start + dt.timedelta(seconds=10 * i),
+         "Value": float(i), "StorageResolution": 1} for i in range(30)])  # 5 minutes
+
+    def stats() -> list[dict]:
+        return cw.get_metric_statistics(
+            Namespace="Rollup", MetricName="Lat", StartTime=start,
+            EndTime=start + dt.timedelta(minutes=5), Period=60,
+            Statistics=["SampleCount", "Sum", "Minimum", "Maximum", "Average"])["Datapoints"]
+
+    def rows() -> int:
+        with fast.cloud.store.read() as s:
+            return s.scalar(select(func.count()).select_from(MetricPoint).where(
+                MetricPoint.namespace == "Rollup")) or 0
+
+    before = sorted(stats(), key=lambda d: d["Timestamp"])
+    assert rows() == 30
+    with fast.cloud.store.write() as s:
+        rolled, sets = retention.compact(s, dt.datetime.now(dt.UTC))
+    assert rolled >= 30 and rows() == 5
+    assert sorted(stats(), key=lambda d: d["Timestamp"]) == before
+    with fast.cloud.store.write() as s:
+        # 15 days after these points (and only these: every other test's are recent).
+        retention.compact(s, start + dt.timedelta(days=15, minutes=6))
+    assert rows() == 0
