@@ -165,3 +165,47 @@ def test_crash_during_scaling_never_launches_twice(server, ec2, image_id, point)
     assert wait_for(lambda: not asg.describe_auto_scaling_groups(
         AutoScalingGroupNames=[name])["AutoScalingGroups"], 30)
     ec2.delete_launch_template(LaunchTemplateId=lt)
+
+
+def test_sigkill_during_an_instance_refresh_converges(server, ec2, image_id):
+    """The control plane dies in the middle of a refresh: after a restart the refresh
+    finishes, every member on the new version, none launched twice or left behind."""
+    name = "crash-refresh"
+    subnet = ec2.describe_subnets()["Subnets"][0]["SubnetId"]
+    lt = ec2.create_launch_template(LaunchTemplateName=name, LaunchTemplateData={
+        "ImageId": image_id, "InstanceType": "t3.nano"})["LaunchTemplate"]["LaunchTemplateId"]
+    ec2.create_launch_template_version(LaunchTemplateId=lt, SourceVersion="1",
+                                       LaunchTemplateData={"InstanceType": "t3.micro"})
+    asg = server.client("autoscaling")
+    asg.create_auto_scaling_group(AutoScalingGroupName=name, MinSize=2, MaxSize=2,
+                                  DesiredCapacity=2, VPCZoneIdentifier=subnet,
+                                  LaunchTemplate={"LaunchTemplateId": lt, "Version": "1"})
+    assert wait_for(lambda: _group_ready(asg, name, 2), 60)
+    asg.start_instance_refresh(AutoScalingGroupName=name, Preferences={
+        "MinHealthyPercentage": 50, "InstanceWarmup": 0}, DesiredConfiguration={
+        "LaunchTemplate": {"LaunchTemplateId": lt, "Version": "2"}})
+
+    def mid_refresh() -> bool:
+        members = asg.describe_auto_scaling_groups(AutoScalingGroupNames=[name])[
+            "AutoScalingGroups"][0]["Instances"]
+        return any(m["LaunchTemplate"]["Version"] == "2" for m in members)
+
+    assert wait_for(mid_refresh, 60)
+    server.kill()
+    server.start()
+    asg = server.client("autoscaling")
+
+    def refreshed() -> bool:
+        state = asg.describe_instance_refreshes(AutoScalingGroupName=name)[
+            "InstanceRefreshes"][0]["Status"]
+        members = asg.describe_auto_scaling_groups(AutoScalingGroupNames=[name])[
+            "AutoScalingGroups"][0]["Instances"]
+        return state == "Successful" and len(members) == 2 and all(
+            m["LaunchTemplate"]["Version"] == "2" and m["LifecycleState"] == "InService"
+            for m in members)
+
+    assert wait_for(refreshed, 90), asg.describe_instance_refreshes(AutoScalingGroupName=name)
+    assert wait_for(lambda: len(_group_instances(ec2, name)) == 2, 30), _group_instances(ec2, name)
+    asg.delete_auto_scaling_group(AutoScalingGroupName=name, ForceDelete=True)
+    assert wait_for(lambda: not _group_instances(ec2, name), 60)
+    ec2.delete_launch_template(LaunchTemplateId=lt)

@@ -34,3 +34,31 @@ def test_a_busy_instance_reports_its_cpu(server, ec2, image_id):
         ec2.terminate_instances(InstanceIds=[busy, idle])
         for iid in (busy, idle):
             wait_state(ec2, iid, "terminated")
+
+
+WRITER = "#!/bin/sh\ndd if=/dev/zero of=/var/tmp/blob bs=1M count=16 conv=fsync\n"
+
+
+def test_disk_writes_and_status_checks_are_measured(server, ec2, image_id):
+    cw = server.client("cloudwatch")
+    iid = ec2.run_instances(ImageId=image_id, InstanceType="t3.nano", MinCount=1, MaxCount=1,
+                            UserData=WRITER)["Instances"][0]["InstanceId"]
+    try:
+        wait_state(ec2, iid, "running")
+        start = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
+
+        def total(name: str, statistic: str = "Sum") -> float:
+            points = cw.get_metric_statistics(
+                Namespace="AWS/EC2", MetricName=name,
+                Dimensions=[{"Name": "InstanceId", "Value": iid}], StartTime=start,
+                EndTime=start + dt.timedelta(minutes=6), Period=360,
+                Statistics=[statistic])["Datapoints"]
+            return points[0][statistic] if points else -1.0
+
+        # The block device under the instance's disk saw the 16 MiB the instance wrote.
+        assert wait_for(lambda: total("DiskWriteBytes") >= 16 * 2**20, 30), total("DiskWriteBytes")
+        assert total("DiskWriteOps") > 0
+        assert wait_for(lambda: total("StatusCheckFailed", "Maximum") == 0.0, 10)
+    finally:
+        ec2.terminate_instances(InstanceIds=[iid])
+        wait_state(ec2, iid, "terminated")

@@ -317,7 +317,8 @@ class AgentContract(abc.ABC):
     @abc.abstractmethod
     def counters(self, instance_ids: list[str]) -> dict[str, list[float]]:
         """Cumulative counters of running instances, for metrics: [CPU seconds used,
-        bytes in, bytes out, packets in, packets out] (absent: not running here)."""
+        bytes in, bytes out, packets in, packets out, disk bytes read, disk bytes written,
+        disk read ops, disk write ops] (absent: not running here)."""
 
     # load balancers
     @abc.abstractmethod
@@ -341,7 +342,8 @@ class AgentContract(abc.ABC):
     @abc.abstractmethod
     def lb_stats(self, lb_id: str) -> dict[str, float]:
         """The load balancer's traffic as CloudWatch names it: counters since its proxy
-        started (RequestCount, ProcessedBytes, HTTPCode_Target_NXX_Count) and gauges
+        started (RequestCount, ProcessedBytes, HTTPCode_Target_NXX_Count, and
+        RequestCount/<backend> per target group's backend) and gauges
         (ActiveConnectionCount, TargetResponseTime in seconds)."""
 
     @abc.abstractmethod

@@ -225,7 +225,7 @@ class FakeAgent(AgentContract):
                 last, used = self.cpu_clock.get(instance_id, (now, 0.0))
                 used += (now - last) * self.cpu_load.get(instance_id, 0.0)
                 self.cpu_clock[instance_id] = (now, used)
-                out[instance_id] = [used, 0.0, 0.0, 0.0, 0.0]
+                out[instance_id] = [used] + [0.0] * 8
             return out
 
     def apply_firewall(self, instance_id: str, rules: Firewall) -> None:

@@ -1,7 +1,8 @@
 """The metrics controller: measures every running instance on the host and records
 CloudWatch's AWS/EC2 metrics, as AWS publishes them per InstanceId: CPUUtilization (CPU
 time used against the instance type's vCPUs over the interval), NetworkIn/NetworkOut
-(bytes) and NetworkPacketsIn/NetworkPacketsOut; and AWS/ApplicationELB per load balancer
+(bytes), NetworkPacketsIn/NetworkPacketsOut, DiskRead/WriteBytes and Ops (the instance
+disk's block device) and StatusCheckFailed; and AWS/ApplicationELB per load balancer
 (RequestCount, ProcessedBytes, HTTPCode_Target_NXX_Count, ActiveConnectionCount,
 TargetResponseTime) and per target group (HealthyHostCount, UnHealthyHostCount).
 Measured, never estimated: the counters come from the agent (cgroup CPU time, the
@@ -20,6 +21,7 @@ from sqlalchemy.orm import Session
 from gureum.controllers.loop import ResyncLoop
 from gureum.services.cloudwatch import alarms, history, retention
 from gureum.services.ec2.instance_types import CATALOGUE
+from gureum.services.elbv2 import dataplane
 from gureum.services.elbv2 import resources as res
 from gureum.store import models
 from gureum.store.autoscaling_models import AutoScalingGroup, GroupInstance
@@ -34,7 +36,9 @@ if TYPE_CHECKING:
 # that one pass handles a few minutes of data, never a long write.
 PRUNE_EVERY = 300.0
 NAMES = (("NetworkIn", "Bytes", 1), ("NetworkOut", "Bytes", 2),
-         ("NetworkPacketsIn", "Count", 3), ("NetworkPacketsOut", "Count", 4))
+         ("NetworkPacketsIn", "Count", 3), ("NetworkPacketsOut", "Count", 4),
+         ("DiskReadBytes", "Bytes", 5), ("DiskWriteBytes", "Bytes", 6),
+         ("DiskReadOps", "Count", 7), ("DiskWriteOps", "Count", 8))
 LB_COUNTERS = {"RequestCount": "Count", "ProcessedBytes": "Bytes",
                "HTTPCode_Target_2XX_Count": "Count", "HTTPCode_Target_3XX_Count": "Count",
                "HTTPCode_Target_4XX_Count": "Count", "HTTPCode_Target_5XX_Count": "Count"}
@@ -79,7 +83,8 @@ class MetricsController(ResyncLoop):
             cpu = max(0.0, min(100.0, (values[0] - before[0]) / (elapsed * vcpus) * 100))
             dims = json.dumps([["InstanceId", instance_id]])
             measured = [("CPUUtilization", "Percent", cpu)] + [
-                (name, unit, max(0.0, values[i] - before[i])) for name, unit, i in NAMES]
+                (name, unit, max(0.0, values[i] - before[i])) for name, unit, i in NAMES
+                if i < len(values) and i < len(before)]
             rows += [_point(account, "AWS/EC2", name, dims, stamp, value, unit)
                      for name, unit, value in measured]
             for key in aggregates.get(instance_id, ()):
@@ -91,6 +96,15 @@ class MetricsController(ResyncLoop):
                              sum=sum(values), minimum=min(values), maximum=max(values),
                              unit=unit)
                  for (account, dims, name, unit), values in grouped.items()]
+        # StatusCheckFailed: a running instance whose init cannot be measured has failed
+        # its instance status check (its counters come from its live init).
+        for instance_id, (account, _) in running.items():
+            failed = 0.0 if instance_id in counters else 1.0
+            dims = json.dumps([["InstanceId", instance_id]])
+            rows += [_point(account, "AWS/EC2", name, dims, stamp, failed, "Count")
+                     for name in ("StatusCheckFailed", "StatusCheckFailed_Instance")]
+            rows.append(_point(account, "AWS/EC2", "StatusCheckFailed_System", dims, stamp,
+                               0.0, "Count"))
         for gone in set(self.last) - set(counters):
             del self.last[gone]
         rows += self._load_balancer_points(stamp)
@@ -160,12 +174,23 @@ class MetricsController(ResyncLoop):
             for (lb_id, tg_arn), (healthy, unhealthy) in health.items():
                 if lb_id != lb.lb_id:
                     continue
-                tg_dims = json.dumps(sorted([["LoadBalancer", name], [
-                    "TargetGroup", "targetgroup/" + tg_arn.split(":targetgroup/", 1)[-1]]]))
+                tg_label = "targetgroup/" + tg_arn.split(":targetgroup/", 1)[-1]
+                tg_dims = json.dumps(sorted([["LoadBalancer", name], ["TargetGroup", tg_label]]))
                 rows += [_point(lb.account_id, "AWS/ApplicationELB", key, tg_dims, stamp,
                                 value, "Count")
                          for key, value in (("HealthyHostCount", healthy),
                                             ("UnHealthyHostCount", unhealthy))]
+                key = f"RequestCount/{dataplane.backend_name(tg_arn)}"
+                if before is not None and key in now:
+                    delta = now[key] - before.get(key, 0.0)
+                    requests = delta if delta >= 0 else now[key]
+                    rows.append(_point(lb.account_id, "AWS/ApplicationELB", "RequestCount",
+                                       tg_dims, stamp, requests, "Count"))
+                    # As AWS: the target group's requests over its healthy targets.
+                    rows.append(_point(lb.account_id, "AWS/ApplicationELB",
+                                       "RequestCountPerTarget",
+                                       json.dumps([["TargetGroup", tg_label]]), stamp,
+                                       requests / max(1, healthy), "Count"))
         for gone in set(self.lb_last) - {lb.lb_id for lb in lbs}:
             del self.lb_last[gone]
         return rows

@@ -224,6 +224,11 @@ def test_bad_input_gets_aws_codes(asg, template, subnet) -> None:  # noqa: ANN00
                 StepAdjustments=[{"MetricIntervalLowerBound": 0, "ScalingAdjustment": 1},
                                  {"MetricIntervalLowerBound": 5, "ScalingAdjustment": 2}]) == \
         "ValidationError"
+    assert code(asg.put_scaling_policy, AutoScalingGroupName=name, PolicyName="p",
+                PolicyType="TargetTrackingScaling", TargetTrackingConfiguration={
+                    "TargetValue": 100, "PredefinedMetricSpecification": {
+                        "PredefinedMetricType": "ALBRequestCountPerTarget",
+                        "ResourceLabel": "app/lb/0123/targetgroup/tg/4567"}}) == "ValidationError"
     assert code(asg.suspend_processes, AutoScalingGroupName=name,
                 ScalingProcesses=["Nap"]) == "ValidationError"
     assert code(asg.describe_auto_scaling_groups, NextToken="!!") == "InvalidNextToken"

@@ -129,7 +129,8 @@ def test_load_balancer_metrics(fast: FastCloud, ec2, image_id) -> None:  # noqa:
     try:
         wait_state(ec2, iid, "running")
         elb.register_targets(TargetGroupArn=tg, Targets=[{"Id": iid}])
-        fast.agent.lb_counters[lb_id] = {"RequestCount": 100.0}
+        backend = "RequestCount/tg-" + tg.rsplit("/", 1)[-1]
+        fast.agent.lb_counters[lb_id] = {"RequestCount": 100.0, backend: 100.0}
         name = "app/" + lb["LoadBalancerArn"].split("loadbalancer/app/", 1)[1]
         start = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
 
@@ -142,11 +143,14 @@ def test_load_balancer_metrics(fast: FastCloud, ec2, image_id) -> None:  # noqa:
 
         lb_dims = [{"Name": "LoadBalancer", "Value": name}]
         assert wait_for(lambda: fast.cloud.metrics_controller.lb_last.get(lb_id), 10)
-        fast.agent.lb_counters[lb_id] = {"RequestCount": 150.0}  # 50 more requests served
-        assert wait_for(lambda: stat("RequestCount", lb_dims, "Sum") == 50, 10)
         tg_dims = lb_dims + [{"Name": "TargetGroup",
                               "Value": "targetgroup/" + tg.split(":targetgroup/", 1)[1]}]
         assert wait_for(lambda: stat("HealthyHostCount", tg_dims, "Maximum") == 1, 10)
+        # 50 more requests served, all by this target group's one healthy target.
+        fast.agent.lb_counters[lb_id] = {"RequestCount": 150.0, backend: 150.0}
+        assert wait_for(lambda: stat("RequestCount", lb_dims, "Sum") == 50, 10)
+        assert wait_for(lambda: stat("RequestCount", tg_dims, "Sum") == 50, 10)
+        assert stat("RequestCountPerTarget", tg_dims[1:], "Sum") == 50
     finally:
         controller.resync_seconds = saved
         elb.delete_load_balancer(LoadBalancerArn=lb["LoadBalancerArn"])

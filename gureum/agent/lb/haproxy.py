@@ -248,6 +248,8 @@ def parse_totals(csv_text: str) -> dict[str, float]:
             totals["ProcessedBytes"] += number(row, "bin") + number(row, "bout")
             totals["ActiveConnectionCount"] += number(row, "scur")
         elif row.get("svname") == "BACKEND":
+            # Per target group too: RequestCountPerTarget divides it by healthy targets.
+            totals[f"RequestCount/{row.get('pxname', '')}"] = number(row, "req_tot")
             for klass in ("2", "3", "4", "5"):
                 totals[f"HTTPCode_Target_{klass}XX_Count"] += number(row, f"hrsp_{klass}xx")
             if number(row, "rtime"):

@@ -115,8 +115,9 @@ def _track(s: Session, g: AutoScalingGroup, policy: ScalingPolicy, high: bool, v
         return
     # Scale in conservatively: not while new capacity warms up, and at most once per the
     # low alarm's window, so every step down is judged on fresh data.
+    metric = scaling.tracked_metric(g.name, config)
     if _since(policy.last_scale_out_at, now) < warmup(g, policy) or \
-            _since(policy.last_scale_in_at, now) < scaling.ALARM_PERIOD * scaling.LOW_PERIODS:
+            _since(policy.last_scale_in_at, now) < metric.period * metric.low_periods:
         return
     if wanted < g.desired_capacity and _set(g, wanted, cause):
         policy.last_scale_in_at = now
@@ -164,7 +165,7 @@ def tracking_alarms(g: AutoScalingGroup, policy_arn: str, config: dict[str, Any]
     wanted = [("AlarmHigh", "GreaterThanThreshold", target, scaling.HIGH_PERIODS)]
     if not config.get("DisableScaleIn"):
         wanted.append(("AlarmLow", "LessThanThreshold", target * scaling.LOW_FRACTION,
-                       scaling.LOW_PERIODS))
+                       metric.low_periods))
     out = []
     for kind, comparison, threshold, periods in wanted:
         name = f"TargetTracking-{g.name}-{kind}-{suffix}"
@@ -173,7 +174,7 @@ def tracking_alarms(g: AutoScalingGroup, policy_arn: str, config: dict[str, Any]
             account_id=g.account_id, name=name,
             description=f"DO NOT EDIT OR DELETE. For TargetTrackingScaling policy {policy_arn}.",
             namespace=metric.namespace, metric_name=metric.name, dimensions=metric.dimensions,
-            statistic=metric.statistic, period=scaling.ALARM_PERIOD, unit=metric.unit,
+            statistic=metric.statistic, period=metric.period, unit=metric.unit,
             evaluation_periods=periods, datapoints_to_alarm=periods, threshold=threshold,
             comparison=comparison, treat_missing_data="missing", actions_enabled=True,
             actions={"OKActions": [], "AlarmActions": [policy_arn],

@@ -38,6 +38,11 @@ class TrackedMetric:
     dimensions: str  # canonical JSON, as stored points
     statistic: str
     unit: str | None = None
+    period: int = ALARM_PERIOD  # RequestCountPerTarget is defined per minute
+
+    @property
+    def low_periods(self) -> int:
+        return LOW_PERIODS if self.period <= ALARM_PERIOD else 3
 
 
 def new_capacity(current: int, adjustment_type: str, adjustment: float,
@@ -89,9 +94,19 @@ def tracked_metric(group_name: str, config: dict[str, Any]) -> TrackedMetric:
                                   "CustomizedMetricSpecification is required")
     if predefined:
         kind = predefined["PredefinedMetricType"]
+        if kind == "ALBRequestCountPerTarget":
+            label = predefined.get("ResourceLabel") or ""
+            _, sep, tg = label.partition("/targetgroup/")
+            if not label.startswith("app/") or not sep or tg.count("/") != 1:
+                raise exc.ValidationError("ALBRequestCountPerTarget needs a ResourceLabel "
+                                          "app/<load-balancer>/<id>/targetgroup/<name>/<id>")
+            return TrackedMetric("AWS/ApplicationELB", "RequestCountPerTarget",
+                                 json.dumps([["TargetGroup", "targetgroup/" + tg]]), "Sum",
+                                 period=60)
         if kind not in PREDEFINED:
             raise exc.ValidationError(f"Predefined metric type {kind[:64]} is not offered; "
-                                      f"offered: {', '.join(PREDEFINED)}")
+                                      f"offered: {', '.join(PREDEFINED)}, "
+                                  "ALBRequestCountPerTarget")
         namespace, name, statistic = PREDEFINED[kind]
         return TrackedMetric(namespace, name,
                              json.dumps([["AutoScalingGroupName", group_name]]), statistic)

@@ -31,12 +31,26 @@ def _policy(s: Any, ctx: RequestContext, g: AutoScalingGroup | None, name: str) 
     return found
 
 
+def _check_label(g: AutoScalingGroup, config: dict[str, Any]) -> None:
+    """ALBRequestCountPerTarget must name one of the group's own target groups."""
+    predefined = (config.get("TargetTrackingConfiguration") or {}).get(
+        "PredefinedMetricSpecification") or {}
+    if predefined.get("PredefinedMetricType") != "ALBRequestCountPerTarget":
+        return
+    label = predefined.get("ResourceLabel") or ""
+    tg = label.partition("/targetgroup/")[2]
+    if not tg or not any(arn.endswith(":targetgroup/" + tg) for arn in g.target_group_arns):
+        raise exc.ValidationError(f"The target group in ResourceLabel {label[:255]} is not "
+                                  f"attached to the Auto Scaling group {g.name}")
+
+
 @action("autoscaling", "PutScalingPolicy")
 def put_scaling_policy(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
     policy_type = p.get("PolicyType") or "SimpleScaling"
     config = policies.check(policy_type, p)
     with ctx.cloud.store.write() as s:
         g = res.group(s, ctx.account_id, p["AutoScalingGroupName"])
+        _check_label(g, config)
         row = s.scalar(select(ScalingPolicy).where(ScalingPolicy.group_arn == g.arn,
                                                    ScalingPolicy.name == p["PolicyName"]))
         if row is None:
