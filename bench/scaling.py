@@ -4,7 +4,9 @@
   through the ALB (target tracking on ASGAverageCPUUtilization, target 50 %);
 - an instance's web server killed -> its replacement answering (ELB health);
 - an instance shut down from inside (its init ends) -> its replacement answering
-  (EC2 health).
+  (EC2 health);
+- an instance refresh of 4 instances under a constant request stream: its total time
+  and failed requests (target 0).
 
 Targets (issue #9): load -> serving < 15 s; death -> replacement serving < 5 s. AWS's
 own figures are not measured here: its target tracking needs three 1-minute data points
@@ -55,6 +57,33 @@ def answer(url: str) -> str:
             return resp.read().decode().strip()
     except OSError:
         return ""
+
+
+class Stream:
+    """Requests through the ALB back to back from two threads: served and failed."""
+
+    def __init__(self, url: str) -> None:
+        import threading
+
+        self.url, self.served, self.failures = url, 0, []
+        self.stopping = threading.Event()
+        self.threads = [threading.Thread(target=self._run) for _ in range(2)]
+        for thread in self.threads:
+            thread.start()
+
+    def _run(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                with urllib.request.urlopen(self.url, timeout=3) as resp:  # noqa: S310
+                    resp.read()
+                self.served += 1
+            except OSError as err:
+                self.failures.append(repr(err))
+
+    def stop(self) -> None:
+        self.stopping.set()
+        for thread in self.threads:
+            thread.join()
 
 
 def main() -> int:
@@ -163,6 +192,33 @@ def main() -> int:
                 "CPU load -> new instance serving (target tracking)": load,
                 "web server killed -> replacement serving (ELB health)": killed,
                 "instance shut down inside -> replacement serving (EC2 health)": powered_off}))
+        # An instance refresh of 4 instances under a constant request stream.
+        asg.update_auto_scaling_group(AutoScalingGroupName="s-asg", MinSize=4, MaxSize=4,
+                                      DesiredCapacity=4)
+        steady(4)
+        v2 = ec2.create_launch_template_version(
+            LaunchTemplateId=lt["LaunchTemplateId"], SourceVersion="1",
+            LaunchTemplateData={"InstanceType": "t3.micro"})["LaunchTemplateVersion"]
+        stream = Stream(url)
+        t0 = time.monotonic()
+        asg.start_instance_refresh(
+            AutoScalingGroupName="s-asg", Preferences={"MinHealthyPercentage": 75,
+                                                       "InstanceWarmup": 0},
+            DesiredConfiguration={"LaunchTemplate": {
+                "LaunchTemplateId": lt["LaunchTemplateId"],
+                "Version": str(v2["VersionNumber"])}})
+        done = wait_for(lambda: asg.describe_instance_refreshes(AutoScalingGroupName="s-asg")[
+            "InstanceRefreshes"][0]["Status"] == "Successful", 600, interval=0.2)
+        took = time.monotonic() - t0
+        stream.stop()
+        if not done:
+            raise SystemExit("the refresh did not finish")
+        table = Table(title="instance refresh: 4 instances behind the ALB, MinHealthyPercentage "
+                            "75 (one at a time), requests back to back from 2 clients")
+        for col in ("total time (s)", "requests", "failed"):
+            table.add_column(col, justify="right")
+        table.add_row(f"{took:.1f}", f"{stream.served:,}", str(len(stream.failures)))
+        console.print(table)
         table = Table(title="for comparison, not measured here")
         for col in ("event", "AWS default behaviour"):
             table.add_column(col)

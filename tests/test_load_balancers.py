@@ -163,7 +163,7 @@ def test_deregistration_drains_without_a_failed_request(server, elb, alb, backen
 
 
 def test_network_load_balancer_forwards_tcp_keeping_the_client_address(
-        elb, ec2, groups, backends, key_pair) -> None:  # noqa: ANN001
+        server, elb, ec2, groups, backends, key_pair) -> None:  # noqa: ANN001
     vpc, subnet = backends[0]["VpcId"], backends[0]["SubnetId"]
     tg = elb.create_target_group(Name="t-tcp", Protocol="TCP", Port=8080, VpcId=vpc,
                                  HealthCheckIntervalSeconds=5, HealthCheckTimeoutSeconds=2,
@@ -190,6 +190,20 @@ def test_network_load_balancer_forwards_tcp_keeping_the_client_address(
         assert {a[1] for a in answers} == {"xff=None"}, "TCP passes through: no headers added"
         assert {a[4] for a in answers} == {"client=169.254.86.1"}, \
             f"the client's address, not the load balancer's {address['PrivateIPv4Address']}"
+        # AWS/NetworkELB, counted where it forwards: its VPC router.
+        cw = server.client("cloudwatch")
+        name = "net/" + lb["LoadBalancerArn"].split("loadbalancer/net/", 1)[1]
+
+        def total(metric: str) -> float:
+            points = cw.get_metric_statistics(
+                Namespace="AWS/NetworkELB", MetricName=metric,
+                Dimensions=[{"Name": "LoadBalancer", "Value": name}],
+                StartTime=time.time() - 300, EndTime=time.time() + 60, Period=360,
+                Statistics=["Sum"])["Datapoints"]
+            return points[0]["Sum"] if points else 0.0
+
+        assert wait_for(lambda: total("NewFlowCount") >= 12, 30), total("NewFlowCount")
+        assert total("ProcessedBytes") > 12 * 100
         # The NLB's own group judges its clients (in the router, before the DNAT).
         open_lb = {"IpProtocol": "tcp", "FromPort": 80, "ToPort": 81,
                    "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}

@@ -43,6 +43,8 @@ LB_COUNTERS = {"RequestCount": "Count", "ProcessedBytes": "Bytes",
                "HTTPCode_Target_2XX_Count": "Count", "HTTPCode_Target_3XX_Count": "Count",
                "HTTPCode_Target_4XX_Count": "Count", "HTTPCode_Target_5XX_Count": "Count"}
 LB_GAUGES = {"ActiveConnectionCount": "Count", "TargetResponseTime": "Seconds"}
+# A network load balancer forwards in its VPC's router: its nft counters.
+NLB_COUNTERS = {"NewFlowCount": "Count", "ProcessedBytes": "Bytes"}
 
 
 class MetricsController(ResyncLoop):
@@ -138,14 +140,14 @@ class MetricsController(ResyncLoop):
 
     def _load_balancer_points(self, stamp: datetime) -> list[MetricPoint]:
         """AWS/ApplicationELB per LoadBalancer (from its proxy's counters: a counter that
-        went down means a new worker, whose count starts again) and HealthyHostCount /
+        went down means a new worker, whose count starts again), AWS/NetworkELB (its
+        router's counters: NewFlowCount, ProcessedBytes), and HealthyHostCount /
         UnHealthyHostCount per TargetGroup (from the health the controller recorded)."""
         agent = self.cloud.agent
         assert agent is not None
         with self.cloud.store.read() as s:
-            lbs = list(s.scalars(select(LoadBalancer).where(
-                LoadBalancer.type == "application", LoadBalancer.state.in_(
-                    ("active", "active_impaired")))))
+            lbs = list(s.scalars(select(LoadBalancer).where(LoadBalancer.state.in_(
+                ("active", "active_impaired")))))
             health = {}
             for lb in lbs:
                 for tg_arn in res.target_groups_of_actions(
@@ -157,26 +159,29 @@ class MetricsController(ResyncLoop):
                                                   states.count("unhealthy"))
         rows = []
         for lb in lbs:
-            name = "app/" + lb.arn.split("loadbalancer/app/", 1)[-1]
+            kind = "app" if lb.type == "application" else "net"
+            namespace = "AWS/ApplicationELB" if kind == "app" else "AWS/NetworkELB"
+            counters, gauges = (LB_COUNTERS, LB_GAUGES) if kind == "app" else (NLB_COUNTERS, {})
+            name = f"{kind}/" + lb.arn.split(f"loadbalancer/{kind}/", 1)[-1]
             dims = json.dumps([["LoadBalancer", name]])
             now = agent.lb_stats(lb.lb_id)
             if not now:
                 continue
             before, self.lb_last[lb.lb_id] = self.lb_last.get(lb.lb_id), now
-            values = {k: now.get(k, 0.0) for k in LB_GAUGES}
+            values = {k: now.get(k, 0.0) for k in gauges}
             if before is not None:
-                for key in LB_COUNTERS:
+                for key in counters:
                     delta = now.get(key, 0.0) - before.get(key, 0.0)
                     values[key] = delta if delta >= 0 else now.get(key, 0.0)
-            units = {**LB_COUNTERS, **LB_GAUGES}
-            rows += [_point(lb.account_id, "AWS/ApplicationELB", key, dims, stamp, value,
+            units = {**counters, **gauges}
+            rows += [_point(lb.account_id, namespace, key, dims, stamp, value,
                             units[key]) for key, value in values.items()]
             for (lb_id, tg_arn), (healthy, unhealthy) in health.items():
                 if lb_id != lb.lb_id:
                     continue
                 tg_label = "targetgroup/" + tg_arn.split(":targetgroup/", 1)[-1]
                 tg_dims = json.dumps(sorted([["LoadBalancer", name], ["TargetGroup", tg_label]]))
-                rows += [_point(lb.account_id, "AWS/ApplicationELB", key, tg_dims, stamp,
+                rows += [_point(lb.account_id, namespace, key, tg_dims, stamp,
                                 value, "Count")
                          for key, value in (("HealthyHostCount", healthy),
                                             ("UnHealthyHostCount", unhealthy))]

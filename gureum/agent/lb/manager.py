@@ -152,9 +152,9 @@ class LoadBalancers:
             placement = None
         key = port_name(lb_id)
         if placement is not None and Path(self.plan.router_path(placement["vpc_id"])).exists():
-            table = nlb.table_name(lb_id)
-            network.run_in(self.plan.router(placement["vpc_id"]),
-                           ["nft", "delete", "table", "ip", table], check=False)
+            for table in (nlb.table_name(lb_id), nlb.stats_table(lb_id)):
+                network.run_in(self.plan.router(placement["vpc_id"]),
+                               ["nft", "delete", "table", "ip", table], check=False)
         if placement is not None:
             if placement.get("public_ip"):
                 network.unmap_public_ip(self.plan, placement["public_ip"])
@@ -179,6 +179,15 @@ class LoadBalancers:
         files = self.files(lb_id)
         if process.master_pid(files) is None:
             return {}
+        try:
+            spec = wire.decode(json.loads(files.spec.read_text()), LoadBalancerSpec)
+        except (OSError, ValueError, TypeError, KeyError):
+            return {}
+        if spec.mode == "tcp":  # a network load balancer's traffic never meets its proxy
+            return nlb.parse_counters(network.run_in(
+                self.plan.router(spec.vpc.vpc_id),
+                ["nft", "-j", "list", "counters", "table", "ip", nlb.stats_table(lb_id)],
+                check=False))
         return haproxy.parse_totals(process.admin_command(files, "show stat"))
 
     def processes(self) -> list[str]:

@@ -15,6 +15,42 @@ def table_name(lb_id: str) -> str:
     return f"nlb_{lb_id}"
 
 
+def stats_table(lb_id: str) -> str:
+    """Its traffic counters: a table of their own, so that replacing the forwarding table
+    (on every health change) never resets them."""
+    return f"nlbstat_{lb_id}"
+
+
+def counters_ruleset(spec: LoadBalancerSpec) -> str:
+    """NewFlowCount (first packets of connections to a listener) and ProcessedBytes
+    (every packet of those connections, both ways: replies carry the NLB as their
+    connection's original destination). Named counters survive the rules' refresh."""
+    name = stats_table(spec.lb_id)
+    ports = ", ".join(str(f.port) for f in spec.frontends) or "0"
+    declare = [f"table ip {name} {{", "  counter flows { }", "  counter traffic { }",
+               "  chain count {",
+               "    type filter hook prerouting priority -140; policy accept;", "  }", "}"]
+    rules = [f"flush chain ip {name} count", f"table ip {name} {{", "  chain count {",
+             f'    ct original ip daddr {spec.private_ip} counter name "traffic"',
+             f"    ct state new ip daddr {spec.private_ip} tcp dport {{ {ports} }} "
+             'counter name "flows"', "  }", "}"]
+    return "\n".join(declare + rules) + "\n"
+
+
+def parse_counters(nft_json: str) -> dict[str, float]:
+    """`nft -j list counters table ...` -> NewFlowCount and ProcessedBytes."""
+    import json
+
+    out = {"NewFlowCount": 0.0, "ProcessedBytes": 0.0}
+    for item in json.loads(nft_json or "{}").get("nftables", []):
+        counter = item.get("counter")
+        if counter and counter.get("name") == "flows":
+            out["NewFlowCount"] = float(counter.get("packets", 0))
+        elif counter and counter.get("name") == "traffic":
+            out["ProcessedBytes"] = float(counter.get("bytes", 0))
+    return out
+
+
 def targets(spec: LoadBalancerSpec, health: HealthReport) -> dict[str, list[tuple[str, int]]]:
     """Backend -> servers that take new connections: the healthy ones, or all of them
     (but draining ones) when none is healthy yet (fail open, as AWS does)."""
@@ -54,4 +90,4 @@ def ruleset(spec: LoadBalancerSpec, health: HealthReport) -> str:
     return (f"table ip {name}\ndelete table ip {name}\ntable ip {name} {{\n" + guard
             + "  chain prerouting {\n"
             "    type nat hook prerouting priority dstnat; policy accept;\n"
-            + "".join(line + "\n" for line in lines) + "  }\n}\n")
+            + "".join(line + "\n" for line in lines) + "  }\n}\n" + counters_ruleset(spec))
