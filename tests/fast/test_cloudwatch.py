@@ -254,3 +254,24 @@ def test_alarm_history_tags_and_alarms_for_a_metric(fast: FastCloud) -> None:
     assert code(cw.list_tags_for_resource, ResourceARN=arn + "x") == "ResourceNotFoundException"
     assert code(cw.describe_alarm_history, HistoryItemType="Nope") == "InvalidParameterValue"
     cw.delete_alarms(AlarmNames=["hist"])
+
+
+def test_large_put_metric_data_arrives_gzipped(fast: FastCloud) -> None:
+    """botocore gzips PutMetricData bodies above 10 KB (the model asks for request
+    compression); the front door verifies the signature on what was sent, then inflates."""
+    cw = fast.client("cloudwatch")
+    now = dt.datetime.now(dt.UTC)
+    data = [{"MetricName": "Big", "Dimensions": [{"Name": "Host", "Value": f"h{i % 7}"}],
+             "Timestamp": now - dt.timedelta(seconds=i % 300), "Value": float(i)}
+            for i in range(1000)]
+    sent = []
+    cw.meta.events.register("before-send.*.PutMetricData",
+                            lambda request, **_: sent.append(request.headers.get(
+                                "Content-Encoding")))
+    cw.put_metric_data(Namespace="GzipTest", MetricData=data)
+    assert sent == [b"gzip"] or sent == ["gzip"], sent
+    points = cw.get_metric_statistics(
+        Namespace="GzipTest", MetricName="Big", Dimensions=[{"Name": "Host", "Value": "h0"}],
+        StartTime=now - dt.timedelta(minutes=6), EndTime=now + dt.timedelta(minutes=1),
+        Period=600, Statistics=["SampleCount"])["Datapoints"]
+    assert sum(p["SampleCount"] for p in points) == len(range(0, 1000, 7))
