@@ -3,6 +3,7 @@ serving their hostname behind it, real health checks, real packets from the host
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 import urllib.error
@@ -194,16 +195,18 @@ def test_network_load_balancer_forwards_tcp_keeping_the_client_address(
         cw = server.client("cloudwatch")
         name = "net/" + lb["LoadBalancerArn"].split("loadbalancer/net/", 1)[1]
 
-        def total(metric: str) -> float:
+        def total(metric: str, statistic: str = "Sum") -> float:
             points = cw.get_metric_statistics(
                 Namespace="AWS/NetworkELB", MetricName=metric,
                 Dimensions=[{"Name": "LoadBalancer", "Value": name}],
                 StartTime=time.time() - 300, EndTime=time.time() + 60, Period=360,
-                Statistics=["Sum"])["Datapoints"]
-            return points[0]["Sum"] if points else 0.0
+                Statistics=[statistic])["Datapoints"]
+            return points[0][statistic] if points else 0.0
 
         assert wait_for(lambda: total("NewFlowCount") >= 12, 30), total("NewFlowCount")
         assert total("ProcessedBytes") > 12 * 100
+        with socket.create_connection((address["IpAddress"], 81), timeout=3):  # held open
+            assert wait_for(lambda: total("ActiveFlowCount", "Maximum") >= 1, 15)
         # The NLB's own group judges its clients (in the router, before the DNAT).
         open_lb = {"IpProtocol": "tcp", "FromPort": 80, "ToPort": 81,
                    "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}

@@ -45,6 +45,7 @@ LB_COUNTERS = {"RequestCount": "Count", "ProcessedBytes": "Bytes",
 LB_GAUGES = {"ActiveConnectionCount": "Count", "TargetResponseTime": "Seconds"}
 # A network load balancer forwards in its VPC's router: its nft counters.
 NLB_COUNTERS = {"NewFlowCount": "Count", "ProcessedBytes": "Bytes"}
+NLB_GAUGES = {"ActiveFlowCount": "Count"}
 
 
 class MetricsController(ResyncLoop):
@@ -161,7 +162,8 @@ class MetricsController(ResyncLoop):
         for lb in lbs:
             kind = "app" if lb.type == "application" else "net"
             namespace = "AWS/ApplicationELB" if kind == "app" else "AWS/NetworkELB"
-            counters, gauges = (LB_COUNTERS, LB_GAUGES) if kind == "app" else (NLB_COUNTERS, {})
+            counters, gauges = (LB_COUNTERS, LB_GAUGES) if kind == "app" else (
+                NLB_COUNTERS, NLB_GAUGES)
             name = f"{kind}/" + lb.arn.split(f"loadbalancer/{kind}/", 1)[-1]
             dims = json.dumps([["LoadBalancer", name]])
             now = agent.lb_stats(lb.lb_id)

@@ -102,3 +102,20 @@ def test_old_points_roll_into_minutes_with_exact_statistics(fast: FastCloud) -> 
         # 15 days after these points (and only these: every other test's are recent).
         retention.compact(s, start + dt.timedelta(days=15, minutes=6))
     assert rows() == 0
+
+
+def test_active_flows_count_established_connections_to_the_listeners() -> None:
+    from gureum.agent.lb import nlb
+
+    table = "\n".join([
+        "ipv4 2 tcp 6 431999 ESTABLISHED src=10.0.0.9 dst=10.0.1.5 sport=40000 dport=81 "
+        "src=10.0.2.7 dst=10.0.0.9 sport=8080 dport=40000 [ASSURED] mark=0 zone=0 use=2",
+        "ipv4 2 tcp 6 431999 ESTABLISHED src=10.0.0.9 dst=10.0.1.5 sport=40001 dport=82 "
+        "src=10.0.2.7 dst=10.0.0.9 sport=8080 dport=40001 [ASSURED] mark=0 zone=0 use=2",
+        "ipv4 2 tcp 6 100 TIME_WAIT src=10.0.0.9 dst=10.0.1.5 sport=40002 dport=81 "
+        "src=10.0.2.7 dst=10.0.0.9 sport=8080 dport=40002 [ASSURED] mark=0 zone=0 use=2",
+        "ipv4 2 udp 17 20 src=10.0.0.9 dst=10.0.1.5 sport=5353 dport=81 "
+        "src=10.0.1.5 dst=10.0.0.9 sport=81 dport=5353 mark=0 zone=0 use=2"])
+    assert nlb.active_flows(table, "10.0.1.5", {81}) == 1
+    assert nlb.active_flows(table, "10.0.1.5", {81, 82}) == 2
+    assert nlb.active_flows("", "10.0.1.5", {81}) == 0

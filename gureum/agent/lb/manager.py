@@ -13,7 +13,7 @@ import shutil
 import time
 from pathlib import Path
 
-from gureum.agent import firewall, network, wire
+from gureum.agent import firewall, idmap, network, wire
 from gureum.agent.contract import HealthReport, LoadBalancerSpec
 from gureum.agent.lb import haproxy, nlb, process, runtime_api
 from gureum.agent.lb.process import LoadBalancerFiles
@@ -184,10 +184,18 @@ class LoadBalancers:
         except (OSError, ValueError, TypeError, KeyError):
             return {}
         if spec.mode == "tcp":  # a network load balancer's traffic never meets its proxy
-            return nlb.parse_counters(network.run_in(
+            stats = nlb.parse_counters(network.run_in(
                 self.plan.router(spec.vpc.vpc_id),
                 ["nft", "-j", "list", "counters", "table", "ip", nlb.stats_table(lb_id)],
                 check=False))
+            try:  # thread-self: the reading thread's netns, the router's
+                table = idmap.in_netns(str(self.plan.router_path(spec.vpc.vpc_id)), lambda: Path(
+                    "/proc/thread-self/net/nf_conntrack").read_text())
+            except OSError:
+                table = ""
+            stats["ActiveFlowCount"] = float(nlb.active_flows(
+                table, spec.private_ip, {f.port for f in spec.frontends}))
+            return stats
         return haproxy.parse_totals(process.admin_command(files, "show stat"))
 
     def processes(self) -> list[str]:

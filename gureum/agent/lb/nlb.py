@@ -91,3 +91,18 @@ def ruleset(spec: LoadBalancerSpec, health: HealthReport) -> str:
             + "  chain prerouting {\n"
             "    type nat hook prerouting priority dstnat; policy accept;\n"
             + "".join(line + "\n" for line in lines) + "  }\n}\n" + counters_ruleset(spec))
+
+
+def active_flows(conntrack: str, address: str, ports: set[int]) -> int:
+    """ActiveFlowCount: established TCP connections whose original destination is the
+    NLB's address and one of its listeners (`nf_conntrack` of its VPC router)."""
+    count = 0
+    for line in conntrack.splitlines():
+        fields = line.split()
+        if len(fields) < 8 or fields[2] != "tcp" or fields[5] != "ESTABLISHED":
+            continue
+        original = dict(f.split("=", 1) for f in fields[6:10] if "=" in f)
+        if original.get("dst") == address and original.get("dport", "").isdigit() \
+                and int(original["dport"]) in ports:
+            count += 1
+    return count
