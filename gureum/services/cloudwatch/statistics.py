@@ -7,7 +7,7 @@ import datetime as dt
 import json
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Integer, cast, func, select
 from sqlalchemy.orm import Session
 
 from gureum.store.cloudwatch_models import MetricPoint
@@ -19,24 +19,30 @@ def canonical_dimensions(items: list[dict[str, Any]] | None) -> str:
     return json.dumps(sorted([d["Name"], d["Value"]] for d in items or []))
 
 
+def _epoch(s: Session, column: Any) -> Any:
+    """Whole seconds since 1970 of a stored (naive UTC) timestamp, in SQL."""
+    if s.get_bind().dialect.name == "sqlite":
+        return cast(func.strftime("%s", column), Integer)
+    return cast(func.floor(func.extract("epoch", column)), Integer)
+
+
 def buckets(s: Session, account_id: str, namespace: str, name: str, dimensions: str,
             start: dt.datetime, end: dt.datetime, period: int, unit: str | None) -> Buckets:
-    """The five statistics of one series per period in [start, end), keyed by period start."""
-    query = select(MetricPoint).where(
+    """The five statistics of one series per period in [start, end), keyed by period
+    start; aggregated by the database (a day of 10-s points is 8,640 rows)."""
+    origin = int(start.timestamp())
+    bucket = ((_epoch(s, MetricPoint.timestamp) - origin) // period).label("bucket")
+    query = select(bucket, func.sum(MetricPoint.sample_count), func.sum(MetricPoint.sum),
+                   func.min(MetricPoint.minimum), func.max(MetricPoint.maximum),
+                   func.min(MetricPoint.unit)).where(
         MetricPoint.account_id == account_id, MetricPoint.namespace == namespace,
         MetricPoint.name == name, MetricPoint.dimensions == dimensions,
-        MetricPoint.timestamp >= start, MetricPoint.timestamp < end)
+        MetricPoint.timestamp >= start, MetricPoint.timestamp < end).group_by(bucket)
     if unit:
         query = query.where(MetricPoint.unit == unit)
-    grouped: dict[dt.datetime, list[MetricPoint]] = {}
-    for point in s.scalars(query):
-        offset = int((point.timestamp - start).total_seconds()) // period * period
-        grouped.setdefault(start + dt.timedelta(seconds=offset), []).append(point)
     out = {}
-    for when, points in grouped.items():
-        count = sum(x.sample_count for x in points)
-        total = sum(x.sum for x in points)
+    for index, count, total, low, high, unit_ in s.execute(query):
+        when = start + dt.timedelta(seconds=int(index) * period)
         out[when] = ({"SampleCount": count, "Sum": total, "Average": total / count,
-                      "Minimum": min(x.minimum for x in points),
-                      "Maximum": max(x.maximum for x in points)}, points[0].unit)
+                      "Minimum": low, "Maximum": high}, unit_)
     return out
