@@ -26,24 +26,9 @@ import urllib.request
 from common import bench_server, console, key_and_image, latency_table
 from rich.table import Table
 
-from gureum.testing import SSH_OPTS, wait_for
+from gureum.testing import SSH_OPTS, wait_for, web_server_user_data
 
-WEB = """#!/bin/bash
-cat > /srv/web.py <<'EOF'
-import http.server, socket
-class H(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        body = (socket.gethostname() + "\\n").encode()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-    def log_message(self, *args):
-        pass
-http.server.ThreadingHTTPServer(("", 8080), H).serve_forever()
-EOF
-nohup python3 /srv/web.py >/var/log/web.log 2>&1 &
-"""
+WEB = web_server_user_data()
 
 
 def ssh(key, address: str, command: str) -> None:  # noqa: ANN001
@@ -52,9 +37,10 @@ def ssh(key, address: str, command: str) -> None:  # noqa: ANN001
 
 
 def answer(url: str) -> str:
+    """The hostname of the instance that answered, or "" on failure."""
     try:
         with urllib.request.urlopen(url, timeout=1) as resp:  # noqa: S310 (loopback only)
-            return resp.read().decode().strip()
+            return (resp.read().decode().split() or [""])[0]
     except OSError:
         return ""
 

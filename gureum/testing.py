@@ -180,3 +180,28 @@ def ssh(key: Path, address: str, command: str, timeout: float = 30,
         check: bool = True) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["ssh", "-i", str(key), *SSH_OPTS, f"ec2-user@{address}", command],
                           capture_output=True, text=True, timeout=timeout, check=check)
+
+
+def web_server_user_data(prefix: str = "") -> str:
+    """User data for a web server on :8080 that answers `<prefix><hostname>`, then the
+    headers a load balancer adds and the address the connection came from."""
+    return """#!/bin/bash
+cat > /srv/web.py <<'EOF'
+import http.server, socket
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_GET(self):
+        h = self.headers
+        body = (f"PREFIX{socket.gethostname()} xff={h.get('X-Forwarded-For')} "
+                f"proto={h.get('X-Forwarded-Proto')} port={h.get('X-Forwarded-Port')} "
+                f"client={self.client_address[0]}\\n").encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *args):
+        pass
+http.server.ThreadingHTTPServer(("", 8080), H).serve_forever()
+EOF
+nohup python3 /srv/web.py >/var/log/web.log 2>&1 &
+""".replace("PREFIX", prefix)

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from gureum.testing import VENV_BIN, ssh, wait_for  # noqa: F401  (re-exported to tests)
+from gureum.testing import (  # noqa: F401  (re-exported to tests)
+    VENV_BIN,
+    ssh,
+    wait_for,
+    web_server_user_data,
+)
 
 
 def instance(ec2, instance_id: str) -> dict:  # noqa: ANN001
@@ -86,23 +91,12 @@ def error_code(call, **kwargs) -> str:  # noqa: ANN001, ANN003
 
 # User data for a web server on :8080 that answers with its hostname, the headers a load
 # balancer adds, and the address the connection came from.
-WEB = """#!/bin/bash
-cat > /srv/web.py <<'EOF'
-import http.server, socket
-class H(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    def do_GET(self):
-        h = self.headers
-        body = (f"{socket.gethostname()} xff={h.get('X-Forwarded-For')} "
-                f"proto={h.get('X-Forwarded-Proto')} port={h.get('X-Forwarded-Port')} "
-                f"client={self.client_address[0]}\\n").encode()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-    def log_message(self, *args):
-        pass
-http.server.ThreadingHTTPServer(("", 8080), H).serve_forever()
-EOF
-nohup python3 /srv/web.py >/var/log/web.log 2>&1 &
-"""
+WEB = web_server_user_data()
+
+
+def get(url: str, timeout: float = 3) -> str:
+    """A GET through loopback or a namespace the tests made."""
+    import urllib.request
+
+    with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 (loopback only)
+        return resp.read().decode()

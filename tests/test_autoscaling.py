@@ -5,16 +5,10 @@ from __future__ import annotations
 
 import base64
 import time
-import urllib.request
 from typing import Any
 
 import pytest
-from helpers import WEB, ssh, wait_for, wait_state
-
-
-def get(url: str, timeout: float = 3) -> str:
-    with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 (loopback only)
-        return resp.read().decode()
+from helpers import WEB, get, ssh, wait_for, wait_state, web_server_user_data
 
 
 @pytest.fixture(scope="module")
@@ -170,23 +164,6 @@ def test_cpu_load_scales_out_and_back_in(server, asg, ec2, key_pair, web_tier) -
     remove(asg, ec2, "as-cpu")
 
 
-VERSIONED = """#!/bin/bash
-cat > /srv/web.py <<'EOF'
-import http.server, socket
-class H(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    def do_GET(self):
-        body = ("{version} " + socket.gethostname() + "\\n").encode()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-    def log_message(self, *args):
-        pass
-http.server.ThreadingHTTPServer(("", 8080), H).serve_forever()
-EOF
-nohup python3 /srv/web.py >/var/log/web.log 2>&1 &
-"""
 
 
 class Stream:
@@ -229,8 +206,8 @@ def test_instance_refresh_under_load_fails_no_request_and_rolls_back_a_bad_versi
             LaunchTemplateId=lt, SourceVersion="1", LaunchTemplateData=data)[
             "LaunchTemplateVersion"]["VersionNumber"])
 
-    v1 = version(VERSIONED.replace("{version}", "v1"))
-    v2 = version(VERSIONED.replace("{version}", "v2"))
+    v1 = version(web_server_user_data("v1 "))
+    v2 = version(web_server_user_data("v2 "))
     broken = version("#!/bin/bash\ntrue\n")  # no web server: fails its health check
     asg.create_auto_scaling_group(
         AutoScalingGroupName="as-roll", MinSize=3, MaxSize=3, DesiredCapacity=3,

@@ -12,12 +12,7 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from helpers import WEB, ssh, wait_for, wait_state
-
-
-def get(url: str, timeout: float = 3) -> str:
-    with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 (loopback only)
-        return resp.read().decode()
+from helpers import WEB, get, ssh, wait_for, wait_state
 
 
 @pytest.fixture(scope="module")

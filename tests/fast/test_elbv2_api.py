@@ -296,3 +296,18 @@ def test_one_subnet_per_zone(elb, ec2, vpc, subnet) -> None:  # noqa: ANN001
             "InvalidConfigurationRequest"
     finally:
         ec2.delete_subnet(SubnetId=second)
+
+
+def test_bad_page_tokens_get_each_services_own_code(fast) -> None:  # noqa: ANN001
+    from helpers import error_code
+
+    assert error_code(fast.client("elbv2").describe_load_balancers, Marker="!!") == \
+        "ValidationError"
+    assert error_code(fast.client("acm").list_certificates, NextToken="!!") == \
+        "InvalidArgsException"
+    assert error_code(fast.client("autoscaling").describe_auto_scaling_groups,
+                      NextToken="!!") == "InvalidNextToken"
+    assert error_code(fast.client("cloudwatch").list_metrics, NextToken="!!") == \
+        "InvalidNextToken"
+    assert error_code(fast.client().describe_instances, NextToken="!!") == \
+        "InvalidPaginationToken"

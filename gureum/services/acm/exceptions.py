@@ -31,3 +31,7 @@ class InvalidTagException(ApiError):
 
 class TooManyTagsException(ApiError):
     code = "TooManyTagsException"
+
+
+class InvalidArgsException(ApiError):
+    code = "InvalidArgsException"

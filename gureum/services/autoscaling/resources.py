@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from gureum.api import paging
 from gureum.services.autoscaling import exceptions as exc
 from gureum.store import models
 from gureum.store.autoscaling_models import (
@@ -147,26 +148,9 @@ def activity_view(a: ScalingActivity) -> dict[str, Any]:
     return out
 
 
-def page(items: list[Any], max_records: int | None, token: str | None,
-         default: int = 50, hi: int = 100) -> tuple[list[Any], str | None]:
-    """Auto Scaling's paging: MaxRecords up to `hi`, an opaque NextToken."""
-    import base64
-    import binascii
-
-    start = 0
-    if token:
-        try:
-            start = int(base64.urlsafe_b64decode(token.encode()).decode())
-            if start < 0:
-                raise ValueError
-        except (ValueError, binascii.Error, UnicodeDecodeError):
-            raise exc.InvalidNextToken("The token is invalid.") from None
-    size = default if max_records is None else max_records
-    if not 1 <= size <= hi:
-        raise exc.ValidationError(f"MaxRecords must be between 1 and {hi}")
-    end = start + size
-    more = base64.urlsafe_b64encode(str(end).encode()).decode() if end < len(items) else None
-    return items[start:end], more
+page = paging.pager(lambda token: exc.InvalidNextToken("The token is invalid."),
+                    lambda n, lo, hi: exc.ValidationError(
+                        f"MaxRecords must be between {lo} and {hi}"), lo=1, hi=100, default=50)
 
 
 def retire(s: Session, g: AutoScalingGroup, m: GroupInstance, cause: str) -> ScalingActivity:

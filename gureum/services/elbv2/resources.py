@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from gureum.api import paging
 from gureum.errors import ApiError
 from gureum.services.elbv2 import exceptions as exc
 from gureum.store.elbv2_models import Listener, ListenerRule, LoadBalancer, Target, TargetGroup
@@ -183,3 +184,9 @@ def listener_view(lst: Listener) -> dict[str, Any]:
 
 def targets_of(s: Session, tg_arn: str) -> list[Target]:
     return list(s.scalars(select(Target).where(Target.target_group_arn == tg_arn)))
+
+
+# As AWS: a bad Marker or PageSize is a ValidationError.
+page = paging.pager(lambda token: exc.ValidationError(f"The marker {token} is not valid"),
+                    lambda n, lo, hi: exc.ValidationError(
+                        f"PageSize must be between {lo} and {hi}"), lo=1, hi=400)

@@ -8,10 +8,10 @@ from typing import Any
 
 from sqlalchemy import select
 
+from gureum.api import paging
 from gureum.api.dispatch import RequestContext, action
 from gureum.services.acm import exceptions as exc
 from gureum.services.acm import pem
-from gureum.services.ec2.handlers import common
 from gureum.store.acm_models import Certificate
 from gureum.store.elbv2_models import Listener
 from gureum.store.models import utcnow
@@ -43,6 +43,11 @@ def _tags(p: dict[str, Any]) -> dict[str, str]:
             raise exc.InvalidTagException(f"Tag '{key[:128]}' is not valid")
         tags[key] = value
     return tags
+
+
+PAGE = paging.pager(lambda token: exc.InvalidArgsException(f"The NextToken {token} is not valid"),
+                    lambda n, lo, hi: exc.ValidationException(
+                        f"MaxItems must be between {lo} and {hi}"), lo=1, hi=1000)
 
 
 @action("acm", "ImportCertificate")
@@ -103,7 +108,7 @@ def list_certificates(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
                       "InUse": bool(in_use_by(s, c.arn)), "ImportedAt": c.imported_at,
                       "NotBefore": c.not_before, "NotAfter": c.not_after}
                      for c in rows if not statuses or _status(c) in statuses]
-    chunk, token = common.page(summaries, p.get("MaxItems"), p.get("NextToken"), lo=1, hi=1000)
+    chunk, token = PAGE(summaries, p.get("MaxItems"), p.get("NextToken"))
     return {"CertificateSummaryList": chunk, "NextToken": token}
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from gureum.api import paging
 from gureum.api.dispatch import RequestContext, action
 from gureum.services.cloudwatch import alarms, history, statistics
 from gureum.services.cloudwatch import exceptions as exc
@@ -216,7 +217,5 @@ def describe_alarm_history(ctx: RequestContext, p: dict[str, Any]) -> dict[str, 
          "HistoryItemType": r.item_type, "HistorySummary": r.summary, "HistoryData": r.data}
         for r in rows[:size]]}
     if len(rows) > size:
-        import base64
-
-        out["NextToken"] = base64.urlsafe_b64encode(str(offset + size).encode()).decode()
+        out["NextToken"] = paging.encode(offset + size)
     return out

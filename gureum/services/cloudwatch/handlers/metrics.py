@@ -3,8 +3,6 @@ AWS/EC2 and AWS/ApplicationELB metrics, GetMetricData and alarms come next.)"""
 
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime as dt
 import json
 import math
@@ -12,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import insert, select
 
+from gureum.api import paging
 from gureum.api.dispatch import RequestContext, action
 from gureum.services.cloudwatch import exceptions as exc
 from gureum.services.cloudwatch import expressions, statistics
@@ -106,16 +105,10 @@ def list_metrics(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
                for f in wanted):
             out.append({"Namespace": namespace, "MetricName": name,
                         "Dimensions": [{"Name": k, "Value": v} for k, v in sorted(have.items())]})
-    start = 0
-    if p.get("NextToken"):
-        try:
-            start = int(base64.urlsafe_b64decode(p["NextToken"]).decode())
-        except (ValueError, binascii.Error, UnicodeDecodeError):
-            raise exc.InvalidNextToken("The NextToken is not valid") from None
+    start = _offset(p.get("NextToken"))
     chunk = out[start:start + PAGE]
-    token = base64.urlsafe_b64encode(str(start + PAGE).encode()).decode() \
-        if start + PAGE < len(out) else None
-    return {"Metrics": chunk, "NextToken": token}
+    return {"Metrics": chunk,
+            "NextToken": paging.encode(start + PAGE) if start + PAGE < len(out) else None}
 
 
 def _buckets(ctx: RequestContext, namespace: str, name: str,
@@ -217,7 +210,7 @@ def get_metric_data(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
                         "StatusCode": "PartialData" if more else "Complete"})
     out: dict[str, Any] = {"MetricDataResults": results}
     if more:
-        out["NextToken"] = base64.urlsafe_b64encode(str(offset + limit).encode()).decode()
+        out["NextToken"] = paging.encode(offset + limit)
     return out
 
 
@@ -234,9 +227,4 @@ def _inputs(expression: str) -> set[str]:
 
 
 def _offset(token: str | None) -> int:
-    if not token:
-        return 0
-    try:
-        return int(base64.urlsafe_b64decode(token.encode()).decode())
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise exc.InvalidNextToken("The NextToken is not valid") from None
+    return paging.decode(token, lambda t: exc.InvalidNextToken(f"The NextToken {t} is not valid"))

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -11,6 +9,7 @@ from typing import Any
 from sqlalchemy import delete, inspect, select
 from sqlalchemy.orm import Session
 
+from gureum.api import paging
 from gureum.services.ec2 import exceptions as exc
 from gureum.services.ec2 import filters, ids
 from gureum.store import models
@@ -110,26 +109,11 @@ def instances_by_id(session: Session, account_id: str, instance_ids: list[str]) 
     return [rows[i] for i in dict.fromkeys(instance_ids)]
 
 
-def page(items: list[Any], max_results: int | None, token: str | None,
-         lo: int = 5, hi: int = 1000) -> tuple[list[Any], str | None]:
-    start = 0
-    if token:
-        try:
-            start = int(base64.urlsafe_b64decode(token.encode()).decode())
-            if start < 0:
-                raise ValueError
-        except (ValueError, binascii.Error, UnicodeDecodeError):
-            raise exc.InvalidPaginationToken(f"Invalid pagination token: {token[:64]}") from None
-    if max_results is None:
-        return items[start:], None
-    if not lo <= max_results <= hi:
-        raise exc.InvalidParameterValue(
-            f"Value ( {max_results} ) for parameter maxResults is invalid. "
-            f"Parameter must be between {lo} and {hi}.")
-    chunk = items[start:start + max_results]
-    end = start + max_results
-    next_token = base64.urlsafe_b64encode(str(end).encode()).decode() if end < len(items) else None
-    return chunk, next_token
+page = paging.pager(
+    lambda token: exc.InvalidPaginationToken(f"Invalid pagination token: {token}"),
+    lambda n, lo, hi: exc.InvalidParameterValue(
+        f"Value ( {n} ) for parameter maxResults is invalid. Parameter must be between {lo} "
+        f"and {hi}."), lo=5, hi=1000)
 
 
 def vpcs_without_hostnames(session: Session, account_id: str) -> set[str]:

@@ -183,7 +183,6 @@ def create_listener(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
 
 @action("elasticloadbalancing", "DescribeListeners")
 def describe_listeners(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
-    from gureum.services.ec2.handlers import common
 
     with ctx.cloud.store.read() as s:
         if p.get("ListenerArns"):
@@ -195,7 +194,7 @@ def describe_listeners(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]
         else:
             raise exc.ValidationError("Specify a load balancer ARN or listener ARNs")
         views = [res.listener_view(lst) for lst in rows]
-    chunk, marker = common.page(views, p.get("PageSize"), p.get("Marker"), lo=1, hi=400)
+    chunk, marker = res.page(views, p.get("PageSize"), p.get("Marker"))
     return {"Listeners": chunk, "NextMarker": marker}
 
 

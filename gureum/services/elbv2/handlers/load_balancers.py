@@ -11,7 +11,6 @@ from gureum.api.dispatch import RequestContext, action
 from gureum.errors import ApiError
 from gureum.services.ec2 import allocation, networks
 from gureum.services.ec2 import security_groups as sg
-from gureum.services.ec2.handlers import common
 from gureum.services.elbv2 import exceptions as exc
 from gureum.services.elbv2 import resources as res
 from gureum.services.elbv2.handlers.tags import delete_tags, put_tags, validate_tags
@@ -136,7 +135,7 @@ def describe_load_balancers(ctx: RequestContext, p: dict[str, Any]) -> dict[str,
         rows = [res.load_balancer(s, ctx.account_id, a) for a in arns] if arns else \
             res.by_names(s, LoadBalancer, ctx.account_id, names)
         views = [res.lb_view(lb, ctx.cloud.availability_zone) for lb in rows]
-    chunk, marker = common.page(views, p.get("PageSize"), p.get("Marker"), lo=1, hi=400)
+    chunk, marker = res.page(views, p.get("PageSize"), p.get("Marker"))
     return {"LoadBalancers": chunk, "NextMarker": marker}
 
 

@@ -11,7 +11,6 @@ from typing import Any
 from sqlalchemy import select
 
 from gureum.api.dispatch import RequestContext, action
-from gureum.services.ec2.handlers import common
 from gureum.services.elbv2 import exceptions as exc
 from gureum.services.elbv2 import resources as res
 from gureum.services.elbv2.handlers.listeners import check_actions
@@ -151,7 +150,7 @@ def describe_rules(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
             views = [_view(r) for r in rules] + [_default_view(lst)]
         else:
             raise exc.ValidationError("Specify a listener ARN or rule ARNs")
-    chunk, marker = common.page(views, p.get("PageSize"), p.get("Marker"), lo=1, hi=400)
+    chunk, marker = res.page(views, p.get("PageSize"), p.get("Marker"))
     return {"Rules": chunk, "NextMarker": marker}
 
 

@@ -8,7 +8,6 @@ from typing import Any
 from sqlalchemy import select
 
 from gureum.api.dispatch import RequestContext, action
-from gureum.services.ec2.handlers import common
 from gureum.services.elbv2 import exceptions as exc
 from gureum.services.elbv2 import resources as res
 from gureum.services.elbv2.handlers.tags import delete_tags, put_tags, validate_tags
@@ -122,7 +121,7 @@ def describe_target_groups(ctx: RequestContext, p: dict[str, Any]) -> dict[str, 
             lb = res.load_balancer(s, ctx.account_id, p["LoadBalancerArn"])
             rows = [tg for tg in rows if lb.arn in res.load_balancers_of(s, tg.arn)]
         views = [res.tg_view(s, tg) for tg in rows]
-    chunk, marker = common.page(views, p.get("PageSize"), p.get("Marker"), lo=1, hi=400)
+    chunk, marker = res.page(views, p.get("PageSize"), p.get("Marker"))
     return {"TargetGroups": chunk, "NextMarker": marker}
 
 
