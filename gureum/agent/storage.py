@@ -29,14 +29,15 @@ def is_mounted(path: Path) -> bool:
     return str(path) in mountpoints()
 
 
-def create_disk(disk: Path, size_gib: int, owner: int) -> None:
-    """Made under a temporary name and renamed: a crash never leaves a half-made disk."""
+def create_disk(disk: Path, size_gib: int, owner: int, nice: bool = False) -> None:
+    """Made under a temporary name and renamed: a crash never leaves a half-made disk.
+    `nice`: at the lowest CPU priority (the disk pool's refills, off any launch path)."""
     staging = disk.with_name(disk.name + ".new")
     with open(staging, "wb") as f:
         f.truncate(size_gib * 1024**3)
     try:
         hostcmd.run([
-            "mkfs.ext4", "-q", "-F", "-m", "0",
+            *(["nice", "-n", "19"] if nice else []), "mkfs.ext4", "-q", "-F", "-m", "0",
             "-E", f"lazy_itable_init=1,lazy_journal_init=1,root_owner={owner}:{owner}",
             str(staging),
         ])
@@ -49,6 +50,7 @@ def create_disk(disk: Path, size_gib: int, owner: int) -> None:
 def mount_disk(disk: Path, target: Path, owner: int) -> None:
     target.mkdir(exist_ok=True)
     hostcmd.run(["mount", "-o", "loop,nodev", str(disk), str(target)])
+    os.chown(target, owner, owner)  # a pooled disk was formatted before its owner was known
     for sub in ("upper", "work"):
         path = target / sub
         if not path.exists():

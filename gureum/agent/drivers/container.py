@@ -12,6 +12,7 @@ from pathlib import Path
 
 from gureum.agent import firstboot, procnet, storage
 from gureum.agent.contract import InstanceSpec, RuntimeState
+from gureum.agent.disk_pool import DiskPool
 from gureum.agent.drivers.base import InstanceDriver
 from gureum.agent.runtime.base import ContainerSpec
 from gureum.agent.runtime.runc import RuncDriver
@@ -29,6 +30,7 @@ class ContainerDriver(InstanceDriver):
     def __init__(self, config: Config) -> None:
         super().__init__(config)
         self.runtime = RuncDriver(config.runc_root, config.prefix)
+        self.disks = DiskPool(config.data_dir / "disk-pool")
 
     def container_name(self, instance_id: str) -> str:
         return f"{self.config.prefix}-{instance_id}"
@@ -46,7 +48,8 @@ class ContainerDriver(InstanceDriver):
         disk, diskdir = d / "disk.img", d / "disk"
         lower, rootfs = d / "lower", d / "rootfs"
         if not disk.exists():
-            storage.create_disk(disk, spec.volume_gib, base)
+            if not self.disks.take(disk, spec.volume_gib):
+                storage.create_disk(disk, spec.volume_gib, base)
             undo.callback(storage.remove_disk, disk)
         crashpoint("launch.disk_created")
         if not storage.is_mounted(diskdir):
