@@ -156,3 +156,9 @@ def test_auto_scaling_with_aws_cli(server, ec2, image_id):
     assert wait_for(lambda: not aws("autoscaling", "describe-auto-scaling-groups",
                                     "--auto-scaling-group-names", "cli-asg")["AutoScalingGroups"], 60)
     aws("ec2", "delete-launch-template", "--launch-template-id", lt)
+
+
+def test_caller_identity_with_aws_cli(server):
+    """`aws sts get-caller-identity`, the first call of many tools and scripts."""
+    who = json.loads(server.aws("sts", "get-caller-identity").stdout)
+    assert who["Arn"] == f"arn:aws:iam::{who['Account']}:root" and len(who["Account"]) == 12

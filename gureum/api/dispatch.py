@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
 # Service name in the SigV4 scope -> botocore model name.
 SERVICES = {"ec2": "ec2", "elasticloadbalancing": "elbv2", "acm": "acm", "monitoring": "cloudwatch",
-            "autoscaling": "autoscaling"}
+            "autoscaling": "autoscaling", "sts": "sts", "iam": "iam"}
 
 
 @dataclass
@@ -43,3 +43,5 @@ def load_handlers() -> None:
     import gureum.services.cloudwatch.handlers  # noqa: F401
     import gureum.services.ec2.handlers  # noqa: F401
     import gureum.services.elbv2.handlers  # noqa: F401
+    import gureum.services.iam.handlers  # noqa: F401
+    import gureum.services.sts.handlers  # noqa: F401

@@ -1,0 +1,1 @@
+"""IAM, as far as tools need it today: GetUser of the caller."""

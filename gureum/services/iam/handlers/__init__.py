@@ -1,0 +1,3 @@
+"""IAM action handlers; importing this package registers them all."""
+
+from gureum.services.iam.handlers import users  # noqa: F401

@@ -1,0 +1,1 @@
+"""AWS STS: who is calling (GetCallerIdentity), for tools that ask before anything else."""
