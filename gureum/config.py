@@ -50,6 +50,16 @@ class Config:
         default_factory=lambda: float(_env("GUREUM_METRICS_INTERVAL", "10")))
     # Container root of instance slot N is host uid uid_base + N * 65536.
     uid_base: int = field(default_factory=lambda: int(_env("GUREUM_UID_BASE", str(0x4000_0000))))
+    # What one instance may be: a type whose vCPUs exceed the host's cores times the CPU
+    # overcommit, or whose memory limit exceeds the host's memory times the memory
+    # overcommit, is InsufficientInstanceCapacity. Host figures default to this machine's.
+    host_vcpus: int = field(default_factory=lambda: int(_env("GUREUM_HOST_VCPUS", str(
+        os.cpu_count() or 1))))
+    host_memory_mib: int = field(default_factory=lambda: int(_env(
+        "GUREUM_HOST_MEMORY_MIB", str(_host_memory_mib()))))
+    cpu_overcommit: float = field(default_factory=lambda: float(_env("GUREUM_CPU_OVERCOMMIT", "4")))
+    memory_overcommit: float = field(
+        default_factory=lambda: float(_env("GUREUM_MEMORY_OVERCOMMIT", "1")))
     max_instances_per_account: int = field(
         default_factory=lambda: int(_env("GUREUM_MAX_INSTANCES", "256"))
     )
@@ -98,3 +108,14 @@ class Config:
     @property
     def runc_root(self) -> Path:
         return self.data_dir / "runc"
+
+
+def _host_memory_mib() -> int:
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemTotal:"):
+                    return int(line.split()[1]) // 1024
+    except OSError:
+        pass
+    return 1024

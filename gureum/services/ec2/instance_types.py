@@ -21,14 +21,30 @@ class InstanceType:
                       pids=max(1024, self.memory_mib))
 
 
-CATALOGUE: dict[str, InstanceType] = {t.name: t for t in [
-    InstanceType("t2.micro", 1, 1024, True),
-    InstanceType("t3.nano", 2, 512, True),
-    InstanceType("t3.micro", 2, 1024, True),
-    InstanceType("t3.small", 2, 2048, True),
-    InstanceType("t3.medium", 2, 4096, True),
-    InstanceType("t3.large", 2, 8192, True),
-    InstanceType("m5.large", 2, 8192, False),
-    InstanceType("c5.large", 2, 4096, False),
-]}
+# AWS's sizes per family: (size, vCPUs, memory GiB). Burstable families first.
+_BURSTABLE_T2 = (("nano", 1, 0.5), ("micro", 1, 1), ("small", 1, 2), ("medium", 2, 4),
+                 ("large", 2, 8), ("xlarge", 4, 16), ("2xlarge", 8, 32))
+_BURSTABLE_T3 = (("nano", 2, 0.5), ("micro", 2, 1), ("small", 2, 2), ("medium", 2, 4),
+                 ("large", 2, 8), ("xlarge", 4, 16), ("2xlarge", 8, 32))
+_GENERAL = (("large", 2, 8), ("xlarge", 4, 16), ("2xlarge", 8, 32), ("4xlarge", 16, 64))
+_COMPUTE = (("large", 2, 4), ("xlarge", 4, 8), ("2xlarge", 8, 16), ("4xlarge", 16, 32))
+_MEMORY = (("large", 2, 16), ("xlarge", 4, 32), ("2xlarge", 8, 64), ("4xlarge", 16, 128))
+FAMILIES = {"t2": _BURSTABLE_T2, "t3": _BURSTABLE_T3, "t3a": _BURSTABLE_T3,
+            **{f: _GENERAL for f in ("m5", "m6i", "m7i")},
+            **{f: _COMPUTE for f in ("c5", "c6i", "c7i")},
+            **{f: _MEMORY for f in ("r5", "r6i", "r7i")}}
+
+CATALOGUE: dict[str, InstanceType] = {
+    f"{family}.{size}": InstanceType(f"{family}.{size}", vcpus, int(gib * 1024),
+                                     family.startswith("t"))
+    for family, sizes in FAMILIES.items() for size, vcpus, gib in sizes}
 DEFAULT = "t3.micro"
+
+
+def fits(t: InstanceType, host_vcpus: int, host_memory_mib: int, cpu_overcommit: float,
+         memory_overcommit: float) -> bool:
+    """Whether one instance of this type can run on the host at all: its vCPUs within the
+    host's cores times the CPU overcommit, its memory limit within the host's memory
+    times the memory overcommit (limits are caps, not reservations)."""
+    return t.vcpus <= host_vcpus * cpu_overcommit and \
+        t.memory_mib <= host_memory_mib * memory_overcommit

@@ -9,7 +9,7 @@ from gureum.api.dispatch import RequestContext, action
 from gureum.services.ec2 import exceptions as exc
 from gureum.services.ec2 import security_groups as sg
 from gureum.services.ec2.handlers import common
-from gureum.services.ec2.handlers.instances import USER_DATA_LIMIT
+from gureum.services.ec2.handlers.instances import USER_DATA_LIMIT, check_capacity
 from gureum.services.ec2.instance_types import CATALOGUE
 from gureum.services.ec2.views import ROOT_DEVICE, volume_id
 from gureum.store.models import Instance
@@ -141,6 +141,7 @@ def modify_instance_attribute(ctx: RequestContext, p: dict[str, Any]) -> dict[st
         if new_type is not None:
             if new_type not in CATALOGUE:
                 raise exc.InvalidParameterValue(f"Invalid value '{new_type}' for InstanceType.")
+            check_capacity(ctx.cloud.config, new_type)
             _require_stopped(inst)
             inst.instance_type = new_type
         if "UserData" in p or attribute == "userData":

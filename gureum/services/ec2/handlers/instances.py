@@ -17,7 +17,7 @@ from gureum.services.ec2 import exceptions as exc
 from gureum.services.ec2 import security_groups as sg
 from gureum.services.ec2.handlers import common, launch_templates
 from gureum.services.ec2.handlers.metadata import validate_options
-from gureum.services.ec2.instance_types import CATALOGUE, DEFAULT
+from gureum.services.ec2.instance_types import CATALOGUE, DEFAULT, fits
 from gureum.services.ec2.views import instance as instance_view
 from gureum.services.ec2.views import private_dns, public_dns, state
 from gureum.store import models
@@ -68,6 +68,19 @@ def _instance_tags(p: dict[str, Any]) -> list[tuple[str, str]]:
     return common.validate_tags(tags)
 
 
+def check_capacity(config: Any, instance_type: str) -> None:
+    """A type this host cannot hold is a capacity error, as AWS answers for a zone that
+    has none of it, not an invalid parameter."""
+    if not fits(CATALOGUE[instance_type], config.host_vcpus, config.host_memory_mib,
+                config.cpu_overcommit, config.memory_overcommit):
+        t = CATALOGUE[instance_type]
+        raise exc.InsufficientInstanceCapacity(
+            f"We currently do not have sufficient {instance_type} capacity: it needs "
+            f"{t.vcpus} vCPUs and {t.memory_mib} MiB; this host offers "
+            f"{config.host_vcpus * config.cpu_overcommit:g} vCPUs and "
+            f"{config.host_memory_mib * config.memory_overcommit:g} MiB per instance.")
+
+
 @action("ec2", "RunInstances")
 def run_instances(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
     cloud, account = ctx.cloud, ctx.account_id
@@ -85,6 +98,7 @@ def run_instances(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
     instance_type = p.get("InstanceType", DEFAULT)
     if instance_type not in CATALOGUE:
         raise exc.InvalidParameterValue(f"Invalid value '{instance_type}' for InstanceType.")
+    check_capacity(cloud.config, instance_type)
     interfaces = p.get("NetworkInterfaces") or []
     if interfaces and (p.get("SecurityGroupIds") or p.get("SecurityGroups") or p.get("SubnetId")):
         raise exc.InvalidParameterCombination(
@@ -302,46 +316,3 @@ def describe_instance_status(ctx: RequestContext, p: dict[str, Any]) -> dict[str
         })
     chunk, token = common.page(out, p.get("MaxResults"), p.get("NextToken"))
     return {"InstanceStatuses": chunk, "NextToken": token}
-
-
-@action("ec2", "DescribeInstanceTypes")
-def describe_instance_types(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
-    wanted = p.get("InstanceTypes") or []
-    for name in wanted:
-        if name not in CATALOGUE:
-            raise exc.InvalidInstanceType(f"The following supplied instance types do not exist: [{name}]")
-    flt = filters.validate(p.get("Filters"), {
-        "instance-type", "vcpu-info.default-vcpus", "memory-info.size-in-mib",
-        "current-generation", "burstable-performance-supported",
-        "processor-info.supported-architecture"})
-    out = []
-    for t in CATALOGUE.values():
-        if wanted and t.name not in wanted:
-            continue
-        fields = {"instance-type": t.name, "vcpu-info.default-vcpus": t.vcpus,
-                  "memory-info.size-in-mib": t.memory_mib, "current-generation": True,
-                  "burstable-performance-supported": t.burstable,
-                  "processor-info.supported-architecture": "x86_64"}
-        if not filters.match(flt, fields, {}):
-            continue
-        out.append({
-            "InstanceType": t.name, "CurrentGeneration": True, "FreeTierEligible": t.name == "t3.micro",
-            "SupportedUsageClasses": ["on-demand"], "SupportedRootDeviceTypes": ["ebs"],
-            "SupportedVirtualizationTypes": ["hvm"], "BareMetal": False, "Hypervisor": "nitro",
-            "ProcessorInfo": {"SupportedArchitectures": ["x86_64"]},
-            "VCpuInfo": {"DefaultVCpus": t.vcpus, "DefaultCores": t.vcpus,
-                         "DefaultThreadsPerCore": 1},
-            "MemoryInfo": {"SizeInMiB": t.memory_mib},
-            "InstanceStorageSupported": False,
-            "EbsInfo": {"EbsOptimizedSupport": "default", "EncryptionSupport": "supported",
-                        "NvmeSupport": "required"},
-            "NetworkInfo": {"NetworkPerformance": "Up to 5 Gigabit", "MaximumNetworkInterfaces": 1,
-                            "Ipv4AddressesPerInterface": 1, "Ipv6Supported": False,
-                            "EnaSupport": "required"},
-            "PlacementGroupInfo": {"SupportedStrategies": []},
-            "HibernationSupported": False, "BurstablePerformanceSupported": t.burstable,
-            "DedicatedHostsSupported": False, "AutoRecoverySupported": True,
-            "SupportedBootModes": ["legacy-bios", "uefi"],
-        })
-    chunk, token = common.page(out, p.get("MaxResults"), p.get("NextToken"), lo=5, hi=100)
-    return {"InstanceTypes": chunk, "NextToken": token}
