@@ -6,6 +6,7 @@ The coverage page (docs/COVERAGE.md) is generated from this registry.
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +27,9 @@ class RequestContext:
 
 
 Handler = Callable[[RequestContext, dict[str, Any]], dict[str, Any]]
+# (botocore model name, action) of the request a handler is serving, for code that
+# follows the model's documentation of it (the filters EC2 documents per action).
+CURRENT_ACTION: ContextVar[tuple[str, str] | None] = ContextVar("current_action", default=None)
 HANDLERS: dict[tuple[str, str], Handler] = {}
 
 

@@ -19,7 +19,13 @@ from botocore.model import OperationModel, ServiceModel
 
 from gureum.api import document_protocol, sigv4
 from gureum.api import exceptions as api_exc
-from gureum.api.dispatch import HANDLERS, SERVICES, RequestContext, load_handlers
+from gureum.api.dispatch import (
+    CURRENT_ACTION,
+    HANDLERS,
+    SERVICES,
+    RequestContext,
+    load_handlers,
+)
 from gureum.api.document_protocol import DocumentParser, DocumentSerializer
 from gureum.api.models import service_model
 from gureum.api.query_parser import QueryParser
@@ -164,7 +170,11 @@ class Api:
         account_id = self.cloud.account_for(credential.access_key_id)
         self.limiter.take(account_id)
         ctx = RequestContext(self.cloud, account_id, request_id, credential.region)
-        result = handler(ctx, parsed)
+        current = CURRENT_ACTION.set((SERVICES[credential.service], action))
+        try:
+            result = handler(ctx, parsed)
+        finally:
+            CURRENT_ACTION.reset(current)
         return protocol.serializer.response(operation, result, request_id)
 
 

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from functools import cache
 from typing import Any
 
+from gureum.api.dispatch import CURRENT_ACTION
 from gureum.services.ec2.exceptions import InvalidParameterValue
 
 
@@ -31,13 +32,32 @@ def _matches(candidates: Iterable[str], wanted: list[str]) -> bool:
     return False
 
 
+@cache
+def documented(model: str, action: str) -> frozenset[str]:
+    """The filter names the botocore model documents for an action (its `Filters`
+    member's list: `<li><p><code>name</code> - ...`)."""
+    import botocore.session
+
+    operation = botocore.session.get_session().get_service_model(model).operation_model(action)
+    member = operation.input_shape.members.get("Filters") if operation.input_shape else None
+    if member is None:
+        return frozenset()
+    return frozenset(re.findall(r"<li>\s*<p>\s*<code>([^<&]+)</code>", member.documentation))
+
+
 def validate(filters: list[dict[str, Any]] | None, allowed: set[str]) -> list[tuple[str, list[str]]]:
+    """The filters, checked by name. A name EC2 documents for this action but gureum does
+    not evaluate is accepted and matches nothing (as AWS's filters on attributes a
+    resource lacks); an undocumented name is InvalidParameterValue, as on AWS."""
+    current = CURRENT_ACTION.get()
+    known = documented(*current) if current else frozenset()
     out = []
     for f in filters or []:
         name = f.get("Name")
         if not name:
             raise InvalidParameterValue("The filter name must be given")
-        if name not in allowed and name not in ("tag-key", "tag-value") and not name.startswith("tag:"):
+        if name not in allowed and name not in known and name not in ("tag-key", "tag-value") \
+                and not name.startswith("tag:"):
             raise InvalidParameterValue(f"The filter '{name}' is invalid")
         out.append((name, [str(v) for v in f.get("Values", [])]))
     return out
