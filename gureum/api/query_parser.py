@@ -26,6 +26,9 @@ ENVELOPE_PARAMS = {"Action", "Version"}
 MAX_LIST_INDEX = 1000
 # Enums whose bad values AWS answers with a more specific code, raised by the handler.
 ENUMS_CHECKED_BY_HANDLERS = {"InstanceType"}
+# Required members whose absence AWS answers with another code, raised by the handler
+# (TerminateInstances without ids is InvalidParameterCombination).
+REQUIRED_CHECKED_BY_HANDLERS = {("TerminateInstances", "InstanceIds")}
 _INDEX = re.compile(r"^([1-9][0-9]{0,5})(?:\.|$)")
 
 
@@ -41,7 +44,8 @@ class QueryParser:
                 raise UnknownParameter(f"The parameter {sorted(leftovers)[0]} is not recognized")
             return {}
         consumed: set[str] = set(ENVELOPE_PARAMS)
-        result = self._structure(shape, params, "", consumed, top=True)
+        skip = frozenset(m for op, m in REQUIRED_CHECKED_BY_HANDLERS if op == operation.name)
+        result = self._structure(shape, params, "", consumed, top=True, skip=skip)
         leftovers = set(params) - consumed
         if leftovers:
             raise UnknownParameter(f"The parameter {sorted(leftovers)[0]} is not recognized")
@@ -72,7 +76,8 @@ class QueryParser:
         return self._scalar(shape, params[key], key)
 
     def _structure(self, shape: StructureShape, params: dict[str, str], prefix: str,
-                   consumed: set[str], top: bool = False) -> dict[str, Any] | None:
+                   consumed: set[str], top: bool = False,
+                   skip: frozenset[str] = frozenset()) -> dict[str, Any] | None:
         if not top and not any(k.startswith(prefix) for k in params):
             return None
         out: dict[str, Any] = {}
@@ -81,7 +86,7 @@ class QueryParser:
             if value is not None:
                 out[name] = value
         for name in shape.required_members:
-            if name not in out:
+            if name not in out and name not in skip:
                 where = prefix + self._name(shape.members[name], name)
                 raise MissingParameter(f"The request must contain the parameter {where}")
         return out

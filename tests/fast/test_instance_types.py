@@ -54,3 +54,40 @@ def test_families_sizes_and_offerings(fast: FastCloud, ec2, image_id) -> None:  
         config.memory_overcommit = saved
     assert code(ec2.run_instances, ImageId=image_id, InstanceType="p5.48xlarge", MinCount=1,
                 MaxCount=1) == "InvalidParameterValue"
+
+
+def test_exact_ec2_errors(fast: FastCloud, ec2, image_id) -> None:  # noqa: ANN001
+    from test_front_door import error_code, signed
+
+    # TerminateInstances without ids (sent by hand: boto3 checks the list itself).
+    status, body = signed(fast, "Action=TerminateInstances&Version=2016-11-15")
+    assert status == 400 and error_code(body) == "InvalidParameterCombination", body
+    vpc = ec2.describe_vpcs()["Vpcs"][0]["VpcId"]
+    assert code(ec2.create_tags, Resources=[vpc], Tags=[
+        {"Key": f"k{i}", "Value": "v"} for i in range(51)]) == "TagLimitExceeded"
+    assert code(ec2.run_instances, ImageId=image_id, MinCount=1, MaxCount=1,
+                BlockDeviceMappings=[{"DeviceName": "/dev/xvda"}]) == "MissingParameter"
+
+
+def test_import_key_pair_takes_openssh_rfc4716_and_pem(ec2) -> None:  # noqa: ANN001
+    import base64
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    public = rsa.generate_private_key(public_exponent=65537, key_size=2048).public_key()
+    openssh = public.public_bytes(serialization.Encoding.OpenSSH,
+                                  serialization.PublicFormat.OpenSSH)
+    blob = base64.b64encode(base64.b64decode(openssh.split()[1])).decode()
+    rfc4716 = ("---- BEGIN SSH2 PUBLIC KEY ----\nComment: \"a long comment that goes \\\n"
+               " on\"\n" + "\n".join(blob[i:i + 70] for i in range(0, len(blob), 70))
+               + "\n---- END SSH2 PUBLIC KEY ----\n").encode()
+    pem = public.public_bytes(serialization.Encoding.PEM,
+                              serialization.PublicFormat.SubjectPublicKeyInfo)
+    prints = {ec2.import_key_pair(KeyName=f"fmt-{n}", PublicKeyMaterial=material)[
+        "KeyFingerprint"] for n, material in enumerate((openssh, rfc4716, pem))}
+    assert len(prints) == 1, "one key, whatever format it came in"
+    assert code(ec2.import_key_pair, KeyName="fmt-bad",
+                PublicKeyMaterial=b"---- BEGIN SSH2 PUBLIC KEY ----\n!!\n") == "InvalidKey.Format"
+    for n in range(3):
+        ec2.delete_key_pair(KeyName=f"fmt-{n}")

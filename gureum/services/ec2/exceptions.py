@@ -235,3 +235,7 @@ class InvalidLaunchTemplateIdVersionNotFound(ApiError):
 
 class VersionLimitExceeded(ApiError):
     code = "VersionLimitExceeded"
+
+
+class TagLimitExceeded(ApiError):
+    code = "TagLimitExceeded"

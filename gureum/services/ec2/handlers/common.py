@@ -57,7 +57,7 @@ def validate_tags(tags: list[dict[str, Any]]) -> list[tuple[str, str]]:
             raise exc.InvalidParameterValue("Tag keys starting with 'aws:' are reserved for internal use")
         out.append((key, value))
     if len(out) > 50:
-        raise exc.InvalidParameterValue("The maximum number of tags per resource is 50")
+        raise exc.TagLimitExceeded("The maximum number of Tags for a resource has been reached.")
     return out
 
 

@@ -34,6 +34,8 @@ def _request_hash(p: dict[str, Any]) -> str:
 def _volume_size(p: dict[str, Any]) -> int:
     size = 8
     for mapping in p.get("BlockDeviceMappings") or []:
+        if not any(k in mapping for k in ("Ebs", "VirtualName", "NoDevice")):
+            raise exc.MissingParameter("The request must contain the parameter ebs")
         ebs = mapping.get("Ebs") or {}
         if mapping.get("DeviceName") in ROOT_DEVICES and "VolumeSize" in ebs:
             size = ebs["VolumeSize"]

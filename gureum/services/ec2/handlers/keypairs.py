@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import re
 from typing import Any
@@ -88,6 +89,32 @@ def _ssh_blob(public_key: Any) -> bytes:
     return base64.b64decode(line.split()[1])
 
 
+def _openssh(text: str) -> str:
+    """A public key in the three formats EC2 imports, as an OpenSSH line: OpenSSH's own,
+    RFC 4716 (`---- BEGIN SSH2 PUBLIC KEY ----`, the body is the same wire blob) and PEM
+    (SubjectPublicKeyInfo, converted)."""
+    text = text.strip()
+    if text.startswith("---- BEGIN SSH2 PUBLIC KEY ----"):
+        body, continued = [], False
+        for line in text.splitlines()[1:]:
+            line = line.strip()
+            if line.startswith("---- END SSH2 PUBLIC KEY ----"):
+                break
+            if continued or ":" in line:  # a header (Comment: ...), maybe continued with \
+                continued = line.endswith("\\")
+                continue
+            body.append(line)
+        blob = base64.b64decode("".join(body), validate=True)
+        kind = blob[4:4 + int.from_bytes(blob[:4], "big")].decode()
+        return f"{kind} {base64.b64encode(blob).decode()}"
+    if text.startswith("-----BEGIN PUBLIC KEY-----") or text.startswith("-----BEGIN RSA PUBLIC KEY-----"):
+        loader = serialization.load_pem_public_key
+        key = loader(text.encode())
+        return key.public_bytes(serialization.Encoding.OpenSSH,
+                                serialization.PublicFormat.OpenSSH).decode()
+    return text
+
+
 @action("ec2", "ImportKeyPair")
 def import_key_pair(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
     name = p["KeyName"]
@@ -96,11 +123,11 @@ def import_key_pair(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
     text = raw.decode(errors="replace") if isinstance(raw, bytes) else raw
     tags = common.tags_from_specs(p, "key-pair")
     try:
-        parts = text.strip().split()
+        parts = _openssh(text).split()
         if len(parts) < 2 or parts[0] not in _SSH_TYPES:
             raise ValueError
         key = serialization.load_ssh_public_key(f"{parts[0]} {parts[1]}".encode())
-    except (ValueError, UnicodeError, IndexError):
+    except (ValueError, UnicodeError, IndexError, TypeError, binascii.Error):
         raise exc.InvalidKeyFormat("Key is not in valid OpenSSH public key format") from None
     key_type = _SSH_TYPES[parts[0]]
     if key_type == "rsa":

@@ -60,6 +60,8 @@ def start_instances(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
 
 @action("ec2", "TerminateInstances")
 def terminate_instances(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
+    if not p.get("InstanceIds"):
+        raise exc.InvalidParameterCombination("No instances specified")
     def apply(inst: Instance) -> None:
         if inst.disable_api_termination:
             raise exc.OperationNotPermitted(

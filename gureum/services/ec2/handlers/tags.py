@@ -78,8 +78,9 @@ def create_tags(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
             common.put_tags(s, ctx.account_id, rid, tags)
             count = len(common.tags_of(s, ctx.account_id, [rid])[rid])
             if count > 50:
-                raise exc.InvalidParameterValue(
-                    f"Resource {rid} would have {count} tags; the maximum is 50")
+                raise exc.TagLimitExceeded(
+                    f"The maximum number of Tags for a resource has been reached: {rid} "
+                    f"would have {count} (at most 50).")
     return {}
 
 
