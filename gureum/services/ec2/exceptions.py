@@ -239,3 +239,11 @@ class VersionLimitExceeded(ApiError):
 
 class TagLimitExceeded(ApiError):
     code = "TagLimitExceeded"
+
+
+class DefaultVpcAlreadyExists(ApiError):
+    code = "DefaultVpcAlreadyExists"
+
+
+class DefaultSubnetAlreadyExistsInAvailabilityZone(ApiError):
+    code = "DefaultSubnetAlreadyExistsInAvailabilityZone"

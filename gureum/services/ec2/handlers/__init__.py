@@ -3,6 +3,7 @@
 from gureum.services.ec2.handlers import (  # noqa: F401
     addresses,
     attributes,
+    default_vpc,
     images,
     instance_types,
     instances,
@@ -12,6 +13,7 @@ from gureum.services.ec2.handlers import (  # noqa: F401
     metadata,
     regions,
     routing,
+    security_group_rules,
     security_groups,
     tags,
     vpcs,
