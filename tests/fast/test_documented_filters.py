@@ -42,3 +42,24 @@ def test_an_unevaluated_filter_matches_nothing(ec2, image_id) -> None:  # noqa: 
     # 'affinity' (Dedicated Hosts) is documented; no instance here has one.
     assert ec2.describe_instances(Filters=[{"Name": "affinity", "Values": ["default"]}])[
         "Reservations"] == []
+
+
+def test_instance_filters_see_what_the_view_reports(fast: FastCloud, ec2, image_id) -> None:  # noqa: ANN001
+    from gureum.testing_inprocess import wait_state
+
+    iid = ec2.run_instances(ImageId=image_id, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
+    wait_state(ec2, iid, "running")
+    view = ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]
+    eni = view["NetworkInterfaces"][0]
+    for name, value in (("root-device-type", "ebs"), ("virtualization-type", "hvm"),
+                        ("block-device-mapping.volume-id",
+                         view["BlockDeviceMappings"][0]["Ebs"]["VolumeId"]),
+                        ("network-interface.network-interface-id", eni["NetworkInterfaceId"]),
+                        ("network-interface.mac-address", eni["MacAddress"]),
+                        ("metadata-options.http-tokens", view["MetadataOptions"]["HttpTokens"]),
+                        ("tenancy", "default"), ("monitoring-state", "disabled")):
+        found = [i["InstanceId"] for r in ec2.describe_instances(Filters=[
+            {"Name": name, "Values": [str(value)]}, {"Name": "instance-id", "Values": [iid]}])[
+            "Reservations"] for i in r["Instances"]]
+        assert found == [iid], name
+    ec2.terminate_instances(InstanceIds=[iid])

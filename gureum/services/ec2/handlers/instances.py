@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from gureum.agent.network import mac_for
 from gureum.api.dispatch import RequestContext, action
 from gureum.services.ec2 import allocation, filters, ids, networks
 from gureum.services.ec2 import exceptions as exc
@@ -18,8 +19,15 @@ from gureum.services.ec2 import security_groups as sg
 from gureum.services.ec2.handlers import common, launch_templates
 from gureum.services.ec2.handlers.metadata import validate_options
 from gureum.services.ec2.instance_types import CATALOGUE, DEFAULT, fits
+from gureum.services.ec2.views import (
+    ROOT_DEVICE,
+    metadata_options,
+    private_dns,
+    public_dns,
+    state,
+    volume_id,
+)
 from gureum.services.ec2.views import instance as instance_view
-from gureum.services.ec2.views import private_dns, public_dns, state
 from gureum.store import models
 
 USER_DATA_LIMIT = 16 * 1024
@@ -218,37 +226,66 @@ def _reservation(ctx: RequestContext, s: Any, reservation_id: str) -> dict[str, 
     }
 
 
-INSTANCE_FILTERS = {
-    "instance-id", "instance-state-name", "instance-state-code", "instance-type", "image-id",
-    "key-name", "private-ip-address", "ip-address", "availability-zone", "vpc-id",
-    "subnet-id", "reservation-id", "private-dns-name", "dns-name", "owner-id",
-    "instance.group-id", "instance.group-name", "architecture", "launch-index",
-    "network-interface.addresses.private-ip-address", "client-token",
-}
-
-
 def _filter_fields(inst: models.Instance, region: str, names: dict[str, str]) -> dict[str, Any]:
+    """What each DescribeInstances filter sees of an instance: the values its view
+    reports (other documented filters match nothing: attributes these instances lack)."""
+    eni = ids.derived("eni", inst.instance_id)
+    private_name = private_dns(inst.private_ip, region)
+    public_name = public_dns(inst.public_ip, region) or None
+    group_names = [names.get(g, "") for g in inst.security_group_ids]
+    launched = inst.launch_time.strftime("%Y-%m-%dT%H:%M:%S.000Z")
     return {
         "instance-id": inst.instance_id, "instance-state-name": inst.state,
         "instance-state-code": state(inst.state)["Code"], "instance-type": inst.instance_type,
         "image-id": inst.image_id, "key-name": inst.key_name, "private-ip-address": inst.private_ip,
         "ip-address": inst.public_ip, "availability-zone": inst.availability_zone,
         "vpc-id": inst.vpc_id, "subnet-id": inst.subnet_id, "reservation-id": inst.reservation_id,
-        "private-dns-name": private_dns(inst.private_ip, region),
-        "dns-name": public_dns(inst.public_ip, region) or None, "owner-id": inst.account_id,
-        "instance.group-id": inst.security_group_ids, "instance.group-name": [names.get(g, "") for g in inst.security_group_ids],
+        "private-dns-name": private_name, "dns-name": public_name, "owner-id": inst.account_id,
+        "instance.group-id": inst.security_group_ids, "instance.group-name": group_names,
         "architecture": "x86_64", "launch-index": inst.ami_launch_index,
+        "client-token": inst.client_token, "launch-time": launched,
+        "root-device-type": "ebs", "root-device-name": ROOT_DEVICE, "virtualization-type": "hvm",
+        "hypervisor": "xen", "tenancy": "default", "monitoring-state": "disabled",
+        "platform-details": "Linux/UNIX", "usage-operation": "RunInstances",
+        "source-dest-check": True, "ebs-optimized": False, "ena-support": True,
+        "boot-mode": "uefi-preferred", "current-instance-boot-mode": "legacy-bios",
+        "reason": inst.state_transition_reason or None,
+        "state-reason-code": inst.state_reason_code, "state-reason-message":
+            inst.state_reason_message or inst.state_reason_code,
+        "metadata-options.http-tokens": metadata_options(inst)["HttpTokens"],
+        "metadata-options.http-endpoint": metadata_options(inst)["HttpEndpoint"],
+        "metadata-options.http-put-response-hop-limit":
+            metadata_options(inst)["HttpPutResponseHopLimit"],
+        "metadata-options.instance-metadata-tags": metadata_options(inst)["InstanceMetadataTags"],
+        "block-device-mapping.device-name": ROOT_DEVICE,
+        "block-device-mapping.volume-id": volume_id(inst.instance_id),
+        "block-device-mapping.status": "attached",
+        "block-device-mapping.delete-on-termination": True,
+        "block-device-mapping.attach-time": launched,
+        "network-interface.network-interface-id": eni,
         "network-interface.addresses.private-ip-address": inst.private_ip,
-        "client-token": inst.client_token,
+        "network-interface.addresses.primary": True,
+        "network-interface.private-ip-address": inst.private_ip,
+        "network-interface.private-dns-name": private_name,
+        "network-interface.addresses.association.public-ip": inst.public_ip,
+        "network-interface.association.public-ip": inst.public_ip,
+        "network-interface.subnet-id": inst.subnet_id, "network-interface.vpc-id": inst.vpc_id,
+        "network-interface.owner-id": inst.account_id,
+        "network-interface.group-id": inst.security_group_ids,
+        "network-interface.group-name": group_names,
+        "network-interface.attachment.device-index": 0,
+        "network-interface.attachment.status": "attached",
+        "network-interface.attachment.instance-id": inst.instance_id,
+        "network-interface.status": "in-use", "network-interface.source-dest-check": True,
+        "network-interface.mac-address": mac_for(inst.private_ip),
     }
-
 
 def _select(ctx: RequestContext, p: dict[str, Any]) -> tuple[list[models.Instance], dict, dict, set[str]]:
     instance_ids = p.get("InstanceIds") or []
     if instance_ids and p.get("MaxResults") is not None:
         raise exc.InvalidParameterCombination(
             "The parameter instancesSet cannot be used with the parameter maxResults")
-    flt = filters.validate(p.get("Filters"), INSTANCE_FILTERS)
+    flt = filters.validate(p.get("Filters"), set())  # every documented name; see above
     region = ctx.cloud.config.region
     with ctx.cloud.store.read() as s:
         if instance_ids:
