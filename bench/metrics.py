@@ -51,17 +51,19 @@ def seed(db: Path, account: str, days: int) -> int:
     rows = 0
     for n in range(INSTANCES):
         dims = json.dumps([["InstanceId", f"i-{n:017x}"]])
-        minutes = [(account, "AWS/EC2", "CPUUtilization", dims,
+        series = conn.execute("INSERT INTO metric_series (account_id, namespace, name, "
+                              "dimensions, unit) VALUES (?,?,?,?,?)",
+                              (account, "AWS/EC2", "CPUUtilization", dims, "Percent")).lastrowid
+        minutes = [(series,
                     dt.datetime.fromtimestamp(t, dt.UTC).strftime("%Y-%m-%d %H:%M:%S.000000"),
-                    6.0, 6.0 * (n % 100), float(n % 100), float(n % 100), "Percent", 60)
+                    6.0, 6.0 * (n % 100), float(n % 100), float(n % 100), 60)
                    for t in range(now - days * 86400, fine_from, 60)]
-        fine = [(account, "AWS/EC2", "CPUUtilization", dims,
+        fine = [(series,
                  dt.datetime.fromtimestamp(t, dt.UTC).strftime("%Y-%m-%d %H:%M:%S.000000"),
-                 1.0, float(n % 100), float(n % 100), float(n % 100), "Percent", 0)
+                 1.0, float(n % 100), float(n % 100), float(n % 100), 0)
                 for t in range(fine_from, now, 10)]
-        conn.executemany("INSERT INTO metric_points (account_id, namespace, name, dimensions, "
-                         "timestamp, sample_count, sum, minimum, maximum, unit, resolution) "
-                         "VALUES (?,?,?,?,?,?,?,?,?,?,?)", minutes + fine)
+        conn.executemany("INSERT INTO metric_points (series_id, timestamp, sample_count, sum, "
+                         "minimum, maximum, resolution) VALUES (?,?,?,?,?,?,?)", minutes + fine)
         rows += len(minutes) + len(fine)
     conn.commit()
     conn.close()

@@ -19,19 +19,20 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from gureum.controllers.loop import ResyncLoop
-from gureum.services.cloudwatch import alarms, history, retention
+from gureum.services.cloudwatch import alarms, history, retention, series
 from gureum.services.ec2.instance_types import CATALOGUE
 from gureum.services.elbv2 import dataplane
 from gureum.services.elbv2 import resources as res
 from gureum.store import models
 from gureum.store.autoscaling_models import AutoScalingGroup, GroupInstance
-from gureum.store.cloudwatch_models import AlarmHistoryItem, MetricAlarm, MetricPoint
+from gureum.store.cloudwatch_models import AlarmHistoryItem, MetricAlarm
 from gureum.store.elbv2_models import Listener, LoadBalancer
 from gureum.store.models import utcnow
 
 if TYPE_CHECKING:
     from gureum.cloud import Cloud
 
+Point = tuple[series.Key, datetime, float, float, float, float]
 # How often old points are rolled into minutes and dropped (retention.py): often enough
 # that one pass handles a few minutes of data, never a long write.
 PRUNE_EVERY = 300.0
@@ -73,7 +74,7 @@ class MetricsController(ResyncLoop):
         # stamps EC2's: a period's data is complete as soon as the period ends.
         measured_at = utcnow()
         stamp, self.last_stamp = self.last_stamp or measured_at, measured_at
-        rows = []
+        rows: list[Point] = []
         grouped: dict[tuple[str, str, str, str], list[float]] = {}
         for instance_id, values in counters.items():
             previous = self.last.get(instance_id)
@@ -94,10 +95,8 @@ class MetricsController(ResyncLoop):
                 for name, unit, value in measured:
                     grouped.setdefault((account, key, name, unit), []).append(value)
         # Per group, image and type, as AWS publishes them: one statistic set each.
-        rows += [MetricPoint(account_id=account, namespace="AWS/EC2", name=name,
-                             dimensions=dims, timestamp=stamp, sample_count=len(values),
-                             sum=sum(values), minimum=min(values), maximum=max(values),
-                             unit=unit)
+        rows += [((account, "AWS/EC2", name, dims, unit), stamp, float(len(values)),
+                  sum(values), min(values), max(values))
                  for (account, dims, name, unit), values in grouped.items()]
         # StatusCheckFailed: a running instance whose init cannot be measured has failed
         # its instance status check (its counters come from its live init).
@@ -113,7 +112,7 @@ class MetricsController(ResyncLoop):
         rows += self._load_balancer_points(stamp)
         if rows:
             with self.cloud.store.write() as s:
-                s.add_all(rows)
+                series.write(s, rows)
         self._evaluate_alarms(measured_at)
         if now - self._pruned > PRUNE_EVERY:
             self._pruned = now
@@ -139,7 +138,7 @@ class MetricsController(ResyncLoop):
                 if alarm is not None:
                     history.state_change(s, alarm, state, reason, stamp)
 
-    def _load_balancer_points(self, stamp: datetime) -> list[MetricPoint]:
+    def _load_balancer_points(self, stamp: datetime) -> list[Point]:
         """AWS/ApplicationELB per LoadBalancer (from its proxy's counters: a counter that
         went down means a new worker, whose count starts again), AWS/NetworkELB (its
         router's counters: NewFlowCount, ProcessedBytes), and HealthyHostCount /
@@ -158,7 +157,7 @@ class MetricsController(ResyncLoop):
                               if t.draining_until is None]
                     health[(lb.lb_id, tg_arn)] = (states.count("healthy"),
                                                   states.count("unhealthy"))
-        rows = []
+        rows: list[Point] = []
         for lb in lbs:
             kind = "app" if lb.type == "application" else "net"
             namespace = "AWS/ApplicationELB" if kind == "app" else "AWS/NetworkELB"
@@ -221,7 +220,5 @@ def _aggregate_keys(s: Session, running: dict[str, tuple[str, str]]) -> dict[str
 
 
 def _point(account: str, namespace: str, name: str, dims: str, stamp: datetime,
-           value: float, unit: str) -> MetricPoint:
-    return MetricPoint(account_id=account, namespace=namespace, name=name, dimensions=dims,
-                       timestamp=stamp, sample_count=1, sum=value, minimum=value,
-                       maximum=value, unit=unit)
+           value: float, unit: str) -> Point:
+    return series.value((account, namespace, name, dims, unit), stamp, value)

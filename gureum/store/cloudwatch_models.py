@@ -5,27 +5,41 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gureum.store.models import Base, UtcDateTime
 
 
-class MetricPoint(Base):
-    __tablename__ = "metric_points"
-    __table_args__ = (Index("ix_metric_points_series", "account_id", "namespace", "name",
-                            "dimensions", "timestamp"),)
-    point_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+class MetricSeries(Base):
+    """One metric: what its points share (namespace, name, dimensions, unit), stored once."""
+
+    __tablename__ = "metric_series"
+    __table_args__ = (UniqueConstraint("account_id", "namespace", "name", "dimensions", "unit"),)
+    series_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.account_id"))
     namespace: Mapped[str] = mapped_column(String(255))
     name: Mapped[str] = mapped_column(String(255))
     dimensions: Mapped[str] = mapped_column(String(4096))  # canonical JSON, sorted by name
+    unit: Mapped[str] = mapped_column(String(32), default="None")
+
+
+class MetricPoint(Base):
+    """A data point as its statistic set (a raw value is a set of one)."""
+
+    __tablename__ = "metric_points"
+    __table_args__ = (Index("ix_metric_points_series_time", "series_id", "timestamp"),
+                      # Raw points are only the last 3 hours: what retention rolls up.
+                      Index("ix_metric_points_raw", "timestamp",
+                            sqlite_where=text("resolution = 0"),
+                            postgresql_where=text("resolution = 0")))
+    point_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    series_id: Mapped[int] = mapped_column(ForeignKey("metric_series.series_id"))
     timestamp: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     sample_count: Mapped[float] = mapped_column()
     sum: Mapped[float] = mapped_column()
     minimum: Mapped[float] = mapped_column()
     maximum: Mapped[float] = mapped_column()
-    unit: Mapped[str] = mapped_column(String(32), default="None")
     # 0: as measured or put; 60: one minute's points rolled into one set (after 3 hours).
     resolution: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 

@@ -73,7 +73,7 @@ def test_old_points_roll_into_minutes_with_exact_statistics(fast: FastCloud) -> 
     from sqlalchemy import func, select
 
     from gureum.services.cloudwatch import retention
-    from gureum.store.cloudwatch_models import MetricPoint
+    from gureum.store.cloudwatch_models import MetricPoint, MetricSeries
 
     cw = fast.client("cloudwatch")
     start = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0) - dt.timedelta(hours=5)
@@ -89,8 +89,9 @@ def test_old_points_roll_into_minutes_with_exact_statistics(fast: FastCloud) -> 
 
     def rows() -> int:
         with fast.cloud.store.read() as s:
-            return s.scalar(select(func.count()).select_from(MetricPoint).where(
-                MetricPoint.namespace == "Rollup")) or 0
+            return s.scalar(select(func.count()).select_from(MetricPoint).join(
+                MetricSeries, MetricSeries.series_id == MetricPoint.series_id).where(
+                MetricSeries.namespace == "Rollup")) or 0
 
     before = sorted(stats(), key=lambda d: d["Timestamp"])
     assert rows() == 30

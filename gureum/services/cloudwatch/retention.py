@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, exists, insert, select
 from sqlalchemy.orm import Session
 
-from gureum.store.cloudwatch_models import MetricPoint
+from gureum.store.cloudwatch_models import MetricPoint, MetricSeries
 
 FINE_FOR = dt.timedelta(hours=3)
 KEPT_FOR = dt.timedelta(days=15)
@@ -18,21 +18,23 @@ MINUTE = 60
 
 def compact(s: Session, now: dt.datetime) -> tuple[int, int]:
     """Roll raw points older than 3 hours into minute sets and drop what is older than
-    15 days. Returns (raw points rolled, minute sets written)."""
+    15 days (series left without points go too). Returns (raw points rolled, minute
+    sets written)."""
     cutoff = dt.datetime.fromtimestamp(int((now - FINE_FOR).timestamp()) // MINUTE * MINUTE,
                                        dt.UTC)
-    s.execute(delete(MetricPoint).where(MetricPoint.timestamp < now - KEPT_FOR))
+    for series_id in list(s.scalars(select(MetricSeries.series_id))):  # the index per series
+        s.execute(delete(MetricPoint).where(MetricPoint.series_id == series_id,
+                                            MetricPoint.timestamp < now - KEPT_FOR))
+    s.execute(delete(MetricSeries).where(~exists().where(
+        MetricPoint.series_id == MetricSeries.series_id)))
     raw = (MetricPoint.resolution == 0, MetricPoint.timestamp < cutoff)
-    sets: dict[tuple, list[float]] = {}
+    sets: dict[tuple[int, int], list[float]] = {}
     rolled = 0
-    for row in s.execute(select(
-            MetricPoint.account_id, MetricPoint.namespace, MetricPoint.name,
-            MetricPoint.dimensions, MetricPoint.unit, MetricPoint.timestamp,
-            MetricPoint.sample_count, MetricPoint.sum, MetricPoint.minimum,
-            MetricPoint.maximum).where(*raw)).yield_per(10_000):
-        account, namespace, name, dims, unit, when, count, total, low, high = row
-        minute = int(when.timestamp()) // MINUTE * MINUTE
-        key = (account, namespace, name, dims, unit, minute)
+    for series_id, when, count, total, low, high in s.execute(select(
+            MetricPoint.series_id, MetricPoint.timestamp, MetricPoint.sample_count,
+            MetricPoint.sum, MetricPoint.minimum, MetricPoint.maximum).where(*raw)).yield_per(
+            10_000):
+        key = (series_id, int(when.timestamp()) // MINUTE * MINUTE)
         have = sets.get(key)
         if have is None:
             sets[key] = [count, total, low, high]
@@ -45,10 +47,9 @@ def compact(s: Session, now: dt.datetime) -> tuple[int, int]:
     if not rolled:
         return 0, 0
     s.execute(delete(MetricPoint).where(*raw))
-    s.add_all(MetricPoint(account_id=account, namespace=namespace, name=name, dimensions=dims,
-                          unit=unit, timestamp=dt.datetime.fromtimestamp(minute, dt.UTC),
-                          sample_count=count, sum=total, minimum=low, maximum=high,
-                          resolution=MINUTE)
-              for (account, namespace, name, dims, unit, minute), (count, total, low, high)
-              in sets.items())
+    s.execute(insert(MetricPoint), [
+        {"series_id": series_id, "timestamp": dt.datetime.fromtimestamp(minute, dt.UTC),
+         "sample_count": count, "sum": total, "minimum": low, "maximum": high,
+         "resolution": MINUTE}
+        for (series_id, minute), (count, total, low, high) in sets.items()])
     return rolled, len(sets)

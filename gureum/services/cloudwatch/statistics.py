@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Integer, cast, func, select
 from sqlalchemy.orm import Session
 
-from gureum.store.cloudwatch_models import MetricPoint
+from gureum.store.cloudwatch_models import MetricPoint, MetricSeries
 
 Buckets = dict[dt.datetime, tuple[dict[str, float], str]]
 
@@ -32,17 +32,22 @@ def buckets(s: Session, account_id: str, namespace: str, name: str, dimensions: 
     start; aggregated by the database (a day of 10-s points is 8,640 rows)."""
     origin = int(start.timestamp())
     bucket = ((_epoch(s, MetricPoint.timestamp) - origin) // period).label("bucket")
+    series = select(MetricSeries.series_id).where(
+        MetricSeries.account_id == account_id, MetricSeries.namespace == namespace,
+        MetricSeries.name == name, MetricSeries.dimensions == dimensions)
+    if unit:
+        series = series.where(MetricSeries.unit == unit)
+    units = {sid: u for sid, u in s.execute(series.add_columns(MetricSeries.unit))}
+    if not units:
+        return {}
     query = select(bucket, func.sum(MetricPoint.sample_count), func.sum(MetricPoint.sum),
                    func.min(MetricPoint.minimum), func.max(MetricPoint.maximum),
-                   func.min(MetricPoint.unit)).where(
-        MetricPoint.account_id == account_id, MetricPoint.namespace == namespace,
-        MetricPoint.name == name, MetricPoint.dimensions == dimensions,
+                   func.min(MetricPoint.series_id)).where(
+        MetricPoint.series_id.in_(list(units)),
         MetricPoint.timestamp >= start, MetricPoint.timestamp < end).group_by(bucket)
-    if unit:
-        query = query.where(MetricPoint.unit == unit)
     out = {}
-    for index, count, total, low, high, unit_ in s.execute(query):
+    for index, count, total, low, high, series_id in s.execute(query):
         when = start + dt.timedelta(seconds=int(index) * period)
         out[when] = ({"SampleCount": count, "Sum": total, "Average": total / count,
-                      "Minimum": low, "Maximum": high}, unit_)
+                      "Minimum": low, "Maximum": high}, units[series_id])
     return out

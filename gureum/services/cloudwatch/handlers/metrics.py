@@ -8,13 +8,13 @@ import json
 import math
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 
 from gureum.api import paging
 from gureum.api.dispatch import RequestContext, action
 from gureum.services.cloudwatch import exceptions as exc
-from gureum.services.cloudwatch import expressions, statistics
-from gureum.store.cloudwatch_models import MetricPoint
+from gureum.services.cloudwatch import expressions, series, statistics
+from gureum.store.cloudwatch_models import MetricPoint, MetricSeries
 from gureum.store.models import utcnow
 
 STATISTICS = ("SampleCount", "Average", "Sum", "Minimum", "Maximum")
@@ -75,26 +75,25 @@ def put_metric_data(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
             raise exc.InvalidParameterValue("A timestamp must lie within the last two weeks "
                                             "and the next two hours")
         count, total, low, high = _statistic_set(datum)
-        rows.append({"account_id": ctx.account_id, "namespace": namespace,
-                     "name": datum["MetricName"],
-                     "dimensions": _dimensions(datum.get("Dimensions")), "timestamp": when,
-                     "sample_count": count, "sum": total, "minimum": low, "maximum": high,
-                     "unit": datum.get("Unit", "None"), "resolution": 0})
+        key = (ctx.account_id, namespace, datum["MetricName"],
+               _dimensions(datum.get("Dimensions")), datum.get("Unit", "None"))
+        rows.append((key, when, count, total, low, high))
     with ctx.cloud.store.write() as s:
-        s.execute(insert(MetricPoint), rows)  # one executemany, not 1000 ORM objects
+        series.write(s, rows)
     return {}
 
 
 @action("monitoring", "ListMetrics")
 def list_metrics(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
-    query = select(MetricPoint.namespace, MetricPoint.name, MetricPoint.dimensions).where(
-        MetricPoint.account_id == ctx.account_id).distinct()
+    query = select(MetricSeries.namespace, MetricSeries.name, MetricSeries.dimensions).where(
+        MetricSeries.account_id == ctx.account_id).distinct()
     if p.get("Namespace"):
-        query = query.where(MetricPoint.namespace == p["Namespace"])
+        query = query.where(MetricSeries.namespace == p["Namespace"])
     if p.get("MetricName"):
-        query = query.where(MetricPoint.name == p["MetricName"])
+        query = query.where(MetricSeries.name == p["MetricName"])
     if p.get("RecentlyActive") == "PT3H":
-        query = query.where(MetricPoint.timestamp >= utcnow() - dt.timedelta(hours=3))
+        query = query.where(MetricSeries.series_id.in_(select(MetricPoint.series_id).where(
+            MetricPoint.timestamp >= utcnow() - dt.timedelta(hours=3))))
     with ctx.cloud.store.read() as s:
         series = sorted(s.execute(query).all())
     wanted = p.get("Dimensions") or []
