@@ -37,7 +37,7 @@ from gureum.services.autoscaling.handlers import schedules
 from gureum.services.autoscaling.handlers.groups import remove_group
 from gureum.services.ec2.handlers import common, launch_templates
 from gureum.services.ec2.handlers.instances import run_instances
-from gureum.services.ec2.handlers.lifecycle import terminate_instances
+from gureum.services.ec2.handlers.lifecycle import begin_termination
 from gureum.services.elbv2.handlers.targets import deregister_targets, register_targets
 from gureum.store import models
 from gureum.store.autoscaling_models import (
@@ -139,15 +139,13 @@ class AutoScalingController(ResyncLoop):
     def _start_launch(self, s: Session, g: AutoScalingGroup, subnet_id: str,
                       counted: int) -> str:
         """Record a launch before asking for it: its activity holds the client token."""
-        template = s.get(models.LaunchTemplate, g.launch_template_id)
-        version = str(launch_templates.version_number(template, g.launch_template_version)) \
-            if template else g.launch_template_version
+        version = refresh.current_version(s, g)
         cause = (f"{g.capacity_cause}  At {res.stamp()} an instance was started in response "
                  "to a difference between desired and actual capacity, increasing the "
                  f"capacity from {counted} to {g.desired_capacity}.").strip()
         row = res.activity(s, g, "launch", "Launching a new EC2 instance", cause,
                            subnet_id=subnet_id, progress=0, launch_version=version,
-                           status_code="InProgress")
+                           launch_template_id=g.launch_template_id, status_code="InProgress")
         row.client_token = row.activity_id
         return row.activity_id
 
@@ -161,7 +159,15 @@ class AutoScalingController(ResyncLoop):
             adopted = s.scalar(select(models.Instance.instance_id).where(
                 models.Instance.account_id == g.account_id,
                 models.Instance.client_token == act.client_token))
-            params = None if adopted else self._run_params(s, g, act)
+            try:  # a template version deleted since: this launch fails, the group goes on
+                params = None if adopted else self._run_params(s, g, act)
+            except ApiError as err:
+                params, failure = None, err
+            else:
+                failure = None
+        if failure is not None:
+            self._launch_failed(activity_id, failure)
+            return
         crashpoint("autoscaling.launch_recorded")
         instance_id = adopted
         if instance_id is None:
@@ -186,6 +192,7 @@ class AutoScalingController(ResyncLoop):
                     instance_id=instance_id, group_arn=g.arn, lifecycle_state="Pending",
                     health_status="Healthy", protected=g.protect_new_instances,
                     launch_template_version=act.launch_version or g.launch_template_version,
+                    launch_template_id=act.launch_template_id or g.launch_template_id,
                     availability_zone=inst.availability_zone, subnet_id=inst.subnet_id,
                     launched_at=utcnow()))
             common.put_tags(s, g.account_id, instance_id, [("aws:autoscaling:groupName", g.name)])
@@ -194,10 +201,11 @@ class AutoScalingController(ResyncLoop):
     def _run_params(self, s: Session, g: AutoScalingGroup, act: ScalingActivity) -> dict[str, Any]:
         """RunInstances as the group asks it: the template version, the chosen subnet (the
         template's interface keeps its groups and public-address choice), propagated tags."""
-        template = s.get(models.LaunchTemplate, g.launch_template_id)
+        template_id = act.launch_template_id or g.launch_template_id
+        template = s.get(models.LaunchTemplate, template_id)
         data = launch_templates.version(s, template, act.launch_version).data if template else {}
         params: dict[str, Any] = {
-            "LaunchTemplate": {"LaunchTemplateId": g.launch_template_id,
+            "LaunchTemplate": {"LaunchTemplateId": template_id,
                                "Version": act.launch_version},
             "MinCount": 1, "MaxCount": 1, "ClientToken": act.client_token}
         interfaces = data.get("NetworkInterfaces") or []
@@ -330,9 +338,7 @@ class AutoScalingController(ResyncLoop):
             elif have > g.desired_capacity and ("Terminate" not in g.suspended_processes
                                                 or g.status):
                 excess = have - g.desired_capacity
-                template = s.get(models.LaunchTemplate, g.launch_template_id)
-                current = str(launch_templates.version_number(
-                    template, g.launch_template_version)) if template else ""
+                current = (g.launch_template_id, refresh.current_version(s, g))
                 for m in _victims(g, counted, excess, current):
                     res.retire(s, g, m, (
                         f"{g.capacity_cause}  At {res.stamp()} an instance was taken out of "
@@ -415,11 +421,11 @@ class AutoScalingController(ResyncLoop):
             inst = s.get(models.Instance, instance_id)
             state = inst.state if inst is not None else "terminated"
         if state not in ("shutting-down", "terminated"):
-            try:
-                terminate_instances(ctx, {"InstanceIds": [instance_id]})
-            except ApiError as err:
-                log.warning("terminating %s: %s", instance_id, err.message)
-                return
+            # Not the API call: termination protection does not stop Auto Scaling (AWS).
+            with self.cloud.store.write() as s:
+                inst = s.get(models.Instance, instance_id)
+                if inst is not None and inst.state not in ("shutting-down", "terminated"):
+                    begin_termination(inst, "Auto Scaling")
         with self.cloud.store.write() as s:
             act = s.scalar(select(ScalingActivity).where(
                 ScalingActivity.instance_id == instance_id, ScalingActivity.kind == "terminate",
@@ -467,11 +473,12 @@ def _health(s: Session, g: AutoScalingGroup, m: GroupInstance, inst: models.Inst
 
 
 def _victims(g: AutoScalingGroup, counted: list[GroupInstance], excess: int,
-             current_version: str) -> list[GroupInstance]:
+             current: tuple[str, str]) -> list[GroupInstance]:
     """Who leaves on scale-in, by the group's termination policy (protected instances
     never): pending before in service, then the policy's order, then the most crowded
     subnet first so the rest stay balanced."""
-    candidates = [m for m in counted if not m.protected]
+    # Protection holds against scale-in, not against deleting the group (as AWS).
+    candidates = [m for m in counted if g.status or not m.protected]
     policy = (g.termination_policies or ["Default"])[0]
 
     def order(m: GroupInstance) -> tuple:
@@ -481,7 +488,7 @@ def _victims(g: AutoScalingGroup, counted: list[GroupInstance], excess: int,
         elif policy == "OldestInstance":
             key = (age,)
         else:  # Default and OldestLaunchTemplate: off-template first, then oldest
-            key = (0 if m.launch_template_version != current_version else 1, age)
+            key = (0 if refresh.template_of(m) != current else 1, age)
         return (0 if m.lifecycle_state.startswith("Pending") else 1,) + key
     return sorted(candidates, key=order)[:excess]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gureum.store.models import Base, UtcDateTime, utcnow
@@ -60,6 +60,8 @@ class GroupInstance(Base):
     health_status: Mapped[str] = mapped_column(String(16), default="Healthy")
     protected: Mapped[bool] = mapped_column(Boolean, default=False)
     launch_template_version: Mapped[str] = mapped_column(String(32))
+    # Which template the version is of (a refresh may change templates).
+    launch_template_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
     availability_zone: Mapped[str] = mapped_column(String(32))
     subnet_id: Mapped[str] = mapped_column(String(32))
     launched_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
@@ -78,6 +80,8 @@ class GroupInstance(Base):
 
 class ScalingActivity(Base):
     __tablename__ = "autoscaling_activities"
+    __table_args__ = (Index("ix_autoscaling_activities_open", "group_arn", "kind", "status_code"),
+                      Index("ix_autoscaling_activities_instance", "instance_id"))
     activity_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.account_id"), index=True)
     group_name: Mapped[str] = mapped_column(String(255), index=True)
@@ -95,6 +99,7 @@ class ScalingActivity(Base):
     # asks again with the same token and gets the same instance.
     client_token: Mapped[str | None] = mapped_column(String(64), nullable=True)
     launch_version: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    launch_template_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     started_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
     ended_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)

@@ -365,3 +365,65 @@ def test_lifecycle_hooks_hold_launch_and_termination(asg, ec2, template, subnet)
     assert code(asg.delete_lifecycle_hook, AutoScalingGroupName=name,
                 LifecycleHookName="warm") == "ValidationError"
     asg.delete_auto_scaling_group(AutoScalingGroupName=name, ForceDelete=True)
+
+
+def test_review_findings_hold(fast, asg, ec2, image_id, subnet) -> None:  # noqa: ANN001
+    """Faults a review found: none may freeze a group."""
+    lt = ec2.create_launch_template(LaunchTemplateName="review", LaunchTemplateData={
+        "ImageId": image_id, "InstanceType": "t3.nano"})["LaunchTemplate"]["LaunchTemplateId"]
+    ec2.create_launch_template_version(LaunchTemplateId=lt, SourceVersion="1",
+                                       LaunchTemplateData={"InstanceType": "t3.micro"})
+    # 1. The group's version deleted: launches fail and say why; the group still works.
+    name = f"g{next(_names)}"
+    asg.create_auto_scaling_group(AutoScalingGroupName=name, MinSize=0, MaxSize=3,
+                                  DesiredCapacity=1, VPCZoneIdentifier=subnet,
+                                  LaunchTemplate={"LaunchTemplateId": lt, "Version": "2"},
+                                  NewInstancesProtectedFromScaleIn=True)
+    first = settles(asg, name, 1)[0]
+    ec2.delete_launch_template_versions(LaunchTemplateId=lt, Versions=["2"])
+    asg.set_desired_capacity(AutoScalingGroupName=name, DesiredCapacity=2)
+    assert wait_for(lambda: any(a["StatusCode"] == "Failed" for a in asg.describe_scaling_activities(
+        AutoScalingGroupName=name)["Activities"]), 10)
+    ec2.terminate_instances(InstanceIds=[first])  # still noticed: the pass goes on
+    assert wait_for(lambda: first not in in_service(asg, name), 10)
+    # 2. ForceDelete ends even with scale-in protected members, and through a
+    # termination-protected instance (neither stops Auto Scaling, as on AWS).
+    asg.update_auto_scaling_group(AutoScalingGroupName=name, LaunchTemplate={
+        "LaunchTemplateId": lt, "Version": "1"})
+    protected = settles(asg, name, 2)
+    ec2.modify_instance_attribute(InstanceId=protected[0], DisableApiTermination={"Value": True})
+    asg.delete_auto_scaling_group(AutoScalingGroupName=name, ForceDelete=True)
+    assert wait_for(lambda: not asg.describe_auto_scaling_groups(
+        AutoScalingGroupNames=[name])["AutoScalingGroups"], 15)
+    assert wait_for(lambda: state(ec2, protected[0]) == "terminated", 10)
+
+
+def test_members_retired_before_joining_do_not_block_a_delete(fast, asg, template, subnet) -> None:  # noqa: ANN001
+    name = new_group(asg, template, subnet, DesiredCapacity=0)
+    asg.put_lifecycle_hook(AutoScalingGroupName=name, LifecycleHookName="hold",
+                           LifecycleTransition="autoscaling:EC2_INSTANCE_LAUNCHING",
+                           HeartbeatTimeout=300)
+    asg.set_desired_capacity(AutoScalingGroupName=name, DesiredCapacity=1)
+    assert wait_for(lambda: [i["LifecycleState"] for i in group(asg, name)["Instances"]]
+                    == ["Pending:Wait"], 10)
+    asg.set_desired_capacity(AutoScalingGroupName=name, DesiredCapacity=0)
+    assert wait_for(lambda: not group(asg, name)["Instances"], 10)
+    launch = [a for a in asg.describe_scaling_activities(AutoScalingGroupName=name)[
+        "Activities"] if a["Description"].startswith("Launching")][0]
+    assert launch["StatusCode"] == "Cancelled"
+    asg.delete_auto_scaling_group(AutoScalingGroupName=name)  # no ForceDelete needed
+
+
+def test_refresh_to_another_template_replaces_equal_version_numbers(asg, ec2, image_id, template, subnet) -> None:  # noqa: ANN001
+    other = ec2.create_launch_template(LaunchTemplateName="refresh-other", LaunchTemplateData={
+        "ImageId": image_id, "InstanceType": "t3.small"})["LaunchTemplate"]["LaunchTemplateId"]
+    name = new_group(asg, template, subnet, DesiredCapacity=2)
+    before = settles(asg, name, 2)
+    asg.start_instance_refresh(AutoScalingGroupName=name, Preferences={
+        "MinHealthyPercentage": 50, "InstanceWarmup": 0, "SkipMatching": True},
+        DesiredConfiguration={"LaunchTemplate": {"LaunchTemplateId": other, "Version": "1"}})
+    assert wait_for(lambda: refresh_status(asg, name)["Status"] == "Successful", 30)
+    after = settles(asg, name, 2)
+    assert not set(before) & set(after)
+    assert {i["LaunchTemplate"]["LaunchTemplateId"] for i in group(asg, name)["Instances"]} == {other}
+    asg.delete_auto_scaling_group(AutoScalingGroupName=name, ForceDelete=True)

@@ -13,6 +13,7 @@ import math
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from gureum.errors import ApiError
 from gureum.services.autoscaling import resources as res
 from gureum.services.ec2.handlers import launch_templates
 from gureum.store import models
@@ -34,9 +35,19 @@ def active(s: Session, group_arn: str) -> InstanceRefresh | None:
 
 
 def current_version(s: Session, g: AutoScalingGroup) -> str:
+    """The version number the group launches now (as a string); the name as given when it
+    cannot be resolved (a deleted template or version: the launch will fail and say so)."""
     template = s.get(models.LaunchTemplate, g.launch_template_id)
-    return str(launch_templates.version_number(template, g.launch_template_version)) \
-        if template else g.launch_template_version
+    if template is None:
+        return g.launch_template_version
+    try:
+        return str(launch_templates.version_number(template, g.launch_template_version))
+    except ApiError:
+        return g.launch_template_version
+
+
+def template_of(m: GroupInstance) -> tuple[str, str]:
+    return (m.launch_template_id or "", m.launch_template_version)
 
 
 def _warmup(g: AutoScalingGroup, r: InstanceRefresh) -> int:
@@ -51,7 +62,7 @@ def _end(r: InstanceRefresh, status: str, reason: str, now: dt.datetime) -> None
 
 
 def _healthy_behind_lb(s: Session, g: AutoScalingGroup, m: GroupInstance) -> bool:
-    if not g.target_group_arns:
+    if not g.target_group_arns or "AddToLoadBalancer" in g.suspended_processes:
         return True
     inst = s.get(models.Instance, m.instance_id)
     states = [t.health for t in s.scalars(select(Target).where(
@@ -69,15 +80,15 @@ def step(s: Session, g: AutoScalingGroup, r: InstanceRefresh, now: dt.datetime) 
         return
     rolling_back = r.status == "RollbackInProgress"
     since = r.rollback_started_at if rolling_back and r.rollback_started_at else r.started_at
-    target = current_version(s, g)
+    target = (g.launch_template_id, current_version(s, g))
     skip_matching = rolling_back or bool(r.preferences.get("SkipMatching"))
     members = res.members(s, g.arn)
 
     def outdated(m: GroupInstance) -> bool:
-        return m.launch_template_version != target or (not skip_matching and m.launched_at < since)
+        return template_of(m) != target or (not skip_matching and m.launched_at < since)
 
     failed = [m for m in members if m.health_status == "Unhealthy" and m.launched_at >= since
-              and m.launch_template_version == target]
+              and template_of(m) == target]
     failed_launch = s.scalar(select(ScalingActivity.status_message).where(
         ScalingActivity.group_arn == g.arn, ScalingActivity.kind == "launch",
         ScalingActivity.status_code == "Failed", ScalingActivity.started_at >= since))
@@ -103,7 +114,9 @@ def step(s: Session, g: AutoScalingGroup, r: InstanceRefresh, now: dt.datetime) 
     settled = len(live) >= g.desired_capacity and not any(
         m.lifecycle_state.startswith("Pending")
         or (m.in_service_at is not None and (now - m.in_service_at).total_seconds() < warmup)
-        or not _healthy_behind_lb(s, g, m) for m in live) and not any(
+        # Only replacements must pass their target groups' checks: an old member failing
+        # them may be the very reason for the refresh.
+        or (m.launched_at >= since and not _healthy_behind_lb(s, g, m)) for m in live) and not any(
         m.lifecycle_state.startswith("Terminating") or m.lifecycle_state == "Detaching"
         for m in members)
     if not settled:

@@ -85,11 +85,24 @@ def template_spec(s: Session, g: AutoScalingGroup, version: str | None = None) -
             "Version": version or g.launch_template_version}
 
 
-def instance_view(m: GroupInstance, instance_type: str, spec: dict[str, str]) -> dict[str, Any]:
+def template_names(s: Session, members: list[GroupInstance]) -> dict[str, str]:
+    ids_ = {m.launch_template_id for m in members if m.launch_template_id}
+    return {t.template_id: t.name for t in s.scalars(select(models.LaunchTemplate).where(
+        models.LaunchTemplate.template_id.in_(ids_)))} if ids_ else {}
+
+
+def instance_view(m: GroupInstance, instance_type: str, spec: dict[str, str],
+                  names: dict[str, str] | None = None) -> dict[str, Any]:
+    """A member as DescribeAutoScalingGroups/Instances show it: the template and version
+    it was launched from (which a refresh may have changed for the group since)."""
+    template_id = m.launch_template_id or spec["LaunchTemplateId"]
+    launched_from = {"LaunchTemplateId": template_id,
+                     "LaunchTemplateName": (names or {}).get(template_id,
+                                                             spec["LaunchTemplateName"]),
+                     "Version": m.launch_template_version}
     return {"InstanceId": m.instance_id, "InstanceType": instance_type,
             "AvailabilityZone": m.availability_zone, "LifecycleState": m.lifecycle_state,
-            "HealthStatus": m.health_status,
-            "LaunchTemplate": {**spec, "Version": m.launch_template_version},
+            "HealthStatus": m.health_status, "LaunchTemplate": launched_from,
             "ProtectedFromScaleIn": m.protected}
 
 
@@ -98,6 +111,7 @@ def group_view(s: Session, g: AutoScalingGroup) -> dict[str, Any]:
     rows = members(s, g.arn)
     types = {i.instance_id: i.instance_type for i in s.scalars(select(models.Instance).where(
         models.Instance.instance_id.in_([m.instance_id for m in rows])))}
+    names = template_names(s, rows)
     zones = sorted({sub.availability_zone for sub in s.scalars(select(models.Subnet).where(
         models.Subnet.subnet_id.in_(g.subnet_ids)))})
     out: dict[str, Any] = {
@@ -107,7 +121,8 @@ def group_view(s: Session, g: AutoScalingGroup) -> dict[str, Any]:
         "AvailabilityZones": zones, "LoadBalancerNames": [],
         "TargetGroupARNs": g.target_group_arns, "HealthCheckType": g.health_check_type,
         "HealthCheckGracePeriod": g.health_check_grace_period,
-        "Instances": [instance_view(m, types.get(m.instance_id, ""), spec) for m in rows],
+        "Instances": [instance_view(m, types.get(m.instance_id, ""), spec, names)
+                      for m in rows],
         "CreatedTime": g.created_at,
         "SuspendedProcesses": [{"ProcessName": name, "SuspensionReason": "User suspended "
                                 f"at {stamp(g.created_at)}"} for name in g.suspended_processes],
@@ -154,8 +169,13 @@ page = paging.pager(lambda token: exc.InvalidNextToken("The token is invalid."),
 
 
 def retire(s: Session, g: AutoScalingGroup, m: GroupInstance, cause: str) -> ScalingActivity:
-    """Take a member out of service: Terminating, with its termination activity."""
+    """Take a member out of service: Terminating, with its termination activity. A launch
+    still open for it (retired before it joined) ends Cancelled."""
     m.lifecycle_state, m.leaving_cause = "Terminating", cause
+    for launch in s.scalars(select(ScalingActivity).where(
+            ScalingActivity.instance_id == m.instance_id, ScalingActivity.kind == "launch",
+            ScalingActivity.ended_at.is_(None))):
+        finish(launch, "Cancelled", "The instance was taken out of service before it joined.")
     return activity(s, g, "terminate", f"Terminating EC2 instance: {m.instance_id}", cause,
                         instance_id=m.instance_id, subnet_id=m.subnet_id, progress=0,
                         status_code="InProgress")

@@ -38,7 +38,8 @@ def describe_auto_scaling_instances(ctx: RequestContext, p: dict[str, Any]) -> d
         types = {i.instance_id: i.instance_type for i in s.scalars(select(models.Instance).where(
             models.Instance.instance_id.in_([m.instance_id for m, _ in chunk])))}
         out: dict[str, Any] = {"AutoScalingInstances": [
-            {**res.instance_view(m, types.get(m.instance_id, ""), res.template_spec(s, g)),
+            {**res.instance_view(m, types.get(m.instance_id, ""), res.template_spec(s, g),
+                                 res.template_names(s, [m])),
              "AutoScalingGroupName": g.name, "HealthStatus": m.health_status.upper()}
             for m, g in chunk]}
     if token:
@@ -59,6 +60,9 @@ def terminate_instance_in_auto_scaling_group(ctx: RequestContext,
             g, m = _member(s, ctx, instance_id)
             if m.lifecycle_state.startswith("Terminating"):
                 continue
+            if m.lifecycle_state not in res.COUNTED:
+                raise exc.ValidationError(f"The instance {instance_id} is {m.lifecycle_state} "
+                                          "and cannot be terminated through the group now.")
             cause = (f"At {res.stamp()} instance {instance_id} was taken out of service in "
                      "response to a user request")
             if decrement:
@@ -120,6 +124,9 @@ def detach_instances(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
             if m is None or m.group_arn != g.arn:
                 raise exc.ValidationError(f"The instance {instance_id[:32]} is not part of "
                                           f"Auto Scaling group {g.name}.")
+            if m.lifecycle_state != "InService":
+                raise exc.ValidationError(f"The instance {instance_id} is not in InService "
+                                          f"({m.lifecycle_state}) and cannot be detached.")
             cause = f"At {res.stamp()} instance {instance_id} was detached in response to a user request"
             if p["ShouldDecrementDesiredCapacity"]:
                 if g.desired_capacity - 1 < g.min_size:

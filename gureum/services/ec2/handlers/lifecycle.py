@@ -68,10 +68,15 @@ def terminate_instances(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any
                 f"The instance '{inst.instance_id}' may not be terminated. Modify its "
                 "'disableApiTermination' instance attribute and try again.")
         if inst.state not in ("shutting-down", "terminated"):
-            _change(inst, "shutting-down", "terminated", "User initiated")
-            inst.state_reason_code = "Client.UserInitiatedShutdown"
-            inst.state_reason_message = "Client.UserInitiatedShutdown: User initiated shutdown"
+            begin_termination(inst, "User initiated")
     return _transitions(ctx, p, "TerminatingInstances", apply)
+
+
+def begin_termination(inst: Instance, why: str) -> None:
+    """shutting-down, on its way to terminated (the API's and Auto Scaling's way in)."""
+    _change(inst, "shutting-down", "terminated", why)
+    inst.state_reason_code = "Client.UserInitiatedShutdown"
+    inst.state_reason_message = "Client.UserInitiatedShutdown: User initiated shutdown"
 
 
 @action("ec2", "RebootInstances")
