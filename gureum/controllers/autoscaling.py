@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
@@ -55,6 +56,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("gureum.autoscaling")
 GONE = ("stopping", "stopped", "shutting-down", "terminated")
+JOIN_DEADLINE = 30.0  # seconds of failing registrations before the launch counts as failed
 MAX_LAUNCH_BACKOFF = 60
 
 
@@ -65,6 +67,7 @@ class AutoScalingController(ResyncLoop):
     def __init__(self, cloud: Cloud) -> None:
         super().__init__()
         self.cloud = cloud
+        self.join_failures: dict[str, float] = {}  # instance -> when registering first failed
 
     def sync(self) -> None:
         with self.cloud.store.read() as s:
@@ -294,19 +297,36 @@ class AutoScalingController(ResyncLoop):
             targets = [] if "AddToLoadBalancer" in g.suspended_processes else [
                 (tg.arn, instance_id if tg.target_type == "instance" else inst.private_ip)
                 for tg in (s.get(TargetGroup, a) for a in g.target_group_arns) if tg]
+        done: list[list[str]] = []
+        failure = None
         try:
             for tg_arn, target_id in targets:
                 register_targets(ctx, {"TargetGroupArn": tg_arn, "Targets": [{"Id": target_id}]})
+                done.append([tg_arn, target_id])
         except ApiError as err:
-            log.warning("instance %s: registering with its target groups failed: %s",
-                        instance_id, err.message)
-            return
+            failure = err.message
         with self.cloud.store.write() as s:
             m = s.get(GroupInstance, instance_id)
-            if m is None or m.lifecycle_state not in ("Pending", "Pending:Proceed"):
+            g = s.get(AutoScalingGroup, arn)
+            if m is None or g is None or m.lifecycle_state not in ("Pending", "Pending:Proceed"):
                 return
-            m.lifecycle_state, m.in_service_at = "InService", utcnow()
-            _launch_activity_status(s, instance_id, "Successful")
+            m.registered_targets = [list(t) for t in {tuple(t) for t in
+                                                      (m.registered_targets or []) + done}]
+            if failure is None:
+                self.join_failures.pop(instance_id, None)
+                m.lifecycle_state, m.in_service_at = "InService", utcnow()
+                _launch_activity_status(s, instance_id, "Successful")
+                return
+            # Failures are counted here, not written: a commit would wake this loop at once.
+            first = self.join_failures.setdefault(instance_id, time.monotonic())
+            log.warning("instance %s: registering with its target groups failed: %s",
+                        instance_id, failure)
+            if time.monotonic() - first >= JOIN_DEADLINE:  # as AWS: the launch failed
+                self.join_failures.pop(instance_id, None)
+                _launch_activity_status(s, instance_id, "Failed",
+                                        f"Registering with the target groups failed: {failure}")
+                res.retire(s, g, m, f"At {res.stamp()} an instance was taken out of service: "
+                           f"it could not be registered with its target groups ({failure}).")
 
 
     # -- capacity --------------------------------------------------------------------------
@@ -362,14 +382,11 @@ class AutoScalingController(ResyncLoop):
             detaching = {m.instance_id for m in res.members(s, arn)
                          if m.lifecycle_state == "Detaching"}
             registered: dict[str, list[tuple[str, str, bool]]] = {}
-            for instance_id in leaving:
-                inst = s.get(models.Instance, instance_id)
-                ids = {instance_id, inst.private_ip} if inst else {instance_id}
-                registered[instance_id] = [
-                    (t.target_group_arn, t.target_id, t.draining_until is not None)
-                    for t in s.scalars(select(Target).where(
-                        Target.target_group_arn.in_(g.target_group_arns),
-                        Target.target_id.in_(ids)))]
+            for m in res.members(s, arn):
+                if m.instance_id in leaving:
+                    registered[m.instance_id] = [
+                        (t.target_group_arn, t.target_id, t.draining_until is not None)
+                        for t in member_targets(s, g, m)]
         for instance_id in leaving:
             held = registered[instance_id]
             for tg_arn, target_id, draining in held:
@@ -459,16 +476,13 @@ def _health(s: Session, g: AutoScalingGroup, m: GroupInstance, inst: models.Inst
         m.leaving_cause = (f"At {res.stamp()} an instance was taken out of service in response "
                            "to an EC2 health check indicating it has been terminated or stopped.")
         return "Unhealthy"
+    after_grace = (now - m.launched_at).total_seconds() >= g.health_check_grace_period
     if g.health_check_type == "ELB" and g.target_group_arns and m.in_service_at is not None \
-            and (now - m.launched_at).total_seconds() >= g.health_check_grace_period:
-        unhealthy = s.scalar(select(Target.target_id).where(
-            Target.target_group_arn.in_(g.target_group_arns),
-            Target.target_id.in_((m.instance_id, inst.private_ip)),
-            Target.draining_until.is_(None), Target.health == "unhealthy"))
-        if unhealthy is not None:
-            m.leaving_cause = (f"At {res.stamp()} an instance was taken out of service in "
-                               "response to an ELB system health check failure.")
-            return "Unhealthy"
+            and after_grace and any(t.draining_until is None and t.health == "unhealthy"
+                                    for t in member_targets(s, g, m)):
+        m.leaving_cause = (f"At {res.stamp()} an instance was taken out of service in "
+                           "response to an ELB system health check failure.")
+        return "Unhealthy"
     return "Healthy"
 
 
@@ -503,3 +517,21 @@ def _launch_activity_status(s: Session, instance_id: str, status: str,
         act.status_code, act.progress = status, 40
     else:
         res.finish(act, status, message)
+
+
+def member_targets(s: Session, g: AutoScalingGroup, m: GroupInstance) -> list[Target]:
+    """The target rows a member holds: exactly what it registered as when it joined (its
+    private address may belong to another instance by now). Members from before that was
+    recorded are matched by instance id, and by address while their instance lives."""
+    if m.registered_targets:
+        pairs = {tuple(t) for t in m.registered_targets}
+        return [t for t in s.scalars(select(Target).where(
+            Target.target_group_arn.in_({arn for arn, _ in pairs}),
+            Target.target_id.in_({tid for _, tid in pairs})))
+            if (t.target_group_arn, t.target_id) in pairs]
+    inst = s.get(models.Instance, m.instance_id)
+    ids = {m.instance_id}
+    if inst is not None and inst.state not in ("shutting-down", "terminated"):
+        ids.add(inst.private_ip)
+    return list(s.scalars(select(Target).where(Target.target_group_arn.in_(g.target_group_arns),
+                                               Target.target_id.in_(ids))))

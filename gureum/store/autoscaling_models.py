@@ -76,6 +76,10 @@ class GroupInstance(Base):
     action_token: Mapped[str | None] = mapped_column(String(36), nullable=True)
     action_deadline: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
     action_result: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    # [target group ARN, target id] pairs it was registered as when it joined: what it
+    # leaves, even after its private address went to someone else.
+    registered_targets: Mapped[list[list[str]]] = mapped_column(JSON, default=list,
+                                                                server_default="[]")
 
 
 class ScalingActivity(Base):

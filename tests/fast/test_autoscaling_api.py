@@ -427,3 +427,34 @@ def test_refresh_to_another_template_replaces_equal_version_numbers(asg, ec2, im
     assert not set(before) & set(after)
     assert {i["LaunchTemplate"]["LaunchTemplateId"] for i in group(asg, name)["Instances"]} == {other}
     asg.delete_auto_scaling_group(AutoScalingGroupName=name, ForceDelete=True)
+
+
+def test_a_member_that_cannot_join_its_target_groups_is_replaced(fast, asg, ec2, template, subnet, monkeypatch) -> None:  # noqa: ANN001, E501
+    from gureum.controllers import autoscaling as controller
+    from gureum.services.elbv2 import exceptions as elb_exc
+
+    elb = fast.client("elbv2")
+    vpc = ec2.describe_subnets(SubnetIds=[subnet])["Subnets"][0]["VpcId"]
+    tg = elb.create_target_group(Name="join-fails", Protocol="HTTP", Port=80, VpcId=vpc)[
+        "TargetGroups"][0]["TargetGroupArn"]
+    name = new_group(asg, template, subnet, DesiredCapacity=0, TargetGroupARNs=[tg])
+
+    def refuse(ctx, p):  # noqa: ANN001, ANN202
+        raise elb_exc.TooManyTargets("injected: the target group is full")
+
+    monkeypatch.setattr(controller, "register_targets", refuse)
+    monkeypatch.setattr(controller, "JOIN_DEADLINE", 3.0)
+    asg.set_desired_capacity(AutoScalingGroupName=name, DesiredCapacity=1)
+
+    def failed_launch() -> dict | None:
+        return next((a for a in asg.describe_scaling_activities(AutoScalingGroupName=name)[
+            "Activities"] if a["StatusCode"] == "Failed"), None)
+
+    assert wait_for(lambda: failed_launch() is not None, 30)
+    assert "Registering with the target groups failed" in failed_launch()["StatusMessage"]
+    monkeypatch.undo()
+    settles(asg, name, 1)  # the replacement joins once registration works again
+    asg.delete_auto_scaling_group(AutoScalingGroupName=name, ForceDelete=True)
+    assert wait_for(lambda: not asg.describe_auto_scaling_groups(
+        AutoScalingGroupNames=[name])["AutoScalingGroups"], 15)
+    elb.delete_target_group(TargetGroupArn=tg)

@@ -23,7 +23,6 @@ from gureum.store.autoscaling_models import (
     InstanceRefresh,
     ScalingActivity,
 )
-from gureum.store.elbv2_models import Target
 
 ACTIVE = ("Pending", "InProgress", "Cancelling", "RollbackInProgress")
 DEFAULT_MIN_HEALTHY = 90
@@ -64,11 +63,9 @@ def _end(r: InstanceRefresh, status: str, reason: str, now: dt.datetime) -> None
 def _healthy_behind_lb(s: Session, g: AutoScalingGroup, m: GroupInstance) -> bool:
     if not g.target_group_arns or "AddToLoadBalancer" in g.suspended_processes:
         return True
-    inst = s.get(models.Instance, m.instance_id)
-    states = [t.health for t in s.scalars(select(Target).where(
-        Target.target_group_arn.in_(g.target_group_arns),
-        Target.target_id.in_((m.instance_id, inst.private_ip if inst else "")),
-        Target.draining_until.is_(None)))]
+    from gureum.controllers.autoscaling import member_targets
+
+    states = [t.health for t in member_targets(s, g, m) if t.draining_until is None]
     return len(states) == len(g.target_group_arns) and set(states) == {"healthy"}
 
 
