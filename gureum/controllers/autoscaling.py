@@ -24,7 +24,7 @@ import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from gureum.api.dispatch import RequestContext
@@ -56,6 +56,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("gureum.autoscaling")
 GONE = ("stopping", "stopped", "shutting-down", "terminated")
+ACTIVITY_HISTORY = dt.timedelta(weeks=6)
+PRUNE_EVERY = 3600.0
 JOIN_DEADLINE = 30.0  # seconds of failing registrations before the launch counts as failed
 MAX_LAUNCH_BACKOFF = 60
 
@@ -68,8 +70,14 @@ class AutoScalingController(ResyncLoop):
         super().__init__()
         self.cloud = cloud
         self.join_failures: dict[str, float] = {}  # instance -> when registering first failed
+        self._pruned = 0.0
 
     def sync(self) -> None:
+        if time.monotonic() - self._pruned > PRUNE_EVERY:  # as AWS: six weeks of history
+            self._pruned = time.monotonic()
+            with self.cloud.store.write() as s:
+                s.execute(delete(ScalingActivity).where(
+                    ScalingActivity.ended_at < utcnow() - ACTIVITY_HISTORY))
         with self.cloud.store.read() as s:
             groups = [(g.arn, g.account_id) for g in s.scalars(select(AutoScalingGroup))]
         for arn, account in groups:  # one broken group never stalls the others

@@ -77,3 +77,16 @@ def test_launch_template_errors(ec2, image_id) -> None:  # noqa: ANN001
         "UnsupportedOperation"
     assert code(ec2.run_instances, MinCount=1, MaxCount=1, LaunchTemplate={
         "LaunchTemplateName": "nope"}) == "InvalidLaunchTemplateName.NotFoundException"
+
+
+def test_latest_is_the_newest_version_that_still_exists(ec2, image_id) -> None:  # noqa: ANN001
+    lt = ec2.create_launch_template(LaunchTemplateName="latest-left", LaunchTemplateData={
+        "ImageId": image_id, "InstanceType": "t3.nano"})["LaunchTemplate"]["LaunchTemplateId"]
+    for kind in ("t3.micro", "t3.small"):
+        ec2.create_launch_template_version(LaunchTemplateId=lt, SourceVersion="1",
+                                           LaunchTemplateData={"InstanceType": kind})
+    ec2.delete_launch_template_versions(LaunchTemplateId=lt, Versions=["3"])
+    inst = ec2.run_instances(MinCount=1, MaxCount=1, LaunchTemplate={
+        "LaunchTemplateId": lt, "Version": "$Latest"})["Instances"][0]
+    assert inst["InstanceType"] == "t3.micro"  # version 2
+    ec2.terminate_instances(InstanceIds=[inst["InstanceId"]])

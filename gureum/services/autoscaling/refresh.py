@@ -40,7 +40,7 @@ def current_version(s: Session, g: AutoScalingGroup) -> str:
     if template is None:
         return g.launch_template_version
     try:
-        return str(launch_templates.version_number(template, g.launch_template_version))
+        return str(launch_templates.resolved_number(s, template, g.launch_template_version))
     except ApiError:
         return g.launch_template_version
 

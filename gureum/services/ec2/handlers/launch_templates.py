@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from gureum.api.dispatch import RequestContext, action
 from gureum.services.ec2 import exceptions as exc
@@ -67,8 +67,19 @@ def version_number(template: models.LaunchTemplate, wanted: str | None) -> int:
     return int(wanted)
 
 
+def resolved_number(s: Any, template: models.LaunchTemplate, wanted: str | None) -> int:
+    """A version name as a number; $Latest is the newest version that still exists (the
+    newest may have been deleted)."""
+    if wanted == "$Latest":
+        newest = s.scalar(select(func.max(models.LaunchTemplateVersion.number)).where(
+            models.LaunchTemplateVersion.template_id == template.template_id))
+        if newest is not None:
+            return int(newest)
+    return version_number(template, wanted)
+
+
 def version(s: Any, template: models.LaunchTemplate, wanted: str | None) -> models.LaunchTemplateVersion:
-    number = version_number(template, wanted)
+    number = resolved_number(s, template, wanted)
     found = s.get(models.LaunchTemplateVersion, (template.template_id, number))
     if found is None:
         raise exc.InvalidLaunchTemplateIdVersionNotFound(
