@@ -29,27 +29,57 @@ def decode(token: str | None, bad_token: Callable[[str], ApiError]) -> int:
     return offset
 
 
+def window(size: int | None, token: str | None, *, lo: int, hi: int,
+           bad_token: Callable[[str], ApiError], bad_size: Callable[[int], ApiError],
+           default: int | None = None) -> tuple[int, int | None]:
+    """(offset, size) of the page asked for; size None means everything from offset."""
+    start = decode(token, bad_token)
+    size = default if size is None else size
+    if size is not None and not lo <= size <= hi:
+        raise bad_size(size)
+    return start, size
+
+
 def page(items: list[T], size: int | None, token: str | None, *, lo: int, hi: int,
          bad_token: Callable[[str], ApiError], bad_size: Callable[[int], ApiError],
          default: int | None = None) -> tuple[list[T], str | None]:
-    """(this page, the next page's token or None). No size and no default: everything."""
-    start = decode(token, bad_token)
-    size = default if size is None else size
+    """(this page, the next page's token or None) of a list in memory."""
+    start, size = window(size, token, lo=lo, hi=hi, bad_token=bad_token, bad_size=bad_size,
+                         default=default)
     if size is None:
         return items[start:], None
-    if not lo <= size <= hi:
-        raise bad_size(size)
     end = start + size
     return items[start:end], encode(end) if end < len(items) else None
 
 
+class Pager:
+    """A service's paging, with its own errors: `pager(items, size, token)` pages a list;
+    `pager.select(session, query, size, token)` pages in the database (LIMIT/OFFSET)."""
+
+    def __init__(self, bad_token: Callable[[str], ApiError],
+                 bad_size: Callable[[int, int, int], ApiError], **defaults: Any) -> None:
+        self.bad_token, self.bad_size, self.defaults = bad_token, bad_size, defaults
+
+    def _bounds(self, bounds: dict[str, Any]) -> dict[str, Any]:
+        lo = bounds.get("lo", self.defaults.get("lo", 1))
+        hi = bounds.get("hi", self.defaults.get("hi", 1000))
+        return {"lo": lo, "hi": hi, "bad_token": self.bad_token,
+                "bad_size": lambda n: self.bad_size(n, lo, hi),
+                "default": bounds.get("default", self.defaults.get("default"))}
+
+    def __call__(self, items: list[Any], size: int | None, token: str | None,
+                 **bounds: Any) -> tuple[list[Any], str | None]:
+        return page(items, size, token, **self._bounds(bounds))
+
+    def select(self, session: Any, query: Any, size: int | None, token: str | None,
+               **bounds: Any) -> tuple[list[Any], str | None]:
+        start, size = window(size, token, **self._bounds(bounds))
+        if size is None:
+            return list(session.scalars(query.offset(start))), None
+        rows = list(session.scalars(query.offset(start).limit(size + 1)))
+        return rows[:size], encode(start + size) if len(rows) > size else None
+
+
 def pager(bad_token: Callable[[str], ApiError], bad_size: Callable[[int, int, int], ApiError],
-          **defaults: Any) -> Callable[..., tuple[list[Any], str | None]]:
-    """A service's `page(items, size, token, lo=..., hi=...)` with its errors built in."""
-    def service_page(items: list[Any], size: int | None, token: str | None,
-                     **bounds: Any) -> tuple[list[Any], str | None]:
-        lo, hi = bounds.get("lo", defaults.get("lo", 1)), bounds.get("hi", defaults.get("hi", 1000))
-        return page(items, size, token, lo=lo, hi=hi, bad_token=bad_token,
-                    bad_size=lambda n: bad_size(n, lo, hi),
-                    default=bounds.get("default", defaults.get("default")))
-    return service_page
+          **defaults: Any) -> Pager:
+    return Pager(bad_token, bad_size, **defaults)

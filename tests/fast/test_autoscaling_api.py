@@ -74,6 +74,11 @@ def test_group_launches_tags_scales_in_and_deletes(fast, asg, ec2, template, sub
     assert "a user request created an AutoScalingGroup changing the desired capacity from " \
         "0 to 2" in activities[0]["Cause"]
     assert activities[0]["Description"].startswith("Launching a new EC2 instance: i-")
+    first = asg.describe_scaling_activities(AutoScalingGroupName=name, MaxRecords=1)
+    second = asg.describe_scaling_activities(AutoScalingGroupName=name, MaxRecords=1,
+                                             NextToken=first["NextToken"])
+    assert [a["ActivityId"] for a in first["Activities"] + second["Activities"]] == \
+        [a["ActivityId"] for a in activities] and "NextToken" not in second
     details = asg.describe_auto_scaling_instances(InstanceIds=members)["AutoScalingInstances"]
     assert {d["HealthStatus"] for d in details} == {"HEALTHY"}
     assert {d["AutoScalingGroupName"] for d in details} == {name}

@@ -233,10 +233,22 @@ def check(policy_type: str, p: dict[str, Any]) -> dict[str, Any]:
     return config
 
 
-def view(s: Session, policy: ScalingPolicy, group_name: str) -> dict[str, Any]:
-    alarms = [{"AlarmName": a.name, "AlarmARN": a.arn} for a in s.scalars(
-        select(MetricAlarm).where(MetricAlarm.account_id == policy.account_id))
-        if policy.arn in a.actions.get("AlarmActions", [])]
+def alarms_by_policy(s: Session, account_id: str) -> dict[str, list[dict[str, str]]]:
+    """Policy ARN -> the alarms whose AlarmActions name it (one pass over the account)."""
+    out: dict[str, list[dict[str, str]]] = {}
+    for a in s.scalars(select(MetricAlarm).where(MetricAlarm.account_id == account_id)
+                       .order_by(MetricAlarm.name)):
+        for action_ in a.actions.get("AlarmActions", []):
+            if ":scalingPolicy:" in action_:
+                out.setdefault(action_, []).append({"AlarmName": a.name, "AlarmARN": a.arn})
+    return out
+
+
+def view(s: Session, policy: ScalingPolicy, group_name: str,
+         alarms_of: dict[str, list[dict[str, str]]] | None = None) -> dict[str, Any]:
+    if alarms_of is None:
+        alarms_of = alarms_by_policy(s, policy.account_id)
+    alarms = alarms_of.get(policy.arn, [])
     return {"AutoScalingGroupName": group_name, "PolicyName": policy.name,
             "PolicyARN": policy.arn, "PolicyType": policy.policy_type,
             **json.loads(json.dumps(policy.config)), "Alarms": alarms,

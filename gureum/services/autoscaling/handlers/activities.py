@@ -23,9 +23,9 @@ def describe_scaling_activities(ctx: RequestContext, p: dict[str, Any]) -> dict[
             live = select(AutoScalingGroup.arn).where(
                 AutoScalingGroup.account_id == ctx.account_id)
             query = query.where(ScalingActivity.group_arn.in_(live))
-        rows = list(s.scalars(query.order_by(ScalingActivity.started_at.desc(),
-                                             ScalingActivity.activity_id)))
-        chunk, token = res.page(rows, p.get("MaxRecords"), p.get("NextToken"))
+        chunk, token = res.page.select(s, query.order_by(ScalingActivity.started_at.desc(),
+                                                         ScalingActivity.activity_id),
+                                       p.get("MaxRecords"), p.get("NextToken"))
         out: dict[str, Any] = {"Activities": [res.activity_view(a) for a in chunk]}
     if token:
         out["NextToken"] = token

@@ -97,7 +97,8 @@ def describe_policies(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
             if (not names or policy.name in names or policy.arn in names)
             and (not kinds or policy.policy_type in kinds)]
         chunk, token = res.page(rows, p.get("MaxRecords"), p.get("NextToken"))
-        out: dict[str, Any] = {"ScalingPolicies": [policies.view(s, policy, group)
+        alarms_of = policies.alarms_by_policy(s, ctx.account_id)
+        out: dict[str, Any] = {"ScalingPolicies": [policies.view(s, policy, group, alarms_of)
                                                    for policy, group in chunk]}
     if token:
         out["NextToken"] = token
