@@ -48,7 +48,7 @@ from gureum.store.autoscaling_models import (
     ScalingActivity,
     ScheduledAction,
 )
-from gureum.store.elbv2_models import Target, TargetGroup
+from gureum.store.elbv2_models import TargetGroup
 from gureum.store.models import utcnow
 
 if TYPE_CHECKING:
@@ -170,12 +170,11 @@ class AutoScalingController(ResyncLoop):
             adopted = s.scalar(select(models.Instance.instance_id).where(
                 models.Instance.account_id == g.account_id,
                 models.Instance.client_token == act.client_token))
+            params, failure = None, None
             try:  # a template version deleted since: this launch fails, the group goes on
                 params = None if adopted else self._run_params(s, g, act)
             except ApiError as err:
-                params, failure = None, err
-            else:
-                failure = None
+                failure = err
         if failure is not None:
             self._launch_failed(activity_id, failure)
             return
@@ -394,7 +393,7 @@ class AutoScalingController(ResyncLoop):
                 if m.instance_id in leaving:
                     registered[m.instance_id] = [
                         (t.target_group_arn, t.target_id, t.draining_until is not None)
-                        for t in member_targets(s, g, m)]
+                        for t in res.member_targets(s, g, m)]
         for instance_id in leaving:
             held = registered[instance_id]
             for tg_arn, target_id, draining in held:
@@ -487,7 +486,7 @@ def _health(s: Session, g: AutoScalingGroup, m: GroupInstance, inst: models.Inst
     after_grace = (now - m.launched_at).total_seconds() >= g.health_check_grace_period
     if g.health_check_type == "ELB" and g.target_group_arns and m.in_service_at is not None \
             and after_grace and any(t.draining_until is None and t.health == "unhealthy"
-                                    for t in member_targets(s, g, m)):
+                                    for t in res.member_targets(s, g, m)):
         m.leaving_cause = (f"At {res.stamp()} an instance was taken out of service in "
                            "response to an ELB system health check failure.")
         return "Unhealthy"
@@ -526,20 +525,3 @@ def _launch_activity_status(s: Session, instance_id: str, status: str,
     else:
         res.finish(act, status, message)
 
-
-def member_targets(s: Session, g: AutoScalingGroup, m: GroupInstance) -> list[Target]:
-    """The target rows a member holds: exactly what it registered as when it joined (its
-    private address may belong to another instance by now). Members from before that was
-    recorded are matched by instance id, and by address while their instance lives."""
-    if m.registered_targets:
-        pairs = {tuple(t) for t in m.registered_targets}
-        return [t for t in s.scalars(select(Target).where(
-            Target.target_group_arn.in_({arn for arn, _ in pairs}),
-            Target.target_id.in_({tid for _, tid in pairs})))
-            if (t.target_group_arn, t.target_id) in pairs]
-    inst = s.get(models.Instance, m.instance_id)
-    ids = {m.instance_id}
-    if inst is not None and inst.state not in ("shutting-down", "terminated"):
-        ids.add(inst.private_ip)
-    return list(s.scalars(select(Target).where(Target.target_group_arn.in_(g.target_group_arns),
-                                               Target.target_id.in_(ids))))

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from gureum.services.autoscaling import exceptions as exc
 from gureum.services.autoscaling import resources as res
 from gureum.services.autoscaling import scaling
-from gureum.services.cloudwatch import history, statistics
+from gureum.services.cloudwatch import alarms, history
 from gureum.store.autoscaling_models import AutoScalingGroup, GroupInstance, ScalingPolicy
 from gureum.store.cloudwatch_models import MetricAlarm
 from gureum.store.db import Store
@@ -64,12 +64,8 @@ def run_alarm_actions(store: Store, group_arn: str) -> None:
 
 def latest_value(s: Session, alarm: MetricAlarm, now: dt.datetime) -> float | None:
     """The alarm's statistic over its newest complete period that has data."""
-    period = alarm.period
-    end = dt.datetime.fromtimestamp(int(now.timestamp()) // period * period, dt.UTC)
-    start = end - dt.timedelta(seconds=period * alarm.evaluation_periods)
-    found = statistics.buckets(s, alarm.account_id, alarm.namespace, alarm.metric_name,
-                               alarm.dimensions, start, end, period, alarm.unit)
-    return found[max(found)][0][alarm.statistic] if found else None
+    present = [v for v in alarms.recent(s, alarm, now) if v is not None]
+    return present[-1] if present else None
 
 
 def _in_service(s: Session, g: AutoScalingGroup) -> int:

@@ -63,9 +63,7 @@ def _end(r: InstanceRefresh, status: str, reason: str, now: dt.datetime) -> None
 def _healthy_behind_lb(s: Session, g: AutoScalingGroup, m: GroupInstance) -> bool:
     if not g.target_group_arns or "AddToLoadBalancer" in g.suspended_processes:
         return True
-    from gureum.controllers.autoscaling import member_targets
-
-    states = [t.health for t in member_targets(s, g, m) if t.draining_until is None]
+    states = [t.health for t in res.member_targets(s, g, m) if t.draining_until is None]
     return len(states) == len(g.target_group_arns) and set(states) == {"healthy"}
 
 

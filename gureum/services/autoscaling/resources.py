@@ -19,6 +19,7 @@ from gureum.store.autoscaling_models import (
     GroupTag,
     ScalingActivity,
 )
+from gureum.store.elbv2_models import Target
 from gureum.store.models import utcnow
 
 # Lifecycle states that hold capacity: what DesiredCapacity counts.
@@ -179,3 +180,21 @@ def retire(s: Session, g: AutoScalingGroup, m: GroupInstance, cause: str) -> Sca
     return activity(s, g, "terminate", f"Terminating EC2 instance: {m.instance_id}", cause,
                         instance_id=m.instance_id, subnet_id=m.subnet_id, progress=0,
                         status_code="InProgress")
+
+
+def member_targets(s: Session, g: AutoScalingGroup, m: GroupInstance) -> list[Target]:
+    """The target rows a member holds: exactly what it registered as when it joined (its
+    private address may belong to another instance by now). Members from before that was
+    recorded are matched by instance id, and by address while their instance lives."""
+    if m.registered_targets:
+        pairs = {tuple(t) for t in m.registered_targets}
+        return [t for t in s.scalars(select(Target).where(
+            Target.target_group_arn.in_({arn for arn, _ in pairs}),
+            Target.target_id.in_({tid for _, tid in pairs})))
+            if (t.target_group_arn, t.target_id) in pairs]
+    inst = s.get(models.Instance, m.instance_id)
+    ids = {m.instance_id}
+    if inst is not None and inst.state not in ("shutting-down", "terminated"):
+        ids.add(inst.private_ip)
+    return list(s.scalars(select(Target).where(Target.target_group_arn.in_(g.target_group_arns),
+                                               Target.target_id.in_(ids))))

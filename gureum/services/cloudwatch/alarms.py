@@ -19,18 +19,24 @@ COMPARE = {
 }
 
 
-def evaluate(s: Session, alarm: MetricAlarm, now: dt.datetime) -> tuple[str, str] | None:
-    """(state, reason) the alarm should be in now; None to keep its state (`ignore`)."""
+def recent(s: Session, alarm: MetricAlarm, now: dt.datetime) -> list[float | None]:
+    """The alarm's statistic over its last EvaluationPeriods complete periods, oldest
+    first (None where a period has no data)."""
     period = alarm.period
     # The newest complete period ends at the last multiple of the period.
     end = dt.datetime.fromtimestamp(int(now.timestamp()) // period * period, dt.UTC)
     start = end - dt.timedelta(seconds=period * alarm.evaluation_periods)
     found = statistics.buckets(s, alarm.account_id, alarm.namespace, alarm.metric_name,
                                alarm.dimensions, start, end, period, alarm.unit)
+    return [found[when][0][alarm.statistic] if when in found else None
+            for when in (start + dt.timedelta(seconds=period * i)
+                         for i in range(alarm.evaluation_periods))]
+
+
+def evaluate(s: Session, alarm: MetricAlarm, now: dt.datetime) -> tuple[str, str] | None:
+    """(state, reason) the alarm should be in now; None to keep its state (`ignore`)."""
     compare = COMPARE[alarm.comparison]
-    values = [found[when][0][alarm.statistic] if when in found else None
-              for when in (start + dt.timedelta(seconds=period * i)
-                           for i in range(alarm.evaluation_periods))]
+    values = recent(s, alarm, now)
     present = [v for v in values if v is not None]
     missing = len(values) - len(present)
     treat = alarm.treat_missing_data

@@ -35,6 +35,11 @@ class RuleSpec:
         return (self.protocol, self.from_port, self.to_port, self.cidr, self.ref_group_id)
 
 
+def identity_of(rule: models.SecurityGroupRule) -> tuple[Any, ...]:
+    """A stored rule's identity, comparable with `RuleSpec.identity`."""
+    return (rule.protocol, rule.from_port, rule.to_port, rule.cidr, rule.ref_group_id)
+
+
 def default_group(session: Session, account_id: str, vpc_id: str, group_id: str,
                   quick_start: bool = True) -> models.SecurityGroup:
     """A VPC's default group, made with it: members talk to each other, all egress is

@@ -50,7 +50,7 @@ def _refuse_unoffered(p: dict[str, Any]) -> None:
                                       "LaunchTemplate and TargetGroupARNs")
 
 
-def _template(s: Session, ctx: RequestContext, spec: dict[str, Any]) -> tuple[str, str]:
+def template_ref(s: Session, ctx: RequestContext, spec: dict[str, Any]) -> tuple[str, str]:
     """(template id, version as given) of a LaunchTemplate member, checked as AWS does."""
     try:
         template = launch_templates.find(s, ctx.account_id, spec.get("LaunchTemplateId"),
@@ -174,7 +174,7 @@ def create_auto_scaling_group(ctx: RequestContext, p: dict[str, Any]) -> dict[st
         if held >= MAX_GROUPS:
             raise exc.LimitExceeded(f"You have reached your quota of {MAX_GROUPS} Auto "
                                     "Scaling groups")
-        template_id, version = _template(s, ctx, p["LaunchTemplate"])
+        template_id, version = template_ref(s, ctx, p["LaunchTemplate"])
         subnets = _subnets(s, ctx, p)
         vpc_id = s.get(models.Subnet, subnets[0]).vpc_id
         g = AutoScalingGroup(
@@ -202,7 +202,7 @@ def update_auto_scaling_group(ctx: RequestContext, p: dict[str, Any]) -> dict[st
         if g.status:
             raise exc.ScalingActivityInProgress("The group is being deleted")
         if p.get("LaunchTemplate"):
-            g.launch_template_id, g.launch_template_version = _template(s, ctx, p["LaunchTemplate"])
+            g.launch_template_id, g.launch_template_version = template_ref(s, ctx, p["LaunchTemplate"])
         if p.get("VPCZoneIdentifier") or p.get("AvailabilityZones"):
             subnets = _subnets(s, ctx, p)
             vpc_id = s.get(models.Subnet, subnets[0]).vpc_id

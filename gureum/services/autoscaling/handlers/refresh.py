@@ -12,7 +12,7 @@ from gureum.api.dispatch import RequestContext, action
 from gureum.services.autoscaling import exceptions as exc
 from gureum.services.autoscaling import refresh
 from gureum.services.autoscaling import resources as res
-from gureum.services.autoscaling.handlers.groups import _template
+from gureum.services.autoscaling.handlers.groups import template_ref
 from gureum.store.autoscaling_models import InstanceRefresh
 from gureum.store.models import utcnow
 
@@ -58,7 +58,7 @@ def start_instance_refresh(ctx: RequestContext, p: dict[str, Any]) -> dict[str, 
             previous_template_version=g.launch_template_version, instances_to_update=0,
             total=0, started_at=utcnow())
         if desired.get("LaunchTemplate"):
-            g.launch_template_id, g.launch_template_version = _template(
+            g.launch_template_id, g.launch_template_version = template_ref(
                 s, ctx, desired["LaunchTemplate"])
         s.add(row)
         return {"InstanceRefreshId": row.refresh_id}

@@ -21,10 +21,6 @@ def _rules(s: Session, group_id: str, egress: bool | None = None) -> list[models
     return list(s.scalars(query))
 
 
-def _identity(rule: models.SecurityGroupRule) -> tuple[Any, ...]:
-    return (rule.protocol, rule.from_port, rule.to_port, rule.cidr, rule.ref_group_id)
-
-
 def _update_descriptions(ctx: RequestContext, p: dict[str, Any], egress: bool) -> dict[str, Any]:
     with ctx.cloud.store.write() as s:
         group = sg.resolve_group(s, ctx.account_id, p.get("GroupId"), p.get("GroupName"))
@@ -39,7 +35,7 @@ def _update_descriptions(ctx: RequestContext, p: dict[str, Any], egress: bool) -
             rule.description = item.get("Description") or ""
         if p.get("IpPermissions"):
             for spec in sg.parse_permissions(s, ctx.account_id, p):
-                rule = next((r for r in rules if _identity(r) == spec.identity), None)
+                rule = next((r for r in rules if sg.identity_of(r) == spec.identity), None)
                 if rule is None:
                     raise exc.InvalidPermissionNotFound(
                         "The specified rule does not exist in this security group.")
@@ -86,7 +82,7 @@ def modify_security_group_rules(ctx: RequestContext, p: dict[str, Any]) -> dict[
             request = item.get("SecurityGroupRule") or {}
             (spec,) = sg.parse_permissions(s, ctx.account_id,
                                            {"IpPermissions": [_as_permission(request)]})
-            if any(_identity(r) == spec.identity and r.is_egress == rule.is_egress
+            if any(sg.identity_of(r) == spec.identity and r.is_egress == rule.is_egress
                    and r.rule_id != rule.rule_id for r in rules):
                 raise exc.InvalidPermissionDuplicate("the specified rule already exists")
             rule.protocol, rule.from_port, rule.to_port = spec.protocol, spec.from_port, spec.to_port

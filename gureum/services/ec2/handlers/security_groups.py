@@ -137,7 +137,7 @@ def _authorize(ctx: RequestContext, p: dict[str, Any], egress: bool) -> dict[str
         existing = list(s.scalars(select(models.SecurityGroupRule).where(
             models.SecurityGroupRule.group_id == group.group_id,
             models.SecurityGroupRule.is_egress == egress)))
-        have = {(r.protocol, r.from_port, r.to_port, r.cidr, r.ref_group_id) for r in existing}
+        have = {sg.identity_of(r) for r in existing}
         for spec in specs:
             if spec.identity in have:
                 peer = spec.cidr or spec.ref_group_id
@@ -169,8 +169,7 @@ def _revoke(ctx: RequestContext, p: dict[str, Any], egress: bool) -> dict[str, A
             doomed.append(match)
         if not p.get("SecurityGroupRuleIds"):
             for spec in sg.parse_permissions(s, ctx.account_id, p):
-                match = next((r for r in existing if (r.protocol, r.from_port, r.to_port, r.cidr,
-                                                      r.ref_group_id) == spec.identity), None)
+                match = next((r for r in existing if sg.identity_of(r) == spec.identity), None)
                 if match is None:
                     raise exc.InvalidPermissionNotFound(
                         "The specified rule does not exist in this security group.")
