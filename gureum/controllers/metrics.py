@@ -65,9 +65,10 @@ class MetricsController(ResyncLoop):
         agent = self.cloud.agent
         assert agent is not None
         with self.cloud.store.read() as s:
-            running = {i.instance_id: (i.account_id, i.instance_type) for i in s.scalars(
-                select(models.Instance).where(models.Instance.state == "running"))}
-            aggregates = _aggregate_keys(s, running)
+            live = list(s.scalars(select(models.Instance).where(
+                models.Instance.state == "running")))
+            running = {i.instance_id: (i.account_id, i.instance_type) for i in live}
+            aggregates = _aggregate_keys(s, live)
         now = time.monotonic()
         counters = agent.counters(sorted(running)) if running else {}
         # A point is stamped with the start of the interval it measures, as CloudWatch
@@ -202,19 +203,16 @@ class MetricsController(ResyncLoop):
         return rows
 
 
-def _aggregate_keys(s: Session, running: dict[str, tuple[str, str]]) -> dict[str, list[str]]:
+def _aggregate_keys(s: Session, running: list[models.Instance]) -> dict[str, list[str]]:
     """The aggregate series (canonical dimensions) each running instance counts in: its
     Auto Scaling group while in service there, its image and its instance type."""
-    keys: dict[str, list[str]] = {}
-    for inst in s.scalars(select(models.Instance).where(
-            models.Instance.instance_id.in_(list(running)))):
-        keys[inst.instance_id] = [json.dumps([["ImageId", inst.image_id]]),
-                                  json.dumps([["InstanceType", inst.instance_type]])]
+    keys = {i.instance_id: [json.dumps([["ImageId", i.image_id]]),
+                            json.dumps([["InstanceType", i.instance_type]])] for i in running}
     for instance_id, group_name in s.execute(
             select(GroupInstance.instance_id, AutoScalingGroup.name).join(
                 AutoScalingGroup, AutoScalingGroup.arn == GroupInstance.group_arn).where(
                 GroupInstance.lifecycle_state == "InService",
-                GroupInstance.instance_id.in_(list(running)))).all():
+                GroupInstance.instance_id.in_(list(keys)))).all():
         keys[instance_id].append(json.dumps([["AutoScalingGroupName", group_name]]))
     return keys
 

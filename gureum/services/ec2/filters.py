@@ -33,12 +33,18 @@ def _matches(candidates: Iterable[str], wanted: list[str]) -> bool:
 
 
 @cache
+def _service_model(name: str) -> Any:
+    """Loaded once: the model is large, and every documented() of a service reads it."""
+    import botocore.session
+
+    return botocore.session.get_session().get_service_model(name)
+
+
+@cache
 def documented(model: str, action: str) -> frozenset[str]:
     """The filter names the botocore model documents for an action (its `Filters`
     member's list: `<li><p><code>name</code> - ...`)."""
-    import botocore.session
-
-    operation = botocore.session.get_session().get_service_model(model).operation_model(action)
+    operation = _service_model(model).operation_model(action)
     member = operation.input_shape.members.get("Filters") if operation.input_shape else None
     if member is None:
         return frozenset()
