@@ -103,7 +103,15 @@ def test_the_host_measures_instances_cpu(fast: FastCloud, ec2, image_id) -> None
         assert abs(average() - expected) < expected * 0.25, (average(), expected)
         listed = cw.list_metrics(Namespace="AWS/EC2", Dimensions=[
             {"Name": "InstanceId", "Value": iid}])["Metrics"]
-        assert {m["MetricName"] for m in listed} >= {"CPUUtilization", "NetworkIn", "NetworkOut"}
+        assert {m["MetricName"] for m in listed} >= {"CPUUtilization", "NetworkIn", "NetworkOut",
+                                                     "DiskWriteBytes", "StatusCheckFailed"}
+        # The same measurements per instance type and per image, as AWS aggregates them.
+        for dims in ([{"Name": "InstanceType", "Value": "t3.micro"}],
+                     [{"Name": "ImageId", "Value": image_id}]):
+            assert wait_for(lambda d=dims: cw.get_metric_statistics(
+                Namespace="AWS/EC2", MetricName="CPUUtilization", Dimensions=d,
+                StartTime=start, EndTime=dt.datetime.now(dt.UTC) + dt.timedelta(minutes=1),
+                Period=60, Statistics=["Maximum"])["Datapoints"], 10), dims
     finally:
         controller.resync_seconds = saved
         ec2.terminate_instances(InstanceIds=[iid])
