@@ -66,6 +66,12 @@ class Config:
     # Per-account API rate (requests/second) and burst; 0 turns throttling off.
     rate_limit: float = field(default_factory=lambda: float(_env("GUREUM_RATE_LIMIT", "200")))
     rate_burst: float = field(default_factory=lambda: float(_env("GUREUM_RATE_BURST", "400")))
+    # EBS: the volume store's size (a sparse XFS file: only what is written takes host
+    # disk), each account's quota of provisioned GiB (VolumeLimitExceeded beyond it) and
+    # the data volumes one instance may have attached (AttachmentLimitExceeded).
+    volume_store_gib: int = field(default_factory=lambda: int(_env("GUREUM_VOLUME_STORE_GIB", "1024")))
+    volume_quota_gib: int = field(default_factory=lambda: int(_env("GUREUM_VOLUME_QUOTA_GIB", "5120")))
+    max_attachments: int = field(default_factory=lambda: int(_env("GUREUM_MAX_ATTACHMENTS", "16")))
     terminated_visible_seconds: int = field(
         default_factory=lambda: int(_env("GUREUM_TERMINATED_TTL", "3600"))
     )

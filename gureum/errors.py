@@ -48,3 +48,13 @@ class AgentAuthFailed(HostError):
 
 class AgentProtocolError(HostError):
     """A call the contract does not define, or arguments it does not take."""
+
+
+class VolumeBusy(HostError):
+    """A volume cannot be unmounted: a process inside its instance still uses it (open
+    files, a working directory). A plain detach waits; a forced one detaches lazily."""
+
+
+class VolumeHeld(HostError):
+    """A volume's file is still behind a loop device (a forced detach whose last user has
+    not let go yet): it cannot be attached anywhere until it is released."""

@@ -30,7 +30,9 @@ from gureum.agent.contract import (
     VpcServices,
 )
 from gureum.agent.drivers import driver_for
+from gureum.agent.ebs import EbsOperations
 from gureum.agent.lb.manager import LoadBalancers
+from gureum.agent.volume_store import VolumeStore
 from gureum.agent.vpc_services import VpcListeners
 from gureum.config import Config
 from gureum.crashpoints import crashpoint
@@ -39,13 +41,14 @@ CGROUP_ROOT = Path("/sys/fs/cgroup")
 CONSOLE_LIMIT, CONSOLE_KEEP = 1 << 20, 256 << 10  # bytes of console log kept on the host
 
 
-class HostAgent(AgentContract):
+class HostAgent(EbsOperations, AgentContract):
     """The real agent: runc containers, netns, nftables and loop-mounted disks."""
 
     def __init__(self, config: Config) -> None:
         self.config = config
         self.plan = network.plan_for(config)
-        self.driver = driver_for(config)
+        self.store = VolumeStore(config.data_dir, config.volume_store_gib)
+        self.driver = driver_for(config, self.store)
         self.lbs = LoadBalancers(self.plan, config.data_dir / "lb")
         self._vpcs: dict[str, VpcNetwork] = {}  # ensured since this process started
         self._vpc_lock = threading.Lock()
@@ -76,7 +79,11 @@ class HostAgent(AgentContract):
         return remade
 
     def remove_host_network(self) -> None:
+        """Host-wide objects go when no instance is left: the network, and the volume
+        store's mount (its volumes stay in its file)."""
         network.remove_host_network(self.plan)
+        self.driver.close()
+        self.store.release()
 
     def ensure_vpc(self, vpc: VpcNetwork) -> None:
         """The VPC's router and uplink (a no-op when this process already built it so),

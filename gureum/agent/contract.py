@@ -73,6 +73,18 @@ class Firewall:
 
 
 @dataclass(frozen=True)
+class VolumeAttachment:
+    volume_id: str
+    device: str  # as the API names it: /dev/sdf, /dev/xvdg
+
+
+@dataclass(frozen=True)
+class SnapshotRequest:
+    volume_id: str
+    snapshot_id: str
+
+
+@dataclass(frozen=True)
 class InstanceSpec:
     """Everything a host needs to run one instance."""
 
@@ -89,6 +101,10 @@ class InstanceSpec:
     authorized_key: str | None
     user_data: bytes | None = None
     firewall: Firewall | None = None
+    # The root disk is a volume of the volume store (None: an instance made before EBS,
+    # whose disk is still the instance directory's disk.img).
+    root_volume_id: str | None = None
+    volumes: tuple[VolumeAttachment, ...] = ()  # data volumes, mounted at every start
 
 
 # public address -> [private address, VPC index]
@@ -358,6 +374,52 @@ class AgentContract(abc.ABC):
     @abc.abstractmethod
     def target_health(self, lb_id: str) -> HealthReport:
         """What the proxy's own health checks say of each server."""
+
+    # -- EBS -------------------------------------------------------------------------
+    @abc.abstractmethod
+    def create_volume(self, volume_id: str, size_gib: int, snapshot_id: str | None) -> None:
+        """A fresh formatted volume, or a copy of a snapshot (shares its blocks).
+        Idempotent."""
+
+    @abc.abstractmethod
+    def delete_volume(self, volume_id: str) -> None:
+        """The volume's data goes (idempotent). Never called for an attached volume."""
+
+    @abc.abstractmethod
+    def grow_volume(self, volume_id: str, size_gib: int) -> None:
+        """Larger; an attached volume's filesystem grows online."""
+
+    @abc.abstractmethod
+    def attach_volume(self, instance_id: str, slot: int, attachment: VolumeAttachment) -> None:
+        """Visible inside the running instance (idempotent). VolumeHeld while a forced
+        detach elsewhere has not let go."""
+
+    @abc.abstractmethod
+    def detach_volume(self, instance_id: str, attachment: VolumeAttachment, force: bool) -> None:
+        """Flushed and gone from the instance (idempotent). VolumeBusy when in use there
+        and not `force`."""
+
+    @abc.abstractmethod
+    def snapshot_volumes(self, requests: list[SnapshotRequest]) -> None:
+        """Point-in-time copies of the volumes, taken at one instant (idempotent)."""
+
+    @abc.abstractmethod
+    def delete_snapshot(self, snapshot_id: str) -> None: ...
+
+    @abc.abstractmethod
+    def build_image(self, image_id: str, snapshot_id: str, parent_root: str | None,
+                    uid_base: int | None) -> str:
+        """An image root from a snapshot: a root disk's changes over `parent_root` (its
+        files' owners shifted down from `uid_base`), or a whole filesystem. Returns the
+        root's path. Idempotent."""
+
+    @abc.abstractmethod
+    def delete_image(self, image_id: str) -> None:
+        """An image root made by build_image goes (idempotent)."""
+
+    @abc.abstractmethod
+    def storage_usage(self) -> dict[str, int]:
+        """Bytes the volume store uses on the host's disk, and how many it may hold."""
 
     @abc.abstractmethod
     def console_tail(self, instance_id: str, nbytes: int) -> bytes: ...

@@ -1,5 +1,5 @@
 """Root disks made ahead of demand: a few sparse, formatted ext4 files of the default
-size wait in `<data>/disk-pool/`, so a launch renames one into place instead of running
+size wait in the volume store's `pool/`, so a launch renames one into place instead of running
 mkfs in its path. A background thread refills the pool at low priority after each take;
 a burst bigger than the pool falls back to making disks as before.
 
@@ -13,6 +13,7 @@ import contextlib
 import logging
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from gureum.agent import storage
@@ -23,13 +24,16 @@ DEPTH = 4
 
 
 class DiskPool:
-    def __init__(self, directory: Path, size_gib: int = DEFAULT_GIB, depth: int = DEPTH) -> None:
+    def __init__(self, directory: Path, size_gib: int = DEFAULT_GIB, depth: int = DEPTH,
+                 ensure: Callable[[], object] | None = None) -> None:
         self.dir = directory
+        self.ensure = ensure or (lambda: None)  # the filesystem holding `directory` is there
         self.size_gib = size_gib
         self.depth = depth
         self.wanted = threading.Event()
         self.lock = threading.Lock()
         self.thread: threading.Thread | None = None
+        self.stopped = False
 
     def ready(self) -> list[Path]:
         return sorted(self.dir.glob("ready-*.img")) if self.dir.exists() else []
@@ -39,6 +43,7 @@ class DiskPool:
         none of that size waits. Wakes the refill either way."""
         self._start()
         self.wanted.set()
+        self.ensure()
         if size_gib != self.size_gib:
             return False
         with self.lock:
@@ -51,10 +56,11 @@ class DiskPool:
     def refill(self) -> None:
         """Make disks until `depth` wait. Staging names first, so a crash leaves no
         half-made disk under a ready name."""
+        self.ensure()
         self.dir.mkdir(parents=True, exist_ok=True)
         for stale in self.dir.glob("*.new"):
             stale.unlink(missing_ok=True)
-        while len(self.ready()) < self.depth:
+        while len(self.ready()) < self.depth and not self.stopped:
             made = self.dir / f"make-{os.getpid()}-{threading.get_ident()}.img"
             storage.create_disk(made, self.size_gib, 0, nice=True)
             made.rename(self.dir / f"ready-{os.urandom(6).hex()}.img")
@@ -67,10 +73,21 @@ class DiskPool:
                                                    daemon=True)
                     self.thread.start()
 
+    def stop(self) -> None:
+        """Refills stop; waits for one under way (its files are open in the store). The
+        next take starts them again."""
+        self.stopped = True
+        self.wanted.set()
+        if self.thread is not None:
+            self.thread.join(timeout=60)
+        self.thread, self.stopped = None, False
+
     def _loop(self) -> None:
-        while True:
+        while not self.stopped:
             self.wanted.wait()
             self.wanted.clear()
+            if self.stopped:
+                return
             try:
                 self.refill()
             except Exception as err:  # a full disk, a failing mkfs: launches make their own

@@ -22,10 +22,12 @@ from gureum.agent.contract import (
     LoadBalancerSpec,
     PublicMap,
     RuntimeState,
+    SnapshotRequest,
+    VolumeAttachment,
     VpcNetwork,
     VpcServices,
 )
-from gureum.errors import HostError
+from gureum.errors import HostError, VolumeBusy, VolumeHeld
 
 
 @dataclass
@@ -58,6 +60,13 @@ class FakeAgent(AgentContract):
         self.cpu_clock: dict[str, tuple[float, float]] = {}
         self.failures: dict[str, list[Exception]] = defaultdict(list)
         self.calls: list[tuple[str, str]] = []  # (method, instance id or "")
+        # EBS: volume id -> GiB; snapshot id -> (volume id, GiB); volume id -> (instance,
+        # device) while mounted in a running instance; volumes "in use" inside.
+        self.volumes: dict[str, int] = {}
+        self.snapshots: dict[str, tuple[str, int]] = {}
+        self.mounted: dict[str, tuple[str, str]] = {}
+        self.busy_volumes: set[str] = set()
+        self.images: dict[str, str] = {}
 
     # -- what a test does to the host -----------------------------------------------------
     def fail_next(self, method: str, error: Exception | None = None, times: int = 1) -> None:
@@ -154,6 +163,10 @@ class FakeAgent(AgentContract):
             if current is not None and current.state == RuntimeState.RUNNING:
                 return
             self.instances_[spec.instance_id] = FakeInstance(spec, firewall=spec.firewall)
+            if spec.root_volume_id:
+                self.volumes.setdefault(spec.root_volume_id, spec.volume_gib)
+            for volume in spec.volumes:
+                self.mounted[volume.volume_id] = (spec.instance_id, volume.device)
             self.boots[spec.instance_id] += 1
             self.consoles[spec.instance_id] += f"[fake] boot {self.boots[spec.instance_id]} of {spec.instance_id}\n".encode()
             self.disks.add(spec.instance_id)
@@ -162,6 +175,7 @@ class FakeAgent(AgentContract):
         self._enter("stop", spec.instance_id)
         with self.lock:
             self.instances_.pop(spec.instance_id, None)
+            self._unmount_all(spec.instance_id)
             if spec.public_ip:
                 self.public_ips.pop(spec.public_ip, None)
 
@@ -175,6 +189,7 @@ class FakeAgent(AgentContract):
         self._enter("destroy", spec.instance_id)
         with self.lock:
             self.instances_.pop(spec.instance_id, None)
+            self._unmount_all(spec.instance_id)
             if spec.public_ip:
                 self.public_ips.pop(spec.public_ip, None)
             self.disks.discard(spec.instance_id)
@@ -295,6 +310,81 @@ class FakeAgent(AgentContract):
                     report.setdefault(backend.name, {})[server.name] = \
                         ["UP", "L7OK"] if up else ["DOWN", "L7STS"]
             return report
+
+    # -- EBS --------------------------------------------------------------------------------
+    def _unmount_all(self, instance_id: str) -> None:
+        for volume_id, (owner, _) in list(self.mounted.items()):
+            if owner == instance_id:
+                del self.mounted[volume_id]
+
+    def create_volume(self, volume_id: str, size_gib: int, snapshot_id: str | None) -> None:
+        self._enter("create_volume", volume_id)
+        with self.lock:
+            if snapshot_id and snapshot_id not in self.snapshots:
+                raise HostError(f"snapshot {snapshot_id} has no data on this host")
+            self.volumes.setdefault(volume_id, size_gib)
+
+    def delete_volume(self, volume_id: str) -> None:
+        self._enter("delete_volume", volume_id)
+        with self.lock:
+            if volume_id in self.mounted:
+                raise HostError(f"{volume_id} is mounted")
+            self.volumes.pop(volume_id, None)
+
+    def grow_volume(self, volume_id: str, size_gib: int) -> None:
+        self._enter("grow_volume", volume_id)
+        with self.lock:
+            self.volumes[volume_id] = max(size_gib, self.volumes.get(volume_id, 0))
+
+    def attach_volume(self, instance_id: str, slot: int, attachment: VolumeAttachment) -> None:
+        self._enter("attach_volume", instance_id)
+        with self.lock:
+            if attachment.volume_id not in self.volumes:
+                raise HostError(f"{attachment.volume_id} has no data on this host")
+            owner = self.mounted.get(attachment.volume_id)
+            if owner is not None and owner[0] != instance_id:
+                raise VolumeHeld(f"{attachment.volume_id} is mounted in {owner[0]}")
+            self.mounted[attachment.volume_id] = (instance_id, attachment.device)
+
+    def detach_volume(self, instance_id: str, attachment: VolumeAttachment, force: bool) -> None:
+        self._enter("detach_volume", instance_id)
+        with self.lock:
+            if attachment.volume_id in self.busy_volumes and not force:
+                raise VolumeBusy(f"{attachment.volume_id} is in use in {instance_id}")
+            if self.mounted.get(attachment.volume_id, ("",))[0] == instance_id:
+                del self.mounted[attachment.volume_id]
+
+    def snapshot_volumes(self, requests: list[SnapshotRequest]) -> None:
+        self._enter("snapshot_volumes")
+        with self.lock:
+            for r in requests:
+                if r.volume_id not in self.volumes:
+                    raise HostError(f"volume {r.volume_id} has no data on this host")
+            for r in requests:
+                self.snapshots.setdefault(r.snapshot_id, (r.volume_id, self.volumes[r.volume_id]))
+
+    def delete_snapshot(self, snapshot_id: str) -> None:
+        self._enter("delete_snapshot", snapshot_id)
+        with self.lock:
+            self.snapshots.pop(snapshot_id, None)
+
+    def build_image(self, image_id: str, snapshot_id: str, parent_root: str | None,
+                    uid_base: int | None) -> str:
+        self._enter("build_image", image_id)
+        with self.lock:
+            if snapshot_id not in self.snapshots:
+                raise HostError(f"snapshot {snapshot_id} has no data on this host")
+            self.images[image_id] = f"/fake/images/{image_id}/rootfs"
+            return self.images[image_id]
+
+    def delete_image(self, image_id: str) -> None:
+        self._enter("delete_image", image_id)
+        with self.lock:
+            self.images.pop(image_id, None)
+
+    def storage_usage(self) -> dict[str, int]:
+        with self.lock:
+            return {"used_bytes": 0, "size_bytes": 1024**4}
 
     def console_tail(self, instance_id: str, nbytes: int) -> bytes:
         self._enter("console_tail", instance_id)

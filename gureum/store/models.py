@@ -84,6 +84,15 @@ class Image(Base):
     state: Mapped[str] = mapped_column(String(16), default="available")
     public: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+    # Images of accounts (CreateImage, RegisterImage, CopyImage, import); NULL: built in.
+    account_id: Mapped[str | None] = mapped_column(String(12), nullable=True, index=True)
+    # launchPermission: account ids allowed besides the owner ("all" is `public`).
+    shared_with: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
+    # The root snapshot a pending image is built from; the instance it was made of.
+    root_snapshot_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    source_instance_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    root_size_gib: Mapped[int] = mapped_column(Integer, default=8, server_default="8")
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class Reservation(Base):
@@ -288,5 +297,6 @@ from gureum.store import (  # noqa: E402, F401
     acm_models,
     autoscaling_models,
     cloudwatch_models,
+    ebs_models,
     elbv2_models,
 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from gureum.agent.drivers.base import InstanceDriver
+from gureum.agent.volume_store import VolumeStore
 from gureum.config import Config
 
 
@@ -12,11 +13,11 @@ def known_drivers() -> dict[str, type[InstanceDriver]]:
     return {"container": ContainerDriver}
 
 
-def driver_for(config: Config) -> InstanceDriver:
+def driver_for(config: Config, store: VolumeStore) -> InstanceDriver:
     """The driver the operator chose (`GUREUM_INSTANCE_DRIVER`, default `container`)."""
     drivers = known_drivers()
     try:
-        return drivers[config.instance_driver](config)
+        return drivers[config.instance_driver](config, store)
     except KeyError:
         raise ValueError(f"unknown instance driver {config.instance_driver!r}; "
                          f"known: {', '.join(drivers)}") from None

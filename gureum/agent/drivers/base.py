@@ -18,14 +18,16 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from gureum.agent.contract import InstanceSpec, RuntimeState
+from gureum.agent.volume_store import VolumeStore
 from gureum.config import Config
 
 
 class InstanceDriver(ABC):
     kind: str = ""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, store: VolumeStore) -> None:
         self.config = config
+        self.store = store  # where root disks and data volumes live
 
     def instance_dir(self, instance_id: str) -> Path:
         """Where everything of an instance lives on the host (made by the agent)."""
@@ -51,6 +53,15 @@ class InstanceDriver(ABC):
     @abstractmethod
     def erase(self, instance_id: str) -> None:
         """The disk and every file of the instance go."""
+
+    # -- data volumes -------------------------------------------------------------------
+    @abstractmethod
+    def attach_volume(self, instance_id: str, slot: int, volume_id: str, device: str) -> None:
+        """The volume's data reachable inside the instance (idempotent)."""
+
+    @abstractmethod
+    def detach_volume(self, instance_id: str, volume_id: str, device: str, force: bool) -> None:
+        """Flushed and gone from the instance (idempotent)."""
 
     # -- the running instance ------------------------------------------------------------
     @abstractmethod
@@ -81,6 +92,10 @@ class InstanceDriver(ABC):
     @abstractmethod
     def counters(self, instance_id: str) -> list[float] | None:
         """[CPU seconds, bytes in, bytes out, packets in, packets out] so far, or None."""
+
+    def close(self) -> None:
+        """Background work of the driver stops (the host has no instance left)."""
+        return None
 
     def host_objects(self) -> dict[str, list[str]]:
         """Kinds of host objects the driver makes beyond the shared ones."""

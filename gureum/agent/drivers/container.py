@@ -10,12 +10,14 @@ import shutil
 from contextlib import ExitStack
 from pathlib import Path
 
-from gureum.agent import firstboot, procnet, storage
+from gureum.agent import firstboot, hostcmd, procnet, storage
 from gureum.agent.contract import InstanceSpec, RuntimeState
 from gureum.agent.disk_pool import DiskPool
 from gureum.agent.drivers.base import InstanceDriver
+from gureum.agent.drivers.volume_mounts import VolumeMounts
 from gureum.agent.runtime.base import ContainerSpec
 from gureum.agent.runtime.runc import RuncDriver
+from gureum.agent.volume_store import VolumeStore
 from gureum.config import Config
 from gureum.crashpoints import crashpoint
 
@@ -27,10 +29,11 @@ MOUNTS = ("rootfs", "lower", "disk")  # innermost first: the unmount order
 class ContainerDriver(InstanceDriver):
     kind = "container"
 
-    def __init__(self, config: Config) -> None:
-        super().__init__(config)
+    def __init__(self, config: Config, store: VolumeStore) -> None:
+        super().__init__(config, store)
         self.runtime = RuncDriver(config.runc_root, config.prefix)
-        self.disks = DiskPool(config.data_dir / "disk-pool")
+        self.disks = DiskPool(store.root / "pool", ensure=store.ensure)
+        self.mounts = VolumeMounts(store)
 
     def container_name(self, instance_id: str) -> str:
         return f"{self.config.prefix}-{instance_id}"
@@ -45,7 +48,7 @@ class ContainerDriver(InstanceDriver):
     def prepare(self, spec: InstanceSpec, undo: ExitStack) -> None:
         d = self.instance_dir(spec.instance_id)
         base = self.uid_base(spec.slot)
-        disk, diskdir = d / "disk.img", d / "disk"
+        disk, diskdir = self.root_disk(spec), d / "disk"
         lower, rootfs = d / "lower", d / "rootfs"
         if not disk.exists():
             if not self.disks.take(disk, spec.volume_gib):
@@ -68,9 +71,27 @@ class ContainerDriver(InstanceDriver):
                                 spec.authorized_key, spec.vpc.resolver,
                                 f"{self.config.region}.compute.internal")
             marker.write_text(spec.instance_id + "\n")
+        self.mounts.ensure_share(d, base)
+        undo.callback(self.mounts.release, d)
+        for volume in spec.volumes:
+            self.mounts.attach(d, base, volume.volume_id, volume.device)
+
+    def root_disk(self, spec: InstanceSpec) -> Path:
+        legacy = self.instance_dir(spec.instance_id) / "disk.img"
+        if spec.root_volume_id is None or legacy.exists():
+            return legacy
+        return self.store.volume(spec.root_volume_id)
+
+    # -- data volumes -------------------------------------------------------------------
+    def attach_volume(self, instance_id: str, slot: int, volume_id: str, device: str) -> None:
+        self.mounts.attach(self.instance_dir(instance_id), self.uid_base(slot), volume_id, device)
+
+    def detach_volume(self, instance_id: str, volume_id: str, device: str, force: bool) -> None:
+        self.mounts.detach(self.instance_dir(instance_id), volume_id, device, force)
 
     def release(self, instance_id: str) -> None:
         d = self.instance_dir(instance_id)
+        self.mounts.release(d)
         for mount in MOUNTS:
             storage.unmount(d / mount)
         for controller in CGROUP_ROOT.iterdir():
@@ -78,7 +99,12 @@ class ContainerDriver(InstanceDriver):
                 (controller / self.config.prefix / instance_id).rmdir()
 
     def erase(self, instance_id: str) -> None:
-        shutil.rmtree(self.instance_dir(instance_id), ignore_errors=True)
+        d = self.instance_dir(instance_id)
+        # Never delete through a mount: a volume still mounted below would lose its data.
+        for mount in sorted((m for m in storage.mountpoints() if m.startswith(f"{d}/")),
+                            key=len, reverse=True):
+            hostcmd.run(["umount", "-l", mount], check=False)
+        shutil.rmtree(d, ignore_errors=True)
 
     # -- the running instance ------------------------------------------------------------
     def spawn(self, spec: InstanceSpec, netns: Path, seed: Path, undo: ExitStack) -> None:
@@ -89,6 +115,7 @@ class ContainerDriver(InstanceDriver):
             netns_path=netns, uid_base=self.uid_base(spec.slot), limits=spec.limits,
             cgroup_path=f"/{self.config.prefix}/{spec.instance_id}",
             console_log=self.console_log(spec.instance_id), boot_dir=BOOT_DIR, seed_dir=seed,
+            shared_mnt=self.mounts.share(d),
         ))
         undo.callback(self.runtime.destroy, name)
 
@@ -139,6 +166,9 @@ class ContainerDriver(InstanceDriver):
                     float(fields[4])]
         except (OSError, IndexError, ValueError):
             return [0.0] * 4
+
+    def close(self) -> None:
+        self.disks.stop()
 
     def host_objects(self) -> dict[str, list[str]]:
         return {"containers": self.runtime.list()}

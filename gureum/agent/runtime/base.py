@@ -27,6 +27,8 @@ class ContainerSpec:
     console_log: Path
     boot_dir: Path
     seed_dir: Path | None = None
+    # Bound at /mnt as a slave: what the host mounts below it later appears inside.
+    shared_mnt: Path | None = None
 
 
 class RuntimeDriver(ABC):

@@ -53,6 +53,9 @@ def build(spec: ContainerSpec) -> dict[str, Any]:
     limits = spec.limits
     seed = [{"destination": "/run/gureum/seed", "type": "none", "source": str(spec.seed_dir),
              "options": ["bind", "ro", "nosuid", "nodev", "noexec"]}] if spec.seed_dir else []
+    if spec.shared_mnt:
+        seed.append({"destination": "/mnt", "type": "none", "source": str(spec.shared_mnt),
+                     "options": ["rbind", "rslave", "nosuid", "nodev"]})
     return {
         "ociVersion": "1.0.2",
         "process": {

@@ -1,0 +1,68 @@
+"""The agent's EBS operations (a part of `HostAgent`): volumes and snapshots in the
+volume store, attachments through the instance driver, image roots from snapshots."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from gureum.agent import custom_images
+from gureum.agent.contract import SnapshotRequest, VolumeAttachment
+from gureum.agent.drivers.base import InstanceDriver
+from gureum.agent.volume_store import VolumeStore
+from gureum.config import Config
+from gureum.crashpoints import crashpoint
+
+
+class EbsOperations:
+    config: Config
+    store: VolumeStore
+    driver: InstanceDriver
+
+    def create_volume(self, volume_id: str, size_gib: int, snapshot_id: str | None) -> None:
+        source = self.store.snapshot(snapshot_id) if snapshot_id else None
+        if source is not None and not source.exists():
+            raise FileNotFoundError(f"snapshot {snapshot_id} has no data on this host")
+        self.store.create(volume_id, size_gib, source)
+        crashpoint("ebs.volume_created")
+
+    def delete_volume(self, volume_id: str) -> None:
+        self.store.delete(volume_id)
+
+    def grow_volume(self, volume_id: str, size_gib: int) -> None:
+        self.store.grow(volume_id, size_gib)
+
+    def attach_volume(self, instance_id: str, slot: int, attachment: VolumeAttachment) -> None:
+        self.driver.attach_volume(instance_id, slot, attachment.volume_id, attachment.device)
+
+    def detach_volume(self, instance_id: str, attachment: VolumeAttachment, force: bool) -> None:
+        self.driver.detach_volume(instance_id, attachment.volume_id, attachment.device, force)
+
+    def snapshot_volumes(self, requests: list[SnapshotRequest]) -> None:
+        self.store.take_snapshots([(self._volume_file(r.volume_id), r.snapshot_id)
+                                   for r in requests])
+        crashpoint("ebs.snapshot_taken")
+
+    def _volume_file(self, volume_id: str) -> Path:
+        path = self.store.volume(volume_id)
+        if not path.exists():
+            raise FileNotFoundError(f"volume {volume_id} has no data on this host")
+        return path
+
+    def delete_snapshot(self, snapshot_id: str) -> None:
+        self.store.delete(snapshot_id)
+
+    def build_image(self, image_id: str, snapshot_id: str, parent_root: str | None,
+                    uid_base: int | None) -> str:
+        snapshot = self.store.snapshot(snapshot_id)
+        if not snapshot.exists():
+            raise FileNotFoundError(f"snapshot {snapshot_id} has no data on this host")
+        root = custom_images.build(self.config.data_dir, image_id, snapshot,
+                                   Path(parent_root) if parent_root else None, uid_base)
+        return str(root)
+
+    def delete_image(self, image_id: str) -> None:
+        custom_images.delete(self.config.data_dir, image_id)
+
+    def storage_usage(self) -> dict[str, int]:
+        return {"used_bytes": self.store.used_bytes(),
+                "size_bytes": self.store.size_gib * 1024**3}

@@ -1,0 +1,203 @@
+"""Where EBS volumes and snapshots live on a host: one XFS filesystem with reflinks, in a
+sparse file under the data directory, loop-mounted at `<data>/volumes`.
+
+Why XFS in a file: the host's own filesystem (ext4 here) has no reflinks and the kernel no
+device-mapper, so neither thin LVM nor copy-on-write files are available directly. In the
+store a snapshot is `cp --reflink` of a volume's file: it takes milliseconds whatever the
+size, and shares every unchanged block with its volume and with the other snapshots.
+
+Layout inside the store:
+  vol-....img     a volume: a sparse ext4 image (root disks too)
+  snap-....img    a snapshot: a read-only reflinked copy of a volume at one instant
+  pool/           formatted root disks waiting for a launch (agent/disk_pool.py)
+
+A volume file holds an ordinary ext4 filesystem whose owners are the instance's own ids
+(0 = its root): it is mounted raw on the host and shown to an instance through an
+idmapped bind (agent/drivers/volume_mounts.py), so the same data moves between instances
+whose uid ranges differ.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+from gureum.agent import hostcmd, storage
+
+MIB = 1024**2
+GIB = 1024**3
+
+
+class VolumeStore:
+    def __init__(self, data_dir: Path, size_gib: int) -> None:
+        self.image = data_dir / "volumes.xfs"
+        self.root = data_dir / "volumes"
+        self.size_gib = size_gib
+        self._lock = threading.Lock()
+
+    # -- the store itself ---------------------------------------------------------------
+    def ensure(self) -> Path:
+        """Mounted (made on first use). Idempotent and cheap once mounted."""
+        if storage.is_mounted(self.root):
+            return self.root
+        with self._lock:
+            if storage.is_mounted(self.root):
+                return self.root
+            if not self.image.exists():
+                staging = self.image.with_name(self.image.name + ".new")
+                with open(staging, "wb") as f:
+                    f.truncate(self.size_gib * GIB)
+                try:
+                    hostcmd.run(["mkfs.xfs", "-q", "-f", "-m", "reflink=1", str(staging)])
+                except BaseException:
+                    staging.unlink(missing_ok=True)
+                    raise
+                staging.rename(self.image)
+            self.root.mkdir(mode=0o755, exist_ok=True)
+            hostcmd.run(["mount", "-o", "loop,nodev,nosuid", str(self.image), str(self.root)])
+            (self.root / "pool").mkdir(exist_ok=True)
+        return self.root
+
+    def release(self) -> None:
+        """Unmounted, when nothing on it is in use (files stay in the store's image)."""
+        with self._lock:
+            if storage.is_mounted(self.root) and not self.busy():
+                hostcmd.run(["umount", str(self.root)])
+
+    def busy(self) -> bool:
+        """Some volume file of the store is behind a loop device (mounted somewhere)."""
+        return bool(self.loop_devices())
+
+    def loop_devices(self) -> dict[str, str]:
+        """Backing file -> loop device, for the store's files."""
+        out = hostcmd.run(["losetup", "-l", "-n", "-O", "NAME,BACK-FILE"], check=False)
+        found = {}
+        for line in out.splitlines():
+            name, _, back = line.strip().partition(" ")
+            back = back.strip().removesuffix(" (deleted)")
+            if back.startswith(str(self.root) + "/"):
+                found[back] = name
+        return found
+
+    # -- names ----------------------------------------------------------------------------
+    def volume(self, volume_id: str) -> Path:
+        return self.ensure() / f"{volume_id}.img"
+
+    def snapshot(self, snapshot_id: str) -> Path:
+        return self.ensure() / f"{snapshot_id}.img"
+
+    def pool(self) -> Path:
+        return self.ensure() / "pool"
+
+    # -- volumes --------------------------------------------------------------------------
+    def create(self, volume_id: str, size_gib: int, source: Path | None = None) -> Path:
+        """A volume of `size_gib`: a fresh ext4 filesystem, or a reflinked copy of the
+        snapshot `source` (grown to the new size on its next mount). Idempotent: made under
+        a staging name and renamed."""
+        path = self.volume(volume_id)
+        if path.exists():
+            return path
+        staging = path.with_name(path.name + ".new")
+        staging.unlink(missing_ok=True)
+        try:
+            if source is not None:
+                hostcmd.run(["cp", "--reflink=always", "--sparse=always", str(source),
+                             str(staging)])
+                if staging.stat().st_size < size_gib * GIB:
+                    with open(staging, "r+b") as f:
+                        f.truncate(size_gib * GIB)
+            else:
+                storage.create_disk(staging, size_gib, 0)
+        except BaseException:
+            staging.unlink(missing_ok=True)
+            raise
+        staging.rename(path)
+        return path
+
+    def delete(self, name: str) -> None:
+        """A volume's or snapshot's file goes (idempotent)."""
+        with contextlib.suppress(FileNotFoundError):
+            (self.ensure() / f"{name}.img").unlink()
+
+    def grow(self, volume_id: str, size_gib: int) -> None:
+        """The file grows; a mounted filesystem on it grows online, an unmounted one at its
+        next mount (`grow_filesystem`)."""
+        path = self.volume(volume_id)
+        if path.stat().st_size < size_gib * GIB:
+            with open(path, "r+b") as f:
+                f.truncate(size_gib * GIB)
+        loop = self.loop_devices().get(str(path))
+        if loop is not None:
+            hostcmd.run(["losetup", "-c", loop])
+            for mount in mounts_of(loop):
+                grow_filesystem(loop, mount)
+                break
+
+    # -- snapshots ------------------------------------------------------------------------
+    def take_snapshots(self, pairs: list[tuple[Path, str]]) -> None:
+        """Point-in-time copies of several volume files at one instant: every mounted one
+        is frozen (its dirty data flushed, new writes held) while all are reflinked, then
+        thawed. Crash-consistent together, as EC2's multi-volume snapshots are."""
+        with self.frozen([volume for volume, _ in pairs]):
+            for volume, snapshot_id in pairs:
+                target = self.snapshot(snapshot_id)
+                if target.exists():
+                    continue
+                staging = target.with_name(target.name + ".new")
+                hostcmd.run(["cp", "--reflink=always", "--sparse=always", str(volume),
+                             str(staging)])
+                staging.chmod(0o400)
+                staging.rename(target)
+
+    @contextlib.contextmanager
+    def frozen(self, volumes: list[Path]) -> Iterator[None]:
+        loops = self.loop_devices()
+        points = []
+        for volume in volumes:
+            loop = loops.get(str(volume))
+            mounted = mounts_of(loop) if loop else []
+            if mounted:
+                points.append(mounted[0])
+        thawed: list[str] = []
+        try:
+            for point in points:
+                hostcmd.run(["fsfreeze", "-f", point])
+                thawed.append(point)
+            yield
+        finally:
+            for point in thawed:
+                hostcmd.run(["fsfreeze", "-u", point], check=False)
+
+    def used_bytes(self) -> int:
+        """Blocks really used in the store (shared blocks counted once)."""
+        st = os.statvfs(self.ensure())
+        return (st.f_blocks - st.f_bfree) * st.f_frsize
+
+    def remove_everything(self) -> None:
+        """`doctor --clean` + data dir removal: unmount (the image file stays)."""
+        for mount in [m for m in storage.mountpoints() if m.startswith(str(self.root) + "/")]:
+            hostcmd.run(["umount", "-l", mount], check=False)
+        if storage.is_mounted(self.root):
+            hostcmd.run(["umount", "-l", str(self.root)], check=False)
+
+
+def mounts_of(device: str) -> list[str]:
+    """Mount points of a block device (from /proc/self/mountinfo), shortest first."""
+    dev = os.stat(device).st_rdev
+    wanted = f"{os.major(dev)}:{os.minor(dev)}"
+    points = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields = line.split()
+            if fields[2] == wanted:
+                points.append(fields[4].encode().decode("unicode_escape"))
+    return sorted(points, key=len)
+
+
+def grow_filesystem(device: str, mount: str) -> None:
+    """ext4 grows online to its device's size (a no-op when it already fills it)."""
+    del mount  # resize2fs finds the mount from the device
+    hostcmd.run(["resize2fs", device])
