@@ -27,6 +27,7 @@ from gureum.store.db import Store
 
 if TYPE_CHECKING:
     from gureum.controllers.autoscaling import AutoScalingController
+    from gureum.controllers.ebs import EbsController
     from gureum.controllers.load_balancers import LoadBalancerController
     from gureum.controllers.metrics import MetricsController
     from gureum.controllers.network import NetworkController
@@ -38,7 +39,9 @@ WAKES: dict[str, tuple[str, ...]] = {
     # is wired; mapping it earlier sends the first packets to an address with no
     # neighbour yet, and the router waits a second before asking again. What VPCs' DNS
     # and metadata answer is pushed by its own light loop ("vpc_services") instead.
-    "instances": ("instances", "firewall", "load_balancers", "autoscaling", "vpc_services"),
+    "instances": ("instances", "firewall", "load_balancers", "autoscaling", "vpc_services",
+                  "ebs"),
+    **{table: ("ebs",) for table in ("volumes", "snapshots", "images")},
     "tags": ("vpc_services",),  # instance tags in the metadata
     "security_groups": ("firewall", "load_balancers"),
     "security_group_rules": ("firewall", "load_balancers"),
@@ -78,6 +81,7 @@ class Cloud:
         self.load_balancer_controller: LoadBalancerController | None = None
         self.metrics_controller: MetricsController | None = None
         self.autoscaling_controller: AutoScalingController | None = None
+        self.ebs_controller: EbsController | None = None
 
     def _wake_for(self, tables: set[str]) -> None:
         """After a commit: wake every controller whose inputs changed."""
@@ -94,6 +98,8 @@ class Cloud:
             self.autoscaling_controller.wakeup.set()
         if "vpc_services" in wanted and self.network_controller is not None:
             self.network_controller.services.changed()
+        if "ebs" in wanted and self.ebs_controller is not None:
+            self.ebs_controller.wakeup.set()
 
     def firewall_changed(self) -> None:
         """Something that may alter instances' security-group rules changed."""

@@ -407,11 +407,9 @@ class AgentContract(abc.ABC):
     def delete_snapshot(self, snapshot_id: str) -> None: ...
 
     @abc.abstractmethod
-    def build_image(self, image_id: str, snapshot_id: str, parent_root: str | None,
-                    uid_base: int | None) -> str:
-        """An image root from a snapshot: a root disk's changes over `parent_root` (its
-        files' owners shifted down from `uid_base`), or a whole filesystem. Returns the
-        root's path. Idempotent."""
+    def build_image(self, image_id: str, snapshot_id: str, parent_root: str | None) -> str:
+        """An image root from a snapshot: a root disk's changes over `parent_root`, or a
+        whole filesystem. Returns the root's path. Idempotent."""
 
     @abc.abstractmethod
     def delete_image(self, image_id: str) -> None:

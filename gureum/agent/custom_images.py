@@ -23,8 +23,7 @@ def image_dir(data_dir: Path, image_id: str) -> Path:
     return data_dir / "images" / image_id
 
 
-def build(data_dir: Path, image_id: str, snapshot: Path, parent_root: Path | None,
-          uid_base: int | None) -> Path:
+def build(data_dir: Path, image_id: str, snapshot: Path, parent_root: Path | None) -> Path:
     target = image_dir(data_dir, image_id)
     if (target / "complete").exists():
         return target / "rootfs"
@@ -36,8 +35,10 @@ def build(data_dir: Path, image_id: str, snapshot: Path, parent_root: Path | Non
     try:
         # ro + noload: never replay the journal of a file that must stay as it is.
         hostcmd.run(["mount", "-o", "loop,ro,noload,nodev", str(snapshot), str(snap)])
-        source = snap
+        source, uid_base = snap, 0
         if parent_root is not None:
+            # The disk's upper/ belongs to the container root it was written by.
+            uid_base = (snap / "upper").stat().st_uid
             hostcmd.run(["mount", "-t", "overlay", "overlay", "-o",
                          f"ro,lowerdir={snap / 'upper'}:{parent_root}", str(merged)])
             source = merged
@@ -45,7 +46,7 @@ def build(data_dir: Path, image_id: str, snapshot: Path, parent_root: Path | Non
                     timeout=1800)
         for mount in (merged, snap):
             storage.unmount(mount)
-        if uid_base:
+        if uid_base >= 65536:
             shift_owners(staging / "rootfs", uid_base)
         if parent_root is None:  # a whole filesystem: its lost+found is no part of a root
             _remove(staging / "rootfs" / "lost+found")

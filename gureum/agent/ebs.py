@@ -43,7 +43,9 @@ class EbsOperations:
         crashpoint("ebs.snapshot_taken")
 
     def _volume_file(self, volume_id: str) -> Path:
-        path = self.store.volume(volume_id)
+        """A volume's file, or a snapshot's (CopySnapshot copies one)."""
+        path = (self.store.snapshot(volume_id) if volume_id.startswith("snap-")
+                else self.store.volume(volume_id))
         if not path.exists():
             raise FileNotFoundError(f"volume {volume_id} has no data on this host")
         return path
@@ -51,13 +53,12 @@ class EbsOperations:
     def delete_snapshot(self, snapshot_id: str) -> None:
         self.store.delete(snapshot_id)
 
-    def build_image(self, image_id: str, snapshot_id: str, parent_root: str | None,
-                    uid_base: int | None) -> str:
+    def build_image(self, image_id: str, snapshot_id: str, parent_root: str | None) -> str:
         snapshot = self.store.snapshot(snapshot_id)
         if not snapshot.exists():
             raise FileNotFoundError(f"snapshot {snapshot_id} has no data on this host")
         root = custom_images.build(self.config.data_dir, image_id, snapshot,
-                                   Path(parent_root) if parent_root else None, uid_base)
+                                   Path(parent_root) if parent_root else None)
         return str(root)
 
     def delete_image(self, image_id: str) -> None:

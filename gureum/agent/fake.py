@@ -368,8 +368,7 @@ class FakeAgent(AgentContract):
         with self.lock:
             self.snapshots.pop(snapshot_id, None)
 
-    def build_image(self, image_id: str, snapshot_id: str, parent_root: str | None,
-                    uid_base: int | None) -> str:
+    def build_image(self, image_id: str, snapshot_id: str, parent_root: str | None) -> str:
         self._enter("build_image", image_id)
         with self.lock:
             if snapshot_id not in self.snapshots:

@@ -62,7 +62,8 @@ class RunningCloud:
             self.dns.stop()
         for controller in (self.cloud.controller, self.cloud.firewall_controller,
                            self.cloud.network_controller, self.cloud.load_balancer_controller,
-                           self.cloud.metrics_controller, self.cloud.autoscaling_controller):
+                           self.cloud.metrics_controller, self.cloud.autoscaling_controller,
+                           self.cloud.ebs_controller):
             if controller is not None:
                 controller.stop()
 
@@ -72,6 +73,7 @@ def start_cloud(cfg: Config, agent: AgentContract | None = None) -> RunningCloud
     own (the fast test tier passes a FakeAgent)."""
     from gureum.api.server import serve
     from gureum.controllers.autoscaling import AutoScalingController
+    from gureum.controllers.ebs import EbsController
     from gureum.controllers.firewall import FirewallController
     from gureum.controllers.instances import InstanceController
     from gureum.controllers.load_balancers import LoadBalancerController
@@ -87,12 +89,14 @@ def start_cloud(cfg: Config, agent: AgentContract | None = None) -> RunningCloud
     cloud.load_balancer_controller = LoadBalancerController(cloud)
     cloud.metrics_controller = MetricsController(cloud)
     cloud.autoscaling_controller = AutoScalingController(cloud)
+    cloud.ebs_controller = EbsController(cloud)
     cloud.controller.start()
     cloud.firewall_controller.start()
     cloud.network_controller.start()
     cloud.load_balancer_controller.start()
     cloud.metrics_controller.start()
     cloud.autoscaling_controller.start()
+    cloud.ebs_controller.start()
     dns = None
     if cfg.dns_listen:
         host, _, port = cfg.dns_listen.rpartition(":")

@@ -19,13 +19,13 @@ from typing import TYPE_CHECKING
 from sqlalchemy import delete, or_, select
 
 from gureum.agent.agent import wait_until
-from gureum.agent.contract import InstanceSpec, RuntimeState
+from gureum.agent.contract import InstanceSpec, RuntimeState, VolumeAttachment
 from gureum.agent.firewall import Firewall
 from gureum.agent.network import VpcNetwork
 from gureum.controllers.loop import ResyncLoop
 from gureum.crashpoints import crashpoint
 from gureum.errors import AgentUnavailable
-from gureum.services.ec2 import allocation, networks
+from gureum.services.ec2 import allocation, networks, volumes
 from gureum.services.ec2 import security_groups as sg
 from gureum.services.ec2.instance_types import CATALOGUE
 from gureum.store import models
@@ -140,6 +140,7 @@ class InstanceController(ResyncLoop):
             image = s.get(models.Image, inst.image_id)
             subnet = s.get(models.Subnet, inst.subnet_id)
             assert image is not None and subnet is not None
+            disks = volumes.of_instances(s, [inst.instance_id])[inst.instance_id]
         firewall = firewalls.get(inst.instance_id)
         return InstanceSpec(
             instance_id=inst.instance_id, slot=inst.slot, vpc=network, subnet_cidr=subnet.cidr,
@@ -150,6 +151,9 @@ class InstanceController(ResyncLoop):
             limits=CATALOGUE[inst.instance_type].limits, volume_gib=inst.volume_gib,
             image_root=Path(image.rootfs),
             authorized_key=inst.authorized_key, user_data=inst.user_data, firewall=firewall,
+            root_volume_id=next((v.volume_id for v in disks if v.is_root), None),
+            volumes=tuple(VolumeAttachment(v.volume_id, v.device or "") for v in disks
+                          if not v.is_root and v.attach_state in ("attaching", "attached")),
         )
 
     def reconcile(self, instance_id: str) -> None:
@@ -223,6 +227,8 @@ class InstanceController(ResyncLoop):
             row.transition(new_state)
             row.force_stop = False
             elastic = s.scalar(select(models.Address).where(models.Address.instance_id == instance_id))
+            if new_state == "terminated":
+                volumes.release_on_termination(s, instance_id)
             if new_state == "terminated" and elastic is not None:
                 elastic.instance_id, elastic.association_id = None, None  # kept by the account
                 elastic = None
@@ -249,6 +255,7 @@ class InstanceController(ResyncLoop):
             if state == "pending" and attempts >= MAX_LAUNCH_ATTEMPTS:
                 # As on EC2: a launch that cannot succeed ends terminated, with the reason.
                 row.transition("shutting-down", "terminated")
+                volumes.release_on_termination(s, instance_id)
                 row.state_reason_code = "Server.InternalError"
                 row.state_reason_message = f"Server.InternalError: {str(err)[:400]}"
                 delay = 0.0

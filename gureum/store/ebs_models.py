@@ -56,9 +56,8 @@ class Snapshot(Base):
     source_snapshot_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
     batch: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
     # A root disk's snapshot holds only the changes over its image: the image it needs
-    # and the uid range its files were written with (agent/images.py merges them).
+    # (agent/custom_images.py merges them).
     parent_image_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
-    uid_base: Mapped[int | None] = mapped_column(Integer, nullable=True)
     # createVolumePermission: account ids, "all" for everyone in the cloud.
     shared_with: Mapped[list[str]] = mapped_column(JSON, default=list)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from gureum.api.exceptions import (  # noqa: F401  (re-exported: handlers import from here)
+    AuthFailure,
     DryRunOperation,
     InvalidParameter,
     InvalidParameterCombination,
@@ -247,3 +248,72 @@ class DefaultVpcAlreadyExists(ApiError):
 
 class DefaultSubnetAlreadyExistsInAvailabilityZone(ApiError):
     code = "DefaultSubnetAlreadyExistsInAvailabilityZone"
+
+
+# -- EBS and images -------------------------------------------------------------------
+class InvalidVolumeMalformed(ApiError):
+    code = "InvalidVolume.Malformed"
+
+
+class InvalidVolumeZoneMismatch(ApiError):
+    code = "InvalidVolume.ZoneMismatch"
+
+
+class VolumeInUse(ApiError):
+    code = "VolumeInUse"
+
+
+class IncorrectState(ApiError):
+    code = "IncorrectState"
+
+
+class IncorrectModificationState(ApiError):
+    code = "IncorrectModificationState"
+
+
+class VolumeLimitExceeded(ApiError):
+    code = "VolumeLimitExceeded"
+
+
+class AttachmentLimitExceeded(ApiError):
+    code = "AttachmentLimitExceeded"
+
+
+class InvalidAttachmentNotFound(ApiError):
+    code = "InvalidAttachment.NotFound"
+
+
+class InvalidSnapshotNotFound(ApiError):
+    code = "InvalidSnapshot.NotFound"
+
+
+class InvalidSnapshotMalformed(ApiError):
+    code = "InvalidSnapshot.Malformed"
+
+
+class InvalidSnapshotInUse(ApiError):
+    code = "InvalidSnapshot.InUse"
+
+
+class InvalidZoneNotFound(ApiError):
+    code = "InvalidZone.NotFound"
+
+
+class InvalidAMINameDuplicate(ApiError):
+    code = "InvalidAMIName.Duplicate"
+
+
+class InvalidAMINameMalformed(ApiError):
+    code = "InvalidAMIName.Malformed"
+
+
+class InvalidAMIAttributeItemValue(ApiError):
+    code = "InvalidAMIAttributeItemValue"
+
+
+class InvalidBlockDeviceMapping(ApiError):
+    code = "InvalidBlockDeviceMapping"
+
+
+class InvalidUserIDMalformed(ApiError):
+    code = "InvalidUserID.Malformed"

@@ -50,8 +50,11 @@ def volume_id(instance_id: str) -> str:
 
 
 def instance(inst: models.Instance, tags: dict[str, str], region: str,
-             group_names: dict[str, str] | None = None, dns_hostnames: bool = True) -> dict[str, Any]:
-    """`dns_hostnames`: the VPC's enableDnsHostnames; without it, as on AWS, no public DNS name."""
+             group_names: dict[str, str] | None = None, dns_hostnames: bool = True,
+             block_devices: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """`dns_hostnames`: the VPC's enableDnsHostnames; without it, as on AWS, no public DNS
+    name. `block_devices`: its volumes (services/ec2/volumes.mappings); the root disk
+    alone when not given."""
     itype = CATALOGUE.get(inst.instance_type)
     visible_net = inst.state != "terminated"
     groups = [{"GroupId": g, "GroupName": (group_names or {}).get(g, "default")}
@@ -98,7 +101,7 @@ def instance(inst: models.Instance, tags: dict[str, str], region: str,
             "SubnetId": inst.subnet_id,
             "VpcId": inst.vpc_id,
             "PrivateIpAddress": inst.private_ip,
-            "BlockDeviceMappings": [{
+            "BlockDeviceMappings": block_devices if block_devices is not None else [{
                 "DeviceName": ROOT_DEVICE,
                 "Ebs": {"VolumeId": volume_id(inst.instance_id), "Status": "attached",
                         "AttachTime": inst.launch_time, "DeleteOnTermination": True},

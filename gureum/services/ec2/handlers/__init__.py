@@ -15,6 +15,8 @@ from gureum.services.ec2.handlers import (  # noqa: F401
     routing,
     security_group_rules,
     security_groups,
+    snapshots,
     tags,
+    volumes,
     vpcs,
 )

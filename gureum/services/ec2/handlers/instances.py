@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from gureum.agent.network import mac_for
 from gureum.api.dispatch import RequestContext, action
-from gureum.services.ec2 import allocation, filters, ids, networks
+from gureum.services.ec2 import allocation, filters, ids, images, networks, volumes
 from gureum.services.ec2 import exceptions as exc
 from gureum.services.ec2 import security_groups as sg
 from gureum.services.ec2.handlers import common, launch_templates
@@ -39,18 +39,23 @@ def _request_hash(p: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def _volume_size(p: dict[str, Any]) -> int:
-    size = 8
+def _root_mapping(p: dict[str, Any]) -> dict[str, Any]:
+    """The Ebs part of the root device's BlockDeviceMappings entry ({} when absent)."""
+    root: dict[str, Any] = {}
     for mapping in p.get("BlockDeviceMappings") or []:
         if not any(k in mapping for k in ("Ebs", "VirtualName", "NoDevice")):
             raise exc.MissingParameter("The request must contain the parameter ebs")
         ebs = mapping.get("Ebs") or {}
-        if mapping.get("DeviceName") in ROOT_DEVICES and "VolumeSize" in ebs:
-            size = ebs["VolumeSize"]
-            if not 1 <= size <= 16384:
+        if mapping.get("DeviceName") in ROOT_DEVICES:
+            root = ebs
+            size = ebs.get("VolumeSize")
+            if size is not None and not 1 <= size <= 16384:
                 raise exc.InvalidParameterValue(
                     f"Volume of {size}GiB is not between 1 and 16384 GiB")
-    return size
+            if ebs.get("VolumeType", "gp3") not in volumes.TYPES:
+                raise exc.InvalidParameterValue(
+                    f"Value ({ebs['VolumeType'][:32]}) for parameter volumeType is invalid")
+    return root
 
 
 def _user_data(p: dict[str, Any]) -> bytes | None:
@@ -118,7 +123,7 @@ def run_instances(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
         raise exc.UnsupportedOperation("Only one network interface, at device index 0, is supported")
     primary = interfaces[0] if interfaces else {}
     subnet_id = p.get("SubnetId") or primary.get("SubnetId")
-    volume_gib = _volume_size(p)
+    root_mapping = _root_mapping(p)
     user_data = _user_data(p)
     tags = _instance_tags(p)
     token = p.get("ClientToken")
@@ -140,9 +145,12 @@ def run_instances(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
                         "Arguments on this idempotent request are inconsistent with arguments "
                         "used in previous request(s).")
                 return _reservation(ctx, s, existing.reservation_id)
-        image = s.get(models.Image, image_id)
-        if image is None or image.state != "available":
-            raise exc.InvalidAMIIDNotFound(f"The image id '[{image_id}]' does not exist")
+        image = images.launchable(s.get(models.Image, image_id), account, image_id)
+        volume_gib = root_mapping.get("VolumeSize") or image.root_size_gib
+        if volume_gib < image.root_size_gib:
+            raise exc.InvalidBlockDeviceMapping(
+                f"Volume of size {volume_gib}GB is smaller than snapshot of image "
+                f"'{image_id}', expect size >= {image.root_size_gib}GB")
         subnet = s.get(models.Subnet, subnet_id or cloud.default_subnet_id(account))
         if subnet is None or subnet.account_id != account:
             raise exc.InvalidSubnetIDNotFound(f"The subnet ID '{subnet_id}' does not exist")
@@ -206,6 +214,9 @@ def run_instances(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
             )
             s.add(inst)
             s.flush()
+            s.add(volumes.root_volume(inst, volume_gib,
+                                      root_mapping.get("DeleteOnTermination", True),
+                                      root_mapping.get("VolumeType", "gp3")))
             common.put_tags(s, account, inst.instance_id, tags)
         result = _reservation(ctx, s, reservation.reservation_id)
     return result
@@ -218,12 +229,21 @@ def _reservation(ctx: RequestContext, s: Any, reservation_id: str) -> dict[str, 
     region = ctx.cloud.config.region
     names = common.group_names(s, ctx.account_id)
     hostless = common.vpcs_without_hostnames(s, ctx.account_id)
+    devices = block_devices(s, instances)
     return {
         "ReservationId": reservation_id, "OwnerId": ctx.account_id,
         "Groups": [],
         "Instances": [instance_view(i, tags[i.instance_id], region, names,
-                                    i.vpc_id not in hostless) for i in instances],
+                                    i.vpc_id not in hostless, devices[i.instance_id])
+                      for i in instances],
     }
+
+
+def block_devices(s: Any, instances: list[models.Instance]) -> dict[str, list[dict[str, Any]]]:
+    """Each instance's BlockDeviceMappings from its volumes (root disk only for an
+    instance made before EBS kept volume rows)."""
+    rows = volumes.of_instances(s, [i.instance_id for i in instances])
+    return {i.instance_id: volumes.mappings(i, rows[i.instance_id] or None) for i in instances}
 
 
 def _filter_fields(inst: models.Instance, region: str, names: dict[str, str]) -> dict[str, Any]:
@@ -280,7 +300,7 @@ def _filter_fields(inst: models.Instance, region: str, names: dict[str, str]) ->
         "network-interface.mac-address": mac_for(inst.private_ip),
     }
 
-def _select(ctx: RequestContext, p: dict[str, Any]) -> tuple[list[models.Instance], dict, dict, set[str]]:
+def _select(ctx: RequestContext, p: dict[str, Any]) -> tuple[list[models.Instance], dict, dict, set[str], dict]:
     instance_ids = p.get("InstanceIds") or []
     if instance_ids and p.get("MaxResults") is not None:
         raise exc.InvalidParameterCombination(
@@ -298,13 +318,15 @@ def _select(ctx: RequestContext, p: dict[str, Any]) -> tuple[list[models.Instanc
         tags = common.all_tags(s, ctx.account_id, "instance")
         names = common.group_names(s, ctx.account_id)
         hostless = common.vpcs_without_hostnames(s, ctx.account_id)
-    rows = [i for i in rows if filters.match(flt, _filter_fields(i, region, names), tags[i.instance_id])]
-    return rows, tags, names, hostless
+        rows = [i for i in rows if filters.match(flt, _filter_fields(i, region, names),
+                                                 tags[i.instance_id])]
+        devices = block_devices(s, rows)
+    return rows, tags, names, hostless, devices
 
 
 @action("ec2", "DescribeInstances")
 def describe_instances(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
-    rows, tags, names, hostless = _select(ctx, p)
+    rows, tags, names, hostless, devices = _select(ctx, p)
     chunk, token = common.page(rows, p.get("MaxResults"), p.get("NextToken"))
     region = ctx.cloud.config.region
     reservations: dict[str, dict[str, Any]] = {}
@@ -313,7 +335,8 @@ def describe_instances(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]
             "ReservationId": inst.reservation_id, "OwnerId": inst.account_id, "Groups": [],
             "Instances": []})
         res["Instances"].append(instance_view(inst, tags[inst.instance_id], region, names,
-                                              inst.vpc_id not in hostless))
+                                              inst.vpc_id not in hostless,
+                                              devices[inst.instance_id]))
     return {"Reservations": list(reservations.values()), "NextToken": token}
 
 
@@ -334,7 +357,7 @@ def describe_instance_status(ctx: RequestContext, p: dict[str, Any]) -> dict[str
         "availability-zone", "instance-state-name", "instance-state-code",
         "instance-status.status", "system-status.status", "instance-status.reachability",
         "system-status.reachability"})
-    rows, _, _, _ = _select(ctx, {k: v for k, v in p.items() if k in ("InstanceIds",)})
+    rows, _, _, _, _ = _select(ctx, {k: v for k, v in p.items() if k in ("InstanceIds",)})
     out = []
     for inst in rows:
         if not include_all and inst.state != "running" and inst.attempts < models.IMPAIRED_AFTER:

@@ -10,11 +10,12 @@ from sqlalchemy.orm import Session
 
 from gureum.api.dispatch import RequestContext, action
 from gureum.services.ec2 import exceptions as exc
-from gureum.services.ec2 import filters, ids
+from gureum.services.ec2 import filters, ids, images
 from gureum.services.ec2 import security_groups as sg
-from gureum.services.ec2.handlers import addresses, common, routing, vpcs
+from gureum.services.ec2.handlers import addresses, common, routing, snapshots, vpcs
 from gureum.services.ec2.views import volume_id
 from gureum.store import models
+from gureum.store.ebs_models import Volume
 
 
 def _key_pair_not_found(pair_id: str) -> Exception:
@@ -23,8 +24,16 @@ def _key_pair_not_found(pair_id: str) -> Exception:
 
 def _image(ctx: RequestContext, s: Session, image_id: str) -> None:
     image = s.get(models.Image, image_id)
-    if image is None or not (image.public or image.owner_id == ctx.account_id):
+    if image is None or not images.visible(image, ctx.account_id):
         raise exc.InvalidAMIIDNotFound(f"The image id '[{image_id}]' does not exist")
+
+
+def _volume(ctx: RequestContext, s: Session, rid: str) -> None:
+    row = s.get(Volume, rid)
+    if row is not None and row.account_id == ctx.account_id and row.state != "deleting":
+        return
+    _instance_part(ctx, s, rid, volume_id,  # the root disk of an instance made before EBS
+                   exc.InvalidVolumeNotFound(f"The volume '{rid}' does not exist."))
 
 
 def _instance_part(ctx: RequestContext, s: Session, resource_id: str, derive: Callable[[str], str],
@@ -49,9 +58,8 @@ _CHECKS: dict[str, Callable[[RequestContext, Session, str], Any]] = {
     "igw": routing._own_igw,
     "rtb": routing._own_table,
     "eipalloc": lambda ctx, s, rid: addresses._find(s, ctx.account_id, rid, None),
-    "vol": lambda ctx, s, rid: _instance_part(
-        ctx, s, rid, volume_id,
-        exc.InvalidVolumeNotFound(f"The volume '{rid}' does not exist.")),
+    "vol": _volume,
+    "snap": lambda ctx, s, rid: snapshots.own_snapshot(s, ctx.account_id, rid),
     "eni": lambda ctx, s, rid: _instance_part(
         ctx, s, rid, lambda iid: ids.derived("eni", iid),
         exc.InvalidNetworkInterfaceIDNotFound(f"The networkInterface ID '{rid}' does not exist")),

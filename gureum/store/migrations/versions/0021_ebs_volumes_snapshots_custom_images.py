@@ -29,7 +29,6 @@ def upgrade() -> None:
     sa.Column('source_snapshot_id', sa.String(length=32), nullable=True),
     sa.Column('batch', sa.String(length=32), nullable=True),
     sa.Column('parent_image_id', sa.String(length=32), nullable=True),
-    sa.Column('uid_base', sa.Integer(), nullable=True),
     sa.Column('shared_with', sa.JSON(), nullable=False),
     sa.Column('last_error', sa.Text(), nullable=True),
     sa.Column('started_at', gureum.store.models.UtcDateTime(), nullable=False),
