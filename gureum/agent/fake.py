@@ -357,11 +357,12 @@ class FakeAgent(AgentContract):
     def snapshot_volumes(self, requests: list[SnapshotRequest]) -> None:
         self._enter("snapshot_volumes")
         with self.lock:
-            for r in requests:
-                if r.volume_id not in self.volumes:
+            for r in requests:  # a volume, or a snapshot being copied
+                if r.volume_id not in self.volumes and r.volume_id not in self.snapshots:
                     raise HostError(f"volume {r.volume_id} has no data on this host")
             for r in requests:
-                self.snapshots.setdefault(r.snapshot_id, (r.volume_id, self.volumes[r.volume_id]))
+                source = self.snapshots.get(r.volume_id) or (r.volume_id, self.volumes[r.volume_id])
+                self.snapshots.setdefault(r.snapshot_id, source)
 
     def delete_snapshot(self, snapshot_id: str) -> None:
         self._enter("delete_snapshot", snapshot_id)
