@@ -20,12 +20,17 @@ whose uid ranges differ.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
+import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 from gureum.agent import hostcmd, storage
+from gureum.errors import HostCommandFailed
+
+log = logging.getLogger("gureum.volumes")
 
 MIB = 1024**2
 GIB = 1024**3
@@ -104,7 +109,7 @@ class VolumeStore:
         staging.unlink(missing_ok=True)
         try:
             if source is not None:
-                hostcmd.run(["cp", "--reflink=always", "--sparse=always", str(source),
+                hostcmd.run(["cp", "--reflink=always", str(source),
                              str(staging)])
                 if staging.stat().st_size < size_gib * GIB:
                     with open(staging, "r+b") as f:
@@ -132,9 +137,12 @@ class VolumeStore:
         loop = self.loop_devices().get(str(path))
         if loop is not None:
             hostcmd.run(["losetup", "-c", loop])
-            for mount in mounts_of(loop):
-                grow_filesystem(loop, mount)
-                break
+            try:
+                hostcmd.run(["resize2fs", loop])
+            except HostCommandFailed as err:
+                # Online growth needs CAP_SYS_RESOURCE, which some hosts' root lacks: the
+                # filesystem then grows at its next mount (fit_filesystem).
+                log.warning("%s grows at its next mount: %s", volume_id, err)
 
     # -- snapshots ------------------------------------------------------------------------
     def take_snapshots(self, pairs: list[tuple[Path, str]]) -> None:
@@ -147,7 +155,7 @@ class VolumeStore:
                 if target.exists():
                     continue
                 staging = target.with_name(target.name + ".new")
-                hostcmd.run(["cp", "--reflink=always", "--sparse=always", str(volume),
+                hostcmd.run(["cp", "--reflink=always", str(volume),
                              str(staging)])
                 staging.chmod(0o400)
                 staging.rename(target)
@@ -197,7 +205,16 @@ def mounts_of(device: str) -> list[str]:
     return sorted(points, key=len)
 
 
-def grow_filesystem(device: str, mount: str) -> None:
-    """ext4 grows online to its device's size (a no-op when it already fills it)."""
-    del mount  # resize2fs finds the mount from the device
-    hostcmd.run(["resize2fs", device])
+def fit_filesystem(path: Path) -> None:
+    """Before a mount: an ext4 smaller than its file (a volume made larger than its
+    snapshot, or grown while unmounted) grows to fill it, offline."""
+    header = hostcmd.run(["dumpe2fs", "-h", str(path)], timeout=60)
+    fields = dict(line.split(":", 1) for line in header.splitlines() if ":" in line)
+    fs_bytes = int(fields["Block count"]) * int(fields["Block size"])
+    if path.stat().st_size - fs_bytes < 8 * MIB:
+        return
+    check = subprocess.run(["e2fsck", "-f", "-p", str(path)], capture_output=True, text=True)
+    if check.returncode > 1:  # 1: errors fixed
+        raise HostCommandFailed(["e2fsck", "-f", "-p", str(path)], check.returncode,
+                                check.stderr or check.stdout)
+    hostcmd.run(["resize2fs", str(path)], timeout=600)

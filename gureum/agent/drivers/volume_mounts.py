@@ -20,7 +20,7 @@ import os
 from pathlib import Path
 
 from gureum.agent import hostcmd, idmap, storage
-from gureum.agent.volume_store import VolumeStore, grow_filesystem
+from gureum.agent.volume_store import VolumeStore, fit_filesystem
 from gureum.errors import HostCommandFailed, VolumeBusy, VolumeHeld
 
 
@@ -50,7 +50,7 @@ class VolumeMounts:
 
     def attach(self, instance_dir: Path, owner: int, volume_id: str, device: str) -> None:
         """Idempotent. The filesystem grows to the volume's size on the way (a volume made
-        larger than its snapshot, or modified while detached)."""
+        larger than its snapshot, or modified while it could not grow online)."""
         raw = instance_dir / "vols" / volume_id
         view = self.share(instance_dir) / device_name(device)
         self.ensure_share(instance_dir, owner)
@@ -58,12 +58,10 @@ class VolumeMounts:
             path = self.store.volume(volume_id)
             if str(path) in self.store.loop_devices():
                 raise VolumeHeld(f"{volume_id} is still in use by a previous attachment")
+            fit_filesystem(path)
             raw.parent.mkdir(mode=0o700, exist_ok=True)
             raw.mkdir(exist_ok=True)
             hostcmd.run(["mount", "-o", "loop,nodev,nosuid", str(path), str(raw)])
-            loop = self.store.loop_devices().get(str(path))
-            if loop:
-                grow_filesystem(loop, str(raw))
         if not storage.is_mounted(view):
             view.mkdir(exist_ok=True)
             os.chown(view, owner, owner)
