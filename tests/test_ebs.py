@@ -133,7 +133,8 @@ def test_an_image_of_a_configured_instance_serves_at_boot(ec2, image_id, key_pai
         ip = wait_state(ec2, base["InstanceId"], "running")["PublicIpAddress"]
         # Configure it: an app's files and a service that starts at every boot.
         ssh(key, ip, "sudo mkdir -p /opt/app && echo 'baked into the image' | "
-                     "sudo tee /opt/app/index.html >/dev/null && sudo rm /etc/motd && "
+                     "sudo tee /opt/app/index.html >/dev/null && sudo rm /etc/debian_version && "
+                     "sudo mkdir -p /var/lib/cloud/scripts/per-boot && "
                      "printf '#!/bin/sh\\ncd /opt/app && nohup python3 -m http.server 8080 "
                      ">/var/log/app.log 2>&1 &\\n' | sudo tee "
                      "/var/lib/cloud/scripts/per-boot/app.sh >/dev/null && "
@@ -141,7 +142,9 @@ def test_an_image_of_a_configured_instance_serves_at_boot(ec2, image_id, key_pai
         image = ec2.create_image(InstanceId=base["InstanceId"], Name="t-ebs-app",
                                  NoReboot=True)["ImageId"]
         assert wait_for(lambda: ec2.describe_images(ImageIds=[image])["Images"][0]["State"]
-                        == "available", 120), ec2.describe_images(ImageIds=[image])
+                        in ("available", "failed"), 120) and ec2.describe_images(ImageIds=[image])["Images"][0]["State"] == "available", (
+            ec2.describe_images(ImageIds=[image])["Images"][0].get("StateReason"),
+            [s.get("StateMessage") for s in ec2.describe_snapshots(OwnerIds=["self"])["Snapshots"]])
         clone = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, KeyName=key_pair[0],
                                   SecurityGroupIds=[default, web])["Instances"][0]
         made.append(clone["InstanceId"])
@@ -153,12 +156,14 @@ def test_an_image_of_a_configured_instance_serves_at_boot(ec2, image_id, key_pai
                     return r.read().decode().strip() == "baked into the image"
             except OSError:
                 return False
-        assert wait_for(serves, 30)
+        assert wait_for(serves, 30), ssh(
+            key, clone_ip, "ls -la /opt/app /var/lib/cloud/scripts/per-boot; cat /var/log/app.log; "
+                           "tail -20 /var/log/cloud-init-output.log", check=False).stdout
         # Its own identity, not its origin's; the removed file stays removed; owners kept.
-        out = ssh(key, clone_ip, "hostname; test -e /etc/motd && echo motd; "
+        out = ssh(key, clone_ip, "hostname; test -e /etc/debian_version && echo kept; "
                                  "stat -c %U /opt/app/index.html /home/ec2-user").stdout.split()
         assert out[0] != ssh(key, ip, "hostname").stdout.strip()
-        assert "motd" not in out and out[1:] == ["root", "ec2-user"], out
+        assert "kept" not in out and out[1:] == ["root", "ec2-user"], out
         ec2.terminate_instances(InstanceIds=made)
         for iid in made:
             wait_state(ec2, iid, "terminated")

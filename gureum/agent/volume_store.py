@@ -42,6 +42,7 @@ class VolumeStore:
         self.root = data_dir / "volumes"
         self.size_gib = size_gib
         self._lock = threading.Lock()
+        self._snapshot_lock = threading.Lock()
 
     # -- the store itself ---------------------------------------------------------------
     def ensure(self) -> Path:
@@ -148,17 +149,20 @@ class VolumeStore:
     def take_snapshots(self, pairs: list[tuple[Path, str]]) -> None:
         """Point-in-time copies of several volume files at one instant: every mounted one
         is frozen (its dirty data flushed, new writes held) while all are reflinked, then
-        thawed. Crash-consistent together, as EC2's multi-volume snapshots are."""
-        with self.frozen([volume for volume, _ in pairs]):
-            for volume, snapshot_id in pairs:
-                target = self.snapshot(snapshot_id)
-                if target.exists():
-                    continue
-                staging = target.with_name(target.name + ".new")
-                hostcmd.run(["cp", "--reflink=always", str(volume),
-                             str(staging)])
-                staging.chmod(0o400)
-                staging.rename(target)
+        thawed. Crash-consistent together, as EC2's multi-volume snapshots are.
+        Serialized (the API and the EBS controller may ask at once: a second freeze of a
+        frozen filesystem fails); a snapshot already taken is not taken again."""
+        with self._snapshot_lock:
+            wanted = [(volume, self.snapshot(snapshot_id)) for volume, snapshot_id in pairs
+                      if not self.snapshot(snapshot_id).exists()]
+            if not wanted:
+                return
+            with self.frozen([volume for volume, _ in wanted]):
+                for volume, target in wanted:
+                    staging = target.with_name(target.name + ".new")
+                    hostcmd.run(["cp", "--reflink=always", str(volume), str(staging)])
+                    staging.chmod(0o400)
+                    staging.rename(target)
 
     @contextlib.contextmanager
     def frozen(self, volumes: list[Path]) -> Iterator[None]:
