@@ -138,17 +138,29 @@ class HostAgent(AgentContract):
                 # a port entry left behind names this same instance's address.
                 network.delete_instance_netns(self.plan, spec.vpc.vpc_id, spec.instance_id,
                                               spec.slot)
-            network.create_instance_netns(self.plan, spec.vpc.vpc_id, spec.instance_id, spec.slot,
-                                          spec.private_ip, spec.subnet_cidr)
-            undo.callback(network.delete_instance_netns, self.plan, spec.vpc.vpc_id,
-                          spec.instance_id, spec.slot)
-            if spec.firewall is not None:  # before the first packet can flow
-                firewall.apply(self.plan.netns(spec.instance_id), spec.firewall)
-            crashpoint("launch.netns_created")
-            self.driver.spawn(spec, netns, seed, undo)
+            if spec.init_system == "systemd":
+                # systemd needs a netns its own user namespace owns (sysfs mounts only
+                # there): the runtime makes it, and it is named and wired like any other
+                # while init still waits.
+                self.driver.spawn(spec, netns, seed, undo,
+                                  wire=lambda pid: self._wire(spec, undo, pid))
+            else:
+                self._wire(spec, undo)
+                self.driver.spawn(spec, netns, seed, undo)
             crashpoint("launch.container_started")
             self._ensure_public_ip(spec)
             undo.pop_all()
+
+    def _wire(self, spec: InstanceSpec, undo: contextlib.ExitStack, pid: int | None = None) -> None:
+        """The instance's netns at its usual path (made here, or that of process `pid`),
+        cabled to its VPC, with its firewall before the first packet can flow."""
+        network.create_instance_netns(self.plan, spec.vpc.vpc_id, spec.instance_id, spec.slot,
+                                      spec.private_ip, spec.subnet_cidr, pid=pid)
+        undo.callback(network.delete_instance_netns, self.plan, spec.vpc.vpc_id,
+                      spec.instance_id, spec.slot)
+        if spec.firewall is not None:
+            firewall.apply(self.plan.netns(spec.instance_id), spec.firewall)
+        crashpoint("launch.netns_created")
 
     def _write_seed(self, spec: InstanceSpec, base: int) -> Path:
         """What the instance's user-data runner reads at boot (like cloud-init's NoCloud
@@ -184,6 +196,9 @@ class HostAgent(AgentContract):
 
     def alive(self, instance_id: str) -> bool:
         return self.driver.alive(instance_id)
+
+    def halt_reason(self, instance_id: str) -> str:
+        return self.driver.halt_reason(instance_id)
 
     def console_tail(self, instance_id: str, nbytes: int) -> bytes:
         path = self.console_log(instance_id)

@@ -89,6 +89,7 @@ class InstanceSpec:
     authorized_key: str | None
     user_data: bytes | None = None
     firewall: Firewall | None = None
+    init_system: str = "tini"  # the image's: "tini" (gureum's boot script) or "systemd"
 
 
 # public address -> [private address, VPC index]
@@ -300,6 +301,11 @@ class AgentContract(abc.ABC):
     @abc.abstractmethod
     def alive(self, instance_id: str) -> bool:
         """Cheap liveness of the instance's init, called often."""
+
+    @abc.abstractmethod
+    def halt_reason(self, instance_id: str) -> str:
+        """After the instance's init ended by itself: "reboot" when its guest asked for a
+        reboot (the systemd image says so), else what it said or ""."""
 
     @abc.abstractmethod
     def instances(self) -> dict[str, RuntimeState]:

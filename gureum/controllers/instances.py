@@ -150,6 +150,7 @@ class InstanceController(ResyncLoop):
             limits=CATALOGUE[inst.instance_type].limits, volume_gib=inst.volume_gib,
             image_root=Path(image.rootfs),
             authorized_key=inst.authorized_key, user_data=inst.user_data, firewall=firewall,
+            init_system=image.init_system,
         )
 
     def reconcile(self, instance_id: str) -> None:
@@ -287,9 +288,15 @@ class InstanceController(ResyncLoop):
                             inst.instance_id)
                 self._submit(inst.instance_id)
                 continue
+            rebooting = self.agent.halt_reason(inst.instance_id) == "reboot"
             with self.cloud.store.write() as s:
                 row = s.get(models.Instance, inst.instance_id)
                 if row is None or row.state != "running":
+                    continue
+                if rebooting:  # a reboot inside: boots again, as RebootInstances does
+                    if row.reboot_requested <= row.reboot_done:
+                        row.reboot_requested += 1
+                    self.wakeup.set()
                     continue
                 row.transition("stopping", "stopped")
                 row.state_reason_code = "Client.InstanceInitiatedShutdown"
