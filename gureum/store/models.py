@@ -84,6 +84,8 @@ class Image(Base):
     state: Mapped[str] = mapped_column(String(16), default="available")
     public: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+    # What runs as PID 1 of its instances: "tini" (gureum's boot script) or "systemd".
+    init_system: Mapped[str] = mapped_column(String(16), default="tini", server_default="tini")
 
 
 class Reservation(Base):
