@@ -30,6 +30,7 @@ from gureum.agent.contract import (
     VpcServices,
 )
 from gureum.agent.drivers import driver_for
+from gureum.agent.drivers.container import remove_cgroup
 from gureum.agent.lb.manager import LoadBalancers
 from gureum.agent.vpc_services import VpcListeners
 from gureum.config import Config
@@ -374,9 +375,7 @@ class HostAgent(AgentContract):
             parent = controller / self.config.prefix
             if parent.exists():
                 for child in parent.iterdir():
-                    if child.is_dir():
-                        with contextlib.suppress(OSError):
-                            child.rmdir()
+                    remove_cgroup(child)  # with what a systemd instance made inside
         self.remove_cgroup_parents()
         for line in self.host_objects()["loop_devices"]:
             hostcmd.run(["losetup", "-d", line.split()[0]], check=False)

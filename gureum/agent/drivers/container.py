@@ -80,7 +80,7 @@ class ContainerDriver(InstanceDriver):
         for mount in MOUNTS:
             storage.unmount(d / mount)
         for controller in CGROUP_ROOT.iterdir():
-            _remove_cgroup(controller / self.config.prefix / instance_id)
+            remove_cgroup(controller / self.config.prefix / instance_id)
 
     def erase(self, instance_id: str) -> None:
         shutil.rmtree(self.instance_dir(instance_id), ignore_errors=True)
@@ -199,13 +199,13 @@ def _chown_tree(path: Path, uid: int) -> None:
         os.chown(child, uid, uid, follow_symlinks=False)
 
 
-def _remove_cgroup(path: Path) -> None:
+def remove_cgroup(path: Path) -> None:
     """A cgroup directory and the ones its instance made under it (systemd's), deepest
     first; a cgroup with tasks left stays."""
     if not path.is_dir():
         return
     for child in path.iterdir():
         if child.is_dir():
-            _remove_cgroup(child)
+            remove_cgroup(child)
     with contextlib.suppress(FileNotFoundError, OSError):
         path.rmdir()
