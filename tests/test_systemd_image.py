@@ -73,6 +73,10 @@ def test_boots_systemd_running_with_no_failed_unit(ec2, key_pair, box):  # noqa:
     assert len(out[2]) == 32 and int(out[2], 16)
     assert out[3] == instance(ec2, box)["PrivateDnsName"].split(".")[0]
     assert out[4] == "active"
+    # Its netns belongs to its own user namespace, yet its root cannot change it.
+    out = run(ec2, key_pair, box, "sudo ip addr add 10.9.9.9/32 dev eth0 2>&1; "
+              "sudo ip link set eth0 down 2>&1; ip -brief addr show eth0", check=False)
+    assert "Operation not permitted" in out and "UP" in out and "10.9.9.9" not in out
 
 
 def test_user_data_runs_as_a_unit(ec2, key_pair, box):  # noqa: ANN001
