@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 from helpers import instance, ssh, wait_for, wait_state
+from test_containment import ATTEMPTS
 
 WEB_UNIT = """[Unit]
 Description=test web server
@@ -77,6 +78,27 @@ def test_boots_systemd_running_with_no_failed_unit(ec2, key_pair, box):  # noqa:
     out = run(ec2, key_pair, box, "sudo ip addr add 10.9.9.9/32 dev eth0 2>&1; "
               "sudo ip link set eth0 down 2>&1; ip -brief addr show eth0", check=False)
     assert "Operation not permitted" in out and "UP" in out and "10.9.9.9" not in out
+
+
+def test_escape_attempts_fail(ec2, key_pair, box):  # noqa: ANN001
+    """What the default image refuses, and what systemd's set-up could open: its cgroup
+    limits, other cgroups, mounts."""
+    out = {name: run(ec2, key_pair, box, cmd, check=False) for name, cmd in ATTEMPTS.items()}
+    assert "Operation not permitted" in out["load kernel code"], out
+    assert out["raw block devices"].strip() == "none", out
+    assert out["disk images of others"].strip() == "searched", out
+    assert "Operation not permitted" in out["bpf"], out
+    cgroups = run(ec2, key_pair, box, (
+        "cat /proc/1/cgroup | grep memory; cat /sys/fs/cgroup/memory/memory.limit_in_bytes; "
+        "echo 1 | sudo tee /sys/fs/cgroup/memory/memory.limit_in_bytes 2>&1 >/dev/null; "
+        "echo 100000 | sudo tee /sys/fs/cgroup/pids/pids.max 2>&1 >/dev/null; "
+        "sudo mount -t tmpfs x /mnt 2>&1 | head -1; ls /sys/fs/cgroup/memory | grep -c '^gr'"),
+        check=False).splitlines()
+    assert cgroups[0].endswith("memory:/"), cgroups  # its own cgroup namespace
+    assert int(cgroups[1]) == 1024 * 1024 * 1024, cgroups  # t3.micro's limit, unchanged
+    assert "Read-only file system" in cgroups[2] and "Read-only file system" in cgroups[3]
+    assert "permission denied" in cgroups[4].lower(), cgroups
+    assert cgroups[5] == "0", cgroups  # no other instance's cgroup in sight
 
 
 def test_user_data_runs_as_a_unit(ec2, key_pair, box):  # noqa: ANN001
