@@ -60,8 +60,16 @@ def latency_table(title: str, rows: dict[str, list[float]], extra: dict[str, flo
     return table
 
 
-def key_and_image(ec2, server: Server, name: str = "bench") -> tuple[Path, str]:  # noqa: ANN001
-    image = ec2.describe_images(Owners=["gureum"])["Images"][0]["ImageId"]
+def image_named(ec2, kind: str = "default") -> str:  # noqa: ANN001
+    """The cloud's default image, or ("systemd") the one with systemd as init."""
+    images = ec2.describe_images(Owners=["gureum"])["Images"]
+    return next(i["ImageId"] for i in images
+                if ("-systemd-" in i["Name"]) == (kind == "systemd"))
+
+
+def key_and_image(ec2, server: Server, name: str = "bench",  # noqa: ANN001
+                  kind: str = "default") -> tuple[Path, str]:
+    image = image_named(ec2, kind)
     key = server.data_dir / f"{name}.pem"
     key.write_text(ec2.create_key_pair(KeyName=name, KeyType="ed25519")["KeyMaterial"])
     key.chmod(0o600)

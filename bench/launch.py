@@ -2,6 +2,8 @@
 
 SSH-ready means a real `ssh ec2-user@<public ip> true` succeeded (not just an open port).
 Peer: the bare-runc floor measured in DESIGN.md (no other peer runs real machines here).
+`--image systemd` measures the image with systemd as init, `--image both` the two side by
+side (the batch with --batch 0 is skipped).
 """
 
 from __future__ import annotations
@@ -13,7 +15,14 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from common import bench_server, console, key_and_image, latency_table, terminate_all
+from common import (
+    bench_server,
+    console,
+    image_named,
+    key_and_image,
+    latency_table,
+    terminate_all,
+)
 
 from gureum.testing import SSH_OPTS, ssh_banner, wait_for
 
@@ -35,40 +44,49 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--samples", type=int, default=15)
     parser.add_argument("--batch", type=int, default=20)
+    parser.add_argument("--image", choices=("default", "systemd", "both"), default="default")
     parser.add_argument("--json", help="write the numbers here too")
     args = parser.parse_args()
+    kinds = ["default", "systemd"] if args.image == "both" else [args.image]
     with bench_server("launch", max_instances=max(64, args.batch + 5)) as server:
         ec2 = server.client()
-        key, image = key_and_image(ec2, server)
-        answer, to_banner, to_login = [], [], []
-        for _ in range(args.samples):
+        key, _ = key_and_image(ec2, server)
+        rows: dict[str, list[float]] = {}
+        extra: dict[str, float] = {}
+        for kind in kinds:
+            label = "" if args.image == "default" else f"{kind}: "
+            image = image_named(ec2, kind)
+            answer, to_banner, to_login = [], [], []
+            for _ in range(args.samples):
+                t0 = time.monotonic()
+                inst = ec2.run_instances(ImageId=image, InstanceType="t3.micro", MinCount=1,
+                                         MaxCount=1, KeyName="bench")["Instances"][0]
+                answer.append(time.monotonic() - t0)
+                b, s = until_ssh(key, inst["PublicIpAddress"], t0)
+                to_banner.append(b)
+                to_login.append(s)
+                ec2.terminate_instances(InstanceIds=[inst["InstanceId"]])
+            terminate_all(ec2)
+            rows.update({f"{label}RunInstances answer": answer,
+                         f"{label}RunInstances -> sshd banner": to_banner,
+                         f"{label}RunInstances -> ssh login ok": to_login})
+            if args.batch <= 0:
+                continue
             t0 = time.monotonic()
-            inst = ec2.run_instances(ImageId=image, InstanceType="t3.micro", MinCount=1,
-                                     MaxCount=1, KeyName="bench")["Instances"][0]
-            answer.append(time.monotonic() - t0)
-            b, s = until_ssh(key, inst["PublicIpAddress"], t0)
-            to_banner.append(b)
-            to_login.append(s)
-            ec2.terminate_instances(InstanceIds=[inst["InstanceId"]])
-        terminate_all(ec2)
-
-        t0 = time.monotonic()
-        res = ec2.run_instances(ImageId=image, InstanceType="t3.nano", MinCount=args.batch,
-                                MaxCount=args.batch, KeyName="bench")
-        batch_answer = time.monotonic() - t0
-        with ThreadPoolExecutor(8) as pool:
-            per = list(pool.map(lambda i: until_ssh(key, i["PublicIpAddress"], t0)[1],
-                                res["Instances"]))
-        rows = {"RunInstances answer": answer, "RunInstances -> sshd banner": to_banner,
-                "RunInstances -> ssh login ok": to_login,
-                f"batch of {args.batch}: each -> ssh login ok": per}
-        extra = {f"batch of {args.batch}: wall until all ssh ok": max(per),
-                 f"batch of {args.batch}: RunInstances answer": batch_answer,
-                 "peer: bare runc create -> ssh (DESIGN.md)": 0.266}
+            res = ec2.run_instances(ImageId=image, InstanceType="t3.nano", MinCount=args.batch,
+                                    MaxCount=args.batch, KeyName="bench")
+            batch_answer = time.monotonic() - t0
+            with ThreadPoolExecutor(8) as pool:
+                per = list(pool.map(lambda i, t0=t0: until_ssh(key, i["PublicIpAddress"], t0)[1],
+                                    res["Instances"]))
+            rows[f"{label}batch of {args.batch}: each -> ssh login ok"] = per
+            extra[f"{label}batch of {args.batch}: wall until all ssh ok"] = max(per)
+            extra[f"{label}batch of {args.batch}: RunInstances answer"] = batch_answer
+            terminate_all(ec2)
+        extra["peer: bare runc create -> ssh (DESIGN.md)"] = 0.266
         console.print(latency_table("gureum launch latency", rows, extra))
         if args.json:
             Path(args.json).write_text(json.dumps({"rows": rows, "extra": extra}, indent=2))
-        terminate_all(ec2)
     return 0
 
 

@@ -223,13 +223,18 @@ class Cloud:
 
     # -- images ------------------------------------------------------------------------
     def register_default_image(self) -> image_mod.Image:
-        img = image_mod.default_image(self.config.image_cache)
+        """The cloud's images (the default and the systemd one) registered when built;
+        returns the default."""
+        found = image_mod.images(self.config.image_cache)
         with self.store.write() as s:
-            if s.get(models.Image, img.image_id) is None:
+            for img in found:
+                if (img is not found[0] and not image_mod.is_built(img)) or s.get(
+                        models.Image, img.image_id) is not None:
+                    continue
                 s.add(models.Image(image_id=img.image_id, name=img.name, owner_id=CLOUD_OWNER_ID,
                                    owner_alias=CLOUD_OWNER_ALIAS, description=img.description,
-                                   rootfs=str(img.rootfs)))
-        return img
+                                   rootfs=str(img.rootfs), init_system=img.init_system))
+        return found[0]
 
     # -- the default network of an account --------------------------------------------
     @property

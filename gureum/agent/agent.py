@@ -30,6 +30,7 @@ from gureum.agent.contract import (
     VpcServices,
 )
 from gureum.agent.drivers import driver_for
+from gureum.agent.drivers.container import remove_cgroup
 from gureum.agent.ebs import EbsOperations
 from gureum.agent.lb.manager import LoadBalancers
 from gureum.agent.volume_store import VolumeStore
@@ -145,17 +146,29 @@ class HostAgent(EbsOperations, AgentContract):
                 # a port entry left behind names this same instance's address.
                 network.delete_instance_netns(self.plan, spec.vpc.vpc_id, spec.instance_id,
                                               spec.slot)
-            network.create_instance_netns(self.plan, spec.vpc.vpc_id, spec.instance_id, spec.slot,
-                                          spec.private_ip, spec.subnet_cidr)
-            undo.callback(network.delete_instance_netns, self.plan, spec.vpc.vpc_id,
-                          spec.instance_id, spec.slot)
-            if spec.firewall is not None:  # before the first packet can flow
-                firewall.apply(self.plan.netns(spec.instance_id), spec.firewall)
-            crashpoint("launch.netns_created")
-            self.driver.spawn(spec, netns, seed, undo)
+            if spec.init_system == "systemd":
+                # systemd needs a netns its own user namespace owns (sysfs mounts only
+                # there): the runtime makes it, and it is named and wired like any other
+                # while init still waits.
+                self.driver.spawn(spec, netns, seed, undo,
+                                  wire=lambda pid: self._wire(spec, undo, pid))
+            else:
+                self._wire(spec, undo)
+                self.driver.spawn(spec, netns, seed, undo)
             crashpoint("launch.container_started")
             self._ensure_public_ip(spec)
             undo.pop_all()
+
+    def _wire(self, spec: InstanceSpec, undo: contextlib.ExitStack, pid: int | None = None) -> None:
+        """The instance's netns at its usual path (made here, or that of process `pid`),
+        cabled to its VPC, with its firewall before the first packet can flow."""
+        network.create_instance_netns(self.plan, spec.vpc.vpc_id, spec.instance_id, spec.slot,
+                                      spec.private_ip, spec.subnet_cidr, pid=pid)
+        undo.callback(network.delete_instance_netns, self.plan, spec.vpc.vpc_id,
+                      spec.instance_id, spec.slot)
+        if spec.firewall is not None:
+            firewall.apply(self.plan.netns(spec.instance_id), spec.firewall)
+        crashpoint("launch.netns_created")
 
     def _write_seed(self, spec: InstanceSpec, base: int) -> Path:
         """What the instance's user-data runner reads at boot (like cloud-init's NoCloud
@@ -191,6 +204,9 @@ class HostAgent(EbsOperations, AgentContract):
 
     def alive(self, instance_id: str) -> bool:
         return self.driver.alive(instance_id)
+
+    def halt_reason(self, instance_id: str) -> str:
+        return self.driver.halt_reason(instance_id)
 
     def console_tail(self, instance_id: str, nbytes: int) -> bytes:
         path = self.console_log(instance_id)
@@ -366,9 +382,7 @@ class HostAgent(EbsOperations, AgentContract):
             parent = controller / self.config.prefix
             if parent.exists():
                 for child in parent.iterdir():
-                    if child.is_dir():
-                        with contextlib.suppress(OSError):
-                            child.rmdir()
+                    remove_cgroup(child)  # with what a systemd instance made inside
         self.remove_cgroup_parents()
         for line in self.host_objects()["loop_devices"]:
             hostcmd.run(["losetup", "-d", line.split()[0]], check=False)

@@ -105,6 +105,7 @@ class InstanceSpec:
     # whose disk is still the instance directory's disk.img).
     root_volume_id: str | None = None
     volumes: tuple[VolumeAttachment, ...] = ()  # data volumes, mounted at every start
+    init_system: str = "tini"  # the image's: "tini" (gureum's boot script) or "systemd"
 
 
 # public address -> [private address, VPC index]
@@ -316,6 +317,11 @@ class AgentContract(abc.ABC):
     @abc.abstractmethod
     def alive(self, instance_id: str) -> bool:
         """Cheap liveness of the instance's init, called often."""
+
+    @abc.abstractmethod
+    def halt_reason(self, instance_id: str) -> str:
+        """After the instance's init ended by itself: "reboot" when its guest asked for a
+        reboot (the systemd image says so), else what it said or ""."""
 
     @abc.abstractmethod
     def instances(self) -> dict[str, RuntimeState]:

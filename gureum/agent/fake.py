@@ -36,6 +36,7 @@ class FakeInstance:
     state: RuntimeState = RuntimeState.RUNNING
     disk: bool = True  # kept across stop, gone with destroy
     firewall: Firewall | None = None
+    halt_reason: str = ""
 
 
 class FakeAgent(AgentContract):
@@ -73,10 +74,12 @@ class FakeAgent(AgentContract):
         """The next `times` calls of `method` raise `error` (a HostError by default)."""
         self.failures[method] += [error or HostError(f"injected failure of {method}")] * times
 
-    def init_exits(self, instance_id: str) -> None:
-        """The instance's init ended by itself (a poweroff inside)."""
+    def init_exits(self, instance_id: str, reason: str = "") -> None:
+        """The instance's init ended by itself (a poweroff inside; `reason` "reboot": a
+        reboot inside, as the systemd image reports it)."""
         with self.lock:
             self.instances_[instance_id].state = RuntimeState.STOPPED
+            self.instances_[instance_id].halt_reason = reason
 
     def vanish(self, instance_id: str) -> None:
         """Someone removed the instance's runtime object behind our back (disk stays)."""
@@ -209,6 +212,12 @@ class FakeAgent(AgentContract):
         with self.lock:
             inst = self.instances_.get(instance_id)
             return inst is not None and inst.state == RuntimeState.RUNNING
+
+    def halt_reason(self, instance_id: str) -> str:
+        self._enter("halt_reason", instance_id)
+        with self.lock:
+            inst = self.instances_.get(instance_id)
+            return inst.halt_reason if inst is not None else ""
 
     def instances(self) -> dict[str, RuntimeState]:
         self._enter("instances")

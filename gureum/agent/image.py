@@ -1,7 +1,10 @@
-"""The default image: a Debian root built with mmdebstrap, cached by recipe hash.
+"""The cloud's own images: Debian roots built with mmdebstrap, cached by recipe hash.
 
-The cache lives outside any data directory (default /var/cache/gureum/images) so that
-every install and every test run on the machine shares one build.
+Two recipes: the default (minbase, tini runs /usr/lib/gureum/boot: sshd and the user-data
+runner, nothing else) and a standard one with systemd as PID 1, as a Debian cloud image
+on EC2 boots. The cache lives outside any data directory (default
+/var/cache/gureum/images) so that every install and every test run on the machine shares
+one build.
 """
 
 from __future__ import annotations
@@ -49,6 +52,45 @@ CONF
 rm -rf /var/cache/apt/archives/*.deb /var/lib/apt/lists/*
 mkdir -p /usr/lib/gureum
 """
+# The standard image: systemd as init; the rest as the default image.
+SYSTEMD_PACKAGES = tuple(p for p in PACKAGES if p != "tini") + ("systemd", "systemd-sysv", "dbus")
+SYSTEMD_CUSTOMIZE = CUSTOMIZE + r"""
+# A fresh machine-id per instance: /usr/lib/gureum/init writes one at first boot.
+: > /etc/machine-id
+rm -f /var/lib/dbus/machine-id
+: > /etc/hostname
+# The host wires the network (its netns, address, route): nothing to configure inside.
+cat > /etc/systemd/system/gureum-userdata.service <<'UNIT'
+[Unit]
+Description=gureum: instance user data (cloud-init's common subset)
+After=network-online.target ssh.service
+Wants=network-online.target
+ConditionPathExists=/run/gureum/seed/user-data
+
+[Service]
+Type=oneshot
+ExecStart=/usr/bin/python3 /usr/lib/gureum/userdata.py
+RemainAfterExit=yes
+TimeoutStartSec=0
+KillMode=process
+
+[Install]
+WantedBy=multi-user.target
+UNIT
+systemctl enable gureum-userdata.service ssh.service
+# Nothing to do in a container: no console to log in on, no hardware, no kernel to tune.
+systemctl mask console-getty.service getty@tty1.service systemd-udevd.service \
+    systemd-udev-trigger.service systemd-modules-load.service systemd-sysctl.service \
+    systemd-remount-fs.service sys-kernel-config.mount sys-kernel-debug.mount \
+    sys-kernel-tracing.mount dev-hugepages.mount systemd-timesyncd.service
+cat > /usr/lib/systemd/system-shutdown/gureum <<'HOOK'
+#!/bin/sh
+# The host reads this after init exits: "reboot" relaunches, anything else stops.
+mkdir -p /var/lib/gureum && echo "$1" > /var/lib/gureum/halt
+HOOK
+chmod 0755 /usr/lib/systemd/system-shutdown/gureum
+"""
+BOOT_STYLES = ("tini", "systemd")
 
 
 @dataclass(frozen=True)
@@ -57,10 +99,22 @@ class Image:
     name: str
     rootfs: Path
     description: str
+    init_system: str = "tini"  # what runs as the instance's PID 1: one of BOOT_STYLES
+
+    @property
+    def packages(self) -> tuple[str, ...]:
+        return SYSTEMD_PACKAGES if self.init_system == "systemd" else PACKAGES
+
+    @property
+    def customize(self) -> str:
+        return SYSTEMD_CUSTOMIZE if self.init_system == "systemd" else CUSTOMIZE
 
 
-def recipe_hash() -> str:
-    recipe = "\n".join([SUITE, *PACKAGES, CUSTOMIZE])
+def recipe_hash(init_system: str = "tini") -> str:
+    if init_system == "systemd":
+        recipe = "\n".join([SUITE, *SYSTEMD_PACKAGES, SYSTEMD_CUSTOMIZE])
+    else:
+        recipe = "\n".join([SUITE, *PACKAGES, CUSTOMIZE])
     return hashlib.sha256(recipe.encode()).hexdigest()
 
 
@@ -72,6 +126,23 @@ def default_image(cache_dir: Path) -> Image:
         rootfs=cache_dir / digest / "rootfs",
         description="Debian 12 (bookworm) minbase with openssh-server, python3, sudo, curl",
     )
+
+
+def systemd_image(cache_dir: Path) -> Image:
+    digest = recipe_hash("systemd")
+    return Image(
+        image_id="ami-" + digest[:17],
+        name=f"gureum-debian-12-systemd-{digest[:8]}",
+        rootfs=cache_dir / digest / "rootfs",
+        description="Debian 12 (bookworm) with systemd as init (systemctl, journald), "
+                    "openssh-server, python3, sudo, curl",
+        init_system="systemd",
+    )
+
+
+def images(cache_dir: Path) -> list[Image]:
+    """Every image the cloud offers, the default first."""
+    return [default_image(cache_dir), systemd_image(cache_dir)]
 
 
 def is_built(image: Image) -> bool:
@@ -98,8 +169,8 @@ def build(image: Image, on_line: Callable[[str], None] | None = None, force: boo
     cmd = [
         "mmdebstrap",
         "--variant=minbase",
-        "--include=" + ",".join(PACKAGES),
-        "--customize-hook=chroot \"$1\" sh -c " + _shell_quote(CUSTOMIZE),
+        "--include=" + ",".join(image.packages),
+        "--customize-hook=chroot \"$1\" sh -c " + _shell_quote(image.customize),
         SUITE,
         str(staging / "rootfs"),
         *host_apt_sources(),

@@ -446,9 +446,13 @@ def mac_for(private_ip: str) -> str:
 
 
 def create_instance_netns(plan: NetworkPlan, vpc_id: str, instance_id: str, slot: int,
-                          private_ip: str, subnet_cidr: str) -> None:
+                          private_ip: str, subnet_cidr: str, pid: int | None = None) -> None:
+    """A new netns, or with `pid` that process's own (made by the runtime), named."""
     ns = plan.netns(instance_id)
-    hostcmd.run(["ip", "netns", "add", ns])
+    if pid is None:
+        hostcmd.run(["ip", "netns", "add", ns])
+    else:
+        hostcmd.run(["ip", "netns", "attach", ns, str(pid)])
     idmap.write_in_netns(str(NETNS_DIR / ns), {
         "/proc/sys/net/ipv6/conf/all/disable_ipv6": "1",
         "/proc/sys/net/ipv6/conf/default/disable_ipv6": "1",

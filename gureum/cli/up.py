@@ -24,12 +24,19 @@ console = Console(stderr=True)
 
 
 def build_image(cfg: Config, force: bool = False) -> image_mod.Image:
-    img = image_mod.default_image(cfg.image_cache)
+    """Every image of the cloud built (cached by recipe); returns the default one."""
+    found = image_mod.images(cfg.image_cache)
+    for img in found:
+        _build_one(img, force)
+    return found[0]
+
+
+def _build_one(img: image_mod.Image, force: bool) -> None:
     if image_mod.is_built(img) and not force:
-        return img
+        return
     # mmdebstrap prints one line per step; the bar advances on the steps it names.
     stages = ["setup", "download", "extract", "install", "customize", "cleanup"]
-    with Progress(SpinnerColumn(), TextColumn("[bold]building image[/]"), BarColumn(),
+    with Progress(SpinnerColumn(), TextColumn(f"[bold]building {img.name}[/]"), BarColumn(),
                   TextColumn("{task.description}"), TimeElapsedColumn(), console=console) as bar:
         task = bar.add_task("starting mmdebstrap", total=len(stages))
 
@@ -41,7 +48,6 @@ def build_image(cfg: Config, force: bool = False) -> image_mod.Image:
 
         image_mod.build(img, on_line=on_line, force=force)
         bar.update(task, completed=len(stages), description="done")
-    return img
 
 
 @dataclass
@@ -142,6 +148,10 @@ def up(cfg: Config, profile: str = "gureum", write_profile: bool = True) -> int:
                   "--query KeyMaterial --output text > me.pem && chmod 600 me.pem")
     console.print(f"      aws --profile gureum ec2 run-instances --image-id {img.image_id} "
                   "--instance-type t3.micro --key-name me")
+    for other in image_mod.images(cfg.image_cache):
+        console.print(f"images: {other.image_id} {other.name}"
+                      + (" (default: sshd under tini, fastest boot)" if other is img else
+                         f" ({other.init_system} as init)"))
     print(f"READY {cfg.endpoint}", flush=True)
 
     # `kill -USR1 <pid>` prints every thread's stack: how to see where a stop hangs.

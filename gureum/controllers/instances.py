@@ -154,6 +154,7 @@ class InstanceController(ResyncLoop):
             root_volume_id=next((v.volume_id for v in disks if v.is_root), None),
             volumes=tuple(VolumeAttachment(v.volume_id, v.device or "") for v in disks
                           if not v.is_root and v.attach_state in ("attaching", "attached")),
+            init_system=image.init_system,
         )
 
     def reconcile(self, instance_id: str) -> None:
@@ -294,9 +295,15 @@ class InstanceController(ResyncLoop):
                             inst.instance_id)
                 self._submit(inst.instance_id)
                 continue
+            rebooting = self.agent.halt_reason(inst.instance_id) == "reboot"
             with self.cloud.store.write() as s:
                 row = s.get(models.Instance, inst.instance_id)
                 if row is None or row.state != "running":
+                    continue
+                if rebooting:  # a reboot inside: boots again, as RebootInstances does
+                    if row.reboot_requested <= row.reboot_done:
+                        row.reboot_requested += 1
+                    self.wakeup.set()
                     continue
                 row.transition("stopping", "stopped")
                 row.state_reason_code = "Client.InstanceInitiatedShutdown"

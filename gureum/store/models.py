@@ -93,6 +93,8 @@ class Image(Base):
     source_instance_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
     root_size_gib: Mapped[int] = mapped_column(Integer, default=8, server_default="8")
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # What runs as PID 1 of its instances: "tini" (gureum's boot script) or "systemd".
+    init_system: Mapped[str] = mapped_column(String(16), default="tini", server_default="tini")
 
 
 class Reservation(Base):

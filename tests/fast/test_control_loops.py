@@ -105,6 +105,20 @@ def test_init_exit_inside_stops_the_instance(quick: FastCloud, ec2, image_id) ->
     ec2.terminate_instances(InstanceIds=[iid])
 
 
+def test_reboot_inside_boots_again_and_stays_running(quick: FastCloud, ec2, image_id) -> None:  # noqa: ANN001
+    """A guest that says it rebooted (the systemd image's shutdown hook) boots again."""
+    iid = run_one(ec2, image_id)
+    wait_state(ec2, iid, "running")
+    boots = quick.agent.boots[iid]
+    quick.agent.init_exits(iid, reason="reboot")
+    assert wait_for(lambda: quick.agent.boots[iid] == boots + 1 and quick.agent.alive(iid), 10)
+    inst = ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]
+    assert inst["State"]["Name"] == "running"
+    assert "StateReason" not in inst or inst["StateReason"]["Code"] != (
+        "Client.InstanceInitiatedShutdown")
+    ec2.terminate_instances(InstanceIds=[iid])
+
+
 def test_vanished_instance_is_repaired(quick: FastCloud, ec2, image_id) -> None:  # noqa: ANN001
     iid = run_one(ec2, image_id)
     wait_state(ec2, iid, "running")

@@ -14,6 +14,7 @@ caller's exit stack, so a failed launch unwinds whole.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -65,13 +66,21 @@ class InstanceDriver(ABC):
 
     # -- the running instance ------------------------------------------------------------
     @abstractmethod
-    def spawn(self, spec: InstanceSpec, netns: Path, seed: Path, undo: ExitStack) -> None:
-        """Boot the prepared instance with its network in `netns`."""
+    def spawn(self, spec: InstanceSpec, netns: Path, seed: Path, undo: ExitStack,
+              wire: Callable[[int], None] | None = None) -> None:
+        """Boot the prepared instance with its network in `netns`. With `wire`, the
+        instance makes its own netns (systemd's image: its user namespace must own it),
+        and `wire(pid)` names and wires it at `netns` before the instance's init runs."""
 
     @abstractmethod
     def halt(self, instance_id: str, timeout: float) -> None:
         """Ask the instance to shut down, force it after `timeout` seconds (0: at once),
         and remove its runtime object."""
+
+    def halt_reason(self, instance_id: str) -> str:
+        """After the instance's init ended by itself: what its guest asked for ("reboot",
+        "poweroff", "halt"), or "" when it did not say."""
+        return ""
 
     @abstractmethod
     def state(self, instance_id: str) -> RuntimeState: ...

@@ -5,8 +5,11 @@ mount. Container root is host uid `uid_base + slot * 65536`."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
+import stat
+from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -15,6 +18,7 @@ from gureum.agent.contract import InstanceSpec, RuntimeState
 from gureum.agent.disk_pool import DiskPool
 from gureum.agent.drivers.base import InstanceDriver
 from gureum.agent.drivers.volume_mounts import VolumeMounts
+from gureum.agent.runtime import oci_spec
 from gureum.agent.runtime.base import ContainerSpec
 from gureum.agent.runtime.runc import RuncDriver
 from gureum.agent.volume_store import VolumeStore
@@ -24,6 +28,8 @@ from gureum.crashpoints import crashpoint
 BOOT_DIR = Path(__file__).resolve().parent.parent / "boot"
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 MOUNTS = ("rootfs", "lower", "disk")  # innermost first: the unmount order
+# Written by the systemd image's shutdown hook, read after its init ended.
+HALT_FILE = ("var", "lib", "gureum", "halt")
 
 
 class ContainerDriver(InstanceDriver):
@@ -95,8 +101,7 @@ class ContainerDriver(InstanceDriver):
         for mount in MOUNTS:
             storage.unmount(d / mount)
         for controller in CGROUP_ROOT.iterdir():
-            with contextlib.suppress(FileNotFoundError, OSError):
-                (controller / self.config.prefix / instance_id).rmdir()
+            remove_cgroup(controller / self.config.prefix / instance_id)
 
     def erase(self, instance_id: str) -> None:
         d = self.instance_dir(instance_id)
@@ -107,20 +112,64 @@ class ContainerDriver(InstanceDriver):
         shutil.rmtree(d, ignore_errors=True)
 
     # -- the running instance ------------------------------------------------------------
-    def spawn(self, spec: InstanceSpec, netns: Path, seed: Path, undo: ExitStack) -> None:
+    def spawn(self, spec: InstanceSpec, netns: Path, seed: Path, undo: ExitStack,
+              wire: Callable[[int], None] | None = None) -> None:
         d = self.instance_dir(spec.instance_id)
         name = self.container_name(spec.instance_id)
+        cgroup = f"/{self.config.prefix}/{spec.instance_id}"
+        base = self.uid_base(spec.slot)
+        before_start = None
+        if spec.init_system == "systemd":
+            # Its cgroup directories exist before runc binds them into the container.
+            for controller in CGROUP_ROOT.iterdir():
+                (controller / cgroup.lstrip("/")).mkdir(parents=True, exist_ok=True)
+
+            def before_start(pid: int) -> None:
+                # systemd makes its own cgroups under the instance's (init.scope,
+                # system.slice): the hierarchies it manages belong to its root.
+                for hierarchy in oci_spec.SYSTEMD_CGROUPS:
+                    _chown_tree(CGROUP_ROOT / hierarchy / cgroup.lstrip("/"), base)
+                if wire is not None:
+                    wire(pid)
         self.runtime.start(ContainerSpec(
             name=name, bundle=d / "bundle", rootfs=d / "rootfs", hostname=spec.hostname,
-            netns_path=netns, uid_base=self.uid_base(spec.slot), limits=spec.limits,
-            cgroup_path=f"/{self.config.prefix}/{spec.instance_id}",
+            netns_path=netns, uid_base=base, limits=spec.limits, cgroup_path=cgroup,
             console_log=self.console_log(spec.instance_id), boot_dir=BOOT_DIR, seed_dir=seed,
             shared_mnt=self.mounts.share(d),
-        ))
+            init_system=spec.init_system,
+        ), before_start=before_start)
         undo.callback(self.runtime.destroy, name)
 
     def halt(self, instance_id: str, timeout: float) -> None:
-        self.runtime.stop(self.container_name(instance_id), timeout=timeout)
+        signal = "TERM"
+        with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+            config = json.loads((self.instance_dir(instance_id) / "bundle/config.json").read_text())
+            signal = config.get("annotations", {}).get("org.gureum.stop-signal", signal)
+        self.runtime.stop(self.container_name(instance_id), timeout=timeout, signal=signal)
+
+    def halt_reason(self, instance_id: str) -> str:
+        """What the systemd image's shutdown hook wrote into the instance's disk ("reboot",
+        "poweroff", "halt"), or "". The path is the guest's: no symlink is followed, and
+        only a small regular file is read."""
+        fd = None
+        try:
+            fd = os.open(self.instance_dir(instance_id) / "rootfs",
+                         os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+            for part in HALT_FILE:
+                flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | (
+                    os.O_DIRECTORY if part != HALT_FILE[-1] else 0)
+                child = os.open(part, flags, dir_fd=fd)
+                os.close(fd)
+                fd = child
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode) or info.st_size > 64:
+                return ""
+            return os.read(fd, 64).decode(errors="replace").strip()
+        except OSError:
+            return ""
+        finally:
+            if fd is not None:
+                os.close(fd)
 
     def state(self, instance_id: str) -> RuntimeState:
         return self.runtime.state(self.container_name(instance_id))
@@ -172,3 +221,21 @@ class ContainerDriver(InstanceDriver):
 
     def host_objects(self) -> dict[str, list[str]]:
         return {"containers": self.runtime.list()}
+
+
+def _chown_tree(path: Path, uid: int) -> None:
+    os.chown(path, uid, uid)
+    for child in path.iterdir():
+        os.chown(child, uid, uid, follow_symlinks=False)
+
+
+def remove_cgroup(path: Path) -> None:
+    """A cgroup directory and the ones its instance made under it (systemd's), deepest
+    first; a cgroup with tasks left stays."""
+    if not path.is_dir():
+        return
+    for child in path.iterdir():
+        if child.is_dir():
+            remove_cgroup(child)
+    with contextlib.suppress(FileNotFoundError, OSError):
+        path.rmdir()

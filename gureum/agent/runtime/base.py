@@ -8,6 +8,7 @@ steps inside an exit stack.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +30,9 @@ class ContainerSpec:
     seed_dir: Path | None = None
     # Bound at /mnt as a slave: what the host mounts below it later appears inside.
     shared_mnt: Path | None = None
+    # "tini": tini runs boot_dir/boot in a netns the host made (netns_path).
+    # "systemd": systemd is PID 1, in a netns runc makes (netns_path is not used).
+    init_system: str = "tini"
 
 
 class RuntimeDriver(ABC):
@@ -36,12 +40,14 @@ class RuntimeDriver(ABC):
     def state(self, name: str) -> RuntimeState: ...
 
     @abstractmethod
-    def start(self, spec: ContainerSpec) -> int:
-        """Create and start the container; returns the host PID of its init."""
+    def start(self, spec: ContainerSpec,
+              before_start: Callable[[int], None] | None = None) -> int:
+        """Create and start the container; returns the host PID of its init.
+        `before_start(pid)` runs between create and start, while init waits."""
 
     @abstractmethod
-    def stop(self, name: str, timeout: float) -> None:
-        """Ask init to exit (SIGTERM), kill after `timeout`, then delete. Idempotent."""
+    def stop(self, name: str, timeout: float, signal: str = "TERM") -> None:
+        """Ask init to exit (`signal`), kill after `timeout`, then delete. Idempotent."""
 
     @abstractmethod
     def destroy(self, name: str) -> None:

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from gureum.agent.runtime.base import ContainerSpec
+
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+# Hierarchies systemd manages itself: the instance's own directory is given to its root.
+SYSTEMD_CGROUPS = ("systemd", "unified")
+# What stops systemd as a container's PID 1 (SIGTERM would make it re-execute itself).
+SYSTEMD_STOP_SIGNAL = "37"  # SIGRTMIN+3: halt
 
 # Docker's default capability set: enough for sshd, sudo and ordinary servers.
 CAPABILITIES = [
@@ -48,6 +55,44 @@ def _seccomp() -> dict[str, Any]:
 
 
 def build(spec: ContainerSpec) -> dict[str, Any]:
+    config = _build(spec)
+    if spec.init_system == "systemd":
+        _systemd(config, spec)
+    return config
+
+
+def _systemd(config: dict[str, Any], spec: ContainerSpec) -> None:
+    """systemd as PID 1: its own cgroup namespace, each of the instance's cgroup
+    directories at /sys/fs/cgroup/<hierarchy> (LXC's layout: read-only, but the ones
+    systemd manages itself), a fresh sysfs (possible because runc makes the netns, so the
+    container's user namespace owns it), and the halt signal systemd expects."""
+    config["process"]["args"] = ["/bin/sh", "/usr/lib/gureum/init"]
+    linux = config["linux"]
+    linux["namespaces"] = [ns for ns in linux["namespaces"] if ns["type"] != "network"]
+    linux["namespaces"] += [{"type": "network"}, {"type": "cgroup"}]
+    linux["maskedPaths"] = [p for p in linux["maskedPaths"] if p != "/sys/fs/cgroup"]
+    mounts = [m for m in config["mounts"] if m["destination"] != "/sys"]
+    at = next(i for i, m in enumerate(mounts) if m["destination"] == "/run")
+    cgroups = [{"destination": "/sys/fs/cgroup", "type": "tmpfs", "source": "cgroup",
+                "options": ["nosuid", "noexec", "nodev", "mode=755", "size=64k"]}]
+    for hierarchy in sorted(p.name for p in CGROUP_ROOT.iterdir()):
+        writable = hierarchy in SYSTEMD_CGROUPS
+        cgroups.append({
+            "destination": f"/sys/fs/cgroup/{hierarchy}", "type": "none",
+            "source": str(CGROUP_ROOT / hierarchy / spec.cgroup_path.lstrip("/")),
+            "options": ["rbind", "nosuid", "noexec", "nodev", "rw" if writable else "ro"]})
+    mounts[at:at] = [{"destination": "/sys", "type": "sysfs", "source": "sysfs",
+                      "options": ["nosuid", "noexec", "nodev", "ro"]}, *cgroups]
+    # systemd mounts /run/lock itself unless it is one already (mount(2) is denied here).
+    mounts.insert(at + len(cgroups) + 2, {
+        "destination": "/run/lock", "type": "tmpfs", "source": "tmpfs",
+        "options": ["nosuid", "nodev", "noexec", "mode=1777", "size=5120k"]})
+    config["mounts"] = mounts
+    config["annotations"] = {"org.gureum.init": "systemd",
+                             "org.gureum.stop-signal": SYSTEMD_STOP_SIGNAL}
+
+
+def _build(spec: ContainerSpec) -> dict[str, Any]:
     idmap = [{"containerID": 0, "hostID": spec.uid_base, "size": 65536}]
     caps = list(CAPABILITIES)
     limits = spec.limits

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from gureum.agent import hostcmd
@@ -31,7 +32,8 @@ class RuncDriver(RuntimeDriver):
         return {"created": RuntimeState.CREATED, "running": RuntimeState.RUNNING}.get(
             status, RuntimeState.STOPPED)
 
-    def start(self, spec: ContainerSpec) -> int:
+    def start(self, spec: ContainerSpec,
+              before_start: Callable[[int], None] | None = None) -> int:
         spec.bundle.mkdir(parents=True, exist_ok=True)
         (spec.bundle / "config.json").write_text(json.dumps(oci_spec.build(spec)))
         pidfile = spec.bundle / "init.pid"
@@ -47,12 +49,19 @@ class RuncDriver(RuntimeDriver):
                 err = f.read().decode(errors="replace")
             self.destroy(spec.name)
             raise HostCommandFailed(cmd, proc.returncode, err)
+        pid = int(pidfile.read_text())
+        if before_start is not None:
+            try:
+                before_start(pid)
+            except BaseException:
+                self.destroy(spec.name)
+                raise
         self._runc("start", spec.name)
-        return int(pidfile.read_text())
+        return pid
 
-    def stop(self, name: str, timeout: float) -> None:
+    def stop(self, name: str, timeout: float, signal: str = "TERM") -> None:
         if self.state(name) == RuntimeState.RUNNING:
-            self._runc("kill", name, "TERM", check=False)
+            self._runc("kill", name, signal, check=False)
             deadline = time.monotonic() + timeout
             while time.monotonic() < deadline and self.state(name) == RuntimeState.RUNNING:
                 time.sleep(0.02)

@@ -91,8 +91,10 @@ def describe_images(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
         raise exc.InvalidParameterCombination(
             "The parameter ImageIds cannot be used with the parameter MaxResults")
     with ctx.cloud.store.read() as s:
+        # By name: the built-in default image (a hash after "gureum-debian-12-") lists
+        # before its systemd sibling, and tests and scripts take the first.
         rows = [i for i in s.scalars(select(models.Image).order_by(
-            models.Image.created_at, models.Image.image_id)) if images.visible(i, ctx.account_id)]
+            models.Image.name, models.Image.image_id)) if images.visible(i, ctx.account_id)]
         if not image_ids:  # public images of other accounts only when asked for by owner
             rows = [i for i in rows if i.account_id in (None, ctx.account_id)
                     or ctx.account_id in (i.shared_with or []) or p.get("Owners")
@@ -128,8 +130,10 @@ def _unique_name(s: Any, account_id: str, name: str) -> None:
 
 def _new_image(ctx: RequestContext, name: str, description: str, size: int,
                snapshot_id: str | None, state: str = "pending", rootfs: str = "",
-               source_instance: str | None = None) -> models.Image:
+               source_instance: str | None = None, init_system: str = "tini") -> models.Image:
+    """`init_system`: the parent image's (an image of a systemd instance boots systemd)."""
     return models.Image(image_id=ids.new("ami"), name=name, owner_id=ctx.account_id,
+                        init_system=init_system,
                         owner_alias=None, description=description, rootfs=rootfs, state=state,
                         public=False, account_id=ctx.account_id, shared_with=[],
                         root_snapshot_id=snapshot_id, source_instance_id=source_instance,
@@ -153,8 +157,10 @@ def create_image(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
             raise exc.UnsupportedOperation(
                 f"The instance '{inst.instance_id}' was made before gureum kept root disks as "
                 f"volumes; it cannot be imaged")
+        parent = s.get(models.Image, inst.image_id)
         image = _new_image(ctx, name, p.get("Description") or "", root.size_gib, None,
-                           source_instance=inst.instance_id)
+                           source_instance=inst.instance_id,
+                           init_system=parent.init_system if parent else "tini")
         snap = snapshots.new_snapshot(
             s, ctx.account_id, root,
             f"Created by CreateImage({inst.instance_id}) for {image.image_id}")
@@ -203,7 +209,9 @@ def register_image(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
             raise exc.InvalidBlockDeviceMapping(
                 f"Volume of size {size}GB is smaller than snapshot '{snapshot_id}', expect "
                 f"size >= {snap.volume_size}GB")
-        image = _new_image(ctx, name, p.get("Description") or "", size, snapshot_id)
+        parent = s.get(models.Image, snap.parent_image_id) if snap.parent_image_id else None
+        image = _new_image(ctx, name, p.get("Description") or "", size, snapshot_id,
+                           init_system=parent.init_system if parent else "tini")
         s.add(image)
         s.flush()
         common.put_tags(s, ctx.account_id, image.image_id, tags["image"])
@@ -254,7 +262,8 @@ def copy_image(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
         # An image's root never changes: the copy shares it, and its own root snapshot
         # (when the source has one) is a reflinked copy.
         image = _new_image(ctx, name, p.get("Description") or source.description,
-                           source.root_size_gib, None, state="available", rootfs=source.rootfs)
+                           source.root_size_gib, None, state="available", rootfs=source.rootfs,
+                           init_system=source.init_system)
         if source.root_snapshot_id:
             origin = s.get(Snapshot, source.root_snapshot_id)
             if origin is not None:
