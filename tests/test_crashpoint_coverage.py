@@ -24,7 +24,7 @@ def crashpoints_in_code() -> set[str]:
 
 
 def test_every_crash_point_is_exercised():
-    tested = set(re.findall(r'"((?:launch|stop|terminate|reboot|controller|vpc|autoscaling)\.[a-z_]+)"',
+    tested = set(re.findall(r'"((?:launch|stop|terminate|reboot|controller|vpc|autoscaling|ebs)\.[a-z_]+)"',
                             (ROOT / "tests" / "test_durability.py").read_text()))
     untested = crashpoints_in_code() - tested
     # reboot.* is exercised through launch's own points (reboot = stop + launch).

@@ -209,3 +209,119 @@ def test_sigkill_during_an_instance_refresh_converges(server, ec2, image_id):
     asg.delete_auto_scaling_group(AutoScalingGroupName=name, ForceDelete=True)
     assert wait_for(lambda: not _group_instances(ec2, name), 60)
     ec2.delete_launch_template(LaunchTemplateId=lt)
+
+
+# -- EBS ----------------------------------------------------------------------------------
+def _alive(server) -> None:  # noqa: ANN001
+    """The server answers (restarted, without a crash point, if it died)."""
+    if server.proc.poll() is not None:
+        server.start()
+
+
+def _retrying(server, call, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN201
+    """An API call that a crash may cut: restart and call again until it answers."""
+    from botocore.exceptions import BotoCoreError
+
+    for _ in range(5):
+        _alive(server)
+        try:
+            return call(*args, **kwargs)
+        except BotoCoreError:
+            assert wait_for(lambda: server.proc.poll() is not None, 10)
+    raise AssertionError(f"{call} never answered")
+
+
+def _until(server, predicate, timeout: float = 60) -> bool:  # noqa: ANN001
+    def check() -> bool:
+        _alive(server)
+        try:
+            return predicate()
+        except Exception:  # noqa: BLE001 (the server may die between two polls)
+            return False
+    return wait_for(check, timeout, interval=0.2)
+
+
+@pytest.mark.parametrize("point", ["ebs.volume_created", "ebs.attached_before_record",
+                                   "ebs.detached_before_record",
+                                   "ebs.volume_deleted_before_record"])
+def test_crash_during_volume_work_converges(server, ec2, launch, key_pair, point):
+    iid = launch()["Instances"][0]["InstanceId"]
+    ip = wait_state(ec2, iid, "running")["PublicIpAddress"]
+    server.stop()
+    server.start(extra_env={"GUREUM_CRASH_AT": point})
+    crashing = server.proc
+
+    def volume() -> dict:
+        return ec2.describe_volumes(VolumeIds=[vid])["Volumes"][0]
+
+    vid = _retrying(server, ec2.create_volume, AvailabilityZone="gureum-1a", Size=1)["VolumeId"]
+    assert _until(server, lambda: volume()["State"] == "available")
+    _retrying(server, ec2.attach_volume, VolumeId=vid, InstanceId=iid, Device="/dev/sdf")
+    assert _until(server, lambda: volume()["Attachments"][0]["State"] == "attached")
+    ssh(key_pair[1], ip, "sudo sh -c 'echo kept > /mnt/sdf/f'")
+    _retrying(server, ec2.detach_volume, VolumeId=vid)
+    assert _until(server, lambda: volume()["State"] == "available")
+    assert ssh(key_pair[1], ip, "ls /mnt").stdout.split() == []
+    _retrying(server, ec2.delete_volume, VolumeId=vid)
+    assert _until(server, lambda: not ec2.describe_volumes(Filters=[
+        {"Name": "volume-id", "Values": [vid]}])["Volumes"])
+    assert not (server.data_dir / "volumes" / f"{vid}.img").exists()
+    _alive(server)
+    assert server.proc is not crashing, f"the server never reached {point}"
+    assert not [m for m in server.host_objects()["mounts"] if vid in m]
+
+
+def test_crash_while_snapshotting_keeps_the_point_in_time(server, ec2, launch, key_pair):
+    """The crash comes inside CreateSnapshot, after the copy: the caller saw no answer;
+    the snapshot completes after the restart and holds what was there at the call."""
+    iid = launch()["Instances"][0]["InstanceId"]
+    ip = wait_state(ec2, iid, "running")["PublicIpAddress"]
+    vid = ec2.create_volume(AvailabilityZone="gureum-1a", Size=1)["VolumeId"]
+    assert wait_for(lambda: ec2.describe_volumes(VolumeIds=[vid])["Volumes"][0]["State"]
+                    == "available", 30)
+    ec2.attach_volume(VolumeId=vid, InstanceId=iid, Device="/dev/sdf")
+    assert wait_for(lambda: ec2.describe_volumes(VolumeIds=[vid])["Volumes"][0][
+        "Attachments"][0]["State"] == "attached", 30)
+    ssh(key_pair[1], ip, "sudo sh -c 'echo before > /mnt/sdf/f; sync'")
+    server.stop()
+    server.start(extra_env={"GUREUM_CRASH_AT": "ebs.snapshot_taken"})
+    from botocore.exceptions import BotoCoreError
+    with pytest.raises(BotoCoreError):  # the connection closes without an answer
+        ec2.create_snapshot(VolumeId=vid)
+    ssh(key_pair[1], ip, "sudo sh -c 'echo after >> /mnt/sdf/f; sync'")
+    server.start()
+
+    def snapshots() -> list[dict]:
+        return ec2.describe_snapshots(Filters=[{"Name": "volume-id", "Values": [vid]}])["Snapshots"]
+    assert wait_for(lambda: [s["State"] for s in snapshots()] == ["completed"], 30), snapshots()
+    sid = snapshots()[0]["SnapshotId"]
+    restored = ec2.create_volume(AvailabilityZone="gureum-1a", SnapshotId=sid)["VolumeId"]
+    assert wait_for(lambda: ec2.describe_volumes(VolumeIds=[restored])["Volumes"][0]["State"]
+                    == "available", 30)
+    ec2.attach_volume(VolumeId=restored, InstanceId=iid, Device="/dev/sdg")
+    assert wait_for(lambda: ec2.describe_volumes(VolumeIds=[restored])["Volumes"][0][
+        "Attachments"][0]["State"] == "attached", 30)
+    assert ssh(key_pair[1], ip, "cat /mnt/sdg/f").stdout.split() == ["before"]
+    for v in (vid, restored):
+        ec2.detach_volume(VolumeId=v)
+    for v in (vid, restored):
+        assert wait_for(lambda v=v: ec2.describe_volumes(VolumeIds=[v])["Volumes"][0]["State"]
+                        == "available", 30)
+        ec2.delete_volume(VolumeId=v)
+    ec2.delete_snapshot(SnapshotId=sid)
+
+
+def test_crash_after_building_an_image_converges(server, ec2, launch):
+    iid = launch()["Instances"][0]["InstanceId"]
+    wait_state(ec2, iid, "running")
+    server.stop()
+    server.start(extra_env={"GUREUM_CRASH_AT": "ebs.image_built_before_record"})
+    crashing = server.proc
+    image = _retrying(server, ec2.create_image, InstanceId=iid, Name="crash-image",
+                      NoReboot=True)["ImageId"]
+    assert _until(server, lambda: ec2.describe_images(ImageIds=[image])["Images"][0]["State"]
+                  == "available", 120)
+    assert server.proc is not crashing, "the server never crashed"
+    assert (server.data_dir / "images" / image / "rootfs" / "etc").is_dir()
+    ec2.deregister_image(ImageId=image, DeleteAssociatedSnapshots=True)
+    assert wait_for(lambda: not (server.data_dir / "images" / image).exists(), 30)

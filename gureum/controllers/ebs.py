@@ -20,6 +20,7 @@ from sqlalchemy import or_, select
 
 from gureum.agent.contract import SnapshotRequest, VolumeAttachment
 from gureum.controllers.loop import ResyncLoop
+from gureum.crashpoints import crashpoint
 from gureum.errors import AgentUnavailable, HostError, VolumeBusy, VolumeHeld
 from gureum.services.ec2.handlers import common
 from gureum.store import models
@@ -98,6 +99,7 @@ class EbsController(ResyncLoop):
             return
         if v.state == "deleting":
             self.agent.delete_volume(v.volume_id)
+            crashpoint("ebs.volume_deleted_before_record")
             with self.cloud.store.write() as s:
                 row = s.get(Volume, v.volume_id)
                 if row is not None and row.state == "deleting":
@@ -108,6 +110,7 @@ class EbsController(ResyncLoop):
             if state == "running":
                 self.agent.attach_volume(v.instance_id, slot,
                                          VolumeAttachment(v.volume_id, v.device or ""))
+                crashpoint("ebs.attached_before_record")
             elif state not in ("stopped", *GONE):
                 return  # starting or stopping: its next launch or this loop's next pass
             self._update(v.volume_id, lambda row: row.attach_state == "attaching",
@@ -117,6 +120,7 @@ class EbsController(ResyncLoop):
             if state == "running":
                 self.agent.detach_volume(v.instance_id, VolumeAttachment(
                     v.volume_id, v.device or ""), v.force_detach)
+                crashpoint("ebs.detached_before_record")
             elif state not in ("stopped", *GONE):
                 return
             self._update(v.volume_id, lambda row: row.attach_state == "detaching",
@@ -174,6 +178,7 @@ class EbsController(ResyncLoop):
             return
         root = self.agent.build_image(image.image_id, snap.snapshot_id,
                                       parent.rootfs if parent else None)
+        crashpoint("ebs.image_built_before_record")
         self._set_image(image.image_id, state="available", rootfs=root, last_error=None)
 
     def _set_image(self, image_id: str, **values: Any) -> None:
