@@ -32,8 +32,7 @@ def test_unapplied_members_are_refused_unless_unchanged(ec2, launch):  # noqa: A
         {"Kernel": {"Value": "aki-12345678"}},
         {"Ramdisk": {"Value": "ari-12345678"}},
         {"EnclaveOptions": {"Enabled": True}},
-        {"BlockDeviceMappings": [{"DeviceName": "/dev/xvda", "Ebs": {"DeleteOnTermination": False}}]},
-        {"BlockDeviceMappings": [{"DeviceName": "/dev/sdf", "Ebs": {"DeleteOnTermination": True}}]},
+        {"BlockDeviceMappings": [{"DeviceName": "/dev/xvda", "VirtualName": "ephemeral0"}]},
     ]
     for change in refused:
         assert code_of(modify, InstanceId=iid, **change) == "UnsupportedOperation", change
@@ -53,6 +52,16 @@ def test_unapplied_members_are_refused_unless_unchanged(ec2, launch):  # noqa: A
         "InstanceInitiatedShutdownBehavior": {"Value": "stop"}}
     assert attribute(ec2, iid, "enclaveOptions") == {"EnclaveOptions": {"Enabled": False}}
     assert attribute(ec2, iid, "sriovNetSupport") == {"SriovNetSupport": {}}
+    # The root volume's DeleteOnTermination changes (as on EC2); a device it lacks is refused.
+    modify(InstanceId=iid, BlockDeviceMappings=[
+        {"DeviceName": "/dev/xvda", "Ebs": {"DeleteOnTermination": False}}])
+    mapping = attribute(ec2, iid, "blockDeviceMapping")["BlockDeviceMappings"][0]
+    assert mapping["DeviceName"] == "/dev/xvda" and mapping["Ebs"]["DeleteOnTermination"] is False
+    modify(InstanceId=iid, BlockDeviceMappings=[
+        {"DeviceName": "/dev/xvda", "Ebs": {"DeleteOnTermination": True}}])
+    assert code_of(modify, InstanceId=iid, BlockDeviceMappings=[
+        {"DeviceName": "/dev/sdf", "Ebs": {"DeleteOnTermination": True}}]) == \
+        "InvalidInstanceAttributeValue"
 
     # Refused before anything changes: the supported member of the same call is not applied.
     assert code_of(modify, InstanceId=iid, DisableApiTermination={"Value": True},

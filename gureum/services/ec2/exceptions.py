@@ -317,3 +317,7 @@ class InvalidBlockDeviceMapping(ApiError):
 
 class InvalidUserIDMalformed(ApiError):
     code = "InvalidUserID.Malformed"
+
+
+class InvalidInstanceAttributeValue(ApiError):
+    code = "InvalidInstanceAttributeValue"

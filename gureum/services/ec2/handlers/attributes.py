@@ -8,6 +8,7 @@ from typing import Any
 from gureum.api.dispatch import RequestContext, action
 from gureum.services.ec2 import exceptions as exc
 from gureum.services.ec2 import security_groups as sg
+from gureum.services.ec2 import volumes
 from gureum.services.ec2.handlers import common
 from gureum.services.ec2.handlers.instances import USER_DATA_LIMIT, check_capacity
 from gureum.services.ec2.instance_types import CATALOGUE
@@ -56,6 +57,10 @@ def _describe(inst: Instance, attribute: str) -> dict[str, Any]:
 def describe_instance_attribute(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
     with ctx.cloud.store.read() as s:
         inst = common.instances_by_id(s, ctx.account_id, [p["InstanceId"]])[0]
+        if p["Attribute"] == "blockDeviceMapping":
+            rows = volumes.of_instances(s, [inst.instance_id])[inst.instance_id]
+            return {"InstanceId": inst.instance_id,
+                    "BlockDeviceMappings": volumes.mappings(inst, rows or None)}
     return {"InstanceId": inst.instance_id, **_describe(inst, p["Attribute"])}
 
 
@@ -84,12 +89,24 @@ def _unsupported(member: str, value: Any, current: Any) -> exc.UnsupportedOperat
         f"Modifying {member} to {value!r} is not supported: it is {now} on every gureum instance")
 
 
-def _is_root_volume(instance_id: str, mapping: dict[str, Any]) -> bool:
-    """A BlockDeviceMappings entry that restates the root volume as it is."""
-    ebs = mapping.get("Ebs") or {}
-    return (mapping.get("DeviceName") == ROOT_DEVICE and not mapping.get("VirtualName")
-            and not mapping.get("NoDevice") and ebs.get("DeleteOnTermination") in (None, True)
-            and ebs.get("VolumeId") in (None, volume_id(instance_id)))
+def _delete_on_termination(s: Any, inst: Instance, p: dict[str, Any]) -> None:
+    """BlockDeviceMappings: only DeleteOnTermination of an attached volume changes (as on
+    EC2); naming a device the instance does not have is InvalidInstanceAttributeValue."""
+    mappings = p.get("BlockDeviceMappings") or []
+    if not mappings:
+        return
+    attached = {v.device: v for v in volumes.of_instances(s, [inst.instance_id])[inst.instance_id]}
+    for mapping in mappings:
+        ebs = mapping.get("Ebs") or {}
+        volume = attached.get(mapping.get("DeviceName"))
+        if mapping.get("VirtualName") or mapping.get("NoDevice"):
+            raise exc.UnsupportedOperation(
+                "Only DeleteOnTermination of an attached EBS volume can be modified")
+        if volume is None or ebs.get("VolumeId") not in (None, volume.volume_id):
+            raise exc.InvalidInstanceAttributeValue(
+                f"No device is currently mapped at {mapping.get('DeviceName')}")
+        if ebs.get("DeleteOnTermination") is not None:
+            volume.delete_on_termination = bool(ebs["DeleteOnTermination"])
 
 
 def _refuse_unsupported(instance_id: str, p: dict[str, Any]) -> None:
@@ -102,11 +119,6 @@ def _refuse_unsupported(instance_id: str, p: dict[str, Any]) -> None:
             raise _unsupported(member, (p[member] or {}).get("Value"), current)
     if (p.get("EnclaveOptions") or {}).get("Enabled") not in (None, False):
         raise _unsupported("EnclaveOptions.Enabled", (p["EnclaveOptions"] or {}).get("Enabled"), False)
-    for mapping in p.get("BlockDeviceMappings") or []:
-        if not _is_root_volume(instance_id, mapping):
-            raise exc.UnsupportedOperation(
-                f"Modifying BlockDeviceMappings is not supported: only the root volume "
-                f"{ROOT_DEVICE} exists, deleted on termination (got {mapping.get('DeviceName')!r})")
     attribute = p.get("Attribute")
     if attribute is None or attribute in _APPLIED_ATTRIBUTES:
         return
@@ -135,6 +147,7 @@ def modify_instance_attribute(ctx: RequestContext, p: dict[str, Any]) -> dict[st
     with ctx.cloud.store.write() as s:
         inst = common.instances_by_id(s, ctx.account_id, [p["InstanceId"]])[0]
         _refuse_unsupported(inst.instance_id, p)  # before anything changes
+        _delete_on_termination(s, inst, p)
         attribute, value = p.get("Attribute"), p.get("Value")
         new_type = (p.get("InstanceType") or {}).get("Value") or (
             value if attribute == "instanceType" else None)

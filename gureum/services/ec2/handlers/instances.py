@@ -147,7 +147,8 @@ def run_instances(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
                 return _reservation(ctx, s, existing.reservation_id)
         image = images.launchable(s.get(models.Image, image_id), account, image_id)
         volume_gib = root_mapping.get("VolumeSize") or image.root_size_gib
-        if volume_gib < image.root_size_gib:
+        # An account's image holds a disk of its size; the built-in ones fit in 1 GiB.
+        if image.account_id is not None and volume_gib < image.root_size_gib:
             raise exc.InvalidBlockDeviceMapping(
                 f"Volume of size {volume_gib}GB is smaller than snapshot of image "
                 f"'{image_id}', expect size >= {image.root_size_gib}GB")
