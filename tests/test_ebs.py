@@ -175,3 +175,48 @@ def test_an_image_of_a_configured_instance_serves_at_boot(ec2, image_id, key_pai
             for iid in made:
                 wait_state(ec2, iid, "terminated")
         ec2.delete_security_group(GroupId=web)
+
+
+def test_an_imported_root_filesystem_boots(ec2, key_pair, server: Server, tmp_path: Path) -> None:  # noqa: ANN001
+    """`gureum image import`: the default image's root as a zstd tarball, with one file
+    added, becomes an image of the account; an instance of it boots with that file."""
+    import subprocess
+
+    from gureum.agent.image import default_image
+    from gureum.config import Config
+    from gureum.testing import VENV_BIN
+
+    root = default_image(Path(server.env.get("GUREUM_IMAGE_CACHE", Config().image_cache))).rootfs
+    extra = tmp_path / "extra" / "etc"
+    extra.mkdir(parents=True)
+    (extra / "imported-marker").write_text("from a tarball\n")
+    tarball = tmp_path / "root.tar"
+    subprocess.run(["tar", "-cf", str(tarball), "--numeric-owner", "-C", str(root), "."],
+                   check=True)
+    subprocess.run(["tar", "-rf", str(tarball), "--numeric-owner", "--owner=0", "--group=0",
+                    "-C", str(tmp_path / "extra"), "etc/imported-marker"], check=True)
+    subprocess.run(["zstd", "-q", "-1", "--rm", str(tarball)], check=True)
+
+    def gureum_import(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(VENV_BIN / "gureum"), "--data-dir", str(server.data_dir),
+                               "image", "import", *args], capture_output=True, text=True,
+                              env={**server.env})
+    bad = gureum_import(str(tmp_path / "extra" / "etc" / "imported-marker"), "--name", "bad")
+    assert bad.returncode != 0
+    assert not list((server.data_dir / "images").glob("*.building"))
+    done = gureum_import(f"{tarball}.zst", "--name", "imported-debian")
+    assert done.returncode == 0, done.stderr
+    image = done.stdout.strip()
+    described = ec2.describe_images(Owners=["self"], Filters=[
+        {"Name": "name", "Values": ["imported-debian"]}])["Images"]
+    assert [i["ImageId"] for i in described] == [image]
+    iid = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, KeyName=key_pair[0])[
+        "Instances"][0]["InstanceId"]
+    try:
+        ip = wait_state(ec2, iid, "running")["PublicIpAddress"]
+        assert ssh(key_pair[1], ip, "cat /etc/imported-marker").stdout == "from a tarball\n"
+    finally:
+        ec2.terminate_instances(InstanceIds=[iid])
+        wait_state(ec2, iid, "terminated")
+    ec2.deregister_image(ImageId=image)
+    assert wait_for(lambda: not (server.data_dir / "images" / image).exists(), 30)

@@ -54,6 +54,12 @@ def cmd_account_create(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_image_import(args: argparse.Namespace) -> int:
+    from gureum.cli.image_import import run
+
+    return run(_config(args), args.source, args.name, args.account, args.description, args.init)
+
+
 def cmd_image_build(args: argparse.Namespace) -> int:
     from gureum.cli.up import build_image
 
@@ -120,6 +126,15 @@ def main(argv: list[str] | None = None) -> int:
 
     image = sub.add_parser("image", help="images").add_subparsers(dest="sub", required=True)
     image.add_parser("build", help="(re)build the default image").set_defaults(func=cmd_image_build)
+    imp = image.add_parser("import", help="register a root filesystem (tar[.gz|.xz|.zst] or a "
+                                          "disk image) as an image of an account")
+    imp.add_argument("source")
+    imp.add_argument("--name", required=True, help="the image's name (3-128 characters)")
+    imp.add_argument("--account", default="default", help="the owning account's name")
+    imp.add_argument("--description", default="")
+    imp.add_argument("--init", choices=("tini", "systemd"), default="tini",
+                     help="what runs as PID 1: gureum's boot script under tini, or systemd")
+    imp.set_defaults(func=cmd_image_import)
 
     ssh = sub.add_parser("ssh", help="open a shell on an instance")
     ssh.add_argument("instance_id")
