@@ -95,7 +95,7 @@ class EbsController(ResyncLoop):
         if v.state == "creating":
             self.agent.create_volume(v.volume_id, v.size_gib, v.snapshot_id)
             self._update(v.volume_id, lambda row: row.state == "creating",
-                         state="available", last_error=None)
+                         state="in-use" if v.instance_id else "available", last_error=None)
             return
         if v.state == "deleting":
             self.agent.delete_volume(v.volume_id)

@@ -29,6 +29,7 @@ from gureum.services.ec2 import allocation, networks, volumes
 from gureum.services.ec2 import security_groups as sg
 from gureum.services.ec2.instance_types import CATALOGUE
 from gureum.store import models
+from gureum.store.ebs_models import Volume
 from gureum.store.models import utcnow
 
 if TYPE_CHECKING:
@@ -153,7 +154,8 @@ class InstanceController(ResyncLoop):
             authorized_key=inst.authorized_key, user_data=inst.user_data, firewall=firewall,
             root_volume_id=next((v.volume_id for v in disks if v.is_root), None),
             volumes=tuple(VolumeAttachment(v.volume_id, v.device or "") for v in disks
-                          if not v.is_root and v.attach_state in ("attaching", "attached")),
+                          if not v.is_root and v.attach_state in ("attaching", "attached")
+                          and v.state != "creating"),
             init_system=image.init_system,
         )
 
@@ -192,6 +194,12 @@ class InstanceController(ResyncLoop):
                 assert row is not None
                 row.public_ip = next(allocation.free_public_ips(s, self.cloud.config.public_pool), None)
                 inst = row
+        with self.cloud.store.read() as s:
+            making = s.scalar(select(Volume.volume_id).where(
+                Volume.instance_id == inst.instance_id, Volume.state == "creating").limit(1))
+        if making is not None:  # a data volume of its BlockDeviceMappings is being made
+            threading.Timer(0.2, self.wakeup.set).start()
+            return
         started = time.monotonic()
         spec = self.spec(inst)
         specced = time.monotonic()

@@ -261,3 +261,30 @@ def test_root_volume_lifecycle(fast: FastCloud, ec2, image_id) -> None:  # noqa:
     assert code_of(ec2.describe_volumes, VolumeIds=[roots[gone["InstanceId"]]]) == \
         "InvalidVolume.NotFound"
     ec2.delete_volume(VolumeId=roots[kept["InstanceId"]])
+
+
+def test_data_volumes_asked_for_at_launch(fast: FastCloud, ec2, image_id) -> None:  # noqa: ANN001
+    assert code_of(ec2.run_instances, ImageId=image_id, MinCount=1, MaxCount=1,
+                   BlockDeviceMappings=[{"DeviceName": "/dev/sdf", "Ebs": {"VolumeType": "gp3"}}]) == \
+        "InvalidBlockDeviceMapping"
+    assert code_of(ec2.run_instances, ImageId=image_id, MinCount=1, MaxCount=1,
+                   BlockDeviceMappings=[{"DeviceName": "/dev/nope", "Ebs": {"VolumeSize": 1}}]) == \
+        "InvalidBlockDeviceMapping"
+    inst = ec2.run_instances(ImageId=image_id, MinCount=1, MaxCount=1, BlockDeviceMappings=[
+        {"DeviceName": "/dev/sdf", "Ebs": {"VolumeSize": 2}},
+        {"DeviceName": "/dev/sdg", "Ebs": {"VolumeSize": 1, "DeleteOnTermination": False}},
+    ])["Instances"][0]
+    iid = inst["InstanceId"]
+    wait_state(ec2, iid, "running")
+    spec = fast.agent.last_spec[iid]
+    assert [v.device for v in spec.volumes] == ["/dev/sdf", "/dev/sdg"]  # there at first boot
+    mappings = ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0][
+        "BlockDeviceMappings"]
+    assert [m["DeviceName"] for m in mappings] == ["/dev/xvda", "/dev/sdf", "/dev/sdg"]
+    kept = mappings[2]["Ebs"]["VolumeId"]
+    assert wait_for(lambda: volume(ec2, kept)["Attachments"][0]["State"] == "attached", 10)
+    ec2.terminate_instances(InstanceIds=[iid])
+    wait_state(ec2, iid, "terminated")
+    wait_volume(ec2, kept, "available")
+    assert wait_for(lambda: mappings[1]["Ebs"]["VolumeId"] not in fast.agent.volumes, 10)
+    ec2.delete_volume(VolumeId=kept)

@@ -138,6 +138,19 @@ def root_volume(inst: models.Instance, size_gib: int, delete_on_termination: boo
                   delete_on_termination=delete_on_termination)
 
 
+def launch_volume(inst: models.Instance, device: str, size_gib: int, volume_type: str,
+                  iops: int | None, throughput: int | None, snapshot_id: str | None,
+                  delete_on_termination: bool) -> Volume:
+    """A data volume asked for in RunInstances' BlockDeviceMappings: attached from the
+    start (the instance waits for it to be made)."""
+    return Volume(volume_id=ids.new("vol"), account_id=inst.account_id,
+                  availability_zone=inst.availability_zone, size_gib=size_gib,
+                  volume_type=volume_type, iops=iops, throughput=throughput,
+                  snapshot_id=snapshot_id, state="creating", instance_id=inst.instance_id,
+                  device=device, attach_state="attaching", attach_time=utcnow(),
+                  delete_on_termination=delete_on_termination)
+
+
 def of_instances(s: Session, instance_ids: list[str]) -> dict[str, list[Volume]]:
     out: dict[str, list[Volume]] = {i: [] for i in instance_ids}
     if not instance_ids:

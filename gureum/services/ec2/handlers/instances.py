@@ -39,6 +39,54 @@ def _request_hash(p: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
 
 
+def _data_mappings(p: dict[str, Any]) -> list[dict[str, Any]]:
+    """The BlockDeviceMappings entries that ask for data volumes (EBS, not the root)."""
+    out = []
+    for mapping in p.get("BlockDeviceMappings") or []:
+        device = mapping.get("DeviceName") or ""
+        if device in ROOT_DEVICES or mapping.get("NoDevice") is not None or not mapping.get("Ebs"):
+            continue  # the root; a suppressed device; instance store (t3s have none)
+        if not volumes.DATA_DEVICE.match(device):
+            raise exc.InvalidBlockDeviceMapping(f"Invalid device name {device[:64]}")
+        ebs = mapping["Ebs"]
+        if ebs.get("VolumeSize") is None and not ebs.get("SnapshotId"):
+            raise exc.InvalidBlockDeviceMapping(
+                f"The device {device} needs a VolumeSize or a SnapshotId")
+        if ebs.get("Encrypted") or ebs.get("KmsKeyId"):
+            raise exc.InvalidParameterValue("Encrypted volumes are not supported by gureum")
+        out.append(mapping)
+    if len({m["DeviceName"] for m in out}) != len(out):
+        raise exc.InvalidBlockDeviceMapping("A device name is mapped twice")
+    return out
+
+
+def _data_volumes(s: Any, account: str, mappings: list[dict[str, Any]],
+                  quota_gib: int) -> list[dict[str, Any]]:
+    """Each data mapping's volume, checked as CreateVolume checks it."""
+    planned = []
+    for mapping in mappings:
+        ebs = mapping["Ebs"]
+        size = ebs.get("VolumeSize")
+        if ebs.get("SnapshotId"):
+            snap = volumes.visible_snapshot(s, account, ebs["SnapshotId"])
+            if snap.state != "completed":
+                raise exc.IncorrectState(f"Snapshot '{snap.snapshot_id}' is not 'completed'")
+            size = size or snap.volume_size
+            if size < snap.volume_size:
+                raise exc.InvalidBlockDeviceMapping(
+                    f"Volume of size {size}GB is smaller than snapshot '{snap.snapshot_id}', "
+                    f"expect size >= {snap.volume_size}GB")
+        volume_type = ebs.get("VolumeType") or "gp3"
+        iops, throughput = volumes.checked_shape(volume_type, size, ebs.get("Iops"),
+                                                 ebs.get("Throughput"))
+        planned.append({"device": mapping["DeviceName"], "size_gib": size,
+                        "volume_type": volume_type, "iops": iops, "throughput": throughput,
+                        "snapshot_id": ebs.get("SnapshotId"),
+                        "delete_on_termination": ebs.get("DeleteOnTermination", True)})
+    volumes.check_quota(s, account, sum(v["size_gib"] for v in planned), quota_gib)
+    return planned
+
+
 def _root_mapping(p: dict[str, Any]) -> dict[str, Any]:
     """The Ebs part of the root device's BlockDeviceMappings entry ({} when absent)."""
     root: dict[str, Any] = {}
@@ -124,6 +172,7 @@ def run_instances(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
     primary = interfaces[0] if interfaces else {}
     subnet_id = p.get("SubnetId") or primary.get("SubnetId")
     root_mapping = _root_mapping(p)
+    data_mappings = _data_mappings(p)
     user_data = _user_data(p)
     tags = _instance_tags(p)
     token = p.get("ClientToken")
@@ -146,6 +195,7 @@ def run_instances(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
                         "used in previous request(s).")
                 return _reservation(ctx, s, existing.reservation_id)
         image = images.launchable(s.get(models.Image, image_id), account, image_id)
+        data_volumes = _data_volumes(s, account, data_mappings, cloud.config.volume_quota_gib)
         volume_gib = root_mapping.get("VolumeSize") or image.root_size_gib
         # An account's image holds a disk of its size; the built-in ones fit in 1 GiB.
         if image.account_id is not None and volume_gib < image.root_size_gib:
@@ -218,6 +268,8 @@ def run_instances(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
             s.add(volumes.root_volume(inst, volume_gib,
                                       root_mapping.get("DeleteOnTermination", True),
                                       root_mapping.get("VolumeType", "gp3")))
+            for planned in data_volumes:  # made by the EBS controller before the first boot
+                s.add(volumes.launch_volume(inst, **planned))
             common.put_tags(s, account, inst.instance_id, tags)
         result = _reservation(ctx, s, reservation.reservation_id)
     return result
