@@ -68,6 +68,10 @@ def test_snapshot_is_point_in_time_and_data_moves_between_instances(
                            "df -B1M --output=size /mnt/sdg | tail -1").stdout.split()
     assert out[0] == "before" and "later.txt" not in out[1:-1], out
     assert int(out[-1]) > 1500, out  # 2 GiB, not the snapshot's 1 GiB
+    # A full volume stops only its writer: the instance's own disk still takes writes.
+    out = ssh(key, second, "sudo fallocate -l 3G /mnt/sdg/big 2>&1; sudo rm -f /mnt/sdg/big; "
+                           "echo fine > /home/ec2-user/still && cat /home/ec2-user/still").stdout
+    assert "No space left on device" in out and out.strip().endswith("fine"), out
 
     # Grow while attached: the volume is larger at once; its filesystem grows online
     # where the host's root may resize ext4 (CAP_SYS_RESOURCE), else at its next mount.

@@ -142,6 +142,11 @@ def test_attachment_limit(fast: FastCloud, ec2, instance) -> None:  # noqa: ANN0
     for v in made:
         wait_volume(ec2, v, "available")
     letters = "fghijklmnopqrstuvwxyz"
+    first = ec2.describe_volumes(MaxResults=5, Filters=[{"Name": "status", "Values": ["available"]}])
+    rest = ec2.describe_volumes(MaxResults=50, NextToken=first["NextToken"],
+                                Filters=[{"Name": "status", "Values": ["available"]}])
+    paged = [v["VolumeId"] for v in first["Volumes"] + rest["Volumes"]]
+    assert set(made) <= set(paged) and len(paged) == len(set(paged)) and len(first["Volumes"]) == 5
     for v, letter in zip(made[:limit], letters, strict=False):
         ec2.attach_volume(VolumeId=v, InstanceId=instance, Device=f"/dev/xvd{letter}")
     assert code_of(ec2.attach_volume, VolumeId=made[-1], InstanceId=instance,
