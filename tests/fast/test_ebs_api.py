@@ -224,6 +224,15 @@ def test_snapshots_images_and_sharing(fast: FastCloud, ec2, instance) -> None:  
     assert wait_for(lambda: ec2.describe_images(ImageIds=[registered])["Images"][0]["State"]
                     == "available", 10)
     assert code_of(ec2.register_image, Name="no-root") == "InvalidBlockDeviceMapping"
+    # A launch template names the image: its instances start from it.
+    template = ec2.create_launch_template(LaunchTemplateName="from-web-v1", LaunchTemplateData={
+        "ImageId": image, "InstanceType": "t3.micro"})["LaunchTemplate"]["LaunchTemplateId"]
+    from_template = ec2.run_instances(MinCount=1, MaxCount=1, LaunchTemplate={
+        "LaunchTemplateId": template})["Instances"][0]
+    assert from_template["ImageId"] == image
+    wait_state(ec2, from_template["InstanceId"], "running")
+    ec2.terminate_instances(InstanceIds=[from_template["InstanceId"]])
+    ec2.delete_launch_template(LaunchTemplateId=template)
     copied = ec2.copy_image(SourceImageId=image, SourceRegion="gureum-1", Name="web-v1-copy")
     assert ec2.describe_images(ImageIds=[copied["ImageId"]])["Images"][0]["State"] == "available"
 
