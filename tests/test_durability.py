@@ -265,7 +265,7 @@ def test_crash_during_volume_work_converges(server, ec2, launch, key_pair, point
     _retrying(server, ec2.delete_volume, VolumeId=vid)
     assert _until(server, lambda: not ec2.describe_volumes(Filters=[
         {"Name": "volume-id", "Values": [vid]}])["Volumes"])
-    assert not (server.data_dir / "volumes" / f"{vid}.img").exists()
+    assert _until(server, lambda: not (server.data_dir / "volumes" / f"{vid}.img").exists())
     _alive(server)
     assert server.proc is not crashing, f"the server never reached {point}"
     assert not [m for m in server.host_objects()["mounts"] if vid in m]

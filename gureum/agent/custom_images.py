@@ -17,6 +17,7 @@ import shutil
 from pathlib import Path
 
 from gureum.agent import hostcmd, storage
+from gureum.agent.volume_store import filesystem_type, mount_options
 
 
 def image_dir(data_dir: Path, image_id: str) -> Path:
@@ -33,8 +34,8 @@ def build(data_dir: Path, image_id: str, snapshot: Path, parent_root: Path | Non
     for path in (snap, merged):
         path.mkdir(parents=True)
     try:
-        # ro + noload: never replay the journal of a file that must stay as it is.
-        hostcmd.run(["mount", "-o", "loop,ro,noload,nodev", str(snapshot), str(snap)])
+        hostcmd.run(["mount", "-o", mount_options(filesystem_type(snapshot), readonly=True),
+                     str(snapshot), str(snap)])
         source, uid_base = snap, 0
         if parent_root is not None:
             # The disk's upper/ belongs to the container root it was written by.

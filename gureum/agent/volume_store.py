@@ -7,11 +7,12 @@ store a snapshot is `cp --reflink` of a volume's file: it takes milliseconds wha
 size, and shares every unchanged block with its volume and with the other snapshots.
 
 Layout inside the store:
-  vol-....img     a volume: a sparse ext4 image (root disks too)
+  vol-....img     a volume: a sparse XFS image (root disks: ext4, see storage.py)
   snap-....img    a snapshot: a read-only reflinked copy of a volume at one instant
   pool/           formatted root disks waiting for a launch (agent/disk_pool.py)
 
-A volume file holds an ordinary ext4 filesystem whose owners are the instance's own ids
+A data volume holds an XFS filesystem (it grows online with CAP_SYS_ADMIN alone; ext4
+needs CAP_SYS_RESOURCE, which some hosts' root lacks) whose owners are the instance's own ids
 (0 = its root): it is mounted raw on the host and shown to an instance through an
 idmapped bind (agent/drivers/volume_mounts.py), so the same data moves between instances
 whose uid ranges differ.
@@ -116,7 +117,9 @@ class VolumeStore:
                     with open(staging, "r+b") as f:
                         f.truncate(size_gib * GIB)
             else:
-                storage.create_disk(staging, size_gib, 0)
+                with open(staging, "wb") as f:
+                    f.truncate(size_gib * GIB)
+                hostcmd.run(["mkfs.xfs", "-q", "-f", str(staging)])
         except BaseException:
             staging.unlink(missing_ok=True)
             raise
@@ -138,11 +141,14 @@ class VolumeStore:
         loop = self.loop_devices().get(str(path))
         if loop is not None:
             hostcmd.run(["losetup", "-c", loop])
+            mounted = mounts_of(loop)
+            if not mounted:
+                return
             try:
-                hostcmd.run(["resize2fs", loop])
+                grow_mounted(loop, mounted[0])
             except HostCommandFailed as err:
-                # Online growth needs CAP_SYS_RESOURCE, which some hosts' root lacks: the
-                # filesystem then grows at its next mount (fit_filesystem).
+                # ext4 online growth needs CAP_SYS_RESOURCE, which some hosts' root lacks:
+                # that filesystem then grows at its next mount (mount_volume).
                 log.warning("%s grows at its next mount: %s", volume_id, err)
 
     # -- snapshots ------------------------------------------------------------------------
@@ -207,6 +213,37 @@ def mounts_of(device: str) -> list[str]:
             if fields[2] == wanted:
                 points.append(fields[4].encode().decode("unicode_escape"))
     return sorted(points, key=len)
+
+
+def filesystem_type(path: Path) -> str:
+    return subprocess.run(["blkid", "-o", "value", "-s", "TYPE", str(path)],
+                          capture_output=True, text=True).stdout.strip()
+
+
+def mount_options(kind: str, readonly: bool = False) -> str:
+    """Volumes made from one snapshot share an XFS UUID: `nouuid` lets them mount side by
+    side. Read-only mounts never replay a journal (the file must stay as it is)."""
+    if kind == "xfs":
+        return "loop,nodev,nosuid,nouuid" + (",ro,norecovery" if readonly else "")
+    return "loop,nodev,nosuid" + (",ro,noload" if readonly else "")
+
+
+def mount_volume(path: Path, point: Path) -> None:
+    """Mounted, its filesystem filling the volume: XFS grows online after the mount;
+    ext4 (volumes made before XFS, root disks) offline before it (fit_filesystem)."""
+    kind = filesystem_type(path)
+    if kind != "xfs":
+        fit_filesystem(path)
+    hostcmd.run(["mount", "-o", mount_options(kind), str(path), str(point)])
+    if kind == "xfs":
+        hostcmd.run(["xfs_growfs", str(point)])
+
+
+def grow_mounted(device: str, point: str) -> None:
+    if filesystem_type(Path(device)) == "xfs":
+        hostcmd.run(["xfs_growfs", point])
+    else:
+        hostcmd.run(["resize2fs", device])
 
 
 def fit_filesystem(path: Path) -> None:

@@ -11,6 +11,7 @@ import tempfile
 from pathlib import Path
 
 from gureum.agent import custom_images, hostcmd, storage
+from gureum.agent.volume_store import mount_options
 from gureum.config import Config
 from gureum.errors import ApiError, HostCommandFailed
 
@@ -24,7 +25,7 @@ def _unpack(source: Path, rootfs: Path) -> None:
                           capture_output=True, text=True).stdout.strip()
     if kind:  # a disk image: its one filesystem, read-only
         with tempfile.TemporaryDirectory(dir=rootfs.parent) as mnt:
-            hostcmd.run(["mount", "-o", "loop,ro,noload,nodev", str(source), mnt])
+            hostcmd.run(["mount", "-o", mount_options(kind, readonly=True), str(source), mnt])
             try:
                 hostcmd.run(["cp", "-a", "--one-file-system", f"{mnt}/.", str(rootfs)],
                             timeout=3600)

@@ -3,7 +3,7 @@
 An instance's root has no privilege over the host's block devices, so it cannot mount a
 volume itself as an EC2 instance would (mkfs + mount /dev/xvdf). The host mounts for it:
 
-  <instance>/vols/<volume id>   the volume's ext4, loop-mounted raw (host only, 0700)
+  <instance>/vols/<volume id>   the volume's filesystem, loop-mounted raw (host only, 0700)
   <instance>/mnt/<device name>  that mount, idmapped to the instance's uid range
   <instance>/mnt                a shared mount, bound into the instance at /mnt as a slave
 
@@ -20,7 +20,7 @@ import os
 from pathlib import Path
 
 from gureum.agent import hostcmd, idmap, storage
-from gureum.agent.volume_store import VolumeStore, fit_filesystem
+from gureum.agent.volume_store import VolumeStore, mount_volume
 from gureum.errors import HostCommandFailed, VolumeBusy, VolumeHeld
 
 
@@ -58,10 +58,9 @@ class VolumeMounts:
             path = self.store.volume(volume_id)
             if str(path) in self.store.loop_devices():
                 raise VolumeHeld(f"{volume_id} is still in use by a previous attachment")
-            fit_filesystem(path)
             raw.parent.mkdir(mode=0o700, exist_ok=True)
             raw.mkdir(exist_ok=True)
-            hostcmd.run(["mount", "-o", "loop,nodev,nosuid", str(path), str(raw)])
+            mount_volume(path, raw)
         if not storage.is_mounted(view):
             view.mkdir(exist_ok=True)
             os.chown(view, owner, owner)
