@@ -153,3 +153,54 @@ def test_shutdown_inside_stops_the_instance(ec2, key_pair, box):  # noqa: ANN001
     ec2.start_instances(InstanceIds=[box])
     wait_state(ec2, box, "running")
     assert wait_for(lambda: serving(ec2, key_pair, box), 60)
+
+
+def test_an_image_of_a_configured_systemd_instance_serves_at_boot(
+        ec2, systemd_image_id, key_pair) -> None:  # noqa: ANN001
+    """CreateImage without NoReboot (the instance reboots, as on EC2) of an instance with
+    an app's files and an enabled unit: a new instance of the image serves at boot."""
+    web = ec2.create_security_group(GroupName=f"t-sd-img-{secrets.token_hex(2)}",
+                                    Description="8080")["GroupId"]
+    default = ec2.describe_security_groups(GroupNames=["default"])["SecurityGroups"][0]["GroupId"]
+    ec2.authorize_security_group_ingress(GroupId=web, IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 8080, "ToPort": 8080,
+         "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
+    made: list[str] = []
+    try:
+        base = ec2.run_instances(ImageId=systemd_image_id, InstanceType="t3.micro", MinCount=1,
+                                 MaxCount=1, KeyName=key_pair[0],
+                                 SecurityGroupIds=[default, web])["Instances"][0]["InstanceId"]
+        made.append(base)
+        assert booted(ec2, key_pair, base) == "running"
+        unit = WEB_UNIT.replace("--directory /srv", "--directory /opt/app")
+        run(ec2, key_pair, base,
+            "sudo mkdir -p /opt/app && echo from-the-image | sudo tee /opt/app/index.html "
+            f">/dev/null && printf '{unit}' | sudo tee /etc/systemd/system/app.service "
+            ">/dev/null && sudo systemctl enable app.service 2>&1")
+        started = run(ec2, key_pair, base, "stat -c %Z /proc/1").strip()
+        image = ec2.create_image(InstanceId=base, Name=f"t-sd-{secrets.token_hex(2)}")["ImageId"]
+        assert wait_for(lambda: ec2.describe_images(ImageIds=[image])["Images"][0]["State"]
+                        in ("available", "failed"), 120)
+        assert ec2.describe_images(ImageIds=[image])["Images"][0]["State"] == "available"
+        # Without NoReboot the instance rebooted (after its disk was captured).
+        assert wait_for(lambda: run(ec2, key_pair, base, "stat -c %Z /proc/1",
+                                    check=False).strip() not in ("", started), 60)
+        clone = ec2.run_instances(ImageId=image, InstanceType="t3.micro", MinCount=1,
+                                  MaxCount=1, KeyName=key_pair[0],
+                                  SecurityGroupIds=[default, web])["Instances"][0]["InstanceId"]
+        made.append(clone)
+        address = wait_state(ec2, clone, "running")["PublicIpAddress"]
+        assert wait_for(lambda: ssh(key_pair[1], address, "curl -s localhost:8080/",
+                                    check=False).stdout.strip() == "from-the-image", 30)
+        assert run(ec2, key_pair, clone, "systemctl is-enabled app.service").strip() == "enabled"
+        ids = {run(ec2, key_pair, i, "cat /etc/machine-id").strip() for i in (base, clone)}
+        assert len(ids) == 2 and "" not in ids, ids  # the clone made its own
+        ec2.terminate_instances(InstanceIds=made)
+        for iid in made:
+            wait_state(ec2, iid, "terminated")
+        ec2.deregister_image(ImageId=image, DeleteAssociatedSnapshots=True)
+    finally:
+        ec2.terminate_instances(InstanceIds=made)
+        for iid in made:
+            wait_state(ec2, iid, "terminated")
+        ec2.delete_security_group(GroupId=web)

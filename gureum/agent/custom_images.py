@@ -51,6 +51,8 @@ def build(data_dir: Path, image_id: str, snapshot: Path, parent_root: Path | Non
             shift_owners(staging / "rootfs", uid_base)
         if parent_root is None:  # a whole filesystem: its lost+found is no part of a root
             _remove(staging / "rootfs" / "lost+found")
+        else:
+            forget_identity(staging / "rootfs")
         (staging / "rootfs").chmod(0o755)
         (staging / "complete").write_text(image_id + "\n")
         for path in (snap, merged):
@@ -64,6 +66,14 @@ def build(data_dir: Path, image_id: str, snapshot: Path, parent_root: Path | Non
     _remove(target)
     staging.rename(target)
     return target / "rootfs"
+
+
+def forget_identity(root: Path) -> None:
+    """What made the imaged instance itself is not copied to the next ones: an empty
+    machine-id (made afresh at their first boot, as cloud images ship it)."""
+    machine_id = root / "etc/machine-id"
+    if machine_id.is_file() and not machine_id.is_symlink():
+        machine_id.write_text("")
 
 
 def shift_owners(root: Path, uid_base: int) -> None:
