@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
+from rich.console import Console
 from rich.table import Table
 
 from gureum.config import Config
@@ -22,6 +24,8 @@ from gureum.deploy.resources import (
 )
 from gureum.deploy.rollout import console, journal, members, wait_first, wait_refresh
 
+# Tables go to stdout, whole (a pipe gets wide lines, not truncated ones).
+out = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
 REFRESH_PREFERENCES = {"MinHealthyPercentage": 50, "InstanceWarmup": 0, "SkipMatching": True,
                        "AutoRollback": True}
 
@@ -181,7 +185,7 @@ def apps(cfg: Config, profile: str = "gureum") -> int:
         table.add_row(t[APP_TAG], t.get(RELEASE_TAG, "?"),
                       f"{healthy}/{group['DesiredCapacity']} in service",
                       f"http://{app_host(t[APP_TAG], api.region)}/")
-    console.print(table)
+    out.print(table)
     return 0
 
 
@@ -198,7 +202,7 @@ def releases(cfg: Config, app: str, profile: str = "gureum") -> int:
         mark = "current" if current and image["ImageId"] == current["ImageId"] else ""
         table.add_row(t.get(RELEASE_TAG, "?"), image["ImageId"], image.get("CreationDate", ""),
                       mark)
-    console.print(table)
+    out.print(table)
     return 0
 
 

@@ -109,7 +109,9 @@ WantedBy=multi-user.target
 
 
 def _systemd_quote(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("%", "%%") + '"'
+    """One ExecStart word, left for /bin/sh: systemd must not expand `$VAR` or `%x` itself."""
+    text = text.replace("\\", "\\\\").replace('"', '\\"')
+    return '"' + text.replace("%", "%%").replace("$", "$$") + '"'
 
 
 def _put(path: Path, text: str, mode: int = 0o644) -> None:
