@@ -36,6 +36,18 @@ def fetch(address: str, host: str = HOST, timeout: float = 3) -> tuple[int, str]
         conn.close()
 
 
+def resolve(server: Server, name: str) -> list[str]:
+    import socket
+
+    from dnslib import DNSRecord
+
+    host, _, port = server.env["GUREUM_DNS_LISTEN"].rpartition(":")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(3)
+        sock.sendto(DNSRecord.question(name).pack(), (host, int(port)))
+        return [str(rr.rdata) for rr in DNSRecord.parse(sock.recv(4096)).rr]
+
+
 class Stream:
     """A steady request stream (20 requests/s, a new connection each) through the ALB."""
 
@@ -106,6 +118,7 @@ def test_deploy_redeploy_broken_rollback_destroy(server: Server, app_dir: Path) 
     assert body.startswith("hello v1 from") and "greeting annyeong" in body
     assert f"http://{HOST}/" in out.stderr and address in out.stderr
     assert fetch(address, host="other.example")[0] == 404  # the listener's default
+    assert resolve(server, HOST) == [address]  # gureum's public DNS knows the app's name
     # The environment is in the image's root-only file: not in the API, not on the console.
     described = json.dumps(ec2.describe_instances(), default=str)
     assert "annyeong" not in described

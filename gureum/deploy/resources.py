@@ -30,13 +30,13 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from gureum.config import Config
 from gureum.deploy import DeployError
+from gureum.services.elbv2.dns import APPS_ZONE
 
 APP_TAG = "gureum:app"
 RELEASE_TAG = "gureum:release"
 SHARED_TAG = "gureum:shared"
 LB_NAME = "gureum-apps"
 LB_GROUP = "gureum-apps-lb"
-APPS_ZONE = "apps.gureum.internal"
 LISTENER_PORT = 80
 
 
