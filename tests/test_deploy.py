@@ -157,6 +157,17 @@ def test_deploy_redeploy_broken_rollback_destroy(server: Server, app_dir: Path) 
     releases = gureum(server, "releases", "hello")
     assert "v2" in releases.stdout + releases.stderr and "v3" not in releases.stdout
 
+    # A first deploy whose app never listens: exit 1 with its words, nothing of it left.
+    broken = app_dir.parent / "broken"
+    shutil.copytree(app_dir, broken)
+    out = gureum(server, "deploy", str(broken), "--name", "broken")
+    assert out.returncode == 1 and "refusing to start" in out.stderr, out.stderr
+    assert not asg.describe_auto_scaling_groups(
+        AutoScalingGroupNames=["gureum-app-broken"])["AutoScalingGroups"]
+    assert not [g for g in ec2.describe_security_groups()["SecurityGroups"]
+                if g["GroupName"] == "gureum-app-broken"]
+    assert len(ec2.describe_images(Owners=["self"])["Images"]) == 2  # hello's v1 and v2
+
     # 4. Rollback (no rebuild): v1 serves again.
     started = time.monotonic()
     out = gureum(server, "rollback", "hello")
