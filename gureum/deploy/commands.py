@@ -117,7 +117,8 @@ def _roll(api: Api, cfg: Config, app: str, image_id: str, rel: str, instance_typ
     t1 = time.monotonic()
     wait_refresh(api, cfg, app, refresh_id, version, status)
     resources.set_release_tag(api, app, rel)
-    _step(f"all traffic on {rel} ({len(members(api, app))} instances)", t1)
+    count = len(members(api, app))
+    _step(f"all traffic on {rel} ({count} instance{'' if count == 1 else 's'})", t1)
 
 
 @guarded
