@@ -142,7 +142,7 @@ class Cloud:
         from gureum.services.ec2 import dns
         from gureum.services.ec2.views import public_dns
         from gureum.services.elbv2 import dns as lb_dns
-        from gureum.store.elbv2_models import LoadBalancer
+        from gureum.store.elbv2_models import Listener, ListenerRule, LoadBalancer
 
         region = self.config.region
         with self.store.read() as s:
@@ -150,6 +150,12 @@ class Cloud:
             answers = lb_dns.answer(name, qtype, region, lbs, inside_vpc=False)
             if answers is not None:
                 return answers
+            if name.endswith("." + lb_dns.apps_zone(region)):
+                claims = [(lb, rule.conditions) for rule, lb in s.execute(
+                    select(ListenerRule, LoadBalancer)
+                    .join(Listener, Listener.arn == ListenerRule.listener_arn)
+                    .join(LoadBalancer, LoadBalancer.arn == Listener.load_balancer_arn))]
+                return lb_dns.app_answer(name, qtype, region, claims)
             if not name.endswith("." + dns.zones(region)[1]):
                 return None
             for inst in s.scalars(select(models.Instance).where(

@@ -75,9 +75,55 @@ def cmd_ssh(args: argparse.Namespace) -> int:
 
 
 def cmd_logs(args: argparse.Namespace) -> int:
+    if not args.instance_id.startswith("i-"):  # an app's name: its instances' app output
+        from gureum.deploy import commands
+
+        return commands.logs(_config(args), args.instance_id, args.lines)
     from gureum.cli.logs import stream_console
 
     return stream_console(_config(args), args.instance_id, follow=args.follow)
+
+
+def cmd_deploy(args: argparse.Namespace) -> int:
+    from gureum.deploy import commands
+
+    return commands.deploy(_config(args), args.path, args.name, args.profile)
+
+
+def cmd_apps(args: argparse.Namespace) -> int:
+    from gureum.deploy import commands
+
+    return commands.apps(_config(args), args.profile)
+
+
+def cmd_releases(args: argparse.Namespace) -> int:
+    from gureum.deploy import commands
+
+    return commands.releases(_config(args), args.app, args.profile)
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    from gureum.deploy import commands
+
+    return commands.rollback(_config(args), args.app, args.release, args.profile)
+
+
+def cmd_destroy(args: argparse.Namespace) -> int:
+    from gureum.deploy import commands
+
+    return commands.destroy(_config(args), args.app, args.yes, args.profile)
+
+
+def cmd_scale(args: argparse.Namespace) -> int:
+    from gureum.deploy import commands
+
+    return commands.scale(_config(args), args.app, args.count, args.min, args.max, args.profile)
+
+
+def cmd_env(args: argparse.Namespace) -> int:
+    from gureum.deploy import commands
+
+    return commands.env(_config(args), args.app, args.action, args.pairs, args.profile)
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
@@ -142,10 +188,48 @@ def main(argv: list[str] | None = None) -> int:
     ssh.add_argument("command", nargs=argparse.REMAINDER)
     ssh.set_defaults(func=cmd_ssh)
 
-    logs = sub.add_parser("logs", help="print an instance's console output")
-    logs.add_argument("instance_id")
+    logs = sub.add_parser("logs", help="print an instance's console output, or an app's "
+                                       "output on every instance")
+    logs.add_argument("instance_id", help="an instance id (i-...) or an app's name")
     logs.add_argument("-f", "--follow", action="store_true", help="keep printing new output")
+    logs.add_argument("-n", "--lines", type=int, default=100, help="an app's last lines "
+                                                                   "per instance")
     logs.set_defaults(func=cmd_logs)
+
+    def app_command(name: str, help_text: str) -> argparse.ArgumentParser:
+        cmd = sub.add_parser(name, help=help_text)
+        cmd.add_argument("--profile", default="gureum", help="AWS profile (default gureum; "
+                         "else the data directory's default account)")
+        return cmd
+
+    dep = app_command("deploy", "deploy the app in PATH: release image, load balancer, "
+                                "Auto Scaling group; later deploys roll without downtime")
+    dep.add_argument("path", nargs="?", default=".")
+    dep.add_argument("--name", help="the app's name (default: gureum.toml's, else the folder's)")
+    dep.set_defaults(func=cmd_deploy)
+    app_command("apps", "list deployed apps").set_defaults(func=cmd_apps)
+    rel = app_command("releases", "list an app's releases")
+    rel.add_argument("app")
+    rel.set_defaults(func=cmd_releases)
+    rb = app_command("rollback", "roll an app back to an earlier release (no rebuild)")
+    rb.add_argument("app")
+    rb.add_argument("release", nargs="?", help="e.g. v3 (default: the one before the current)")
+    rb.set_defaults(func=cmd_rollback)
+    de = app_command("destroy", "remove everything gureum deploy made for an app")
+    de.add_argument("app")
+    de.add_argument("--yes", action="store_true", help="really remove it")
+    de.set_defaults(func=cmd_destroy)
+    sc = app_command("scale", "set an app's instance count (and bounds)")
+    sc.add_argument("app")
+    sc.add_argument("count", nargs="?", type=int)
+    sc.add_argument("--min", type=int)
+    sc.add_argument("--max", type=int)
+    sc.set_defaults(func=cmd_scale)
+    en = app_command("env", "show or change an app's environment (a change is a new release)")
+    en.add_argument("app")
+    en.add_argument("action", nargs="?", choices=("list", "set", "unset"), default="list")
+    en.add_argument("pairs", nargs="*", help="NAME=value for set, NAME for unset")
+    en.set_defaults(func=cmd_env)
 
     doctor = sub.add_parser("doctor", help="list host objects this data directory owns")
     doctor.add_argument("--expect-clean", action="store_true", help="exit 1 if any remain")

@@ -64,3 +64,28 @@ def test_load_balancer_and_instance_names(fast: FastCloud, ec2, image_id) -> Non
         elb.delete_load_balancer(LoadBalancerArn=public["LoadBalancerArn"])
         elb.delete_load_balancer(LoadBalancerArn=internal["LoadBalancerArn"])
         ec2.terminate_instances(InstanceIds=[iid])
+
+
+def test_host_rule_names_in_the_apps_zone_resolve_to_their_load_balancer(fast: FastCloud,
+                                                                         ec2) -> None:  # noqa: ANN001
+    elb = fast.client("elbv2")
+    subnet = ec2.describe_subnets()["Subnets"][0]["SubnetId"]
+    lb = elb.create_load_balancer(Name="dns-apps", Subnets=[subnet])["LoadBalancers"][0]
+    listener = elb.create_listener(
+        LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTP", Port=8099,
+        DefaultActions=[{"Type": "fixed-response", "FixedResponseConfig": {"StatusCode": "404"}}])[
+        "Listeners"][0]["ListenerArn"]
+    host = "shop.gureum-1.apps.gureum.internal"
+    rule = elb.create_rule(ListenerArn=listener, Priority=1, Conditions=[
+        {"Field": "host-header", "HostHeaderConfig": {"Values": [host.upper(), "*.x.com"]}}],
+        Actions=[{"Type": "fixed-response", "FixedResponseConfig": {"StatusCode": "200"}}])[
+        "Rules"][0]["RuleArn"]
+    try:
+        address = lb["AvailabilityZones"][0]["LoadBalancerAddresses"][0]["IpAddress"]
+        assert [str(rr.rdata) for rr in ask(fast, host).rr] == [address]
+        assert ask(fast, "other.gureum-1.apps.gureum.internal").header.rcode == RCODE.NXDOMAIN
+        elb.delete_rule(RuleArn=rule)
+        assert ask(fast, host).header.rcode == RCODE.NXDOMAIN
+    finally:
+        elb.delete_listener(ListenerArn=listener)
+        elb.delete_load_balancer(LoadBalancerArn=lb["LoadBalancerArn"])

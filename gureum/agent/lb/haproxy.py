@@ -27,7 +27,10 @@ from gureum.agent.contract import (
 
 
 def _quote(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    """A double-quoted HAProxy word. A raw line break would end the config line (and make
+    the whole config invalid): control characters travel as HAProxy's escapes."""
+    text = text.replace("\\", "\\\\").replace('"', '\\"')
+    return '"' + text.replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t") + '"'
 
 
 def status_regex(matcher: str) -> str:

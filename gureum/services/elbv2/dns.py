@@ -37,3 +37,38 @@ def answer(name: str, qtype: str, region: str, load_balancers: list[LoadBalancer
 def records(load_balancers: list[LoadBalancer]) -> list[DnsRecord]:
     """Their names as a VPC's resolver serves them: always the address in the VPC."""
     return [(lb.dns_name.lower(), "A", lb.private_ip) for lb in load_balancers]
+
+
+# Host names under the apps zone (`gureum deploy` makes APP.<region>.apps.gureum.internal)
+# resolve to the internet-facing load balancer whose listener rule names them.
+APPS_ZONE = "apps.gureum.internal"
+
+
+def apps_zone(region: str) -> str:
+    return f"{region}.{APPS_ZONE}"
+
+
+def rule_hosts(conditions: list[dict]) -> set[str]:
+    """The exact host names of a rule's host-header conditions (wildcards excluded)."""
+    hosts: set[str] = set()
+    for cond in conditions:
+        if cond.get("Field") != "host-header":
+            continue
+        values = (cond.get("HostHeaderConfig") or {}).get("Values") or cond.get("Values") or []
+        hosts |= {v.lower().rstrip(".") for v in values if "*" not in v and "?" not in v}
+    return hosts
+
+
+def app_answer(name: str, qtype: str, region: str,
+               claims: list[tuple[LoadBalancer, list[dict]]]) -> list[RR] | None:
+    """Answers for a name in the apps zone from (load balancer, rule conditions) pairs;
+    None outside the zone. A name two load balancers claim (two accounts may write the
+    same rule) resolves to nothing rather than to either."""
+    if not name.endswith("." + apps_zone(region)):
+        return None
+    owners = {lb.arn: lb for lb, conditions in claims
+              if lb.public_ip and name in rule_hosts(conditions)}
+    if len(owners) != 1:
+        return []
+    lb = next(iter(owners.values()))
+    return [RR(name, QTYPE.A, rdata=A(lb.public_ip), ttl=TTL)] if qtype in ("A", "ANY") else []

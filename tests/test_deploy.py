@@ -1,0 +1,194 @@
+"""`gureum deploy` end to end, the CLI as a subprocess against a real cloud: first deploy,
+a zero-downtime redeploy under a steady request stream, a broken release rolled back
+automatically, rollback, destroy (nothing it made remains)."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import shutil
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from helpers import VENV_BIN
+
+from gureum.testing import Server, wait_for
+
+APPS = Path(__file__).resolve().parent / "deploy_apps"
+HOST = "hello.gureum-1.apps.gureum.internal"
+
+
+def gureum(server: Server, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(VENV_BIN / "gureum"), *args], env=server.env, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def fetch(address: str, host: str = HOST, timeout: float = 3) -> tuple[int, str]:
+    conn = http.client.HTTPConnection(address, 80, timeout=timeout)
+    try:
+        conn.request("GET", "/", headers={"Host": host})
+        resp = conn.getresponse()
+        return resp.status, resp.read().decode()
+    finally:
+        conn.close()
+
+
+def resolve(server: Server, name: str) -> list[str]:
+    import socket
+
+    from dnslib import DNSRecord
+
+    host, _, port = server.env["GUREUM_DNS_LISTEN"].rpartition(":")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(3)
+        sock.sendto(DNSRecord.question(name).pack(), (host, int(port)))
+        return [str(rr.rdata) for rr in DNSRecord.parse(sock.recv(4096)).rr]
+
+
+class Stream:
+    """A steady request stream (20 requests/s, a new connection each) through the ALB."""
+
+    def __init__(self, address: str) -> None:
+        self.address = address
+        self.seen: list[str] = []
+        self.failures: list[str] = []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self.stop.is_set():
+            try:
+                status, body = fetch(self.address)
+                if status == 200:
+                    self.seen.append(body.split()[1])  # "hello <version> from ..."
+                else:
+                    self.failures.append(f"{status} {body[:80]}")
+            except OSError as err:
+                self.failures.append(repr(err))
+            time.sleep(0.05)
+
+    def __enter__(self) -> Stream:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join(10)
+
+
+@pytest.fixture(scope="module")
+def app_dir(server: Server) -> Path:
+    path = server.data_dir / "apps" / "hello"
+    shutil.copytree(APPS / "python", path)
+    return path
+
+
+def _version(path: Path, version: str, crash: str | None = None) -> None:
+    (path / "version.txt").write_text(version + "\n")
+    toml = (APPS / "python" / "gureum.toml").read_text()
+    if crash:
+        toml += f'CRASH = "{crash}"\n'
+    (path / "gureum.toml").write_text(toml)
+
+
+def test_bad_input_is_a_clear_message_and_makes_nothing(server: Server, tmp_path: Path) -> None:
+    out = gureum(server, "deploy", str(tmp_path), "--name", "nothing")
+    assert out.returncode == 1
+    assert "no app found" in out.stderr and "Traceback" not in out.stderr
+    out = gureum(server, "rollback", "ghost")
+    assert out.returncode == 1 and "no app named 'ghost'" in out.stderr
+    assert not server.client("autoscaling").describe_auto_scaling_groups()["AutoScalingGroups"]
+
+
+def test_deploy_redeploy_broken_rollback_destroy(server: Server, app_dir: Path) -> None:
+    ec2, elb, asg = server.client(), server.client("elbv2"), server.client("autoscaling")
+    # 1. First deploy: the URL answers through the shared ALB, by host name.
+    _version(app_dir, "v1")
+    started = time.monotonic()
+    out = gureum(server, "deploy", str(app_dir), "--name", "hello")
+    assert out.returncode == 0, out.stderr
+    lb = elb.describe_load_balancers(Names=["gureum-apps"])["LoadBalancers"][0]
+    address = lb["AvailabilityZones"][0]["LoadBalancerAddresses"][0]["IpAddress"]
+    assert wait_for(lambda: fetch(address)[0] == 200, 30, 0.2)
+    first_200 = time.monotonic() - started
+    status, body = fetch(address)
+    assert body.startswith("hello v1 from") and "greeting annyeong" in body
+    assert f"http://{HOST}/" in out.stderr and address in out.stderr
+    assert fetch(address, host="other.example")[0] == 404  # the listener's default
+    assert resolve(server, HOST) == [address]  # gureum's public DNS knows the app's name
+    # The environment is in the image's root-only file: not in the API, not on the console.
+    described = json.dumps(ec2.describe_instances(), default=str)
+    assert "annyeong" not in described
+    group = asg.describe_auto_scaling_groups(AutoScalingGroupNames=["gureum-app-hello"])[
+        "AutoScalingGroups"][0]
+    assert group["HealthCheckType"] == "ELB" and len(group["Instances"]) == 2
+    for member in group["Instances"]:
+        console = ec2.get_console_output(InstanceId=member["InstanceId"]).get("Output", "")
+        assert "annyeong" not in console
+        assert not ec2.describe_instance_attribute(
+            InstanceId=member["InstanceId"], Attribute="userData")["UserData"]
+
+    # 2. Redeploy under a steady stream: no failed request, old then new, then only new.
+    _version(app_dir, "v2")
+    with Stream(address) as stream:
+        time.sleep(1)
+        started = time.monotonic()
+        out = gureum(server, "deploy", str(app_dir), "--name", "hello")
+        redeploy = time.monotonic() - started
+        time.sleep(1)
+    assert out.returncode == 0, out.stderr
+    assert not stream.failures, stream.failures[:5]
+    assert set(stream.seen) == {"v1", "v2"}
+    last_old = max(i for i, v in enumerate(stream.seen) if v == "v1")
+    assert stream.seen[-10:] == ["v2"] * 10 and last_old < len(stream.seen) - 10
+
+    # 3. A broken release: rolled back, non-zero exit with the app's own words, v2 serves.
+    _version(app_dir, "v3", crash="DATABASE_URL is not set")
+    with Stream(address) as stream:
+        out = gureum(server, "deploy", str(app_dir), "--name", "hello")
+    assert out.returncode == 1
+    assert "refusing to start: DATABASE_URL is not set" in out.stderr, out.stderr
+    assert "Traceback" not in out.stderr
+    assert not stream.failures, stream.failures[:5]
+    assert set(stream.seen) == {"v2"}
+    releases = gureum(server, "releases", "hello")
+    assert "v2" in releases.stdout + releases.stderr and "v3" not in releases.stdout
+
+    # A first deploy whose app never listens: exit 1 with its words, nothing of it left.
+    broken = app_dir.parent / "broken"
+    shutil.copytree(app_dir, broken)
+    out = gureum(server, "deploy", str(broken), "--name", "broken")
+    assert out.returncode == 1 and "refusing to start" in out.stderr, out.stderr
+    assert not asg.describe_auto_scaling_groups(
+        AutoScalingGroupNames=["gureum-app-broken"])["AutoScalingGroups"]
+    assert not [g for g in ec2.describe_security_groups()["SecurityGroups"]
+                if g["GroupName"] == "gureum-app-broken"]
+    assert len(ec2.describe_images(Owners=["self"])["Images"]) == 2  # hello's v1 and v2
+
+    # 4. Rollback (no rebuild): v1 serves again.
+    started = time.monotonic()
+    out = gureum(server, "rollback", "hello")
+    rollback = time.monotonic() - started
+    assert out.returncode == 0, out.stderr
+    assert fetch(address)[1].startswith("hello v1 from")
+    print(f"\nfirst deploy -> first 200 {first_200:.1f} s, redeploy {redeploy:.1f} s, "
+          f"rollback {rollback:.1f} s")
+
+    # 5. Destroy: nothing the deploy made remains.
+    assert gureum(server, "destroy", "hello").returncode == 1  # asks for --yes
+    out = gureum(server, "destroy", "hello", "--yes")
+    assert out.returncode == 0, out.stderr
+    assert not asg.describe_auto_scaling_groups()["AutoScalingGroups"]
+    assert not elb.describe_load_balancers()["LoadBalancers"]
+    assert not [t for t in elb.describe_target_groups()["TargetGroups"]
+                if t["TargetGroupName"].startswith("gureum-app")]
+    assert not ec2.describe_launch_templates()["LaunchTemplates"]
+    assert not [g for g in ec2.describe_security_groups()["SecurityGroups"]
+                if g["GroupName"].startswith("gureum-app")]
+    assert not ec2.describe_images(Owners=["self"])["Images"]
+    live = [i for r in ec2.describe_instances()["Reservations"] for i in r["Instances"]
+            if i["State"]["Name"] != "terminated"]
+    assert not live
