@@ -92,6 +92,10 @@ class Image(Base):
     root_snapshot_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
     source_instance_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
     root_size_gib: Mapped[int] = mapped_column(Integer, default=8, server_default="8")
+    # Data volumes its instances start with: [{"DeviceName", "SnapshotId", "VolumeSize",
+    # "VolumeType", "DeleteOnTermination"}] (CreateImage of an instance with volumes).
+    data_mappings: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list,
+                                                                 server_default="[]")
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     # What runs as PID 1 of its instances: "tini" (gureum's boot script) or "systemd".
     init_system: Mapped[str] = mapped_column(String(16), default="tini", server_default="tini")

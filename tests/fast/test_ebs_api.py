@@ -302,3 +302,37 @@ def test_data_volumes_asked_for_at_launch(fast: FastCloud, ec2, image_id) -> Non
     wait_volume(ec2, kept, "available")
     assert wait_for(lambda: mappings[1]["Ebs"]["VolumeId"] not in fast.agent.volumes, 10)
     ec2.delete_volume(VolumeId=kept)
+
+
+def test_an_image_carries_the_instances_data_volumes(fast: FastCloud, ec2, image_id) -> None:  # noqa: ANN001
+    iid = ec2.run_instances(ImageId=image_id, MinCount=1, MaxCount=1, BlockDeviceMappings=[
+        {"DeviceName": "/dev/sdf", "Ebs": {"VolumeSize": 3, "DeleteOnTermination": True}}])[
+        "Instances"][0]["InstanceId"]
+    wait_state(ec2, iid, "running")
+    image = ec2.create_image(InstanceId=iid, Name="with-data", NoReboot=True)["ImageId"]
+    assert wait_for(lambda: ec2.describe_images(ImageIds=[image])["Images"][0]["State"]
+                    == "available", 10)
+    mappings = ec2.describe_images(ImageIds=[image])["Images"][0]["BlockDeviceMappings"]
+    assert [m["DeviceName"] for m in mappings] == ["/dev/xvda", "/dev/sdf"]
+    data_snap = mappings[1]["Ebs"]["SnapshotId"]
+    assert mappings[1]["Ebs"]["VolumeSize"] == 3
+    assert wait_for(lambda: data_snap in fast.agent.snapshots, 10)
+    assert code_of(ec2.delete_snapshot, SnapshotId=data_snap) == "InvalidSnapshot.InUse"
+
+    # Its instances start with a volume made from that snapshot, unless left out.
+    child = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
+    bare = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, BlockDeviceMappings=[
+        {"DeviceName": "/dev/sdf", "NoDevice": ""}])["Instances"][0]["InstanceId"]
+    for i in (child, bare):
+        wait_state(ec2, i, "running")
+    volumes = ec2.describe_volumes(Filters=[{"Name": "attachment.instance-id",
+                                             "Values": [child]}])["Volumes"]
+    assert [v.get("SnapshotId") for v in volumes if v["Attachments"][0]["Device"] == "/dev/sdf"] \
+        == [data_snap]
+    assert [m["DeviceName"] for m in ec2.describe_instances(InstanceIds=[bare])["Reservations"][
+        0]["Instances"][0]["BlockDeviceMappings"]] == ["/dev/xvda"]
+    ec2.terminate_instances(InstanceIds=[iid, child, bare])
+    for i in (iid, child, bare):
+        wait_state(ec2, i, "terminated")
+    ec2.deregister_image(ImageId=image, DeleteAssociatedSnapshots=True)
+    assert wait_for(lambda: data_snap not in fast.agent.snapshots, 10)

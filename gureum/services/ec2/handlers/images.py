@@ -59,7 +59,10 @@ def view(image: models.Image, tags: dict[str, str]) -> dict[str, Any]:
         "BlockDeviceMappings": [{"DeviceName": ROOT_DEVICE, "Ebs": {
             "VolumeSize": image.root_size_gib, "VolumeType": "gp3",
             "DeleteOnTermination": True, "Encrypted": False,
-            **({"SnapshotId": image.root_snapshot_id} if image.root_snapshot_id else {})}}],
+            **({"SnapshotId": image.root_snapshot_id} if image.root_snapshot_id else {})}}] + [
+            {"DeviceName": m["DeviceName"], "Ebs": {
+                **{k: v for k, v in m.items() if k != "DeviceName" and v is not None},
+                "Encrypted": False}} for m in image.data_mappings or []],
         "StateReason": {"Code": "Server.InternalError", "Message": image.last_error}
         if image.state == "failed" else None,
         "Tags": tag_list(tags) or None,
@@ -151,8 +154,12 @@ def create_image(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
                 f"The instance '{inst.instance_id}' is not in a state from which it can be "
                 f"imaged (it is '{inst.state}')")
         _unique_name(s, ctx.account_id, name)
-        root = next((v for v in ebs.of_instances(s, [inst.instance_id])[inst.instance_id]
-                     if v.is_root), None)
+        disks = ebs.of_instances(s, [inst.instance_id])[inst.instance_id]
+        root = next((v for v in disks if v.is_root), None)
+        left_out = {m.get("DeviceName") for m in p.get("BlockDeviceMappings") or []
+                    if m.get("NoDevice") is not None}
+        data = [v for v in disks if not v.is_root and v.attach_state == "attached"
+                and v.device not in left_out]
         if root is None:
             raise exc.UnsupportedOperation(
                 f"The instance '{inst.instance_id}' was made before gureum kept root disks as "
@@ -161,16 +168,26 @@ def create_image(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
         image = _new_image(ctx, name, p.get("Description") or "", root.size_gib, None,
                            source_instance=inst.instance_id,
                            init_system=parent.init_system if parent else "tini")
-        snap = snapshots.new_snapshot(
-            s, ctx.account_id, root,
-            f"Created by CreateImage({inst.instance_id}) for {image.image_id}")
+        # Every volume at one instant (one batch, frozen together), as EC2 images them.
+        batch = ids.new("batch")[:32]
+        made = [snapshots.new_snapshot(
+            s, ctx.account_id, volume,
+            f"Created by CreateImage({inst.instance_id}) for {image.image_id}", batch)
+            for volume in [root, *data]]
+        snap = made[0]
         image.root_snapshot_id = snap.snapshot_id
+        image.data_mappings = [
+            {"DeviceName": volume.device, "SnapshotId": taken.snapshot_id,
+             "VolumeSize": volume.size_gib, "VolumeType": volume.volume_type,
+             "DeleteOnTermination": volume.delete_on_termination}
+            for volume, taken in zip(data, made[1:], strict=True)]
         s.add(image)
         s.flush()
         common.put_tags(s, ctx.account_id, image.image_id, tags["image"])
-        common.put_tags(s, ctx.account_id, snap.snapshot_id, tags["snapshot"])
+        for taken in made:
+            common.put_tags(s, ctx.account_id, taken.snapshot_id, tags["snapshot"])
         reboot = inst.state == "running" and not p.get("NoReboot")
-    snapshots.take(ctx, [snap])
+    snapshots.take(ctx, made)
     if reboot:
         # As EC2 does without NoReboot. The disk was frozen and flushed for the snapshot,
         # so the image is consistent whatever; the reboot is what users expect to see.
@@ -212,12 +229,43 @@ def register_image(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
         parent = s.get(models.Image, snap.parent_image_id) if snap.parent_image_id else None
         image = _new_image(ctx, name, p.get("Description") or "", size, snapshot_id,
                            init_system=parent.init_system if parent else "tini")
+        image.data_mappings = _registered_data(s, ctx.account_id, p, root_device)
         s.add(image)
         s.flush()
         common.put_tags(s, ctx.account_id, image.image_id, tags["image"])
     if ctx.cloud.ebs_controller is not None:
         ctx.cloud.ebs_controller.wakeup.set()
     return {"ImageId": image.image_id}
+
+
+def _registered_data(s: Any, account_id: str, p: dict[str, Any],
+                     root_device: str) -> list[dict[str, Any]]:
+    """RegisterImage's other EBS mappings: volumes its instances start with."""
+    out = []
+    for mapping in p.get("BlockDeviceMappings") or []:
+        device, disk = mapping.get("DeviceName") or "", mapping.get("Ebs")
+        if device == root_device or not disk or mapping.get("NoDevice") is not None:
+            continue
+        if not ebs.DATA_DEVICE.match(device):
+            raise exc.InvalidBlockDeviceMapping(f"Invalid device name {device[:64]}")
+        if disk.get("SnapshotId"):
+            taken = ebs.visible_snapshot(s, account_id, disk["SnapshotId"])
+            if taken.state != "completed":
+                raise exc.IncorrectState(f"Snapshot '{taken.snapshot_id}' is not 'completed'")
+        elif not disk.get("VolumeSize"):
+            raise exc.InvalidBlockDeviceMapping(
+                f"The device {device} needs a VolumeSize or a SnapshotId")
+        out.append({"DeviceName": device, "SnapshotId": disk.get("SnapshotId"),
+                    "VolumeSize": disk.get("VolumeSize"),
+                    "VolumeType": disk.get("VolumeType") or "gp3",
+                    "DeleteOnTermination": disk.get("DeleteOnTermination", True)})
+    return out
+
+
+def snapshots_of(image: models.Image) -> list[str]:
+    """Every snapshot an image starts its instances from."""
+    return [i for i in [image.root_snapshot_id, *(m.get("SnapshotId") for m in
+                                                   image.data_mappings or [])] if i]
 
 
 def own_image(s: Any, account_id: str, image_id: str) -> models.Image:
@@ -236,9 +284,13 @@ def deregister_image(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
         image = own_image(s, ctx.account_id, p["ImageId"])
         image.state = "deregistered"
         common.delete_tags(s, [image.image_id])
-        if p.get("DeleteAssociatedSnapshots") and image.root_snapshot_id:
-            snap = s.get(Snapshot, image.root_snapshot_id)
-            if snap is not None and snap.account_id == ctx.account_id:
+        for snapshot_id in snapshots_of(image) if p.get("DeleteAssociatedSnapshots") else []:
+            snap = s.get(Snapshot, snapshot_id)
+            shared = s.scalars(select(models.Image).where(
+                models.Image.image_id != image.image_id,
+                models.Image.state.in_(("pending", "available"))))
+            if snap is not None and snap.account_id == ctx.account_id and not any(
+                    snapshot_id in snapshots_of(other) for other in shared):
                 snap.state = "deleting"
     if ctx.cloud.ebs_controller is not None:
         ctx.cloud.ebs_controller.wakeup.set()
@@ -264,6 +316,7 @@ def copy_image(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
         image = _new_image(ctx, name, p.get("Description") or source.description,
                            source.root_size_gib, None, state="available", rootfs=source.rootfs,
                            init_system=source.init_system)
+        image.data_mappings = list(source.data_mappings or [])  # the same snapshots
         if source.root_snapshot_id:
             origin = s.get(Snapshot, source.root_snapshot_id)
             if origin is not None:

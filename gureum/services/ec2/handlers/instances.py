@@ -29,6 +29,7 @@ from gureum.services.ec2.views import (
 )
 from gureum.services.ec2.views import instance as instance_view
 from gureum.store import models
+from gureum.store.ebs_models import Snapshot
 
 USER_DATA_LIMIT = 16 * 1024
 ROOT_DEVICES = {"/dev/xvda", "/dev/sda1", "/dev/sda"}
@@ -39,25 +40,42 @@ def _request_hash(p: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def _data_mappings(p: dict[str, Any]) -> list[dict[str, Any]]:
-    """The BlockDeviceMappings entries that ask for data volumes (EBS, not the root)."""
-    out = []
+def _data_mappings(p: dict[str, Any]) -> tuple[list[dict[str, Any]], set[str]]:
+    """The BlockDeviceMappings entries that ask for data volumes (EBS, not the root), and
+    the devices suppressed with NoDevice (an image's volume left out)."""
+    out, suppressed = [], set()
     for mapping in p.get("BlockDeviceMappings") or []:
         device = mapping.get("DeviceName") or ""
-        if device in ROOT_DEVICES or mapping.get("NoDevice") is not None or not mapping.get("Ebs"):
-            continue  # the root; a suppressed device; instance store (t3s have none)
+        if device in ROOT_DEVICES:
+            continue
+        if mapping.get("NoDevice") is not None:
+            suppressed.add(device)
+            continue
+        if not mapping.get("Ebs"):
+            continue  # instance store: t3s have none
         if not volumes.DATA_DEVICE.match(device):
             raise exc.InvalidBlockDeviceMapping(f"Invalid device name {device[:64]}")
-        ebs = mapping["Ebs"]
-        if ebs.get("VolumeSize") is None and not ebs.get("SnapshotId"):
-            raise exc.InvalidBlockDeviceMapping(
-                f"The device {device} needs a VolumeSize or a SnapshotId")
-        if ebs.get("Encrypted") or ebs.get("KmsKeyId"):
+        if mapping["Ebs"].get("Encrypted") or mapping["Ebs"].get("KmsKeyId"):
             raise exc.InvalidParameterValue("Encrypted volumes are not supported by gureum")
         out.append(mapping)
     if len({m["DeviceName"] for m in out}) != len(out):
         raise exc.InvalidBlockDeviceMapping("A device name is mapped twice")
-    return out
+    return out, suppressed
+
+
+def _merged_mappings(image: models.Image, asked: list[dict[str, Any]],
+                     suppressed: set[str]) -> list[dict[str, Any]]:
+    """The image's data volumes, changed or left out by the request's entries, then the
+    request's own. An image's snapshot is usable by whoever may launch the image."""
+    merged: dict[str, dict[str, Any]] = {
+        m["DeviceName"]: {"DeviceName": m["DeviceName"], "FromImage": True, "Ebs": {
+            k: v for k, v in m.items() if k != "DeviceName" and v is not None}}
+        for m in image.data_mappings or []}
+    for mapping in asked:
+        device = mapping["DeviceName"]
+        base = merged.get(device, {"DeviceName": device, "Ebs": {}})
+        merged[device] = {**base, "Ebs": {**base["Ebs"], **mapping["Ebs"]}}
+    return [m for device, m in merged.items() if device not in suppressed]
 
 
 def _data_volumes(s: Any, account: str, mappings: list[dict[str, Any]],
@@ -67,10 +85,14 @@ def _data_volumes(s: Any, account: str, mappings: list[dict[str, Any]],
     for mapping in mappings:
         ebs = mapping["Ebs"]
         size = ebs.get("VolumeSize")
+        if size is None and not ebs.get("SnapshotId"):
+            raise exc.InvalidBlockDeviceMapping(
+                f"The device {mapping['DeviceName']} needs a VolumeSize or a SnapshotId")
         if ebs.get("SnapshotId"):
-            snap = volumes.visible_snapshot(s, account, ebs["SnapshotId"])
-            if snap.state != "completed":
-                raise exc.IncorrectState(f"Snapshot '{snap.snapshot_id}' is not 'completed'")
+            snap = s.get(Snapshot, ebs["SnapshotId"]) if mapping.get("FromImage") else \
+                volumes.visible_snapshot(s, account, ebs["SnapshotId"])
+            if snap is None or snap.state != "completed":
+                raise exc.IncorrectState(f"Snapshot '{ebs['SnapshotId']}' is not 'completed'")
             size = size or snap.volume_size
             if size < snap.volume_size:
                 raise exc.InvalidBlockDeviceMapping(
@@ -172,7 +194,7 @@ def run_instances(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
     primary = interfaces[0] if interfaces else {}
     subnet_id = p.get("SubnetId") or primary.get("SubnetId")
     root_mapping = _root_mapping(p)
-    data_mappings = _data_mappings(p)
+    data_mappings, suppressed = _data_mappings(p)
     user_data = _user_data(p)
     tags = _instance_tags(p)
     token = p.get("ClientToken")
@@ -195,7 +217,8 @@ def run_instances(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
                         "used in previous request(s).")
                 return _reservation(ctx, s, existing.reservation_id)
         image = images.launchable(s.get(models.Image, image_id), account, image_id)
-        data_volumes = _data_volumes(s, account, data_mappings, cloud.config.volume_quota_gib)
+        data_volumes = _data_volumes(s, account, _merged_mappings(image, data_mappings, suppressed),
+                                     cloud.config.volume_quota_gib)
         volume_gib = root_mapping.get("VolumeSize") or image.root_size_gib
         # An account's image holds a disk of its size; the built-in ones fit in 1 GiB.
         if image.account_id is not None and volume_gib < image.root_size_gib:

@@ -163,9 +163,10 @@ def own_snapshot(s: Any, account_id: str, snapshot_id: str) -> Snapshot:
 def delete_snapshot(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
     with ctx.cloud.store.write() as s:
         snap = own_snapshot(s, ctx.account_id, p["SnapshotId"])
-        user = s.scalar(select(models.Image.image_id).where(
-            models.Image.root_snapshot_id == snap.snapshot_id,
-            models.Image.state.in_(("pending", "available"))).limit(1))
+        user = next((image.image_id for image in s.scalars(select(models.Image).where(
+            models.Image.state.in_(("pending", "available"))))
+            if snap.snapshot_id in [image.root_snapshot_id, *(
+                m.get("SnapshotId") for m in image.data_mappings or [])]), None)
         if user is not None:
             raise exc.InvalidSnapshotInUse(
                 f"The snapshot {snap.snapshot_id} is currently in use by {user}")
