@@ -225,3 +225,22 @@ def test_an_imported_root_filesystem_boots(ec2, key_pair, server: Server, tmp_pa
         wait_state(ec2, iid, "terminated")
     ec2.deregister_image(ImageId=image)
     assert wait_for(lambda: not (server.data_dir / "images" / image).exists(), 30)
+
+
+def test_a_volume_asked_for_at_launch_is_there_at_first_boot(ec2, image_id, key_pair) -> None:  # noqa: ANN001
+    user_data = "#!/bin/sh\nfindmnt -n -o FSTYPE /mnt/sdf > /root/at-boot\n"
+    inst = ec2.run_instances(ImageId=image_id, MinCount=1, MaxCount=1, KeyName=key_pair[0],
+                             UserData=user_data, BlockDeviceMappings=[
+                                 {"DeviceName": "/dev/sdf", "Ebs": {"VolumeSize": 2}}])[
+        "Instances"][0]
+    iid = inst["InstanceId"]
+    try:
+        ip = wait_state(ec2, iid, "running")["PublicIpAddress"]
+        assert wait_for(lambda: ssh(key_pair[1], ip, "sudo cat /root/at-boot",
+                                    check=False).stdout.strip() == "xfs", 30)
+    finally:
+        ec2.terminate_instances(InstanceIds=[iid])
+        wait_state(ec2, iid, "terminated")
+    volume = [m for m in ec2.describe_volumes()["Volumes"] if m.get("Attachments")
+              and m["Attachments"][0]["InstanceId"] == iid]
+    assert not volume  # DeleteOnTermination (true for launch mappings) took it
