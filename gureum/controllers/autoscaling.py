@@ -350,21 +350,21 @@ class AutoScalingController(ResyncLoop):
                 ScalingActivity.status_code == "InProgress",
                 ScalingActivity.instance_id.is_(None))))
             have = len(counted) + len(in_flight)
+            wanted = g.desired_capacity + refresh.surge(s, g)
             now = utcnow()
-            if have < g.desired_capacity and "Launch" not in g.suspended_processes \
+            if have < wanted and "Launch" not in g.suspended_processes \
                     and not g.status and (g.next_launch_at is None or g.next_launch_at <= now):
                 per_subnet = {sub: 0 for sub in g.subnet_ids}
                 for m in counted:
                     per_subnet[m.subnet_id] = per_subnet.get(m.subnet_id, 0) + 1
                 for a in in_flight:
                     per_subnet[a.subnet_id] = per_subnet.get(a.subnet_id, 0) + 1
-                for _ in range(g.desired_capacity - have):
+                for _ in range(wanted - have):
                     subnet = min(g.subnet_ids, key=lambda sub: per_subnet[sub])
                     per_subnet[subnet] += 1
                     launches.append(self._start_launch(s, g, subnet, have))
-            elif have > g.desired_capacity and ("Terminate" not in g.suspended_processes
-                                                or g.status):
-                excess = have - g.desired_capacity
+            elif have > wanted and ("Terminate" not in g.suspended_processes or g.status):
+                excess = have - wanted
                 current = (g.launch_template_id, refresh.current_version(s, g))
                 for m in _victims(g, counted, excess, current):
                     res.retire(s, g, m, (

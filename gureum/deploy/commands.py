@@ -26,7 +26,8 @@ from gureum.deploy.rollout import console, journal, members, wait_first, wait_re
 
 # Tables go to stdout, whole (a pipe gets wide lines, not truncated ones).
 out = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
-REFRESH_PREFERENCES = {"MinHealthyPercentage": 50, "InstanceWarmup": 0, "SkipMatching": True,
+REFRESH_PREFERENCES = {"MinHealthyPercentage": 100, "MaxHealthyPercentage": 200,
+                       "InstanceWarmup": 0, "SkipMatching": True,
                        "AutoRollback": True}
 
 

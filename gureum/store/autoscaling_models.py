@@ -156,6 +156,9 @@ class InstanceRefresh(Base):
     started_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
     ended_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
     rollback_started_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    # MaxHealthyPercentage above 100: instances launched beyond the desired capacity for
+    # the refresh (new ones first, old ones retired once they serve).
+    surge: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class ScheduledAction(Base):

@@ -297,6 +297,37 @@ def test_instance_refresh_rolls_to_a_new_version_and_back(asg, ec2, image_id, su
     asg.delete_auto_scaling_group(AutoScalingGroupName=name, ForceDelete=True)
 
 
+def test_refresh_launches_before_terminating_with_max_healthy_above_100(
+        fast, asg, ec2, image_id, subnet) -> None:  # noqa: ANN001
+    lt = ec2.create_launch_template(LaunchTemplateName="surge", LaunchTemplateData={
+        "ImageId": image_id, "InstanceType": "t3.nano"})["LaunchTemplate"]["LaunchTemplateId"]
+    name = new_group(asg, lt, subnet, DesiredCapacity=2)
+    settles(asg, name, 2)
+    ec2.create_launch_template_version(LaunchTemplateId=lt, SourceVersion="1",
+                                       LaunchTemplateData={"InstanceType": "t3.micro"})
+    for bad in ({"MaxHealthyPercentage": 150, "MinHealthyPercentage": 40},
+                {"MinHealthyPercentage": 50, "MaxHealthyPercentage": 200}):
+        assert code(asg.start_instance_refresh, AutoScalingGroupName=name,
+                    Preferences=bad) == "ValidationError", bad
+    most = []
+
+    def watch() -> bool:
+        most.append(len(group(asg, name)["Instances"]))
+        in_service_now = in_service(asg, name)
+        assert len(in_service_now) >= 2, "never fewer than desired in service"
+        return refresh_status(asg, name)["Status"] == "Successful"
+    asg.start_instance_refresh(
+        AutoScalingGroupName=name, DesiredConfiguration={"LaunchTemplate": {
+            "LaunchTemplateId": lt, "Version": "2"}},
+        Preferences={"MinHealthyPercentage": 100, "MaxHealthyPercentage": 200,
+                     "InstanceWarmup": 0})
+    assert wait_for(watch, 30), refresh_status(asg, name)
+    assert max(most) == 4  # both replacements ran beside the old ones
+    assert wait_for(lambda: versions(asg, name) == ["2", "2"], 10), versions(asg, name)
+    assert group(asg, name)["DesiredCapacity"] == 2
+    asg.delete_auto_scaling_group(AutoScalingGroupName=name, ForceDelete=True)
+
+
 def test_scheduled_actions_run_once_or_on_a_schedule(asg, template, subnet) -> None:  # noqa: ANN001
     name = new_group(asg, template, subnet, DesiredCapacity=0)
     soon = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)

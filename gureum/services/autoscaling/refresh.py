@@ -1,7 +1,9 @@
 """Instance refresh, one controller pass at a time: take out a batch of outdated members
 (no more than MinHealthyPercentage allows), let the group's capacity rule launch their
 replacements from the new template version, wait until those are in service, healthy
-behind the target groups and warmed up, then the next batch. A replacement that fails
+behind the target groups and warmed up, then the next batch. With MaxHealthyPercentage
+above 100 the replacements come first: the group runs up to that share above its desired
+capacity (`surge`) and old members leave only once new ones serve. A replacement that fails
 its health check fails the refresh, and rolls it back when AutoRollback asks: the group
 goes back to its previous template and the same rolling replaces the new instances."""
 
@@ -57,7 +59,13 @@ def _warmup(g: AutoScalingGroup, r: InstanceRefresh) -> int:
 
 
 def _end(r: InstanceRefresh, status: str, reason: str, now: dt.datetime) -> None:
-    r.status, r.status_reason, r.ended_at = status, reason, now
+    r.status, r.status_reason, r.ended_at, r.surge = status, reason, now, 0
+
+
+def surge(s: Session, g: AutoScalingGroup) -> int:
+    """Instances the group runs beyond its desired capacity for an instance refresh."""
+    r = active(s, g.arn)
+    return r.surge if r is not None else 0
 
 
 def _healthy_behind_lb(s: Session, g: AutoScalingGroup, m: GroupInstance) -> bool:
@@ -106,7 +114,7 @@ def step(s: Session, g: AutoScalingGroup, r: InstanceRefresh, now: dt.datetime) 
     if not rolling_back:
         r.total = max(r.total, len(todo))
     warmup = _warmup(g, r)
-    settled = len(live) >= g.desired_capacity and not any(
+    settled = len(live) >= g.desired_capacity + r.surge and not any(
         m.lifecycle_state.startswith("Pending")
         or (m.in_service_at is not None and (now - m.in_service_at).total_seconds() < warmup)
         # Only replacements must pass their target groups' checks: an old member failing
@@ -123,9 +131,18 @@ def step(s: Session, g: AutoScalingGroup, r: InstanceRefresh, now: dt.datetime) 
         else:
             _end(r, "Successful", None, now)  # type: ignore[arg-type]
         return
-    min_healthy = r.preferences.get("MinHealthyPercentage", DEFAULT_MIN_HEALTHY)
-    keep = math.ceil(g.desired_capacity * min_healthy / 100)
-    batch = max(1, len(live) - keep)
+    room = math.floor(g.desired_capacity * r.preferences.get("MaxHealthyPercentage", 100) / 100)
+    room -= g.desired_capacity
+    if room > 0 and not r.surge:  # launch before terminate: new ones first
+        r.surge = min(room, len(todo))
+        return
+    if r.surge:
+        batch = min(len(todo), r.surge)
+        r.surge = min(r.surge, len(todo) - batch)
+    else:
+        min_healthy = r.preferences.get("MinHealthyPercentage", DEFAULT_MIN_HEALTHY)
+        keep = math.ceil(g.desired_capacity * min_healthy / 100)
+        batch = max(1, len(live) - keep)
     for m in todo[:batch]:
         res.retire(s, g, m, (f"At {res.stamp(now)} an instance was taken out of service in "
                              f"response to an instance refresh.  At {res.stamp(now)} instance "

@@ -24,11 +24,15 @@ def _preferences(p: dict[str, Any]) -> dict[str, Any]:
     for member in NOT_OFFERED:
         if prefs.get(member):
             raise exc.ValidationError(f"The preference {member} is not offered")
-    if not 0 <= prefs.get("MinHealthyPercentage", refresh.DEFAULT_MIN_HEALTHY) <= 100:
+    low = prefs.get("MinHealthyPercentage", refresh.DEFAULT_MIN_HEALTHY)
+    high = prefs.get("MaxHealthyPercentage", 100)
+    if not 0 <= low <= 100:
         raise exc.ValidationError("MinHealthyPercentage must be between 0 and 100")
-    if prefs.get("MaxHealthyPercentage", 100) != 100:
-        raise exc.ValidationError("MaxHealthyPercentage above 100 (launch before terminate) "
-                                  "is not offered; replacements follow terminations")
+    if not 100 <= high <= 200:
+        raise exc.ValidationError("MaxHealthyPercentage must be between 100 and 200")
+    if high - low > 100:
+        raise exc.ValidationError("The difference between MinHealthyPercentage and "
+                                  "MaxHealthyPercentage cannot be greater than 100")
     if prefs.get("InstanceWarmup", 0) < 0:
         raise exc.ValidationError("InstanceWarmup must not be negative")
     return prefs
