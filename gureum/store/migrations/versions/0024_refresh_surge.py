@@ -9,9 +9,6 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import gureum.store.models
-
-
 revision = '0024'
 down_revision = '0023'
 branch_labels = None
