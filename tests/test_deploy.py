@@ -192,3 +192,44 @@ def test_deploy_redeploy_broken_rollback_destroy(server: Server, app_dir: Path) 
     live = [i for r in ec2.describe_instances()["Reservations"] for i in r["Instances"]
             if i["State"]["Name"] != "terminated"]
     assert not live
+
+
+def test_sigkill_of_the_cloud_mid_deploy(server: Server, tmp_path: Path) -> None:
+    """The control plane dies while a redeploy rolls: the app keeps serving (its instances
+    and load balancer do not depend on it) and the next deploy converges."""
+    elb, asg = server.client("elbv2"), server.client("autoscaling")
+    path = server.data_dir / "apps" / "sturdy"
+    shutil.copytree(APPS / "python", path)
+    host = "sturdy.gureum-1.apps.gureum.internal"
+    _version(path, "v1")
+    out = gureum(server, "deploy", str(path), "--name", "sturdy")
+    assert out.returncode == 0, out.stderr
+    lb = elb.describe_load_balancers(Names=["gureum-apps"])["LoadBalancers"][0]
+    address = lb["AvailabilityZones"][0]["LoadBalancerAddresses"][0]["IpAddress"]
+    _version(path, "v2")
+    deploy = subprocess.Popen([str(VENV_BIN / "gureum"), "deploy", str(path), "--name",
+                               "sturdy"], env=server.env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    try:
+        assert wait_for(lambda: any(r["Status"] == "InProgress" for r in
+                                    asg.describe_instance_refreshes(
+                                        AutoScalingGroupName="gureum-app-sturdy")[
+                                        "InstanceRefreshes"]), 60, 0.2)
+        server.kill()
+        # While the cloud is down, the app still answers through its load balancer.
+        for _ in range(10):
+            status, body = fetch(address, host=host)
+            assert status == 200 and body.startswith("hello v"), (status, body)
+            time.sleep(0.1)
+        assert deploy.wait(60) != 0  # the command saw its cloud go away
+    finally:
+        if deploy.poll() is None:
+            deploy.kill()
+            deploy.wait()
+        if server.proc is None or server.proc.poll() is not None:
+            server.start()
+    out = gureum(server, "deploy", str(path), "--name", "sturdy")
+    assert out.returncode == 0, out.stderr
+    assert wait_for(lambda: fetch(address, host=host)[1].startswith("hello v2"), 30)
+    assert gureum(server, "destroy", "sturdy", "--yes").returncode == 0
+    assert not asg.describe_auto_scaling_groups()["AutoScalingGroups"]

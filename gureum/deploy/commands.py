@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 from collections.abc import Callable
@@ -95,6 +96,30 @@ def _show_address(api: Api, cfg: Config, app: str) -> None:
         console.print(f"  published on {cfg.publish_address}:{resources.LISTENER_PORT}")
 
 
+ACTIVE_REFRESH = ("Pending", "InProgress", "Cancelling", "RollbackInProgress")
+
+
+def _supersede_refresh(api: Api, app: str, timeout: float = 180) -> None:
+    """A refresh left rolling by an interrupted deploy (its command or the cloud died) is
+    cancelled: this deploy's release supersedes it. Its instances stay; the new refresh
+    replaces whatever is not on the new release."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        active = [r for r in api.asg.describe_instance_refreshes(
+            AutoScalingGroupName=names(app))["InstanceRefreshes"]
+            if r["Status"] in ACTIVE_REFRESH]
+        if not active:
+            return
+        if active[0]["Status"] in ("Pending", "InProgress"):
+            console.print(f"  an earlier deploy's refresh {active[0]['InstanceRefreshId']} "
+                          "is still rolling: cancelling it")
+            with contextlib.suppress(ClientError):  # it ended meanwhile
+                api.asg.cancel_instance_refresh(AutoScalingGroupName=names(app))
+        time.sleep(0.5)
+    raise DeployError(f"an earlier instance refresh of {app} did not end within "
+                      f"{timeout:.0f} s; see `aws autoscaling describe-instance-refreshes`")
+
+
 def _roll(api: Api, cfg: Config, app: str, image_id: str, rel: str, instance_type: str | None,
           group: dict[str, Any], status: Any) -> None:
     """A new template version for `image_id`, then an instance refresh to it."""
@@ -109,6 +134,7 @@ def _roll(api: Api, cfg: Config, app: str, image_id: str, rel: str, instance_typ
     template_id, version = resources.new_template_version(
         api, app, image_id, instance_type or data.get("InstanceType", "t3.micro"),
         groups[0] if groups else "", rel)
+    _supersede_refresh(api, app)
     refresh_id = api.asg.start_instance_refresh(
         AutoScalingGroupName=names(app), Strategy="Rolling",
         DesiredConfiguration={"LaunchTemplate": {"LaunchTemplateId": template_id,
