@@ -22,7 +22,9 @@ from pathlib import Path
 from common import bench_server, console
 from rich.table import Table
 
-from gureum.testing import VENV_BIN, Server
+from gureum.testing import VENV_BIN, Server, offline_pip_env
+
+PIP_ENV = offline_pip_env()  # the fixture's dependency from the machine's own index
 
 FIXTURE = Path(__file__).resolve().parent.parent / "tests" / "deploy_apps" / "python"
 HOST = "bench.gureum-1.apps.gureum.internal"
@@ -73,7 +75,7 @@ class Stream:
 
 
 def gureum(server: Server, *args: str) -> None:
-    out = subprocess.run([str(VENV_BIN / "gureum"), *args], env=server.env,
+    out = subprocess.run([str(VENV_BIN / "gureum"), *args], env={**server.env, **PIP_ENV},
                          capture_output=True, text=True, timeout=600)
     if out.returncode != 0:
         raise SystemExit(f"gureum {' '.join(args)} failed:\n{out.stderr[-3000:]}")
@@ -83,7 +85,8 @@ def one_round(server: Server, app: Path) -> dict[str, float]:
     (app / "version.txt").write_text("v1\n")
     started = time.monotonic()
     proc = subprocess.Popen([str(VENV_BIN / "gureum"), "deploy", str(app), "--name", "bench"],
-                            env=server.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            env={**server.env, **PIP_ENV}, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE,
                             text=True)
     elb = server.client("elbv2")
     address, first = None, None

@@ -162,6 +162,17 @@ def tcp_open(ip: str, port: int, timeout: float = 0.3) -> bool:
         return False
 
 
+def offline_pip_env() -> dict[str, str]:
+    """pip settings that keep `gureum deploy`'s dependency installs on the machine: the
+    file indexes pip is configured with, when it has any (tests and benches send no
+    packet off the machine)."""
+    out = subprocess.run([sys.executable, "-m", "pip", "config", "list"],
+                         capture_output=True, text=True).stdout
+    local = [url for line in out.splitlines() if "index-url" in line
+             for url in line.split("=", 1)[1].strip("'\" ").split() if url.startswith("file://")]
+    return {"PIP_INDEX_URL": local[0], "PIP_EXTRA_INDEX_URL": " ".join(local[1:])} if local else {}
+
+
 def ssh_banner(ip: str, connect_timeout: float = 0.05) -> bool:
     """Whether an sshd answers with its banner on ip:22."""
     try:

@@ -15,15 +15,18 @@ from pathlib import Path
 import pytest
 from helpers import VENV_BIN
 
-from gureum.testing import Server, wait_for
+from gureum.testing import Server, offline_pip_env, wait_for
 
 APPS = Path(__file__).resolve().parent / "deploy_apps"
 HOST = "hello.gureum-1.apps.gureum.internal"
 
 
+PIP_ENV = offline_pip_env()
+
+
 def gureum(server: Server, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(VENV_BIN / "gureum"), *args], env=server.env, capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run([str(VENV_BIN / "gureum"), *args], env={**server.env, **PIP_ENV},
+                          capture_output=True, text=True, timeout=timeout)
 
 
 def fetch(address: str, host: str = HOST, timeout: float = 3) -> tuple[int, str]:
@@ -208,7 +211,7 @@ def test_sigkill_of_the_cloud_mid_deploy(server: Server, tmp_path: Path) -> None
     address = lb["AvailabilityZones"][0]["LoadBalancerAddresses"][0]["IpAddress"]
     _version(path, "v2")
     deploy = subprocess.Popen([str(VENV_BIN / "gureum"), "deploy", str(path), "--name",
-                               "sturdy"], env=server.env, stdout=subprocess.PIPE,
+                               "sturdy"], env={**server.env, **PIP_ENV}, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True)
     try:
         assert wait_for(lambda: any(r["Status"] == "InProgress" for r in
