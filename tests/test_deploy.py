@@ -234,5 +234,16 @@ def test_sigkill_of_the_cloud_mid_deploy(server: Server, tmp_path: Path) -> None
     out = gureum(server, "deploy", str(path), "--name", "sturdy")
     assert out.returncode == 0, out.stderr
     assert wait_for(lambda: fetch(address, host=host)[1].startswith("hello v2"), 30)
+    # `gureum logs APP -f`: every instance's app output, labelled, until interrupted.
+    follow = subprocess.Popen([str(VENV_BIN / "gureum"), "logs", "sturdy", "-f"],
+                              env=server.env, stdout=subprocess.PIPE, text=True)
+    time.sleep(4)
+    follow.send_signal(2)  # SIGINT: what Ctrl-C sends
+    lines, _ = follow.communicate(timeout=10)
+    assert follow.returncode == 0
+    members = {m["InstanceId"] for m in asg.describe_auto_scaling_groups(
+        AutoScalingGroupNames=["gureum-app-sturdy"])["AutoScalingGroups"][0]["Instances"]}
+    labelled = {line.split(" | ")[0] for line in lines.splitlines() if "listening on" in line}
+    assert labelled == members, lines
     assert gureum(server, "destroy", "sturdy", "--yes").returncode == 0
     assert not asg.describe_auto_scaling_groups()["AutoScalingGroups"]

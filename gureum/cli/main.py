@@ -78,7 +78,7 @@ def cmd_logs(args: argparse.Namespace) -> int:
     if not args.instance_id.startswith("i-"):  # an app's name: its instances' app output
         from gureum.deploy import commands
 
-        return commands.logs(_config(args), args.instance_id, args.lines)
+        return commands.logs(_config(args), args.instance_id, args.lines, follow=args.follow)
     from gureum.cli.logs import stream_console
 
     return stream_console(_config(args), args.instance_id, follow=args.follow)

@@ -23,7 +23,14 @@ from gureum.deploy.resources import (
     names,
     tag_map,
 )
-from gureum.deploy.rollout import console, journal, members, wait_first, wait_refresh
+from gureum.deploy.rollout import (
+    console,
+    journal,
+    journal_since,
+    members,
+    wait_first,
+    wait_refresh,
+)
 
 # Tables go to stdout, whole (a pipe gets wide lines, not truncated ones).
 out = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
@@ -198,9 +205,28 @@ def deploy(cfg: Config, path: str, name: str | None, profile: str = "gureum") ->
                 except (ClientError, BotoCoreError, DeployError) as cleanup:
                     console.print(f"[yellow]cleanup incomplete: {error_text(cleanup)}[/]")
                 raise err
+    pruned = _prune_releases(api, app, built.image_id)
+    if pruned:
+        console.print(f"[dim]{len(pruned)} old release image(s) removed: only the last "
+                      f"{KEEP_RELEASES} are kept for rollback[/]")
     console.print(f"[dim]deployed in {time.monotonic() - started:.1f} s[/]")
     _show_address(api, cfg, app)
     return 0
+
+
+KEEP_RELEASES = 5  # images an app keeps to roll back to (the one serving among them)
+
+
+def _prune_releases(api: Api, app: str, serving: str) -> list[str]:
+    """Release images beyond the newest KEEP_RELEASES go (deregistered: the cloud removes
+    their roots once no instance runs from them)."""
+    found = sorted(resources.releases(api, app), key=lambda i: resources.release_number(
+        tag_map(i.get("Tags")).get(RELEASE_TAG)))
+    old = [i["ImageId"] for i in found[:-KEEP_RELEASES] if i["ImageId"] != serving]
+    for image_id in old:
+        with contextlib.suppress(ClientError):
+            api.ec2.deregister_image(ImageId=image_id)
+    return old
 
 
 @guarded
@@ -351,14 +377,31 @@ def env(cfg: Config, app: str, action: str, pairs: list[str], profile: str = "gu
 
 
 @guarded
-def logs(cfg: Config, app: str, lines: int, profile: str = "gureum") -> int:
-    """Every instance's app output, labelled by instance."""
+def logs(cfg: Config, app: str, lines: int, profile: str = "gureum",
+         follow: bool = False) -> int:
+    """Every instance's app output, labelled by instance; with `follow`, new lines as they
+    come, from instances as they join (a scale-out, a new release) until Ctrl-C."""
     api = Api(cfg, profile)
     group, _ = _current(api, app)
     if group is None:
         raise DeployError(f"no app named {app!r}")
-    for m in group["Instances"]:
-        text = journal(cfg, m["InstanceId"], lines)
-        for line in text.splitlines():
-            print(f"{m['InstanceId']} | {line}")
-    return 0
+    if not follow:
+        for m in group["Instances"]:
+            text = journal(cfg, m["InstanceId"], lines)
+            for line in text.splitlines():
+                print(f"{m['InstanceId']} | {line}")
+        return 0
+    cursors: dict[str, str | None] = {}
+    try:
+        while True:
+            group, _ = _current(api, app)
+            if group is None:
+                raise DeployError(f"{app} was destroyed")
+            for m in group["Instances"]:
+                iid = m["InstanceId"]
+                new, cursors[iid] = journal_since(cfg, iid, cursors.get(iid), lines)
+                for line in new:
+                    print(f"{iid} | {line}", flush=True)
+            time.sleep(1)
+    except KeyboardInterrupt:
+        return 0

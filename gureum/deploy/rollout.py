@@ -37,6 +37,29 @@ def journal(cfg: Config, instance_id: str, lines: int = 25) -> str:
     return "\n".join(kept)
 
 
+def journal_since(cfg: Config, instance_id: str, cursor: str | None,
+                  lines: int) -> tuple[list[str], str | None]:
+    """The app unit's new lines after `cursor` (the last `lines` when None), and the
+    cursor to continue from."""
+    directory = cfg.instances_dir / instance_id / "rootfs" / "var" / "log" / "journal"
+    if not directory.is_dir():
+        return [], cursor
+    where = ["--after-cursor", cursor] if cursor else ["-n", str(lines)]
+    try:
+        proc = subprocess.run(["journalctl", "--directory", str(directory), "-u", UNIT,
+                               "--no-pager", "-o", "short", "--show-cursor", *where],
+                              capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return [], cursor
+    kept = []
+    for line in proc.stdout.splitlines():
+        if line.startswith("-- cursor: "):
+            cursor = line.removeprefix("-- cursor: ").strip()
+        elif line.strip() and not line.startswith("-- ") and NOISE not in line:
+            kept.append(line)
+    return kept, cursor
+
+
 @dataclass
 class Watch:
     """What was seen of a release's instances while waiting (kept after they are gone)."""

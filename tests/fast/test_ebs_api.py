@@ -336,3 +336,30 @@ def test_an_image_carries_the_instances_data_volumes(fast: FastCloud, ec2, image
         wait_state(ec2, i, "terminated")
     ec2.deregister_image(ImageId=image, DeleteAssociatedSnapshots=True)
     assert wait_for(lambda: data_snap not in fast.agent.snapshots, 10)
+
+
+def test_deploy_keeps_the_last_releases(fast: FastCloud, ec2, image_id) -> None:  # noqa: ANN001
+    """gureum deploy's pruning, against the API: release images beyond the newest five go,
+    never the one serving."""
+    from types import SimpleNamespace
+
+    from gureum.deploy import commands
+
+    iid = ec2.run_instances(ImageId=image_id, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
+    wait_state(ec2, iid, "running")
+    made = []
+    for n in range(1, 8):
+        image = ec2.create_image(InstanceId=iid, Name=f"gureum-app-prune-v{n}", NoReboot=True,
+                                 TagSpecifications=[{"ResourceType": "image", "Tags": [
+                                     {"Key": "gureum:app", "Value": "prune"},
+                                     {"Key": "gureum:release", "Value": f"v{n}"}]}])["ImageId"]
+        made.append(image)
+    api = SimpleNamespace(ec2=ec2)
+    gone = commands._prune_releases(api, "prune", serving=made[0])  # type: ignore[arg-type]
+    assert gone == [made[1]]  # v1 serves (a rollback): kept with the newest five
+    left = {i["ImageId"] for i in ec2.describe_images(Owners=["self"], Filters=[
+        {"Name": "tag:gureum:app", "Values": ["prune"]}])["Images"]}
+    assert left == {made[0], *made[2:]}
+    ec2.terminate_instances(InstanceIds=[iid])
+    for image in left:
+        ec2.deregister_image(ImageId=image, DeleteAssociatedSnapshots=True)
