@@ -11,6 +11,7 @@ Layout under the instance directory:
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 from pathlib import Path
 
@@ -47,9 +48,34 @@ def create_disk(disk: Path, size_gib: int, owner: int, nice: bool = False) -> No
     staging.rename(disk)
 
 
+LOOP_SET_DIRECT_IO = 0x4C08
+
+
+def direct_io(mount_point: Path) -> None:
+    """The loop device mounted at `mount_point` reads and writes its file with direct
+    I/O: data is cached once (by the filesystem on the loop device), not a second time in
+    the host's page cache for the file, and an fsync inside reaches the disk sooner. One
+    ioctl (no process); kept buffered where the file's filesystem refuses."""
+    dev = os.stat(mount_point).st_dev
+    try:
+        uevent = Path(f"/sys/dev/block/{os.major(dev)}:{os.minor(dev)}/uevent").read_text()
+        name = next(line.split("=", 1)[1] for line in uevent.splitlines()
+                    if line.startswith("DEVNAME="))
+        if not name.startswith("loop"):
+            return
+        fd = os.open(f"/dev/{name}", os.O_RDONLY)
+        try:
+            fcntl.ioctl(fd, LOOP_SET_DIRECT_IO, 1)
+        finally:
+            os.close(fd)
+    except (OSError, StopIteration):
+        pass
+
+
 def mount_disk(disk: Path, target: Path, owner: int) -> None:
     target.mkdir(exist_ok=True)
     hostcmd.run(["mount", "-o", "loop,nodev", str(disk), str(target)])
+    direct_io(target)
     os.chown(target, owner, owner)  # a pooled disk was formatted before its owner was known
     for sub in ("upper", "work"):
         path = target / sub

@@ -65,6 +65,7 @@ class VolumeStore:
                 staging.rename(self.image)
             self.root.mkdir(mode=0o755, exist_ok=True)
             hostcmd.run(["mount", "-o", "loop,nodev,nosuid", str(self.image), str(self.root)])
+            storage.direct_io(self.root)
             (self.root / "pool").mkdir(exist_ok=True)
         return self.root
 
@@ -235,6 +236,7 @@ def mount_volume(path: Path, point: Path) -> None:
     if kind != "xfs":
         fit_filesystem(path)
     hostcmd.run(["mount", "-o", mount_options(kind), str(path), str(point)])
+    storage.direct_io(point)
     if kind == "xfs":
         hostcmd.run(["xfs_growfs", str(point)])
 
