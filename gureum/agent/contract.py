@@ -422,10 +422,6 @@ class AgentContract(abc.ABC):
         """An image root made by build_image goes (idempotent)."""
 
     @abc.abstractmethod
-    def storage_usage(self) -> dict[str, int]:
-        """Bytes the volume store uses on the host's disk, and how many it may hold."""
-
-    @abc.abstractmethod
     def console_tail(self, instance_id: str, nbytes: int) -> bytes: ...
 
     @abc.abstractmethod

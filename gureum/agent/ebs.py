@@ -63,7 +63,3 @@ class EbsOperations:
 
     def delete_image(self, image_id: str) -> None:
         custom_images.delete(self.config.data_dir, image_id)
-
-    def storage_usage(self) -> dict[str, int]:
-        return {"used_bytes": self.store.used_bytes(),
-                "size_bytes": self.store.size_gib * 1024**3}

@@ -391,10 +391,6 @@ class FakeAgent(AgentContract):
         with self.lock:
             self.images.pop(image_id, None)
 
-    def storage_usage(self) -> dict[str, int]:
-        with self.lock:
-            return {"used_bytes": 0, "size_bytes": 1024**4}
-
     def console_tail(self, instance_id: str, nbytes: int) -> bytes:
         self._enter("console_tail", instance_id)
         with self.lock:

@@ -190,11 +190,6 @@ class VolumeStore:
             for point in thawed:
                 hostcmd.run(["fsfreeze", "-u", point], check=False)
 
-    def used_bytes(self) -> int:
-        """Blocks really used in the store (shared blocks counted once)."""
-        st = os.statvfs(self.ensure())
-        return (st.f_blocks - st.f_bfree) * st.f_frsize
-
     def remove_everything(self) -> None:
         """`doctor --clean` + data dir removal: unmount (the image file stays)."""
         for mount in [m for m in storage.mountpoints() if m.startswith(str(self.root) + "/")]:

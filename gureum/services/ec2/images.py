@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import re
 
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
 from gureum.services.ec2 import exceptions as exc
 from gureum.store import models
 
@@ -26,6 +29,19 @@ def launchable(image: models.Image | None, account_id: str, image_id: str) -> mo
         raise exc.InvalidAMIIDNotFound(f"The image id '[{image_id}]' is not available "
                                        f"(it is {image.state})")
     return image
+
+
+def snapshots_of(image: models.Image) -> list[str]:
+    """Every snapshot an image starts its instances from."""
+    return [i for i in [image.root_snapshot_id, *(m.get("SnapshotId") for m in
+                                                   image.data_mappings or [])] if i]
+
+
+def user_of_snapshot(s: Session, snapshot_id: str) -> str | None:
+    """A registered (pending or available) image that starts instances from the snapshot."""
+    return next((image.image_id for image in s.scalars(select(models.Image).where(
+        models.Image.state.in_(("pending", "available"))))
+        if snapshot_id in snapshots_of(image)), None)
 
 
 def check_name(name: str | None) -> str:

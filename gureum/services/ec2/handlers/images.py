@@ -233,8 +233,6 @@ def register_image(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
         s.add(image)
         s.flush()
         common.put_tags(s, ctx.account_id, image.image_id, tags["image"])
-    if ctx.cloud.ebs_controller is not None:
-        ctx.cloud.ebs_controller.wakeup.set()
     return {"ImageId": image.image_id}
 
 
@@ -262,12 +260,6 @@ def _registered_data(s: Any, account_id: str, p: dict[str, Any],
     return out
 
 
-def snapshots_of(image: models.Image) -> list[str]:
-    """Every snapshot an image starts its instances from."""
-    return [i for i in [image.root_snapshot_id, *(m.get("SnapshotId") for m in
-                                                   image.data_mappings or [])] if i]
-
-
 def own_image(s: Any, account_id: str, image_id: str) -> models.Image:
     ids.check_image_id(image_id)
     image = s.get(models.Image, image_id)
@@ -284,16 +276,12 @@ def deregister_image(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
         image = own_image(s, ctx.account_id, p["ImageId"])
         image.state = "deregistered"
         common.delete_tags(s, [image.image_id])
-        for snapshot_id in snapshots_of(image) if p.get("DeleteAssociatedSnapshots") else []:
-            snap = s.get(Snapshot, snapshot_id)
-            shared = s.scalars(select(models.Image).where(
-                models.Image.image_id != image.image_id,
-                models.Image.state.in_(("pending", "available"))))
-            if snap is not None and snap.account_id == ctx.account_id and not any(
-                    snapshot_id in snapshots_of(other) for other in shared):
-                snap.state = "deleting"
-    if ctx.cloud.ebs_controller is not None:
-        ctx.cloud.ebs_controller.wakeup.set()
+        if p.get("DeleteAssociatedSnapshots"):
+            for snapshot_id in images.snapshots_of(image):
+                snap = s.get(Snapshot, snapshot_id)
+                if snap is not None and snap.account_id == ctx.account_id and \
+                        images.user_of_snapshot(s, snapshot_id) is None:
+                    snap.state = "deleting"
     return {"Return": True}
 
 

@@ -13,7 +13,7 @@ from gureum.agent.contract import SnapshotRequest
 from gureum.api.dispatch import RequestContext, action
 from gureum.errors import AgentUnavailable, HostError
 from gureum.services.ec2 import exceptions as exc
-from gureum.services.ec2 import ids
+from gureum.services.ec2 import ids, images
 from gureum.services.ec2 import volumes as ebs
 from gureum.services.ec2.handlers import common
 from gureum.services.ec2.views import tag_list
@@ -46,8 +46,9 @@ def _fields(snap: Snapshot) -> dict[str, Any]:
 
 
 def take(ctx: RequestContext, snapshots: list[Snapshot]) -> None:
-    """Now, on the host (the rows are committed as `pending` first). A failure marks
-    them `error`; an agent out of reach leaves them to the EBS controller."""
+    """Now, on the host (the rows are committed as `pending` first, which wakes the EBS
+    controller to confirm them). A failure marks them `error`; an agent out of reach
+    leaves them to the EBS controller."""
     requests = [SnapshotRequest(sn.source_snapshot_id or sn.volume_id, sn.snapshot_id)
                 for sn in snapshots]
     try:
@@ -60,8 +61,6 @@ def take(ctx: RequestContext, snapshots: list[Snapshot]) -> None:
                 row = s.get(Snapshot, sn.snapshot_id)
                 if row is not None:
                     row.state, row.last_error = "error", str(err)[:4000]
-    if ctx.cloud.ebs_controller is not None:
-        ctx.cloud.ebs_controller.wakeup.set()
 
 
 def new_snapshot(s: Any, account_id: str, volume: Volume, description: str,
@@ -163,17 +162,12 @@ def own_snapshot(s: Any, account_id: str, snapshot_id: str) -> Snapshot:
 def delete_snapshot(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
     with ctx.cloud.store.write() as s:
         snap = own_snapshot(s, ctx.account_id, p["SnapshotId"])
-        user = next((image.image_id for image in s.scalars(select(models.Image).where(
-            models.Image.state.in_(("pending", "available"))))
-            if snap.snapshot_id in [image.root_snapshot_id, *(
-                m.get("SnapshotId") for m in image.data_mappings or [])]), None)
+        user = images.user_of_snapshot(s, snap.snapshot_id)
         if user is not None:
             raise exc.InvalidSnapshotInUse(
                 f"The snapshot {snap.snapshot_id} is currently in use by {user}")
         snap.state = "deleting"
         common.delete_tags(s, [snap.snapshot_id])
-    if ctx.cloud.ebs_controller is not None:
-        ctx.cloud.ebs_controller.wakeup.set()
     return {}
 
 

@@ -1,6 +1,7 @@
 """EBS volumes: create (empty or from a snapshot), attach, detach, grow, delete. The
 handlers record what is wanted; controllers/ebs.py makes the host match (states
-creating/attaching/detaching/deleting/modifying are its work list)."""
+creating/attaching/detaching/deleting/modifying are its work list; a commit to these
+tables wakes it, see cloud.WAKES)."""
 
 from __future__ import annotations
 
@@ -20,11 +21,6 @@ from gureum.store.models import utcnow
 FILTERS = {"volume-id", "status", "size", "availability-zone", "volume-type", "snapshot-id",
            "encrypted", "create-time", "attachment.instance-id", "attachment.device",
            "attachment.status", "attachment.delete-on-termination", "multi-attach-enabled"}
-
-
-def _wake(ctx: RequestContext) -> None:
-    if ctx.cloud.ebs_controller is not None:
-        ctx.cloud.ebs_controller.wakeup.set()
 
 
 @action("ec2", "CreateVolume")
@@ -71,7 +67,6 @@ def create_volume(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
         s.flush()
         common.put_tags(s, ctx.account_id, row.volume_id, tags)
         out = ebs.view(row, dict(tags))
-    _wake(ctx)
     return out
 
 
@@ -148,7 +143,6 @@ def attach_volume(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
         volume.attach_state, volume.attach_time = "attaching", utcnow()
         volume.state, volume.delete_on_termination, volume.force_detach = "in-use", False, False
         out = ebs.attachment(volume)
-    _wake(ctx)
     return out
 
 
@@ -170,7 +164,6 @@ def detach_volume(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
         volume.attach_state = "detaching"
         volume.force_detach = volume.force_detach or bool(p.get("Force"))
         out = ebs.attachment(volume)
-    _wake(ctx)
     return out
 
 
@@ -185,7 +178,6 @@ def delete_volume(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
             raise exc.IncorrectState(f"The volume '{volume.volume_id}' is still 'creating'")
         volume.state = "deleting"
         common.delete_tags(s, [volume.volume_id])
-    _wake(ctx)
     return {}
 
 
@@ -226,7 +218,6 @@ def modify_volume(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
         volume.size_gib, volume.volume_type, volume.iops, volume.throughput = (
             size, volume_type, iops, throughput)
         out = modification_view(volume.modification)
-    _wake(ctx)
     return {"VolumeModification": out}
 
 
