@@ -46,8 +46,9 @@ WAKES: dict[str, tuple[str, ...]] = {
     "security_groups": ("firewall", "load_balancers"),
     "security_group_rules": ("firewall", "load_balancers"),
     "load_balancers": ("load_balancers", "network", "firewall", "vpc_services"),
-    **{table: ("load_balancers",) for table in (
-        "listeners", "listener_rules", "target_groups", "targets")},
+    **{table: ("load_balancers",) for table in ("listeners", "listener_rules", "target_groups")},
+    # Targets' health moves instance refreshes and ELB health checks of groups on.
+    "targets": ("load_balancers", "autoscaling"),
     **{table: ("network", "vpc_services") for table in (
         "vpcs", "subnets", "internet_gateways", "route_tables", "routes",
         "route_table_associations", "addresses")},

@@ -158,6 +158,44 @@ def test_deregistration_drains_without_a_failed_request(server, elb, alb, backen
     assert wait_for(lambda: health(elb, alb["tg"]).get(leaving) == "healthy", 30)
 
 
+BROKEN = ("sudo -n sh -c 'nohup python3 -c \"import http.server as h\n"
+          "class B(h.BaseHTTPRequestHandler):\n"
+          "    def do_GET(self): self.send_error(500, \\\"broken\\\")\n"
+          "h.HTTPServer((\\\"\\\", 8081), B).serve_forever()\" >/dev/null 2>&1 </dev/null &'")
+
+
+def test_a_new_target_gets_no_request_before_it_passes_its_checks(
+        ec2, elb, alb, backends, groups, key_pair) -> None:  # noqa: ANN001
+    """HAProxy takes a server added at run time as up at once; ours starts down, so a
+    target that answers 500 is never given a client's request, as on AWS."""
+    assert wait_for(lambda: set(health(elb, alb["tg"]).values()) == {"healthy"}, 60)
+    host = backends[2]
+    ssh(key_pair[1], host["PublicIpAddress"], BROKEN)
+    rule = {"IpProtocol": "tcp", "FromPort": 8081, "ToPort": 8081,
+            "UserIdGroupPairs": [{"GroupId": groups["lb"]}]}
+    ec2.authorize_security_group_ingress(GroupId=groups["web"], IpPermissions=[rule])
+    broken = {"Id": host["InstanceId"], "Port": 8081}
+    errors: list[str] = []
+    try:
+        elb.register_targets(TargetGroupArn=alb["tg"], Targets=[broken])
+        deadline = time.monotonic() + 6
+        while time.monotonic() < deadline:
+            try:
+                get(alb["url"])
+            except urllib.error.HTTPError as err:
+                errors.append(f"{err.code} {err.reason}")
+        states = {(d["Target"]["Id"], d["Target"]["Port"]): d["TargetHealth"] for d in
+                  elb.describe_target_health(TargetGroupArn=alb["tg"])[
+                      "TargetHealthDescriptions"]}
+        assert states[(host["InstanceId"], 8081)]["State"] == "unhealthy"
+        assert states[(host["InstanceId"], 8081)]["Reason"] == "Target.ResponseCodeMismatch"
+    finally:
+        elb.deregister_targets(TargetGroupArn=alb["tg"], Targets=[broken])
+        ec2.revoke_security_group_ingress(GroupId=groups["web"], IpPermissions=[rule])
+        ssh(key_pair[1], host["PublicIpAddress"], "sudo -n pkill -f '[8]081'; true")
+    assert not errors, f"the unchecked target served {len(errors)} requests: {errors[:3]}"
+
+
 def test_network_load_balancer_forwards_tcp_keeping_the_client_address(
         server, elb, ec2, groups, backends, key_pair) -> None:  # noqa: ANN001
     vpc, subnet = backends[0]["VpcId"], backends[0]["SubnetId"]

@@ -117,11 +117,11 @@ class LoadBalancerController(ResyncLoop):
         """What each proxy's checks say, onto the targets (only what changed)."""
         agent = self.cloud.agent
         assert agent is not None
-        observed: dict[tuple[str, str], tuple[str, str | None]] = {}
+        observed: dict[tuple[str, str], tuple[str, str]] = {}
         for lb_id in lb_ids:
             for backend, servers in agent.target_health(lb_id).items():
                 for server, (state, check) in servers.items():
-                    observed[(backend, server)] = dataplane.health_of(state, check)
+                    observed[(backend, server)] = (state, check)
         if not observed:
             return
         with self.cloud.store.read() as s:
@@ -130,8 +130,11 @@ class LoadBalancerController(ResyncLoop):
             for target in targets:
                 key = (dataplane.backend_name(target.target_group_arn),
                        dataplane.server_name(target))
-                health = observed.get(key)
-                if health is not None and health != (target.health, target.health_reason):
+                seen = observed.get(key)
+                if seen is None:
+                    continue
+                health = dataplane.health_of(*seen, previous=target.health)
+                if health != (target.health, target.health_reason):
                     changed.append((target.target_group_arn, target.target_id, target.port,
                                     health))
         if not changed:

@@ -25,6 +25,8 @@ from gureum.agent.contract import (
     Server,
 )
 
+TRANSITION_CHECK = "500ms"
+
 
 def _quote(text: str) -> str:
     """A double-quoted HAProxy word. A raw line break would end the config line (and make
@@ -44,14 +46,21 @@ def status_regex(matcher: str) -> str:
 
 
 def _health_lines(hc: HealthCheck, mode: str) -> list[str]:
-    lines = [f"  timeout check {hc.timeout}s",
-             f"  default-server inter {hc.interval}s fall {hc.unhealthy} rise {hc.healthy}"]
+    lines = [f"  timeout check {hc.timeout}s", f"  default-server {_check_timing(hc)}"]
     if hc.protocol in ("HTTP", "HTTPS") and hc.path:
         lines += [f"  option httpchk GET {hc.path}",
                   f"  http-check expect rstatus {status_regex(hc.matcher or '200')}"]
         if mode == "tcp":
             lines.insert(0, "  # HTTP checks of a TCP target group")
     return lines
+
+
+def _check_timing(hc: HealthCheck) -> str:
+    """The target group's interval and thresholds. A server in transition (a new one not
+    yet up, or one failing) is checked every TRANSITION_CHECK instead: a new target takes
+    traffic within a second of its app answering, and a failing one leaves sooner."""
+    return (f"inter {hc.interval}s fastinter {TRANSITION_CHECK} downinter {TRANSITION_CHECK} "
+            f"fall {hc.unhealthy} rise {hc.healthy}")
 
 
 def server_args(backend: Backend, server: Server) -> str:
@@ -64,8 +73,8 @@ def server_args(backend: Backend, server: Server) -> str:
     # HTTPS targets: encrypted, not verified (as ALB does with targets' certificates).
     tls = " ssl verify none" if backend.protocol == "HTTPS" else ""
     slow = f" slowstart {backend.slow_start}s" if backend.slow_start else ""
-    return (f"{server.address}:{server.port} check inter {hc.interval}s fall {hc.unhealthy} "
-            f"rise {hc.healthy}{port}{tls}{cookie}{slow}{weight}")
+    return (f"{server.address}:{server.port} check {_check_timing(hc)}"
+            f"{port}{tls}{cookie}{slow}{weight}")
 
 
 def _backend(backend: Backend, mode: str) -> list[str]:
@@ -209,6 +218,7 @@ def render(spec: LoadBalancerSpec, admin_socket: Path) -> str:
         f"  stats socket {admin_socket} mode 600 level admin expose-fd listeners",
         "  maxconn 4096",  # within the host's open-file limit (two descriptors each)
         "  hard-stop-after 5m",  # an old worker draining after a reload ends eventually
+        f"  server-state-file {directory / 'servers.state'}",  # health kept across reloads
         "",
         "defaults",
         f"  mode {mode}",
@@ -218,6 +228,7 @@ def render(spec: LoadBalancerSpec, admin_socket: Path) -> str:
         "  timeout http-request 10s",
         "  option redispatch",
         "  retries 2",
+        "  load-server-state-from-file global",
         "",
     ]
     # A network load balancer's traffic is forwarded by its VPC router (agent/lb/nlb.py),

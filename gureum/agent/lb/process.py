@@ -11,6 +11,7 @@ can accept a new connection, so whatever follows meets the new configuration.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import signal
 import socket
@@ -20,6 +21,8 @@ from pathlib import Path
 from gureum.agent import hostcmd, procnet
 from gureum.agent.network import NETNS_DIR
 from gureum.errors import HostError
+
+log = logging.getLogger("gureum.lb")
 
 
 class LoadBalancerFiles:
@@ -32,6 +35,9 @@ class LoadBalancerFiles:
         self.placement = directory / "placement.json"
         self.spec = directory / "spec.json"  # the spec last applied
         self.consolidate = directory / "consolidate"  # when to turn run-time servers into config
+        # Servers' health, written before each reload and read by the new worker: without
+        # it every server restarts as up and unchecked, taking traffic before its check.
+        self.server_state = directory / "servers.state"
 
 
 def running(pid: int) -> bool:
@@ -159,6 +165,10 @@ def reload(files: LoadBalancerFiles) -> None:
     reload asked for while it re-executes itself is lost, and the caller must know: it
     retries), its new worker runs, and no old worker accepts any more."""
     before = _show_proc(files)
+    try:
+        files.server_state.write_text(admin_command(files, "show servers state"))
+    except OSError as err:  # the new worker starts without it: checks begin afresh
+        log.warning("haproxy for %s: server state not saved: %s", files.dir.name, err)
     try:
         _unix_command(files.master, "reload")
     except OSError as err:

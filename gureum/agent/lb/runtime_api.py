@@ -1,6 +1,7 @@
 """Server changes through HAProxy's runtime API (its admin socket), without a reload:
-registering adds a server (it starts in maintenance: health checks, then traffic, are
-enabled), draining sets weight 0 (in-flight requests finish, new ones go elsewhere),
+registering adds a server (it starts in maintenance: health checks are enabled, then the
+server, marked down in the same command so that no request reaches it before it passes
+its checks: HAProxy 2.6 would otherwise take it as up at once), draining sets weight 0 (in-flight requests finish, new ones go elsewhere),
 deregistering puts it in maintenance, ends its sessions and deletes it."""
 
 from __future__ import annotations
@@ -46,7 +47,8 @@ def apply(files: LoadBalancerFiles, old: LoadBalancerSpec, new: LoadBalancerSpec
                 _remove(files, backend_name, name)
             _ok(files, f"add server {backend_name}/{name} {args}")
             _ok(files, f"enable health {backend_name}/{name}")
-            _ok(files, f"enable server {backend_name}/{name}")
+            _ok(files, f"enable server {backend_name}/{name}; "
+                       f"set server {backend_name}/{name} health down")
         for name in set(current) - set(servers):
             _remove(files, backend_name, name)
 

@@ -144,8 +144,10 @@ def spec_for(s: Session, lb: LoadBalancer, firewall: Firewall | None,
         firewall=firewall, frontends=tuple(frontends), backends=backends)
 
 
-def health_of(state: str, check: str) -> tuple[str, str | None]:
-    """HAProxy's server state and last check -> (AWS health state, reason code)."""
+def health_of(state: str, check: str, previous: str = "initial") -> tuple[str, str | None]:
+    """HAProxy's server state and last check -> (AWS health state, reason code).
+    `previous` is what was recorded before: a server that is down but passed its last
+    check is on its way up, and keeps its state (initial or unhealthy) until it is up."""
     if check in ("", "INI") or state in ("INIT", "no"):
         return "initial", None
     if state in ("UP", "NOLB", "DRAIN"):
@@ -154,4 +156,6 @@ def health_of(state: str, check: str) -> tuple[str, str | None]:
         return "unhealthy", "Target.Timeout"
     if check == "L7STS":
         return "unhealthy", "Target.ResponseCodeMismatch"
+    if check in ("L4OK", "L6OK", "L7OK", "L7OKC") and previous == "initial":
+        return "initial", None
     return "unhealthy", "Target.FailedHealthChecks"
