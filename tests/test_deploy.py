@@ -180,6 +180,28 @@ def test_deploy_redeploy_broken_rollback_destroy(server: Server, app_dir: Path) 
     print(f"\nfirst deploy -> first 200 {first_200:.1f} s, redeploy {redeploy:.1f} s, "
           f"rollback {rollback:.1f} s")
 
+    # Scale: a third instance serves; CPU tracking is an ordinary scaling policy.
+    out = gureum(server, "scale", "hello", "3")
+    assert out.returncode == 0, out.stderr
+    assert wait_for(lambda: len([d for d in elb.describe_target_health(
+        TargetGroupArn=group["TargetGroupARNs"][0])["TargetHealthDescriptions"]
+        if d["TargetHealth"]["State"] == "healthy"]) == 3, 60, 0.5)
+    out = gureum(server, "scale", "hello", "--min", "3", "--cpu-target", "60")
+    assert out.returncode == 0, out.stderr
+    policy = asg.describe_policies(AutoScalingGroupName="gureum-app-hello")["ScalingPolicies"]
+    assert [(p["PolicyType"], p["TargetTrackingConfiguration"]["TargetValue"])
+            for p in policy] == [("TargetTrackingScaling", 60.0)]
+    assert gureum(server, "scale", "hello", "--cpu-target", "150").returncode == 1
+    out = gureum(server, "scale", "hello", "2", "--cpu-target", "0")
+    assert out.returncode == 0, out.stderr
+    assert not asg.describe_policies(AutoScalingGroupName="gureum-app-hello")["ScalingPolicies"]
+
+    # An environment change is a new release of the same code, rolled out.
+    out = gureum(server, "env", "hello", "set", "GREETING=hola")
+    assert out.returncode == 0, out.stderr
+    assert "greeting hola" in fetch(address)[1]
+    assert "GREETING=hola" in gureum(server, "env", "hello").stdout
+
     # 5. Destroy: nothing the deploy made remains.
     assert gureum(server, "destroy", "hello").returncode == 1  # asks for --yes
     out = gureum(server, "destroy", "hello", "--yes")

@@ -117,7 +117,8 @@ def cmd_destroy(args: argparse.Namespace) -> int:
 def cmd_scale(args: argparse.Namespace) -> int:
     from gureum.deploy import commands
 
-    return commands.scale(_config(args), args.app, args.count, args.min, args.max, args.profile)
+    return commands.scale(_config(args), args.app, args.count, args.min, args.max,
+                          args.cpu_target, args.profile)
 
 
 def cmd_env(args: argparse.Namespace) -> int:
@@ -224,6 +225,8 @@ def main(argv: list[str] | None = None) -> int:
     sc.add_argument("count", nargs="?", type=int)
     sc.add_argument("--min", type=int)
     sc.add_argument("--max", type=int)
+    sc.add_argument("--cpu-target", type=float, metavar="PERCENT",
+                    help="add or remove instances to keep average CPU near this (0: off)")
     sc.set_defaults(func=cmd_scale)
     en = app_command("env", "show or change an app's environment (a change is a new release)")
     en.add_argument("app")

@@ -311,7 +311,10 @@ def destroy(cfg: Config, app: str, yes: bool, profile: str = "gureum") -> int:
 
 @guarded
 def scale(cfg: Config, app: str, count: int | None, min_size: int | None,
-          max_size: int | None, profile: str = "gureum") -> int:
+          max_size: int | None, cpu_target: float | None = None,
+          profile: str = "gureum") -> int:
+    """Instance count and bounds; `cpu_target` keeps the group's average CPU near that
+    percentage with a target tracking policy (0 removes it)."""
     api = Api(cfg, profile)
     group, _ = _current(api, app)
     if group is None:
@@ -322,13 +325,17 @@ def scale(cfg: Config, app: str, count: int | None, min_size: int | None,
         low, high = min(low, count), max(high, count)
     if low > high:
         raise DeployError(f"min {low} is above max {high}")
+    if cpu_target is not None and not 0 <= cpu_target <= 100:
+        raise DeployError(f"--cpu-target {cpu_target:g}: a percentage from 1 to 100 (0 removes it)")
     params: dict[str, Any] = {"AutoScalingGroupName": names(app), "MinSize": low,
                               "MaxSize": high}
     if count is not None:
         params["DesiredCapacity"] = count
     api.asg.update_auto_scaling_group(**params)
-    console.print(f"{app}: min {low}, max {high}"
-                  + (f", desired {count}" if count is not None else ""))
+    said = f"{app}: min {low}, max {high}" + (f", desired {count}" if count is not None else "")
+    if cpu_target is not None:
+        said += ", " + resources.track_cpu(api, app, cpu_target)
+    console.print(said)
     return 0
 
 

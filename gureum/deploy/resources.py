@@ -30,7 +30,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from gureum.config import Config
 from gureum.deploy import DeployError
-from gureum.services.elbv2.dns import APPS_ZONE
+from gureum.services.elbv2.zones import APPS_ZONE
 
 APP_TAG = "gureum:app"
 RELEASE_TAG = "gureum:release"
@@ -374,6 +374,24 @@ def create_app(api: Api, app: str, shared: Shared, tg_arn: str, template_id: str
         Tags=[{"Key": APP_TAG, "Value": app, "PropagateAtLaunch": True},
               {"Key": RELEASE_TAG, "Value": release, "PropagateAtLaunch": False}])
     return rule
+
+
+def track_cpu(api: Api, app: str, percent: float) -> str:
+    """A target tracking policy on the group's average CPU (0 removes it); what was done."""
+    policy = f"{names(app)}-cpu"
+    if not percent:
+        try:
+            api.asg.delete_policy(AutoScalingGroupName=names(app), PolicyName=policy)
+        except ClientError as err:
+            if code(err) != "ValidationError":
+                raise
+        return "CPU tracking off"
+    api.asg.put_scaling_policy(
+        AutoScalingGroupName=names(app), PolicyName=policy, PolicyType="TargetTrackingScaling",
+        TargetTrackingConfiguration={
+            "PredefinedMetricSpecification": {"PredefinedMetricType": "ASGAverageCPUUtilization"},
+            "TargetValue": percent})
+    return f"tracking average CPU at {percent:g}%"
 
 
 def set_release_tag(api: Api, app: str, release: str) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dnslib import QTYPE, RR, A
 
 from gureum.agent.contract import DnsRecord
-from gureum.services.elbv2.resources import DNS_ZONE
+from gureum.services.elbv2.zones import APPS_ZONE, DNS_ZONE
 from gureum.store.elbv2_models import LoadBalancer
 
 TTL = 60
@@ -38,10 +38,6 @@ def records(load_balancers: list[LoadBalancer]) -> list[DnsRecord]:
     """Their names as a VPC's resolver serves them: always the address in the VPC."""
     return [(lb.dns_name.lower(), "A", lb.private_ip) for lb in load_balancers]
 
-
-# Host names under the apps zone (`gureum deploy` makes APP.<region>.apps.gureum.internal)
-# resolve to the internet-facing load balancer whose listener rule names them.
-APPS_ZONE = "apps.gureum.internal"
 
 
 def apps_zone(region: str) -> str:

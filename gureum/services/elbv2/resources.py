@@ -13,10 +13,10 @@ from sqlalchemy.orm import Session
 from gureum.api import paging
 from gureum.errors import ApiError
 from gureum.services.elbv2 import exceptions as exc
+from gureum.services.elbv2.zones import DNS_ZONE
 from gureum.store.elbv2_models import Listener, ListenerRule, LoadBalancer, Target, TargetGroup
 
 _NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,30}[A-Za-z0-9])?$")
-DNS_ZONE = "elb.gureum.internal"  # NAME-ID.<region>.elb.gureum.internal
 HOSTED_ZONE_ID = "Z0GUREUMELB0000000001"
 HEALTH_DEFAULTS = {
     # AWS's defaults per target group protocol.
