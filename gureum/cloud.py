@@ -19,6 +19,7 @@ from gureum.agent.contract import AgentContract
 from gureum.agent.network import plan_for
 from gureum.config import Config
 from gureum.errors import HostError
+from gureum.pki import CloudCA
 from gureum.services.ec2 import networks
 from gureum.services.ec2.identity import IdentitySigner
 from gureum.services.ec2.security_groups import LIVE_STATES
@@ -78,6 +79,7 @@ class Cloud:
         self.controller = None
         self.firewall_controller = None
         self.identity = IdentitySigner(config.data_dir / "identity", config.region)
+        self.ca = CloudCA(config.data_dir)
         self.network_controller: NetworkController | None = None
         self.load_balancer_controller: LoadBalancerController | None = None
         self.metrics_controller: MetricsController | None = None

@@ -181,6 +181,8 @@ class Frontend:
     default: Route
     rules: tuple[Rule, ...] = ()  # by priority, lowest first
     pem: str | None = None  # HTTPS: certificate, chain and private key
+    # HTTPS: further certificates (same form), chosen by the name the client asks for (SNI)
+    sni_pems: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

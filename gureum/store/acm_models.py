@@ -1,11 +1,13 @@
-"""AWS Certificate Manager: imported certificates (with their private keys, which stay in
-the data directory and go only to this host's load balancers)."""
+"""AWS Certificate Manager: imported certificates and those the cloud's CA issued (with
+their private keys, which stay in the data directory and go only to this host's load
+balancers). A requested certificate gureum cannot validate stays PENDING_VALIDATION, with
+no certificate yet (its PEM fields empty)."""
 
 from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import JSON, ForeignKey, String, Text
+from sqlalchemy import JSON, Boolean, ForeignKey, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gureum.store.models import Base, UtcDateTime, utcnow
@@ -29,3 +31,7 @@ class Certificate(Base):
     not_after: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     tags: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
     imported_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+    # IMPORTED | AMAZON_ISSUED (a name gureum's DNS is the authority for) | PRIVATE
+    type: Mapped[str] = mapped_column(String(16), default="IMPORTED", server_default="IMPORTED")
+    pending: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    validation_method: Mapped[str | None] = mapped_column(String(8), nullable=True)

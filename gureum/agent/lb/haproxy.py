@@ -176,17 +176,26 @@ def _http_route(route: Route, index: int, alternatives: list[str]) -> list[str]:
     return lines
 
 
-def certificate_file(directory: Path, port: int) -> Path:
-    return directory / f"listener-{port}.pem"
+def certificate_file(directory: Path, port: int, index: int = 0) -> Path:
+    """The listener's default certificate (index 0), and its others by SNI."""
+    return directory / (f"listener-{port}.pem" if index == 0 else f"listener-{port}-{index}.pem")
+
+
+def certificates(frontend: Frontend) -> list[str]:
+    return [frontend.pem, *frontend.sni_pems] if frontend.pem else []
 
 
 def _frontend(frontend: Frontend, spec: LoadBalancerSpec, directory: Path) -> list[str]:
     mode = "http" if frontend.protocol in ("HTTP", "HTTPS") else "tcp"
     tls = ""
-    if frontend.pem:
-        # The digest makes a new certificate a new configuration (and so a reload).
-        digest = hashlib.sha256(frontend.pem.encode()).hexdigest()[:16]
-        tls = f" ssl crt {certificate_file(directory, frontend.port)}  # certificate {digest}"
+    pems = certificates(frontend)
+    if pems:
+        # The digest makes a new certificate a new configuration (and so a reload). The
+        # first is served when the client's name (SNI) matches none.
+        digest = hashlib.sha256("".join(pems).encode()).hexdigest()[:16]
+        files = "".join(f" crt {certificate_file(directory, frontend.port, i)}"
+                        for i in range(len(pems)))
+        tls = f" ssl{files}  # certificates {digest}"
     lines = [f"frontend listener_{frontend.port}", f"  mode {mode}",
              f"  bind {spec.private_ip}:{frontend.port}{tls}"]
     if mode == "tcp":

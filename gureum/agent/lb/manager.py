@@ -65,10 +65,10 @@ class LoadBalancers:
                     firewall.apply(netns, spec.firewall)
                     digest.write_text(wanted)
             for frontend in spec.frontends:
-                if frontend.pem:  # private keys: readable by root only
-                    path = haproxy.certificate_file(files.dir, frontend.port)
-                    path.touch(mode=0o600)
-                    path.write_text(frontend.pem)
+                for index, pem in enumerate(haproxy.certificates(frontend)):
+                    path = haproxy.certificate_file(files.dir, frontend.port, index)
+                    path.touch(mode=0o600)  # private keys: readable by root only
+                    path.write_text(pem)
             text = haproxy.render(spec, files.admin)
             current = files.config.read_text() if files.config.exists() else None
             pid = process.master_pid(files)

@@ -35,3 +35,11 @@ class TooManyTagsException(ApiError):
 
 class InvalidArgsException(ApiError):
     code = "InvalidArgsException"
+
+
+class InvalidDomainValidationOptionsException(ApiError):
+    code = "InvalidDomainValidationOptionsException"
+
+
+class RequestInProgressException(ApiError):
+    code = "RequestInProgressException"

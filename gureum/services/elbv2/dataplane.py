@@ -61,15 +61,16 @@ def _route(actions: list[dict[str, Any]], listener_port: int) -> Route:
         expand(cfg["Query"])))
 
 
-def _pem(s: Session, lst: Listener) -> str | None:
-    """Certificate, chain and key of an HTTPS listener, as HAProxy reads them."""
-    if not lst.certificates:
-        return None
-    cert = s.get(Certificate, lst.certificates[0]["CertificateArn"])
-    if cert is None:
-        return None
-    return "".join(part.rstrip("\n") + "\n" for part in (
-        cert.certificate_pem, cert.chain_pem or "", cert.private_key_pem) if part)
+def _pems(s: Session, lst: Listener) -> list[str]:
+    """Certificate, chain and key of each of an HTTPS listener's certificates, as HAProxy
+    reads them; the default first."""
+    out = []
+    for item in lst.certificates:
+        cert = s.get(Certificate, item["CertificateArn"])
+        if cert is not None and not cert.pending:
+            out.append("".join(part.rstrip("\n") + "\n" for part in (
+                cert.certificate_pem, cert.chain_pem or "", cert.private_key_pem) if part))
+    return out
 
 
 def _condition(cond: dict[str, Any]) -> Condition:
@@ -128,10 +129,11 @@ def spec_for(s: Session, lb: LoadBalancer, firewall: Firewall | None,
     for lst in listeners:
         rules = list(s.scalars(select(ListenerRule).where(ListenerRule.listener_arn == lst.arn)
                                .order_by(ListenerRule.priority)))
+        pems = _pems(s, lst)
         frontends.append(Frontend(lst.port, lst.protocol, _route(lst.default_actions, lst.port),
                                   tuple(Rule(r.priority, tuple(_condition(c) for c in r.conditions),
                                              _route(r.actions, lst.port)) for r in rules),
-                                  pem=_pem(s, lst)))
+                                  pem=pems[0] if pems else None, sni_pems=tuple(pems[1:])))
         actions += lst.default_actions + [a for r in rules for a in r.actions]
     tg_arns = sorted(res.target_groups_of_actions(actions))
     backends = tuple(_backend(s, tg, now) for arn in tg_arns

@@ -111,3 +111,7 @@ class SSLPolicyNotFound(ApiError):
 
 class TooManyRules(ApiError):
     code = "TooManyRules"
+
+
+class TooManyCertificates(ApiError):
+    code = "TooManyCertificates"

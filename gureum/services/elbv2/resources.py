@@ -175,8 +175,8 @@ def listener_view(lst: Listener) -> dict[str, Any]:
     out: dict[str, Any] = {"ListenerArn": lst.arn, "LoadBalancerArn": lst.load_balancer_arn,
                            "Port": lst.port, "Protocol": lst.protocol,
                            "DefaultActions": lst.default_actions}
-    if lst.certificates:
-        out["Certificates"] = lst.certificates
+    if lst.certificates:  # the default one only, as AWS (the others: DescribeListenerCertificates)
+        out["Certificates"] = lst.certificates[:1]
     if lst.ssl_policy:
         out["SslPolicy"] = lst.ssl_policy
     return out

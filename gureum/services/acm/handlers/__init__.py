@@ -1,3 +1,3 @@
 """ACM action handlers; importing this package registers them all."""
 
-from gureum.services.acm.handlers import certificates  # noqa: F401
+from gureum.services.acm.handlers import certificates, requests  # noqa: F401

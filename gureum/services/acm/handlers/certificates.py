@@ -12,6 +12,7 @@ from gureum.api import paging
 from gureum.api.dispatch import RequestContext, action
 from gureum.services.acm import exceptions as exc
 from gureum.services.acm import pem
+from gureum.services.acm.validation import validation_record
 from gureum.store.acm_models import Certificate
 from gureum.store.elbv2_models import Listener
 from gureum.store.models import utcnow
@@ -59,6 +60,9 @@ def import_certificate(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]
             cert = _find(s, ctx, p["CertificateArn"])
             if tags:
                 raise exc.ValidationException("Tags cannot be given when re-importing")
+            if cert.type != "IMPORTED":
+                raise exc.ValidationException(f"Certificate {cert.arn} was not imported: "
+                                              "only an imported certificate can be re-imported")
         else:
             held = len(list(s.scalars(select(Certificate.arn).where(
                 Certificate.account_id == ctx.account_id))))
@@ -78,22 +82,44 @@ def import_certificate(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]
 
 
 def _status(cert: Certificate) -> str:
+    if cert.pending:
+        return "PENDING_VALIDATION"
     return "EXPIRED" if cert.not_after < utcnow() else "ISSUED"
+
+
+def _validation(cert: Certificate) -> list[dict[str, Any]]:
+    status = "PENDING_VALIDATION" if cert.pending else "SUCCESS"
+    return [{"DomainName": name, "ValidationDomain": name, "ValidationStatus": status,
+             "ValidationMethod": cert.validation_method or "DNS",
+             "ResourceRecord": validation_record(name)} for name in cert.alternative_names]
+
+
+def _times(cert: Certificate) -> dict[str, Any]:
+    """Validity and key details: a certificate still pending validation has none yet."""
+    if cert.pending:
+        return {}
+    return {"Serial": cert.serial, "Subject": cert.subject, "Issuer": cert.issuer,
+            "NotBefore": cert.not_before, "NotAfter": cert.not_after,
+            "SignatureAlgorithm": cert.signature_algorithm}
 
 
 @action("acm", "DescribeCertificate")
 def describe_certificate(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
     with ctx.cloud.store.read() as s:
         cert = _find(s, ctx, p["CertificateArn"])
-        return {"Certificate": {
+        described = {
             "CertificateArn": cert.arn, "DomainName": cert.domain_name,
-            "SubjectAlternativeNames": cert.alternative_names, "Serial": cert.serial,
-            "Subject": cert.subject, "Issuer": cert.issuer, "ImportedAt": cert.imported_at,
-            "CreatedAt": cert.imported_at, "Status": _status(cert),
-            "NotBefore": cert.not_before, "NotAfter": cert.not_after,
-            "KeyAlgorithm": cert.key_algorithm, "SignatureAlgorithm": cert.signature_algorithm,
-            "InUseBy": in_use_by(s, cert.arn), "Type": "IMPORTED",
-            "RenewalEligibility": "INELIGIBLE"}}
+            "SubjectAlternativeNames": cert.alternative_names, "CreatedAt": cert.imported_at,
+            "Status": _status(cert), "KeyAlgorithm": cert.key_algorithm,
+            "InUseBy": in_use_by(s, cert.arn), "Type": cert.type,
+            "RenewalEligibility": "INELIGIBLE", **_times(cert)}
+        if cert.type == "IMPORTED":
+            described["ImportedAt"] = cert.imported_at
+        else:
+            described["DomainValidationOptions"] = _validation(cert)
+            if not cert.pending:
+                described["IssuedAt"] = cert.imported_at
+        return {"Certificate": described}
 
 
 @action("acm", "ListCertificates")
@@ -104,9 +130,11 @@ def list_certificates(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
             Certificate.account_id == ctx.account_id).order_by(Certificate.imported_at)))
         summaries = [{"CertificateArn": c.arn, "DomainName": c.domain_name,
                       "SubjectAlternativeNameSummaries": c.alternative_names,
-                      "Status": _status(c), "Type": "IMPORTED", "KeyAlgorithm": c.key_algorithm,
-                      "InUse": bool(in_use_by(s, c.arn)), "ImportedAt": c.imported_at,
-                      "NotBefore": c.not_before, "NotAfter": c.not_after}
+                      "Status": _status(c), "Type": c.type, "KeyAlgorithm": c.key_algorithm,
+                      "InUse": bool(in_use_by(s, c.arn)), "CreatedAt": c.imported_at,
+                      **({"ImportedAt": c.imported_at} if c.type == "IMPORTED" else {}),
+                      **({} if c.pending else {"NotBefore": c.not_before,
+                                               "NotAfter": c.not_after})}
                      for c in rows if not statuses or _status(c) in statuses]
     chunk, token = PAGE(summaries, p.get("MaxItems"), p.get("NextToken"))
     return {"CertificateSummaryList": chunk, "NextToken": token}
@@ -116,6 +144,9 @@ def list_certificates(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
 def get_certificate(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
     with ctx.cloud.store.read() as s:
         cert = _find(s, ctx, p["CertificateArn"])
+        if cert.pending:
+            raise exc.RequestInProgressException(
+                f"Certificate {cert.arn} is pending validation: it has not been issued")
         return {"Certificate": cert.certificate_pem, "CertificateChain": cert.chain_pem}
 
 

@@ -145,13 +145,25 @@ def _tls(s: Any, lb: LoadBalancer, protocol: str, p: dict[str, Any],
     if len(certificates) != 1 or not certificates[0].get("CertificateArn"):
         raise exc.ValidationError("An HTTPS listener needs exactly one default certificate")
     arn = certificates[0]["CertificateArn"]
-    cert = s.get(Certificate, arn)
-    if cert is None or cert.account_id != lb.account_id:
-        raise exc.CertificateNotFound(f"Certificate '{arn[:512]}' not found")
+    usable_certificate(s, lb.account_id, arn)
     policy = p.get("SslPolicy") or (current.ssl_policy if current else None) or DEFAULT_POLICY
     if policy not in SSL_POLICIES:
         raise exc.SSLPolicyNotFound(f"SSL policy '{policy[:128]}' not found")
-    return [{"CertificateArn": arn}], policy
+    # The listener's other certificates (AddListenerCertificates) stay; the default leads.
+    others = [c for c in (current.certificates[1:] if current else [])
+              if c["CertificateArn"] != arn]
+    return [{"CertificateArn": arn}, *others], policy
+
+
+def usable_certificate(s: Any, account_id: str, arn: str) -> Certificate:
+    """An issued certificate of the account's, for a listener to serve."""
+    cert = s.get(Certificate, arn)
+    if cert is None or cert.account_id != account_id:
+        raise exc.CertificateNotFound(f"Certificate '{arn[:512]}' not found")
+    if cert.pending:
+        raise exc.InvalidConfigurationRequest(
+            f"Certificate '{arn[:512]}' is pending validation: it has not been issued yet")
+    return cert
 
 
 @action("elasticloadbalancing", "CreateListener")
