@@ -23,7 +23,12 @@ import cbor2
 from botocore.model import ListShape, MapShape, OperationModel, Shape, StructureShape
 
 from gureum.api import xml_serializer
-from gureum.api.exceptions import InvalidParameterValue, MissingParameter, UnknownParameter
+from gureum.api.exceptions import (
+    InvalidParameterValue,
+    MissingParameter,
+    UnknownParameter,
+    ValidationException,
+)
 from gureum.api.xml_serializer import SerializerError
 
 _CBOR_PATH = re.compile(r"^/service/([^/]+)/operation/([^/?]+)$")
@@ -50,6 +55,18 @@ class DocumentParser:
         return cbor2.loads(body) if self.cbor else json.loads(body)
 
     def parse(self, operation: OperationModel, body: bytes) -> dict[str, Any]:
+        try:
+            return self._parse(operation, body)
+        except (InvalidParameterValue, MissingParameter, UnknownParameter) as err:
+            # Services whose model knows no such code (ACM, ...) answer bad input with
+            # their ValidationException, as AWS does.
+            known = {s.name for s in operation.service_model.error_shapes}
+            if "ValidationException" in known and not known & {
+                    err.code, "InvalidParameterValue", "InvalidParameterValueException"}:
+                raise ValidationException(err.message) from None
+            raise
+
+    def _parse(self, operation: OperationModel, body: bytes) -> dict[str, Any]:
         try:
             data = self._decode(body)
         except (ValueError, UnicodeDecodeError, cbor2.CBORDecodeError):

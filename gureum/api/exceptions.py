@@ -85,3 +85,9 @@ class DryRunOperation(ApiError):
 class RequestLimitExceeded(ApiError):
     code = "RequestLimitExceeded"
     status = 503  # AWS's status for throttling; SDKs back off and retry on it
+
+
+class ValidationException(ApiError):
+    """Bad input to a JSON-protocol service whose model has no InvalidParameterValue."""
+
+    code = "ValidationException"

@@ -39,3 +39,44 @@ def test_bad_certificates_and_arns(fast: FastCloud) -> None:
     assert code(acm.delete_certificate, CertificateArn=(
         "arn:aws:acm:gureum-1:000000000000:certificate/00000000-0000-0000-0000-000000000000"
     )) == "ResourceNotFoundException"
+
+
+def test_requested_certificates_are_signed_by_the_clouds_ca(fast: FastCloud) -> None:
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    acm = fast.client("acm")
+    own = acm.request_certificate(DomainName="*.gureum-1.apps.gureum.internal",
+                                  KeyAlgorithm="EC_prime256v1")["CertificateArn"]
+    detail = acm.describe_certificate(CertificateArn=own)["Certificate"]
+    assert (detail["Status"], detail["Type"]) == ("ISSUED", "AMAZON_ISSUED")
+    assert detail["DomainValidationOptions"][0]["ValidationStatus"] == "SUCCESS"
+    got = acm.get_certificate(CertificateArn=own)
+    leaf = x509.load_pem_x509_certificate(got["Certificate"].encode())
+    ca = x509.load_pem_x509_certificate(got["CertificateChain"].encode())
+    leaf.verify_directly_issued_by(ca)
+    assert ca.public_bytes(Encoding.PEM) == \
+        fast.cloud.ca.cert_path.read_bytes()
+    # The same request again (same token): the same certificate.
+    again = [acm.request_certificate(DomainName="api.example.com", IdempotencyToken="t1")[
+        "CertificateArn"] for _ in range(2)]
+    assert again[0] == again[1]
+    pending = acm.describe_certificate(CertificateArn=again[0])["Certificate"]
+    assert pending["Status"] == "PENDING_VALIDATION" and "NotAfter" not in pending
+    record = pending["DomainValidationOptions"][0]["ResourceRecord"]
+    assert record["Type"] == "CNAME" and record["Name"].endswith(".api.example.com.")
+    assert code(acm.get_certificate, CertificateArn=again[0]) == "RequestInProgressException"
+    # The cloud's CA as a private CA: any name, at once.
+    authority = "arn:aws:acm-pca:gureum-1:000000000001:certificate-authority/gureum"
+    private = acm.request_certificate(DomainName="api.example.com",
+                                      CertificateAuthorityArn=authority)["CertificateArn"]
+    assert acm.describe_certificate(CertificateArn=private)["Certificate"]["Type"] == "PRIVATE"
+    assert code(acm.request_certificate, DomainName="x.example.com",
+                CertificateAuthorityArn=authority.replace("gureum", "other")) == \
+        "ResourceNotFoundException"
+    assert code(acm.request_certificate, DomainName="not a name") == \
+        "InvalidDomainValidationOptionsException"
+    assert code(acm.request_certificate, DomainName="a.example.com",
+                KeyAlgorithm="DSA_1024") == "ValidationException"
+    for arn in (own, again[0], private):
+        acm.delete_certificate(CertificateArn=arn)

@@ -241,8 +241,29 @@ def test_https_listener_validation(fast: FastCloud, elb, subnet, vpc) -> None:  
     pem = fast.agent.lbs[lb_id].frontends[0].pem
     assert pem is not None and "PRIVATE KEY" in pem and "CERTIFICATE" in pem
     assert code(acm.delete_certificate, CertificateArn=arn) == "ResourceInUseException"
+    # More certificates, chosen by SNI; the default stays first and can't be removed.
+    other, other_key = self_signed("shop.example")
+    second = acm.import_certificate(Certificate=other, PrivateKey=other_key)["CertificateArn"]
+    pending = acm.request_certificate(DomainName="pending.example")["CertificateArn"]
+    lst = listener["ListenerArn"]
+    assert code(elb.add_listener_certificates, ListenerArn=lst,
+                Certificates=[{"CertificateArn": pending}]) == "InvalidConfigurationRequest"
+    assert elb.add_listener_certificates(ListenerArn=lst, Certificates=[
+        {"CertificateArn": second}])["Certificates"] == [
+        {"CertificateArn": second, "IsDefault": False}]
+    assert elb.describe_listener_certificates(ListenerArn=lst)["Certificates"] == [
+        {"CertificateArn": arn, "IsDefault": True}, {"CertificateArn": second, "IsDefault": False}]
+    assert elb.describe_listeners(ListenerArns=[lst])["Listeners"][0]["Certificates"] == [
+        {"CertificateArn": arn}]
+    assert wait_for(lambda: len(fast.agent.lbs[lb_id].frontends[0].sni_pems) == 1, 5)
+    assert code(elb.remove_listener_certificates, ListenerArn=lst,
+                Certificates=[{"CertificateArn": arn}]) == "OperationNotPermitted"
+    assert code(acm.delete_certificate, CertificateArn=second) == "ResourceInUseException"
+    elb.remove_listener_certificates(ListenerArn=lst, Certificates=[{"CertificateArn": second}])
+    assert wait_for(lambda: not fast.agent.lbs[lb_id].frontends[0].sni_pems, 5)
     elb.delete_load_balancer(LoadBalancerArn=lb["LoadBalancerArn"])
-    acm.delete_certificate(CertificateArn=arn)
+    for gone in (arn, second, pending):
+        acm.delete_certificate(CertificateArn=gone)
     elb.delete_target_group(TargetGroupArn=tg)
 
 
