@@ -45,6 +45,14 @@ def match(method: str, path: str) -> tuple[Route, dict[str, str]] | None | bool:
 
 def load_pages() -> None:
     """Import every page module so their routes register."""
-    from gureum.console.pages import auth, instances  # noqa: F401
+    from gureum.console.pages import (  # noqa: F401
+        addresses,
+        auth,
+        images,
+        instances,
+        key_pairs,
+        networks,
+        security_groups,
+    )
 
 

@@ -20,7 +20,7 @@ VERBS = {"stop": ("StopInstances", "Stopping", True),
          "terminate": ("TerminateInstances", "Terminating", True)}
 LAUNCH_FIELDS = {"InvalidAMIID": "image_id", "~image": "image_id",
                  "InvalidInstanceType": "instance_type", "InsufficientInstanceCapacity":
-                 "instance_type", "~instance type": "instance_type",
+                 "instance_type", "~instance type": "instance_type", "~InstanceType": "instance_type",
                  "InvalidKeyPair": "key_name", "~key pair": "key_name",
                  "InvalidSubnetID": "subnet_id", "~subnet": "subnet_id",
                  "InvalidGroup": "group_ids", "InvalidSecurityGroupID": "group_ids",
