@@ -25,7 +25,9 @@ SECURITY_HEADERS = [
     ("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; "
      "frame-ancestors 'none'; form-action 'self'; base-uri 'none'"),
     ("X-Content-Type-Options", "nosniff"),
-    ("Referrer-Policy", "no-referrer"),  # sign-in link tokens never leak in a Referer
+    # A Referer only to the console itself (no-referrer would make browsers send
+    # "Origin: null" on form posts, which the CSRF check must refuse).
+    ("Referrer-Policy", "same-origin"),
     ("X-Frame-Options", "DENY"),
 ]
 

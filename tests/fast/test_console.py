@@ -3,6 +3,7 @@ account isolation, pages, and API errors shown at the field they concern."""
 
 from __future__ import annotations
 
+import base64
 import re
 
 import pytest
@@ -104,6 +105,8 @@ def test_forged_posts_are_refused(fast, console, image_id):
                         headers={"Sec-Fetch-Site": "cross-site"}).status == 403
     assert console.post("/console/instances/launch", form,
                         headers={"Referer": "http://evil.example/x"}).status == 403
+    assert console.post("/console/instances/launch", form,
+                        headers={"Origin": "null"}).status == 403  # sandboxed or data: pages
     assert len(instance_ids(console.get("/console/instances").text)) == count
 
 
@@ -114,12 +117,14 @@ def test_launch_from_the_wizard_and_watch_it_run(fast, console, image_id, key_pa
         assert f">{label}" in page.text
     group = ec2.describe_security_groups(GroupNames=["default"])["SecurityGroups"][0]["GroupId"]
     instance_id = launch(console, image_id, name="wizard", key_name=key_pair[0],
-                         group_ids=group, user_data="#!/bin/sh\necho hello")
+                         group_ids=group, user_data="#!/bin/sh\r\necho hello\r\n")
     inst = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
     assert inst["KeyName"] == key_pair[0] and inst["SecurityGroups"][0]["GroupId"] == group
     assert {"Key": "Name", "Value": "wizard"} in inst["Tags"]
-    assert ec2.describe_instance_attribute(InstanceId=instance_id, Attribute="userData")[
-        "UserData"]["Value"]  # user data arrived (base64-encoded, as boto3 sends it)
+    # User data arrives as boto3 sends it (base64), with the browser's CRLFs made LFs.
+    assert base64.b64decode(ec2.describe_instance_attribute(
+        InstanceId=instance_id, Attribute="userData")["UserData"]["Value"]) == (
+        b"#!/bin/sh\necho hello\n")
     # The fragment the page polls shows the state turning running.
     assert wait_for(lambda: 'data-state="running"' in console.get(
         f"/console/instances/rows?q={instance_id}").text, 10)

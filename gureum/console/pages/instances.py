@@ -123,7 +123,10 @@ def launch(page: Page) -> Response:
     f = page.request
     values = {"image_id": f.field("image_id"), "instance_type": f.field("instance_type"),
               "key_name": f.field("key_name"), "subnet_id": f.field("subnet_id"),
-              "group_ids": f.fields("group_ids"), "user_data": f.form.get("user_data", [""])[0],
+              "group_ids": f.fields("group_ids"),
+              # Browsers send a textarea's lines ending in CRLF: a shebang line ending in
+              # CR names an interpreter that does not exist.
+              "user_data": f.form.get("user_data", [""])[0].replace("\r\n", "\n"),
               "name": f.field("name"), "count": f.field("count") or "1"}
     params: dict[str, Any] = {"ImageId": values["image_id"],
                               "InstanceType": values["instance_type"],
