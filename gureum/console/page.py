@@ -42,7 +42,7 @@ class Page:
         base = {"request": self.request, "session": session, "csrf_field": csrf.FIELD,
                 "csrf_token": session.csrf_token if session else "",
                 "flashes": session.take_flashes() if session else [],
-                "errors": {}, "nav": template.split(".")[0].split("_")[0]}
+                "errors": {}}
         return Response(status, self.console.views.render(template, **{**base, **context}))
 
     def fragment(self, template: str, **context: Any) -> Response:

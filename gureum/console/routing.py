@@ -47,12 +47,17 @@ def load_pages() -> None:
     """Import every page module so their routes register."""
     from gureum.console.pages import (  # noqa: F401
         addresses,
+        apps,
         auth,
+        autoscaling,
         images,
         instances,
         key_pairs,
+        load_balancers,
+        monitoring,
         networks,
         security_groups,
+        volumes,
     )
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from gureum.console.http import Response
 from gureum.console.page import Page, error_on
+from gureum.console.pages.monitoring import instance_cpu_chart
 from gureum.console.routing import route
 from gureum.errors import ApiError
 
@@ -171,7 +172,8 @@ def ssh_commands(inst: dict[str, Any]) -> list[str]:
 def show(page: Page, instance_id: str) -> Response:
     inst = _one(page, instance_id)
     return page.render("instance.html", inst=inst, row=Row.of(inst),
-                       ssh=ssh_commands(inst), verbs=VERBS)
+                       ssh=ssh_commands(inst), verbs=VERBS,
+                       cpu=instance_cpu_chart(page, instance_id))
 
 
 @route("GET", "/instances/{instance_id}/summary")

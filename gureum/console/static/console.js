@@ -2,7 +2,7 @@
 "use strict";
 
 // Live refresh: an element with data-refresh="URL" has its content replaced by what URL
-// answers, every two seconds while the tab is visible (instance states turn running
+// answers, every two seconds (or data-every ms) while the tab is visible (instance states turn running
 // without a reload). A failed fetch (server restarting) just waits for the next round.
 const REFRESH_MS = 2000;
 
@@ -39,8 +39,10 @@ function wireCopyButtons(root) {
 
 document.addEventListener("DOMContentLoaded", () => {
   wireCopyButtons(document);
+  // data-every: another period (graphs: 10 s); data-load: fetch at once (no content yet).
   document.querySelectorAll("[data-refresh]").forEach((el) => {
-    setInterval(() => refresh(el), REFRESH_MS);
+    if (el.dataset.load) refresh(el);
+    setInterval(() => refresh(el), Number(el.dataset.every || REFRESH_MS));
   });
   // The search box filters as you type (the same request the Filter button makes).
   const search = document.getElementById("f-q");
