@@ -213,3 +213,64 @@ def test_page_loads_are_quick(page, server):  # noqa: ANN001
                            ".domContentLoadedEventEnd")
     assert loaded < 1000, loaded
     assert time.monotonic() - started < 5
+
+
+PAGES = ["images", "key-pairs", "security-groups", "vpcs", "addresses", "volumes",
+         "load-balancers", "auto-scaling", "alarms", "apps"]
+
+
+def test_every_page_on_a_laptop_and_a_phone(page, server, browser):  # noqa: ANN001
+    for name in PAGES:
+        response = page.goto(f"{server.endpoint}/console/{name}")
+        assert response is not None and response.status == 200, name
+        expect(page.locator("nav a[aria-current=page]")).to_have_count(1)
+        shot(page, f"page-{name}")
+    phone = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True,
+                                has_touch=True)
+    try:
+        small = phone.new_page()
+        sign_in_with_key(small, server)
+        for name in ["instances", "instances/launch", "security-groups"]:
+            small.goto(f"{server.endpoint}/console/{name}")
+            # Wide tables scroll inside their box; the page itself never scrolls sideways.
+            assert small.evaluate("document.documentElement.scrollWidth <= innerWidth + 1"), name
+            shot(small, f"phone-{name.replace('/', '-')}")
+    finally:
+        phone.close()
+
+
+def sign_in_with_key(page, server: Server) -> None:  # noqa: ANN001
+    """Sign in with the default account's access key (the printed link is spent)."""
+    access, secret = server.credentials()
+    page.goto(f"{server.endpoint}/console/signin")
+    page.get_by_label("Access key ID").fill(access)
+    page.get_by_label("Secret access key").fill(secret)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Instances")).to_be_visible()
+
+
+def test_keyboard_sign_in_and_key_pair_download(browser, server):  # noqa: ANN001
+    context = browser.new_context(accept_downloads=True)
+    try:
+        page = context.new_page()
+        page.goto(f"{server.endpoint}/console/key-pairs")  # signed out: the sign-in form
+        access, secret = server.credentials()
+        expect(page.get_by_label("Access key ID")).to_be_focused()  # typing goes there
+        page.keyboard.type(access)
+        page.keyboard.press("Tab")
+        page.keyboard.type(secret)
+        page.keyboard.press("Enter")
+        expect(page).to_have_url(f"{server.endpoint}/console/key-pairs")
+        page.get_by_label("New key pair name").fill("console-dl")
+        page.get_by_role("button", name="Create key pair").click()
+        material = page.get_by_label(re.compile("Private key")).input_value()
+        assert "PRIVATE KEY" in material
+        with page.expect_download() as download:
+            page.get_by_role("link", name="Download console-dl.pem").click()
+        assert download.value.suggested_filename == "console-dl.pem"
+        assert Path(download.value.path()).read_text() == material
+        shot(page, "key-pair-created")
+        page.goto(f"{server.endpoint}/console/key-pairs")
+        assert "PRIVATE KEY" not in page.content()  # shown once
+    finally:
+        context.close()
