@@ -7,6 +7,7 @@ import base64
 from dataclasses import dataclass
 from typing import Any
 
+from gureum.console import csrf
 from gureum.console.http import Response
 from gureum.console.page import Page, error_on
 from gureum.console.pages.monitoring import instance_cpu_chart
@@ -28,6 +29,13 @@ LAUNCH_FIELDS = {"InvalidAMIID": "image_id", "~image": "image_id",
                  "~security group": "group_ids", "InvalidUserData": "user_data",
                  "~user data": "user_data", "~MinCount": "count", "~MaxCount": "count",
                  "InstanceLimitExceeded": "count", "InvalidTag": "name", "~tag": "name"}
+
+
+def verbs_for(state: str) -> list[str]:
+    """The state actions offered in a state (the API answers the others with
+    IncorrectInstanceState; no point offering them)."""
+    return {"pending": ["stop", "terminate"], "running": ["stop", "reboot", "terminate"],
+            "stopping": ["terminate"], "stopped": ["start", "terminate"]}.get(state, [])
 
 
 @dataclass
@@ -171,9 +179,8 @@ def ssh_commands(inst: dict[str, Any]) -> list[str]:
 @route("GET", "/instances/{instance_id}")
 def show(page: Page, instance_id: str) -> Response:
     inst = _one(page, instance_id)
-    return page.render("instance.html", inst=inst, row=Row.of(inst),
-                       ssh=ssh_commands(inst), verbs=VERBS,
-                       cpu=instance_cpu_chart(page, instance_id))
+    return page.render("instance.html", inst=inst, row=Row.of(inst), ssh=ssh_commands(inst),
+                       verbs_for=verbs_for, cpu=instance_cpu_chart(page, instance_id))
 
 
 @route("GET", "/instances/{instance_id}/summary")
@@ -181,7 +188,8 @@ def summary(page: Page, instance_id: str) -> Response:
     """The instance's state and addresses alone, refreshed live on its page."""
     inst = _one(page, instance_id)
     return page.fragment("_instance_summary.html", inst=inst, row=Row.of(inst),
-                         ssh=ssh_commands(inst))
+                         ssh=ssh_commands(inst), verbs_for=verbs_for, csrf_field=csrf.FIELD,
+                         csrf_token=page.session.csrf_token)
 
 
 @route("POST", "/instances/{instance_id}/{verb}")
