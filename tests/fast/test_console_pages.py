@@ -20,7 +20,7 @@ def console(fast: FastCloud) -> ConsoleClient:
     return signed_in(fast)
 
 
-def test_volumes_and_snapshots(console, ec2):
+def test_volumes_and_snapshots(console, ec2, image_id):
     console.get("/console/volumes")
     bad = console.post("/console/volumes", {"size": "0"})
     assert bad.status == 400 and field_error(bad.text, "size").startswith("InvalidParameterValue")
@@ -30,6 +30,18 @@ def test_volumes_and_snapshots(console, ec2):
         "Creating ")[1]).group(0)
     assert wait_for(lambda: ec2.describe_volumes(VolumeIds=[volume_id])["Volumes"][0][
         "State"] == "available", 10)
+    instance_id = ec2.run_instances(ImageId=image_id, InstanceType="t3.nano", MinCount=1,
+                                    MaxCount=1)["Instances"][0]["InstanceId"]
+    assert wait_for(lambda: f'value="{instance_id}"' in console.get("/console/volumes").text, 10)
+    assert console.post(f"/console/volumes/{volume_id}/attach", {
+        "instance_id": instance_id, "device": "/dev/sdf"}).status == 303
+    assert wait_for(lambda: ec2.describe_volumes(VolumeIds=[volume_id])["Volumes"][0][
+        "State"] == "in-use", 10)
+    assert f"/console/volumes/{volume_id}/detach" in console.get("/console/volumes").text
+    console.post(f"/console/volumes/{volume_id}/detach", {"confirm": "yes"})
+    assert wait_for(lambda: ec2.describe_volumes(VolumeIds=[volume_id])["Volumes"][0][
+        "State"] == "available", 10)
+    ec2.terminate_instances(InstanceIds=[instance_id])
     assert console.post(f"/console/volumes/{volume_id}/snapshot").status == 303
     (snap,) = ec2.describe_snapshots(Filters=[{"Name": "volume-id", "Values": [volume_id]}])[
         "Snapshots"]

@@ -6,6 +6,7 @@ from typing import Any
 
 from gureum.console.http import Response
 from gureum.console.page import Page, error_on
+from gureum.console.pages.instances import instances
 from gureum.console.routing import route
 from gureum.errors import ApiError
 
@@ -17,8 +18,9 @@ def _list(page: Page, status: int = 200, **context: Any) -> Response:
     context.setdefault("size", "8")
     volumes = page.call("DescribeVolumes")["Volumes"]
     snapshots = page.call("DescribeSnapshots", {"OwnerIds": ["self"]})["Snapshots"]
+    live = [i for i in instances(page) if i["State"]["Name"] in ("running", "stopped")]
     return page.render("volumes.html", status=status, volumes=volumes, snapshots=snapshots,
-                       **context)
+                       instances=live, **context)
 
 
 @route("GET", "/volumes")
@@ -51,6 +53,23 @@ def _change(page: Page, action: str, params: dict[str, str], message: str) -> Re
 def snapshot(page: Page, volume_id: str) -> Response:
     return _change(page, "CreateSnapshot", {"VolumeId": volume_id},
                    "Snapshot {SnapshotId} of " + volume_id + " started")
+
+
+@route("POST", "/volumes/{volume_id}/attach")
+def attach(page: Page, volume_id: str) -> Response:
+    instance_id, device = page.request.field("instance_id"), page.request.field("device")
+    return _change(page, "AttachVolume", {"VolumeId": volume_id, "InstanceId": instance_id,
+                                          "Device": device},
+                   f"Attaching {volume_id} to {instance_id} as {device}")
+
+
+@route("POST", "/volumes/{volume_id}/detach")
+def detach(page: Page, volume_id: str) -> Response:
+    if page.request.field("confirm") != "yes":
+        return page.render("confirm_delete.html", kind="volume", name=volume_id, verb="detach",
+                           action=f"/console/volumes/{volume_id}/detach", back="/console/volumes",
+                           note="It is unmounted inside the instance: close its files first.")
+    return _change(page, "DetachVolume", {"VolumeId": volume_id}, f"Detaching {volume_id}")
 
 
 @route("POST", "/volumes/{volume_id}/delete")
