@@ -183,8 +183,12 @@ def test_console_end_to_end(page, server, ec2, image_id, key_pair, forger, brows
     shot(other_page, "09-second-account")
     other.close()
 
-    # Terminate, confirmed, and watch it go.
+    # Its CPU graph has points by now (measured every 2 s by this server).
     page.goto(f"{endpoint}/console/instances/{instance_id}")
+    expect(page.locator("#cpu svg polyline")).to_have_count(1, timeout=30_000)
+    shot(page, "09b-cpu-graph")
+
+    # Terminate, confirmed, and watch it go.
     page.get_by_role("button", name="Terminate").click()
     page.get_by_role("button", name="Yes, terminate").click()
     expect(page.locator(".flash")).to_contain_text(f"Terminating {instance_id}")

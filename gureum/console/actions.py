@@ -36,8 +36,8 @@ class Actions:
         operation = protocol.model.operation_model(action)
         serializer = self._serializers.get(protocol.kind)
         if serializer is None:
-            serializer = self._serializers[protocol.kind] = create_serializer(
-                protocol.kind, include_validation=False)
+            serializer = self._serializers[protocol.kind] = _lenient(create_serializer(
+                protocol.kind, include_validation=False))
         body = serializer.serialize_to_request(params or {}, operation)["body"]
         raw: dict[str, str] | bytes = (
             {k: _wire(v) for k, v in body.items()} if isinstance(body, dict) else body)
@@ -47,6 +47,17 @@ class Actions:
     def _protocol(self, signing: str) -> Protocol:
         kinds = self.api.protocols[signing].by_kind
         return next(kinds[k] for k in FORM_KINDS if k in kinds)
+
+
+def _lenient(serializer: Any) -> Any:
+    """Form fields are text: botocore passes text through for integers, but raises on
+    text for floats. Pass it through too, so the API's parser judges "abc" for a
+    Threshold and answers with its own error, as it would to any client."""
+    handle_float = getattr(serializer, "_handle_float", None)
+    if handle_float is not None:
+        serializer._handle_float = lambda value: (
+            value if isinstance(value, str) else handle_float(value))
+    return serializer
 
 
 def _wire(value: Any) -> str:

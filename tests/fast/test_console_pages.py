@@ -120,11 +120,18 @@ def test_alarms_and_cpu_graph(fast, console, ec2, image_id):
     instance_id = ec2.run_instances(ImageId=image_id, InstanceType="t3.nano", MinCount=1,
                                     MaxCount=1)["Instances"][0]["InstanceId"]
     try:
-        cw.put_metric_alarm(AlarmName="console-cpu", Namespace="AWS/EC2",
-                            MetricName="CPUUtilization", Statistic="Average", Period=60,
-                            EvaluationPeriods=1, Threshold=80,
-                            ComparisonOperator="GreaterThanThreshold",
-                            Dimensions=[{"Name": "InstanceId", "Value": instance_id}])
+        console.get("/console/alarms")
+        form = {"alarm_name": "console-cpu", "instance_id": instance_id,
+                "operator": "GreaterThanThreshold", "threshold": "80", "period": "60",
+                "periods": "1"}
+        bad = console.post("/console/alarms", {**form, "period": "45"})
+        assert bad.status == 400 and field_error(bad.text, "period").startswith(
+            "InvalidParameterValue")
+        bad = console.post("/console/alarms", {**form, "threshold": "high"})
+        assert field_error(bad.text, "threshold").startswith("InvalidParameterValue")
+        assert console.post("/console/alarms", form).status == 303
+        (alarm,) = cw.describe_alarms(AlarmNames=["console-cpu"])["MetricAlarms"]
+        assert alarm["Dimensions"] == [{"Name": "InstanceId", "Value": instance_id}]
         alarms = console.get("/console/alarms").text
         assert "console-cpu" in alarms and "GreaterThanThreshold" in alarms
         assert "console-cpu" in console.get("/console/alarms/rows").text
@@ -133,8 +140,10 @@ def test_alarms_and_cpu_graph(fast, console, ec2, image_id):
             f"/console/instances/{instance_id}/cpu").text, 15, interval=0.5)
         assert 'data-refresh="/console/instances/' + instance_id + '/cpu"' in console.get(
             f"/console/instances/{instance_id}").text
+        assert console.post("/console/alarms/delete", {"alarm_name": "console-cpu",
+                                                       "confirm": "yes"}).status == 303
+        assert not cw.describe_alarms(AlarmNames=["console-cpu"])["MetricAlarms"]
     finally:
-        cw.delete_alarms(AlarmNames=["console-cpu"])
         ec2.terminate_instances(InstanceIds=[instance_id])
 
 
