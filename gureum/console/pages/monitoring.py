@@ -14,11 +14,14 @@ from gureum.console.page import Page, error_on
 from gureum.console.routing import route
 from gureum.errors import ApiError
 
-WINDOW = dt.timedelta(minutes=30)
+# gureum measures every 10 s (GUREUM_METRICS_INTERVAL): graphs show the last quarter
+# hour at that resolution, so a busy app shows within seconds.
+WINDOW = dt.timedelta(minutes=15)
+PERIOD = 10
 
 
 def series(page: Page, namespace: str, metric: str, dimensions: dict[str, str],
-           statistic: str = "Average", period: int = 60,
+           statistic: str = "Average", period: int = PERIOD,
            window: dt.timedelta = WINDOW) -> tuple[list[tuple[dt.datetime, float]], dt.datetime,
                                                    dt.datetime]:
     """One statistic of a metric over the last `window`, as (time, value) points."""
