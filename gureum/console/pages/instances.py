@@ -15,7 +15,7 @@ from gureum.console.routing import route
 from gureum.errors import ApiError
 
 STATES = ["pending", "running", "stopping", "stopped", "shutting-down", "terminated"]
-# State actions: (API action, past tense, asks to confirm).
+# State actions: (API action, what the flash says it is doing, asks to confirm first).
 VERBS = {"stop": ("StopInstances", "Stopping", True),
          "start": ("StartInstances", "Starting", False),
          "reboot": ("RebootInstances", "Rebooting", True),
