@@ -110,6 +110,13 @@ def test_forged_posts_are_refused(fast, console, image_id):
     assert len(instance_ids(console.get("/console/instances").text)) == count
 
 
+def test_a_token_works_only_with_its_own_session(fast, console, image_id):
+    stranger = signed_in(fast)  # same account, another session: its token is its own
+    form = {"image_id": image_id, "instance_type": "t3.micro", "count": "1",
+            "csrf_token": stranger.csrf_token}
+    assert console.post("/console/instances/launch", form).status == 403
+
+
 def test_launch_from_the_wizard_and_watch_it_run(fast, console, image_id, key_pair, ec2):
     page = console.get("/console/instances/launch")
     assert page.status == 200
