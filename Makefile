@@ -3,8 +3,8 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 APT_PACKAGES := runc nftables mmdebstrap openssh-client e2fsprogs xfsprogs fio iproute2 util-linux haproxy wrk \
-	python3-venv ca-certificates
-HOST_TOOLS := runc nft mmdebstrap ssh mkfs.ext4 mkfs.xfs fio ip losetup haproxy wrk
+	python3-venv ca-certificates chromium
+HOST_TOOLS := runc nft mmdebstrap ssh mkfs.ext4 mkfs.xfs fio ip losetup haproxy wrk chromium
 
 .PHONY: up test bench lint deps venv lock coverage clean-test-data
 

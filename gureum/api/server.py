@@ -31,6 +31,8 @@ from gureum.api.models import service_model
 from gureum.api.query_parser import QueryParser
 from gureum.api.ratelimit import RateLimiter
 from gureum.api.xml_serializer import XmlSerializer
+from gureum.console import Console
+from gureum.console.http import Request as ConsoleRequest
 from gureum.errors import ApiError
 
 if TYPE_CHECKING:
@@ -157,25 +159,33 @@ class Api:
                   raw: dict[str, str] | bytes, request_id: str) -> bytes:
         if not action:
             raise api_exc.MissingAction("The request must contain the parameter Action")
+        account_id = self.cloud.account_for(credential.access_key_id)
+        result = self.call(protocol, credential.service, action, raw, account_id,
+                           credential.region, request_id)
+        return protocol.serializer.response(protocol.model.operation_model(action), result,
+                                            request_id)
+
+    def call(self, protocol: Protocol, service: str, action: str, raw: dict[str, str] | bytes,
+             account_id: str, region: str, request_id: str) -> dict[str, Any]:
+        """One action as `account_id`: the model's parse (and its validation), DryRun, the
+        account's rate limit, the handler. The web console calls actions through here too,
+        so its validation and errors are the API's own."""
         if action not in protocol.model.operation_names:
             raise api_exc.InvalidAction(f"The action {action[:128]} is not valid for this web service.")
-        handler = HANDLERS.get((credential.service, action))
+        handler = HANDLERS.get((service, action))
         if handler is None:
             raise api_exc.NotImplementedAction(
                 f"The action {action} is not implemented by gureum yet (see docs/COVERAGE.md).")
-        operation = protocol.model.operation_model(action)
-        parsed = protocol.parse(operation, raw)
+        parsed = protocol.parse(protocol.model.operation_model(action), raw)
         if parsed.get("DryRun"):
             raise api_exc.DryRunOperation("Request would have succeeded, but DryRun flag is set.")
-        account_id = self.cloud.account_for(credential.access_key_id)
         self.limiter.take(account_id)
-        ctx = RequestContext(self.cloud, account_id, request_id, credential.region)
-        current = CURRENT_ACTION.set((SERVICES[credential.service], action))
+        ctx = RequestContext(self.cloud, account_id, request_id, region)
+        current = CURRENT_ACTION.set((SERVICES[service], action))
         try:
-            result = handler(ctx, parsed)
+            return handler(ctx, parsed)
         finally:
             CURRENT_ACTION.reset(current)
-        return protocol.serializer.response(operation, result, request_id)
 
 
 def _decoded(headers: dict[str, str], body: bytes) -> bytes:
@@ -217,6 +227,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     protocol_version = "HTTP/1.1"
     api: Api
+    console: Console
     server_version = "gureum"
     timeout = 60  # a slow or stalled client cannot hold a thread forever
 
@@ -244,7 +255,21 @@ class _Handler(BaseHTTPRequestHandler):
         if len(body) < size:  # truncated body: the client went away
             self.close_connection = True
             return
+        if self.path == "/console" or self.path.startswith(("/console/", "/console?")):
+            self._reply_console(headers, body)
+            return
         self._reply(*self.api.handle(self.command, self.path, headers, body))
+
+    def _reply_console(self, headers: dict[str, str], body: bytes) -> None:
+        """The web console (gureum/console): its own sign-in instead of SigV4."""
+        answer = self.console.handle(ConsoleRequest(self.command, self.path, headers, body))
+        self.send_response(answer.status)
+        self.send_header("Content-Type", answer.content_type)
+        for name, value in answer.headers:
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(answer.body)))
+        self.end_headers()
+        self.wfile.write(answer.body)
 
     def _discard(self, size: int) -> None:
         """Read (and drop) a moderately oversized body before answering, so the client is
@@ -277,10 +302,14 @@ class ApiServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     request_queue_size = 128
+    console: Console
 
 
 def serve(cloud: Cloud, host: str, port: int) -> ApiServer:
-    handler = type("Handler", (_Handler,), {"api": Api(cloud)})
+    api = Api(cloud)
+    console = Console(api)
+    handler = type("Handler", (_Handler,), {"api": api, "console": console})
     server = ApiServer((host, port), handler)
+    server.console = console
     threading.Thread(target=server.serve_forever, name="api", daemon=True).start()
     return server

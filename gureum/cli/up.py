@@ -135,6 +135,9 @@ def up(cfg: Config, profile: str = "gureum", write_profile: bool = True) -> int:
     console.print(f"[bold green]gureum is up[/] at [bold]{cfg.endpoint}[/] "
                   f"(region {cfg.region}, data {cfg.data_dir}, prefix {cfg.prefix})")
     console.print(f"account {account_id}; {profile_line}")
+    # One-time: the first visitor is signed in as the default account, then it is spent.
+    console.print(f"web console: {running.server.console.sign_in_url(account_id)}",
+                  soft_wrap=True)
     reach = (f"public addresses {cfg.public_pool} answer on {cfg.public_interface}"
              if cfg.public_interface else
              f"public addresses {cfg.public_pool} (loopback: this host only)")

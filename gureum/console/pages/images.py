@@ -1,0 +1,13 @@
+"""Images the account may launch: the cloud's own, its own and those shared with it."""
+
+from __future__ import annotations
+
+from gureum.console.http import Response
+from gureum.console.page import Page
+from gureum.console.routing import route
+
+
+@route("GET", "/images")
+def list_images(page: Page) -> Response:
+    images = page.call("DescribeImages")["Images"]
+    return page.render("images.html", images=images)

@@ -1,0 +1,157 @@
+"""The console's other pages against the in-process cloud: volumes and snapshots, load
+balancers with target health and graphs, Auto Scaling groups with their activities,
+alarms, CPU graphs, deployed apps."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from test_console import field_error, signed_in
+
+from gureum.console.charts import line_chart
+from gureum.console.testing import ConsoleClient
+from gureum.testing import wait_for
+from gureum.testing_inprocess import FastCloud
+
+
+@pytest.fixture(scope="module")
+def console(fast: FastCloud) -> ConsoleClient:
+    return signed_in(fast)
+
+
+def test_volumes_and_snapshots(console, ec2, image_id):
+    console.get("/console/volumes")
+    bad = console.post("/console/volumes", {"size": "0"})
+    assert bad.status == 400 and field_error(bad.text, "size").startswith("InvalidParameterValue")
+    made = console.post("/console/volumes", {"size": "1"})
+    assert made.status == 303
+    volume_id = re.search(r"vol-[0-9a-f]+", console.get("/console/volumes").text.split(
+        "Creating ")[1]).group(0)
+    assert wait_for(lambda: ec2.describe_volumes(VolumeIds=[volume_id])["Volumes"][0][
+        "State"] == "available", 10)
+    instance_id = ec2.run_instances(ImageId=image_id, InstanceType="t3.nano", MinCount=1,
+                                    MaxCount=1)["Instances"][0]["InstanceId"]
+    assert wait_for(lambda: f'value="{instance_id}"' in console.get("/console/volumes").text, 10)
+    assert console.post(f"/console/volumes/{volume_id}/attach", {
+        "instance_id": instance_id, "device": "/dev/sdf"}).status == 303
+    assert wait_for(lambda: ec2.describe_volumes(VolumeIds=[volume_id])["Volumes"][0][
+        "State"] == "in-use", 10)
+    assert f"/console/volumes/{volume_id}/detach" in console.get("/console/volumes").text
+    console.post(f"/console/volumes/{volume_id}/detach", {"confirm": "yes"})
+    assert wait_for(lambda: ec2.describe_volumes(VolumeIds=[volume_id])["Volumes"][0][
+        "State"] == "available", 10)
+    ec2.terminate_instances(InstanceIds=[instance_id])
+    assert console.post(f"/console/volumes/{volume_id}/snapshot").status == 303
+    (snap,) = ec2.describe_snapshots(Filters=[{"Name": "volume-id", "Values": [volume_id]}])[
+        "Snapshots"]
+    assert snap["SnapshotId"] in console.get("/console/volumes").text
+    assert wait_for(lambda: ec2.describe_snapshots(SnapshotIds=[snap["SnapshotId"]])[
+        "Snapshots"][0]["State"] == "completed", 10)
+    assert console.post(f"/console/snapshots/{snap['SnapshotId']}/delete",
+                        {"confirm": "yes"}).status == 303
+    assert console.post(f"/console/volumes/{volume_id}/delete", {"confirm": "yes"}).status == 303
+    assert wait_for(lambda: not ec2.describe_volumes(Filters=[
+        {"Name": "volume-id", "Values": [volume_id]}])["Volumes"], 10)
+
+
+def test_load_balancer_with_target_health_and_graphs(fast, console, ec2, image_id):
+    elb = fast.client("elbv2")
+    subnet = ec2.describe_subnets()["Subnets"][0]
+    lb = elb.create_load_balancer(Name="console-lb", Subnets=[subnet["SubnetId"]])[
+        "LoadBalancers"][0]
+    tg = elb.create_target_group(Name="console-tg", Protocol="HTTP", Port=8080,
+                                 VpcId=subnet["VpcId"])["TargetGroups"][0]
+    elb.create_listener(LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTP", Port=80,
+                        DefaultActions=[{"Type": "forward",
+                                         "TargetGroupArn": tg["TargetGroupArn"]}])
+    instance_id = ec2.run_instances(ImageId=image_id, InstanceType="t3.nano", MinCount=1,
+                                    MaxCount=1)["Instances"][0]["InstanceId"]
+    try:
+        elb.register_targets(TargetGroupArn=tg["TargetGroupArn"], Targets=[{"Id": instance_id}])
+        assert "console-lb" in console.get("/console/load-balancers").text
+        page = console.get("/console/load-balancers/console-lb")
+        assert page.status == 200 and "HTTP:80" in page.text and instance_id in page.text
+        health = console.get("/console/load-balancers/console-lb/health").text
+        assert re.search(r'data-health="(initial|healthy|unhealthy|unused)"', health)
+        graphs = console.get("/console/load-balancers/console-lb/graphs").text
+        assert graphs.count("<svg") == 2 and "Requests" in graphs and "Latency" in graphs
+        assert console.get("/console/load-balancers/nope").status == 400
+    finally:
+        ec2.terminate_instances(InstanceIds=[instance_id])
+        elb.delete_load_balancer(LoadBalancerArn=lb["LoadBalancerArn"])
+
+
+def test_auto_scaling_group_with_activities_and_capacity(fast, console, ec2, image_id):
+    asg = fast.client("autoscaling")
+    ec2.create_launch_template(LaunchTemplateName="console-asg", LaunchTemplateData={
+        "ImageId": image_id, "InstanceType": "t3.nano"})
+    subnet = ec2.describe_subnets()["Subnets"][0]["SubnetId"]
+    asg.create_auto_scaling_group(AutoScalingGroupName="console-asg", MinSize=0, MaxSize=2,
+                                  DesiredCapacity=1, VPCZoneIdentifier=subnet,
+                                  LaunchTemplate={"LaunchTemplateName": "console-asg"},
+                                  Tags=[{"Key": "gureum:app", "Value": "console-app",
+                                         "PropagateAtLaunch": False},
+                                        {"Key": "gureum:release", "Value": "v1",
+                                         "PropagateAtLaunch": False}])
+    try:
+        assert "console-asg" in console.get("/console/auto-scaling").text
+        assert wait_for(lambda: "Launching a new EC2 instance" in console.get(
+            "/console/auto-scaling/console-asg/live").text, 15)
+        page = console.get("/console/auto-scaling/console-asg")
+        too_many = console.post("/console/auto-scaling/console-asg/capacity", {"desired": "5"})
+        assert too_many.status == 400
+        assert field_error(too_many.text, "desired").startswith("ValidationError")
+        assert console.post("/console/auto-scaling/console-asg/capacity",
+                            {"desired": "0"}).status == 303
+        assert asg.describe_auto_scaling_groups(AutoScalingGroupNames=["console-asg"])[
+            "AutoScalingGroups"][0]["DesiredCapacity"] == 0
+        assert page.status == 200
+        apps = console.get("/console/apps").text
+        assert "console-app" in apps and "console-app.gureum-1.apps.gureum.internal" in apps
+        assert "serving" not in console.get("/console/apps/console-app").text  # no releases
+        assert console.get("/console/auto-scaling/nope").status == 400
+    finally:
+        asg.delete_auto_scaling_group(AutoScalingGroupName="console-asg", ForceDelete=True)
+
+
+def test_alarms_and_cpu_graph(fast, console, ec2, image_id):
+    cw = fast.client("cloudwatch")
+    instance_id = ec2.run_instances(ImageId=image_id, InstanceType="t3.nano", MinCount=1,
+                                    MaxCount=1)["Instances"][0]["InstanceId"]
+    try:
+        console.get("/console/alarms")
+        form = {"alarm_name": "console-cpu", "instance_id": instance_id,
+                "operator": "GreaterThanThreshold", "threshold": "80", "period": "60",
+                "periods": "1"}
+        bad = console.post("/console/alarms", {**form, "period": "45"})
+        assert bad.status == 400 and field_error(bad.text, "period").startswith(
+            "InvalidParameterValue")
+        bad = console.post("/console/alarms", {**form, "threshold": "high"})
+        assert field_error(bad.text, "threshold").startswith("InvalidParameterValue")
+        assert console.post("/console/alarms", form).status == 303
+        (alarm,) = cw.describe_alarms(AlarmNames=["console-cpu"])["MetricAlarms"]
+        assert alarm["Dimensions"] == [{"Name": "InstanceId", "Value": instance_id}]
+        alarms = console.get("/console/alarms").text
+        assert "console-cpu" in alarms and "GreaterThanThreshold" in alarms
+        assert "console-cpu" in console.get("/console/alarms/rows").text
+        # The metrics controller measures the running instance (every second here).
+        assert wait_for(lambda: "<polyline" in console.get(
+            f"/console/instances/{instance_id}/cpu").text, 15, interval=0.5)
+        assert 'data-refresh="/console/instances/' + instance_id + '/cpu"' in console.get(
+            f"/console/instances/{instance_id}").text
+        assert console.post("/console/alarms/delete", {"alarm_name": "console-cpu",
+                                                       "confirm": "yes"}).status == 303
+        assert not cw.describe_alarms(AlarmNames=["console-cpu"])["MetricAlarms"]
+    finally:
+        ec2.terminate_instances(InstanceIds=[instance_id])
+
+
+def test_chart_scales_and_labels():
+    import datetime as dt
+    t0 = dt.datetime(2026, 1, 1, 12, 0, tzinfo=dt.UTC)
+    svg = line_chart("CPU", [(t0, 1.0), (t0 + dt.timedelta(minutes=1), 3.0)], " %",
+                     floor_max=10.0)
+    assert 'aria-label="CPU: latest 3.00 %"' in svg and ">10 %<" in svg
+    assert "No data yet" in line_chart("CPU", [])
+    assert "<script" not in line_chart("<script>", [(t0, 1.0)])
