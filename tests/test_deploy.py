@@ -7,6 +7,7 @@ from __future__ import annotations
 import http.client
 import json
 import shutil
+import socket
 import subprocess
 import threading
 import time
@@ -37,6 +38,21 @@ def fetch(address: str, host: str = HOST, timeout: float = 3) -> tuple[int, str]
         return resp.status, resp.read().decode()
     finally:
         conn.close()
+
+
+def fetch_https(server: Server, address: str, host: str = HOST) -> tuple[int, str]:
+    """GET over TLS, the name sent by SNI and checked against the cloud CA's certificate."""
+    import ssl
+
+    context = ssl.create_default_context(cafile=str(server.data_dir / "pki" / "ca.pem"))
+    with socket.create_connection((address, 443), timeout=3) as raw, \
+            context.wrap_socket(raw, server_hostname=host) as tls:
+        tls.sendall(f"GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+        data = b""
+        while chunk := tls.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    return int(head.split()[1]), body.decode()
 
 
 def resolve(server: Server, name: str) -> list[str]:
@@ -121,6 +137,9 @@ def test_deploy_redeploy_broken_rollback_destroy(server: Server, app_dir: Path) 
     assert body.startswith("hello v1 from") and "greeting annyeong" in body
     assert f"http://{HOST}/" in out.stderr and address in out.stderr
     assert fetch(address, host="other.example")[0] == 404  # the listener's default
+    # HTTPS too: the cloud's CA signed the apps' wildcard certificate.
+    status, body = fetch_https(server, address)
+    assert status == 200 and body.startswith("hello v1 from")
     assert resolve(server, HOST) == [address]  # gureum's public DNS knows the app's name
     # The environment is in the image's root-only file: not in the API, not on the console.
     described = json.dumps(ec2.describe_instances(), default=str)
@@ -135,11 +154,14 @@ def test_deploy_redeploy_broken_rollback_destroy(server: Server, app_dir: Path) 
             InstanceId=member["InstanceId"], Attribute="userData")["UserData"]
 
     # 2. Redeploy under a steady stream: no failed request, old then new, then only new.
+    # It adds a domain of the user's own: answered by HTTP and HTTPS (a certificate the
+    # cloud's CA signs, chosen by SNI).
     _version(app_dir, "v2")
     with Stream(address) as stream:
         time.sleep(1)
         started = time.monotonic()
-        out = gureum(server, "deploy", str(app_dir), "--name", "hello")
+        out = gureum(server, "deploy", str(app_dir), "--name", "hello",
+                     "--domain", "shop.example.com")
         redeploy = time.monotonic() - started
         time.sleep(1)
     assert out.returncode == 0, out.stderr
@@ -147,6 +169,10 @@ def test_deploy_redeploy_broken_rollback_destroy(server: Server, app_dir: Path) 
     assert set(stream.seen) == {"v1", "v2"}
     last_old = max(i for i, v in enumerate(stream.seen) if v == "v1")
     assert stream.seen[-10:] == ["v2"] * 10 and last_old < len(stream.seen) - 10
+    assert "shop.example.com: point its DNS" in out.stderr
+    assert fetch(address, host="shop.example.com")[1].startswith("hello v2 from")
+    assert fetch_https(server, address, "shop.example.com")[1].startswith("hello v2 from")
+    assert fetch_https(server, address)[1].startswith("hello v2 from")
 
     # 3. A broken release: rolled back, non-zero exit with the app's own words, v2 serves.
     _version(app_dir, "v3", crash="DATABASE_URL is not set")

@@ -87,7 +87,8 @@ def cmd_logs(args: argparse.Namespace) -> int:
 def cmd_deploy(args: argparse.Namespace) -> int:
     from gureum.deploy import commands
 
-    return commands.deploy(_config(args), args.path, args.name, args.profile)
+    return commands.deploy(_config(args), args.path, args.name, args.profile,
+                           args.domain, args.certificate)
 
 
 def cmd_apps(args: argparse.Namespace) -> int:
@@ -207,6 +208,10 @@ def main(argv: list[str] | None = None) -> int:
                                 "Auto Scaling group; later deploys roll without downtime")
     dep.add_argument("path", nargs="?", default=".")
     dep.add_argument("--name", help="the app's name (default: gureum.toml's, else the folder's)")
+    dep.add_argument("--domain", action="append", metavar="HOST",
+                     help="a host name of yours it also answers to (repeatable)")
+    dep.add_argument("--certificate", metavar="ARN",
+                     help="an ACM certificate for those names (default: the cloud's CA signs one)")
     dep.set_defaults(func=cmd_deploy)
     app_command("apps", "list deployed apps").set_defaults(func=cmd_apps)
     rel = app_command("releases", "list an app's releases")

@@ -87,15 +87,24 @@ def _next_release(api: Api, app: str) -> str:
     return f"v{max(numbers, default=0) + 1}"
 
 
-def _show_address(api: Api, cfg: Config, app: str) -> None:
+def _show_address(api: Api, cfg: Config, app: str, domains: list[str] | None = None) -> None:
     lb = resources.find_lb(api)
     if lb is None:
         return
     address = resources._lb_address(lb)
     host = app_host(app, api.region)
-    console.print(f"[bold green]{app}[/] is live at [bold]http://{host}/[/]")
+    https = resources._listener(api, lb["LoadBalancerArn"], resources.HTTPS_PORT) is not None
+    console.print(f"[bold green]{app}[/] is live at [bold]http://{host}/[/]"
+                  + (f" and [bold]https://{host}/[/]" if https else ""))
     console.print(f"  load balancer {lb['DNSName']} -> public address {address}")
     console.print(f"  try: curl -H 'Host: {host}' http://{address}/")
+    for domain in domains or []:
+        console.print(f"  {domain}: point its DNS (an A record) at {address}")
+    if https:
+        from gureum.pki import CloudCA  # cryptography: only here, not at every command's start
+
+        console.print(f"  HTTPS certificates are signed by the cloud's CA: "
+                      f"{CloudCA(cfg.data_dir).cert_path} (curl --cacert it, or trust it)")
     if cfg.dns_listen:
         dns_host, _, dns_port = cfg.dns_listen.rpartition(":")
         console.print(f"  or resolve it with gureum's DNS: dig @{dns_host} -p {dns_port} {host}")
@@ -156,9 +165,14 @@ def _roll(api: Api, cfg: Config, app: str, image_id: str, rel: str, instance_typ
 
 
 @guarded
-def deploy(cfg: Config, path: str, name: str | None, profile: str = "gureum") -> int:
+def deploy(cfg: Config, path: str, name: str | None, profile: str = "gureum",
+           domains: list[str] | None = None, certificate: str | None = None) -> int:
     started = time.monotonic()
     app_spec = spec.load(path, name)
+    if domains:
+        app_spec.domains = spec.check_domains(app_spec.domains + domains)
+    if certificate:
+        app_spec.certificate = certificate
     app = app_spec.name
     api = Api(cfg, profile)
     group, current = _current(api, app)
@@ -179,6 +193,10 @@ def deploy(cfg: Config, path: str, name: str | None, profile: str = "gureum") ->
                 # The release never served: its image goes (the old one still serves).
                 api.ec2.deregister_image(ImageId=built.image_id)
                 raise
+            # Names and certificates follow gureum.toml (and --domain) at every deploy.
+            resources.ensure_routes(api, app, resources.ensure_shared(api),
+                                    group["TargetGroupARNs"][0], app_spec.domains,
+                                    app_spec.certificate)
         else:
             status.update("creating the app's resources")
             t1 = time.monotonic()
@@ -188,6 +206,8 @@ def deploy(cfg: Config, path: str, name: str | None, profile: str = "gureum") ->
                                                           app_spec.health_path, shared)
                 template_id, version = resources.new_template_version(
                     api, app, built.image_id, app_spec.instance_type, app_group, rel)
+                resources.ensure_routes(api, app, shared, tg_arn, app_spec.domains,
+                                        app_spec.certificate)
                 resources.create_app(api, app, shared, tg_arn, template_id, version,
                                      app_spec.min_size, app_spec.max_size, app_spec.grace, rel)
                 _step(f"load balancer {resources.LB_NAME}, rule {app_host(app, api.region)}, "
@@ -210,7 +230,7 @@ def deploy(cfg: Config, path: str, name: str | None, profile: str = "gureum") ->
         console.print(f"[dim]{len(pruned)} old release image(s) removed: only the last "
                       f"{KEEP_RELEASES} are kept for rollback[/]")
     console.print(f"[dim]deployed in {time.monotonic() - started:.1f} s[/]")
-    _show_address(api, cfg, app)
+    _show_address(api, cfg, app, app_spec.domains)
     return 0
 
 

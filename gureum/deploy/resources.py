@@ -32,12 +32,16 @@ from gureum.config import Config
 from gureum.deploy import DeployError
 from gureum.services.elbv2.zones import APPS_ZONE
 
+# The cloud's own CA, as ACM Private CA names it (services/acm/handlers/requests.py).
+CLOUD_CA_ARN = "arn:aws:acm-pca:{region}:000000000001:certificate-authority/gureum"
+
 APP_TAG = "gureum:app"
 RELEASE_TAG = "gureum:release"
 SHARED_TAG = "gureum:shared"
 LB_NAME = "gureum-apps"
 LB_GROUP = "gureum-apps-lb"
 LISTENER_PORT = 80
+HTTPS_PORT = 443
 
 
 def app_host(app: str, region: str) -> str:
@@ -99,6 +103,10 @@ class Api:
     def asg(self) -> Any:
         return self.client("autoscaling")
 
+    @property
+    def acm(self) -> Any:
+        return self.client("acm")
+
 
 def _profile_keys(profile: str) -> tuple[str | None, str | None]:
     path = Path(os.environ.get("AWS_SHARED_CREDENTIALS_FILE", Path.home() / ".aws/credentials"))
@@ -138,6 +146,12 @@ class Shared:
     lb_dns: str
     lb_address: str
     listener_arn: str
+    https_listener_arn: str | None  # None when port 443 could not be had
+
+    @property
+    def listeners(self) -> list[str]:
+        return [self.listener_arn, *([self.https_listener_arn] if self.https_listener_arn
+                                     else [])]
 
 
 def _default_network(api: Api) -> tuple[str, str]:
@@ -173,11 +187,50 @@ def _lb_address(lb: dict[str, Any]) -> str:
     return ""
 
 
-def _listener(api: Api, lb_arn: str) -> str | None:
+def _listener(api: Api, lb_arn: str, port: int = LISTENER_PORT) -> str | None:
     for listener in api.elb.describe_listeners(LoadBalancerArn=lb_arn)["Listeners"]:
-        if listener["Port"] == LISTENER_PORT:
+        if listener["Port"] == port:
             return str(listener["ListenerArn"])
     return None
+
+
+NOT_FOUND = {"Type": "fixed-response", "FixedResponseConfig": {
+    "StatusCode": "404", "ContentType": "text/plain",
+    "MessageBody": "no app answers to this host name\n"}}
+
+
+def _certificates(api: Api, key: str, value: str) -> list[str]:
+    """ACM certificates tagged key=value (those gureum deploy requested)."""
+    found = []
+    for summary in api.acm.list_certificates()["CertificateSummaryList"]:
+        arn = summary["CertificateArn"]
+        if tag_map(api.acm.list_tags_for_certificate(CertificateArn=arn)["Tags"]).get(key) \
+                == value:
+            found.append(str(arn))
+    return found
+
+
+def _https_listener(api: Api, lb_arn: str, marker: dict[str, str]) -> str | None:
+    """The shared HTTPS listener, its default certificate the cloud CA's wildcard for
+    every app's own name; None (HTTP only) when the port cannot be had."""
+    listener = _listener(api, lb_arn, HTTPS_PORT)
+    if listener is not None:
+        return listener
+    wildcard = f"*.{api.region}.{APPS_ZONE}"
+    held = _certificates(api, SHARED_TAG, "apps")
+    cert = held[0] if held else api.acm.request_certificate(
+        DomainName=wildcard, ValidationMethod="DNS", KeyAlgorithm="EC_prime256v1",
+        Tags=tags(marker))["CertificateArn"]
+    try:
+        return str(api.elb.create_listener(
+            LoadBalancerArn=lb_arn, Protocol="HTTPS", Port=HTTPS_PORT,
+            Certificates=[{"CertificateArn": cert}], DefaultActions=[NOT_FOUND],
+            Tags=tags(marker))["Listeners"][0]["ListenerArn"])
+    except ClientError as err:
+        if code(err) != "InvalidConfigurationRequest":
+            raise
+        print(f"note: no HTTPS for apps: {error_text(err)}")
+        return None
 
 
 def ensure_shared(api: Api) -> Shared:
@@ -189,9 +242,13 @@ def ensure_shared(api: Api) -> Shared:
         lb_group = api.ec2.create_security_group(
             GroupName=LB_GROUP, Description="gureum deploy: the apps' load balancer", VpcId=vpc,
             TagSpecifications=[{"ResourceType": "security-group", "Tags": tags(marker)}])["GroupId"]
+    opened = {perm.get("FromPort") for perm in api.ec2.describe_security_groups(
+        GroupIds=[lb_group])["SecurityGroups"][0]["IpPermissions"]}
+    missing = [port for port in (LISTENER_PORT, HTTPS_PORT) if port not in opened]
+    if missing:
         api.ec2.authorize_security_group_ingress(GroupId=lb_group, IpPermissions=[
-            {"IpProtocol": "tcp", "FromPort": LISTENER_PORT, "ToPort": LISTENER_PORT,
-             "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
+            {"IpProtocol": "tcp", "FromPort": port, "ToPort": port,
+             "IpRanges": [{"CidrIp": "0.0.0.0/0"}]} for port in missing])
     lb = find_lb(api)
     if lb is None:
         lb = api.elb.create_load_balancer(
@@ -206,15 +263,13 @@ def ensure_shared(api: Api) -> Shared:
         try:
             listener = api.elb.create_listener(
                 LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTP", Port=LISTENER_PORT,
-                DefaultActions=[{"Type": "fixed-response", "FixedResponseConfig": {
-                    "StatusCode": "404", "ContentType": "text/plain",
-                    "MessageBody": "no app answers to this host name\n"}}],
-                Tags=tags(marker))["Listeners"][0]["ListenerArn"]
+                DefaultActions=[NOT_FOUND], Tags=tags(marker))["Listeners"][0]["ListenerArn"]
         except ClientError as err:
             raise DeployError(f"the apps' load balancer cannot listen on port {LISTENER_PORT}: "
                               f"{error_text(err)}") from err
+    https = _https_listener(api, lb["LoadBalancerArn"], marker)
     return Shared(vpc, subnet, lb_group, lb["LoadBalancerArn"], lb["DNSName"], _lb_address(lb),
-                  str(listener))
+                  str(listener), https)
 
 
 def find_group(api: Api, app: str) -> dict[str, Any] | None:
@@ -279,24 +334,71 @@ def _target_group(api: Api, app: str, port: int, health_path: str, vpc: str) -> 
     return str(arn)
 
 
-def _rule(api: Api, app: str, shared: Shared, tg_arn: str) -> str:
-    host = app_host(app, api.region)
-    rules = api.elb.describe_rules(ListenerArn=shared.listener_arn)["Rules"]
-    used = set()
-    for rule in rules:
+def _app_rule(api: Api, app: str, listener: str) -> dict[str, Any] | None:
+    for rule in api.elb.describe_rules(ListenerArn=listener)["Rules"]:
         if rule["IsDefault"]:
             continue
-        used.add(int(rule["Priority"]))
-        for cond in rule.get("Conditions", []):
-            values = (cond.get("HostHeaderConfig") or {}).get("Values") or cond.get("Values") or []
-            if cond.get("Field") == "host-header" and host in values:
-                return str(rule["RuleArn"])
-    priority = next(p for p in range(1, 50001) if p not in used)
-    return str(api.elb.create_rule(
-        ListenerArn=shared.listener_arn, Priority=priority,
-        Conditions=[{"Field": "host-header", "HostHeaderConfig": {"Values": [host]}}],
-        Actions=[{"Type": "forward", "TargetGroupArn": tg_arn}],
-        Tags=tags({APP_TAG: app}))["Rules"][0]["RuleArn"])
+        rule_tags = tag_map(api.elb.describe_tags(ResourceArns=[rule["RuleArn"]])[
+            "TagDescriptions"][0]["Tags"])
+        if rule_tags.get(APP_TAG) == app:
+            return dict(rule)
+    return None
+
+
+def ensure_routes(api: Api, app: str, shared: Shared, tg_arn: str, domains: list[str],
+                  certificate: str | None) -> None:
+    """The app's host rule on each shared listener (its own name and the user's domains),
+    and on the HTTPS one a certificate for those domains: the one given, else one the
+    cloud's CA signs."""
+    hosts = [app_host(app, api.region), *domains]
+    condition = [{"Field": "host-header", "HostHeaderConfig": {"Values": hosts}}]
+    for listener in shared.listeners:
+        rule = _app_rule(api, app, listener)
+        if rule is None:
+            used = {int(r["Priority"]) for r in api.elb.describe_rules(
+                ListenerArn=listener)["Rules"] if not r["IsDefault"]}
+            api.elb.create_rule(
+                ListenerArn=listener, Priority=next(p for p in range(1, 50001) if p not in used),
+                Conditions=condition, Actions=[{"Type": "forward", "TargetGroupArn": tg_arn}],
+                Tags=tags({APP_TAG: app}))
+            continue
+        values = [v for c in rule.get("Conditions", []) if c.get("Field") == "host-header"
+                  for v in (c.get("HostHeaderConfig") or {}).get("Values") or c.get("Values")
+                  or []]
+        if values != hosts:
+            api.elb.modify_rule(RuleArn=rule["RuleArn"], Conditions=condition)
+    if shared.https_listener_arn is None:
+        return
+    own = _certificates(api, APP_TAG, app)
+    wanted = [certificate] if certificate else []
+    if domains and not certificate:
+        signed = [arn for arn in own if sorted(api.acm.describe_certificate(
+            CertificateArn=arn)["Certificate"]["SubjectAlternativeNames"]) == sorted(domains)]
+        wanted = signed[:1] or [api.acm.request_certificate(
+            DomainName=domains[0], SubjectAlternativeNames=domains, KeyAlgorithm="EC_prime256v1",
+            CertificateAuthorityArn=CLOUD_CA_ARN.format(region=api.region),
+            Tags=tags({APP_TAG: app}))["CertificateArn"]]
+    listener = shared.https_listener_arn
+    held = {c["CertificateArn"] for c in api.elb.describe_listener_certificates(
+        ListenerArn=listener)["Certificates"]}
+    if wanted and wanted[0] not in held:
+        try:
+            api.elb.add_listener_certificates(ListenerArn=listener,
+                                              Certificates=[{"CertificateArn": wanted[0]}])
+        except ClientError as err:
+            raise DeployError(f"certificate {wanted[0]}: {error_text(err)}") from err
+    _drop_certificates(api, listener, [arn for arn in own if arn not in wanted])
+
+
+def _drop_certificates(api: Api, listener: str | None, arns: list[str]) -> None:
+    """The app's own certificates off the HTTPS listener, then deleted."""
+    if not arns:
+        return
+    if listener is not None:
+        api.elb.remove_listener_certificates(
+            ListenerArn=listener, Certificates=[{"CertificateArn": a} for a in arns])
+    for arn in arns:
+        api.acm.delete_certificate(CertificateArn=arn)
 
 
 def _app_group(api: Api, app: str, port: int, shared: Shared) -> str:
@@ -362,9 +464,8 @@ def prepare_app(api: Api, app: str, port: int, health_path: str,
 
 
 def create_app(api: Api, app: str, shared: Shared, tg_arn: str, template_id: str,
-               version: str, min_size: int, max_size: int, grace: int, release: str) -> str:
-    """The host rule and the Auto Scaling group of a first deploy; the rule's ARN."""
-    rule = _rule(api, app, shared, tg_arn)
+               version: str, min_size: int, max_size: int, grace: int, release: str) -> None:
+    """The Auto Scaling group of a first deploy (its routes: `ensure_routes`)."""
     api.asg.create_auto_scaling_group(
         AutoScalingGroupName=names(app), MinSize=min_size, MaxSize=max_size,
         DesiredCapacity=min_size,
@@ -373,7 +474,6 @@ def create_app(api: Api, app: str, shared: Shared, tg_arn: str, template_id: str
         HealthCheckGracePeriod=grace,
         Tags=[{"Key": APP_TAG, "Value": app, "PropagateAtLaunch": True},
               {"Key": RELEASE_TAG, "Value": release, "PropagateAtLaunch": False}])
-    return rule
 
 
 def track_cpu(api: Api, app: str, percent: float) -> str:
@@ -423,15 +523,15 @@ def destroy(api: Api, app: str, say: Callable[[str], None]) -> list[str]:
         removed.append(f"Auto Scaling group {names(app)}")
     lb = find_lb(api)
     listener = _listener(api, lb["LoadBalancerArn"]) if lb else None
-    if listener:
-        for rule in api.elb.describe_rules(ListenerArn=listener)["Rules"]:
-            if rule["IsDefault"]:
-                continue
-            rule_tags = tag_map(api.elb.describe_tags(ResourceArns=[rule["RuleArn"]])[
-                "TagDescriptions"][0]["Tags"])
-            if rule_tags.get(APP_TAG) == app:
-                api.elb.delete_rule(RuleArn=rule["RuleArn"])
-                removed.append(f"listener rule {app_host(app, api.region)}")
+    https = _listener(api, lb["LoadBalancerArn"], HTTPS_PORT) if lb else None
+    for each in (listener, https):
+        rule = _app_rule(api, app, each) if each else None
+        if rule is not None:
+            api.elb.delete_rule(RuleArn=rule["RuleArn"])
+            removed.append(f"listener rule {app_host(app, api.region)}")
+    own = _certificates(api, APP_TAG, app)
+    _drop_certificates(api, https, own)
+    removed += [f"certificate {arn}" for arn in own]
     try:
         for tg in api.elb.describe_target_groups(Names=[names(app)])["TargetGroups"]:
             api.elb.delete_target_group(TargetGroupArn=tg["TargetGroupArn"])
@@ -457,6 +557,9 @@ def destroy(api: Api, app: str, say: Callable[[str], None]) -> list[str]:
         if not left:
             api.elb.delete_load_balancer(LoadBalancerArn=lb["LoadBalancerArn"])
             removed.append(f"load balancer {LB_NAME} (no app left on it)")
+            for arn in _certificates(api, SHARED_TAG, "apps"):
+                api.acm.delete_certificate(CertificateArn=arn)
+                removed.append(f"certificate {arn}")
             lb_group = _group(api, LB_GROUP, vpc)
             if lb_group is not None:
                 _delete_group(api, lb_group)

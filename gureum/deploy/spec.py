@@ -10,6 +10,9 @@ gureum.toml (every key optional):
     min = 2                     # Auto Scaling group size
     max = 4
     grace = 10                  # seconds a new instance has before failed checks count
+    domains = ["api.example.com"]   # names of the user's own it also answers to (HTTP, HTTPS)
+    certificate = "arn:aws:acm:..." # an ACM certificate for them (default: one the cloud's
+                                    # CA signs, trusted by whoever trusts that CA)
 
     [env]                       # baked into a root-only file of the release image
     GREETING = "hello"
@@ -34,7 +37,10 @@ from gureum.deploy import DeployError
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,18}[a-z0-9]$")
 ENV_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-KEYS = {"name", "start", "port", "health_path", "instance_type", "min", "max", "grace", "env"}
+KEYS = {"name", "start", "port", "health_path", "instance_type", "min", "max", "grace", "env",
+        "domains", "certificate"}
+DOMAIN_RE = re.compile(r"^(?:(?!-)[a-z0-9-]{1,63}(?<!-)\.)+[a-z]{2,63}$")
+MAX_DOMAINS = 4  # with the app's own name: ALB's five values per host-header condition
 PY_MAINS = ("app.py", "main.py", "server.py")
 NODE_MAINS = ("server.js", "index.js", "app.js")
 
@@ -52,6 +58,20 @@ class AppSpec:
     max_size: int = 4
     grace: int = 10
     env: dict[str, str] = field(default_factory=dict)
+    domains: list[str] = field(default_factory=list)
+    certificate: str | None = None
+
+
+def check_domains(domains: Any) -> list[str]:
+    if not isinstance(domains, list) or not all(isinstance(d, str) for d in domains):
+        raise DeployError("domains must be a list of host names")
+    clean = list(dict.fromkeys(d.strip().rstrip(".").lower() for d in domains))
+    for domain in clean:
+        if len(domain) > 253 or not DOMAIN_RE.match(domain):
+            raise DeployError(f"{domain!r} is not a host name (like api.example.com)")
+    if len(clean) > MAX_DOMAINS:
+        raise DeployError(f"at most {MAX_DOMAINS} domains per app")
+    return clean
 
 
 def default_name(root: Path) -> str:
@@ -180,5 +200,11 @@ def load(path: str | Path, name: str | None = None) -> AppSpec:
         instance_type=str(table.get("instance_type", "t3.micro")),
         min_size=min_size, max_size=max_size,
         grace=_int(table, "grace", 10, 0, 3600),
-        env=check_env(env))
+        env=check_env(env),
+        domains=check_domains(table.get("domains", [])))
+    certificate = table.get("certificate")
+    if certificate is not None and (not isinstance(certificate, str)
+                                    or not certificate.startswith("arn:aws:acm:")):
+        raise DeployError("gureum.toml: certificate must be an ACM certificate ARN")
+    spec.certificate = certificate
     return spec

@@ -48,11 +48,21 @@ def test_pyproject_without_a_main_needs_a_start_command(tmp_path: Path) -> None:
     ('start = "x"\n[env]\nA = "two\\nlines"\n', "newline"),
     ('start = \n', "gureum.toml"),
     ('name = "Bad_Name"\nstart = "x"\n', "not a valid app name"),
+    ('start = "x"\ndomains = "a.example"\n', "domains must be a list"),
+    ('start = "x"\ndomains = ["not a name"]\n', "is not a host name"),
+    ('start = "x"\ndomains = ["a.io", "b.io", "c.io", "d.io", "e.io"]\n', "at most 4"),
+    ('start = "x"\ncertificate = "cert-1"\n', "ACM certificate ARN"),
 ])
 def test_bad_descriptions_are_clear_errors(tmp_path: Path, toml: str, message: str) -> None:
     (tmp_path / "gureum.toml").write_text(toml)
     with pytest.raises(DeployError, match=message):
         load(tmp_path)
+
+
+def test_domains_are_read_lowercased_and_deduplicated(tmp_path: Path) -> None:
+    (tmp_path / "gureum.toml").write_text(
+        'start = "x"\ndomains = ["Shop.Example.com.", "shop.example.com", "api.example.com"]\n')
+    assert load(tmp_path).domains == ["shop.example.com", "api.example.com"]
 
 
 def test_an_empty_folder_is_no_app(tmp_path: Path) -> None:
