@@ -147,6 +147,9 @@ def up(cfg: Config, profile: str = "gureum", write_profile: bool = True) -> int:
     if running.dns is not None:
         console.print(f"public DNS for load balancers and instances on {cfg.dns_listen} "
                       "(udp+tcp)")
+    running.cloud.ca.ensure()
+    console.print(f"certificate authority (it signs the certificates ACM issues; trust it "
+                  f"for HTTPS to your load balancers): {running.cloud.ca.cert_path}")
     console.print("next: aws --profile gureum ec2 create-key-pair --key-name me "
                   "--query KeyMaterial --output text > me.pem && chmod 600 me.pem")
     # The standard image (systemd, like a Debian cloud image on EC2) is the one suggested:
