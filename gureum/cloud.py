@@ -66,7 +66,7 @@ class Cloud:
         """`agent` replaces the host's own (the fake agent of the fast tests)."""
         self.config = config
         config.data_dir.mkdir(parents=True, exist_ok=True)
-        self.store = Store(f"sqlite:///{config.db_path}")
+        self.store = Store(config.store_url)
         self.store.migrate()
         self._adopt_instances_without_vpc()
         self.store.on_commit(self._wake_for)
