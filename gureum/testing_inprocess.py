@@ -15,9 +15,10 @@ from gureum.testing import free_port, wait_for
 
 
 class FastCloud:
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, database_url: str = "") -> None:
+        """`database_url` empty: SQLite in `data_dir`; else that database (PostgreSQL)."""
         self.agent = FakeAgent()
-        self.config = Config(data_dir=data_dir, port=free_port(),
+        self.config = Config(data_dir=data_dir, port=free_port(), database_url=database_url,
                              image_cache=data_dir / "images", rate_limit=0,
                              max_instances_per_account=64,
                              dns_listen=f"127.0.0.1:{free_port()}", metrics_interval=1.0)
