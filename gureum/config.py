@@ -20,6 +20,10 @@ class Config:
     # postgresql+psycopg://gureum@/gureum?host=/run/postgresql): state lives in that
     # database, and several control planes may share it (one leads the controllers).
     database_url: str = field(default_factory=lambda: _env("GUREUM_DATABASE_URL", ""))
+    # How often a control plane that does not lead tries to (and the leader checks it
+    # still does): the longest a dead leader's controllers stay unreplaced (seconds).
+    leader_retry_seconds: float = field(
+        default_factory=lambda: float(_env("GUREUM_LEADER_RETRY", "2")))
     host: str = field(default_factory=lambda: _env("GUREUM_HOST", "127.0.0.1"))
     port: int = field(default_factory=lambda: int(_env("GUREUM_PORT", "8773")))
     region: str = field(default_factory=lambda: _env("GUREUM_REGION", "gureum-1"))

@@ -54,6 +54,11 @@ def dedicated_connection(engine: Engine) -> Any:  # noqa: ANN401  (a psycopg.Con
     session-level advisory locks that must live exactly as long as this connection."""
     dialect = engine.dialect
     args, kwargs = dialect.create_connect_args(engine.url)
+    # Over TCP, a peer that vanished without a FIN is noticed in ~25 s, not the kernel's
+    # ~15 minutes: a leader cut off from the database must learn it has lost the lock.
+    for name, value in (("connect_timeout", 10), ("keepalives", 1), ("keepalives_idle", 10),
+                        ("keepalives_interval", 5), ("keepalives_count", 3)):
+        kwargs.setdefault(name, value)
     conn = dialect.loaded_dbapi.connect(*args, **kwargs)
     conn.autocommit = True
     return conn
