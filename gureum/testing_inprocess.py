@@ -61,3 +61,28 @@ def state_of(ec2, instance_id: str) -> str:  # noqa: ANN001
 def wait_state(ec2, instance_id: str, state: str, timeout: float = 10) -> None:  # noqa: ANN001
     assert wait_for(lambda: state_of(ec2, instance_id) == state, timeout), (
         f"{instance_id} is {state_of(ec2, instance_id)}, wanted {state}")
+
+
+def serve_forever(data_dir: Path, database_url: str) -> None:
+    """A FastCloud as its own process, for tests that kill a control plane: prints
+    `READY <port> <access> <secret>`, then `LEADER` or `FOLLOWER` whenever that changes,
+    and runs until killed."""
+    import sys
+    import time
+
+    cloud = FastCloud(data_dir, database_url)
+    running = cloud.running
+    print(f"READY {cloud.port} {running.access_key} {running.secret_key}", flush=True)
+    leading: bool | None = None
+    while True:
+        if running.leadership.leading != leading:
+            leading = running.leadership.leading
+            print("LEADER" if leading else "FOLLOWER", flush=True)
+        sys.stdout.flush()
+        time.sleep(0.02)
+
+
+if __name__ == "__main__":
+    import sys
+
+    serve_forever(Path(sys.argv[1]), sys.argv[2])
