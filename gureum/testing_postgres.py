@@ -20,6 +20,9 @@ from pathlib import Path
 from gureum.testing import free_port, wait_for
 
 SERVER_BINARIES = "/usr/lib/postgresql/*/bin"
+# GUREUM_TEST_DATABASE=postgres: the fast tier runs on PostgreSQL, and with it the tests
+# of PostgreSQL's own features (`make test` runs the tier once each way).
+SELECTED = os.environ.get("GUREUM_TEST_DATABASE", "sqlite") == "postgres"
 
 
 def server_bin_dir() -> Path | None:

@@ -11,15 +11,11 @@ import pytest
 
 from gureum.api import xml_serializer
 from gureum.testing_inprocess import FastCloud
+from gureum.testing_postgres import SELECTED as ON_POSTGRES
 from gureum.testing_postgres import PostgresServer
 
 os.environ.setdefault("GUREUM_STRICT_SERIALIZER", "1")
 xml_serializer.STRICT = True  # already imported above: the variable alone is too late
-
-
-# GUREUM_TEST_DATABASE=postgres runs the whole tier against a private PostgreSQL server
-# (`make test` does, after the SQLite run); unset, the store is SQLite as on one host.
-ON_POSTGRES = os.environ.get("GUREUM_TEST_DATABASE", "sqlite") == "postgres"
 
 
 @pytest.fixture(scope="session")

@@ -15,9 +15,10 @@ import pytest
 
 from gureum.testing import wait_for
 from gureum.testing_inprocess import FastCloud, wait_state
-from gureum.testing_postgres import PostgresServer, available
+from gureum.testing_postgres import SELECTED, PostgresServer
 
-pytestmark = pytest.mark.skipif(not available(), reason="no PostgreSQL server binaries")
+# Run once, in the tier's PostgreSQL pass (make test), not again on SQLite.
+pytestmark = pytest.mark.skipif(not SELECTED, reason="GUREUM_TEST_DATABASE=postgres runs these")
 START = dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0) - dt.timedelta(hours=2)
 
 

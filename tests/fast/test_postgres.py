@@ -25,9 +25,10 @@ from gureum.store import models
 from gureum.store.db import MIGRATIONS, Store
 from gureum.testing import wait_for
 from gureum.testing_inprocess import FastCloud, state_of, wait_state
-from gureum.testing_postgres import PostgresServer, available
+from gureum.testing_postgres import SELECTED, PostgresServer
 
-pytestmark = pytest.mark.skipif(not available(), reason="no PostgreSQL server binaries")
+# Run once, in the tier's PostgreSQL pass (make test), not again on SQLite.
+pytestmark = pytest.mark.skipif(not SELECTED, reason="GUREUM_TEST_DATABASE=postgres runs these")
 _names = (f"pg{n}" for n in itertools.count())
 
 
