@@ -129,7 +129,7 @@ class ControlPlane:
     """A FastCloud in a process of its own (`python -m gureum.testing_inprocess`)."""
 
     def __init__(self, data_dir: Path, database: str) -> None:
-        env = {**os.environ, "GUREUM_LEADER_RETRY": "0.5"}
+        env = {"GUREUM_LEADER_RETRY": "0.5", **os.environ}  # a quick test unless told
         self.proc = subprocess.Popen([sys.executable, "-m", "gureum.testing_inprocess",
                                       str(data_dir), database], stdout=subprocess.PIPE,
                                      text=True, env=env)
@@ -179,16 +179,21 @@ def test_killing_the_leader_hands_the_controllers_to_another(
             first_id = first["Instances"][0]["InstanceId"]
             wait_state(ec2, first_id, "running", 10)
 
-            leader.kill()
-            killed = time.monotonic()
+            # Frozen, the leader still holds its lock: what is asked now stays pending.
+            leader.proc.send_signal(signal.SIGSTOP)
             pending = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1)
             pending_id = pending["Instances"][0]["InstanceId"]
+            time.sleep(0.5)
+            assert state_of(ec2, pending_id) == "pending"
+            leader.kill()
+            killed = time.monotonic()
             assert wait_for(lambda: follower.role == "LEADER", 10)
             took_over = time.monotonic() - killed
             wait_state(ec2, pending_id, "running", 10)
             launched = time.monotonic() - killed
             print(f"failover: leader in {took_over:.2f} s, pending instance running in "
-                  f"{launched:.2f} s after SIGKILL")
+                  f"{launched:.2f} s after SIGKILL (retry every "
+                  f"{os.environ.get('GUREUM_LEADER_RETRY', '0.5')} s)")
             assert state_of(ec2, first_id) == "running"  # nothing lost with the leader
             ec2.terminate_instances(InstanceIds=[first_id, pending_id])
             wait_state(ec2, pending_id, "terminated", 10)
