@@ -19,7 +19,7 @@ import pytest
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from botocore.config import Config as BotoConfig
-from sqlalchemy import select
+from sqlalchemy import create_engine, select, text
 
 from gureum.store import models
 from gureum.store.db import MIGRATIONS, Store
@@ -57,6 +57,26 @@ def test_migrations_reach_head_on_postgres_without_drift(database: str) -> None:
     with store.engine.connect() as conn:
         cfg.attributes["connection"] = conn
         command.check(cfg)  # raises if the models and the migrated schema differ
+
+
+def test_data_migrations_run_on_postgres(database: str) -> None:
+    """0006 gives default VPCs DNS hostnames with an UPDATE on booleans (it was written as
+    SQLite's `= 1`, which PostgreSQL refuses)."""
+    engine = create_engine(database)
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0005")
+        conn.execute(text("INSERT INTO accounts (account_id, name, created_at) "
+                          "VALUES ('111111111111', 'a', now())"))
+        conn.execute(text(
+            "INSERT INTO vpcs (vpc_id, account_id, cidr, is_default, net_index, created_at) "
+            "VALUES ('vpc-1', '111111111111', '10.0.0.0/16', true, 1, now()), "
+            "('vpc-2', '111111111111', '10.1.0.0/16', false, 2, now())"))
+        command.upgrade(cfg, "head")
+        rows = dict(conn.execute(text("SELECT vpc_id, enable_dns_hostnames FROM vpcs")).all())
+    assert rows == {"vpc-1": True, "vpc-2": False}
 
 
 def test_a_commit_in_one_process_is_heard_in_another(database: str) -> None:
