@@ -32,6 +32,7 @@ class Leadership:
         self.on_deposed = on_deposed
         self.retry_seconds = retry_seconds
         self.elected = threading.Event()
+        self.terms = 0  # how many times this control plane was elected
         self._conn: Any = None  # the psycopg connection holding the lock while we lead
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="leadership", daemon=True)
@@ -84,6 +85,7 @@ class Leadership:
 
     def _lead(self) -> None:
         log.info("leadership: this control plane leads the controllers")
+        self.terms += 1
         self.elected.set()
         try:
             self.on_elected()

@@ -106,6 +106,38 @@ def test_one_of_two_control_planes_leads(two_clouds: tuple[FastCloud, FastCloud]
     assert not second.running.leadership.leading and second.cloud.controller is None
 
 
+def test_a_leader_that_loses_its_lock_stops_leading(
+        database: str, tmp_path: Path, postgres: PostgresServer,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The lock's connection is cut (the database restarted, a network fault): the leader
+    stops its controllers, and leadership settles on exactly one control plane."""
+    import psycopg
+
+    from gureum.store.postgres import LEADER_LOCK
+
+    monkeypatch.setenv("GUREUM_LEADER_RETRY", "0.3")
+    clouds = [FastCloud(tmp_path / "a", database), FastCloud(tmp_path / "b", database)]
+    try:
+        assert clouds[0].running.leadership.leading
+        with psycopg.connect(postgres.dsn(database.rpartition("/")[2].partition("?")[0]),
+                             autocommit=True) as admin:
+            holder = admin.execute(
+                "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND classid = %s "
+                "AND objid = %s AND granted", LEADER_LOCK).fetchone()[0]
+            admin.execute("SELECT pg_terminate_backend(%s)", (holder,))
+
+        def settled() -> bool:  # a second election, one leader, controllers only there
+            leading = [c.running.leadership.leading for c in clouds]
+            return sum(c.running.leadership.terms for c in clouds) == 2 and \
+                leading.count(True) == 1 and all(
+                    (c.cloud.controller is not None) == lead
+                    for c, lead in zip(clouds, leading, strict=True))
+        assert wait_for(settled, 5)
+    finally:
+        for cloud in reversed(clouds):
+            cloud.stop()
+
+
 def test_launches_through_either_api_never_share_an_address_or_slot(
         two_clouds: tuple[FastCloud, FastCloud]) -> None:
     """Writers on two API servers at once: every address and slot picked once (the
