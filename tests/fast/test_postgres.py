@@ -19,7 +19,7 @@ import pytest
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from botocore.config import Config as BotoConfig
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import create_engine, make_url, select, text
 
 from gureum.store import models
 from gureum.store.db import MIGRATIONS, Store
@@ -119,7 +119,7 @@ def test_a_leader_that_loses_its_lock_stops_leading(
     clouds = [FastCloud(tmp_path / "a", database), FastCloud(tmp_path / "b", database)]
     try:
         assert clouds[0].running.leadership.leading
-        with psycopg.connect(postgres.dsn(database.rpartition("/")[2].partition("?")[0]),
+        with psycopg.connect(postgres.dsn(make_url(database).database),
                              autocommit=True) as admin:
             holder = admin.execute(
                 "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND classid = %s "
