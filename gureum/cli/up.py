@@ -103,12 +103,14 @@ def start_controllers(cloud: Cloud) -> None:
 
 
 def stop_controllers(cloud: Cloud) -> None:
-    """No longer the leader (or shutting down): every controller stops and is forgotten."""
+    """No longer the leader (or shutting down): every controller stops, then is forgotten
+    (a stopping one may still reach the others)."""
     for name in CONTROLLERS:
         controller = getattr(cloud, name)
-        setattr(cloud, name, None)
         if controller is not None:
             controller.stop()
+    for name in CONTROLLERS:
+        setattr(cloud, name, None)
 
 
 def start_cloud(cfg: Config, agent: AgentContract | None = None) -> RunningCloud:

@@ -122,8 +122,9 @@ def test_a_leader_that_loses_its_lock_stops_leading(
         with psycopg.connect(postgres.dsn(make_url(database).database),
                              autocommit=True) as admin:
             holder = admin.execute(
-                "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND classid = %s "
-                "AND objid = %s AND granted", LEADER_LOCK).fetchone()[0]
+                "SELECT pid FROM pg_locks l JOIN pg_database d ON d.oid = l.database "
+                "WHERE d.datname = current_database() AND locktype = 'advisory' "
+                "AND classid = %s AND objid = %s AND granted", LEADER_LOCK).fetchone()[0]
             admin.execute("SELECT pg_terminate_backend(%s)", (holder,))
 
         def settled() -> bool:  # a second election, one leader, controllers only there
