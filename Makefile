@@ -3,13 +3,16 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 APT_PACKAGES := runc nftables mmdebstrap openssh-client e2fsprogs xfsprogs fio iproute2 util-linux haproxy wrk \
-	python3-venv ca-certificates chromium
+	python3-venv ca-certificates chromium postgresql
 HOST_TOOLS := runc nft mmdebstrap ssh mkfs.ext4 mkfs.xfs fio ip losetup haproxy wrk chromium
+# The tests start their own PostgreSQL server from Debian's binaries (not on PATH).
+PG_SERVER := /usr/lib/postgresql/*/bin/postgres
 
 .PHONY: up test bench lint deps venv lock coverage clean-test-data
 
 deps:
 	@missing=0; for t in $(HOST_TOOLS); do command -v $$t >/dev/null || missing=1; done; \
+	ls $(PG_SERVER) >/dev/null 2>&1 || missing=1; \
 	if [ $$missing = 1 ]; then \
 		echo "installing Debian packages: $(APT_PACKAGES)"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES) >/dev/null; \
@@ -47,8 +50,10 @@ lint: venv
 coverage: venv
 	$(VENV)/bin/gureum coverage --output docs/COVERAGE.md
 
+# Everything on SQLite (the one-host default), then the fast tier again on PostgreSQL.
 test: deps venv lint
 	$(VENV)/bin/pytest -q -x tests
+	GUREUM_TEST_DATABASE=postgres $(VENV)/bin/pytest -q -x tests/fast
 
 bench: deps venv
 	$(PY) bench/run_all.py

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from gureum.agent import image as image_mod
 from gureum.agent.agent import HostAgent
@@ -68,7 +69,7 @@ class Cloud:
         """`agent` replaces the host's own (the fake agent of the fast tests)."""
         self.config = config
         config.data_dir.mkdir(parents=True, exist_ok=True)
-        self.store = Store(f"sqlite:///{config.db_path}")
+        self.store = Store(config.store_url)
         self.store.migrate()
         self._adopt_instances_without_vpc()
         self.store.on_commit(self._wake_for)
@@ -87,7 +88,9 @@ class Cloud:
         self.ebs_controller: EbsController | None = None
 
     def _wake_for(self, tables: set[str]) -> None:
-        """After a commit: wake every controller whose inputs changed."""
+        """After a commit (ours, or on PostgreSQL another process's): wake every controller
+        whose inputs changed. Each controller is read once: a control plane that stops
+        leading sets them to None from another thread."""
         wanted = {name for table in tables for name in WAKES.get(table, ())}
         if "instances" in wanted:
             self.wakeup.set()
@@ -95,19 +98,20 @@ class Cloud:
             self.firewall_changed()
         if "network" in wanted:
             self.network_changed()
-        if "load_balancers" in wanted and self.load_balancer_controller is not None:
-            self.load_balancer_controller.wakeup.set()
-        if "autoscaling" in wanted and self.autoscaling_controller is not None:
-            self.autoscaling_controller.wakeup.set()
-        if "vpc_services" in wanted and self.network_controller is not None:
-            self.network_controller.services.changed()
-        if "ebs" in wanted and self.ebs_controller is not None:
-            self.ebs_controller.wakeup.set()
+        for name, controller in (("load_balancers", self.load_balancer_controller),
+                                 ("autoscaling", self.autoscaling_controller),
+                                 ("ebs", self.ebs_controller)):
+            if name in wanted and controller is not None:
+                controller.wakeup.set()
+        network = self.network_controller
+        if "vpc_services" in wanted and network is not None:
+            network.services.changed()
 
     def firewall_changed(self) -> None:
         """Something that may alter instances' security-group rules changed."""
-        if self.firewall_controller is not None:
-            self.firewall_controller.wakeup.set()
+        controller = self.firewall_controller
+        if controller is not None:
+            controller.wakeup.set()
 
     def _adopt_instances_without_vpc(self) -> None:
         """Instances made before VPCs were stored name their account's default VPC and
@@ -122,17 +126,19 @@ class Cloud:
 
     def network_changed(self) -> None:
         """VPCs, subnets, gateways or routes changed: routers and public addresses follow."""
-        if self.network_controller is not None:
-            self.network_controller.wakeup.set()
+        controller = self.network_controller
+        if controller is not None:
+            controller.wakeup.set()
 
     def sync_public_ips(self) -> None:
         """Make the host's public-address map match the store now (an address moved).
         The store is already committed: if the host cannot follow right now, the network
         controller converges it on its next pass, and the caller is not failed for it."""
-        if self.network_controller is None:
+        controller = self.network_controller
+        if controller is None:
             return
         try:
-            self.network_controller.sync_public_ips()
+            controller.sync_public_ips()
         except HostError as err:
             log.warning("public addresses follow on the next network pass: %s", err)
             self.network_changed()
@@ -183,14 +189,18 @@ class Cloud:
     def create_account(self, name: str) -> tuple[str, str, str]:
         """Returns (account_id, access_key_id, secret_access_key)."""
         with self.store.write() as s:
-            account_id = "".join(secrets.choice("0123456789") for _ in range(12))
-            s.add(models.Account(account_id=account_id, name=name))
-            s.flush()
-            access = "AKIA" + "".join(secrets.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567")
-                                      for _ in range(16))
-            secret = secrets.token_urlsafe(30)[:40]
-            s.add(models.AccessKey(access_key_id=access, secret_access_key=secret,
-                                   account_id=account_id))
+            return self._create_account(s, name)
+
+    @staticmethod
+    def _create_account(s: Session, name: str) -> tuple[str, str, str]:
+        account_id = "".join(secrets.choice("0123456789") for _ in range(12))
+        s.add(models.Account(account_id=account_id, name=name))
+        s.flush()
+        access = "AKIA" + "".join(secrets.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567")
+                                  for _ in range(16))
+        secret = secrets.token_urlsafe(30)[:40]
+        s.add(models.AccessKey(access_key_id=access, secret_access_key=secret,
+                               account_id=account_id))
         return account_id, access, secret
 
     def account_by_name(self, name: str) -> models.Account | None:
@@ -223,12 +233,16 @@ class Cloud:
         return key[1]
 
     def ensure_default_account(self) -> tuple[str, str, str]:
-        account = self.account_by_name("default")
-        if account is None:
-            return self.create_account("default")
-        key = self.credentials_of(account.account_id)
-        assert key is not None
-        return account.account_id, key.access_key_id, key.secret_access_key
+        """Looked up and, the first time, made in one write: control planes starting
+        together on one database make a single default account."""
+        with self.store.write() as s:
+            account = s.scalar(select(models.Account).where(models.Account.name == "default"))
+            if account is None:
+                return self._create_account(s, "default")
+            key = s.scalar(select(models.AccessKey).where(
+                models.AccessKey.account_id == account.account_id))
+            assert key is not None
+            return account.account_id, key.access_key_id, key.secret_access_key
 
     # -- images ------------------------------------------------------------------------
     def register_default_image(self) -> image_mod.Image:

@@ -16,6 +16,14 @@ def _env(name: str, default: str) -> str:
 @dataclass
 class Config:
     data_dir: Path = field(default_factory=lambda: Path(_env("GUREUM_DATA_DIR", "/var/lib/gureum")))
+    # Unset: state is SQLite in the data directory (one host). Set (e.g.
+    # postgresql+psycopg://gureum@/gureum?host=/run/postgresql): state lives in that
+    # database, and several control planes may share it (one leads the controllers).
+    database_url: str = field(default_factory=lambda: _env("GUREUM_DATABASE_URL", ""))
+    # How often a control plane that does not lead tries to (and the leader checks it
+    # still does): the longest a dead leader's controllers stay unreplaced (seconds).
+    leader_retry_seconds: float = field(
+        default_factory=lambda: float(_env("GUREUM_LEADER_RETRY", "2")))
     host: str = field(default_factory=lambda: _env("GUREUM_HOST", "127.0.0.1"))
     port: int = field(default_factory=lambda: int(_env("GUREUM_PORT", "8773")))
     region: str = field(default_factory=lambda: _env("GUREUM_REGION", "gureum-1"))
@@ -101,6 +109,11 @@ class Config:
     @property
     def db_path(self) -> Path:
         return self.data_dir / "gureum.db"
+
+    @property
+    def store_url(self) -> str:
+        """SQLAlchemy's URL of the state: GUREUM_DATABASE_URL, else SQLite in the data dir."""
+        return self.database_url or f"sqlite:///{self.db_path}"
 
     @property
     def instances_dir(self) -> Path:

@@ -15,9 +15,10 @@ from gureum.testing import free_port, wait_for
 
 
 class FastCloud:
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, database_url: str = "") -> None:
+        """`database_url` empty: SQLite in `data_dir`; else that database (PostgreSQL)."""
         self.agent = FakeAgent()
-        self.config = Config(data_dir=data_dir, port=free_port(),
+        self.config = Config(data_dir=data_dir, port=free_port(), database_url=database_url,
                              image_cache=data_dir / "images", rate_limit=0,
                              max_instances_per_account=64,
                              dns_listen=f"127.0.0.1:{free_port()}", metrics_interval=1.0)
@@ -60,3 +61,28 @@ def state_of(ec2, instance_id: str) -> str:  # noqa: ANN001
 def wait_state(ec2, instance_id: str, state: str, timeout: float = 10) -> None:  # noqa: ANN001
     assert wait_for(lambda: state_of(ec2, instance_id) == state, timeout), (
         f"{instance_id} is {state_of(ec2, instance_id)}, wanted {state}")
+
+
+def serve_forever(data_dir: Path, database_url: str) -> None:
+    """A FastCloud as its own process, for tests that kill a control plane: prints
+    `READY <port> <access> <secret>`, then `LEADER` or `FOLLOWER` whenever that changes,
+    and runs until killed."""
+    import sys
+    import time
+
+    cloud = FastCloud(data_dir, database_url)
+    running = cloud.running
+    print(f"READY {cloud.port} {running.access_key} {running.secret_key}", flush=True)
+    leading: bool | None = None
+    while True:
+        if running.leadership.leading != leading:
+            leading = running.leadership.leading
+            print("LEADER" if leading else "FOLLOWER", flush=True)
+        sys.stdout.flush()
+        time.sleep(0.02)
+
+
+if __name__ == "__main__":
+    import sys
+
+    serve_forever(Path(sys.argv[1]), sys.argv[2])

@@ -11,7 +11,7 @@ from gureum.store.db import Store
 
 
 def stream_console(cfg: Config, instance_id: str, follow: bool) -> int:
-    store = Store(f"sqlite:///{cfg.db_path}")
+    store = Store(cfg.store_url)
     with store.read() as s:
         if s.get(models.Instance, instance_id) is None:
             print(f"gureum: no instance {instance_id}", file=sys.stderr)

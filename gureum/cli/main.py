@@ -144,6 +144,18 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return 0 if total == 0 or not args.expect_clean else 1
 
 
+def cmd_db_migrate(args: argparse.Namespace) -> int:
+    from gureum.cli import db
+
+    return db.migrate(_config(args))
+
+
+def cmd_db_copy(args: argparse.Namespace) -> int:
+    from gureum.cli import db
+
+    return db.copy(_config(args), args.source, args.target)
+
+
 def cmd_coverage(args: argparse.Namespace) -> int:
     from gureum.cli.coverage import write_coverage
 
@@ -244,6 +256,18 @@ def main(argv: list[str] | None = None) -> int:
     doctor.add_argument("--clean", action="store_true",
                         help="remove every host object of this data directory (disks are kept)")
     doctor.set_defaults(func=cmd_doctor)
+
+    db = sub.add_parser("db", help="the state's database").add_subparsers(dest="sub",
+                                                                         required=True)
+    db.add_parser("migrate", help="upgrade the database's schema to this version's (env "
+                                  "GUREUM_DATABASE_URL, else <data>/gureum.db)"
+                  ).set_defaults(func=cmd_db_migrate)
+    cp = db.add_parser("copy", help="copy the whole state into an empty database (stop "
+                                    "`gureum up` first), e.g. SQLite to PostgreSQL")
+    cp.add_argument("--from", dest="source", help="source URL (default: <data>/gureum.db)")
+    cp.add_argument("--to", dest="target", required=True,
+                    help="target URL, e.g. postgresql+psycopg://gureum@/gureum?host=/run/postgresql")
+    cp.set_defaults(func=cmd_db_copy)
 
     cov = sub.add_parser("coverage", help="write the implemented-actions page")
     cov.add_argument("--output", default="docs/COVERAGE.md")

@@ -61,7 +61,7 @@ def known_hosts(cfg: Config, instance_id: str, address: str) -> str | None:
 
 
 def ssh_command(cfg: Config, instance_id: str, identity: str | None, command: list[str]) -> list[str]:
-    store = Store(f"sqlite:///{cfg.db_path}")
+    store = Store(cfg.store_url)
     with store.read() as s:
         inst = s.get(models.Instance, instance_id)
         public = inst is not None and inst.public_ip is not None and \

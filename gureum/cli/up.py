@@ -18,7 +18,9 @@ from gureum.api.dns_server import PublicDns
 from gureum.api.server import ApiServer
 from gureum.cloud import Cloud
 from gureum.config import Config
+from gureum.controllers.leadership import Leadership
 from gureum.errors import HostError
+from gureum.store.postgres import ChangeFeed
 
 console = Console(stderr=True)
 
@@ -59,25 +61,28 @@ class RunningCloud:
     access_key: str
     secret_key: str
     account_id: str
+    leadership: Leadership
     dns: PublicDns | None = None
+    changes: ChangeFeed | None = None
 
     def shutdown(self) -> None:
         self.server.shutdown()
         self.server.server_close()
         if self.dns is not None:
             self.dns.stop()
-        for controller in (self.cloud.controller, self.cloud.firewall_controller,
-                           self.cloud.network_controller, self.cloud.load_balancer_controller,
-                           self.cloud.metrics_controller, self.cloud.autoscaling_controller,
-                           self.cloud.ebs_controller):
-            if controller is not None:
-                controller.stop()
+        self.leadership.stop()  # the controllers stop with it
+        if self.changes is not None:
+            self.changes.stop()
 
 
-def start_cloud(cfg: Config, agent: AgentContract | None = None) -> RunningCloud:
-    """Controllers and API of a cloud whose image is ready. `agent` replaces the host's
-    own (the fast test tier passes a FakeAgent)."""
-    from gureum.api.server import serve
+CONTROLLERS = ("controller", "firewall_controller", "network_controller",
+               "load_balancer_controller", "metrics_controller", "autoscaling_controller",
+               "ebs_controller")
+
+
+def start_controllers(cloud: Cloud) -> None:
+    """This control plane leads: build and start every controller (new objects each time:
+    a loop's thread runs once)."""
     from gureum.controllers.autoscaling import AutoScalingController
     from gureum.controllers.ebs import EbsController
     from gureum.controllers.firewall import FirewallController
@@ -86,9 +91,6 @@ def start_cloud(cfg: Config, agent: AgentContract | None = None) -> RunningCloud
     from gureum.controllers.metrics import MetricsController
     from gureum.controllers.network import NetworkController
 
-    cloud = Cloud(cfg, agent=agent)
-    cloud.register_default_image()
-    account_id, access, secret = cloud.ensure_default_account()
     cloud.controller = InstanceController(cloud)
     cloud.firewall_controller = FirewallController(cloud)
     cloud.network_controller = NetworkController(cloud)
@@ -96,13 +98,36 @@ def start_cloud(cfg: Config, agent: AgentContract | None = None) -> RunningCloud
     cloud.metrics_controller = MetricsController(cloud)
     cloud.autoscaling_controller = AutoScalingController(cloud)
     cloud.ebs_controller = EbsController(cloud)
-    cloud.controller.start()
-    cloud.firewall_controller.start()
-    cloud.network_controller.start()
-    cloud.load_balancer_controller.start()
-    cloud.metrics_controller.start()
-    cloud.autoscaling_controller.start()
-    cloud.ebs_controller.start()
+    for name in CONTROLLERS:
+        getattr(cloud, name).start()
+
+
+def stop_controllers(cloud: Cloud) -> None:
+    """No longer the leader (or shutting down): every controller stops, then is forgotten
+    (a stopping one may still reach the others)."""
+    for name in CONTROLLERS:
+        controller = getattr(cloud, name)
+        if controller is not None:
+            controller.stop()
+    for name in CONTROLLERS:
+        setattr(cloud, name, None)
+
+
+def start_cloud(cfg: Config, agent: AgentContract | None = None) -> RunningCloud:
+    """Controllers and API of a cloud whose image is ready. `agent` replaces the host's
+    own (the fast test tier passes a FakeAgent). On PostgreSQL the controllers run only
+    while this process leads (`controllers/leadership.py`)."""
+    from gureum.api.server import serve
+
+    cloud = Cloud(cfg, agent=agent)
+    cloud.register_default_image()
+    account_id, access, secret = cloud.ensure_default_account()
+    changes = cloud.store.change_feed()
+    if changes is not None:
+        changes.start()
+    leadership = Leadership(cloud.store, lambda: start_controllers(cloud),
+                            lambda: stop_controllers(cloud), cfg.leader_retry_seconds)
+    leadership.start()
     dns = None
     if cfg.dns_listen:
         host, _, port = cfg.dns_listen.rpartition(":")
@@ -113,7 +138,7 @@ def start_cloud(cfg: Config, agent: AgentContract | None = None) -> RunningCloud
         else:
             dns.start()
     server = serve(cloud, cfg.host, cfg.port)
-    return RunningCloud(cloud, server, access, secret, account_id, dns)
+    return RunningCloud(cloud, server, access, secret, account_id, leadership, dns, changes)
 
 
 def up(cfg: Config, profile: str = "gureum", write_profile: bool = True) -> int:

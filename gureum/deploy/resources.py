@@ -123,7 +123,7 @@ def _profile_keys(profile: str) -> tuple[str | None, str | None]:
 def _store_keys(cfg: Config) -> tuple[str, str]:
     from gureum.cloud import Cloud
 
-    if not cfg.db_path.exists():
+    if not cfg.database_url and not cfg.db_path.exists():
         raise DeployError(f"no cloud in {cfg.data_dir} (run `gureum up`, or pass --data-dir)")
     _account, access, secret = Cloud(cfg, with_agent=False).ensure_default_account()
     return access, secret

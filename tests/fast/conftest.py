@@ -11,14 +11,38 @@ import pytest
 
 from gureum.api import xml_serializer
 from gureum.testing_inprocess import FastCloud
+from gureum.testing_postgres import SELECTED as ON_POSTGRES
+from gureum.testing_postgres import PostgresServer
 
 os.environ.setdefault("GUREUM_STRICT_SERIALIZER", "1")
 xml_serializer.STRICT = True  # already imported above: the variable alone is too late
 
 
 @pytest.fixture(scope="session")
-def fast(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FastCloud]:
-    cloud = FastCloud(tmp_path_factory.mktemp("fast"))
+def postgres() -> Iterator[PostgresServer]:
+    """A private PostgreSQL server for the session (unix socket only, stopped by PID)."""
+    server = PostgresServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def database_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The fast cloud's store: empty for SQLite in its data directory. On PostgreSQL the
+    environment names it too, for the `gureum` commands tests run beside the cloud."""
+    if not ON_POSTGRES:
+        yield ""
+        return
+    url = request.getfixturevalue("postgres").create_database("fast")
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("GUREUM_DATABASE_URL", url)
+        yield url
+
+
+@pytest.fixture(scope="session")
+def fast(tmp_path_factory: pytest.TempPathFactory, database_url: str) -> Iterator[FastCloud]:
+    cloud = FastCloud(tmp_path_factory.mktemp("fast"), database_url)
     yield cloud
     cloud.stop()
 

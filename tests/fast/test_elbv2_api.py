@@ -207,7 +207,9 @@ def test_rule_validation(fast: FastCloud, elb, subnet, vpc) -> None:  # noqa: AN
     assert [r["IsDefault"] for r in rules] == [False, True]
     assert code(elb.delete_rule, RuleArn=rules[1]["RuleArn"]) == "OperationNotPermitted"
     lb_id = lb["LoadBalancerArn"].rsplit("/", 1)[-1]
-    assert wait_for(lambda: lb_id in fast.agent.lbs and fast.agent.lbs[lb_id].frontends[0].rules, 5)
+    # The load balancer may reach the host before its listener does (seen on PostgreSQL).
+    assert wait_for(lambda: lb_id in fast.agent.lbs and fast.agent.lbs[lb_id].frontends
+                    and fast.agent.lbs[lb_id].frontends[0].rules, 5)
     front = fast.agent.lbs[lb_id].frontends[0]
     assert front.rules[0].conditions[0].values == ("/api/*",)
     assert front.default.kind == "fixed-response" and front.default.status == 404

@@ -13,6 +13,8 @@ from sqlalchemy.orm import Session
 from gureum.store.cloudwatch_models import MetricPoint, MetricSeries
 
 Buckets = dict[dt.datetime, tuple[dict[str, float], str]]
+# How long a canonical dimension list may be (the stored column's width).
+DIMENSIONS_WIDTH = MetricSeries.__table__.c.dimensions.type.length
 
 
 def canonical_dimensions(items: list[dict[str, Any]] | None) -> str:

@@ -119,6 +119,9 @@ def parse_permissions(session: Session, account_id: str, p: dict[str, Any]) -> l
         if perm.get("Ipv6Ranges") or perm.get("PrefixListIds"):
             raise exc.InvalidParameterValue("IPv6 ranges and prefix lists are not supported")
         targets = 0
+        for target in (*(perm.get("IpRanges") or []), *(perm.get("UserIdGroupPairs") or [])):
+            if len(target.get("Description", "")) > 255:
+                raise exc.InvalidParameterValue("A rule's description exceeds 255 characters")
         for r in perm.get("IpRanges") or []:
             try:
                 cidr = str(ipaddress.IPv4Network(r.get("CidrIp", ""), strict=False))

@@ -162,6 +162,8 @@ def create_auto_scaling_group(ctx: RequestContext, p: dict[str, Any]) -> dict[st
                                   "LaunchConfigurationName, InstanceId or MixedInstancesPolicy "
                                   "parameter.")
     name = p["AutoScalingGroupName"]
+    if not 1 <= len(name) <= 255:
+        raise exc.ValidationError("AutoScalingGroupName must be 1 to 255 characters")
     desired = p.get("DesiredCapacity", p["MinSize"])
     _check_sizes(p["MinSize"], p["MaxSize"], desired)
     with ctx.cloud.store.write() as s:

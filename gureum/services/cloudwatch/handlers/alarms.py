@@ -12,7 +12,12 @@ from gureum.api.dispatch import RequestContext, action
 from gureum.services.cloudwatch import alarms, history, statistics
 from gureum.services.cloudwatch import exceptions as exc
 from gureum.services.cloudwatch.handlers import tags
-from gureum.services.cloudwatch.handlers.metrics import STATISTICS, _check_period
+from gureum.services.cloudwatch.handlers.metrics import (
+    STATISTICS,
+    _check_period,
+    _dimensions,
+    check_length,
+)
 from gureum.store.cloudwatch_models import MetricAlarm
 from gureum.store.models import utcnow
 
@@ -30,6 +35,12 @@ def put_metric_alarm(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
             raise exc.MissingParameter(f"The parameter {needed} is required")
     if p["Statistic"] not in STATISTICS:
         raise exc.InvalidParameterValue(f"Statistic {p['Statistic'][:32]} is not valid")
+    check_length("AlarmName", p["AlarmName"], 255)
+    check_length("Namespace", p["Namespace"], 255)
+    check_length("MetricName", p["MetricName"], 255)
+    if len(p.get("AlarmDescription") or "") > 1024:
+        raise exc.InvalidParameterValue("AlarmDescription must be at most 1024 characters")
+    dimensions = _dimensions(p.get("Dimensions"))
     if p["ComparisonOperator"] not in alarms.COMPARE:
         raise exc.InvalidParameterValue(
             f"ComparisonOperator {p['ComparisonOperator']} needs an anomaly detection band, "
@@ -61,7 +72,7 @@ def put_metric_alarm(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
             s.add(alarm)
         alarm.description = p.get("AlarmDescription")
         alarm.namespace, alarm.metric_name = p["Namespace"], p["MetricName"]
-        alarm.dimensions = statistics.canonical_dimensions(p.get("Dimensions"))
+        alarm.dimensions = dimensions
         alarm.statistic, alarm.period, alarm.unit = p["Statistic"], p["Period"], p.get("Unit")
         alarm.evaluation_periods, alarm.datapoints_to_alarm = periods, to_alarm
         alarm.threshold, alarm.comparison = float(p["Threshold"]), p["ComparisonOperator"]

@@ -29,7 +29,23 @@ def _dimensions(items: list[dict[str, Any]] | None) -> str:
     names = [d["Name"] for d in items]
     if len(set(names)) != len(names):
         raise exc.InvalidParameterValue("Dimension names must be unique")
-    return statistics.canonical_dimensions(items)
+    for d in items:
+        check_length("Dimension name", d["Name"], 255)
+        check_length("Dimension value", d["Value"], 1024)
+    canonical = statistics.canonical_dimensions(items)
+    # The stored form has a width (a database enforces it): refused, never cut short.
+    check_length("Dimensions (all names and values together)", canonical,
+                 statistics.DIMENSIONS_WIDTH)
+    return canonical
+
+
+def check_length(what: str, value: str, limit: int) -> None:
+    """AWS's length limits, checked before anything is stored (a database column of that
+    width refuses more, and SQLite would silently keep it)."""
+    if not 1 <= len(value) <= limit:
+        raise exc.InvalidParameterValue(f"{what} must be 1 to {limit} characters")
+
+
 
 
 def _statistic_set(datum: dict[str, Any]) -> tuple[float, float, float, float]:
@@ -61,6 +77,7 @@ def _statistic_set(datum: dict[str, Any]) -> tuple[float, float, float, float]:
 @action("monitoring", "PutMetricData")
 def put_metric_data(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
     namespace = p["Namespace"]
+    check_length("Namespace", namespace, 255)
     if namespace.startswith("AWS/"):
         raise exc.InvalidParameterValue("The value AWS/ for parameter Namespace is invalid: "
                                         "AWS/ namespaces are reserved for the cloud's metrics")
@@ -75,6 +92,7 @@ def put_metric_data(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
             raise exc.InvalidParameterValue("A timestamp must lie within the last two weeks "
                                             "and the next two hours")
         count, total, low, high = _statistic_set(datum)
+        check_length("MetricName", datum["MetricName"], 255)
         key = (ctx.account_id, namespace, datum["MetricName"],
                _dimensions(datum.get("Dimensions")), datum.get("Unit", "None"))
         rows.append((key, when, count, total, low, high))

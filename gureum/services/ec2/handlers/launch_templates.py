@@ -34,6 +34,11 @@ def _check_data(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
+def _check_description(description: str | None) -> None:
+    if description is not None and len(description) > 255:
+        raise exc.InvalidParameterValue("VersionDescription exceeds 255 characters")
+
+
 def find(s: Any, account_id: str, template_id: str | None,
          name: str | None) -> models.LaunchTemplate:
     if template_id:
@@ -127,6 +132,7 @@ def create_launch_template(ctx: RequestContext, p: dict[str, Any]) -> dict[str, 
         raise exc.InvalidLaunchTemplateNameMalformed(
             "A launch template name must be 3 to 128 characters: letters, digits, ( ) . - / _")
     data = _check_data(p["LaunchTemplateData"])
+    _check_description(p.get("VersionDescription"))
     tags = common.tags_from_specs(p, "launch-template")
     with ctx.cloud.store.write() as s:
         if s.scalar(select(models.LaunchTemplate).where(
@@ -147,6 +153,7 @@ def create_launch_template(ctx: RequestContext, p: dict[str, Any]) -> dict[str, 
 @action("ec2", "CreateLaunchTemplateVersion")
 def create_launch_template_version(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
     data = _check_data(p["LaunchTemplateData"])
+    _check_description(p.get("VersionDescription"))
     with ctx.cloud.store.write() as s:
         template = find(s, ctx.account_id, p.get("LaunchTemplateId"), p.get("LaunchTemplateName"))
         if p.get("SourceVersion"):  # the source's parameters, the request's on top

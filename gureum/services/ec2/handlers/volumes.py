@@ -38,6 +38,8 @@ def create_volume(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
         raise exc.MissingParameter("The request must contain the parameter size or snapshotId")
     tags = common.tags_from_specs(p, "volume")
     volume_type = p.get("VolumeType") or "gp2"
+    if len(p.get("ClientToken") or "") > 64:
+        raise exc.InvalidParameterValue("ClientToken must be at most 64 characters")
     with ctx.cloud.store.write() as s:
         if p.get("ClientToken"):
             done = s.scalar(select(Volume).where(Volume.client_token == p["ClientToken"],

@@ -21,7 +21,11 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('enable_dns_support', sa.Boolean(), server_default='1', nullable=False))
         batch_op.add_column(sa.Column('enable_dns_hostnames', sa.Boolean(), server_default='0', nullable=False))
     # As on AWS, default VPCs give instances DNS hostnames.
-    op.execute("UPDATE vpcs SET enable_dns_hostnames = 1 WHERE is_default = 1")
+    # (Booleans as the dialect spells them: 1 on SQLite, true on PostgreSQL.)
+    vpcs = sa.table("vpcs", sa.column("enable_dns_hostnames", sa.Boolean()),
+                    sa.column("is_default", sa.Boolean()))
+    op.execute(vpcs.update().where(vpcs.c.is_default == sa.true())
+               .values(enable_dns_hostnames=True))
 
     # ### end Alembic commands ###
 
