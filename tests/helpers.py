@@ -100,3 +100,16 @@ def get(url: str, timeout: float = 3) -> str:
 
     with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 (loopback only)
         return resp.read().decode()
+
+
+def resolve(server, name: str) -> list[str]:  # noqa: ANN001
+    """What the cloud's public DNS answers for `name` (A records)."""
+    import socket
+
+    from dnslib import DNSRecord
+
+    host, _, port = server.env["GUREUM_DNS_LISTEN"].rpartition(":")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(3)
+        sock.sendto(DNSRecord.question(name).pack(), (host, int(port)))
+        return [str(rr.rdata) for rr in DNSRecord.parse(sock.recv(4096)).rr]

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import VENV_BIN
+from helpers import VENV_BIN, resolve
 
 from gureum.testing import Server, offline_pip_env, wait_for
 
@@ -53,18 +53,6 @@ def fetch_https(server: Server, address: str, host: str = HOST) -> tuple[int, st
             data += chunk
     head, _, body = data.partition(b"\r\n\r\n")
     return int(head.split()[1]), body.decode()
-
-
-def resolve(server: Server, name: str) -> list[str]:
-    import socket
-
-    from dnslib import DNSRecord
-
-    host, _, port = server.env["GUREUM_DNS_LISTEN"].rpartition(":")
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.settimeout(3)
-        sock.sendto(DNSRecord.question(name).pack(), (host, int(port)))
-        return [str(rr.rdata) for rr in DNSRecord.parse(sock.recv(4096)).rr]
 
 
 class Stream:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import WEB, wait_for, wait_state
+from helpers import VENV_BIN, WEB, resolve, wait_for, wait_state
 
 from gureum.config import Config
 from gureum.testing import SSH_OPTS, Server
@@ -186,3 +186,44 @@ def test_listeners_published_on_the_host_address(outside, web) -> None:  # noqa:
         elb.delete_load_balancer(LoadBalancerArn=lb["LoadBalancerArn"])
         elb.delete_target_group(TargetGroupArn=tg)
     assert wait_for(lambda: laptop.curl(url) == "", 10), "unpublished with its load balancer"
+
+
+APPS = Path(__file__).resolve().parent / "deploy_apps"
+
+
+def test_deployed_apps_answer_the_laptop_by_name_over_http_and_https(outside) -> None:  # noqa: ANN001
+    """`gureum deploy` of the Node and static fixtures; the laptop fetches each by its URL
+    (its name resolved to the load balancer's public address, as the cloud's DNS says)
+    over HTTP and HTTPS (verifying the cloud CA's certificate), and on the host address
+    the listeners are published on."""
+    server, laptop = outside
+    done = []
+    try:
+        for kind in ("node", "static"):
+            app = server.data_dir / "apps" / kind
+            shutil.copytree(APPS / kind, app)
+            out = subprocess.run([str(VENV_BIN / "gureum"), "deploy", str(app), "--name",
+                                  f"hello-{kind}"], env=server.env, capture_output=True,
+                                 text=True, timeout=300)
+            assert out.returncode == 0, out.stderr
+            done.append(f"hello-{kind}")
+        lb = server.client("elbv2").describe_load_balancers(Names=["gureum-apps"])[
+            "LoadBalancers"][0]
+        address = lb["AvailabilityZones"][0]["LoadBalancerAddresses"][0]["IpAddress"]
+        assert address.startswith("198.51.100.")
+        ca = server.data_dir / "pki" / "ca.pem"
+        for kind, words in (("node", "hello from node v"), ("static", "hello from a static")):
+            host = f"hello-{kind}.gureum-1.apps.gureum.internal"
+            assert resolve(server, host) == [address]
+            for scheme, port in (("http", 80), ("https", 443)):
+                answer = laptop.run("curl", "-s", "--max-time", "3", "--cacert", str(ca),
+                                    "--resolve", f"{host}:{port}:{address}",
+                                    f"{scheme}://{host}/", check=False).stdout
+                assert words in answer, (scheme, host, answer)
+            published = laptop.run("curl", "-s", "--max-time", "3", "-H", f"Host: {host}",
+                                   f"http://{HOST_SIDE}/", check=False).stdout
+            assert words in published, published
+    finally:
+        for app in done:
+            subprocess.run([str(VENV_BIN / "gureum"), "destroy", app, "--yes"],
+                           env=server.env, capture_output=True, timeout=300)
