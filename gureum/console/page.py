@@ -52,6 +52,15 @@ class Page:
     def redirect(self, path: str) -> Response:
         return Response.redirect(PREFIX + path)
 
+    def unconfirmed(self, kind: str, name: str, action: str, back: str,
+                    **more: Any) -> Response | None:
+        """The page that asks before a destructive change, until its form says yes; None
+        once it has. `action` and `back` are paths under the console."""
+        if self.request.field("confirm") == "yes":
+            return None
+        return self.render("confirm_delete.html", kind=kind, name=name, action=PREFIX + action,
+                           back=PREFIX + back, **more)
+
     def done(self, path: str, message: str) -> Response:
         """After a successful change: say so on the next page (Post/Redirect/Get)."""
         self.session.flash(message)

@@ -53,9 +53,9 @@ def disassociate(page: Page, allocation_id: str) -> Response:
 
 @route("POST", "/addresses/{allocation_id}/release")
 def release(page: Page, allocation_id: str) -> Response:
-    if page.request.field("confirm") != "yes":
-        return page.render("confirm_delete.html", kind="Elastic IP", name=allocation_id,
-                           verb="release", action=f"/console/addresses/{allocation_id}/release",
-                           back="/console/addresses")
+    if (ask := page.unconfirmed(kind="Elastic IP", name=allocation_id, verb="release",
+                                action=f"/addresses/{allocation_id}/release",
+                                back="/addresses")) is not None:
+        return ask
     return _change(page, "ReleaseAddress", {"AllocationId": allocation_id},
                    f"Released {allocation_id}")

@@ -56,11 +56,11 @@ def import_key(page: Page) -> Response:
 @route("POST", "/key-pairs/delete")
 def delete(page: Page) -> Response:
     key_name = page.request.field("key_name")
-    if page.request.field("confirm") != "yes":
-        return page.render("confirm_delete.html", kind="key pair", name=key_name,
-                           action="/console/key-pairs/delete", extra={"key_name": key_name},
-                           back="/console/key-pairs",
-                           note="Instances launched with it keep their authorized key.")
+    if (ask := page.unconfirmed(kind="key pair", name=key_name, action="/key-pairs/delete",
+                                extra={"key_name": key_name}, back="/key-pairs",
+                                note="Instances launched with it keep their authorized "
+                                     "key.")) is not None:
+        return ask
     try:
         page.call("DeleteKeyPair", {"KeyName": key_name})
     except ApiError as err:

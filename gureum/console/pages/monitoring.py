@@ -101,10 +101,9 @@ def create_alarm(page: Page) -> Response:
 @route("POST", "/alarms/delete")
 def delete_alarm(page: Page) -> Response:
     name = page.request.field("alarm_name")
-    if page.request.field("confirm") != "yes":
-        return page.render("confirm_delete.html", kind="alarm", name=name,
-                           action="/console/alarms/delete", extra={"alarm_name": name},
-                           back="/console/alarms")
+    if (ask := page.unconfirmed(kind="alarm", name=name, action="/alarms/delete",
+                                extra={"alarm_name": name}, back="/alarms")) is not None:
+        return ask
     page.call("DeleteAlarms", {"AlarmNames": [name]}, service="cloudwatch")
     return page.done("/alarms", f"Deleted alarm {name}")
 

@@ -63,9 +63,8 @@ def delete_subnet(page: Page, subnet_id: str) -> Response:
 
 def _delete(page: Page, kind: str, name: str, action: str, params: dict[str, str],
             path: str) -> Response:
-    if page.request.field("confirm") != "yes":
-        return page.render("confirm_delete.html", kind=kind, name=name,
-                           action="/console" + path, back="/console/vpcs")
+    if (ask := page.unconfirmed(kind=kind, name=name, action=path, back="/vpcs")) is not None:
+        return ask
     try:
         page.call(action, params)
     except ApiError as err:

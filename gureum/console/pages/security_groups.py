@@ -123,10 +123,10 @@ def remove_rule(page: Page, group_id: str, rule_id: str) -> Response:
 
 @route("POST", "/security-groups/{group_id}/delete")
 def delete(page: Page, group_id: str) -> Response:
-    if page.request.field("confirm") != "yes":
-        return page.render("confirm_delete.html", kind="security group", name=group_id,
-                           action=f"/console/security-groups/{group_id}/delete",
-                           back=f"/console/security-groups/{group_id}")
+    if (ask := page.unconfirmed(kind="security group", name=group_id,
+                                action=f"/security-groups/{group_id}/delete",
+                                back=f"/security-groups/{group_id}")) is not None:
+        return ask
     try:
         page.call("DeleteSecurityGroup", {"GroupId": group_id})
     except ApiError as err:

@@ -65,27 +65,29 @@ def attach(page: Page, volume_id: str) -> Response:
 
 @route("POST", "/volumes/{volume_id}/detach")
 def detach(page: Page, volume_id: str) -> Response:
-    if page.request.field("confirm") != "yes":
-        return page.render("confirm_delete.html", kind="volume", name=volume_id, verb="detach",
-                           action=f"/console/volumes/{volume_id}/detach", back="/console/volumes",
-                           note="It is unmounted inside the instance: close its files first.")
+    if (ask := page.unconfirmed(kind="volume", name=volume_id, verb="detach",
+                                action=f"/volumes/{volume_id}/detach", back="/volumes",
+                                note="It is unmounted inside the instance: close its files "
+                                     "first.")) is not None:
+        return ask
     return _change(page, "DetachVolume", {"VolumeId": volume_id}, f"Detaching {volume_id}")
 
 
 @route("POST", "/volumes/{volume_id}/delete")
 def delete_volume(page: Page, volume_id: str) -> Response:
-    if page.request.field("confirm") != "yes":
-        return page.render("confirm_delete.html", kind="volume", name=volume_id,
-                           action=f"/console/volumes/{volume_id}/delete", back="/console/volumes",
-                           note="Its data is gone for good (snapshots of it stay).")
+    if (ask := page.unconfirmed(kind="volume", name=volume_id,
+                                action=f"/volumes/{volume_id}/delete", back="/volumes",
+                                note="Its data is gone for good (snapshots of it stay)."
+                                )) is not None:
+        return ask
     return _change(page, "DeleteVolume", {"VolumeId": volume_id}, f"Deleting {volume_id}")
 
 
 @route("POST", "/snapshots/{snapshot_id}/delete")
 def delete_snapshot(page: Page, snapshot_id: str) -> Response:
-    if page.request.field("confirm") != "yes":
-        return page.render("confirm_delete.html", kind="snapshot", name=snapshot_id,
-                           action=f"/console/snapshots/{snapshot_id}/delete",
-                           back="/console/volumes")
+    if (ask := page.unconfirmed(kind="snapshot", name=snapshot_id,
+                                action=f"/snapshots/{snapshot_id}/delete",
+                                back="/volumes")) is not None:
+        return ask
     return _change(page, "DeleteSnapshot", {"SnapshotId": snapshot_id},
                    f"Deleted {snapshot_id}")
