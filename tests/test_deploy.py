@@ -107,7 +107,23 @@ def test_bad_input_is_a_clear_message_and_makes_nothing(server: Server, tmp_path
     assert "no app found" in out.stderr and "Traceback" not in out.stderr
     out = gureum(server, "rollback", "ghost")
     assert out.returncode == 1 and "no app named 'ghost'" in out.stderr
-    assert not server.client("autoscaling").describe_auto_scaling_groups()["AutoScalingGroups"]
+    asg, ec2 = server.client("autoscaling"), server.client()
+    assert not asg.describe_auto_scaling_groups()["AutoScalingGroups"]
+    # A name taken by a group gureum deploy did not make: refused, nothing built.
+    image = ec2.describe_images(Owners=["gureum"])["Images"][0]["ImageId"]
+    template = ec2.create_launch_template(LaunchTemplateName="someone-elses", LaunchTemplateData={
+        "ImageId": image, "InstanceType": "t3.nano"})["LaunchTemplate"]["LaunchTemplateId"]
+    subnet = ec2.describe_subnets()["Subnets"][0]["SubnetId"]
+    asg.create_auto_scaling_group(AutoScalingGroupName="gureum-app-taken", MinSize=0, MaxSize=0,
+                                  LaunchTemplate={"LaunchTemplateId": template},
+                                  VPCZoneIdentifier=subnet)
+    try:
+        out = gureum(server, "deploy", str(APPS / "static"), "--name", "taken")
+        assert out.returncode == 1 and "the name 'taken' is taken" in out.stderr, out.stderr
+        assert not ec2.describe_images(Owners=["self"])["Images"]
+    finally:
+        asg.delete_auto_scaling_group(AutoScalingGroupName="gureum-app-taken", ForceDelete=True)
+        ec2.delete_launch_template(LaunchTemplateId=template)
 
 
 def test_deploy_redeploy_broken_rollback_destroy(server: Server, app_dir: Path) -> None:

@@ -197,6 +197,26 @@ def test_deployed_apps_answer_the_laptop_by_name_over_http_and_https(outside) ->
     over HTTP and HTTPS (verifying the cloud CA's certificate), and on the host address
     the listeners are published on."""
     server, laptop = outside
+    elb = server.client("elbv2")
+    # Port 80 of the host address held by another load balancer: a clear refusal, and
+    # nothing of the app is left.
+    subnet = server.client().describe_subnets()["Subnets"][0]["SubnetId"]
+    squatter = elb.create_load_balancer(Name="squatter", Subnets=[subnet])["LoadBalancers"][0]
+    elb.create_listener(LoadBalancerArn=squatter["LoadBalancerArn"], Protocol="HTTP", Port=80,
+                        DefaultActions=[{"Type": "fixed-response",
+                                         "FixedResponseConfig": {"StatusCode": "200"}}])
+    try:
+        out = subprocess.run([str(VENV_BIN / "gureum"), "deploy", str(APPS / "static"), "--name",
+                              "squeezed"], env=server.env, capture_output=True, text=True,
+                             timeout=300)
+        assert out.returncode == 1 and "cannot listen on port 80" in out.stderr, out.stderr
+        assert not server.client("autoscaling").describe_auto_scaling_groups()[
+            "AutoScalingGroups"]
+        assert not server.client().describe_images(Owners=["self"])["Images"]
+        assert [lb["LoadBalancerName"] for lb in elb.describe_load_balancers()[
+            "LoadBalancers"]] == ["squatter"]
+    finally:
+        elb.delete_load_balancer(LoadBalancerArn=squatter["LoadBalancerArn"])
     done = []
     try:
         for kind in ("node", "static"):

@@ -551,9 +551,10 @@ def destroy(api: Api, app: str, say: Callable[[str], None]) -> list[str]:
     for image in releases(api, app):
         api.ec2.deregister_image(ImageId=image["ImageId"])
         removed.append(f"image {image['ImageId']} ({image['Name']})")
-    if lb is not None and listener is not None:
-        left = [r for r in api.elb.describe_rules(ListenerArn=listener)["Rules"]
-                if not r["IsDefault"]]
+    if lb is not None:
+        # No app rule left (or no listener at all: a first deploy that failed making it).
+        left = [r for each in (listener, https) if each
+                for r in api.elb.describe_rules(ListenerArn=each)["Rules"] if not r["IsDefault"]]
         if not left:
             api.elb.delete_load_balancer(LoadBalancerArn=lb["LoadBalancerArn"])
             removed.append(f"load balancer {LB_NAME} (no app left on it)")
