@@ -4,7 +4,9 @@ restarts a proxy that died, writes back what the proxies' health checks observe,
 lets deregistered targets go once their draining delay has passed.
 
 Runs every second while load balancers exist (health must reach DescribeTargetHealth
-within a check interval), and at once when a commit touches what they are made of.
+within a check interval), four times a second while a target waits for its first verdict
+(new targets are checked every 500 ms: an instance refresh or a deploy moves on as soon
+as they pass), and at once when a commit touches what they are made of.
 """
 
 from __future__ import annotations
@@ -29,9 +31,13 @@ if TYPE_CHECKING:
 log = logging.getLogger("gureum.lb")
 
 
+CALM_SECONDS = 1.0
+WATCHING_SECONDS = 0.25  # while a target's health is still `initial`
+
+
 class LoadBalancerController(ResyncLoop):
     name = "load-balancer-controller"
-    resync_seconds = 1.0
+    resync_seconds = CALM_SECONDS
 
     def __init__(self, cloud: Cloud) -> None:
         super().__init__()
@@ -90,9 +96,10 @@ class LoadBalancerController(ResyncLoop):
         for lb_id in set(present) - {lb.lb_id for lb in rows}:
             agent.remove_load_balancer(lb_id)
             self.applied.pop(lb_id, None)
-        self._record_health(list(specs))
+        waiting = self._record_health(list(specs))
         for lb_id in specs:
             agent.refresh_load_balancer(lb_id)
+        self.resync_seconds = WATCHING_SECONDS if waiting else CALM_SECONDS
 
     def _publish(self) -> None:
         """Listeners of internet-facing load balancers on the host's own address."""
@@ -113,8 +120,9 @@ class LoadBalancerController(ResyncLoop):
             if lb is not None and (lb.state, lb.state_reason) != (state, reason):
                 lb.state, lb.state_reason = state, reason
 
-    def _record_health(self, lb_ids: list[str]) -> None:
-        """What each proxy's checks say, onto the targets (only what changed)."""
+    def _record_health(self, lb_ids: list[str]) -> bool:
+        """What each proxy's checks say, onto the targets (only what changed). True when a
+        target behind a proxy still waits for its first verdict."""
         agent = self.cloud.agent
         assert agent is not None
         observed: dict[tuple[str, str], tuple[str, str]] = {}
@@ -123,10 +131,11 @@ class LoadBalancerController(ResyncLoop):
                 for server, (state, check) in servers.items():
                     observed[(backend, server)] = (state, check)
         if not observed:
-            return
+            return False
         with self.cloud.store.read() as s:
             targets = list(s.scalars(select(Target)))
             changed = []
+            waiting = False
             for target in targets:
                 key = (dataplane.backend_name(target.target_group_arn),
                        dataplane.server_name(target))
@@ -134,13 +143,15 @@ class LoadBalancerController(ResyncLoop):
                 if seen is None:
                     continue
                 health = dataplane.health_of(*seen, previous=target.health)
+                waiting = waiting or health[0] == "initial"
                 if health != (target.health, target.health_reason):
                     changed.append((target.target_group_arn, target.target_id, target.port,
                                     health))
         if not changed:
-            return
+            return waiting
         with self.cloud.store.write() as s:
             for tg_arn, target_id, port, (state, reason) in changed:
                 row = s.get(Target, (tg_arn, target_id, port))
                 if row is not None:
                     row.health, row.health_reason = state, reason
+        return waiting
