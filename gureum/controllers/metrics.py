@@ -58,6 +58,7 @@ class MetricsController(ResyncLoop):
         self.resync_seconds = cloud.config.metrics_interval
         self.last: dict[str, tuple[float, list[float]]] = {}  # id -> (when, counters)
         self.lb_last: dict[str, dict[str, float]] = {}  # lb id -> counters last read
+        self.started_at = utcnow()
         self._pruned = 0.0
         self.last_stamp: datetime | None = None
 
@@ -170,6 +171,10 @@ class MetricsController(ResyncLoop):
             if not now:
                 continue
             before, self.lb_last[lb.lb_id] = self.lb_last.get(lb.lb_id), now
+            if before is None and lb.created_at >= self.started_at:
+                # Made while this controller ran: its counters began at zero, so its first
+                # reading counts whole (traffic before it would be lost otherwise).
+                before = {}
             values = {k: now.get(k, 0.0) for k in gauges}
             if before is not None:
                 for key in counters:
