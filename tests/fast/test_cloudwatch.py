@@ -138,7 +138,8 @@ def test_load_balancer_metrics(fast: FastCloud, ec2, image_id) -> None:  # noqa:
         wait_state(ec2, iid, "running")
         elb.register_targets(TargetGroupArn=tg, Targets=[{"Id": iid}])
         backend = "RequestCount/tg-" + tg.rsplit("/", 1)[-1]
-        fast.agent.lb_counters[lb_id] = {"RequestCount": 100.0, backend: 100.0}
+        # A new load balancer's counters start at zero, and its first reading counts whole.
+        fast.agent.lb_counters[lb_id] = {"RequestCount": 0.0, backend: 0.0}
         name = "app/" + lb["LoadBalancerArn"].split("loadbalancer/app/", 1)[1]
         start = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
 
@@ -155,7 +156,7 @@ def test_load_balancer_metrics(fast: FastCloud, ec2, image_id) -> None:  # noqa:
                               "Value": "targetgroup/" + tg.split(":targetgroup/", 1)[1]}]
         assert wait_for(lambda: stat("HealthyHostCount", tg_dims, "Maximum") == 1, 10)
         # 50 more requests served, all by this target group's one healthy target.
-        fast.agent.lb_counters[lb_id] = {"RequestCount": 150.0, backend: 150.0}
+        fast.agent.lb_counters[lb_id] = {"RequestCount": 50.0, backend: 50.0}
         assert wait_for(lambda: stat("RequestCount", lb_dims, "Sum") == 50, 10)
         assert wait_for(lambda: stat("RequestCount", tg_dims, "Sum") == 50, 10)
         assert stat("RequestCountPerTarget", tg_dims[1:], "Sum") == 50
