@@ -54,6 +54,7 @@ WAKES: dict[str, tuple[str, ...]] = {
     **{table: ("network", "vpc_services") for table in (
         "vpcs", "subnets", "internet_gateways", "route_tables", "routes",
         "route_table_associations", "addresses")},
+    "dhcp_options": ("vpc_services",),  # instances' resolv.conf
     **{table: ("autoscaling",) for table in (
         "autoscaling_groups", "autoscaling_instances", "autoscaling_policies",
         "autoscaling_instance_refreshes", "autoscaling_scheduled_actions",

@@ -58,6 +58,23 @@ class VpcNetwork:
 
 
 @dataclass(frozen=True)
+class GuestDns:
+    """What a VPC's DHCP options tell its instances about DNS: /etc/resolv.conf."""
+
+    search: tuple[str, ...] = ()
+    nameservers: tuple[str, ...] = ()
+
+    def resolv_conf(self) -> str:
+        lines = ["# written by gureum from the VPC's DHCP options set"]
+        if self.search:
+            lines.append("search " + " ".join(self.search))
+        lines += [f"nameserver {server}" for server in self.nameservers]
+        if self.nameservers:
+            lines.append("options timeout:1")
+        return "\n".join(lines) + "\n"
+
+
+@dataclass(frozen=True)
 class FirewallRule:
     protocol: str  # "-1" (all), "tcp", "udp", "icmp" or an IP protocol number
     from_port: int  # for icmp: the type (-1 = all)
@@ -106,6 +123,8 @@ class InstanceSpec:
     root_volume_id: str | None = None
     volumes: tuple[VolumeAttachment, ...] = ()  # data volumes, mounted at every start
     init_system: str = "tini"  # the image's: "tini" (gureum's boot script) or "systemd"
+    # /etc/resolv.conf, written at every boot (None: the VPC's resolver, at first boot only).
+    dns: GuestDns | None = None
 
 
 # public address -> [private address, VPC index]
@@ -337,6 +356,11 @@ class AgentContract(abc.ABC):
 
     @abc.abstractmethod
     def apply_firewall(self, instance_id: str, rules: Firewall) -> None: ...
+
+    @abc.abstractmethod
+    def configure_dns(self, instance_id: str, slot: int, dns: GuestDns) -> None:
+        """A running instance's /etc/resolv.conf says `dns` now (what a DHCP renewal
+        does on EC2, pushed instead of waited for)."""
 
     @abc.abstractmethod
     def counters(self, instance_ids: list[str]) -> dict[str, list[float]]:

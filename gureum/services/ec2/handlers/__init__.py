@@ -4,6 +4,7 @@ from gureum.services.ec2.handlers import (  # noqa: F401
     addresses,
     attributes,
     default_vpc,
+    dhcp_options,
     images,
     instance_types,
     instances,

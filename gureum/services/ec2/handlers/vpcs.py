@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import delete, func, select
 
 from gureum.api.dispatch import RequestContext, action
+from gureum.services.ec2 import dhcp_options as dhcp
 from gureum.services.ec2 import exceptions as exc
 from gureum.services.ec2 import filters, ids, networks
 from gureum.services.ec2.handlers import common
@@ -22,7 +23,7 @@ def _vpc_view(vpc: models.Vpc, tags: dict[str, str]) -> dict[str, Any]:
     return {
         "VpcId": vpc.vpc_id, "CidrBlock": vpc.cidr, "State": "available",
         "IsDefault": vpc.is_default, "OwnerId": vpc.account_id, "InstanceTenancy": "default",
-        "DhcpOptionsId": ids.derived("dopt", vpc.account_id),
+        "DhcpOptionsId": dhcp.effective_id(vpc),
         "CidrBlockAssociationSet": [{"AssociationId": ids.derived("vpc-cidr-assoc", vpc.vpc_id),
                                      "CidrBlock": vpc.cidr,
                                      "CidrBlockState": {"State": "associated"}}],
@@ -76,7 +77,7 @@ def describe_vpcs(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
                               "cidr-block-association.cidr-block": v.cidr,
                               "is-default": v.is_default, "state": "available",
                               "owner-id": v.account_id,
-                              "dhcp-options-id": ids.derived("dopt", v.account_id)},
+                              "dhcp-options-id": dhcp.effective_id(v)},
             view=_vpc_view, result_key="Vpcs")
 
 
