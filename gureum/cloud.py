@@ -47,6 +47,9 @@ WAKES: dict[str, tuple[str, ...]] = {
     "tags": ("vpc_services",),  # instance tags in the metadata
     "security_groups": ("firewall", "load_balancers"),
     "security_group_rules": ("firewall", "load_balancers"),
+    # A list's current entries are what its rules allow.
+    **{table: ("firewall", "load_balancers") for table in (
+        "managed_prefix_lists", "prefix_list_versions")},
     "load_balancers": ("load_balancers", "network", "firewall", "vpc_services"),
     **{table: ("load_balancers",) for table in ("listeners", "listener_rules", "target_groups")},
     # Targets' health moves instance refreshes and ELB health checks of groups on.
