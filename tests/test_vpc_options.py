@@ -3,10 +3,11 @@ and what a prefix-list rule lets through nftables."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pytest
-from helpers import PROBE, Network, ssh, wait_for
+from helpers import Network, ssh, wait_for
 
 from gureum.testing import tcp_open
 
@@ -40,8 +41,9 @@ def test_dhcp_options_reach_the_running_instance_and_the_next_boot(ec2, net, ima
         ssh(key_pair[1], address, "sudo ln -sf /etc/hostname /etc/resolv.conf")
         ec2.associate_dhcp_options(DhcpOptionsId="default", VpcId=net.vpc)
         assert wait_for(lambda: "nameserver" not in resolv_conf(key_pair[1], address), 5)
-        assert ssh(key_pair[1], address, "test -L /etc/resolv.conf || echo plain; "
-                   "cat /etc/hostname").stdout.split()[0] == "plain"
+        kind, hostname = ssh(key_pair[1], address, "test -L /etc/resolv.conf || echo plain; "
+                             "cat /etc/hostname").stdout.split()
+        assert kind == "plain" and hostname.startswith("ip-"), "the symlink's target is intact"
         ec2.associate_dhcp_options(DhcpOptionsId=dopt, VpcId=net.vpc)
         ec2.stop_instances(InstanceIds=[inst["InstanceId"]])
         wait_for(lambda: ec2.describe_instances(InstanceIds=[inst["InstanceId"]])[
@@ -58,4 +60,50 @@ def test_dhcp_options_reach_the_running_instance_and_the_next_boot(ec2, net, ima
         ec2.delete_dhcp_options(DhcpOptionsId=dopt)
 
 
-_ = PROBE
+SERVE = "cd /tmp; nohup python3 -m http.server 8080 </dev/null >/dev/null 2>&1 &"
+HOST = "169.254.86.1"  # the host's connections reach instances from its uplink address
+
+
+def test_a_prefix_list_rule_follows_the_list(ec2, net, image_id, key_pair):
+    pl = ec2.create_managed_prefix_list(
+        PrefixListName="host", AddressFamily="IPv4", MaxEntries=4,
+        Entries=[{"Cidr": "10.99.0.0/16"}])["PrefixList"]["PrefixListId"]
+    group = ec2.create_security_group(GroupName="pl", Description="pl",
+                                      VpcId=net.vpc)["GroupId"]
+    ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]},
+        {"IpProtocol": "tcp", "FromPort": 8080, "ToPort": 8080,
+         "PrefixListIds": [{"PrefixListId": pl}]}])
+    res = ec2.run_instances(ImageId=image_id, InstanceType="t3.nano", MinCount=1, MaxCount=1,
+                            KeyName=key_pair[0], NetworkInterfaces=[{
+                                "DeviceIndex": 0, "SubnetId": net.subnet, "Groups": [group],
+                                "AssociatePublicIpAddress": True}])
+    instance_id = res["Instances"][0]["InstanceId"]
+    net.instances.append(instance_id)
+    try:
+        assert wait_for(lambda: ec2.describe_instances(InstanceIds=[instance_id])[
+            "Reservations"][0]["Instances"][0]["State"]["Name"] == "running", 60)
+        address = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0][
+            "Instances"][0]["PublicIpAddress"]
+        ssh(key_pair[1], address, SERVE)
+        assert wait_for(lambda: "LISTEN" in ssh(key_pair[1], address, "ss -ltn").stdout
+                        and ":8080" in ssh(key_pair[1], address, "ss -ltn").stdout, 5)
+        assert not tcp_open(address, 8080), "the list does not hold the host's address yet"
+        start = time.monotonic()
+        ec2.modify_managed_prefix_list(PrefixListId=pl, CurrentVersion=1,
+                                       AddEntries=[{"Cidr": f"{HOST}/32"}])
+        assert wait_for(lambda: tcp_open(address, 8080), 2, interval=0.02), "added: open"
+        opened = time.monotonic() - start
+        start = time.monotonic()
+        ec2.modify_managed_prefix_list(PrefixListId=pl, CurrentVersion=2,
+                                       RemoveEntries=[{"Cidr": f"{HOST}/32"}])
+        assert wait_for(lambda: not tcp_open(address, 8080), 2, interval=0.02), "removed: shut"
+        print(f"prefix list entry added -> open {opened:.3f} s, "
+              f"removed -> shut {time.monotonic() - start:.3f} s")
+    finally:
+        ec2.terminate_instances(InstanceIds=[instance_id])
+        wait_for(lambda: ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0][
+            "Instances"][0]["State"]["Name"] == "terminated", 60)
+        net.instances.remove(instance_id)
+        ec2.delete_security_group(GroupId=group)
+        ec2.delete_managed_prefix_list(PrefixListId=pl)
