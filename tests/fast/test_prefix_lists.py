@@ -121,6 +121,11 @@ def test_rules_use_lists_and_the_firewall_follows_them(fast: FastCloud, ec2, ima
     assert ec2.get_managed_prefix_list_associations(PrefixListId=pl)[
         "PrefixListAssociations"] == [{"ResourceId": group, "ResourceOwner": described["OwnerId"]}]
     assert fails(ec2.delete_managed_prefix_list, PrefixListId=pl) == "DependencyViolation"
+    ec2.update_security_group_rule_descriptions_ingress(GroupId=group, IpPermissions=[
+        {**perm, "PrefixListIds": [{"PrefixListId": pl, "Description": "from the office"}]}])
+    rules = ec2.describe_security_group_rules(SecurityGroupRuleIds=[
+        rule["SecurityGroupRuleId"]])["SecurityGroupRules"]
+    assert rules[0]["Description"] == "from the office" and rules[0]["PrefixListId"] == pl
     inst = ec2.run_instances(ImageId=image_id, MinCount=1, MaxCount=1,
                              SecurityGroupIds=[group])["Instances"][0]["InstanceId"]
     try:
