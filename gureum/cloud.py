@@ -56,7 +56,7 @@ WAKES: dict[str, tuple[str, ...]] = {
     "targets": ("load_balancers", "autoscaling"),
     **{table: ("network", "vpc_services") for table in (
         "vpcs", "subnets", "internet_gateways", "route_tables", "routes",
-        "route_table_associations", "addresses")},
+        "route_table_associations", "addresses", "vpc_peering_connections")},
     "dhcp_options": ("vpc_services",),  # instances' resolv.conf
     **{table: ("autoscaling",) for table in (
         "autoscaling_groups", "autoscaling_instances", "autoscaling_policies",

@@ -7,7 +7,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from helpers import Network, ssh, wait_for
+from helpers import PROBE, Network, ssh, wait_for
 
 from gureum.testing import tcp_open
 
@@ -107,3 +107,50 @@ def test_a_prefix_list_rule_follows_the_list(ec2, net, image_id, key_pair):
         net.instances.remove(instance_id)
         ec2.delete_security_group(GroupId=group)
         ec2.delete_managed_prefix_list(PrefixListId=pl)
+
+
+def test_peered_vpcs_talk_only_once_both_sides_route(ec2, net, image_id, key_pair):
+    other = ec2.create_vpc(CidrBlock="10.78.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=other, CidrBlock="10.78.1.0/24")["Subnet"]["SubnetId"]
+    group = ec2.create_security_group(GroupName="open", Description="all",
+                                      VpcId=other)["GroupId"]
+    ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=[
+        {"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
+    table = ec2.describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [other]}])[
+        "RouteTables"][0]["RouteTableId"]
+    res = ec2.run_instances(ImageId=image_id, InstanceType="t3.nano", MinCount=1, MaxCount=1,
+                            KeyName=key_pair[0], SubnetId=subnet, SecurityGroupIds=[group])
+    target = res["Instances"][0]["InstanceId"]
+    pcx = None
+    try:
+        (inst,) = net.launch(image_id, key_pair[0])
+        assert wait_for(lambda: ec2.describe_instances(InstanceIds=[target])["Reservations"][0][
+            "Instances"][0]["State"]["Name"] == "running", 60)
+        far = res["Instances"][0]["PrivateIpAddress"]
+        probe = PROBE.format(far, 22)
+
+        def reach() -> str:
+            return ssh(key_pair[1], inst["PublicIpAddress"], probe).stdout.strip()
+
+        assert reach() == "CLOSED", "not peered"
+        pcx = ec2.create_vpc_peering_connection(VpcId=net.vpc, PeerVpcId=other)[
+            "VpcPeeringConnection"]["VpcPeeringConnectionId"]
+        ec2.accept_vpc_peering_connection(VpcPeeringConnectionId=pcx)
+        ec2.create_route(RouteTableId=net.table, DestinationCidrBlock="10.78.0.0/16",
+                         VpcPeeringConnectionId=pcx)
+        time.sleep(1)  # the network controller has had its pass
+        assert reach() == "CLOSED", "the far side has no route back"
+        ec2.create_route(RouteTableId=table, DestinationCidrBlock="10.77.1.0/24",
+                         VpcPeeringConnectionId=pcx)
+        assert wait_for(lambda: reach() == "OPEN", 5), "both sides route: open"
+        ec2.delete_route(RouteTableId=net.table, DestinationCidrBlock="10.78.0.0/16")
+        assert wait_for(lambda: reach() == "CLOSED", 5), "the near side's route is gone"
+    finally:
+        if pcx:
+            ec2.delete_vpc_peering_connection(VpcPeeringConnectionId=pcx)
+        ec2.terminate_instances(InstanceIds=[target])
+        wait_for(lambda: ec2.describe_instances(InstanceIds=[target])["Reservations"][0][
+            "Instances"][0]["State"]["Name"] == "terminated", 60)
+        ec2.delete_security_group(GroupId=group)
+        ec2.delete_subnet(SubnetId=subnet)
+        ec2.delete_vpc(VpcId=other)

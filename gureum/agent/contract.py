@@ -42,6 +42,19 @@ class Limits:
 
 
 @dataclass(frozen=True)
+class PeeringLink:
+    """An active VPC peering seen from one side: a veth pair between the two routers."""
+
+    peering_id: str
+    peer_vpc_id: str
+    peer_cidr: str
+    requester: bool  # which end of the link's address pair is this side's
+    # (destination CIDR, the subnets whose route table sends it to this peering): the
+    # only traffic this side lets into the link, replies included.
+    routes: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+
+@dataclass(frozen=True)
 class VpcNetwork:
     """What the host builds for one VPC."""
 
@@ -50,6 +63,7 @@ class VpcNetwork:
     cidr: str
     subnets: tuple[str, ...]
     internet_subnets: tuple[str, ...] = ()  # may reach out, if the operator allows it
+    peerings: tuple[PeeringLink, ...] = ()
 
     @property
     def resolver(self) -> str:

@@ -349,3 +349,15 @@ class PrefixListVersionMismatch(ApiError):
 
 class PrefixListMaxEntriesExceeded(ApiError):
     code = "PrefixListMaxEntriesExceeded"
+
+
+class InvalidVpcPeeringConnectionIDNotFound(ApiError):
+    code = "InvalidVpcPeeringConnectionID.NotFound"
+
+
+class InvalidVpcPeeringConnectionIdMalformed(ApiError):
+    code = "InvalidVpcPeeringConnectionId.Malformed"
+
+
+class InvalidStateTransition(ApiError):
+    code = "InvalidStateTransition"

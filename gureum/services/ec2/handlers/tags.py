@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from gureum.api.dispatch import RequestContext, action
 from gureum.services.ec2 import exceptions as exc
-from gureum.services.ec2 import filters, ids, images, prefix_lists
+from gureum.services.ec2 import filters, ids, images, peering, prefix_lists
 from gureum.services.ec2 import security_groups as sg
 from gureum.services.ec2.handlers import (
     addresses,
@@ -62,6 +62,7 @@ _CHECKS: dict[str, Callable[[RequestContext, Session, str], Any]] = {
     "vpc": vpcs.own_vpc,
     "dopt": lambda ctx, s, rid: dhcp_options.own_dhcp_options(ctx, s, rid),
     "pl": lambda ctx, s, rid: prefix_lists.own(s, ctx.account_id, rid),
+    "pcx": lambda ctx, s, rid: peering.visible(s, ctx.account_id, rid),
     "subnet": vpcs.own_subnet,
     "sg": lambda ctx, s, rid: sg.resolve_group(s, ctx.account_id, rid, None),
     "igw": routing._own_igw,

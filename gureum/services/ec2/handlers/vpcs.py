@@ -11,7 +11,7 @@ from sqlalchemy import delete, func, select
 from gureum.api.dispatch import RequestContext, action
 from gureum.services.ec2 import dhcp_options as dhcp
 from gureum.services.ec2 import exceptions as exc
-from gureum.services.ec2 import filters, ids, networks
+from gureum.services.ec2 import filters, ids, networks, peering
 from gureum.services.ec2.handlers import common
 from gureum.services.ec2.views import instance as instance_view
 from gureum.services.ec2.views import tag_list
@@ -97,6 +97,7 @@ def delete_vpc(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
                 models.RouteTable.vpc_id == vpc.vpc_id, models.RouteTable.is_main.is_(False))),
             s.scalar(select(func.count()).select_from(models.SecurityGroup).where(
                 models.SecurityGroup.vpc_id == vpc.vpc_id, models.SecurityGroup.name != "default")),
+            peering.active_of_vpc(s, vpc.vpc_id),
         ]
         if any(depends):
             raise exc.DependencyViolation(
