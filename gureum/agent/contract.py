@@ -42,6 +42,12 @@ class Limits:
 
 
 @dataclass(frozen=True)
+class PeeringRoute:
+    destination: str  # a CIDR some route tables send to the peering
+    sources: tuple[str, ...]  # the subnets whose route table does
+
+
+@dataclass(frozen=True)
 class PeeringLink:
     """An active VPC peering seen from one side: a veth pair between the two routers."""
 
@@ -49,9 +55,8 @@ class PeeringLink:
     peer_vpc_id: str
     peer_cidr: str
     requester: bool  # which end of the link's address pair is this side's
-    # (destination CIDR, the subnets whose route table sends it to this peering): the
-    # only traffic this side lets into the link, replies included.
-    routes: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    # The only traffic this side lets into the link, replies included.
+    routes: tuple[PeeringRoute, ...] = ()
 
 
 @dataclass(frozen=True)

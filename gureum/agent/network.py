@@ -298,9 +298,10 @@ def router_ruleset(plan: NetworkPlan, vpc: VpcNetwork) -> str:
     peered = ""
     for link in vpc.peerings:
         name = peering_link(link.peering_id)
-        for destination, sources in link.routes:
-            peered += (f'    iifname "br0" oifname "{name}" ip saddr {{ {", ".join(sources)} }} '
-                       f'ip daddr {destination} accept\n')
+        for route in link.routes:
+            peered += (f'    iifname "br0" oifname "{name}" '
+                       f'ip saddr {{ {", ".join(route.sources)} }} '
+                       f'ip daddr {route.destination} accept\n')
     if vpc.peerings:
         # Into a peering only what a subnet's route table sends there, replies included
         # (before the conntrack accept): a side without the route cannot answer, as on AWS.

@@ -8,6 +8,8 @@ import secrets
 import botocore.exceptions
 import pytest
 
+from gureum.agent.contract import PeeringRoute, VpcNetwork
+from gureum.agent.wire import decode, encode
 from gureum.controllers.network import RESYNC_SECONDS
 from gureum.testing import wait_for
 from gureum.testing_inprocess import FastCloud
@@ -85,13 +87,14 @@ def test_lifecycle_routes_and_the_host_view(fast: FastCloud, ec2, vpcs) -> None:
         return network.peerings[0] if network and network.peerings else None
 
     assert wait_for(lambda: link(a) is not None and link(a).routes == (
-        ("10.82.0.0/16", ("10.81.1.0/24",)),), SOON), link(a)
+        PeeringRoute("10.82.0.0/16", ("10.81.1.0/24",)),), SOON), link(a)
     assert link(a).requester and link(a).peer_cidr == "10.82.0.0/16"
     assert wait_for(lambda: link(b) is not None, SOON)
     assert not link(b).requester and link(b).routes == (), "no route on b's side yet"
     ec2.create_route(RouteTableId=b_table, DestinationCidrBlock="10.81.1.0/24",
                      VpcPeeringConnectionId=pcx)
-    assert wait_for(lambda: link(b).routes == (("10.81.1.0/24", ("10.82.1.0/24",)),), SOON)
+    assert wait_for(lambda: link(b).routes == (
+        PeeringRoute("10.81.1.0/24", ("10.82.1.0/24",)),), SOON)
     ec2.delete_vpc_peering_connection(VpcPeeringConnectionId=pcx)
     assert wait_for(lambda: link(a) is None and link(b) is None, SOON)
     routes = ec2.describe_route_tables(RouteTableIds=[a_table])["RouteTables"][0]["Routes"]
@@ -135,3 +138,13 @@ def test_across_accounts_the_accepter_decides(fast: FastCloud, ec2, vpcs) -> Non
     other.reject_vpc_peering_connection(VpcPeeringConnectionId=pcx)
     assert ec2.describe_vpc_peering_connections(VpcPeeringConnectionIds=[pcx])[
         "VpcPeeringConnections"][0]["Status"]["Code"] == "rejected"
+
+
+def test_a_network_with_peerings_crosses_the_agent_wire_intact() -> None:
+    from gureum.agent.contract import PeeringLink
+
+    network = VpcNetwork("vpc-0123456789abcdef0", 3, "10.81.0.0/16", ("10.81.1.0/24",),
+                         peerings=(PeeringLink("pcx-0123456789abcdef0", "vpc-0123456789abcdef1",
+                                               "10.82.0.0/16", True, (PeeringRoute(
+                                                   "10.82.0.0/16", ("10.81.1.0/24",)),)),))
+    assert decode(encode(network), VpcNetwork) == network

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from gureum.agent.contract import PeeringLink
+from gureum.agent.contract import PeeringLink, PeeringRoute
 from gureum.services.ec2 import exceptions as exc
 from gureum.services.ec2 import ids
 from gureum.store import models
@@ -101,6 +101,6 @@ def links(session: Session, vpc: models.Vpc) -> tuple[PeeringLink, ...]:
             peer_vpc_id=pcx.accepter_vpc_id if requester else pcx.requester_vpc_id,
             peer_cidr=pcx.accepter_cidr if requester else pcx.requester_cidr,
             requester=requester,
-            routes=tuple((dest, tuple(sorted(srcs))) for dest, srcs in sorted(gates.items())
-                         if srcs)))
+            routes=tuple(PeeringRoute(dest, tuple(sorted(srcs)))
+                         for dest, srcs in sorted(gates.items()) if srcs)))
     return tuple(out)
