@@ -1,5 +1,6 @@
 """Security group rules in place: UpdateSecurityGroupRuleDescriptionsIngress/Egress,
-ModifySecurityGroupRules, and DescribeSecurityGroupReferences (none without peering)."""
+ModifySecurityGroupRules, and DescribeSecurityGroupReferences (none: no rule names a
+peer VPC's group)."""
 
 from __future__ import annotations
 
@@ -97,8 +98,8 @@ def modify_security_group_rules(ctx: RequestContext, p: dict[str, Any]) -> dict[
 
 @action("ec2", "DescribeSecurityGroupReferences")
 def describe_security_group_references(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
-    """Groups of peered VPCs that reference these: there is no VPC peering yet, so none;
-    the groups themselves must exist."""
+    """Groups of peered VPCs that reference these: rules cannot name a peer's groups
+    here, so none; the groups themselves must exist."""
     with ctx.cloud.store.read() as s:
         for group_id in p["GroupId"]:
             sg.resolve_group(s, ctx.account_id, group_id, None)
