@@ -47,13 +47,17 @@ WAKES: dict[str, tuple[str, ...]] = {
     "tags": ("vpc_services",),  # instance tags in the metadata
     "security_groups": ("firewall", "load_balancers"),
     "security_group_rules": ("firewall", "load_balancers"),
+    # A list's current entries are what its rules allow.
+    **{table: ("firewall", "load_balancers") for table in (
+        "managed_prefix_lists", "prefix_list_versions")},
     "load_balancers": ("load_balancers", "network", "firewall", "vpc_services"),
     **{table: ("load_balancers",) for table in ("listeners", "listener_rules", "target_groups")},
     # Targets' health moves instance refreshes and ELB health checks of groups on.
     "targets": ("load_balancers", "autoscaling"),
     **{table: ("network", "vpc_services") for table in (
         "vpcs", "subnets", "internet_gateways", "route_tables", "routes",
-        "route_table_associations", "addresses")},
+        "route_table_associations", "addresses", "vpc_peering_connections")},
+    "dhcp_options": ("vpc_services",),  # instances' resolv.conf
     **{table: ("autoscaling",) for table in (
         "autoscaling_groups", "autoscaling_instances", "autoscaling_policies",
         "autoscaling_instance_refreshes", "autoscaling_scheduled_actions",

@@ -26,6 +26,7 @@ from gureum.agent.contract import (
     AgentContract,
     Firewall,
     FirewallRule,
+    GuestDns,
     IdentityDocument,
     InstanceMetadata,
     InstanceSpec,
@@ -193,6 +194,11 @@ def test_lifecycle_is_idempotent_and_leaves_nothing(under_test: AgentUnderTest) 
     assert agent.alive(one.instance_id)
     assert wait_for(lambda: agent.console_tail(one.instance_id, 4096) != b"", 10)
     agent.apply_firewall(one.instance_id, one.firewall)  # type: ignore[arg-type]
+    told = GuestDns(("corp.example",), ("10.201.0.2", "10.201.1.53"))
+    agent.configure_dns(one.instance_id, one.slot, told)  # a DHCP options change, pushed
+    if under_test.config is not None:  # the real ones: the guest's file says it
+        resolv = under_test.config.instances_dir / one.instance_id / "rootfs/etc/resolv.conf"
+        assert resolv.read_text() == told.resolv_conf()
     agent.trim_console(one.instance_id)
 
     agent.stop(one, False)

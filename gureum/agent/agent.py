@@ -21,6 +21,7 @@ from gureum.agent import firewall, hostcmd, metadata, network, storage
 from gureum.agent.contract import (
     AgentContract,
     Firewall,
+    GuestDns,
     HealthReport,
     InstanceSpec,
     LoadBalancerSpec,
@@ -225,6 +226,9 @@ class HostAgent(EbsOperations, AgentContract):
             if values is not None:
                 out[instance_id] = values
         return out
+
+    def configure_dns(self, instance_id: str, slot: int, dns: GuestDns) -> None:
+        self.driver.configure_dns(instance_id, slot, dns)
 
     def apply_firewall(self, instance_id: str, rules: Firewall) -> None:
         firewall.apply(self.plan.netns(instance_id), rules)

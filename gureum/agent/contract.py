@@ -42,6 +42,24 @@ class Limits:
 
 
 @dataclass(frozen=True)
+class PeeringRoute:
+    destination: str  # a CIDR some route tables send to the peering
+    sources: tuple[str, ...]  # the subnets whose route table does
+
+
+@dataclass(frozen=True)
+class PeeringLink:
+    """An active VPC peering seen from one side: a veth pair between the two routers."""
+
+    peering_id: str
+    peer_vpc_id: str
+    peer_cidr: str
+    requester: bool  # which end of the link's address pair is this side's
+    # The only traffic this side lets into the link, replies included.
+    routes: tuple[PeeringRoute, ...] = ()
+
+
+@dataclass(frozen=True)
 class VpcNetwork:
     """What the host builds for one VPC."""
 
@@ -50,11 +68,29 @@ class VpcNetwork:
     cidr: str
     subnets: tuple[str, ...]
     internet_subnets: tuple[str, ...] = ()  # may reach out, if the operator allows it
+    peerings: tuple[PeeringLink, ...] = ()
 
     @property
     def resolver(self) -> str:
         """The VPC's +2 address, where AWS puts the Amazon-provided DNS server."""
         return str(ipaddress.ip_network(self.cidr)[2])
+
+
+@dataclass(frozen=True)
+class GuestDns:
+    """What a VPC's DHCP options tell its instances about DNS: /etc/resolv.conf."""
+
+    search: tuple[str, ...] = ()
+    nameservers: tuple[str, ...] = ()
+
+    def resolv_conf(self) -> str:
+        lines = ["# written by gureum from the VPC's DHCP options set"]
+        if self.search:
+            lines.append("search " + " ".join(self.search))
+        lines += [f"nameserver {server}" for server in self.nameservers]
+        if self.nameservers:
+            lines.append("options timeout:1")
+        return "\n".join(lines) + "\n"
 
 
 @dataclass(frozen=True)
@@ -106,6 +142,8 @@ class InstanceSpec:
     root_volume_id: str | None = None
     volumes: tuple[VolumeAttachment, ...] = ()  # data volumes, mounted at every start
     init_system: str = "tini"  # the image's: "tini" (gureum's boot script) or "systemd"
+    # /etc/resolv.conf, written at every boot (None: the VPC's resolver, at first boot only).
+    dns: GuestDns | None = None
 
 
 # public address -> [private address, VPC index]
@@ -337,6 +375,11 @@ class AgentContract(abc.ABC):
 
     @abc.abstractmethod
     def apply_firewall(self, instance_id: str, rules: Firewall) -> None: ...
+
+    @abc.abstractmethod
+    def configure_dns(self, instance_id: str, slot: int, dns: GuestDns) -> None:
+        """A running instance's /etc/resolv.conf says `dns` now (what a DHCP renewal
+        does on EC2, pushed instead of waited for)."""
 
     @abc.abstractmethod
     def counters(self, instance_ids: list[str]) -> dict[str, list[float]]:

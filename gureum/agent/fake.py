@@ -17,6 +17,7 @@ from typing import Any
 from gureum.agent.contract import (
     AgentContract,
     Firewall,
+    GuestDns,
     HealthReport,
     InstanceSpec,
     LoadBalancerSpec,
@@ -37,6 +38,7 @@ class FakeInstance:
     disk: bool = True  # kept across stop, gone with destroy
     firewall: Firewall | None = None
     halt_reason: str = ""
+    dns: GuestDns | None = None  # its /etc/resolv.conf, as the last boot or push wrote it
 
 
 class FakeAgent(AgentContract):
@@ -165,7 +167,8 @@ class FakeAgent(AgentContract):
                 self.public_ips[spec.public_ip] = [spec.private_ip, spec.vpc.index]
             if current is not None and current.state == RuntimeState.RUNNING:
                 return
-            self.instances_[spec.instance_id] = FakeInstance(spec, firewall=spec.firewall)
+            self.instances_[spec.instance_id] = FakeInstance(spec, firewall=spec.firewall,
+                                                             dns=spec.dns)
             if spec.root_volume_id:
                 self.volumes.setdefault(spec.root_volume_id, spec.volume_gib)
             for volume in spec.volumes:
@@ -251,6 +254,13 @@ class FakeAgent(AgentContract):
                 self.cpu_clock[instance_id] = (now, used)
                 out[instance_id] = [used] + [0.0] * 8
             return out
+
+    def configure_dns(self, instance_id: str, slot: int, dns: GuestDns) -> None:
+        self._enter("configure_dns", instance_id)
+        with self.lock:
+            inst = self.instances_.get(instance_id)
+            if inst is not None:
+                inst.dns = dns
 
     def apply_firewall(self, instance_id: str, rules: Firewall) -> None:
         self._enter("apply_firewall", instance_id)

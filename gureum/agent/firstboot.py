@@ -3,6 +3,7 @@ keys, the launch key pair as ec2-user's authorized key, hostname and hosts."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -22,6 +23,32 @@ def _write(path: Path, data: str | bytes, mode: int, uid: int, gid: int) -> None
     os.chown(tmp, uid, gid)
     os.chmod(tmp, mode)
     tmp.rename(path)
+
+
+def write_guest_file(rootfs: Path, parts: tuple[str, ...], data: str, mode: int,
+                     uid: int) -> None:
+    """Replace a file of an instance that has booted: every directory is opened without
+    following symlinks (the guest may have made any of them one, pointing at a host path)
+    and the new file is renamed over the old name, never written through it."""
+    fd = os.open(rootfs, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    try:
+        for part in parts[:-1]:
+            child = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+            os.close(fd)
+            fd = child
+        tmp = f".{parts[-1]}.gureum"
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp, dir_fd=fd)
+        out = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode, dir_fd=fd)
+        try:
+            os.write(out, data.encode())
+            os.fchown(out, uid, uid)
+            os.fchmod(out, mode)
+        finally:
+            os.close(out)
+        os.rename(tmp, parts[-1], src_dir_fd=fd, dst_dir_fd=fd)
+    finally:
+        os.close(fd)
 
 
 def host_keys(hostname: str) -> dict[str, tuple[bytes, bytes]]:

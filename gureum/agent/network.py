@@ -36,6 +36,8 @@ DNS_ADDRESS = "169.254.169.253"
 # on the host the address sits on each uplink as a /32, routes are per VPC table.
 TRANSIT_HOST = "169.254.86.1"
 TRANSIT_ROUTER = "169.254.86.2"
+# The two ends of every peering link (requester, accepter), the same in every router.
+PEERING_PAIR = ("169.254.87.1", "169.254.87.2")
 RULE_PREF = 1000
 MARK_FLAG = 0x10000000
 MARK_MASK = 0xFFFFF000  # flag + data directory hash; the low 12 bits name the VPC
@@ -293,6 +295,21 @@ def router_ruleset(plan: NetworkPlan, vpc: VpcNetwork) -> str:
     if (plan.public_interface or plan.publish_address) and internet:
         egress += f'    iifname "up0" oifname "br0" ip daddr {{ {internet} }} accept\n'
 
+    peered = ""
+    for link in vpc.peerings:
+        name = peering_link(link.peering_id)
+        for route in link.routes:
+            peered += (f'    iifname "br0" oifname "{name}" '
+                       f'ip saddr {{ {", ".join(route.sources)} }} '
+                       f'ip daddr {route.destination} accept\n')
+    if vpc.peerings:
+        # Into a peering only what a subnet's route table sends there, replies included
+        # (before the conntrack accept): a side without the route cannot answer, as on AWS.
+        peered += '    iifname "br0" oifname "pcx*" drop\n'
+    inbound = "".join(
+        f'    iifname "{peering_link(link.peering_id)}" oifname "br0" ip saddr {link.peer_cidr} '
+        f'ip daddr {vpc.cidr} accept\n' for link in vpc.peerings)
+
     return f"""table inet gureum {{
   chain input {{
     type filter hook input priority 0; policy drop;
@@ -304,10 +321,10 @@ def router_ruleset(plan: NetworkPlan, vpc: VpcNetwork) -> str:
   }}
   chain forward {{
     type filter hook forward priority 0; policy drop;
-    ct state established,related accept
+{peered}    ct state established,related accept
     iifname "br0" oifname "br0" accept
     iifname "up0" oifname "br0" ip saddr {TRANSIT_HOST} accept
-{egress}  }}
+{inbound}{egress}  }}
 }}
 table bridge gureum {{
   # Anti-spoofing: a port may only send from its instance's address, so the metadata
@@ -356,6 +373,7 @@ def ensure_vpc(plan: NetworkPlan, vpc: VpcNetwork) -> None:
     hostcmd.run(["nft", "add", "element", "ip", plan.table, "uplink_marks",
                  f"{{ {uplink} : {mark:#x} }}"], check=False)
     _ensure_router_links(vpc, ns)
+    _ensure_peerings(plan, vpc, ns)
     hostcmd.run(["ip", "route", "replace", vpc.cidr, "via", TRANSIT_ROUTER, "dev", uplink,
                  "onlink", "table", str(mark)])
     if f"{mark:#x}" not in our_rules(plan):
@@ -396,6 +414,34 @@ def _ensure_router_links(vpc: VpcNetwork, ns: str) -> None:
     batch += ["link set lo up", "link set up0 up", "link set br0 up",
               f"route replace default via {TRANSIT_HOST} dev up0 onlink"]
     run_in(ns, ["ip", "-batch", "-"], input="\n".join(batch) + "\n")
+
+
+def peering_link(peering_id: str) -> str:
+    """The name, in both routers, of the veth pair an active peering is made of."""
+    return "pcx" + hashlib.sha256(peering_id.encode()).hexdigest()[:8]
+
+
+def _ensure_peerings(plan: NetworkPlan, vpc: VpcNetwork, ns: str) -> None:
+    """A veth pair between this router and each peer's (once the peer has a router: its
+    own first build links it then), each end addressed and routed to the other VPC;
+    links of peerings no longer active go (deleting one end takes both)."""
+    wanted = {peering_link(p.peering_id): p for p in vpc.peerings}
+    for link in _links(ns):
+        if link["ifname"].startswith("pcx") and link["ifname"] not in wanted:
+            run_in(ns, ["ip", "link", "del", link["ifname"]], check=False)
+    for name, peer in wanted.items():
+        if not Path(plan.router_path(peer.peer_vpc_id)).exists():
+            continue
+        peer_ns = plan.router(peer.peer_vpc_id)
+        if not link_exists(name, ns):
+            hostcmd.run(["ip", "link", "add", "name", name, "netns", ns, "type", "veth",
+                         "peer", "name", name, "netns", peer_ns])
+        mine, theirs = PEERING_PAIR if peer.requester else PEERING_PAIR[::-1]
+        for where, address, other, cidr in ((ns, mine, theirs, peer.peer_cidr),
+                                            (peer_ns, theirs, mine, vpc.cidr)):
+            run_in(where, ["ip", "-batch", "-"], input=(
+                f"addr replace {address}/32 dev {name}\nlink set {name} up\n"
+                f"route replace {cidr} via {other} dev {name} onlink\n"))
 
 
 def _uplink_index(plan: NetworkPlan, vpc_id: str) -> int | None:

@@ -26,6 +26,7 @@ from gureum.controllers.loop import ResyncLoop
 from gureum.crashpoints import crashpoint
 from gureum.errors import AgentUnavailable
 from gureum.services.ec2 import allocation, networks, volumes
+from gureum.services.ec2 import dhcp_options as dhcp
 from gureum.services.ec2 import security_groups as sg
 from gureum.services.ec2.instance_types import CATALOGUE
 from gureum.store import models
@@ -142,6 +143,9 @@ class InstanceController(ResyncLoop):
             subnet = s.get(models.Subnet, inst.subnet_id)
             assert image is not None and subnet is not None
             disks = volumes.of_instances(s, [inst.instance_id])[inst.instance_id]
+            vpc = s.get(models.Vpc, inst.vpc_id)
+            assert vpc is not None
+            dns = dhcp.guest_dns_by_vpc(s, [vpc], self.cloud.config.region)[vpc.vpc_id]
         firewall = firewalls.get(inst.instance_id)
         return InstanceSpec(
             instance_id=inst.instance_id, slot=inst.slot, vpc=network, subnet_cidr=subnet.cidr,
@@ -156,7 +160,7 @@ class InstanceController(ResyncLoop):
             volumes=tuple(VolumeAttachment(v.volume_id, v.device or "") for v in disks
                           if not v.is_root and v.attach_state in ("attaching", "attached")
                           and v.state != "creating"),
-            init_system=image.init_system,
+            init_system=image.init_system, dns=dns,
         )
 
     def reconcile(self, instance_id: str) -> None:

@@ -10,6 +10,7 @@ reads find their instance.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -17,9 +18,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from gureum.agent.contract import InstanceMetadata, VpcServices
+from gureum.agent.contract import GuestDns, InstanceMetadata, VpcServices
 from gureum.controllers.loop import ResyncLoop
 from gureum.errors import AgentUnavailable
+from gureum.services.ec2 import dhcp_options as dhcp
 from gureum.services.ec2 import dns, imds, networks
 from gureum.services.ec2.security_groups import LIVE_STATES
 from gureum.services.ec2.views import options_of
@@ -30,8 +32,18 @@ from gureum.store.elbv2_models import LoadBalancer
 if TYPE_CHECKING:
     from gureum.cloud import Cloud
 
+log = logging.getLogger("gureum.vpc_services")
 RESYNC_SECONDS = 5.0
 T = TypeVar("T")
+
+
+def guest_dns(s: Session, cloud: Cloud, vpc_ids: set[str]) -> dict[str, tuple[int, GuestDns]]:
+    """Running instances of these VPCs: (slot, what their DHCP options say about DNS)."""
+    vpcs = list(s.scalars(select(models.Vpc).where(models.Vpc.vpc_id.in_(vpc_ids))))
+    by_vpc = dhcp.guest_dns_by_vpc(s, vpcs, cloud.config.region)
+    return {inst.instance_id: (inst.slot, by_vpc[inst.vpc_id])
+            for inst in s.scalars(select(models.Instance).where(
+                models.Instance.vpc_id.in_(list(by_vpc)), models.Instance.state == "running"))}
 
 
 def build(s: Session, cloud: Cloud, vpc_ids: set[str]) -> dict[str, VpcServices]:
@@ -94,6 +106,8 @@ class VpcServicesController(ResyncLoop):
         self.generation = 0
         self.built_at: dict[str, int] = {}
         self._count_lock = threading.Lock()
+        # What each running instance's resolv.conf was last told (its DHCP options).
+        self.dns_pushed: dict[str, GuestDns] = {}
 
     def changed(self) -> None:
         """After a commit to a table this reads (cloud.WAKES)."""
@@ -106,6 +120,11 @@ class VpcServicesController(ResyncLoop):
         assert agent is not None
         built = set(self._calling(agent.vpc_routers))
         with self.lock:
+            with self.cloud.store.read() as s:
+                running = set(s.scalars(select(models.Instance.instance_id).where(
+                    models.Instance.state == "running")))
+            for instance_id in set(self.dns_pushed) - running:  # a start boots it afresh
+                del self.dns_pushed[instance_id]
             for vpc_id in set(self.pushed) - built:  # a router made again starts empty
                 del self.pushed[vpc_id]
                 self.built_at.pop(vpc_id, None)
@@ -121,6 +140,7 @@ class VpcServicesController(ResyncLoop):
             with self.lock:
                 self.pushed.clear()
                 self.built_at.clear()
+                self.dns_pushed.clear()
             raise
 
     def ensure_pushed(self, vpc_id: str) -> None:
@@ -140,9 +160,28 @@ class VpcServicesController(ResyncLoop):
             generation = self.generation  # before the read: a commit after it counts again
             with self.cloud.store.read() as s:
                 wanted = build(s, self.cloud, vpc_ids)
+                resolvers = guest_dns(s, self.cloud, vpc_ids)
             for vpc_id, services in wanted.items():
                 if self.pushed.get(vpc_id) != services:
                     self.pushed.pop(vpc_id, None)  # unknown until the agent says it took it
                     self._calling(agent.serve_vpc, services)
                     self.pushed[vpc_id] = services
                 self.built_at[vpc_id] = generation
+            self._push_dns(resolvers)
+
+    def _push_dns(self, resolvers: dict[str, tuple[int, GuestDns]]) -> None:
+        """DHCP options reach running instances within a pass (EC2's instances wait for
+        their lease's renewal); a boot writes them itself from the instance's spec."""
+        agent = self.cloud.agent
+        assert agent is not None
+        for instance_id, (slot, dns_settings) in resolvers.items():
+            if self.dns_pushed.get(instance_id) == dns_settings:
+                continue
+            try:
+                self._calling(agent.configure_dns, instance_id, slot, dns_settings)
+            except AgentUnavailable:
+                raise
+            except Exception as err:  # stopping under us: its next boot writes it
+                log.warning("resolv.conf of %s not written: %s", instance_id, err)
+                continue
+            self.dns_pushed[instance_id] = dns_settings

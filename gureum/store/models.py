@@ -199,6 +199,8 @@ class SecurityGroupRule(Base):
     to_port: Mapped[int] = mapped_column(Integer, default=-1)
     cidr: Mapped[str | None] = mapped_column(String(64), nullable=True)
     ref_group_id: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
+    # A managed prefix list: the rule allows its current entries, whatever they become.
+    prefix_list_id: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
     description: Mapped[str] = mapped_column(String(255), default="")
 
 
@@ -226,6 +228,8 @@ class Vpc(Base):
     net_index: Mapped[int] = mapped_column(Integer, unique=True)
     enable_dns_support: Mapped[bool] = mapped_column(default=True, server_default="1")
     enable_dns_hostnames: Mapped[bool] = mapped_column(default=False, server_default="0")
+    # Its DHCP options set; NULL: the account's default set, "default": none at all.
+    dhcp_options_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 
@@ -305,4 +309,5 @@ from gureum.store import (  # noqa: E402, F401
     cloudwatch_models,
     ebs_models,
     elbv2_models,
+    vpc_options_models,
 )

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 
-from gureum.agent.contract import InstanceSpec, RuntimeState
+from gureum.agent.contract import GuestDns, InstanceSpec, RuntimeState
 from gureum.agent.volume_store import VolumeStore
 from gureum.config import Config
 
@@ -81,6 +81,10 @@ class InstanceDriver(ABC):
         """After the instance's init ended by itself: what its guest asked for ("reboot",
         "poweroff", "halt"), or "" when it did not say."""
         return ""
+
+    @abstractmethod
+    def configure_dns(self, instance_id: str, slot: int, dns: GuestDns) -> None:
+        """A running instance's resolver settings become `dns` (its /etc/resolv.conf)."""
 
     @abstractmethod
     def state(self, instance_id: str) -> RuntimeState: ...

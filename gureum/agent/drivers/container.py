@@ -14,7 +14,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from gureum.agent import firstboot, hostcmd, procnet, storage
-from gureum.agent.contract import InstanceSpec, RuntimeState
+from gureum.agent.contract import GuestDns, InstanceSpec, RuntimeState
 from gureum.agent.disk_pool import DiskPool
 from gureum.agent.drivers.base import InstanceDriver
 from gureum.agent.drivers.volume_mounts import VolumeMounts
@@ -30,6 +30,7 @@ CGROUP_ROOT = Path("/sys/fs/cgroup")
 MOUNTS = ("rootfs", "lower", "disk")  # innermost first: the unmount order
 # Written by the systemd image's shutdown hook, read after its init ended.
 HALT_FILE = ("var", "lib", "gureum", "halt")
+RESOLV_CONF = ("etc", "resolv.conf")
 
 
 class ContainerDriver(InstanceDriver):
@@ -77,6 +78,8 @@ class ContainerDriver(InstanceDriver):
                                 spec.authorized_key, spec.vpc.resolver,
                                 f"{self.config.region}.compute.internal")
             marker.write_text(spec.instance_id + "\n")
+        if spec.dns is not None:  # every boot, as DHCP tells a booting instance again
+            firstboot.write_guest_file(rootfs, RESOLV_CONF, spec.dns.resolv_conf(), 0o644, base)
         self.mounts.ensure_share(d, base)
         undo.callback(self.mounts.release, d)
         for volume in spec.volumes:
@@ -146,6 +149,12 @@ class ContainerDriver(InstanceDriver):
             config = json.loads((self.instance_dir(instance_id) / "bundle/config.json").read_text())
             signal = config.get("annotations", {}).get("org.gureum.stop-signal", signal)
         self.runtime.stop(self.container_name(instance_id), timeout=timeout, signal=signal)
+
+    def configure_dns(self, instance_id: str, slot: int, dns: GuestDns) -> None:
+        rootfs = self.instance_dir(instance_id) / "rootfs"
+        if storage.is_mounted(rootfs):  # not running: its next boot writes it
+            firstboot.write_guest_file(rootfs, RESOLV_CONF, dns.resolv_conf(), 0o644,
+                                       self.uid_base(slot))
 
     def halt_reason(self, instance_id: str) -> str:
         """What the systemd image's shutdown hook wrote into the instance's disk ("reboot",

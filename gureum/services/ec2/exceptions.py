@@ -321,3 +321,43 @@ class InvalidUserIDMalformed(ApiError):
 
 class InvalidInstanceAttributeValue(ApiError):
     code = "InvalidInstanceAttributeValue"
+
+
+class InvalidDhcpOptionIDNotFound(ApiError):
+    code = "InvalidDhcpOptionID.NotFound"
+
+
+class InvalidDhcpOptionsIdMalformed(ApiError):
+    code = "InvalidDhcpOptionsId.Malformed"
+
+
+class InvalidPrefixListIDNotFound(ApiError):
+    code = "InvalidPrefixListID.NotFound"
+
+
+class InvalidPrefixListIdMalformed(ApiError):
+    code = "InvalidPrefixListId.Malformed"
+
+
+class InvalidPrefixListModification(ApiError):
+    code = "InvalidPrefixListModification"
+
+
+class PrefixListVersionMismatch(ApiError):
+    code = "PrefixListVersionMismatch"
+
+
+class PrefixListMaxEntriesExceeded(ApiError):
+    code = "PrefixListMaxEntriesExceeded"
+
+
+class InvalidVpcPeeringConnectionIDNotFound(ApiError):
+    code = "InvalidVpcPeeringConnectionID.NotFound"
+
+
+class InvalidVpcPeeringConnectionIdMalformed(ApiError):
+    code = "InvalidVpcPeeringConnectionId.Malformed"
+
+
+class InvalidStateTransition(ApiError):
+    code = "InvalidStateTransition"

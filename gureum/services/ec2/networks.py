@@ -147,6 +147,9 @@ def vpc_network(session: Session, vpc: models.Vpc, public: set[str] | None = Non
         models.Subnet.vpc_id == vpc.vpc_id).order_by(models.Subnet.cidr)))
     if public is None:
         public = public_subnet_ids(session, vpc.vpc_id)
+    from gureum.services.ec2 import peering
+
     return VpcNetwork(vpc_id=vpc.vpc_id, index=vpc.net_index, cidr=vpc.cidr,
                       subnets=tuple(s.cidr for s in subnets),
-                      internet_subnets=tuple(s.cidr for s in subnets if s.subnet_id in public))
+                      internet_subnets=tuple(s.cidr for s in subnets if s.subnet_id in public),
+                      peerings=peering.links(session, vpc))

@@ -29,15 +29,18 @@ class RuleSpec:
     cidr: str | None
     ref_group_id: str | None
     description: str
+    prefix_list_id: str | None = None
 
     @property
     def identity(self) -> tuple[Any, ...]:
-        return (self.protocol, self.from_port, self.to_port, self.cidr, self.ref_group_id)
+        return (self.protocol, self.from_port, self.to_port, self.cidr, self.ref_group_id,
+                self.prefix_list_id)
 
 
 def identity_of(rule: models.SecurityGroupRule) -> tuple[Any, ...]:
     """A stored rule's identity, comparable with `RuleSpec.identity`."""
-    return (rule.protocol, rule.from_port, rule.to_port, rule.cidr, rule.ref_group_id)
+    return (rule.protocol, rule.from_port, rule.to_port, rule.cidr, rule.ref_group_id,
+            rule.prefix_list_id)
 
 
 def default_group(session: Session, account_id: str, vpc_id: str, group_id: str,
@@ -67,7 +70,8 @@ def add_rule(session: Session, account_id: str, group_id: str, spec: RuleSpec,
     rule = models.SecurityGroupRule(
         rule_id=ids.new("sgr"), group_id=group_id, account_id=account_id, is_egress=egress,
         protocol=spec.protocol, from_port=spec.from_port, to_port=spec.to_port, cidr=spec.cidr,
-        ref_group_id=spec.ref_group_id, description=spec.description)
+        ref_group_id=spec.ref_group_id, prefix_list_id=spec.prefix_list_id,
+        description=spec.description)
     session.add(rule)
     return rule
 
@@ -94,6 +98,19 @@ def _ports(protocol: str, perm: dict[str, Any]) -> tuple[int, int]:
     return -1, -1
 
 
+def rule_count(session: Session, rules: list[models.SecurityGroupRule],
+               specs: list[RuleSpec]) -> int:
+    """Rules against the group's quota: a prefix-list rule counts as its list's MaxEntries,
+    as on AWS."""
+    from gureum.store.vpc_options_models import ManagedPrefixList
+
+    named = [r.prefix_list_id for r in rules] + [spec.prefix_list_id for spec in specs]
+    sizes = {pl.prefix_list_id: pl.max_entries for pl in session.scalars(
+        select(ManagedPrefixList).where(ManagedPrefixList.prefix_list_id.in_(
+            [n for n in named if n])))} if any(named) else {}
+    return sum(sizes.get(n, 1) if n else 1 for n in named)
+
+
 def parse_permissions(session: Session, account_id: str, p: dict[str, Any]) -> list[RuleSpec]:
     perms = list(p.get("IpPermissions") or [])
     if p.get("IpProtocol") or p.get("CidrIp") or p.get("SourceSecurityGroupName"):
@@ -116,10 +133,11 @@ def parse_permissions(session: Session, account_id: str, p: dict[str, Any]) -> l
         else:
             raise exc.InvalidParameterValue(f"Invalid value '{raw[:32]}' for IP protocol.")
         lo, hi = _ports(protocol, perm)
-        if perm.get("Ipv6Ranges") or perm.get("PrefixListIds"):
-            raise exc.InvalidParameterValue("IPv6 ranges and prefix lists are not supported")
+        if perm.get("Ipv6Ranges"):
+            raise exc.InvalidParameterValue("IPv6 ranges are not supported")
         targets = 0
-        for target in (*(perm.get("IpRanges") or []), *(perm.get("UserIdGroupPairs") or [])):
+        for target in (*(perm.get("IpRanges") or []), *(perm.get("UserIdGroupPairs") or []),
+                       *(perm.get("PrefixListIds") or [])):
             if len(target.get("Description", "")) > 255:
                 raise exc.InvalidParameterValue("A rule's description exceeds 255 characters")
         for r in perm.get("IpRanges") or []:
@@ -134,8 +152,16 @@ def parse_permissions(session: Session, account_id: str, p: dict[str, Any]) -> l
             group = resolve_group(session, account_id, pair.get("GroupId"), pair.get("GroupName"))
             specs.append(RuleSpec(protocol, lo, hi, None, group.group_id, pair.get("Description", "")))
             targets += 1
+        for item in perm.get("PrefixListIds") or []:
+            from gureum.services.ec2 import prefix_lists
+
+            found = prefix_lists.own(session, account_id, item.get("PrefixListId"))
+            specs.append(RuleSpec(protocol, lo, hi, None, None, item.get("Description", ""),
+                                  found.prefix_list_id))
+            targets += 1
         if not targets:
-            raise exc.InvalidPermissionMalformed("A rule needs IpRanges or UserIdGroupPairs")
+            raise exc.InvalidPermissionMalformed(
+                "A rule needs IpRanges, UserIdGroupPairs or PrefixListIds")
     return specs
 
 
@@ -174,6 +200,8 @@ def rule_view(rule: models.SecurityGroupRule) -> dict[str, Any]:
         out["CidrIpv4"] = rule.cidr
     if rule.ref_group_id:
         out["ReferencedGroupInfo"] = {"GroupId": rule.ref_group_id, "UserId": rule.account_id}
+    if rule.prefix_list_id:
+        out["PrefixListId"] = rule.prefix_list_id
     return out
 
 
@@ -192,12 +220,16 @@ def permissions_view(rules: list[models.SecurityGroupRule]) -> list[dict[str, An
         if rule.ref_group_id:
             perm["UserIdGroupPairs"].append({"GroupId": rule.ref_group_id, "UserId": rule.account_id,
                                              "Description": rule.description or None})
+        if rule.prefix_list_id:
+            perm["PrefixListIds"].append({"PrefixListId": rule.prefix_list_id,
+                                          "Description": rule.description or None})
     return list(grouped.values())
 
 
 def firewalls(session: Session) -> dict[str, Firewall]:
     """The firewall of every live network interface: instances keyed by instance id,
     load balancers by `lb-<id>`. A group's members are both kinds."""
+    from gureum.services.ec2 import prefix_lists
     from gureum.store.elbv2_models import LoadBalancer
 
     resolvers = {v.vpc_id: str(ipaddress.ip_network(v.cidr)[2])
@@ -208,6 +240,7 @@ def firewalls(session: Session) -> dict[str, Firewall]:
     interfaces += [(f"lb-{lb.lb_id}", lb.vpc_id, lb.private_ip, lb.security_group_ids)
                    for lb in session.scalars(select(LoadBalancer))]
     rules = list(session.scalars(select(models.SecurityGroupRule)))
+    listed = prefix_lists.current_cidrs(session) if any(r.prefix_list_id for r in rules) else {}
     members: dict[str, list[str]] = {}
     for _, _, address, groups in interfaces:
         for group in groups:
@@ -220,7 +253,9 @@ def firewalls(session: Session) -> dict[str, Firewall]:
         ingress, egress = [], []
         for group in groups:
             for rule in by_group.get(group, []):
-                peers = (rule.cidr,) if rule.cidr else tuple(members.get(rule.ref_group_id or "", []))
+                peers = ((rule.cidr,) if rule.cidr
+                         else listed.get(rule.prefix_list_id, ()) if rule.prefix_list_id
+                         else tuple(members.get(rule.ref_group_id or "", [])))
                 fw_rule = FirewallRule(rule.protocol, rule.from_port, rule.to_port, peers)
                 (egress if rule.is_egress else ingress).append(fw_rule)
         out[key] = Firewall(tuple(ingress), tuple(egress), resolvers.get(vpc_id))

@@ -11,11 +11,12 @@ from sqlalchemy import delete, select
 
 from gureum.api.dispatch import RequestContext, action
 from gureum.services.ec2 import exceptions as exc
-from gureum.services.ec2 import ids, networks
+from gureum.services.ec2 import ids, networks, peering
 from gureum.services.ec2.handlers import common
 from gureum.services.ec2.handlers.vpcs import own_subnet, own_vpc
 from gureum.services.ec2.views import tag_list
 from gureum.store import models
+from gureum.store.vpc_options_models import VpcPeeringConnection
 
 
 # -- internet gateways -----------------------------------------------------------------
@@ -126,6 +127,13 @@ def _table_view(s: Any, table: models.RouteTable, tags: dict[str, str]) -> dict[
                "Origin": "CreateRouteTable"}]
     for route in s.scalars(select(models.Route).where(
             models.Route.route_table_id == table.route_table_id)):
+        if route.gateway_id.startswith("pcx-"):
+            pcx = s.get(VpcPeeringConnection, route.gateway_id)
+            routes.append({"DestinationCidrBlock": route.destination,
+                           "VpcPeeringConnectionId": route.gateway_id,
+                           "State": "active" if pcx and pcx.status == "active" else "blackhole",
+                           "Origin": "CreateRoute"})
+            continue
         igw = s.get(models.InternetGateway, route.gateway_id)
         routes.append({"DestinationCidrBlock": route.destination, "GatewayId": route.gateway_id,
                        "State": "active" if igw and igw.vpc_id == table.vpc_id else "blackhole",
@@ -169,7 +177,9 @@ def describe_route_tables(ctx: RequestContext, p: dict[str, Any]) -> dict[str, A
             return {"route-table-id": t.route_table_id, "vpc-id": t.vpc_id,
                     "owner-id": t.account_id, "association.main": t.is_main,
                     "association.subnet-id": [a.get("SubnetId") for a in view["Associations"]],
-                    "route.gateway-id": [r["GatewayId"] for r in view["Routes"]],
+                    "route.gateway-id": [r.get("GatewayId") for r in view["Routes"]],
+                    "route.vpc-peering-connection-id": [r.get("VpcPeeringConnectionId")
+                                                        for r in view["Routes"]],
                     "route.destination-cidr-block": [r["DestinationCidrBlock"]
                                                      for r in view["Routes"]]}
 
@@ -178,7 +188,7 @@ def describe_route_tables(ctx: RequestContext, p: dict[str, Any]) -> dict[str, A
             not_found=_table_not_found,
             filters_allowed={"route-table-id", "vpc-id", "owner-id", "association.main",
                              "association.subnet-id", "route.gateway-id",
-                             "route.destination-cidr-block"},
+                             "route.destination-cidr-block", "route.vpc-peering-connection-id"},
             fields=fields, view=lambda t, tags: _table_view(s, t, tags),
             result_key="RouteTables")
 
@@ -193,9 +203,16 @@ def _route_target(ctx: RequestContext, s: Any, p: dict[str, Any],
         raise exc.UnsupportedOperation("Only IPv4 destinations (DestinationCidrBlock) are supported")
     if not p.get("DestinationCidrBlock"):
         raise exc.MissingParameter("The request must contain the parameter destinationCidrBlock")
+    if len(targets) > 1:
+        raise exc.InvalidParameterCombination("Only one route target may be given")
+    if targets == ["VpcPeeringConnectionId"]:
+        destination = str(networks.parse_cidr(p["DestinationCidrBlock"], "destinationCidrBlock"))
+        pcx = peering.visible(s, ctx.account_id, p["VpcPeeringConnectionId"])
+        if table.vpc_id not in (pcx.requester_vpc_id, pcx.accepter_vpc_id) or \
+                pcx.status not in peering.LIVE:
+            raise peering.not_found(pcx.peering_id)
+        return destination, pcx.peering_id
     if targets != ["GatewayId"]:
-        if len(targets) > 1:
-            raise exc.InvalidParameterCombination("Only one route target may be given")
         if targets:
             raise exc.UnsupportedOperation(f"Routes to a {targets[0]} are not supported here")
         raise exc.MissingParameter("The request must contain a route target (GatewayId)")

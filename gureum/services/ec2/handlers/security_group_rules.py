@@ -1,5 +1,6 @@
 """Security group rules in place: UpdateSecurityGroupRuleDescriptionsIngress/Egress,
-ModifySecurityGroupRules, and DescribeSecurityGroupReferences (none without peering)."""
+ModifySecurityGroupRules, and DescribeSecurityGroupReferences (none: no rule names a
+peer VPC's group)."""
 
 from __future__ import annotations
 
@@ -57,8 +58,11 @@ def _as_permission(request: dict[str, Any]) -> dict[str, Any]:
     """A SecurityGroupRuleRequest in IpPermissions' shape, to validate it the same way."""
     perm: dict[str, Any] = {"IpProtocol": request.get("IpProtocol", "-1"),
                             "FromPort": request.get("FromPort"), "ToPort": request.get("ToPort")}
-    if request.get("CidrIpv6") or request.get("PrefixListId"):
+    if request.get("CidrIpv6"):
         perm["Ipv6Ranges"] = [{"CidrIpv6": request.get("CidrIpv6")}]
+    if request.get("PrefixListId"):
+        perm["PrefixListIds"] = [{"PrefixListId": request["PrefixListId"],
+                                  "Description": request.get("Description", "")}]
     if request.get("CidrIpv4"):
         perm["IpRanges"] = [{"CidrIp": request["CidrIpv4"],
                              "Description": request.get("Description", "")}]
@@ -87,14 +91,15 @@ def modify_security_group_rules(ctx: RequestContext, p: dict[str, Any]) -> dict[
                 raise exc.InvalidPermissionDuplicate("the specified rule already exists")
             rule.protocol, rule.from_port, rule.to_port = spec.protocol, spec.from_port, spec.to_port
             rule.cidr, rule.ref_group_id = spec.cidr, spec.ref_group_id
+            rule.prefix_list_id = spec.prefix_list_id
             rule.description = spec.description
     return {"Return": True}
 
 
 @action("ec2", "DescribeSecurityGroupReferences")
 def describe_security_group_references(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
-    """Groups of peered VPCs that reference these: there is no VPC peering yet, so none;
-    the groups themselves must exist."""
+    """Groups of peered VPCs that reference these: rules cannot name a peer's groups
+    here, so none; the groups themselves must exist."""
     with ctx.cloud.store.read() as s:
         for group_id in p["GroupId"]:
             sg.resolve_group(s, ctx.account_id, group_id, None)

@@ -140,12 +140,12 @@ def _authorize(ctx: RequestContext, p: dict[str, Any], egress: bool) -> dict[str
         have = {sg.identity_of(r) for r in existing}
         for spec in specs:
             if spec.identity in have:
-                peer = spec.cidr or spec.ref_group_id
+                peer = spec.cidr or spec.ref_group_id or spec.prefix_list_id
                 raise exc.InvalidPermissionDuplicate(
                     f"the specified rule \"peer: {peer}, {spec.protocol.upper()}, from port: "
                     f"{spec.from_port}, to port: {spec.to_port}, ALLOW\" already exists")
             have.add(spec.identity)
-        if len(existing) + len(specs) > sg.MAX_RULES:
+        if sg.rule_count(s, existing, specs) > sg.MAX_RULES:
             raise exc.RulesPerSecurityGroupLimitExceeded(
                 f"The maximum number of rules per security group ({sg.MAX_RULES}) has been reached.")
         added = [sg.add_rule(s, ctx.account_id, group.group_id, spec, egress) for spec in specs]

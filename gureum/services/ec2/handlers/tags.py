@@ -10,9 +10,16 @@ from sqlalchemy.orm import Session
 
 from gureum.api.dispatch import RequestContext, action
 from gureum.services.ec2 import exceptions as exc
-from gureum.services.ec2 import filters, ids, images
+from gureum.services.ec2 import filters, ids, images, peering, prefix_lists
 from gureum.services.ec2 import security_groups as sg
-from gureum.services.ec2.handlers import addresses, common, routing, snapshots, vpcs
+from gureum.services.ec2.handlers import (
+    addresses,
+    common,
+    dhcp_options,
+    routing,
+    snapshots,
+    vpcs,
+)
 from gureum.services.ec2.views import volume_id
 from gureum.store import models
 from gureum.store.ebs_models import Volume
@@ -53,6 +60,9 @@ _CHECKS: dict[str, Callable[[RequestContext, Session, str], Any]] = {
     "key": lambda ctx, s, rid: common.owned(s, ctx.account_id, models.KeyPair, rid,
                                             _key_pair_not_found),
     "vpc": vpcs.own_vpc,
+    "dopt": lambda ctx, s, rid: dhcp_options.own_dhcp_options(ctx, s, rid),
+    "pl": lambda ctx, s, rid: prefix_lists.own(s, ctx.account_id, rid),
+    "pcx": lambda ctx, s, rid: peering.visible(s, ctx.account_id, rid),
     "subnet": vpcs.own_subnet,
     "sg": lambda ctx, s, rid: sg.resolve_group(s, ctx.account_id, rid, None),
     "igw": routing._own_igw,

@@ -9,8 +9,9 @@ from typing import Any
 from sqlalchemy import delete, func, select
 
 from gureum.api.dispatch import RequestContext, action
+from gureum.services.ec2 import dhcp_options as dhcp
 from gureum.services.ec2 import exceptions as exc
-from gureum.services.ec2 import filters, ids, networks
+from gureum.services.ec2 import filters, ids, networks, peering
 from gureum.services.ec2.handlers import common
 from gureum.services.ec2.views import instance as instance_view
 from gureum.services.ec2.views import tag_list
@@ -22,7 +23,7 @@ def _vpc_view(vpc: models.Vpc, tags: dict[str, str]) -> dict[str, Any]:
     return {
         "VpcId": vpc.vpc_id, "CidrBlock": vpc.cidr, "State": "available",
         "IsDefault": vpc.is_default, "OwnerId": vpc.account_id, "InstanceTenancy": "default",
-        "DhcpOptionsId": ids.derived("dopt", vpc.account_id),
+        "DhcpOptionsId": dhcp.effective_id(vpc),
         "CidrBlockAssociationSet": [{"AssociationId": ids.derived("vpc-cidr-assoc", vpc.vpc_id),
                                      "CidrBlock": vpc.cidr,
                                      "CidrBlockState": {"State": "associated"}}],
@@ -76,7 +77,7 @@ def describe_vpcs(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
                               "cidr-block-association.cidr-block": v.cidr,
                               "is-default": v.is_default, "state": "available",
                               "owner-id": v.account_id,
-                              "dhcp-options-id": ids.derived("dopt", v.account_id)},
+                              "dhcp-options-id": dhcp.effective_id(v)},
             view=_vpc_view, result_key="Vpcs")
 
 
@@ -96,6 +97,7 @@ def delete_vpc(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
                 models.RouteTable.vpc_id == vpc.vpc_id, models.RouteTable.is_main.is_(False))),
             s.scalar(select(func.count()).select_from(models.SecurityGroup).where(
                 models.SecurityGroup.vpc_id == vpc.vpc_id, models.SecurityGroup.name != "default")),
+            peering.active_of_vpc(s, vpc.vpc_id),
         ]
         if any(depends):
             raise exc.DependencyViolation(
