@@ -26,6 +26,17 @@ class Config:
         default_factory=lambda: float(_env("GUREUM_LEADER_RETRY", "2")))
     host: str = field(default_factory=lambda: _env("GUREUM_HOST", "127.0.0.1"))
     port: int = field(default_factory=lambda: int(_env("GUREUM_PORT", "8773")))
+    # The API (and console) beyond loopback is HTTPS only. "1" asks for HTTPS on loopback
+    # too; "0" asks for plain HTTP, which is refused on any other address (api/tls.py).
+    api_tls: str = field(default_factory=lambda: _env("GUREUM_API_TLS", ""))
+    # The operator's own certificate and key (PEM files); unset, the cloud's CA signs one
+    # for the listen address and host name (and GUREUM_API_NAMES, comma-separated).
+    api_cert: str = field(default_factory=lambda: _env("GUREUM_API_CERT", ""))
+    api_key: str = field(default_factory=lambda: _env("GUREUM_API_KEY", ""))
+    api_names: str = field(default_factory=lambda: _env("GUREUM_API_NAMES", ""))
+    # What clients verify the operator's certificate with (the profile's ca_bundle);
+    # unset, their system's trust store.
+    api_ca_bundle: str = field(default_factory=lambda: _env("GUREUM_API_CA_BUNDLE", ""))
     region: str = field(default_factory=lambda: _env("GUREUM_REGION", "gureum-1"))
     image_cache: Path = field(
         default_factory=lambda: Path(_env("GUREUM_IMAGE_CACHE", "/var/cache/gureum/images"))
@@ -103,8 +114,20 @@ class Config:
         return "gr" + hashlib.sha256(str(self.data_dir).encode()).hexdigest()[:4]
 
     @property
+    def api_over_tls(self) -> bool:
+        """Whether the API listener speaks HTTPS: always beyond loopback."""
+        from gureum.api.tls import is_loopback
+
+        return self.api_tls == "1" or (self.api_tls != "0" and not is_loopback(self.host))
+
+    @property
     def endpoint(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        """The URL clients use: https when the listener speaks TLS; a wildcard listen
+        address is reached by the first of GUREUM_API_NAMES, else the host's name."""
+        from gureum.api.tls import endpoint_host
+
+        scheme = "https" if self.api_over_tls else "http"
+        return f"{scheme}://{endpoint_host(self)}:{self.port}"
 
     @property
     def db_path(self) -> Path:
