@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import faulthandler
 import logging
+import os
 import signal
 import sys
 import threading
@@ -167,6 +168,10 @@ def up(cfg: Config, profile: str = "gureum", write_profile: bool = True) -> int:
         console.print(f"the API is HTTPS only; clients verify it with {ca_bundle} "
                       f"(SHA-256 {api_tls.fingerprint(ca_bundle)}; the profile's ca_bundle)",
                       soft_wrap=True)
+        if os.environ.get("AWS_CA_BUNDLE", str(ca_bundle)) != str(ca_bundle):
+            console.print(f"[yellow]AWS_CA_BUNDLE={os.environ['AWS_CA_BUNDLE']} is set here: "
+                          "boto3 and the AWS CLI use it instead of the profile's ca_bundle "
+                          "(unset it, or add the CA's certificate to that file)[/]")
     # One-time: the first visitor is signed in as the default account, then it is spent.
     console.print(f"web console: {running.server.console.sign_in_url(account_id)}",
                   soft_wrap=True)
