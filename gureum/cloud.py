@@ -209,6 +209,10 @@ class Cloud:
         with self.store.read() as s:
             return s.scalar(select(models.Account).where(models.Account.name == name))
 
+    def account_exists(self, account_id: str) -> bool:
+        with self.store.read() as s:
+            return s.get(models.Account, account_id) is not None
+
     def credentials_of(self, account_id: str) -> models.AccessKey | None:
         with self.store.read() as s:
             return s.scalar(select(models.AccessKey).where(models.AccessKey.account_id == account_id))

@@ -12,12 +12,15 @@ import json
 import secrets
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from botocore.exceptions import ClientError
 from helpers import VENV_BIN, wait_for, wait_state
 
+from gureum.cloud import KEY_CACHE_SECONDS
 from gureum.config import Config
 from gureum.testing import Server
 
@@ -131,6 +134,17 @@ def test_account_delete_over_https_removes_a_tenant_and_its_instance(
     assert f"instance {iid}" in out.stdout
     listed = json.loads(sh(*gureum, "account", "list", "--json", env=server.env).stdout)
     assert "lan-tenant" not in {a["name"] for a in listed}
+
+    def refused() -> bool:  # the running server stops trusting its cached key
+        try:
+            tenant.describe_instances()
+        except ClientError as err:
+            return err.response["Error"]["Code"] == "AuthFailure"
+        return False
+
+    started = time.monotonic()
+    assert wait_for(refused, 10)
+    assert time.monotonic() - started < KEY_CACHE_SECONDS + 1
     # The host let go of the instance: no object of the data directory names it.
     assert wait_for(lambda: not any(iid in o for objs in server.host_objects().values()
                                     for o in objs), 30), server.host_objects()

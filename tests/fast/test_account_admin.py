@@ -12,7 +12,9 @@ from sqlalchemy import func, select
 
 from gureum.admin import inventory, teardown
 from gureum.cli.main import main
+from gureum.console.testing import ConsoleClient
 from gureum.errors import OperatorError
+from gureum.services.ec2 import networks
 from gureum.store import models
 from gureum.testing import wait_for
 from gureum.testing_inprocess import FastCloud, wait_state
@@ -98,10 +100,14 @@ def test_deleting_an_account_removes_everything_it_owns_and_nothing_else(
     theirs = bystander.run_instances(ImageId=image_id, MinCount=1, MaxCount=1)[
         "Instances"][0]["InstanceId"]
     account_id, made = populate(fast, "doomed", image_id)
+    browser = ConsoleClient(fast.port)
+    browser.sign_in_link(fast.running.server.console.sign_in_url(account_id))
+    assert browser.get("/console/instances").status == 200
     summary = {a.account_id: a for a in inventory.accounts(fast.cloud)}[account_id]
     assert (summary.name, summary.instances, summary.load_balancers,
             summary.auto_scaling_groups) == ("doomed", 2, 1, 1)
     assert summary.volumes >= 1 and made["access"] in summary.access_key_ids
+    assert networks.default_vpc_id(account_id) in fast.agent.vpc_routers()
     steps: list[str] = []
     removed = teardown.delete_account(fast.cloud, "doomed", say=steps.append, wait_seconds=60)
     assert removed[-1] == f"account {account_id}"
@@ -122,7 +128,11 @@ def test_deleting_an_account_removes_everything_it_owns_and_nothing_else(
         gone.describe_instances()
     assert err.value.response["Error"]["Code"] == "AuthFailure"
     assert made["instance"] not in fast.agent.instances()
-    assert wait_for(lambda: made["vpc"] not in fast.agent.vpc_routers(), 10)
+    default_vpc = networks.default_vpc_id(account_id)  # purged, not deleted by the API
+    assert wait_for(lambda: not {made["vpc"], default_vpc} & set(fast.agent.vpc_routers()), 10)
+    # A console session of the account ends with it.
+    answer = browser.get("/console/instances")
+    assert answer.status == 303 and "/console/signin" in answer.headers["location"]
     # Other accounts keep everything.
     assert wait_for(lambda: bystander.describe_instances(InstanceIds=[theirs])[
         "Reservations"][0]["Instances"][0]["State"]["Name"] == "running", 10)
