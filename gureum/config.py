@@ -5,8 +5,11 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import os
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
+
+WILDCARD_HOSTS = ("", "0.0.0.0", "::")  # listen on every address of the host
 
 
 def _env(name: str, default: str) -> str:
@@ -116,18 +119,25 @@ class Config:
     @property
     def api_over_tls(self) -> bool:
         """Whether the API listener speaks HTTPS: always beyond loopback."""
-        from gureum.api.tls import is_loopback
-
         return self.api_tls == "1" or (self.api_tls != "0" and not is_loopback(self.host))
 
     @property
-    def endpoint(self) -> str:
-        """The URL clients use: https when the listener speaks TLS; a wildcard listen
-        address is reached by the first of GUREUM_API_NAMES, else the host's name."""
-        from gureum.api.tls import endpoint_host
+    def api_name_list(self) -> list[str]:
+        return [n.strip() for n in self.api_names.split(",") if n.strip()]
 
-        scheme = "https" if self.api_over_tls else "http"
-        return f"{scheme}://{endpoint_host(self)}:{self.port}"
+    @property
+    def endpoint_host(self) -> str:
+        """The host part of the endpoint URL: a wildcard listen address is reached by the
+        first of GUREUM_API_NAMES, else the host's name."""
+        host = self.host
+        if host in WILDCARD_HOSTS:
+            host = (self.api_name_list or [socket.gethostname()])[0]
+        return f"[{host}]" if ":" in host else host
+
+    @property
+    def endpoint(self) -> str:
+        """The URL clients use: https when the listener speaks TLS."""
+        return f"{'https' if self.api_over_tls else 'http'}://{self.endpoint_host}:{self.port}"
 
     @property
     def db_path(self) -> Path:
@@ -150,6 +160,16 @@ class Config:
     @property
     def runc_root(self) -> Path:
         return self.data_dir / "runc"
+
+
+def is_loopback(host: str) -> bool:
+    """127.0.0.0/8, ::1 and `localhost`; any other name or address counts as a network."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def _host_memory_mib() -> int:

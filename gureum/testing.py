@@ -19,7 +19,7 @@ import boto3
 from botocore.config import Config as BotoConfig
 
 from gureum.agent.agent import wait_until
-from gureum.api.tls import is_loopback
+from gureum.config import is_loopback
 from gureum.pki import CloudCA
 
 VENV_BIN = Path(sys.executable).parent

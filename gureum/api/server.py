@@ -360,7 +360,7 @@ class ApiServer(ThreadingHTTPServer):
 def serve(cloud: Cloud, host: str, port: int, tls: ssl.SSLContext | None = None) -> ApiServer:
     """The API and console on host:port; HTTPS with `tls`, which any listener beyond
     loopback must have (api/tls.py makes it)."""
-    from gureum.api.tls import is_loopback
+    from gureum.config import is_loopback
 
     if tls is None and not is_loopback(host):
         raise ConfigError(f"refusing to serve the API in clear text on {host} (not loopback)")

@@ -18,52 +18,25 @@ import socket
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from gureum.config import WILDCARD_HOSTS, Config, is_loopback
 from gureum.errors import ConfigError
 from gureum.pki import CloudCA
 
-if TYPE_CHECKING:
-    from gureum.config import Config
-
 RENEW_BEFORE = dt.timedelta(days=30)  # an issued certificate is remade this long before it ends
-WILDCARD = ("", "0.0.0.0", "::")
-
-
-def is_loopback(host: str) -> bool:
-    """127.0.0.0/8, ::1 and `localhost`; any other name or address counts as a network."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-def _extra_names(cfg: Config) -> list[str]:
-    return [n.strip() for n in cfg.api_names.split(",") if n.strip()]
-
-
-def endpoint_host(cfg: Config) -> str:
-    """The host part of the endpoint URL clients are given."""
-    host = cfg.host
-    if host in WILDCARD:
-        extra = _extra_names(cfg)
-        host = extra[0] if extra else socket.gethostname()
-    return f"[{host}]" if ":" in host else host
 
 
 def certificate_names(cfg: Config) -> list[str]:
     """The names the API's certificate carries: what clients may call it by (the first is
     the subject). A wildcard listener is reachable by every address of the host."""
     hostname = socket.gethostname()
-    names = [endpoint_host(cfg).strip("[]"), *_extra_names(cfg), hostname, socket.getfqdn()]
-    if cfg.host in WILDCARD or is_loopback(cfg.host):
+    names = [cfg.endpoint_host.strip("[]"), *cfg.api_name_list, hostname, socket.getfqdn()]
+    if cfg.host in WILDCARD_HOSTS or is_loopback(cfg.host):
         names += ["localhost", "127.0.0.1", "::1"]
-    if cfg.host in WILDCARD:
+    if cfg.host in WILDCARD_HOSTS:
         # A host name that does not resolve: its addresses stay out.
         with contextlib.suppress(OSError):
             names += [info[4][0] for info in socket.getaddrinfo(hostname, None)]

@@ -24,7 +24,7 @@ from cryptography import x509
 from gureum.api import tls
 from gureum.api.server import serve
 from gureum.cli.profile import write_profile
-from gureum.config import Config
+from gureum.config import Config, is_loopback
 from gureum.console.sessions import COOKIE
 from gureum.console.testing import TOKEN
 from gureum.errors import ConfigError
@@ -97,8 +97,8 @@ def test_beyond_loopback_the_endpoint_is_https_and_the_certificate_names_it(
     names = tls.certificate_names(everywhere)
     assert names[0] == "cloud.example" and {"localhost", "127.0.0.1", "::1"} <= set(names)
     assert Config(data_dir=tmp_path, host="::1", port=2, api_tls="1").endpoint == "https://[::1]:2"
-    assert tls.is_loopback("127.0.0.2") and tls.is_loopback("::1")
-    assert not tls.is_loopback("192.168.1.1") and not tls.is_loopback("0.0.0.0")
+    assert is_loopback("127.0.0.2") and is_loopback("::1")
+    assert not is_loopback("192.168.1.1") and not is_loopback("0.0.0.0")
 
 
 def test_plain_http_beyond_loopback_is_refused(tmp_path: Path, secure: FastCloud) -> None:
