@@ -24,8 +24,13 @@ def _config(args: argparse.Namespace) -> Config:
 
 def cmd_up(args: argparse.Namespace) -> int:
     from gureum.cli.up import up
+    from gureum.errors import ConfigError
 
-    return up(_config(args), profile=args.profile, write_profile=not args.no_profile)
+    try:
+        return up(_config(args), profile=args.profile, write_profile=not args.no_profile)
+    except ConfigError as err:  # e.g. plain HTTP asked for beyond loopback
+        print(f"gureum: {err}", file=sys.stderr)
+        return 2
 
 
 def cmd_agent(args: argparse.Namespace) -> int:

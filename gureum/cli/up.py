@@ -154,6 +154,7 @@ def up(cfg: Config, profile: str = "gureum", write_profile: bool = True) -> int:
     cloud = Cloud(cfg, with_agent=False)
     account_id, access, secret = cloud.ensure_default_account()
     cloud.ca.ensure()  # before the profile names it as the endpoint's ca_bundle
+    api_tls.server_context(cfg, cloud.ca)  # a refused listener stops here, before the profile
     ca_bundle = api_tls.ca_bundle(cfg)
     if write_profile:
         config_path, _ = write(profile, access, secret, cfg.region, cfg.endpoint, ca_bundle)
