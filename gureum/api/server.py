@@ -46,6 +46,7 @@ MAX_BODY = 1024 * 1024
 DRAIN_LIMIT = 16 * MAX_BODY
 MAX_PARAMS = 5000
 HANDSHAKE_TIMEOUT = 10  # seconds a TLS client may take to say hello and finish
+LINGER_SECONDS, LINGER_BYTES = 2, 1024 * 1024  # a plain-HTTP client's request, read and dropped
 TLS_HANDSHAKE_RECORD = 0x16  # the first byte of every TLS connection (a ClientHello record)
 PLAIN_TO_TLS = (b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\n"
                 b"Connection: close\r\nContent-Length: 52\r\n\r\n"
@@ -308,6 +309,20 @@ class _Handler(BaseHTTPRequestHandler):
         log.debug("%s " + fmt, self.address_string(), *args)
 
 
+def _linger(sock: socket.socket) -> None:
+    """Close after the client is done sending (reading and dropping up to LINGER_BYTES
+    for up to LINGER_SECONDS): closing with its request unread would reset the
+    connection, and the client could lose the answer or see a broken pipe mid-send."""
+    sock.shutdown(socket.SHUT_WR)
+    sock.settimeout(LINGER_SECONDS)
+    left = LINGER_BYTES
+    while left > 0:
+        chunk = sock.recv(min(left, 65536))
+        if not chunk:
+            return
+        left -= len(chunk)
+
+
 class ApiServer(ThreadingHTTPServer):
     """With `tls`, every connection is HTTPS: the handshake runs in the connection's own
     thread (a slow client never holds up accepting), and a connection that does not open
@@ -333,10 +348,11 @@ class ApiServer(ThreadingHTTPServer):
         request.settimeout(HANDSHAKE_TIMEOUT)
         try:
             first = request.recv(1, socket.MSG_PEEK)
-            if first and first[0] != TLS_HANDSHAKE_RECORD:
-                request.sendall(PLAIN_TO_TLS)  # no API answer, only where to go
-                return
             if not first:
+                return
+            if first[0] != TLS_HANDSHAKE_RECORD:
+                request.sendall(PLAIN_TO_TLS)  # no API answer, only where to go
+                _linger(request)
                 return
             secured = self.tls.wrap_socket(request, server_side=True)  # detaches `request`
         except (OSError, ssl.SSLError) as err:  # scanners, wrong CA on the client, resets
