@@ -19,13 +19,14 @@ from typing import Any
 
 import boto3
 from botocore.config import Config as BotoConfig
-from sqlalchemy import Table, delete, select
+from sqlalchemy import Table, delete, func, select
 
 from gureum.admin.inventory import is_protected, resolve
 from gureum.api.tls import client_verify
 from gureum.cloud import Cloud
 from gureum.errors import OperatorError
 from gureum.store import models
+from gureum.store.ebs_models import Snapshot, Volume
 
 Say = Callable[[str], None]
 WAIT_SECONDS = 300.0
@@ -68,6 +69,12 @@ class Teardown:
         purge(self.cloud, self.account_id)
         self.removed.append(f"account {self.account_id}")
         return self.removed
+
+    def _rows(self, model: type[Volume] | type[Snapshot]) -> int:
+        """The account's rows of `model` in the store, in any state."""
+        with self.cloud.store.read() as s:
+            return s.scalar(select(func.count()).select_from(model).where(
+                model.account_id == self.account_id)) or 0
 
     def _gone(self, what: str) -> None:
         self.removed.append(what)
@@ -168,10 +175,11 @@ class Teardown:
         self._wait("volumes to detach", lambda: all(
             v["State"] in ("available", "deleting", "error") for v in self._volumes()))
         for vol in self._volumes():
-            if vol["State"] != "deleting":
-                self.ec2.delete_volume(VolumeId=vol["VolumeId"])
+            self.ec2.delete_volume(VolumeId=vol["VolumeId"])
             self._gone(f"volume {vol['VolumeId']}")
-        self._wait("volumes to be deleted", lambda: not self._volumes())
+        # Rows, not DescribeVolumes (which hides `deleting`): the controller removes a
+        # volume's file, then its row; purging the row first would leave the file.
+        self._wait("volumes to be deleted", lambda: not self._rows(Volume))
 
     def images(self) -> None:
         for image in self.ec2.describe_images(Owners=["self"])["Images"]:
@@ -188,6 +196,7 @@ class Teardown:
         for snap in owned():
             self.ec2.delete_snapshot(SnapshotId=snap["SnapshotId"])
             self._gone(f"snapshot {snap['SnapshotId']}")
+        self._wait("snapshots to be deleted", lambda: not self._rows(Snapshot))
 
     def launch_templates(self) -> None:
         for page in self.ec2.get_paginator("describe_launch_templates").paginate():
@@ -248,7 +257,13 @@ class Teardown:
 
 def _child_rows(table: Table, account_id: str) -> Iterator[Any]:
     """DELETE statements for `table`'s rows that belong to the account: by its own
-    account_id column, else through the foreign key to a parent that has one."""
+    account_id column, else through the foreign key to a parent that has one.
+    Deregistered images stay (no foreign key holds them): the EBS controller removes
+    their roots once no instance, of any account, runs from them, then their rows."""
+    if table.name == "images":
+        yield delete(table).where(table.c.account_id == account_id,
+                                  table.c.state != "deregistered")
+        return
     if "account_id" in table.c:
         yield delete(table).where(table.c.account_id == account_id)
         return
