@@ -3,7 +3,8 @@ test makes (the host side of a link to a "laptop" netns, RFC 2544's 198.18.0.0/1
 the host's own network) serves HTTPS only. From the laptop the AWS CLI, configured by the
 profile `gureum up` wrote (endpoint https://..., ca_bundle = the cloud's CA), lists and
 creates over TLS it verifies; plain HTTP gets only a pointer to https. Then `gureum
-account delete` (over the same HTTPS) removes a tenant with a real instance."""
+account delete` (over the same HTTPS) removes a tenant with a real instance, an attached
+volume and its snapshot, files included."""
 
 from __future__ import annotations
 
@@ -127,11 +128,23 @@ def test_account_delete_over_https_removes_a_tenant_and_its_instance(
     iid = tenant.run_instances(ImageId=image, MinCount=1, MaxCount=1,
                                InstanceType="t3.nano")["Instances"][0]["InstanceId"]
     wait_state(tenant, iid, "running")
+    zone = tenant.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0][
+        "Placement"]["AvailabilityZone"]
+    vol = tenant.create_volume(AvailabilityZone=zone, Size=1)["VolumeId"]
+    assert wait_for(lambda: tenant.describe_volumes(VolumeIds=[vol])["Volumes"][0]["State"]
+                    == "available", 60)
+    tenant.attach_volume(VolumeId=vol, InstanceId=iid, Device="/dev/sdf")
+    snap = tenant.create_snapshot(VolumeId=vol)["SnapshotId"]
+    store = server.data_dir / "volumes"
+    assert wait_for(lambda: (store / f"{vol}.img").exists() and (store / f"{snap}.img").exists(),
+                    60)
     usage = json.loads(sh(*gureum, "host", "usage", "--json", env=server.env).stdout)
     assert [i["account_name"] for i in usage["instances"] if i["instance_id"] == iid] == [
         "lan-tenant"]
     out = sh(*gureum, "account", "delete", "lan-tenant", "--yes", env=server.env)
-    assert f"instance {iid}" in out.stdout
+    assert f"instance {iid}" in out.stdout and f"volume {vol}" in out.stdout
+    # The files went before the rows: nothing of the tenant is left in the volume store.
+    assert not (store / f"{vol}.img").exists() and not (store / f"{snap}.img").exists()
     listed = json.loads(sh(*gureum, "account", "list", "--json", env=server.env).stdout)
     assert "lan-tenant" not in {a["name"] for a in listed}
 
