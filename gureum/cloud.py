@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import secrets
 import threading
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -64,6 +65,7 @@ WAKES: dict[str, tuple[str, ...]] = {
         "autoscaling_lifecycle_hooks", "metric_alarms")},
 }
 CLOUD_OWNER_ID = "000000000001"
+KEY_CACHE_SECONDS = 5.0  # how long an access key is trusted before the store is asked again
 CLOUD_OWNER_ALIAS = "gureum"
 
 
@@ -79,7 +81,7 @@ class Cloud:
         self.store.on_commit(self._wake_for)
         self.agent = agent or (self._agent() if with_agent else None)
         self.wakeup = threading.Event()
-        self._keys: dict[str, tuple[str, str]] = {}
+        self._keys: dict[str, tuple[str, str, float]] = {}
         self._default_networks: set[str] = set()
         self.controller = None
         self.firewall_controller = None
@@ -211,21 +213,34 @@ class Cloud:
         with self.store.read() as s:
             return s.scalar(select(models.Account).where(models.Account.name == name))
 
+    def account_exists(self, account_id: str) -> bool:
+        with self.store.read() as s:
+            return s.get(models.Account, account_id) is not None
+
     def credentials_of(self, account_id: str) -> models.AccessKey | None:
         with self.store.read() as s:
             return s.scalar(select(models.AccessKey).where(models.AccessKey.account_id == account_id))
 
     def _key(self, access_key_id: str) -> tuple[str, str] | None:
-        """(secret, account) of an access key; cached, as keys are never changed or deleted."""
+        """(secret, account) of an access key; cached for KEY_CACHE_SECONDS, so a key that
+        `gureum account delete` removed (from another process) stops working soon after."""
         cached = self._keys.get(access_key_id)
-        if cached is None:
+        now = time.monotonic()
+        if cached is None or cached[2] < now:
             with self.store.read() as s:
                 key = s.get(models.AccessKey, access_key_id)
                 if key is None:
+                    self._keys.pop(access_key_id, None)
                     return None
-                cached = (key.secret_access_key, key.account_id)
+                cached = (key.secret_access_key, key.account_id, now + KEY_CACHE_SECONDS)
             self._keys[access_key_id] = cached
-        return cached
+        return cached[0], cached[1]
+
+    def forget_keys_of(self, account_id: str) -> None:
+        """Drop the cached keys of a deleted account (this process: at once)."""
+        for access_key_id, cached in list(self._keys.items()):
+            if cached[1] == account_id:
+                self._keys.pop(access_key_id, None)
 
     def secret_for(self, access_key_id: str) -> str | None:
         key = self._key(access_key_id)

@@ -5,8 +5,11 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import os
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
+
+WILDCARD_HOSTS = ("", "0.0.0.0", "::")  # listen on every address of the host
 
 
 def _env(name: str, default: str) -> str:
@@ -26,6 +29,17 @@ class Config:
         default_factory=lambda: float(_env("GUREUM_LEADER_RETRY", "2")))
     host: str = field(default_factory=lambda: _env("GUREUM_HOST", "127.0.0.1"))
     port: int = field(default_factory=lambda: int(_env("GUREUM_PORT", "8773")))
+    # The API (and console) beyond loopback is HTTPS only. "1" asks for HTTPS on loopback
+    # too; "0" asks for plain HTTP, which is refused on any other address (api/tls.py).
+    api_tls: str = field(default_factory=lambda: _env("GUREUM_API_TLS", ""))
+    # The operator's own certificate and key (PEM files); unset, the cloud's CA signs one
+    # for the listen address and host name (and GUREUM_API_NAMES, comma-separated).
+    api_cert: str = field(default_factory=lambda: _env("GUREUM_API_CERT", ""))
+    api_key: str = field(default_factory=lambda: _env("GUREUM_API_KEY", ""))
+    api_names: str = field(default_factory=lambda: _env("GUREUM_API_NAMES", ""))
+    # What clients verify the operator's certificate with (the profile's ca_bundle);
+    # unset, their system's trust store.
+    api_ca_bundle: str = field(default_factory=lambda: _env("GUREUM_API_CA_BUNDLE", ""))
     region: str = field(default_factory=lambda: _env("GUREUM_REGION", "gureum-1"))
     image_cache: Path = field(
         default_factory=lambda: Path(_env("GUREUM_IMAGE_CACHE", "/var/cache/gureum/images"))
@@ -103,8 +117,27 @@ class Config:
         return "gr" + hashlib.sha256(str(self.data_dir).encode()).hexdigest()[:4]
 
     @property
+    def api_over_tls(self) -> bool:
+        """Whether the API listener speaks HTTPS: always beyond loopback."""
+        return self.api_tls == "1" or (self.api_tls != "0" and not is_loopback(self.host))
+
+    @property
+    def api_name_list(self) -> list[str]:
+        return [n.strip() for n in self.api_names.split(",") if n.strip()]
+
+    @property
+    def endpoint_host(self) -> str:
+        """The host part of the endpoint URL: a wildcard listen address is reached by the
+        first of GUREUM_API_NAMES, else the host's name."""
+        host = self.host
+        if host in WILDCARD_HOSTS:
+            host = (self.api_name_list or [socket.gethostname()])[0]
+        return f"[{host}]" if ":" in host else host
+
+    @property
     def endpoint(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        """The URL clients use: https when the listener speaks TLS."""
+        return f"{'https' if self.api_over_tls else 'http'}://{self.endpoint_host}:{self.port}"
 
     @property
     def db_path(self) -> Path:
@@ -127,6 +160,16 @@ class Config:
     @property
     def runc_root(self) -> Path:
         return self.data_dir / "runc"
+
+
+def is_loopback(host: str) -> bool:
+    """127.0.0.0/8, ::1 and `localhost`; any other name or address counts as a network."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def _host_memory_mib() -> int:

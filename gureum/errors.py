@@ -58,3 +58,13 @@ class VolumeBusy(HostError):
 class VolumeHeld(HostError):
     """A volume's file is still behind a loop device (a forced detach whose last user has
     not let go yet): it cannot be attached anywhere until it is released."""
+
+
+class ConfigError(GureumError):
+    """The operator's configuration cannot be served as asked (e.g. the API in clear
+    text beyond loopback, a certificate file that does not load)."""
+
+
+class OperatorError(GureumError):
+    """An operator command refused or failed (`gureum account delete` of the cloud
+    owner's account, an unknown account): the message says why."""

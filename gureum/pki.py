@@ -6,6 +6,7 @@ certificate is what clients trust (`gureum up` says where it is)."""
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 import os
 import threading
 from dataclasses import dataclass
@@ -31,6 +32,13 @@ class Issued:
 def _pem_key(key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> bytes:
     return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                              serialization.NoEncryption())
+
+
+def _san(name: str) -> x509.GeneralName:
+    try:
+        return x509.IPAddress(ipaddress.ip_address(name))
+    except ValueError:
+        return x509.DNSName(name)
 
 
 class CloudCA:
@@ -81,7 +89,9 @@ class CloudCA:
 
     def issue(self, names: list[str], key_algorithm: str = "EC_prime256v1",
               days: int = LEAF_DAYS) -> Issued:
-        """A server certificate for `names` (the first is its subject), with a new key."""
+        """A server certificate for `names` (the first is its subject), with a new key.
+        A name that is an IP address becomes an IP SAN (what clients match an address
+        against), any other a DNS SAN."""
         ca_cert, ca_key = self.ensure()
         key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
         if key_algorithm.startswith("RSA_"):
@@ -97,7 +107,7 @@ class CloudCA:
                 .serial_number(x509.random_serial_number())
                 .not_valid_before(now - dt.timedelta(minutes=5))
                 .not_valid_after(now + dt.timedelta(days=days))
-                .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]),
+                .add_extension(x509.SubjectAlternativeName([_san(n) for n in names]),
                                critical=False)
                 .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
                 .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]),

@@ -19,6 +19,8 @@ import boto3
 from botocore.config import Config as BotoConfig
 
 from gureum.agent.agent import wait_until
+from gureum.config import is_loopback
+from gureum.pki import CloudCA
 
 VENV_BIN = Path(sys.executable).parent
 SSH_OPTS = ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
@@ -65,8 +67,11 @@ class ManagedProcess:
 class Server(ManagedProcess):
     """A `gureum up` subprocess; restartable on the same data directory."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, host: str = "127.0.0.1") -> None:
+        """`host`: the API's listen address; beyond loopback the server speaks HTTPS (an
+        address of an interface the test made, never the host's own network)."""
         self.data_dir = data_dir
+        self.host = host
         self.port = free_port()
         octet = 100 + secrets.randbelow(100)
         vpc = next(_vpc_octets)
@@ -74,6 +79,7 @@ class Server(ManagedProcess):
             **os.environ,
             "GUREUM_DATA_DIR": str(data_dir),
             "GUREUM_PORT": str(self.port),
+            "GUREUM_HOST": host,
             "GUREUM_PUBLIC_POOL": f"127.{octet}.0.0/16",
             # Not AWS's 172.31/16, so a developer's own `make up` can run beside the tests,
             # and a different /16 for each server a process starts (they share the host).
@@ -94,8 +100,17 @@ class Server(ManagedProcess):
         return self.env["GUREUM_VPC_CIDR"].rsplit(".", 2)[0] + ".0.1"
 
     @property
+    def tls(self) -> bool:
+        return self.env.get("GUREUM_API_TLS") == "1" or not is_loopback(self.host)
+
+    @property
     def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
+
+    @property
+    def ca_bundle(self) -> str | None:
+        """The cloud CA's certificate clients verify an HTTPS endpoint with."""
+        return str(CloudCA(self.data_dir).cert_path) if self.tls else None
 
     def start(self, extra_env: dict[str, str] | None = None) -> None:
         with open(self.data_dir / "server.out", "ab") as log:
@@ -107,7 +122,7 @@ class Server(ManagedProcess):
             if self.proc.poll() is not None:
                 raise RuntimeError(f"gureum up exited: {(self.data_dir / 'server.out').read_text()[-3000:]}")
             try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                with socket.create_connection((self.host, self.port), timeout=0.2):
                     return
             except OSError:
                 time.sleep(0.1)
@@ -127,6 +142,7 @@ class Server(ManagedProcess):
         if access is None:
             access, secret = self.credentials()
         return boto3.client(service, endpoint_url=self.endpoint, region_name="gureum-1",
+                            verify=self.ca_bundle,
                             aws_access_key_id=access, aws_secret_access_key=secret,
                             config=BotoConfig(retries={"max_attempts": 0}))
 

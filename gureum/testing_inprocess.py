@@ -4,24 +4,28 @@ tier's cloud (API, handlers, store, controllers; no root, no kernel objects, no 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import boto3
 from botocore.config import Config as BotoConfig
 
 from gureum.agent.fake import FakeAgent
+from gureum.api.tls import client_verify
 from gureum.cli.up import RunningCloud, start_cloud
 from gureum.config import Config
 from gureum.testing import free_port, wait_for
 
 
 class FastCloud:
-    def __init__(self, data_dir: Path, database_url: str = "") -> None:
-        """`database_url` empty: SQLite in `data_dir`; else that database (PostgreSQL)."""
+    def __init__(self, data_dir: Path, database_url: str = "", **settings: Any) -> None:
+        """`database_url` empty: SQLite in `data_dir`; else that database (PostgreSQL).
+        `settings`: other Config fields (e.g. api_tls="1")."""
         self.agent = FakeAgent()
         self.config = Config(data_dir=data_dir, port=free_port(), database_url=database_url,
                              image_cache=data_dir / "images", rate_limit=0,
                              max_instances_per_account=64,
-                             dns_listen=f"127.0.0.1:{free_port()}", metrics_interval=1.0)
+                             dns_listen=f"127.0.0.1:{free_port()}", metrics_interval=1.0,
+                             **settings)
         self.running: RunningCloud = start_cloud(self.config, agent=self.agent)
         self.cloud = self.running.cloud
         self.data_dir = data_dir
@@ -41,6 +45,7 @@ class FastCloud:
     def client(self, service: str = "ec2", access: str | None = None,
                secret: str | None = None):  # noqa: ANN201
         return boto3.client(service, endpoint_url=self.endpoint, region_name="gureum-1",
+                            verify=client_verify(self.config),
                             aws_access_key_id=access or self.running.access_key,
                             aws_secret_access_key=secret or self.running.secret_key,
                             config=BotoConfig(retries={"max_attempts": 0}))

@@ -6,8 +6,11 @@ model-driven serialize. Every failure leaves as the protocol's own error envelop
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
+import ssl
+import sys
 import threading
 import uuid
 import zlib
@@ -33,7 +36,7 @@ from gureum.api.ratelimit import RateLimiter
 from gureum.api.xml_serializer import XmlSerializer
 from gureum.console import Console
 from gureum.console.http import Request as ConsoleRequest
-from gureum.errors import ApiError
+from gureum.errors import ApiError, ConfigError
 
 if TYPE_CHECKING:
     from gureum.cloud import Cloud
@@ -42,6 +45,12 @@ log = logging.getLogger("gureum.api")
 MAX_BODY = 1024 * 1024
 DRAIN_LIMIT = 16 * MAX_BODY
 MAX_PARAMS = 5000
+HANDSHAKE_TIMEOUT = 10  # seconds a TLS client may take to say hello and finish
+LINGER_SECONDS, LINGER_BYTES = 2, 1024 * 1024  # a plain-HTTP client's request, read and dropped
+TLS_HANDSHAKE_RECORD = 0x16  # the first byte of every TLS connection (a ClientHello record)
+PLAIN_TO_TLS = (b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\n"
+                b"Connection: close\r\nContent-Length: 52\r\n\r\n"
+                b"This endpoint speaks HTTPS only: use https:// here.\n")
 
 
 CBOR = "smithy-rpc-v2-cbor"
@@ -228,6 +237,7 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     api: Api
     console: Console
+    server: ApiServer
     server_version = "gureum"
     timeout = 60  # a slow or stalled client cannot hold a thread forever
 
@@ -256,13 +266,14 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         if self.path == "/console" or self.path.startswith(("/console/", "/console?")):
-            self._reply_console(headers, body)
+            self._reply_console(headers, body, secure=self.server.tls is not None)
             return
         self._reply(*self.api.handle(self.command, self.path, headers, body))
 
-    def _reply_console(self, headers: dict[str, str], body: bytes) -> None:
+    def _reply_console(self, headers: dict[str, str], body: bytes, secure: bool) -> None:
         """The web console (gureum/console): its own sign-in instead of SigV4."""
-        answer = self.console.handle(ConsoleRequest(self.command, self.path, headers, body))
+        answer = self.console.handle(ConsoleRequest(self.command, self.path, headers, body,
+                                                    secure=secure))
         self.send_response(answer.status)
         self.send_header("Content-Type", answer.content_type)
         for name, value in answer.headers:
@@ -298,18 +309,81 @@ class _Handler(BaseHTTPRequestHandler):
         log.debug("%s " + fmt, self.address_string(), *args)
 
 
+def _linger(sock: socket.socket) -> None:
+    """Close after the client is done sending (reading and dropping up to LINGER_BYTES
+    for up to LINGER_SECONDS): closing with its request unread would reset the
+    connection, and the client could lose the answer or see a broken pipe mid-send."""
+    sock.shutdown(socket.SHUT_WR)
+    sock.settimeout(LINGER_SECONDS)
+    left = LINGER_BYTES
+    while left > 0:
+        chunk = sock.recv(min(left, 65536))
+        if not chunk:
+            return
+        left -= len(chunk)
+
+
 class ApiServer(ThreadingHTTPServer):
+    """With `tls`, every connection is HTTPS: the handshake runs in the connection's own
+    thread (a slow client never holds up accepting), and a connection that does not open
+    with a TLS record is told to use https and closed, answered nothing else."""
+
     daemon_threads = True
     allow_reuse_address = True
     request_queue_size = 128
     console: Console
+    tls: ssl.SSLContext | None = None
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler],
+                 tls: ssl.SSLContext | None = None) -> None:
+        if ":" in address[0]:
+            self.address_family = socket.AF_INET6
+        self.tls = tls
+        super().__init__(address, handler)
+
+    def finish_request(self, request: socket.socket, client_address: Any) -> None:  # type: ignore[override]
+        if self.tls is None:
+            super().finish_request(request, client_address)
+            return
+        request.settimeout(HANDSHAKE_TIMEOUT)
+        try:
+            first = request.recv(1, socket.MSG_PEEK)
+            if not first:
+                return
+            if first[0] != TLS_HANDSHAKE_RECORD:
+                request.sendall(PLAIN_TO_TLS)  # no API answer, only where to go
+                _linger(request)
+                return
+            secured = self.tls.wrap_socket(request, server_side=True)  # detaches `request`
+        except (OSError, ssl.SSLError) as err:  # scanners, wrong CA on the client, resets
+            log.debug("TLS handshake with %s failed: %s", client_address, err)
+            return
+        try:
+            super().finish_request(secured, client_address)  # type: ignore[arg-type]
+        finally:
+            with contextlib.suppress(OSError):
+                secured.shutdown(socket.SHUT_WR)
+            secured.close()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A TLS peer that vanishes mid-request is routine, not a traceback in the log.
+        if isinstance(sys.exc_info()[1], (ssl.SSLError, ConnectionError, TimeoutError)):
+            log.debug("connection from %s ended: %s", client_address, sys.exc_info()[1])
+            return
+        super().handle_error(request, client_address)
 
 
-def serve(cloud: Cloud, host: str, port: int) -> ApiServer:
+def serve(cloud: Cloud, host: str, port: int, tls: ssl.SSLContext | None = None) -> ApiServer:
+    """The API and console on host:port; HTTPS with `tls`, which any listener beyond
+    loopback must have (api/tls.py makes it)."""
+    from gureum.config import is_loopback
+
+    if tls is None and not is_loopback(host):
+        raise ConfigError(f"refusing to serve the API in clear text on {host} (not loopback)")
     api = Api(cloud)
     console = Console(api)
     handler = type("Handler", (_Handler,), {"api": api, "console": console})
-    server = ApiServer((host, port), handler)
+    server = ApiServer((host, port), handler, tls)
     server.console = console
     threading.Thread(target=server.serve_forever, name="api", daemon=True).start()
     return server

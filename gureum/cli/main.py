@@ -24,8 +24,13 @@ def _config(args: argparse.Namespace) -> Config:
 
 def cmd_up(args: argparse.Namespace) -> int:
     from gureum.cli.up import up
+    from gureum.errors import ConfigError
 
-    return up(_config(args), profile=args.profile, write_profile=not args.no_profile)
+    try:
+        return up(_config(args), profile=args.profile, write_profile=not args.no_profile)
+    except ConfigError as err:  # e.g. plain HTTP asked for beyond loopback
+        print(f"gureum: {err}", file=sys.stderr)
+        return 2
 
 
 def cmd_agent(args: argparse.Namespace) -> int:
@@ -52,6 +57,25 @@ def cmd_account_create(args: argparse.Namespace) -> int:
     print(json.dumps({"AccountId": account_id, "AccessKeyId": access,
                       "SecretAccessKey": secret}, indent=2))
     return 0
+
+
+def cmd_account_list(args: argparse.Namespace) -> int:
+    from gureum.cli import accounts
+
+    return accounts.guarded(lambda: accounts.list_accounts(_config(args), args.json))
+
+
+def cmd_account_delete(args: argparse.Namespace) -> int:
+    from gureum.cli import accounts
+
+    return accounts.guarded(lambda: accounts.delete_account(_config(args), args.account,
+                                                            args.yes))
+
+
+def cmd_host_usage(args: argparse.Namespace) -> int:
+    from gureum.cli import accounts
+
+    return accounts.guarded(lambda: accounts.host_usage(_config(args), args.json))
 
 
 def cmd_image_import(args: argparse.Namespace) -> int:
@@ -183,6 +207,23 @@ def main(argv: list[str] | None = None) -> int:
     create = account.add_parser("create", help="create an account and print its credentials")
     create.add_argument("name")
     create.set_defaults(func=cmd_account_create)
+    listing = account.add_parser("list", help="every account: access keys, instances, "
+                                              "volumes, load balancers, Auto Scaling groups")
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(func=cmd_account_list)
+    remove = account.add_parser("delete", help="terminate and remove everything an account "
+                                               "owns, then the account (needs `gureum up`)")
+    remove.add_argument("account", help="its 12-digit id or its name")
+    remove.add_argument("--yes", action="store_true", help="really delete it")
+    remove.add_argument("--host", help="the API's address, as `gureum up --host`")
+    remove.add_argument("--port", type=int, help="the API's port, as `gureum up --port`")
+    remove.set_defaults(func=cmd_account_delete)
+
+    host = sub.add_parser("host", help="the host").add_subparsers(dest="sub", required=True)
+    usage = host.add_parser("usage", help="every account's instances and the vCPUs and "
+                                          "memory they take of the host")
+    usage.add_argument("--json", action="store_true")
+    usage.set_defaults(func=cmd_host_usage)
 
     image = sub.add_parser("image", help="images").add_subparsers(dest="sub", required=True)
     image.add_parser("build", help="(re)build the default image").set_defaults(func=cmd_image_build)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import faulthandler
 import logging
+import os
 import signal
 import sys
 import threading
@@ -14,6 +15,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 
 from gureum.agent import image as image_mod
 from gureum.agent.contract import AgentContract
+from gureum.api import tls as api_tls
 from gureum.api.dns_server import PublicDns
 from gureum.api.server import ApiServer
 from gureum.cloud import Cloud
@@ -137,7 +139,7 @@ def start_cloud(cfg: Config, agent: AgentContract | None = None) -> RunningCloud
             console.print(f"[yellow]public DNS off: cannot listen on {cfg.dns_listen}: {err}[/]")
         else:
             dns.start()
-    server = serve(cloud, cfg.host, cfg.port)
+    server = serve(cloud, cfg.host, cfg.port, api_tls.server_context(cfg, cloud.ca))
     return RunningCloud(cloud, server, access, secret, account_id, leadership, dns, changes)
 
 
@@ -151,8 +153,11 @@ def up(cfg: Config, profile: str = "gureum", write_profile: bool = True) -> int:
     # The profile exists before the port opens: whoever sees the port can use it.
     cloud = Cloud(cfg, with_agent=False)
     account_id, access, secret = cloud.ensure_default_account()
+    cloud.ca.ensure()  # before the profile names it as the endpoint's ca_bundle
+    api_tls.server_context(cfg, cloud.ca)  # a refused listener stops here, before the profile
+    ca_bundle = api_tls.ca_bundle(cfg)
     if write_profile:
-        config_path, _ = write(profile, access, secret, cfg.region, cfg.endpoint)
+        config_path, _ = write(profile, access, secret, cfg.region, cfg.endpoint, ca_bundle)
         profile_line = f"profile [bold]{profile}[/] written to {config_path}"
     else:
         profile_line = "no AWS profile written (--no-profile)"
@@ -160,6 +165,14 @@ def up(cfg: Config, profile: str = "gureum", write_profile: bool = True) -> int:
     console.print(f"[bold green]gureum is up[/] at [bold]{cfg.endpoint}[/] "
                   f"(region {cfg.region}, data {cfg.data_dir}, prefix {cfg.prefix})")
     console.print(f"account {account_id}; {profile_line}")
+    if ca_bundle is not None and ca_bundle.exists():
+        console.print(f"the API is HTTPS only; clients verify it with {ca_bundle} "
+                      f"(SHA-256 {api_tls.fingerprint(ca_bundle)}; the profile's ca_bundle)",
+                      soft_wrap=True)
+        if os.environ.get("AWS_CA_BUNDLE", str(ca_bundle)) != str(ca_bundle):
+            console.print(f"[yellow]AWS_CA_BUNDLE={os.environ['AWS_CA_BUNDLE']} is set here: "
+                          "boto3 and the AWS CLI use it instead of the profile's ca_bundle "
+                          "(unset it, or add the CA's certificate to that file)[/]")
     # One-time: the first visitor is signed in as the default account, then it is spent.
     console.print(f"web console: {running.server.console.sign_in_url(account_id)}",
                   soft_wrap=True)

@@ -72,6 +72,9 @@ class Console:
             return Response.text(403, "Refused: this form was not sent from the console's "
                                       "own pages (cross-site request)")
         session = self.sessions.get(request.cookie(COOKIE))
+        if session is not None and not self.cloud.account_exists(session.account_id):
+            self.sessions.end(session.id)  # `gureum account delete` took its account
+            session = None
         if not route.public:
             if session is None:
                 if request.method == "POST":

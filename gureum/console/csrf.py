@@ -17,7 +17,8 @@ HEADER = "x-csrf-token"
 
 
 def own_origin(request: Request) -> str:
-    return f"http://{request.headers.get('host', '')}"
+    scheme = "https" if request.secure else "http"
+    return f"{scheme}://{request.headers.get('host', '')}"
 
 
 def origin_ok(request: Request) -> bool:

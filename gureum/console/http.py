@@ -15,6 +15,7 @@ class Request:
     target: str  # path and query as received
     headers: dict[str, str]  # lower-cased names
     body: bytes = b""
+    secure: bool = False  # arrived over HTTPS: cookies are Secure, the origin https://
     path: str = ""  # below /console: "/instances"
     query: dict[str, list[str]] = field(default_factory=dict)
     form: dict[str, list[str]] = field(default_factory=dict)

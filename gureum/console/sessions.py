@@ -89,8 +89,9 @@ class Sessions:
             del self._links[tok]
 
 
-def cookie_header(session_id: str, max_age: int = IDLE_SECONDS) -> str:
-    # HttpOnly: no script reads it; SameSite=Strict: no other site's page sends it.
-    # (Not Secure: the endpoint is plain HTTP on loopback by default.)
+def cookie_header(session_id: str, max_age: int = IDLE_SECONDS, secure: bool = False) -> str:
+    # HttpOnly: no script reads it; SameSite=Strict: no other site's page sends it;
+    # Secure whenever the console is served over HTTPS (always, beyond loopback), so the
+    # browser never sends it in clear text. Plain HTTP is loopback only.
     return (f"{COOKIE}={session_id}; Path=/console; HttpOnly; SameSite=Strict; "
-            f"Max-Age={max_age}")
+            f"Max-Age={max_age}" + ("; Secure" if secure else ""))

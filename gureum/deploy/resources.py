@@ -28,6 +28,7 @@ from botocore.client import BaseClient
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError
 
+from gureum.api.tls import client_verify
 from gureum.config import Config
 from gureum.deploy import DeployError
 from gureum.services.elbv2.zones import APPS_ZONE
@@ -76,8 +77,9 @@ class Api:
             access, secret = _store_keys(cfg)
         boto = BotoConfig(retries={"max_attempts": 4, "mode": "standard"},
                           connect_timeout=5, read_timeout=60)
+        verify = client_verify(cfg)  # over HTTPS: the cloud's CA (or the operator's bundle)
         self._make: Callable[[str], BaseClient] = lambda service: session.create_client(
-            service, region_name=cfg.region, endpoint_url=cfg.endpoint,
+            service, region_name=cfg.region, endpoint_url=cfg.endpoint, verify=verify,
             aws_access_key_id=access, aws_secret_access_key=secret, config=boto)
         self._clients: dict[str, BaseClient] = {}
         try:

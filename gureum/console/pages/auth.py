@@ -25,7 +25,7 @@ def _signed_in(page: Page, account_id: str, target: str) -> Response:
         page.console.sessions.end(old)  # a fresh id at every sign-in (no fixation)
     session = page.console.sessions.start(account_id)
     response = Response.redirect(_next(target))
-    response.headers.append(("Set-Cookie", cookie_header(session.id)))
+    response.headers.append(("Set-Cookie", cookie_header(session.id, secure=page.request.secure)))
     return response
 
 
@@ -65,5 +65,5 @@ def sign_in(page: Page) -> Response:
 def sign_out(page: Page) -> Response:
     page.console.sessions.end(page.session.id)
     response = Response.redirect(PREFIX + "/signin")
-    response.headers.append(("Set-Cookie", cookie_header("", max_age=0)))
+    response.headers.append(("Set-Cookie", cookie_header("", max_age=0, secure=page.request.secure)))
     return response
