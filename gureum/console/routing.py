@@ -57,6 +57,7 @@ def load_pages() -> None:
         monitoring,
         networks,
         security_groups,
+        tags,
         volumes,
     )
 

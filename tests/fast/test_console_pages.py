@@ -155,3 +155,101 @@ def test_chart_scales_and_labels():
     assert 'aria-label="CPU: latest 3.00 %"' in svg and ">10 %<" in svg
     assert "No data yet" in line_chart("CPU", [])
     assert "<script" not in line_chart("<script>", [(t0, 1.0)])
+
+
+def test_instance_tags_added_changed_removed_with_the_apis_errors(console, ec2, image_id):
+    instance_id = ec2.run_instances(ImageId=image_id, InstanceType="t3.nano", MinCount=1,
+                                    MaxCount=1)["Instances"][0]["InstanceId"]
+    path = f"/console/tags/instance/{instance_id}"
+    try:
+        assert 'aria-label="Add or change a tag"' in console.get(
+            f"/console/instances/{instance_id}").text
+        assert console.post(path, {"tag_key": "env", "tag_value": "test"}).status == 303
+        assert console.post(path, {"tag_key": "env", "tag_value": " prod "}).status == 303
+        tags = ec2.describe_tags(Filters=[{"Name": "resource-id", "Values": [instance_id]}])
+        assert [(t["Key"], t["Value"]) for t in tags["Tags"]] == [("env", " prod ")]
+        shown = console.get(f"/console/instances/{instance_id}").text
+        assert "Tagged instance" in shown and 'aria-label="Remove tag env"' in shown
+        reserved = console.post(path, {"tag_key": "aws:owner", "tag_value": "x"})
+        assert reserved.status == 400  # the instance's own page, the error at the key
+        assert field_error(reserved.text, "tag_key").startswith("InvalidParameterValue")
+        assert 'value="aws:owner"' in reserved.text and "<h2>CPU utilization" in reserved.text
+        assert field_error(console.post(path, {"tag_key": "k" * 129}).text,
+                           "tag_key").startswith("InvalidParameterValue")
+        long_value = console.post(path, {"tag_key": "k", "tag_value": "v" * 257})
+        assert field_error(long_value.text, "tag_value").startswith("InvalidParameterValue")
+        ec2.create_tags(Resources=[instance_id],
+                        Tags=[{"Key": f"k{n}", "Value": ""} for n in range(49)])
+        full = console.post(path, {"tag_key": "one-more", "tag_value": ""})
+        assert full.status == 400
+        assert field_error(full.text, "tag_key").startswith("TagLimitExceeded")
+        assert console.post(path + "/delete", {"tag_key": "env"}).status == 303
+        left = ec2.describe_tags(Filters=[{"Name": "resource-id", "Values": [instance_id]},
+                                          {"Name": "key", "Values": ["env"]}])["Tags"]
+        assert left == []
+    finally:
+        ec2.terminate_instances(InstanceIds=[instance_id])
+
+
+def test_tags_of_resources_without_a_page_of_their_own(console, ec2, image_id):
+    vpc = ec2.describe_vpcs()["Vpcs"][0]["VpcId"]
+    subnet = ec2.describe_subnets()["Subnets"][0]["SubnetId"]
+    group = ec2.describe_security_groups()["SecurityGroups"][0]["GroupId"]
+    for kind, resource, listed_on in [("vpc", vpc, "/console/vpcs"),
+                                      ("subnet", subnet, "/console/vpcs"),
+                                      ("image", image_id, "/console/images"),
+                                      ("security-group", group, f"/console/security-groups/{group}")]:
+        assert f"/console/tags/{kind}/{resource}" in console.get(listed_on).text
+        page = console.get(f"/console/tags/{kind}/{resource}")
+        assert page.status == 200 and 'aria-label="Add or change a tag"' in page.text
+        assert console.post(f"/console/tags/{kind}/{resource}",
+                            {"tag_key": "team", "tag_value": "web"}).status == 303
+        assert ec2.describe_tags(Filters=[{"Name": "resource-id", "Values": [resource]},
+                                          {"Name": "key", "Values": ["team"]}])["Tags"]
+        assert console.post(f"/console/tags/{kind}/{resource}/delete",
+                            {"tag_key": "team"}).status == 303
+        assert not ec2.describe_tags(Filters=[{"Name": "resource-id", "Values": [resource]},
+                                              {"Name": "key", "Values": ["team"]}])["Tags"]
+    assert console.get("/console/tags/nothing/x").status == 404
+    unknown = console.post("/console/tags/vpc/vpc-0000000000000000f", {"tag_key": "a"})
+    assert unknown.status == 400 and "InvalidVpcID.NotFound" in unknown.text
+
+
+def test_load_balancer_and_auto_scaling_group_tags(fast, console, ec2, image_id):
+    elb, asg = fast.client("elbv2"), fast.client("autoscaling")
+    subnet = ec2.describe_subnets()["Subnets"][0]["SubnetId"]
+    lb = elb.create_load_balancer(Name="tagged-lb", Subnets=[subnet])["LoadBalancers"][0]
+    ec2.create_launch_template(LaunchTemplateName="tagged-asg", LaunchTemplateData={
+        "ImageId": image_id, "InstanceType": "t3.nano"})
+    asg.create_auto_scaling_group(AutoScalingGroupName="tagged-asg", MinSize=0, MaxSize=1,
+                                  DesiredCapacity=0, VPCZoneIdentifier=subnet,
+                                  LaunchTemplate={"LaunchTemplateName": "tagged-asg"})
+    try:
+        path = "/console/tags/load-balancer/tagged-lb"
+        assert 'aria-label="Add or change a tag"' in console.get(
+            "/console/load-balancers/tagged-lb").text
+        assert console.post(path, {"tag_key": "env", "tag_value": "prod"}).status == 303
+        assert elb.describe_tags(ResourceArns=[lb["LoadBalancerArn"]])["TagDescriptions"][0][
+            "Tags"] == [{"Key": "env", "Value": "prod"}]
+        bad = console.post(path, {"tag_key": "aws:x", "tag_value": ""})
+        assert bad.status == 400 and field_error(bad.text, "tag_key").startswith("ValidationError")
+        assert console.post(path + "/delete", {"tag_key": "env"}).status == 303
+        assert not elb.describe_tags(ResourceArns=[lb["LoadBalancerArn"]])[
+            "TagDescriptions"][0]["Tags"]
+
+        path = "/console/tags/auto-scaling-group/tagged-asg"
+        assert "On launched instances" in console.get("/console/auto-scaling/tagged-asg").text
+        assert console.post(path, {"tag_key": "team", "tag_value": "web",
+                                   "propagate": "yes"}).status == 303
+        (tag,) = asg.describe_tags(Filters=[{"Name": "auto-scaling-group",
+                                             "Values": ["tagged-asg"]}])["Tags"]
+        assert tag["Key"] == "team" and tag["PropagateAtLaunch"] is True
+        long_value = console.post(path, {"tag_key": "team", "tag_value": "v" * 257})
+        assert field_error(long_value.text, "tag_value").startswith("ValidationError")
+        assert console.post(path + "/delete", {"tag_key": "team"}).status == 303
+        assert not asg.describe_tags(Filters=[{"Name": "auto-scaling-group",
+                                               "Values": ["tagged-asg"]}])["Tags"]
+    finally:
+        asg.delete_auto_scaling_group(AutoScalingGroupName="tagged-asg", ForceDelete=True)
+        ec2.delete_launch_template(LaunchTemplateName="tagged-asg")
+        elb.delete_load_balancer(LoadBalancerArn=lb["LoadBalancerArn"])

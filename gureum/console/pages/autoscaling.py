@@ -7,6 +7,7 @@ from typing import Any
 
 from gureum.console.http import Response
 from gureum.console.page import Page, error_on
+from gureum.console.pages.tags import AUTO_SCALING, Taggable, editor, register
 from gureum.console.routing import route
 from gureum.errors import ApiError
 from gureum.services.autoscaling.exceptions import ValidationError
@@ -38,8 +39,13 @@ def list_groups(page: Page) -> Response:
 @route("GET", "/auto-scaling/{name}")
 def show(page: Page, name: str, status: int = 200, **context: Any) -> Response:
     context.setdefault("desired", "")
+    context.setdefault("tagging", editor(page, "auto-scaling-group", name))
     return page.render("auto_scaling_group.html", status=status, group=_group(page, name),
                        activities=_activities(page, name), **context)
+
+
+register("auto-scaling-group", Taggable("Auto Scaling group", "Auto Scaling groups",
+                                        AUTO_SCALING, lambda n: f"/auto-scaling/{n}", show))
 
 
 @route("GET", "/auto-scaling/{name}/live")

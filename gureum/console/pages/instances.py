@@ -11,6 +11,7 @@ from gureum.console import csrf
 from gureum.console.http import Response
 from gureum.console.page import Page, error_on
 from gureum.console.pages.monitoring import instance_cpu_chart
+from gureum.console.pages.tags import EC2, Taggable, editor, register
 from gureum.console.routing import route
 from gureum.errors import ApiError
 
@@ -177,10 +178,15 @@ def ssh_commands(inst: dict[str, Any]) -> list[str]:
 
 
 @route("GET", "/instances/{instance_id}")
-def show(page: Page, instance_id: str) -> Response:
+def show(page: Page, instance_id: str, status: int = 200, **context: Any) -> Response:
     inst = _one(page, instance_id)
-    return page.render("instance.html", inst=inst, row=Row.of(inst), ssh=ssh_commands(inst),
-                       verbs_for=verbs_for, cpu=instance_cpu_chart(page, instance_id))
+    context.setdefault("tagging", editor(page, "instance", instance_id))
+    return page.render("instance.html", status=status, inst=inst, row=Row.of(inst),
+                       ssh=ssh_commands(inst), verbs_for=verbs_for,
+                       cpu=instance_cpu_chart(page, instance_id), **context)
+
+
+register("instance", Taggable("instance", "Instances", EC2, lambda i: f"/instances/{i}", show))
 
 
 @route("GET", "/instances/{instance_id}/summary")

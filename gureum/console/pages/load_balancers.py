@@ -8,6 +8,7 @@ from typing import Any
 from gureum.console.http import Response
 from gureum.console.page import Page
 from gureum.console.pages.monitoring import graph
+from gureum.console.pages.tags import LOAD_BALANCER, Taggable, editor, register
 from gureum.console.routing import route
 
 
@@ -38,12 +39,17 @@ def list_balancers(page: Page) -> Response:
 
 
 @route("GET", "/load-balancers/{name}")
-def show(page: Page, name: str) -> Response:
+def show(page: Page, name: str, status: int = 200, **context: Any) -> Response:
     lb = _balancer(page, name)
     listeners = page.call("DescribeListeners", {"LoadBalancerArn": lb["LoadBalancerArn"]},
                           service="elbv2")["Listeners"]
-    return page.render("load_balancer.html", lb=lb, listeners=listeners,
-                       groups=target_health(page, lb))
+    context.setdefault("tagging", editor(page, "load-balancer", name))
+    return page.render("load_balancer.html", status=status, lb=lb, listeners=listeners,
+                       groups=target_health(page, lb), **context)
+
+
+register("load-balancer", Taggable("load balancer", "Load balancers", LOAD_BALANCER,
+                                   lambda n: f"/load-balancers/{n}", show))
 
 
 @route("GET", "/load-balancers/{name}/health")
