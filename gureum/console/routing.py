@@ -58,6 +58,7 @@ def load_pages() -> None:
         networks,
         security_groups,
         tags,
+        target_groups,
         volumes,
     )
 

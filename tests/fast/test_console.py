@@ -280,7 +280,8 @@ def test_vpcs_subnets_and_addresses(console, ec2):
 @pytest.mark.parametrize("path", ["/console/instances", "/console/instances/launch",
                                   "/console/images", "/console/key-pairs",
                                   "/console/security-groups", "/console/vpcs",
-                                  "/console/addresses"])
+                                  "/console/addresses", "/console/load-balancers",
+                                  "/console/target-groups", "/console/auto-scaling"])
 def test_every_page_renders_with_security_headers(console, path):
     answer = console.get(path)
     assert answer.status == 200, answer.text

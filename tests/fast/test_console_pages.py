@@ -253,3 +253,85 @@ def test_load_balancer_and_auto_scaling_group_tags(fast, console, ec2, image_id)
         asg.delete_auto_scaling_group(AutoScalingGroupName="tagged-asg", ForceDelete=True)
         ec2.delete_launch_template(LaunchTemplateName="tagged-asg")
         elb.delete_load_balancer(LoadBalancerArn=lb["LoadBalancerArn"])
+
+
+def test_create_load_balancer_target_group_listener_and_targets(fast, console, ec2, image_id):
+    elb = fast.client("elbv2")
+    subnet = ec2.describe_subnets(Filters=[{"Name": "default-for-az", "Values": ["true"]}])[
+        "Subnets"][0]
+    assert 'aria-labelledby="create-title"' in console.get("/console/load-balancers").text
+    form = {"name": "made-lb", "type": "application", "scheme": "internet-facing",
+            "subnets": [subnet["SubnetId"]]}
+    bad = console.post("/console/load-balancers", {**form, "name": "bad name!"})
+    assert bad.status == 400 and field_error(bad.text, "name").startswith("ValidationError")
+    assert 'value="bad name!"' in bad.text
+    none = console.post("/console/load-balancers", {**form, "subnets": []})
+    assert field_error(none.text, "subnets").startswith("ValidationError")
+    made = console.post("/console/load-balancers", form)
+    assert made.status == 303 and made.headers["location"] == "/console/load-balancers/made-lb"
+    again = console.post("/console/load-balancers", form)
+    assert field_error(again.text, "name").startswith("DuplicateLoadBalancerName")
+
+    group = {"name": "made-tg", "protocol": "HTTP", "port": "8080",
+             "vpc_id": subnet["VpcId"], "hc_protocol": "", "hc_port": "", "hc_path": "/health",
+             "hc_interval": "10", "hc_timeout": "5", "hc_healthy": "2", "hc_unhealthy": "3",
+             "hc_matcher": "200-299"}
+    console.get("/console/target-groups")
+    for wrong, at, code in [({"hc_interval": "often"}, "hc_interval", "InvalidParameterValue"),
+                            ({"hc_timeout": "20"}, "hc_timeout", "ValidationError"),
+                            ({"hc_path": "health"}, "hc_path", "ValidationError"),
+                            ({"hc_unhealthy": "11"}, "hc_unhealthy", "ValidationError"),
+                            ({"hc_matcher": "600"}, "hc_matcher", "ValidationError"),
+                            ({"port": "0"}, "port", "ValidationError"),
+                            ({"name": "-x"}, "name", "ValidationError")]:
+        answer = console.post("/console/target-groups", {**group, **wrong})
+        assert answer.status == 400 and field_error(answer.text, at).startswith(code), (wrong,
+                                                                                        answer.text)
+    assert console.post("/console/target-groups", group).status == 303
+    (tg,) = elb.describe_target_groups(Names=["made-tg"])["TargetGroups"]
+    assert (tg["HealthCheckPath"], tg["HealthCheckIntervalSeconds"], tg["UnhealthyThresholdCount"],
+            tg["Matcher"]["HttpCode"]) == ("/health", 10, 3, "200-299")
+
+    page = "/console/load-balancers/made-lb"
+    assert "made-tg (HTTP:8080)" in console.get(page).text
+    listener = {"protocol": "HTTP", "port": "80", "target_group": tg["TargetGroupArn"],
+                "certificate": ""}
+    for wrong, at, code in [({"port": "eighty"}, "port", "InvalidParameterValue"),
+                            ({"target_group": ""}, "target_group", "ValidationError"),
+                            ({"protocol": "HTTPS"}, "certificate", "ValidationError")]:
+        answer = console.post(f"{page}/listeners", {**listener, **wrong})
+        assert answer.status == 400 and field_error(answer.text, at).startswith(code), wrong
+    assert console.post(f"{page}/listeners", listener).status == 303
+    (made_listener,) = elb.describe_listeners(LoadBalancerArn=elb.describe_load_balancers(
+        Names=["made-lb"])["LoadBalancers"][0]["LoadBalancerArn"])["Listeners"]
+    assert made_listener["DefaultActions"][0]["TargetGroupArn"] == tg["TargetGroupArn"]
+
+    instance_id = ec2.run_instances(ImageId=image_id, InstanceType="t3.nano", MinCount=1,
+                                    MaxCount=1)["Instances"][0]["InstanceId"]
+    try:
+        targets = "/console/target-groups/made-tg/targets"
+        console.get("/console/target-groups/made-tg")
+        wrong = console.post(targets, {"instance_id": "i-0123456789abcdef0", "target_port": ""})
+        assert field_error(wrong.text, "instance_id").startswith("InvalidTarget")
+        wrong = console.post(targets, {"instance_id": instance_id, "target_port": "70000"})
+        assert field_error(wrong.text, "target_port").startswith("ValidationError")
+        assert console.post(targets, {"instance_id": instance_id, "target_port": ""}).status == 303
+        health = console.get("/console/target-groups/made-tg/health").text
+        assert instance_id in health and f'aria-label="Deregister {instance_id}"' in health
+        assert instance_id in console.get(f"{page}/health").text  # the balancer's page too
+        assert console.post(targets + "/delete", {"instance_id": instance_id,
+                                                  "target_port": "8080"}).status == 303
+        assert wait_for(lambda: not any(
+            t["TargetHealth"]["State"] != "draining" for t in elb.describe_target_health(
+                TargetGroupArn=tg["TargetGroupArn"])["TargetHealthDescriptions"]), 10)
+    finally:
+        ec2.terminate_instances(InstanceIds=[instance_id])
+    assert "Delete listener HTTP:80 of made-lb?" in console.post(f"{page}/listeners/delete", {
+        "listener_arn": made_listener["ListenerArn"], "label": "HTTP:80"}).text
+    assert console.post(f"{page}/listeners/delete", {
+        "listener_arn": made_listener["ListenerArn"], "label": "HTTP:80",
+        "confirm": "yes"}).status == 303
+    assert console.post(f"{page}/delete", {"confirm": "yes"}).status == 303
+    assert console.post("/console/target-groups/made-tg/delete", {"confirm": "yes"}).status == 303
+    assert not [lb for lb in elb.describe_load_balancers()["LoadBalancers"]
+                if lb["LoadBalancerName"] == "made-lb"]
