@@ -53,6 +53,7 @@ def load_pages() -> None:
         images,
         instances,
         key_pairs,
+        launch_templates,
         load_balancers,
         monitoring,
         networks,

@@ -4,6 +4,7 @@ alarms, CPU graphs, deployed apps."""
 
 from __future__ import annotations
 
+import base64
 import re
 
 import pytest
@@ -335,3 +336,65 @@ def test_create_load_balancer_target_group_listener_and_targets(fast, console, e
     assert console.post("/console/target-groups/made-tg/delete", {"confirm": "yes"}).status == 303
     assert not [lb for lb in elb.describe_load_balancers()["LoadBalancers"]
                 if lb["LoadBalancerName"] == "made-lb"]
+
+
+def test_create_auto_scaling_group_from_a_template_made_in_the_wizard(fast, console, ec2,
+                                                                      image_id):
+    asg, elb = fast.client("autoscaling"), fast.client("elbv2")
+    subnet = ec2.describe_subnets(Filters=[{"Name": "default-for-az", "Values": ["true"]}])[
+        "Subnets"][0]
+    wizard = console.get("/console/launch-templates/new").text
+    assert "Create a launch template" in wizard and 'name="count"' not in wizard
+    template = {"template_name": "wizard-lt", "image_id": image_id, "instance_type": "t3.nano",
+                "name": "web", "user_data": "#!/bin/sh\r\necho hi\r\n"}
+    short = console.post("/console/launch-templates", {**template, "template_name": "x"})
+    assert short.status == 400
+    assert field_error(short.text, "template_name").startswith("InvalidLaunchTemplateName")
+    made = console.post("/console/launch-templates", template)
+    assert made.status == 303
+    assert made.headers["location"] == "/console/auto-scaling?launch_template=wizard-lt#create-title"
+    (version,) = ec2.describe_launch_template_versions(LaunchTemplateName="wizard-lt")[
+        "LaunchTemplateVersions"]
+    data = version["LaunchTemplateData"]
+    assert data["ImageId"] == image_id and data["InstanceType"] == "t3.nano"
+    assert base64.b64decode(data["UserData"]) == b"#!/bin/sh\necho hi\n"
+    assert data["TagSpecifications"][0]["Tags"] == [{"Key": "Name", "Value": "web"}]
+    assert '<option value="wizard-lt" selected>' in console.get(
+        "/console/auto-scaling?launch_template=wizard-lt").text
+
+    tg = elb.create_target_group(Name="asg-tg", Protocol="HTTP", Port=80,
+                                 VpcId=subnet["VpcId"])["TargetGroups"][0]
+    form = {"name": "made-asg", "launch_template": "wizard-lt", "version": "$Latest",
+            "min": "1", "max": "2", "desired": "", "subnets": [subnet["SubnetId"]],
+            "target_groups": [tg["TargetGroupArn"]], "health_check_type": "EC2", "grace": ""}
+    for wrong, at in [({"min": "3"}, "max"), ({"desired": "5"}, "desired"),
+                      ({"min": "-1"}, "min"), ({"max": "many"}, "max"),
+                      ({"subnets": []}, "subnets"), ({"launch_template": ""}, "launch_template"),
+                      ({"target_groups": [tg["TargetGroupArn"] + "0"]}, "target_groups"),
+                      ({"grace": "99999"}, "grace"), ({"name": ""}, "name")]:
+        answer = console.post("/console/auto-scaling", {**form, **wrong})
+        assert answer.status == 400 and re.match(
+            "(ValidationError|InvalidParameterValue)", field_error(answer.text, at)), wrong
+    try:
+        created = console.post("/console/auto-scaling", form)
+        assert created.status == 303 and created.headers["location"] == "/console/auto-scaling/made-asg"
+        assert field_error(console.post("/console/auto-scaling", form).text,
+                           "name").startswith("AlreadyExists")
+        (group,) = asg.describe_auto_scaling_groups(AutoScalingGroupNames=["made-asg"])[
+            "AutoScalingGroups"]
+        assert group["TargetGroupARNs"] == [tg["TargetGroupArn"]] and group["DesiredCapacity"] == 1
+        assert wait_for(lambda: elb.describe_target_health(TargetGroupArn=tg["TargetGroupArn"])[
+            "TargetHealthDescriptions"], 15)
+        assert "Delete group" in console.get("/console/auto-scaling/made-asg").text
+        assert console.post("/console/auto-scaling/made-asg/delete",
+                            {"confirm": "yes"}).status == 303
+        assert wait_for(lambda: not asg.describe_auto_scaling_groups(
+            AutoScalingGroupNames=["made-asg"])["AutoScalingGroups"], 20)
+    finally:
+        if asg.describe_auto_scaling_groups(AutoScalingGroupNames=["made-asg"])[
+                "AutoScalingGroups"]:
+            asg.delete_auto_scaling_group(AutoScalingGroupName="made-asg", ForceDelete=True)
+        wait_for(lambda: not asg.describe_auto_scaling_groups(
+            AutoScalingGroupNames=["made-asg"])["AutoScalingGroups"], 20)
+        elb.delete_target_group(TargetGroupArn=tg["TargetGroupArn"])
+        ec2.delete_launch_template(LaunchTemplateName="wizard-lt")
