@@ -47,6 +47,7 @@ def load_pages() -> None:
     """Import every page module so their routes register."""
     from gureum.console.pages import (  # noqa: F401
         addresses,
+        alarms,
         apps,
         auth,
         autoscaling,

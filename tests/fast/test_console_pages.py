@@ -122,7 +122,7 @@ def test_alarms_and_cpu_graph(fast, console, ec2, image_id):
                                     MaxCount=1)["Instances"][0]["InstanceId"]
     try:
         console.get("/console/alarms")
-        form = {"alarm_name": "console-cpu", "instance_id": instance_id,
+        form = {"alarm_name": "console-cpu", "metric": f"cpu:{instance_id}",
                 "operator": "GreaterThanThreshold", "threshold": "80", "period": "60",
                 "periods": "1"}
         bad = console.post("/console/alarms", {**form, "period": "45"})
@@ -398,3 +398,51 @@ def test_create_auto_scaling_group_from_a_template_made_in_the_wizard(fast, cons
             AutoScalingGroupNames=["made-asg"])["AutoScalingGroups"], 20)
         elb.delete_target_group(TargetGroupArn=tg["TargetGroupArn"])
         ec2.delete_launch_template(LaunchTemplateName="wizard-lt")
+
+
+def test_alarm_on_a_load_balancer_metric_running_a_scaling_policy(fast, console, ec2, image_id):
+    elb, asg, cw = fast.client("elbv2"), fast.client("autoscaling"), fast.client("cloudwatch")
+    subnet = ec2.describe_subnets()["Subnets"][0]["SubnetId"]
+    lb = elb.create_load_balancer(Name="alarmed-lb", Subnets=[subnet])["LoadBalancers"][0]
+    dimension = lb["LoadBalancerArn"].split(":loadbalancer/", 1)[1]
+    ec2.create_launch_template(LaunchTemplateName="alarmed", LaunchTemplateData={
+        "ImageId": image_id, "InstanceType": "t3.nano"})
+    asg.create_auto_scaling_group(AutoScalingGroupName="alarmed", MinSize=0, MaxSize=2,
+                                  DesiredCapacity=0, VPCZoneIdentifier=subnet,
+                                  LaunchTemplate={"LaunchTemplateName": "alarmed"})
+    policy = asg.put_scaling_policy(AutoScalingGroupName="alarmed", PolicyName="add-one",
+                                    PolicyType="SimpleScaling", AdjustmentType="ChangeInCapacity",
+                                    ScalingAdjustment=1)["PolicyARN"]
+    try:
+        page = console.get("/console/alarms").text
+        assert f'<option value="requests:{dimension}">' in page
+        assert '<optgroup label="Load balancer alarmed-lb">' in page
+        assert f'<option value="{policy}">alarmed: add-one</option>' in page
+        form = {"alarm_name": "busy-lb", "metric": f"requests:{dimension}",
+                "operator": "GreaterThanThreshold", "threshold": "100", "period": "60",
+                "periods": "2", "action": policy}
+        nothing = console.post("/console/alarms", {**form, "metric": ""})
+        assert nothing.status == 400 and field_error(nothing.text, "metric").startswith("Choose")
+        zero = console.post("/console/alarms", {**form, "periods": "0"})
+        assert field_error(zero.text, "periods").startswith("InvalidParameterValue")
+        assert 'value="busy-lb"' in zero.text and f'value="{policy}" selected' in zero.text
+        assert console.post("/console/alarms", form).status == 303
+        assert console.post("/console/alarms", {**form, "alarm_name": "slow-lb",
+                                                "metric": f"latency:{dimension}",
+                                                "threshold": "0.5", "action": ""}).status == 303
+        (busy,) = cw.describe_alarms(AlarmNames=["busy-lb"])["MetricAlarms"]
+        assert (busy["Namespace"], busy["MetricName"], busy["Statistic"]) == (
+            "AWS/ApplicationELB", "RequestCount", "Sum")
+        assert busy["Dimensions"] == [{"Name": "LoadBalancer", "Value": dimension}]
+        assert busy["AlarmActions"] == [policy]
+        (slow,) = cw.describe_alarms(AlarmNames=["slow-lb"])["MetricAlarms"]
+        assert (slow["MetricName"], slow["Statistic"], slow["AlarmActions"]) == (
+            "TargetResponseTime", "Average", [])
+        (described,) = asg.describe_policies(PolicyNames=["add-one"])["ScalingPolicies"]
+        assert [a["AlarmName"] for a in described["Alarms"]] == ["busy-lb"]
+        assert "alarmed: add-one" in console.get("/console/alarms/rows").text
+    finally:
+        cw.delete_alarms(AlarmNames=["busy-lb", "slow-lb"])
+        asg.delete_auto_scaling_group(AutoScalingGroupName="alarmed", ForceDelete=True)
+        ec2.delete_launch_template(LaunchTemplateName="alarmed")
+        elb.delete_load_balancer(LoadBalancerArn=lb["LoadBalancerArn"])
