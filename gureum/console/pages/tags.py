@@ -126,10 +126,16 @@ class TagEditor:
     errors: dict[str, str] = field(default_factory=dict)
 
 
-def editor(page: Page, kind: str, resource: str, **form: Any) -> TagEditor:
+def editor(page: Page, kind: str, resource: str, values: dict[str, str] | None = None,
+           errors: dict[str, str] | None = None) -> TagEditor:
+    """The editor of one resource's tags, with the add form as it was sent (on an error)."""
     taggable = KINDS[kind]
-    return TagEditor(f"{PREFIX}/tags/{kind}/{resource}", taggable.api.read(page, resource),
-                     taggable.api.propagate, **form)
+    shown = TagEditor(f"{PREFIX}/tags/{kind}/{resource}", taggable.api.read(page, resource),
+                      taggable.api.propagate)
+    if values is not None:
+        shown.values = values
+    shown.errors = errors or {}
+    return shown
 
 
 def _where(kind: str, resource: str) -> str:
