@@ -188,6 +188,29 @@ def test_console_end_to_end(page, server, ec2, image_id, key_pair, forger, brows
     expect(page.locator("#cpu svg polyline")).to_have_count(1, timeout=30_000)
     shot(page, "09b-cpu-graph")
 
+    # Tags edited on its page: AWS's error at the field, then a tag saved and removed.
+    tagging = page.get_by_role("form", name="Add or change a tag")
+    tagging.get_by_label("Key", exact=True).fill("aws:owner")
+    tagging.get_by_role("button", name="Save tag").click()
+    expect(page.locator("#tag_key-error")).to_contain_text("InvalidParameterValue")
+    shot(page, "11-tag-error")
+    tagging = page.get_by_role("form", name="Add or change a tag")
+    tagging.get_by_label("Key", exact=True).fill("env")
+    tagging.get_by_label("Value", exact=True).fill("prod")
+    tagging.get_by_role("button", name="Save tag").click()
+    expect(page.locator(".flash")).to_contain_text(f"Tagged instance {instance_id}: env=prod")
+    expect(page.locator("#tags")).to_contain_text("prod")
+    shot(page, "12-tagged")
+    page.get_by_role("button", name="Remove tag env").click()
+    expect(page.locator("#tags")).not_to_contain_text("prod")
+
+    elb = server.client("elbv2")
+    try:
+        _load_balance(page, endpoint, ec2, instance_id)
+    finally:  # a failure above leaves no load balancer behind (a process on the host)
+        for lb in elb.describe_load_balancers()["LoadBalancers"]:
+            elb.delete_load_balancer(LoadBalancerArn=lb["LoadBalancerArn"])
+
     # Terminate, confirmed, and watch it go.
     page.get_by_role("button", name="Terminate").click()
     page.get_by_role("button", name="Yes, terminate").click()
@@ -197,6 +220,60 @@ def test_console_end_to_end(page, server, ec2, image_id, key_pair, forger, brows
     page.goto(f"{endpoint}/console/security-groups/{group_id}")
     page.get_by_role("button", name="Delete group").click()
     page.get_by_role("button", name="Yes, delete").click()
+
+
+def _load_balance(page, endpoint: str, ec2, instance_id: str) -> None:  # noqa: ANN001
+    """A target group with a quick health check and an ALB forwarding to it, made in the
+    console; the instance registered and seen turning healthy without a reload; both
+    deleted again."""
+    subnet = ec2.describe_subnets(Filters=[{"Name": "default-for-az", "Values": ["true"]}])[
+        "Subnets"][0]
+    page.goto(f"{endpoint}/console/target-groups")
+    form = page.get_by_role("form", name="Create a target group")
+    form.get_by_label("Name", exact=True).fill("console-tg")
+    form.locator("#f-port").fill("8080")
+    form.get_by_label("VPC").select_option(subnet["VpcId"])
+    form.get_by_label("Interval (s)").fill("5")
+    form.get_by_label("Timeout (s)").fill("2")
+    form.get_by_label("Healthy after (checks)", exact=True).fill("2")
+    form.get_by_role("button", name="Create target group").click()
+    expect(page.locator(".flash")).to_contain_text("Created target group console-tg")
+
+    page.goto(f"{endpoint}/console/load-balancers")
+    form = page.get_by_role("form", name="Create a load balancer")
+    form.get_by_label("Name", exact=True).fill("console-lb")
+    form.locator(f'input[name=subnets][value="{subnet["SubnetId"]}"]').check()
+    form.get_by_role("button", name="Create load balancer").click()
+    expect(page.locator(".flash")).to_contain_text("Created load balancer console-lb")
+    listener = page.get_by_role("form", name="Add a listener")
+    listener.get_by_label("Port").fill("abc")
+    listener.get_by_label("Forward to target group").select_option(label="console-tg (HTTP:8080)")
+    listener.get_by_role("button", name="Add listener").click()
+    expect(page.locator("#port-error")).to_contain_text("InvalidParameterValue")
+    listener = page.get_by_role("form", name="Add a listener")
+    listener.get_by_label("Port").fill("80")
+    listener.get_by_role("button", name="Add listener").click()
+    expect(page.locator(".flash")).to_contain_text("Added listener HTTP:80 to console-lb")
+    shot(page, "13-load-balancer")
+
+    page.get_by_role("link", name="console-tg").first.click()
+    page.get_by_label("Instance", exact=True).select_option(instance_id)
+    page.get_by_role("button", name="Register").click()
+    expect(page.locator(".flash")).to_contain_text(f"Registered {instance_id}")
+    page.evaluate("window.stillTheSamePage = true")
+    expect(page.locator("#target-health [data-health]")).to_have_text("healthy", timeout=45_000)
+    assert page.evaluate("window.stillTheSamePage") is True
+    shot(page, "14-target-healthy")
+
+    page.goto(f"{endpoint}/console/load-balancers/console-lb")
+    page.get_by_role("button", name="Delete load balancer").click()
+    page.get_by_role("button", name="Yes, delete").click()
+    expect(page.locator(".flash")).to_contain_text("Deleted load balancer console-lb")
+    page.goto(f"{endpoint}/console/target-groups/console-tg")
+    page.get_by_role("button", name="Delete target group").click()
+    page.get_by_role("button", name="Yes, delete").click()
+    expect(page.locator(".flash")).to_contain_text("Deleted target group console-tg")
+    page.goto(f"{endpoint}/console/instances/{instance_id}")
 
 
 def _serving(server: Server, key_pair: tuple[str, Path], ip: str) -> bool:
@@ -220,7 +297,7 @@ def test_page_loads_are_quick(page, server):  # noqa: ANN001
 
 
 PAGES = ["images", "key-pairs", "security-groups", "vpcs", "addresses", "volumes",
-         "load-balancers", "auto-scaling", "alarms", "apps"]
+         "load-balancers", "target-groups", "auto-scaling", "alarms", "apps"]
 
 
 def test_every_page_on_a_laptop_and_a_phone(page, server, browser):  # noqa: ANN001
@@ -234,7 +311,8 @@ def test_every_page_on_a_laptop_and_a_phone(page, server, browser):  # noqa: ANN
     try:
         small = phone.new_page()
         sign_in_with_key(small, server)
-        for name in ["instances", "instances/launch", "security-groups"]:
+        for name in ["instances", "instances/launch", "security-groups", "load-balancers",
+                     "auto-scaling"]:
             small.goto(f"{server.endpoint}/console/{name}")
             # Wide tables scroll inside their box; the page itself never scrolls sideways.
             assert small.evaluate("document.documentElement.scrollWidth <= innerWidth + 1"), name
@@ -278,3 +356,29 @@ def test_keyboard_sign_in_and_key_pair_download(browser, server):  # noqa: ANN00
         assert "PRIVATE KEY" not in page.content()  # shown once
     finally:
         context.close()
+
+
+def test_a_restart_keeps_the_session_and_console_link_signs_in(page, server, browser):  # noqa: ANN001
+    """Last: it restarts the server. The signed-in page carries on after the restart (its
+    forms too: the CSRF token is the session's), and a link minted on the host by
+    `gureum console-link` signs a new browser in."""
+    page.goto(f"{server.endpoint}/console/key-pairs")
+    expect(page.get_by_role("heading", name="Key pairs")).to_be_visible()
+    server.stop()
+    server.start()
+    page.get_by_label("New key pair name").fill("after-restart")
+    page.get_by_role("button", name="Create key pair").click()  # a form from before
+    expect(page.get_by_label(re.compile("Private key"))).to_have_value(re.compile("PRIVATE KEY"))
+    link = subprocess.run([str(VENV_BIN / "gureum"), "console-link"], env=server.env,
+                          capture_output=True, text=True, check=True).stdout.strip()
+    fresh = browser.new_context()
+    try:
+        other = fresh.new_page()
+        other.goto(link)
+        expect(other.get_by_role("heading", name="Instances")).to_be_visible()
+        shot(other, "15-console-link-after-restart")
+        other.goto(link)  # once only
+        expect(other.locator(".form-error")).to_contain_text("already used")
+    finally:
+        fresh.close()
+    server.client().delete_key_pair(KeyName="after-restart")

@@ -108,6 +108,12 @@ def cmd_logs(args: argparse.Namespace) -> int:
     return stream_console(_config(args), args.instance_id, follow=args.follow)
 
 
+def cmd_console_link(args: argparse.Namespace) -> int:
+    from gureum.cli.console_link import console_link
+
+    return console_link(_config(args), args.account, args.hours)
+
+
 def cmd_deploy(args: argparse.Namespace) -> int:
     from gureum.deploy import commands
 
@@ -250,6 +256,15 @@ def main(argv: list[str] | None = None) -> int:
     logs.add_argument("-n", "--lines", type=int, default=100, help="an app's last lines "
                                                                    "per instance")
     logs.set_defaults(func=cmd_logs)
+
+    link = sub.add_parser("console-link", help="print a one-time sign-in link for the web "
+                                               "console of the `gureum up` on this host")
+    link.add_argument("--account", default="default", help="account id or name (default: "
+                                                           "the default account)")
+    link.add_argument("--hours", type=float, default=24.0, help="valid for (default 24)")
+    link.add_argument("--port", type=int, help="the API port it serves (env GUREUM_PORT)")
+    link.add_argument("--host", help="the API address it serves (env GUREUM_HOST)")
+    link.set_defaults(func=cmd_console_link)
 
     def app_command(name: str, help_text: str) -> argparse.ArgumentParser:
         cmd = sub.add_parser(name, help=help_text)

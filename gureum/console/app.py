@@ -11,7 +11,7 @@ from gureum.console import csrf, routing
 from gureum.console.actions import Actions
 from gureum.console.http import PREFIX, Request, Response
 from gureum.console.page import Page, q
-from gureum.console.sessions import COOKIE, Sessions
+from gureum.console.sessions import COOKIE, Sessions, cookie_header
 from gureum.console.views import Views
 from gureum.errors import ApiError
 
@@ -37,12 +37,13 @@ class Console:
         routing.load_pages()
         self.cloud = api.cloud
         self.actions = Actions(api)
-        self.sessions = Sessions()
+        self.sessions = Sessions(self.cloud.config.data_dir)
         self.views = Views()
 
     def sign_in_url(self, account_id: str) -> str:
-        """A one-time link that signs its first visitor in as `account_id`."""
-        return f"{self.cloud.config.endpoint}{PREFIX}/signin?token={self.sessions.link_token(account_id)}"
+        """A one-time link that signs its first visitor in as `account_id` (24 h)."""
+        return (f"{self.cloud.config.endpoint}{PREFIX}/signin?token="
+                f"{self.sessions.link_token(account_id)}")
 
     def handle(self, request: Request) -> Response:
         started = time.perf_counter()
@@ -73,7 +74,7 @@ class Console:
                                       "own pages (cross-site request)")
         session = self.sessions.get(request.cookie(COOKIE))
         if session is not None and not self.cloud.account_exists(session.account_id):
-            self.sessions.end(session.id)  # `gureum account delete` took its account
+            self.sessions.end(session)  # `gureum account delete` took its account
             session = None
         if not route.public:
             if session is None:
@@ -84,9 +85,15 @@ class Console:
                 return Response.text(403, "Refused: missing or wrong CSRF token")
         page = Page(self, request, session)
         try:
-            return route.view(page, **args)
+            response = route.view(page, **args)
         except ApiError as err:  # a read the page needed was refused (e.g. no such id)
-            return page.render("error.html", status=err.status, error=err)
+            response = page.render("error.html", status=err.status, error=err)
+        if session is not None and session.renewed and not any(
+                name == "Set-Cookie" for name, _ in response.headers):
+            # The idle limit slides: the cookie re-signed with this request's time.
+            response.headers.append(("Set-Cookie", cookie_header(session.cookie,
+                                                                 secure=request.secure)))
+        return response
 
     def _static(self, name: str) -> Response:
         found = self.views.static.get(name)

@@ -23,4 +23,23 @@ def pair(value: str) -> tuple[str, str]:
     return value, value
 
 
-FILTERS = {"when": when, "tag": tag, "pair": pair}
+def subnet_choices(subnets: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """Subnets as options: what tells them apart when picking (range, VPC, zone)."""
+    return [(s["SubnetId"], f"{s['SubnetId']} · {s['CidrBlock']} · {s['VpcId']} · "
+             f"{s['AvailabilityZone']}" + (" · public IP" if s.get("MapPublicIpOnLaunch") else ""))
+            for s in subnets]
+
+
+def group_choices(groups: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    return [(g["GroupId"], f"{g['GroupName']} · {g['GroupId']} · {g.get('VpcId', '')}")
+            for g in groups]
+
+
+def instance_choices(instances: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    return [(i["InstanceId"], " · ".join(x for x in (
+        i["InstanceId"], tag(i.get("Tags"), "Name"), i["State"]["Name"], i.get("VpcId", ""))
+        if x)) for i in instances]
+
+
+FILTERS = {"when": when, "tag": tag, "pair": pair, "subnet_choices": subnet_choices,
+           "group_choices": group_choices, "instance_choices": instance_choices}

@@ -47,16 +47,20 @@ def load_pages() -> None:
     """Import every page module so their routes register."""
     from gureum.console.pages import (  # noqa: F401
         addresses,
+        alarms,
         apps,
         auth,
         autoscaling,
         images,
         instances,
         key_pairs,
+        launch_templates,
         load_balancers,
         monitoring,
         networks,
         security_groups,
+        tags,
+        target_groups,
         volumes,
     )
 

@@ -4,10 +4,28 @@ account isolation, pages, and API errors shown at the field they concern."""
 from __future__ import annotations
 
 import base64
+import os
 import re
+import stat
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
+from gureum.cli.console_link import sign_in_url
+from gureum.console import Console
+from gureum.console.sessions import (
+    IDLE_SECONDS,
+    RENEW_SECONDS,
+    REVOKED_FILE,
+    USED_LINKS_FILE,
+    Sessions,
+)
+from gureum.console.signing import KEY_FILE
+from gureum.console.spent import SpentIds
 from gureum.console.testing import ConsoleClient
 from gureum.testing import wait_for
 from gureum.testing_inprocess import FastCloud
@@ -280,7 +298,8 @@ def test_vpcs_subnets_and_addresses(console, ec2):
 @pytest.mark.parametrize("path", ["/console/instances", "/console/instances/launch",
                                   "/console/images", "/console/key-pairs",
                                   "/console/security-groups", "/console/vpcs",
-                                  "/console/addresses"])
+                                  "/console/addresses", "/console/load-balancers",
+                                  "/console/target-groups", "/console/auto-scaling"])
 def test_every_page_renders_with_security_headers(console, path):
     answer = console.get(path)
     assert answer.status == 200, answer.text
@@ -297,3 +316,100 @@ def test_static_files_are_served_from_the_package(console):
     assert answer.status == 200 and "immutable" in answer.headers["cache-control"]
     assert answer.headers["content-type"].startswith("text/css")
     assert console.get("/console/static/../app.py").status == 404
+
+
+def gureum(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "gureum.cli.main", *args],
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_console_link_command_mints_a_link_the_running_server_takes_once(fast):
+    made = gureum("--data-dir", str(fast.data_dir), "console-link", "--port", str(fast.port))
+    assert made.returncode == 0, made.stderr
+    url = made.stdout.strip()
+    assert url.startswith(f"http://127.0.0.1:{fast.port}/console/signin?token=")
+    client = ConsoleClient(fast.port)
+    assert client.sign_in_link(url).status == 303
+    page = client.get("/console/instances")
+    assert page.status == 200 and fast.running.account_id in page.text
+    assert ConsoleClient(fast.port).sign_in_link(url).status == 403  # used once
+    missing = gureum("--data-dir", str(fast.data_dir), "console-link", "--account", "nobody")
+    assert missing.returncode == 1 and "no account 'nobody'" in missing.stderr
+    for name in (KEY_FILE, USED_LINKS_FILE):
+        assert stat.S_IMODE(os.stat(fast.data_dir / name).st_mode) == 0o600
+
+
+def test_links_expire_and_cannot_be_forged(fast):
+    account_id = fast.running.account_id
+    expired = sign_in_url(fast.config, account_id, seconds=-1)
+    assert ConsoleClient(fast.port).sign_in_link(expired).status == 403
+    good = sign_in_url(fast.config, account_id)
+    _, expiry, nonce, mac = good.split("token=")[1].split(".")
+    other, _ = fast.cloud.create_account("console-forged")[:2]
+    for token in (f"{other}.{expiry}.{nonce}.{mac}",  # another account, the same signature
+                  f"{account_id}.{int(expiry) + 3600}.{nonce}.{mac}",  # a later expiry
+                  f"{account_id}.{expiry}.{nonce}.{mac[:-2]}AA", "garbage"):
+        assert ConsoleClient(fast.port).get(f"/console/signin?token={token}").status == 403
+    assert ConsoleClient(fast.port).sign_in_link(good).status == 303
+
+
+@contextmanager
+def restarted_console(fast: FastCloud) -> Iterator[Console]:
+    """The server's console replaced by a new one, as a restart of `gureum up` makes it
+    (nothing of the old one's memory kept); the old one back afterwards."""
+    handler = fast.running.server.RequestHandlerClass
+    old = handler.console
+    handler.console = Console(old.actions.api)
+    try:
+        yield handler.console
+    finally:
+        handler.console = old
+
+
+def test_a_session_survives_a_restart_and_a_sign_out_does_too(fast, image_id):
+    client = signed_in(fast)
+    form_token = client.csrf_token  # from a page rendered before the restart
+    printed = fast.running.server.console.sign_in_url(fast.running.account_id)
+    with restarted_console(fast):
+        assert ConsoleClient(fast.port).sign_in_link(printed).status == 303  # `gureum up`'s
+        assert client.get("/console/key-pairs").status == 200
+        made = client.post("/console/key-pairs", {"key_name": "after-restart",
+                                                  "key_type": "ed25519",
+                                                  "csrf_token": form_token})
+        assert made.status == 200 and "after-restart" in made.text
+        assert client.post("/console/signout").status == 303
+    revoked = stat.S_IMODE(os.stat(fast.data_dir / REVOKED_FILE).st_mode)
+    assert revoked == 0o600
+    old_cookie = client.session
+    with restarted_console(fast):  # the sign-out outlives a restart too
+        client.session = old_cookie
+        assert client.get("/console/instances").status == 303
+    assert ConsoleClient(fast.port).sign_in_link(printed).status == 403  # spent, remembered
+    fast.client().delete_key_pair(KeyName="after-restart")
+
+
+def test_idle_sessions_end_and_active_ones_are_re_signed(tmp_path, monkeypatch):
+    sessions = Sessions(tmp_path)
+    session = sessions.start("123456789012")
+    assert sessions.get(session.cookie).renewed is False
+    now = time.time()
+    monkeypatch.setattr(time, "time", lambda: now + RENEW_SECONDS + 1)
+    renewed = sessions.get(session.cookie)
+    assert renewed.renewed and renewed.cookie != session.cookie
+    assert renewed.csrf_token == session.csrf_token  # the same session
+    monkeypatch.setattr(time, "time", lambda: now + IDLE_SECONDS + 1)
+    assert sessions.get(session.cookie) is None  # idle too long
+    assert sessions.get(renewed.cookie) is not None  # its renewal was used since
+    tampered = session.cookie.replace("123456789012", "210987654321")
+    assert sessions.get(tampered) is None
+
+
+def test_spent_ids_forget_expired_ones(tmp_path):
+    spent = SpentIds(tmp_path / "spent")
+    past = time.time() - 1
+    for n in range(50):
+        spent.spend(f"old{n}", past)
+    assert spent.spend("new", time.time() + 60) and not spent.spend("new", time.time() + 60)
+    assert "new" in spent and "old1" not in spent
+    assert (tmp_path / "spent").read_text().count("\n") < 10
+    assert "new" in SpentIds(tmp_path / "spent")  # another process reads the same file

@@ -8,7 +8,7 @@ import time
 from gureum.console.http import PREFIX, Response
 from gureum.console.page import FORM, Page
 from gureum.console.routing import route
-from gureum.console.sessions import cookie_header
+from gureum.console.sessions import COOKIE, cookie_header
 
 FAILED_SIGN_IN_DELAY = 0.5  # seconds: guessing secrets through the form stays slow
 
@@ -20,12 +20,13 @@ def _next(target: str) -> str:
 
 
 def _signed_in(page: Page, account_id: str, target: str) -> Response:
-    old = page.request.cookie("gureum_console")
-    if old:
+    old = page.console.sessions.get(page.request.cookie(COOKIE))
+    if old is not None:
         page.console.sessions.end(old)  # a fresh id at every sign-in (no fixation)
     session = page.console.sessions.start(account_id)
     response = Response.redirect(_next(target))
-    response.headers.append(("Set-Cookie", cookie_header(session.id, secure=page.request.secure)))
+    response.headers.append(("Set-Cookie", cookie_header(session.cookie,
+                                                         secure=page.request.secure)))
     return response
 
 
@@ -44,7 +45,8 @@ def sign_in_form(page: Page) -> Response:
         return page.render("signin.html", status=403, next=page.request.arg("next"),
                            access_key="", errors={FORM: "This sign-in link was already used "
                                                   "or has expired. Sign in with an access key, "
-                                                  "or restart `gureum up` for a new link."})
+                                                  "or make a new link on the host: "
+                                                  "`gureum console-link`."})
     return page.render("signin.html", next=page.request.arg("next"), access_key="")
 
 
@@ -63,7 +65,8 @@ def sign_in(page: Page) -> Response:
 
 @route("POST", "/signout")
 def sign_out(page: Page) -> Response:
-    page.console.sessions.end(page.session.id)
+    page.console.sessions.end(page.session)
     response = Response.redirect(PREFIX + "/signin")
-    response.headers.append(("Set-Cookie", cookie_header("", max_age=0, secure=page.request.secure)))
+    response.headers.append(("Set-Cookie", cookie_header("", max_age=0,
+                                                         secure=page.request.secure)))
     return response

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from gureum.console.http import Response
 from gureum.console.page import Page
+from gureum.console.pages.tags import EC2, Taggable, register
 from gureum.console.routing import route
+
+register("image", Taggable("image", "Images", EC2, lambda _: "/images"))
 
 
 @route("GET", "/images")

@@ -11,6 +11,7 @@ from gureum.console import csrf
 from gureum.console.http import Response
 from gureum.console.page import Page, error_on
 from gureum.console.pages.monitoring import instance_cpu_chart
+from gureum.console.pages.tags import EC2, Taggable, editor, register
 from gureum.console.routing import route
 from gureum.errors import ApiError
 
@@ -96,7 +97,7 @@ def list_rows(page: Page) -> Response:
     return page.fragment("_instance_rows.html", rows=rows)
 
 
-def _choices(page: Page) -> dict[str, Any]:
+def choices(page: Page) -> dict[str, Any]:
     """What the wizard offers: the account's images, types that fit the host, key pairs,
     subnets and security groups, each as its describe call lists them."""
     offered = page.call("DescribeInstanceTypeOfferings")["InstanceTypeOfferings"]
@@ -115,35 +116,40 @@ def _type_order(name: str) -> tuple[str, int, str]:
     return family, sizes.index(size) if size in sizes else len(sizes), size
 
 
-@route("GET", "/instances/launch")
-def launch_form(page: Page) -> Response:
-    choices = _choices(page)
-    images = choices["images"]
+def wizard_defaults(page: Page, images: list[dict[str, Any]]) -> dict[str, Any]:
     standard = next((i["ImageId"] for i in images if "systemd" in i.get("Description", "")),
                     images[0]["ImageId"] if images else "")
-    values = {"image_id": page.request.arg("image_id") or standard, "instance_type": "t3.micro",
-              "key_name": "", "subnet_id": "", "group_ids": [], "user_data": "", "name": "",
-              "count": "1"}
-    return page.render("launch.html", values=values, **choices)
+    return {"image_id": page.request.arg("image_id") or standard, "instance_type": "t3.micro",
+            "key_name": "", "subnet_id": "", "group_ids": [], "user_data": "", "name": "",
+            "count": "1"}
 
 
-@route("POST", "/instances/launch")
-def launch(page: Page) -> Response:
+@route("GET", "/instances/launch")
+def launch_form(page: Page) -> Response:
+    offered = choices(page)
+    return page.render("launch.html", values=wizard_defaults(page, offered["images"]),
+                       **offered)
+
+
+def wizard_values(page: Page) -> dict[str, Any]:
+    """The wizard's fields as the browser sent them."""
     f = page.request
-    values = {"image_id": f.field("image_id"), "instance_type": f.field("instance_type"),
-              "key_name": f.field("key_name"), "subnet_id": f.field("subnet_id"),
-              "group_ids": f.fields("group_ids"),
-              # Browsers send a textarea's lines ending in CRLF: a shebang line ending in
-              # CR names an interpreter that does not exist.
-              "user_data": f.form.get("user_data", [""])[0].replace("\r\n", "\n"),
-              "name": f.field("name"), "count": f.field("count") or "1"}
+    return {"image_id": f.field("image_id"), "instance_type": f.field("instance_type"),
+            "key_name": f.field("key_name"), "subnet_id": f.field("subnet_id"),
+            "group_ids": f.fields("group_ids"),
+            # Browsers send a textarea's lines ending in CRLF: a shebang line ending in
+            # CR names an interpreter that does not exist.
+            "user_data": f.form.get("user_data", [""])[0].replace("\r\n", "\n"),
+            "name": f.field("name"), "count": f.field("count") or "1"}
+
+
+def instance_params(values: dict[str, Any]) -> dict[str, Any]:
+    """What the wizard asks of an instance, as RunInstances and a launch template's data
+    both name it (the count and subnet are RunInstances' own)."""
     params: dict[str, Any] = {"ImageId": values["image_id"],
-                              "InstanceType": values["instance_type"],
-                              "MinCount": values["count"], "MaxCount": values["count"]}
+                              "InstanceType": values["instance_type"]}
     if values["key_name"]:
         params["KeyName"] = values["key_name"]
-    if values["subnet_id"]:
-        params["SubnetId"] = values["subnet_id"]
     if values["group_ids"]:
         params["SecurityGroupIds"] = values["group_ids"]
     if values["user_data"].strip():
@@ -152,11 +158,21 @@ def launch(page: Page) -> Response:
     if values["name"]:
         params["TagSpecifications"] = [{"ResourceType": "instance",
                                         "Tags": [{"Key": "Name", "Value": values["name"]}]}]
+    return params
+
+
+@route("POST", "/instances/launch")
+def launch(page: Page) -> Response:
+    values = wizard_values(page)
+    params = {**instance_params(values), "MinCount": values["count"],
+              "MaxCount": values["count"]}
+    if values["subnet_id"]:
+        params["SubnetId"] = values["subnet_id"]
     try:
         out = page.call("RunInstances", params)
     except ApiError as err:
         return page.render("launch.html", status=err.status, values=values,
-                           errors=error_on(err, LAUNCH_FIELDS), **_choices(page))
+                           errors=error_on(err, LAUNCH_FIELDS), **choices(page))
     launched = ", ".join(i["InstanceId"] for i in out["Instances"])
     return page.done("/instances", f"Launching {launched}")
 
@@ -177,10 +193,15 @@ def ssh_commands(inst: dict[str, Any]) -> list[str]:
 
 
 @route("GET", "/instances/{instance_id}")
-def show(page: Page, instance_id: str) -> Response:
+def show(page: Page, instance_id: str, status: int = 200, **context: Any) -> Response:
     inst = _one(page, instance_id)
-    return page.render("instance.html", inst=inst, row=Row.of(inst), ssh=ssh_commands(inst),
-                       verbs_for=verbs_for, cpu=instance_cpu_chart(page, instance_id))
+    context.setdefault("tagging", editor(page, "instance", instance_id))
+    return page.render("instance.html", status=status, inst=inst, row=Row.of(inst),
+                       ssh=ssh_commands(inst), verbs_for=verbs_for,
+                       cpu=instance_cpu_chart(page, instance_id), **context)
+
+
+register("instance", Taggable("instance", "Instances", EC2, lambda i: f"/instances/{i}", show))
 
 
 @route("GET", "/instances/{instance_id}/summary")

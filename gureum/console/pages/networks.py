@@ -6,12 +6,17 @@ from typing import Any
 
 from gureum.console.http import Response
 from gureum.console.page import Page, error_on
+from gureum.console.pages.tags import EC2, Taggable, register
 from gureum.console.routing import route
 from gureum.errors import ApiError
 
 VPC_FIELDS = {"InvalidVpc.Range": "vpc_cidr", "~cidr": "vpc_cidr", "~CidrBlock": "vpc_cidr"}
 SUBNET_FIELDS = {"InvalidVpcID": "subnet_vpc", "InvalidSubnet": "subnet_cidr",
                  "~cidr": "subnet_cidr", "~CidrBlock": "subnet_cidr"}
+
+
+register("vpc", Taggable("VPC", "VPCs", EC2, lambda _: "/vpcs"))
+register("subnet", Taggable("subnet", "VPCs", EC2, lambda _: "/vpcs"))
 
 
 def _list(page: Page, status: int = 200, **context: Any) -> Response:

@@ -7,6 +7,7 @@ from typing import Any
 
 from gureum.console.http import Response
 from gureum.console.page import Page, error_on
+from gureum.console.pages.tags import EC2, Taggable, editor, register
 from gureum.console.routing import route
 from gureum.errors import ApiError
 
@@ -57,6 +58,7 @@ def _show(page: Page, group_id: str, status: int = 200, **context: Any) -> Respo
         {"Name": "group-id", "Values": [group_id]}]})["SecurityGroupRules"]
     context.setdefault("values", EMPTY_RULE)
     context.setdefault("direction", "")
+    context.setdefault("tagging", editor(page, "security-group", group_id))
     return page.render("security_group.html", status=status, group=group,
                        ingress=[r for r in rules if not r["IsEgress"]],
                        egress=[r for r in rules if r["IsEgress"]], protocols=PROTOCOLS,
@@ -66,6 +68,10 @@ def _show(page: Page, group_id: str, status: int = 200, **context: Any) -> Respo
 @route("GET", "/security-groups/{group_id}")
 def show(page: Page, group_id: str) -> Response:
     return _show(page, group_id)
+
+
+register("security-group", Taggable("security group", "Security groups", EC2,
+                                     lambda g: f"/security-groups/{g}", _show))
 
 
 def permission(values: dict[str, str]) -> dict[str, Any]:

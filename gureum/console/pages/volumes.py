@@ -7,11 +7,16 @@ from typing import Any
 from gureum.console.http import Response
 from gureum.console.page import Page, error_on
 from gureum.console.pages.instances import instances
+from gureum.console.pages.tags import EC2, Taggable, register
 from gureum.console.routing import route
 from gureum.errors import ApiError
 
 FIELDS = {"~size": "size", "~GiB": "size", "VolumeLimitExceeded": "size",
           "~zone": "size"}
+
+
+register("volume", Taggable("volume", "Volumes", EC2, lambda _: "/volumes"))
+register("snapshot", Taggable("snapshot", "Volumes", EC2, lambda _: "/volumes"))
 
 
 def _list(page: Page, status: int = 200, **context: Any) -> Response:
