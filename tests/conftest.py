@@ -4,14 +4,13 @@ ranges; a final check that the prefix left nothing behind on the host."""
 from __future__ import annotations
 
 import secrets
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers import wait_state
+from helpers import proven_clean, wait_state
 
-from gureum.testing import Server, wait_for
+from gureum.testing import Server
 
 
 @pytest.fixture(scope="session")
@@ -21,21 +20,7 @@ def server() -> Iterator[Server]:
     srv = Server(data_dir)
     srv.start()
     yield srv
-    try:
-        ec2 = srv.client()
-        live = [i["InstanceId"] for r in ec2.describe_instances()["Reservations"]
-                for i in r["Instances"] if i["State"]["Name"] != "terminated"]
-        if live:
-            ec2.terminate_instances(InstanceIds=live)
-            wait_for(lambda: all(i["State"]["Name"] == "terminated" for r in
-                                 ec2.describe_instances(InstanceIds=live)["Reservations"]
-                                 for i in r["Instances"]), 60)
-    finally:
-        srv.stop()
-    leftovers = {k: v for k, v in srv.host_objects().items() if v}
-    if not leftovers:
-        shutil.rmtree(data_dir, ignore_errors=True)
-    assert not leftovers, f"host objects leaked: {leftovers}"
+    proven_clean(srv)
 
 
 @pytest.fixture(scope="session")

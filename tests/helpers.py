@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+from collections.abc import Callable
+
 from gureum.testing import (  # noqa: F401  (re-exported to tests)
     VENV_BIN,
     ssh,
@@ -113,3 +117,70 @@ def resolve(server, name: str) -> list[str]:  # noqa: ANN001
         sock.settimeout(3)
         sock.sendto(DNSRecord.question(name).pack(), (host, int(port)))
         return [str(rr.rdata) for rr in DNSRecord.parse(sock.recv(4096)).rr]
+
+
+def sh(*cmd: str, check: bool = True, env: dict[str, str] | None = None,
+       timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(list(cmd), capture_output=True, text=True, check=check,
+                          timeout=timeout, env=env)
+
+
+class Laptop:
+    """Another machine on the LAN: a netns joined to the host by one veth pair (host side
+    `link` with `host_side`, the laptop's `eth0` with `address`), made and removed by the
+    test. `routes` go from the laptop via the host; the test is skipped when the host
+    already uses any network in `claims`."""
+
+    def __init__(self, ns: str, link: str, host_side: str, address: str, prefix_len: int,
+                 routes: tuple[str, ...] = (), claims: tuple[str, ...] = ()) -> None:
+        import pytest
+
+        self.ns, self.link, self.host_side, self.address = ns, link, host_side, address
+        taken = sh("ip", "-4", "route", "show", "table", "all").stdout + \
+            sh("ip", "-4", "addr", "show").stdout
+        for net in claims:
+            if net.rsplit(".", 1)[0] + "." in taken:
+                pytest.skip(f"this host already uses {net}")
+        sh("ip", "netns", "add", ns)
+        sh("ip", "link", "add", link, "type", "veth", "peer", "name", "eth0", "netns", ns)
+        sh("ip", "addr", "add", f"{host_side}/{prefix_len}", "dev", link)
+        sh("ip", "link", "set", link, "up")
+        for cmd in (["ip", "addr", "add", f"{address}/{prefix_len}", "dev", "eth0"],
+                    ["ip", "link", "set", "eth0", "up"], ["ip", "link", "set", "lo", "up"],
+                    *(["ip", "route", "add", net, "via", host_side] for net in routes)):
+            self.run(*cmd)
+
+    def run(self, *cmd: str, check: bool = True,
+            env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        return sh("ip", "netns", "exec", self.ns, *cmd, check=check, env=env)
+
+    def curl(self, url: str) -> str:
+        return self.run("curl", "-s", "--max-time", "3", url, check=False).stdout.strip()
+
+    def remove(self) -> None:
+        sh("ip", "netns", "del", self.ns, check=False)
+        sh("ip", "link", "del", self.link, check=False)
+
+
+def proven_clean(server, then: Callable[[], None] | None = None) -> None:  # noqa: ANN001
+    """After a test module's cloud: terminate what still runs, stop it (then `then`, e.g.
+    removing the test's own netns), and prove no host object of its prefix is left (the
+    data directory is kept for a look when one is)."""
+
+    try:
+        ec2 = server.client()
+        live = [i["InstanceId"] for r in ec2.describe_instances()["Reservations"]
+                for i in r["Instances"] if i["State"]["Name"] != "terminated"]
+        if live:
+            ec2.terminate_instances(InstanceIds=live)
+            wait_for(lambda: all(i["State"]["Name"] == "terminated" for r in
+                                 ec2.describe_instances(InstanceIds=live)["Reservations"]
+                                 for i in r["Instances"]), 60)
+    finally:
+        server.stop()
+        if then is not None:
+            then()
+    leftovers = {k: v for k, v in server.host_objects().items() if v}
+    if not leftovers:
+        shutil.rmtree(server.data_dir, ignore_errors=True)
+    assert not leftovers, f"host objects leaked: {leftovers}"

@@ -11,15 +11,13 @@ from __future__ import annotations
 import configparser
 import json
 import secrets
-import shutil
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from botocore.exceptions import ClientError
-from helpers import VENV_BIN, wait_for, wait_state
+from helpers import VENV_BIN, Laptop, proven_clean, sh, wait_for, wait_state
 
 from gureum.cloud import KEY_CACHE_SECONDS
 from gureum.config import Config
@@ -29,39 +27,6 @@ LINK = "198.18.77.0/30"
 HOST_SIDE, LAPTOP = "198.18.77.1", "198.18.77.2"
 
 
-def sh(*cmd: str, check: bool = True, env: dict[str, str] | None = None,
-       ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(list(cmd), capture_output=True, text=True, check=check, timeout=120,
-                          env=env)
-
-
-class Laptop:
-    """A netns joined to the host by one veth pair: another machine on the LAN."""
-
-    def __init__(self, prefix: str) -> None:
-        self.ns, self.link = f"{prefix}-tls", f"{prefix}t0"
-        taken = sh("ip", "-4", "route", "show", "table", "all").stdout + \
-            sh("ip", "-4", "addr", "show").stdout
-        if "198.18.77." in taken:
-            pytest.skip(f"this host already uses {LINK}")
-        sh("ip", "netns", "add", self.ns)
-        sh("ip", "link", "add", self.link, "type", "veth", "peer", "name", "eth0",
-           "netns", self.ns)
-        sh("ip", "addr", "add", f"{HOST_SIDE}/30", "dev", self.link)
-        sh("ip", "link", "set", self.link, "up")
-        for cmd in (["ip", "addr", "add", f"{LAPTOP}/30", "dev", "eth0"],
-                    ["ip", "link", "set", "eth0", "up"], ["ip", "link", "set", "lo", "up"]):
-            self.run(*cmd)
-
-    def run(self, *cmd: str, check: bool = True,
-            env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-        return sh("ip", "netns", "exec", self.ns, *cmd, check=check, env=env)
-
-    def remove(self) -> None:
-        sh("ip", "netns", "del", self.ns, check=False)
-        sh("ip", "link", "del", self.link, check=False)
-
-
 @pytest.fixture(scope="module")
 def lan() -> Iterator[tuple[Server, Laptop]]:
     data_dir = Path(f"/var/tmp/gureum-test-{secrets.token_hex(4)}")
@@ -69,24 +34,15 @@ def lan() -> Iterator[tuple[Server, Laptop]]:
     server = Server(data_dir, host=HOST_SIDE)
     # The machine's AWS_CA_BUNDLE would win over the profile's ca_bundle in botocore.
     server.env.pop("AWS_CA_BUNDLE", None)
-    laptop = Laptop(Config(data_dir=data_dir).prefix)
+    prefix = Config(data_dir=data_dir).prefix
+    laptop = Laptop(f"{prefix}-tls", f"{prefix}t0", HOST_SIDE, LAPTOP, 30, claims=(LINK,))
     try:
         server.start()
-        yield server, laptop
-        ec2 = server.client()
-        live = [i["InstanceId"] for r in ec2.describe_instances()["Reservations"]
-                for i in r["Instances"] if i["State"]["Name"] != "terminated"]
-        if live:
-            ec2.terminate_instances(InstanceIds=live)
-            for iid in live:
-                wait_state(ec2, iid, "terminated")
-    finally:
-        server.stop()
+    except BaseException:
         laptop.remove()
-    leftovers = {k: v for k, v in server.host_objects().items() if v}
-    if not leftovers:
-        shutil.rmtree(data_dir, ignore_errors=True)
-    assert not leftovers, f"host objects leaked: {leftovers}"
+        raise
+    yield server, laptop
+    proven_clean(server, then=laptop.remove)
 
 
 def test_the_aws_cli_on_another_machine_verifies_the_api_over_https(lan) -> None:  # noqa: ANN001

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import VENV_BIN, WEB, resolve, wait_for, wait_state
+from helpers import VENV_BIN, WEB, Laptop, proven_clean, resolve, wait_for, wait_state
 
 from gureum.config import Config
 from gureum.testing import SSH_OPTS, Server
@@ -23,68 +23,24 @@ LINK = "203.0.113.0/24"  # TEST-NET-3: the laptop's LAN
 HOST_SIDE, LAPTOP = "203.0.113.1", "203.0.113.2"
 
 
-def sh(*cmd: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(list(cmd), capture_output=True, text=True, check=check, timeout=30)
-
-
-class Laptop:
-    """A netns with one veth to the host: the outside world, made and removed here."""
-
-    def __init__(self, prefix: str) -> None:
-        self.ns, self.link = f"{prefix}-laptop", f"{prefix}o0"
-        taken = sh("ip", "-4", "route", "show", "table", "all").stdout + \
-            sh("ip", "-4", "addr", "show").stdout
-        for net in (POOL, LINK):
-            if net.rsplit(".", 1)[0] + "." in taken:
-                pytest.skip(f"this host already uses {net}")
-        sh("ip", "netns", "add", self.ns)
-        sh("ip", "link", "add", self.link, "type", "veth", "peer", "name", "eth0",
-           "netns", self.ns)
-        sh("ip", "addr", "add", f"{HOST_SIDE}/24", "dev", self.link)
-        sh("ip", "link", "set", self.link, "up")
-        for cmd in (["ip", "addr", "add", f"{LAPTOP}/24", "dev", "eth0"],
-                    ["ip", "link", "set", "eth0", "up"], ["ip", "link", "set", "lo", "up"],
-                    ["ip", "route", "add", POOL, "via", HOST_SIDE]):
-            self.run(*cmd)
-
-    def run(self, *cmd: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        return sh("ip", "netns", "exec", self.ns, *cmd, check=check)
-
-    def curl(self, url: str) -> str:
-        out = self.run("curl", "-s", "--max-time", "3", url, check=False)
-        return out.stdout.strip()
-
-    def remove(self) -> None:
-        sh("ip", "netns", "del", self.ns, check=False)
-        sh("ip", "link", "del", self.link, check=False)
-
-
 @pytest.fixture(scope="module")
 def outside() -> Iterator[tuple[Server, Laptop]]:
     data_dir = Path(f"/var/tmp/gureum-test-{secrets.token_hex(4)}")
     data_dir.mkdir(mode=0o755)
     server = Server(data_dir)
-    laptop = Laptop(Config(data_dir=data_dir).prefix)
+    prefix = Config(data_dir=data_dir).prefix
+    laptop = Laptop(f"{prefix}-laptop", f"{prefix}o0", HOST_SIDE, LAPTOP, 24, routes=(POOL,),
+                    claims=(POOL, LINK))
     server.env["GUREUM_PUBLIC_POOL"] = POOL
     server.env["GUREUM_PUBLIC_INTERFACE"] = laptop.link
     server.env["GUREUM_PUBLISH_ADDRESS"] = HOST_SIDE  # and the host's "one address" mode
     try:
         server.start()
-        yield server, laptop
-        ec2 = server.client()
-        live = [i["InstanceId"] for r in ec2.describe_instances()["Reservations"]
-                for i in r["Instances"] if i["State"]["Name"] != "terminated"]
-        if live:
-            ec2.terminate_instances(InstanceIds=live)
-            for iid in live:
-                wait_state(ec2, iid, "terminated")
-    finally:
-        server.stop()
+    except BaseException:
         laptop.remove()
-    leftovers = {k: v for k, v in server.host_objects().items() if v}
-    if not leftovers:
-        shutil.rmtree(data_dir, ignore_errors=True)
-    assert not leftovers, f"host objects leaked: {leftovers}"
+        raise
+    yield server, laptop
+    proven_clean(server, then=laptop.remove)
 
 
 @pytest.fixture(scope="module")
