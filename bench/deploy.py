@@ -15,14 +15,13 @@ import http.client
 import shutil
 import statistics
 import subprocess
-import threading
 import time
 from pathlib import Path
 
 from common import bench_server, console
 from rich.table import Table
 
-from gureum.testing import VENV_BIN, Server, offline_pip_env
+from gureum.testing import VENV_BIN, RequestStream, Server, offline_pip_env
 
 PIP_ENV = offline_pip_env()  # the fixture's dependency from the machine's own index
 
@@ -30,48 +29,25 @@ FIXTURE = Path(__file__).resolve().parent.parent / "tests" / "deploy_apps" / "py
 HOST = "bench.gureum-1.apps.gureum.internal"
 
 
-def fetch(address: str) -> str | None:
-    """The release that answered ("v1"), or None on any failure."""
+def fetch(address: str) -> str:
+    """The release that answered ("v1"); ValueError for an answer other than 200."""
     conn = http.client.HTTPConnection(address, 80, timeout=3)
     try:
         conn.request("GET", "/", headers={"Host": HOST})
         resp = conn.getresponse()
         body = resp.read().decode()
-        return body.split()[1] if resp.status == 200 else None
-    except OSError:
-        return None
+        if resp.status != 200:
+            raise ValueError(f"{resp.status} {body[:80]}")
+        return body.split()[1]
     finally:
         conn.close()
 
 
-class Stream:
-    def __init__(self, address: str) -> None:
-        self.address = address
-        self.answers: list[tuple[float, str | None]] = []
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self.stop.is_set():
-            self.answers.append((time.monotonic(), fetch(self.address)))
-            time.sleep(0.05)
-
-    def __enter__(self) -> Stream:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        self.thread.join(10)
-
-    def all_on(self, version: str, since: float) -> float:
-        """Seconds from `since` until every answer after was `version`."""
-        last_other = max((t for t, v in self.answers if t >= since and v != version),
-                         default=since)
-        return last_other - since
-
-    def failures(self, since: float) -> int:
-        return sum(v is None for t, v in self.answers if t >= since)
+def _answers(address: str) -> str | None:
+    try:
+        return fetch(address)
+    except (OSError, ValueError):
+        return None
 
 
 def gureum(server: Server, *args: str) -> None:
@@ -97,7 +73,7 @@ def one_round(server: Server, app: Path) -> dict[str, float]:
                 address = lb["AvailabilityZones"][0]["LoadBalancerAddresses"][0]["IpAddress"]
             except Exception:  # noqa: BLE001 (not made yet)
                 pass
-        if address and fetch(address) == "v1":
+        if address and _answers(address) == "v1":
             first = time.monotonic() - started
         elif proc.poll() not in (None, 0):
             raise SystemExit(f"first deploy failed: {proc.stderr.read()[-3000:]}")
@@ -107,20 +83,20 @@ def one_round(server: Server, app: Path) -> dict[str, float]:
     out: dict[str, float] = {"first deploy -> first 200 (s)": first,
                              "first deploy command (s)": time.monotonic() - started}
     (app / "version.txt").write_text("v2\n")
-    with Stream(address) as stream:
+    with RequestStream(lambda: fetch(address)) as stream:
         time.sleep(1)
         since = time.monotonic()
         gureum(server, "deploy", str(app), "--name", "bench")
         out["redeploy command (s)"] = time.monotonic() - since
         time.sleep(1)
         out["redeploy -> all traffic on new (s)"] = stream.all_on("v2", since)
-        out["failed requests during redeploy"] = stream.failures(since)
+        out["failed requests during redeploy"] = len(stream.failures(since))
         since = time.monotonic()
         gureum(server, "rollback", "bench")
         out["rollback command (s)"] = time.monotonic() - since
         time.sleep(1)
         out["rollback -> all traffic on old (s)"] = stream.all_on("v1", since)
-        out["failed requests during rollback"] = stream.failures(since)
+        out["failed requests during rollback"] = len(stream.failures(since))
     gureum(server, "destroy", "bench", "--yes")
     return out
 

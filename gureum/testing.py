@@ -232,3 +232,46 @@ http.server.ThreadingHTTPServer(("", 8080), H).serve_forever()
 EOF
 nohup python3 /srv/web.py >/var/log/web.log 2>&1 &
 """.replace("PREFIX", prefix)
+
+
+class RequestStream:
+    """A steady stream of requests (about 20 a second) in a thread while a `with` block
+    runs, for tests and benches of rollouts: what answered each, and when. `ask` makes one
+    request and returns what answered (a release name); anything it raises, or a reply it
+    refuses with ValueError, counts as a failed request."""
+
+    def __init__(self, ask: Callable[[], str]) -> None:
+        import threading
+
+        self.ask = ask
+        self.answers: list[tuple[float, str | None, str]] = []  # (when, answer, failure)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.answers.append((time.monotonic(), self.ask(), ""))
+            except (OSError, ValueError) as err:
+                self.answers.append((time.monotonic(), None, repr(err)))
+            time.sleep(0.05)
+
+    def __enter__(self) -> RequestStream:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+    @property
+    def seen(self) -> list[str]:
+        return [answer for _, answer, _ in self.answers if answer is not None]
+
+    def failures(self, since: float = 0.0) -> list[str]:
+        return [why for t, answer, why in self.answers if answer is None and t >= since]
+
+    def all_on(self, answer: str, since: float) -> float:
+        """Seconds from `since` until every answer after was `answer`."""
+        return max((t for t, a, _ in self.answers if t >= since and a != answer),
+                   default=since) - since

@@ -9,14 +9,13 @@ import json
 import shutil
 import socket
 import subprocess
-import threading
 import time
 from pathlib import Path
 
 import pytest
 from helpers import VENV_BIN, resolve
 
-from gureum.testing import Server, offline_pip_env, wait_for
+from gureum.testing import RequestStream, Server, offline_pip_env, wait_for
 
 APPS = Path(__file__).resolve().parent / "deploy_apps"
 HOST = "hello.gureum-1.apps.gureum.internal"
@@ -55,35 +54,12 @@ def fetch_https(server: Server, address: str, host: str = HOST) -> tuple[int, st
     return int(head.split()[1]), body.decode()
 
 
-class Stream:
-    """A steady request stream (20 requests/s, a new connection each) through the ALB."""
-
-    def __init__(self, address: str) -> None:
-        self.address = address
-        self.seen: list[str] = []
-        self.failures: list[str] = []
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self.stop.is_set():
-            try:
-                status, body = fetch(self.address)
-                if status == 200:
-                    self.seen.append(body.split()[1])  # "hello <version> from ..."
-                else:
-                    self.failures.append(f"{status} {body[:80]}")
-            except OSError as err:
-                self.failures.append(repr(err))
-            time.sleep(0.05)
-
-    def __enter__(self) -> Stream:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        self.thread.join(10)
+def release_answering(address: str) -> str:
+    """Which release answered ("hello <release> from ..."); ValueError for a non-200."""
+    status, body = fetch(address)
+    if status != 200:
+        raise ValueError(f"{status} {body[:80]}")
+    return body.split()[1]
 
 
 @pytest.fixture(scope="module")
@@ -161,7 +137,7 @@ def test_deploy_redeploy_broken_rollback_destroy(server: Server, app_dir: Path) 
     # It adds a domain of the user's own: answered by HTTP and HTTPS (a certificate the
     # cloud's CA signs, chosen by SNI).
     _version(app_dir, "v2")
-    with Stream(address) as stream:
+    with RequestStream(lambda: release_answering(address)) as stream:
         time.sleep(1)
         started = time.monotonic()
         out = gureum(server, "deploy", str(app_dir), "--name", "hello",
@@ -169,7 +145,7 @@ def test_deploy_redeploy_broken_rollback_destroy(server: Server, app_dir: Path) 
         redeploy = time.monotonic() - started
         time.sleep(1)
     assert out.returncode == 0, out.stderr
-    assert not stream.failures, stream.failures[:5]
+    assert not stream.failures(), stream.failures()[:5]
     assert set(stream.seen) == {"v1", "v2"}
     last_old = max(i for i, v in enumerate(stream.seen) if v == "v1")
     assert stream.seen[-10:] == ["v2"] * 10 and last_old < len(stream.seen) - 10
@@ -180,12 +156,12 @@ def test_deploy_redeploy_broken_rollback_destroy(server: Server, app_dir: Path) 
 
     # 3. A broken release: rolled back, non-zero exit with the app's own words, v2 serves.
     _version(app_dir, "v3", crash="DATABASE_URL is not set")
-    with Stream(address) as stream:
+    with RequestStream(lambda: release_answering(address)) as stream:
         out = gureum(server, "deploy", str(app_dir), "--name", "hello")
     assert out.returncode == 1
     assert "refusing to start: DATABASE_URL is not set" in out.stderr, out.stderr
     assert "Traceback" not in out.stderr
-    assert not stream.failures, stream.failures[:5]
+    assert not stream.failures(), stream.failures()[:5]
     assert set(stream.seen) == {"v2"}
     releases = gureum(server, "releases", "hello")
     assert "v2" in releases.stdout + releases.stderr and "v3" not in releases.stdout

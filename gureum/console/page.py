@@ -3,6 +3,7 @@ rendering with the page's common context."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -60,6 +61,18 @@ class Page:
             return None
         return self.render("confirm_delete.html", kind=kind, name=name, action=PREFIX + action,
                            back=PREFIX + back, **more)
+
+    def change(self, action: str, params: dict[str, Any], done: str,
+               message: str | Callable[[dict[str, Any]], str], failed: str | None = None,
+               service: str = "ec2") -> Response:
+        """A change by a button (no form to show errors in): on success, `message` (or
+        what it makes of the answer) on `done`; refused, the error on `failed` (`done`)."""
+        try:
+            out = self.call(action, params, service)
+        except ApiError as err:
+            self.session.flash(f"{err.code}: {err.message}", "error")
+            return self.redirect(failed or done)
+        return self.done(done, message(out) if callable(message) else message)
 
     def done(self, path: str, message: str) -> Response:
         """After a successful change: say so on the next page (Post/Redirect/Get)."""

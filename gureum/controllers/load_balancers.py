@@ -4,15 +4,17 @@ restarts a proxy that died, writes back what the proxies' health checks observe,
 lets deregistered targets go once their draining delay has passed.
 
 Runs every second while load balancers exist (health must reach DescribeTargetHealth
-within a check interval), four times a second while a target waits for its first verdict
-(new targets are checked every 500 ms: an instance refresh or a deploy moves on as soon
-as they pass), and at once when a commit touches what they are made of.
+within a check interval), and at once when a commit touches what they are made of.
+While a target waits for its first verdict (new targets are checked every 500 ms), the
+health alone is read four times a second in between: an instance refresh or a deploy
+moves on as soon as they pass.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, select
@@ -44,8 +46,14 @@ class LoadBalancerController(ResyncLoop):
         self.cloud = cloud
         self.applied: dict[str, str] = {}  # lb id -> digest of the spec last applied
         self.published: dict[str, list] | None = None  # ports last published on the host
+        self.full_pass_at = 0.0  # monotonic time of the last whole pass
 
     def sync(self) -> None:
+        if (not self.woken and self.resync_seconds == WATCHING_SECONDS
+                and time.monotonic() - self.full_pass_at < CALM_SECONDS):
+            self._watch_health()
+            return
+        self.full_pass_at = time.monotonic()
         agent = self.cloud.agent
         assert agent is not None
         now = utcnow()
@@ -96,9 +104,13 @@ class LoadBalancerController(ResyncLoop):
         for lb_id in set(present) - {lb.lb_id for lb in rows}:
             agent.remove_load_balancer(lb_id)
             self.applied.pop(lb_id, None)
-        waiting = self._record_health(list(specs))
         for lb_id in specs:
             agent.refresh_load_balancer(lb_id)
+        self._watch_health()
+
+    def _watch_health(self) -> None:
+        """Record the proxies' checks; watch closely while a target waits for a verdict."""
+        waiting = self._record_health(list(self.applied))
         self.resync_seconds = WATCHING_SECONDS if waiting else CALM_SECONDS
 
     def _publish(self) -> None:

@@ -18,6 +18,7 @@ class ResyncLoop:
 
     def __init__(self, wakeup: threading.Event | None = None) -> None:
         self.wakeup = wakeup or threading.Event()
+        self.woken = True
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=self._run, name=self.name, daemon=True)
 
@@ -34,7 +35,8 @@ class ResyncLoop:
 
     def _run(self) -> None:
         while not self.stopping.is_set():
-            self.wakeup.wait(timeout=self.resync_seconds)
+            # Whether a commit (not the timer) started this pass: a loop may do less then.
+            self.woken = self.wakeup.wait(timeout=self.resync_seconds)
             self.wakeup.clear()
             if self.stopping.is_set():
                 break

@@ -337,13 +337,14 @@ def _target_group(api: Api, app: str, port: int, health_path: str, vpc: str) -> 
 
 
 def _app_rule(api: Api, app: str, listener: str) -> dict[str, Any] | None:
-    for rule in api.elb.describe_rules(ListenerArn=listener)["Rules"]:
-        if rule["IsDefault"]:
-            continue
-        rule_tags = tag_map(api.elb.describe_tags(ResourceArns=[rule["RuleArn"]])[
-            "TagDescriptions"][0]["Tags"])
-        if rule_tags.get(APP_TAG) == app:
-            return dict(rule)
+    rules = {r["RuleArn"]: r for r in api.elb.describe_rules(ListenerArn=listener)["Rules"]
+             if not r["IsDefault"]}
+    arns = list(rules)
+    for start in range(0, len(arns), 20):  # DescribeTags takes 20 resources a call
+        for described in api.elb.describe_tags(ResourceArns=arns[start:start + 20])[
+                "TagDescriptions"]:
+            if tag_map(described["Tags"]).get(APP_TAG) == app:
+                return dict(rules[described["ResourceArn"]])
     return None
 
 

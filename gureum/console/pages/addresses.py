@@ -6,7 +6,6 @@ from gureum.console.http import Response
 from gureum.console.page import Page
 from gureum.console.pages.instances import instances
 from gureum.console.routing import route
-from gureum.errors import ApiError
 
 
 @route("GET", "/addresses")
@@ -18,22 +17,13 @@ def list_addresses(page: Page) -> Response:
 
 
 def _change(page: Page, action: str, params: dict[str, str], message: str) -> Response:
-    try:
-        page.call(action, params)
-    except ApiError as err:
-        page.session.flash(f"{err.code}: {err.message}", "error")
-        return page.redirect("/addresses")
-    return page.done("/addresses", message)
+    return page.change(action, params, "/addresses", message)
 
 
 @route("POST", "/addresses")
 def allocate(page: Page) -> Response:
-    try:
-        out = page.call("AllocateAddress", {"Domain": "vpc"})
-    except ApiError as err:
-        page.session.flash(f"{err.code}: {err.message}", "error")
-        return page.redirect("/addresses")
-    return page.done("/addresses", f"Allocated {out['PublicIp']} ({out['AllocationId']})")
+    return page.change("AllocateAddress", {"Domain": "vpc"}, "/addresses",
+                       lambda out: f"Allocated {out['PublicIp']} ({out['AllocationId']})")
 
 
 @route("POST", "/addresses/{allocation_id}/associate")

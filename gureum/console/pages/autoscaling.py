@@ -107,13 +107,10 @@ def delete(page: Page, name: str) -> Response:
                                 back=f"/auto-scaling/{name}",
                                 note="Its instances are terminated with it.")) is not None:
         return ask
-    try:
-        page.call("DeleteAutoScalingGroup", {"AutoScalingGroupName": name, "ForceDelete": True},
-                  service="autoscaling")
-    except ApiError as err:
-        page.session.flash(f"{err.code}: {err.message}", "error")
-        return page.redirect(f"/auto-scaling/{name}")
-    return page.done("/auto-scaling", f"Deleting Auto Scaling group {name} and its instances")
+    return page.change("DeleteAutoScalingGroup", {"AutoScalingGroupName": name,
+                                                  "ForceDelete": True}, "/auto-scaling",
+                       f"Deleting Auto Scaling group {name} and its instances",
+                       failed=f"/auto-scaling/{name}", service="autoscaling")
 
 
 @route("GET", "/auto-scaling/{name}")

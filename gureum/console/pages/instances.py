@@ -221,12 +221,8 @@ def change_state(page: Page, instance_id: str, verb: str) -> Response:
     if confirm and page.request.field("confirm") != "yes":
         inst = _one(page, instance_id)
         return page.render("confirm.html", inst=inst, row=Row.of(inst), verb=verb)
-    try:
-        page.call(action, {"InstanceIds": [instance_id]})
-    except ApiError as err:
-        page.session.flash(f"{err.code}: {err.message}", "error")
-        return page.redirect(f"/instances/{instance_id}")
-    return page.done(f"/instances/{instance_id}", f"{doing} {instance_id}")
+    return page.change(action, {"InstanceIds": [instance_id]}, f"/instances/{instance_id}",
+                       f"{doing} {instance_id}")
 
 
 @route("GET", "/instances/{instance_id}/console-output")

@@ -61,9 +61,5 @@ def delete(page: Page) -> Response:
                                 note="Instances launched with it keep their authorized "
                                      "key.")) is not None:
         return ask
-    try:
-        page.call("DeleteKeyPair", {"KeyName": key_name})
-    except ApiError as err:
-        page.session.flash(f"{err.code}: {err.message}", "error")
-        return page.redirect("/key-pairs")
-    return page.done("/key-pairs", f"Deleted key pair {key_name}")
+    return page.change("DeleteKeyPair", {"KeyName": key_name}, "/key-pairs",
+                       f"Deleted key pair {key_name}")

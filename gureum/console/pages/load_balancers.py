@@ -157,12 +157,8 @@ def delete_listener(page: Page, name: str) -> Response:
                                 extra={"listener_arn": arn, "label": label},
                                 back=f"/load-balancers/{name}")) is not None:
         return ask
-    try:
-        page.call("DeleteListener", {"ListenerArn": arn}, service="elbv2")
-    except ApiError as err:
-        page.session.flash(f"{err.code}: {err.message}", "error")
-        return page.redirect(f"/load-balancers/{name}")
-    return page.done(f"/load-balancers/{name}", f"Deleted listener {label} of {name}")
+    return page.change("DeleteListener", {"ListenerArn": arn}, f"/load-balancers/{name}",
+                       f"Deleted listener {label} of {name}", service="elbv2")
 
 
 @route("POST", "/load-balancers/{name}/delete")
@@ -173,10 +169,6 @@ def delete(page: Page, name: str) -> Response:
                                 note="Its listeners go with it; its target groups and their "
                                      "instances stay.")) is not None:
         return ask
-    try:
-        page.call("DeleteLoadBalancer", {"LoadBalancerArn": _balancer(page, name)[
-            "LoadBalancerArn"]}, service="elbv2")
-    except ApiError as err:
-        page.session.flash(f"{err.code}: {err.message}", "error")
-        return page.redirect(f"/load-balancers/{name}")
-    return page.done("/load-balancers", f"Deleted load balancer {name}")
+    return page.change("DeleteLoadBalancer", {"LoadBalancerArn": _balancer(page, name)[
+        "LoadBalancerArn"]}, "/load-balancers", f"Deleted load balancer {name}",
+        failed=f"/load-balancers/{name}", service="elbv2")

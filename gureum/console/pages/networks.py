@@ -70,9 +70,4 @@ def _delete(page: Page, kind: str, name: str, action: str, params: dict[str, str
             path: str) -> Response:
     if (ask := page.unconfirmed(kind=kind, name=name, action=path, back="/vpcs")) is not None:
         return ask
-    try:
-        page.call(action, params)
-    except ApiError as err:
-        page.session.flash(f"{err.code}: {err.message}", "error")
-        return page.redirect("/vpcs")
-    return page.done("/vpcs", f"Deleted {kind} {name}")
+    return page.change(action, params, "/vpcs", f"Deleted {kind} {name}")

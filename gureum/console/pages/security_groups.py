@@ -119,12 +119,8 @@ def add_rule(page: Page, group_id: str) -> Response:
 def remove_rule(page: Page, group_id: str, rule_id: str) -> Response:
     action = ("RevokeSecurityGroupEgress" if page.request.field("direction") == "egress"
               else "RevokeSecurityGroupIngress")
-    try:
-        page.call(action, {"GroupId": group_id, "SecurityGroupRuleIds": [rule_id]})
-    except ApiError as err:
-        page.session.flash(f"{err.code}: {err.message}", "error")
-        return page.redirect(f"/security-groups/{group_id}")
-    return page.done(f"/security-groups/{group_id}", f"Removed rule {rule_id}")
+    return page.change(action, {"GroupId": group_id, "SecurityGroupRuleIds": [rule_id]},
+                       f"/security-groups/{group_id}", f"Removed rule {rule_id}")
 
 
 @route("POST", "/security-groups/{group_id}/delete")
@@ -133,9 +129,6 @@ def delete(page: Page, group_id: str) -> Response:
                                 action=f"/security-groups/{group_id}/delete",
                                 back=f"/security-groups/{group_id}")) is not None:
         return ask
-    try:
-        page.call("DeleteSecurityGroup", {"GroupId": group_id})
-    except ApiError as err:
-        page.session.flash(f"{err.code}: {err.message}", "error")
-        return page.redirect(f"/security-groups/{group_id}")
-    return page.done("/security-groups", f"Deleted security group {group_id}")
+    return page.change("DeleteSecurityGroup", {"GroupId": group_id}, "/security-groups",
+                       f"Deleted security group {group_id}",
+                       failed=f"/security-groups/{group_id}")

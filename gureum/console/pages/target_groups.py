@@ -132,14 +132,9 @@ def register_target(page: Page, name: str) -> Response:
 def deregister_target(page: Page, name: str) -> Response:
     instance_id, port = page.request.field("instance_id"), page.request.field("target_port")
     arn = target_group(page, name)["TargetGroupArn"]
-    try:
-        page.call("DeregisterTargets", {"TargetGroupArn": arn, "Targets": [
-            _target(instance_id, port)]}, service="elbv2")
-    except ApiError as err:
-        page.session.flash(f"{err.code}: {err.message}", "error")
-        return page.redirect(f"/target-groups/{name}")
-    return page.done(f"/target-groups/{name}", f"Deregistering {instance_id} from {name} "
-                                               "(draining first)")
+    return page.change("DeregisterTargets", {"TargetGroupArn": arn, "Targets": [
+        _target(instance_id, port)]}, f"/target-groups/{name}",
+        f"Deregistering {instance_id} from {name} (draining first)", service="elbv2")
 
 
 @route("POST", "/target-groups/{name}/delete")
@@ -148,10 +143,6 @@ def delete(page: Page, name: str) -> Response:
                                 action=f"/target-groups/{name}/delete",
                                 back=f"/target-groups/{name}")) is not None:
         return ask
-    try:
-        page.call("DeleteTargetGroup", {"TargetGroupArn": target_group(page, name)[
-            "TargetGroupArn"]}, service="elbv2")
-    except ApiError as err:
-        page.session.flash(f"{err.code}: {err.message}", "error")
-        return page.redirect(f"/target-groups/{name}")
-    return page.done("/target-groups", f"Deleted target group {name}")
+    return page.change("DeleteTargetGroup", {"TargetGroupArn": target_group(page, name)[
+        "TargetGroupArn"]}, "/target-groups", f"Deleted target group {name}",
+        failed=f"/target-groups/{name}", service="elbv2")

@@ -46,12 +46,7 @@ def create(page: Page) -> Response:
 
 
 def _change(page: Page, action: str, params: dict[str, str], message: str) -> Response:
-    try:
-        out = page.call(action, params)
-    except ApiError as err:
-        page.session.flash(f"{err.code}: {err.message}", "error")
-        return page.redirect("/volumes")
-    return page.done("/volumes", message.format(**out))
+    return page.change(action, params, "/volumes", lambda out: message.format(**out))
 
 
 @route("POST", "/volumes/{volume_id}/snapshot")

@@ -25,6 +25,13 @@ def is_valid(value: str, prefix: str) -> bool:
     return bool(m) and m.group("prefix") == prefix
 
 
+def require(value: str, prefix: str, malformed: type[exc.ApiError]) -> str:
+    """`value` when it is a well-formed `prefix-...` id; else `malformed`, in AWS's words."""
+    if not is_valid(value, prefix):
+        raise malformed(f"Invalid id: \"{value[:64]}\" (expecting \"{prefix}-...\")")
+    return value
+
+
 def check_instance_ids(ids: list[str]) -> None:
     bad = [i for i in ids if not is_valid(i, "i")]
     if bad:

@@ -33,9 +33,7 @@ def visible(session: Session, account_id: str, peering_id: str | None) -> VpcPee
     """A connection either side's account may see and act on."""
     if not peering_id:
         raise exc.MissingParameter("The request must contain the parameter VpcPeeringConnectionId")
-    if not ids.is_valid(peering_id, "pcx"):
-        raise exc.InvalidVpcPeeringConnectionIdMalformed(
-            f"Invalid id: \"{peering_id[:64]}\" (expecting \"pcx-...\")")
+    ids.require(peering_id, "pcx", exc.InvalidVpcPeeringConnectionIdMalformed)
     row = session.get(VpcPeeringConnection, peering_id)
     if row is None or account_id not in (row.account_id, row.accepter_account_id):
         raise not_found(peering_id)

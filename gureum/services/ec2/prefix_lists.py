@@ -27,9 +27,7 @@ def not_found(prefix_list_id: str) -> Exception:
 def own(session: Session, account_id: str, prefix_list_id: str | None) -> ManagedPrefixList:
     if not prefix_list_id:
         raise exc.MissingParameter("The request must contain the parameter PrefixListId")
-    if not ids.is_valid(prefix_list_id, "pl"):
-        raise exc.InvalidPrefixListIdMalformed(
-            f"Invalid id: \"{prefix_list_id[:64]}\" (expecting \"pl-...\")")
+    ids.require(prefix_list_id, "pl", exc.InvalidPrefixListIdMalformed)
     row = session.get(ManagedPrefixList, prefix_list_id)
     if row is None or row.account_id != account_id:
         raise not_found(prefix_list_id)

@@ -168,8 +168,7 @@ def parse_permissions(session: Session, account_id: str, p: dict[str, Any]) -> l
 def resolve_group(session: Session, account_id: str, group_id: str | None,
                   name: str | None, vpc_id: str | None = None) -> models.SecurityGroup:
     if group_id:
-        if not ids.is_valid(group_id, "sg"):
-            raise exc.InvalidGroupIdMalformed(f"Invalid id: \"{group_id[:64]}\" (expecting \"sg-...\")")
+        ids.require(group_id, "sg", exc.InvalidGroupIdMalformed)
         group = session.get(models.SecurityGroup, group_id)
         if group is None or group.account_id != account_id:
             raise exc.InvalidGroupNotFound(f"The security group '{group_id}' does not exist")

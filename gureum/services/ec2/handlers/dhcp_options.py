@@ -42,9 +42,7 @@ def _ensure_default_set(ctx: RequestContext) -> None:
 def own_dhcp_options(ctx: RequestContext, s: Any, dhcp_options_id: str | None) -> DhcpOptions:
     if not dhcp_options_id:
         raise exc.MissingParameter("The request must contain the parameter DhcpOptionsId")
-    if not ids.is_valid(dhcp_options_id, "dopt"):
-        raise exc.InvalidDhcpOptionsIdMalformed(
-            f"Invalid id: \"{dhcp_options_id[:64]}\" (expecting \"dopt-...\")")
+    ids.require(dhcp_options_id, "dopt", exc.InvalidDhcpOptionsIdMalformed)
     return common.owned(s, ctx.account_id, DhcpOptions, dhcp_options_id, _not_found)
 
 
@@ -79,9 +77,7 @@ def associate_dhcp_options(ctx: RequestContext, p: dict[str, Any]) -> dict[str, 
 def describe_dhcp_options(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
     _ensure_default_set(ctx)
     for wanted in p.get("DhcpOptionsIds") or []:
-        if not ids.is_valid(wanted, "dopt"):
-            raise exc.InvalidDhcpOptionsIdMalformed(
-                f"Invalid id: \"{wanted[:64]}\" (expecting \"dopt-...\")")
+        ids.require(wanted, "dopt", exc.InvalidDhcpOptionsIdMalformed)
     with ctx.cloud.store.read() as s:
         rows = list(s.scalars(select(DhcpOptions).where(
             DhcpOptions.account_id == ctx.account_id).order_by(DhcpOptions.created_at)))

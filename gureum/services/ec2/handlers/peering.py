@@ -108,9 +108,7 @@ def delete_vpc_peering_connection(ctx: RequestContext, p: dict[str, Any]) -> dic
 @action("ec2", "DescribeVpcPeeringConnections")
 def describe_vpc_peering_connections(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
     for wanted in p.get("VpcPeeringConnectionIds") or []:
-        if not ids.is_valid(wanted, "pcx"):
-            raise exc.InvalidVpcPeeringConnectionIdMalformed(
-                f"Invalid id: \"{wanted[:64]}\" (expecting \"pcx-...\")")
+        ids.require(wanted, "pcx", exc.InvalidVpcPeeringConnectionIdMalformed)
     region = ctx.cloud.config.region
     with ctx.cloud.store.read() as s:
         rows = list(s.scalars(select(VpcPeeringConnection).where(or_(

@@ -67,9 +67,7 @@ def create_managed_prefix_list(ctx: RequestContext, p: dict[str, Any]) -> dict[s
 @action("ec2", "DescribeManagedPrefixLists")
 def describe_managed_prefix_lists(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
     for wanted in p.get("PrefixListIds") or []:
-        if not ids.is_valid(wanted, "pl"):
-            raise exc.InvalidPrefixListIdMalformed(
-                f"Invalid id: \"{wanted[:64]}\" (expecting \"pl-...\")")
+        ids.require(wanted, "pl", exc.InvalidPrefixListIdMalformed)
     region = ctx.cloud.config.region
     with ctx.cloud.store.read() as s:
         rows = list(s.scalars(select(ManagedPrefixList).where(
