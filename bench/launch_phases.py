@@ -82,7 +82,8 @@ def main() -> int:
                 instance_id=f"i-{i:017x}", slot=i + 1, vpc=vpc, subnet_cidr="10.250.0.0/20",
                 private_ip=f"10.250.0.{i + 4}", public_ip=cfg.public_pool.replace(".0.0/16", f".0.{i + 1}"),
                 hostname=f"ip-10-250-0-{i + 4}", limits=Limits(vcpus=1, memory_mib=512, pids=1024),
-                volume_gib=8, image_root=Path(image.rootfs), authorized_key=None)
+                volume_gib=8, image_root=Path(image.rootfs), authorized_key=None,
+                root_volume_id=f"vol-{i:017x}")
             specs.append(spec)
             timed(timings, "HostAgent.launch, all of it", agent.launch)(spec)
     finally:

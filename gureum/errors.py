@@ -37,6 +37,14 @@ class HostCommandFailed(HostError):
         super().__init__(f"{' '.join(self.cmd)} exited {returncode}: {self.stderr}")
 
 
+class MountFailed(HostError):
+    """A mount made by a system call (not mount(8)) failed; the message names it."""
+
+
+class LoopMountFailed(MountFailed):
+    """Setting up a loop device for a disk image, or mounting its filesystem, failed."""
+
+
 class AgentUnavailable(HostError):
     """The agent cannot be reached (down, restarting): says nothing about the instance,
     so controllers retry later without counting a failed attempt."""

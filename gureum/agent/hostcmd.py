@@ -17,5 +17,6 @@ def run(cmd: Sequence[str], *, input: str | None = None, check: bool = True, tim
     return proc.stdout
 
 
-def succeeds(cmd: Sequence[str]) -> bool:
-    return subprocess.run(list(cmd), capture_output=True).returncode == 0
+def succeeds(cmd: Sequence[str], *, input: str | None = None) -> bool:
+    return subprocess.run(list(cmd), input=input, capture_output=True,
+                          text=input is not None).returncode == 0

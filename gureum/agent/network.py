@@ -575,14 +575,14 @@ def _port_addresses(router: str) -> list[tuple[str, str]]:
 
 # -- public addresses ----------------------------------------------------------------------
 def map_public_ip(plan: NetworkPlan, public_ip: str, private_ip: str, mark: int) -> None:
-    maps = _public_maps(plan)
-    if (maps["public_ips"].get(public_ip), maps["public_marks"].get(public_ip)) == (private_ip, mark):
-        return
-    # One transaction, deleting only what exists (a failed delete costs nft ~20 ms).
-    script = _unmap_script(plan, maps, public_ip) + (
-        f"add element ip {plan.table} public_marks {{ {public_ip} : {mark:#x} }}\n"
-        f"add element ip {plan.table} public_ips {{ {public_ip} : {private_ip} }}\n")
-    hostcmd.run(["nft", "-f", "-"], input=script)
+    add = (f"add element ip {plan.table} public_marks {{ {public_ip} : {mark:#x} }}\n"
+           f"add element ip {plan.table} public_ips {{ {public_ip} : {private_ip} }}\n")
+    # Adding what is already there is a no-op and a new address (every launch) needs
+    # nothing else: one nft call. Only an address mapped elsewhere fails (EEXIST, the
+    # transaction changes nothing) and is replaced: its old entries deleted in the same
+    # transaction, only those that exist (a failed delete costs nft ~20 ms).
+    if not hostcmd.succeeds(["nft", "-f", "-"], input=add):
+        hostcmd.run(["nft", "-f", "-"], input=_unmap_script(plan, _public_maps(plan), public_ip) + add)
     if plan.public_interface:  # machines on the public link ask who has it: we do
         hostcmd.run(["ip", "neigh", "replace", "proxy", public_ip, "dev", plan.public_interface],
                     check=False)

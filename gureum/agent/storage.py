@@ -15,7 +15,7 @@ import fcntl
 import os
 from pathlib import Path
 
-from gureum.agent import hostcmd, idmap
+from gureum.agent import hostcmd, idmap, loopdev, sysmount
 
 
 def mountpoints() -> set[str]:
@@ -74,8 +74,7 @@ def direct_io(mount_point: Path) -> None:
 
 def mount_disk(disk: Path, target: Path, owner: int) -> None:
     target.mkdir(exist_ok=True)
-    hostcmd.run(["mount", "-o", "loop,nodev", str(disk), str(target)])
-    direct_io(target)
+    loopdev.mount_file(disk, target, "ext4")
     os.chown(target, owner, owner)  # a pooled disk was formatted before its owner was known
     for sub in ("upper", "work"):
         path = target / sub
@@ -92,8 +91,7 @@ def mount_lower(image_root: Path, target: Path, owner: int) -> None:
 def mount_overlay(lower: Path, disk: Path, target: Path, owner: int) -> None:
     target.mkdir(exist_ok=True)
     os.chown(target, owner, owner)
-    options = f"lowerdir={lower},upperdir={disk / 'upper'},workdir={disk / 'work'}"
-    hostcmd.run(["mount", "-t", "overlay", "overlay", "-o", options, str(target)])
+    sysmount.overlay(lower, disk / "upper", disk / "work", target)
 
 
 def unmount(path: Path) -> None:

@@ -19,7 +19,7 @@ import errno
 import os
 from pathlib import Path
 
-from gureum.agent import hostcmd, idmap, storage
+from gureum.agent import hostcmd, idmap, storage, sysmount
 from gureum.agent.volume_store import VolumeStore, mount_volume
 from gureum.errors import HostCommandFailed, VolumeBusy, VolumeHeld
 
@@ -44,8 +44,7 @@ class VolumeMounts:
         share.mkdir(exist_ok=True)
         os.chown(share, owner, owner)
         if not storage.is_mounted(share):
-            hostcmd.run(["mount", "--bind", str(share), str(share)])
-            hostcmd.run(["mount", "--make-shared", str(share)])
+            sysmount.bind_shared(share)
         return share
 
     def attach(self, instance_dir: Path, owner: int, volume_id: str, device: str) -> None:

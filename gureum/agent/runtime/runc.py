@@ -24,6 +24,10 @@ class RuncDriver(RuntimeDriver):
         return hostcmd.run(["runc", "--root", str(self.root), *args], check=check)
 
     def state(self, name: str) -> RuntimeState:
+        # runc keeps every container it knows in <root>/<name>/state.json: without it the
+        # container is absent, known without a process (a new launch asks three times).
+        if not (self.root / name / "state.json").exists():
+            return RuntimeState.ABSENT
         proc = subprocess.run(["runc", "--root", str(self.root), "state", name],
                               capture_output=True, text=True)
         if proc.returncode != 0:
@@ -37,7 +41,10 @@ class RuncDriver(RuntimeDriver):
         spec.bundle.mkdir(parents=True, exist_ok=True)
         (spec.bundle / "config.json").write_text(json.dumps(oci_spec.build(spec)))
         pidfile = spec.bundle / "init.pid"
-        cmd = ["runc", "--root", str(self.root), "create", "--bundle", str(spec.bundle),
+        # Nothing to do between create and start: `run --detach` does both in one
+        # process (a runc exec saved, ~7 ms).
+        verb = ["create"] if before_start is not None else ["run", "--detach"]
+        cmd = ["runc", "--root", str(self.root), *verb, "--bundle", str(spec.bundle),
                "--pid-file", str(pidfile), spec.name]
         # The container inherits runc's stdio: its console is the console log file.
         with open(spec.console_log, "ab") as console:
@@ -50,12 +57,13 @@ class RuncDriver(RuntimeDriver):
             self.destroy(spec.name)
             raise HostCommandFailed(cmd, proc.returncode, err)
         pid = int(pidfile.read_text())
-        if before_start is not None:
-            try:
-                before_start(pid)
-            except BaseException:
-                self.destroy(spec.name)
-                raise
+        if before_start is None:
+            return pid
+        try:
+            before_start(pid)
+        except BaseException:
+            self.destroy(spec.name)
+            raise
         self._runc("start", spec.name)
         return pid
 
