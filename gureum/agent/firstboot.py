@@ -3,7 +3,9 @@ keys, the launch key pair as ec2-user's authorized key, hostname and hosts."""
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import hashlib
 import os
 from pathlib import Path
 
@@ -65,6 +67,19 @@ def host_keys(hostname: str) -> dict[str, tuple[bytes, bytes]]:
     return keys
 
 
+KEY_LABELS = {b"ssh-ed25519": ("256", "ED25519"), b"ecdsa-sha2-nistp256": ("256", "ECDSA")}
+FINGERPRINTS = "etc/ssh/gureum_host_key_fingerprints"
+
+
+def fingerprint_line(pub: bytes) -> str:
+    """What `ssh-keygen -l -f <pub>` prints for one of our host keys."""
+    kind, blob, *comment = pub.split()
+    bits, label = KEY_LABELS[kind]
+    digest = base64.b64encode(hashlib.sha256(base64.b64decode(blob)).digest()).rstrip(b"=")
+    name = comment[0].decode() if comment else "no comment"
+    return f"{bits} SHA256:{digest.decode()} {name} ({label})"
+
+
 def provision(rootfs: Path, uid_base: int, hostname: str, private_ip: str,
               authorized_key: str | None, resolver: str | None = None,
               search_domain: str | None = None) -> None:
@@ -73,9 +88,14 @@ def provision(rootfs: Path, uid_base: int, hostname: str, private_ip: str,
         search = f"search {search_domain}\n" if search_domain else ""
         _write(rootfs / "etc/resolv.conf", f"{search}nameserver {resolver}\noptions timeout:1\n",
                0o644, root, root)
-    for kind, (priv, pub) in host_keys(hostname).items():
+    lines = []
+    for kind, (priv, pub) in sorted(host_keys(hostname).items()):
         _write(rootfs / f"etc/ssh/ssh_host_{kind}_key", priv, 0o600, root, root)
         _write(rootfs / f"etc/ssh/ssh_host_{kind}_key.pub", pub, 0o644, root, root)
+        lines.append(fingerprint_line(pub))
+    # Written after the keys: boot/boot prints it while no key is newer (ssh-keygen -l
+    # once per key costs the boot ~10 ms); keys made inside later are read again.
+    _write(rootfs / FINGERPRINTS, "\n".join(lines) + "\n", 0o644, root, root)
     _write(rootfs / "etc/hostname", hostname + "\n", 0o644, root, root)
     _write(rootfs / "etc/hosts",
            f"127.0.0.1 localhost\n{private_ip} {hostname}\n::1 localhost ip6-localhost\n",

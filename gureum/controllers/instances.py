@@ -134,7 +134,8 @@ class InstanceController(ResyncLoop):
              topology: Topology | None = None) -> InstanceSpec:
         """What the agent needs; pass `firewalls` and `topology` when building many specs."""
         if firewalls is None:
-            firewalls = self.firewalls()
+            with self.cloud.store.read() as s:
+                firewalls = sg.firewalls(s, only={inst.instance_id})
         if topology is None or inst.vpc_id not in topology:
             topology = self.topology({inst.vpc_id})
         network, public = topology[inst.vpc_id]

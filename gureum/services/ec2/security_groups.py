@@ -225,9 +225,10 @@ def permissions_view(rules: list[models.SecurityGroupRule]) -> list[dict[str, An
     return list(grouped.values())
 
 
-def firewalls(session: Session) -> dict[str, Firewall]:
+def firewalls(session: Session, only: set[str] | None = None) -> dict[str, Firewall]:
     """The firewall of every live network interface: instances keyed by instance id,
-    load balancers by `lb-<id>`. A group's members are both kinds."""
+    load balancers by `lb-<id>`. A group's members are both kinds. `only`: just those keys
+    (one launch need not build the firewall of every instance on the host)."""
     from gureum.services.ec2 import prefix_lists
     from gureum.store.elbv2_models import LoadBalancer
 
@@ -249,6 +250,8 @@ def firewalls(session: Session) -> dict[str, Firewall]:
         by_group.setdefault(rule.group_id, []).append(rule)
     out = {}
     for key, vpc_id, _, groups in interfaces:
+        if only is not None and key not in only:
+            continue
         ingress, egress = [], []
         for group in groups:
             for rule in by_group.get(group, []):
