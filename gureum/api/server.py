@@ -12,6 +12,7 @@ import socket
 import ssl
 import sys
 import threading
+import time
 import uuid
 import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -268,7 +269,12 @@ class _Handler(BaseHTTPRequestHandler):
         if self.path == "/console" or self.path.startswith(("/console/", "/console?")):
             self._reply_console(headers, body, secure=self.server.tls is not None)
             return
-        self._reply(*self.api.handle(self.command, self.path, headers, body))
+        started = time.perf_counter()
+        status, payload, reply_headers = self.api.handle(self.command, self.path, headers, body)
+        # What the server spent (checking, parsing, handler, serializing): a client can
+        # tell its own share of a round trip from ours (bench/api.py reports both).
+        self._reply(status, payload, {
+            **reply_headers, "Server-Timing": f"app;dur={(time.perf_counter() - started) * 1000:.2f}"})
 
     def _reply_console(self, headers: dict[str, str], body: bytes, secure: bool) -> None:
         """The web console (gureum/console): its own sign-in instead of SigV4."""

@@ -34,10 +34,11 @@ def tags_of(session: Session, account_id: str, resource_ids: Iterable[str]) -> d
 
 def all_tags(session: Session, account_id: str, resource_type: str) -> dict[str, dict[str, str]]:
     out: dict[str, dict[str, str]] = defaultdict(dict)
-    rows = session.scalars(select(models.Tag).where(models.Tag.account_id == account_id,
-                                                    models.Tag.resource_type == resource_type))
-    for tag in rows:
-        out[tag.resource_id][tag.key] = tag.value
+    # Columns, not ORM objects: a thousand instances' tags load several times faster.
+    rows = session.execute(select(models.Tag.resource_id, models.Tag.key, models.Tag.value).where(
+        models.Tag.account_id == account_id, models.Tag.resource_type == resource_type))
+    for resource_id, key, value in rows:
+        out[resource_id][key] = value
     return out
 
 
