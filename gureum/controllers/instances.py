@@ -208,7 +208,7 @@ class InstanceController(ResyncLoop):
         started = time.monotonic()
         spec = self.spec(inst)
         specced = time.monotonic()
-        self._ensure_vpc(spec.vpc)
+        self._ensure_vpc(spec.vpc, spec.private_ip)
         networked = time.monotonic()
         self.agent.launch(spec)
         launched = time.monotonic()
@@ -225,10 +225,11 @@ class InstanceController(ResyncLoop):
                 row.transition("running")
                 row.reboot_done = row.reboot_requested  # a fresh boot satisfies any reboot
 
-    def _ensure_vpc(self, vpc: VpcNetwork) -> None:
-        """The VPC's router and its DNS/metadata listeners, before an instance boots."""
+    def _ensure_vpc(self, vpc: VpcNetwork, private_ip: str | None = None) -> None:
+        """The VPC's router and its DNS/metadata listeners (answering for the instance at
+        `private_ip`), before an instance boots."""
         if self.cloud.network_controller is not None:
-            self.cloud.network_controller.ensure_vpc(vpc)
+            self.cloud.network_controller.ensure_vpc(vpc, private_ip)
         else:
             self.agent.ensure_vpc(vpc)
 

@@ -62,13 +62,13 @@ class NetworkController(ResyncLoop):
             return wanted
 
     # -- making the host agree ---------------------------------------------------------
-    def ensure_vpc(self, vpc: VpcNetwork) -> None:
-        """Router of a VPC, its listeners serving the store's current answers: before an
-        instance of it boots (its first metadata read comes within ~100 ms)."""
+    def ensure_vpc(self, vpc: VpcNetwork, private_ip: str | None = None) -> None:
+        """Router of a VPC, its listeners serving the store's current answers (or, given
+        `private_ip`, at least that instance's): before an instance of it boots."""
         agent = self.cloud.agent
         assert agent is not None
         agent.ensure_vpc(vpc)
-        self.services.ensure_pushed(vpc.vpc_id)
+        self.services.ensure_pushed(vpc.vpc_id, private_ip)
 
     def sync_public_ips(self) -> None:
         agent = self.cloud.agent

@@ -143,9 +143,16 @@ class VpcServicesController(ResyncLoop):
                 self.dns_pushed.clear()
             raise
 
-    def ensure_pushed(self, vpc_id: str) -> None:
-        """Before a launch: the VPC's answers on the host are current. Usually the loop,
-        woken by the launch's own commit, has pushed them already: then no store read."""
+    def ensure_pushed(self, vpc_id: str, private_ip: str | None = None) -> None:
+        """Before a launch: the VPC's answers on the host are current, or at least name the
+        instance at `private_ip` (its first metadata read comes within ~100 ms of boot). Usually
+        the loop, woken by the launch's own commit, has pushed them already: then no store
+        read. Other commits since (a batch's instances turning running one by one) are the
+        loop's to push: a launch that waited for each would rebuild the whole VPC's answers
+        once per instance."""
+        pushed = self.pushed.get(vpc_id)
+        if private_ip is not None and pushed is not None and private_ip in pushed.instances:
+            return
         with self.lock:
             if vpc_id in self.pushed and self.built_at.get(vpc_id) == self.generation:
                 return
