@@ -8,7 +8,7 @@ service is always reachable, as on EC2.
 
 from __future__ import annotations
 
-from gureum.agent import hostcmd
+from gureum.agent import hostcmd, idmap
 from gureum.agent.contract import Firewall, FirewallRule
 from gureum.agent.network import DNS_ADDRESS, IMDS_ADDRESS, NETNS_DIR
 
@@ -81,4 +81,6 @@ table inet {TABLE} {{
 
 
 def apply(netns: str, firewall: Firewall) -> None:
-    hostcmd.run(["nsenter", f"--net={NETNS_DIR / netns}", "nft", "-f", "-"], input=render(firewall))
+    # nft forked from a thread inside the netns: one process, not nsenter + nft.
+    ruleset = render(firewall)
+    idmap.in_netns(str(NETNS_DIR / netns), lambda: hostcmd.run(["nft", "-f", "-"], input=ruleset))

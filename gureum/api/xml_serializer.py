@@ -106,14 +106,24 @@ class XmlSerializer:
                     for element in value:
                         item(element, out)
                 return flat
-            self._plan(shape)
-            inner = self._lazy(shape)
+            built = self._plan(shape)
+            # A shape still being built (a recursive one) is found through the cache at
+            # write time; any other is called directly.
+            inner = self._lazy(shape) if built is _pending else built
 
             def nested(value: Any, out: list[str]) -> None:
                 out.append(open_)
                 inner(value, out)
                 out.append(close)
             return nested
+        if shape.type_name == "string":  # most scalars: no converter call per value
+            needs_escape = _NEEDS_ESCAPE.search
+
+            def string(value: Any, out: list[str]) -> None:
+                if type(value) is not str:
+                    value = str(value)
+                out.append(open_ + (escape(value) if needs_escape(value) else value) + close)
+            return string
         convert = _scalar_converter(shape)
 
         def scalar(value: Any, out: list[str]) -> None:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
-from gureum.agent.firewall import render
+from gureum.agent.firewall import Firewall, render
 from gureum.controllers.loop import ResyncLoop
 from gureum.services.ec2 import security_groups as sg
 from gureum.store import models
@@ -31,15 +31,22 @@ class FirewallController(ResyncLoop):
         self.cloud = cloud
         self.applied: dict[str, str] = {}
 
+    def applied_by_launch(self, instance_id: str, firewall: Firewall) -> None:
+        """A launch wrote this firewall before the instance's first packet: the next pass
+        need not write the same again."""
+        self.applied[instance_id] = hashlib.sha256(render(firewall).encode()).hexdigest()
+
     def sync(self) -> None:
         agent = self.cloud.agent
         assert agent is not None
         with self.cloud.store.read() as s:
             wanted = sg.firewalls(s)
-            running = set(s.scalars(select(models.Instance.instance_id).where(
-                models.Instance.state == "running")))
+            states = {instance_id: state for instance_id, state in s.execute(
+                select(models.Instance.instance_id, models.Instance.state).where(
+                    models.Instance.state.in_(("pending", "running"))))}
+        running = {i for i, state in states.items() if state == "running"}
         for instance_id in list(self.applied):
-            if instance_id not in running:
+            if instance_id not in states:  # kept while pending: its launch wrote it
                 del self.applied[instance_id]
         for instance_id in running:
             firewall = wanted.get(instance_id)

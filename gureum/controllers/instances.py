@@ -211,6 +211,8 @@ class InstanceController(ResyncLoop):
         self._ensure_vpc(spec.vpc, spec.private_ip)
         networked = time.monotonic()
         self.agent.launch(spec)
+        if spec.firewall is not None and self.cloud.firewall_controller is not None:
+            self.cloud.firewall_controller.applied_by_launch(inst.instance_id, spec.firewall)
         launched = time.monotonic()
         crashpoint("controller.launched_before_ready")
         if not wait_until(lambda: self.agent.ssh_ready(spec), SSH_READY_TIMEOUT):

@@ -148,3 +148,25 @@ def test_host_objects_no_row_owns_are_swept(quick: FastCloud) -> None:
     quick.agent.plant(spec)
     assert wait_for(lambda: "i-0000000000000dead" not in quick.agent.instances(), 5)
     assert "i-0000000000000dead" not in quick.agent.disks
+
+
+def test_firewall_written_by_the_launch_is_not_written_again_and_rule_changes_reach_it(
+        fast: FastCloud, ec2, image_id) -> None:  # noqa: ANN001
+    gid = ec2.create_security_group(GroupName="t-fw-loop", Description="fw")["GroupId"]
+    res = ec2.run_instances(ImageId=image_id, InstanceType="t3.nano", MinCount=1, MaxCount=1,
+                            SecurityGroupIds=[gid])
+    iid = res["Instances"][0]["InstanceId"]
+    wait_state(ec2, iid, "running")
+    fast.cloud.firewall_controller.sync()  # a pass after the launch: nothing new to write
+    assert attempts_of(fast, "apply_firewall", iid) == 0
+    ec2.authorize_security_group_ingress(GroupId=gid, IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 8080, "ToPort": 8080, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
+
+    def opened() -> bool:
+        firewall = fast.agent.instances_[iid].firewall
+        return firewall is not None and any(r.from_port == 8080 for r in firewall.ingress)
+    assert wait_for(opened, 5)
+    assert attempts_of(fast, "apply_firewall", iid) == 1
+    ec2.terminate_instances(InstanceIds=[iid])
+    wait_state(ec2, iid, "terminated")
+    ec2.delete_security_group(GroupId=gid)
