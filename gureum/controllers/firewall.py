@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 
 from gureum.agent.firewall import Firewall, render
-from gureum.controllers.loop import ResyncLoop
+from gureum.controllers.loop import BURST_SECONDS, ResyncLoop
 from gureum.services.ec2 import security_groups as sg
 from gureum.store import models
 
@@ -25,6 +25,7 @@ RESYNC_SECONDS = 5.0
 class FirewallController(ResyncLoop):
     name = "firewall-controller"
     resync_seconds = RESYNC_SECONDS
+    min_interval = BURST_SECONDS
 
     def __init__(self, cloud: Cloud) -> None:
         super().__init__()

@@ -10,11 +10,17 @@ import threading
 from gureum.errors import AgentUnavailable
 
 log = logging.getLogger("gureum.controller")
+BURST_SECONDS = 0.1  # min_interval of loops that read every instance and no launch waits on
 
 
 class ResyncLoop:
     name = "controller"
     resync_seconds = 5.0
+    # The shortest time between two passes. Commits woken during it coalesce into the next
+    # pass: a batch of launches commits once per instance, and a loop whose pass reads
+    # every instance would otherwise make that burst quadratic. 0 for loops a launch
+    # waits on.
+    min_interval = 0.0
 
     def __init__(self, wakeup: threading.Event | None = None) -> None:
         self.wakeup = wakeup or threading.Event()
@@ -46,3 +52,5 @@ class ResyncLoop:
                 log.info("%s postponed: %s", self.name, err)
             except Exception:
                 log.exception("%s sync failed", self.name)
+            if self.min_interval:
+                self.stopping.wait(self.min_interval)

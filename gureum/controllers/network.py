@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 
 from gureum.agent.contract import PublicMap, VpcNetwork
-from gureum.controllers.loop import ResyncLoop
+from gureum.controllers.loop import BURST_SECONDS, ResyncLoop
 from gureum.controllers.vpc_services import VpcServicesController
 from gureum.services.ec2 import networks
 from gureum.store import models
@@ -30,6 +30,7 @@ LIVE = ("pending", "running")
 class NetworkController(ResyncLoop):
     name = "network-controller"
     resync_seconds = RESYNC_SECONDS
+    min_interval = BURST_SECONDS
 
     def __init__(self, cloud: Cloud) -> None:
         super().__init__()

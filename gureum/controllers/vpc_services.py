@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gureum.agent.contract import GuestDns, InstanceMetadata, VpcServices
-from gureum.controllers.loop import ResyncLoop
+from gureum.controllers.loop import BURST_SECONDS, ResyncLoop
 from gureum.errors import AgentUnavailable
 from gureum.services.ec2 import dhcp_options as dhcp
 from gureum.services.ec2 import dns, imds, networks
@@ -93,6 +93,7 @@ def build(s: Session, cloud: Cloud, vpc_ids: set[str]) -> dict[str, VpcServices]
 class VpcServicesController(ResyncLoop):
     name = "vpc-services-controller"
     resync_seconds = RESYNC_SECONDS
+    min_interval = BURST_SECONDS
 
     def __init__(self, cloud: Cloud) -> None:
         super().__init__()
