@@ -83,3 +83,18 @@ def test_security_group_names_and_rule_limit(ec2) -> None:  # noqa: ANN001
         ec2.delete_security_group(GroupId=group)
     finally:
         ec2.delete_vpc(VpcId=vpc)
+
+
+def test_modify_instance_attribute_takes_one_attribute(ec2, launch) -> None:  # noqa: ANN001
+    iid = launch()["Instances"][0]["InstanceId"]
+    assert failure(ec2.modify_instance_attribute, InstanceId=iid,
+                   InstanceType={"Value": "t3.small"},
+                   DisableApiTermination={"Value": True}) == (
+        "InvalidParameterCombination",
+        "Fields for multiple attribute types specified: disableApiTermination, instanceType")
+    assert code(ec2.modify_instance_attribute, InstanceId=iid, Attribute="instanceType",
+                Value="t3.small", DisableApiTermination={"Value": True}) \
+        == "InvalidParameterCombination"
+    assert ec2.describe_instance_attribute(InstanceId=iid, Attribute="disableApiTermination")[
+        "DisableApiTermination"]["Value"] is False
+    ec2.modify_instance_attribute(InstanceId=iid, Attribute="disableApiTermination", Value="false")
