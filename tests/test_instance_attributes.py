@@ -63,11 +63,13 @@ def test_unapplied_members_are_refused_unless_unchanged(ec2, launch):  # noqa: A
         {"DeviceName": "/dev/sdf", "Ebs": {"DeleteOnTermination": True}}]) == \
         "InvalidInstanceAttributeValue"
 
-    # Refused before anything changes: the supported member of the same call is not applied.
-    assert code_of(modify, InstanceId=iid, DisableApiTermination={"Value": True},
-                   SourceDestCheck={"Value": False}) == "UnsupportedOperation"
+    # One attribute per call, as on AWS: a second member refuses the whole call (even an
+    # unchanged one), and the supported member is not applied.
+    for other in ({"Value": False}, {"Value": True}):
+        assert code_of(modify, InstanceId=iid, DisableApiTermination={"Value": True},
+                       SourceDestCheck=other) == "InvalidParameterCombination"
     assert attribute(ec2, iid, "disableApiTermination") == {"DisableApiTermination": {"Value": False}}
-    modify(InstanceId=iid, DisableApiTermination={"Value": True}, SourceDestCheck={"Value": True})
+    modify(InstanceId=iid, DisableApiTermination={"Value": True})
     assert attribute(ec2, iid, "disableApiTermination") == {"DisableApiTermination": {"Value": True}}
     modify(InstanceId=iid, DisableApiTermination={"Value": False})
 

@@ -144,6 +144,12 @@ def modify_instance_attribute(ctx: RequestContext, p: dict[str, Any]) -> dict[st
     changes = {k: v for k, v in p.items() if k not in ("InstanceId", "DryRun")}
     if not changes:
         raise exc.MissingParameter("The request must contain an attribute to modify")
+    # One attribute per call, as on AWS (Attribute=...&Value=... is the old form of one).
+    kinds = sorted({k[0].lower() + k[1:] for k in changes if k not in ("Attribute", "Value")}
+                   | ({p["Attribute"]} if p.get("Attribute") else set()))
+    if len(kinds) > 1:
+        raise exc.InvalidParameterCombination(
+            f"Fields for multiple attribute types specified: {', '.join(kinds)}")
     with ctx.cloud.store.write() as s:
         inst = common.instances_by_id(s, ctx.account_id, [p["InstanceId"]])[0]
         _refuse_unsupported(inst.instance_id, p)  # before anything changes

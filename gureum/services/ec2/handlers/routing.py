@@ -243,21 +243,24 @@ def create_route(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
     return {"Return": True}
 
 
-def _existing_route(s: Any, table: models.RouteTable, destination: str) -> models.Route:
-    route = s.get(models.Route, (table.route_table_id, destination))
-    if route is None:
-        raise exc.InvalidRouteNotFound(
-            f"There is no route defined for '{destination}' in the route table.")
-    return route
+def _destination(p: dict[str, Any]) -> str:
+    return str(networks.parse_cidr(p.get("DestinationCidrBlock") or "", "destinationCidrBlock"))
 
 
 @action("ec2", "ReplaceRoute")
 def replace_route(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
     with ctx.cloud.store.write() as s:
         table = _own_table(ctx, s, p["RouteTableId"])
+        if p.get("DestinationCidrBlock"):
+            destination = _destination(p)
+            # AWS answers a missing route here with InvalidParameterValue (DeleteRoute's is
+            # InvalidRoute.NotFound), before it looks at the new target.
+            if s.get(models.Route, (table.route_table_id, destination)) is None:
+                raise exc.InvalidParameterValue(
+                    f"There is no route defined for '{destination}' in the route table. "
+                    "Use CreateRoute instead.")
         destination, gateway = _route_target(ctx, s, p, table)
-        route = _existing_route(s, table, destination)
-        route.gateway_id = gateway
+        s.get(models.Route, (table.route_table_id, destination)).gateway_id = gateway
     return {}
 
 
@@ -265,9 +268,14 @@ def replace_route(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
 def delete_route(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
     with ctx.cloud.store.write() as s:
         table = _own_table(ctx, s, p["RouteTableId"])
-        destination = str(networks.parse_cidr(p.get("DestinationCidrBlock") or "",
-                                              "destinationCidrBlock"))
-        route = _existing_route(s, table, destination)
+        destination = _destination(p)
+        if destination == s.get(models.Vpc, table.vpc_id).cidr:
+            raise exc.InvalidParameterValue(
+                f"cannot remove local route {destination} in route table {table.route_table_id}")
+        route = s.get(models.Route, (table.route_table_id, destination))
+        if route is None:
+            raise exc.InvalidRouteNotFound(f"no route with destination-cidr-block {destination} "
+                                           f"in route table {table.route_table_id}")
         s.delete(route)
     return {}
 
@@ -298,11 +306,21 @@ def associate_route_table(ctx: RequestContext, p: dict[str, Any]) -> dict[str, A
             "AssociationState": {"State": "associated"}}
 
 
+def _is_main_association(s: Any, account_id: str, association_id: str) -> bool:
+    """Whether this id is the (derived) main association of one of the account's tables."""
+    return any(ids.derived("rtbassoc", table_id) == association_id for table_id in s.scalars(
+        select(models.RouteTable.route_table_id).where(models.RouteTable.account_id == account_id,
+                                                       models.RouteTable.is_main)))
+
+
 @action("ec2", "DisassociateRouteTable")
 def disassociate_route_table(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
     with ctx.cloud.store.write() as s:
         assoc = s.get(models.RouteTableAssociation, p["AssociationId"])
         table = s.get(models.RouteTable, assoc.route_table_id) if assoc else None
+        if assoc is None and _is_main_association(s, ctx.account_id, p["AssociationId"]):
+            raise exc.InvalidParameterValue(
+                f"cannot disassociate the main route table association {p['AssociationId']}")
         if assoc is None or table is None or table.account_id != ctx.account_id:
             raise exc.InvalidAssociationIDNotFound(
                 f"The association ID '{p['AssociationId'][:64]}' does not exist")

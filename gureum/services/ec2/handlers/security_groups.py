@@ -28,6 +28,11 @@ def create_security_group(ctx: RequestContext, p: dict[str, Any]) -> dict[str, A
             f"Invalid security group name '{name[:64]}': 1-255 characters, not starting with sg-")
     if len(description) > 255:
         raise exc.InvalidParameterValue("Description exceeds 255 characters")
+    for parameter, value in (("GroupName", name), ("GroupDescription", description)):
+        if not value.isascii():
+            raise exc.InvalidParameterValue(
+                f"Value ({value[:64]}) for parameter {parameter} is invalid. Character sets "
+                "beyond ASCII are not supported.")
     tags = common.tags_from_specs(p, "security-group")
     ctx.cloud.ensure_default_network(ctx.account_id)
     with ctx.cloud.store.write() as s:

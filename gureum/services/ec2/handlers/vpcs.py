@@ -164,6 +164,10 @@ def _subnet_view(s: Any, subnet: models.Subnet, tags: dict[str, str], region: st
         "AvailableIpAddressCount": max(0, net.num_addresses - 5 - used),
         "DefaultForAz": subnet.default_for_az,
         "MapPublicIpOnLaunch": subnet.map_public_ip_on_launch, "OwnerId": subnet.account_id,
+        # IPv4 only: AWS still names the IPv6 settings, and tools compare them (Ansible's
+        # ec2_vpc_subnet modifies an attribute it finds missing).
+        "AssignIpv6AddressOnCreation": False, "Ipv6CidrBlockAssociationSet": [],
+        "EnableDns64": False, "Ipv6Native": False, "MapCustomerOwnedIpOnLaunch": False,
         "SubnetArn": f"arn:aws:ec2:{region}:{subnet.account_id}:subnet/{subnet.subnet_id}",
         "Tags": tag_list(tags) or None,
     }
@@ -267,16 +271,27 @@ def describe_network_interfaces(ctx: RequestContext, p: dict[str, Any]) -> dict[
     return {"NetworkInterfaces": chunk, "NextToken": token}
 
 
+# Settings of IPv6 and Outposts subnets: gureum's subnets are IPv4 only, so turning one off
+# is a no-op (Ansible sends AssignIpv6AddressOnCreation=false) and turning one on is refused.
+_IPV4_ONLY_FLAGS = ("AssignIpv6AddressOnCreation", "EnableDns64", "MapCustomerOwnedIpOnLaunch",
+                    "EnableResourceNameDnsAAAARecordOnLaunch")
+
+
 @action("ec2", "ModifySubnetAttribute")
 def modify_subnet_attribute(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
     changes = {k for k in p if k not in ("SubnetId", "DryRun")}
-    if changes - {"MapPublicIpOnLaunch"}:
-        raise exc.UnsupportedOperation(
-            f"Only MapPublicIpOnLaunch can be modified here, not {sorted(changes)[0]}")
-    if "MapPublicIpOnLaunch" not in p:
+    if not changes:
         raise exc.MissingParameter("The request must contain an attribute to modify")
+    if len(changes) > 1:
+        raise exc.InvalidParameterCombination("Only one attribute can be modified at a time")
+    (name,) = changes
+    value = (p[name] or {}).get("Value") if isinstance(p[name], dict) else p[name]
+    if name not in ("MapPublicIpOnLaunch", *_IPV4_ONLY_FLAGS) or (
+            name in _IPV4_ONLY_FLAGS and value):
+        raise exc.UnsupportedOperation(f"Only MapPublicIpOnLaunch can be modified here, not {name}")
     ctx.cloud.ensure_default_network(ctx.account_id)
     with ctx.cloud.store.write() as s:
         subnet = own_subnet(ctx, s, p["SubnetId"])
-        subnet.map_public_ip_on_launch = bool((p["MapPublicIpOnLaunch"] or {}).get("Value", False))
+        if name == "MapPublicIpOnLaunch":
+            subnet.map_public_ip_on_launch = bool(value)
     return {}
