@@ -1,6 +1,7 @@
 """Density: launch idle instances in batches until --count, printing host memory per idle
 instance (MemAvailable drop: its processes, runc, netns, mounts, page tables, all of it)
-and single-instance launch -> sshd latency as the count grows.
+and single-instance launch -> sshd latency as the count grows (the median of 5 probes,
+each terminated before the next; the row "0" is the launch on an empty host).
 
 Target: under 16 MiB of host memory per idle instance, 200 instances, launch under 1 s.
 """
@@ -25,6 +26,29 @@ def mem_available_mib() -> float:
     raise RuntimeError("no MemAvailable")
 
 
+PROBES = 5
+
+
+def probe_latency(ec2, image: str) -> float:  # noqa: ANN001
+    """One more instance, launched and terminated PROBES times: the median launch -> sshd
+    banner with the instances already there."""
+    latencies = []
+    for _ in range(PROBES):
+        t0 = time.monotonic()
+        probe = ec2.run_instances(ImageId=image, InstanceType="t3.nano", MinCount=1,
+                                  MaxCount=1)["Instances"][0]
+        wait_for(lambda p=probe: ssh_banner(p["PublicIpAddress"]), 60, interval=0.005)
+        latencies.append(time.monotonic() - t0)
+        ec2.terminate_instances(InstanceIds=[probe["InstanceId"]])
+        wait_for(lambda p=probe: gone(ec2, p["InstanceId"]), 60, interval=0.1)
+    return statistics.median(latencies)
+
+
+def gone(ec2, instance_id: str) -> bool:  # noqa: ANN001
+    inst = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
+    return inst["State"]["Name"] == "terminated"
+
+
 def all_running(ec2) -> bool:  # noqa: ANN001
     states = [i["State"]["Name"] for r in ec2.describe_instances()["Reservations"]
               for i in r["Instances"] if i["State"]["Name"] != "terminated"]
@@ -43,26 +67,21 @@ def main() -> int:
         baseline = mem_available_mib()
         table = Table(title=f"density: idle t3.nano instances (batches of {args.batch})")
         for col in ("instances", "host MiB used by them", "MiB per instance",
-                    "launch -> sshd banner (s), one more instance"):
+                    "launch -> sshd banner (s), one more instance, median of 5"):
             table.add_column(col, justify="right")
         count = 0
         per_instance = []
+        table.add_row("0", "", "", f"{probe_latency(ec2, image):.3f}")
         while count < args.count:
-            n = min(args.batch, args.count - count - 1) or 1
+            n = min(args.batch, args.count - count)
             ec2.run_instances(ImageId=image, InstanceType="t3.nano", MinCount=n, MaxCount=n)
             count += n
             wait_for(lambda: all_running(ec2), 300, interval=0.2)
-            t0 = time.monotonic()
-            probe = ec2.run_instances(ImageId=image, InstanceType="t3.nano", MinCount=1,
-                                      MaxCount=1)["Instances"][0]
-            wait_for(lambda p=probe: ssh_banner(p["PublicIpAddress"]), 60, interval=0.005)
-            latency = time.monotonic() - t0
-            count += 1
-            wait_for(lambda: all_running(ec2), 60, interval=0.2)
             time.sleep(2)  # let page cache and slab settle
             used = baseline - mem_available_mib()
             per_instance.append(used / count)
-            table.add_row(str(count), f"{used:.0f}", f"{used / count:.1f}", f"{latency:.3f}")
+            table.add_row(str(count), f"{used:.0f}", f"{used / count:.1f}",
+                          f"{probe_latency(ec2, image):.3f}")
         console.print(table)
         console.print(f"median MiB per idle instance across batches: {statistics.median(per_instance):.1f}")
         terminate_all(ec2)
