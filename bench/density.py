@@ -64,13 +64,14 @@ def main() -> int:
         ec2 = server.client()
         image = ec2.describe_images(Owners=["gureum"])["Images"][0]["ImageId"]
         time.sleep(1)
-        baseline = mem_available_mib()
         table = Table(title=f"density: idle t3.nano instances (batches of {args.batch})")
         for col in ("instances", "host MiB used by them", "MiB per instance",
                     "launch -> sshd banner (s), one more instance, median of 5"):
             table.add_column(col, justify="right")
         count = 0
         per_instance = []
+        baseline = mem_available_mib()
+        probe_latency(ec2, image)  # warm-up: the VPC's router and the disk pool are made
         table.add_row("0", "", "", f"{probe_latency(ec2, image):.3f}")
         while count < args.count:
             n = min(args.batch, args.count - count)
