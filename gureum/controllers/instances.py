@@ -25,7 +25,7 @@ from gureum.agent.network import VpcNetwork
 from gureum.controllers.loop import ResyncLoop
 from gureum.crashpoints import crashpoint
 from gureum.errors import AgentUnavailable
-from gureum.services.ec2 import allocation, networks, volumes
+from gureum.services.ec2 import allocation, interfaces, networks, volumes
 from gureum.services.ec2 import dhcp_options as dhcp
 from gureum.services.ec2 import security_groups as sg
 from gureum.services.ec2.instance_types import CATALOGUE
@@ -242,6 +242,7 @@ class InstanceController(ResyncLoop):
             elastic = s.scalar(select(models.Address).where(models.Address.instance_id == instance_id))
             if new_state == "terminated":
                 volumes.release_on_termination(s, instance_id)
+                interfaces.release_on_termination(s, instance_id)
             if new_state == "terminated" and elastic is not None:
                 elastic.instance_id, elastic.association_id = None, None  # kept by the account
                 elastic = None

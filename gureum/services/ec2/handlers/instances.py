@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from gureum.agent.network import mac_for
 from gureum.api.dispatch import RequestContext, action
-from gureum.services.ec2 import allocation, filters, ids, images, networks, volumes
+from gureum.services.ec2 import allocation, filters, ids, images, interfaces, networks, volumes
 from gureum.services.ec2 import exceptions as exc
 from gureum.services.ec2 import security_groups as sg
 from gureum.services.ec2.handlers import common, launch_templates
@@ -184,14 +184,14 @@ def run_instances(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
     if instance_type not in CATALOGUE:
         raise exc.InvalidParameterValue(f"Invalid value '{instance_type}' for InstanceType.")
     check_capacity(cloud.config, instance_type)
-    interfaces = p.get("NetworkInterfaces") or []
-    if interfaces and (p.get("SecurityGroupIds") or p.get("SecurityGroups") or p.get("SubnetId")):
+    nic_specs = p.get("NetworkInterfaces") or []
+    if nic_specs and (p.get("SecurityGroupIds") or p.get("SecurityGroups") or p.get("SubnetId")):
         raise exc.InvalidParameterCombination(
             "Network interfaces and an instance-level subnet ID or security groups may not be "
             "specified on the same request")
-    if len(interfaces) > 1 or any(i.get("DeviceIndex", 0) != 0 for i in interfaces):
+    if len(nic_specs) > 1 or any(i.get("DeviceIndex", 0) != 0 for i in nic_specs):
         raise exc.UnsupportedOperation("Only one network interface, at device index 0, is supported")
-    primary = interfaces[0] if interfaces else {}
+    primary = nic_specs[0] if nic_specs else {}
     subnet_id = p.get("SubnetId") or primary.get("SubnetId")
     root_mapping = _root_mapping(p)
     data_mappings, suppressed = _data_mappings(p)
@@ -288,6 +288,9 @@ def run_instances(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
             )
             s.add(inst)
             s.flush()
+            eni = interfaces.primary_for(inst, primary.get("Description") or "")
+            eni.delete_on_termination = primary.get("DeleteOnTermination", True)
+            s.add(eni)
             s.add(volumes.root_volume(inst, volume_gib,
                                       root_mapping.get("DeleteOnTermination", True),
                                       root_mapping.get("VolumeType", "gp3")))
@@ -306,13 +309,25 @@ def _reservation(ctx: RequestContext, s: Any, reservation_id: str) -> dict[str, 
     names = common.group_names(s, ctx.account_id)
     hostless = common.vpcs_without_hostnames(s, ctx.account_id)
     devices = block_devices(s, instances)
+    nics = interface_views(s, instances, region, names, hostless)
     return {
         "ReservationId": reservation_id, "OwnerId": ctx.account_id,
         "Groups": [],
         "Instances": [instance_view(i, tags[i.instance_id], region, names,
-                                    i.vpc_id not in hostless, devices[i.instance_id])
-                      for i in instances],
+                                    i.vpc_id not in hostless, devices[i.instance_id],
+                                    nics[i.instance_id]) for i in instances],
     }
+
+
+def interface_views(s: Any, instances: list[models.Instance], region: str,
+                    names: dict[str, str], hostless: set[str]) -> dict[str, list[dict[str, Any]] | None]:
+    """Each instance's NetworkInterfaces from its interface rows (None: it has none, an
+    instance terminated before they existed)."""
+    attached = interfaces.of_instances(s, [i.instance_id for i in instances])
+    public = interfaces.public_addresses(s, [e for enis in attached.values() for e in enis])
+    return {i.instance_id: [interfaces.view(e, region, names, public, i.vpc_id not in hostless,
+                                            for_instance=True)
+                            for e in attached[i.instance_id]] or None for i in instances}
 
 
 def block_devices(s: Any, instances: list[models.Instance]) -> dict[str, list[dict[str, Any]]]:
@@ -376,7 +391,8 @@ def _filter_fields(inst: models.Instance, region: str, names: dict[str, str]) ->
         "network-interface.mac-address": mac_for(inst.private_ip),
     }
 
-def _select(ctx: RequestContext, p: dict[str, Any]) -> tuple[list[models.Instance], dict, dict, set[str], dict]:
+def _select(ctx: RequestContext, p: dict[str, Any]) -> tuple[list[models.Instance], dict, dict,
+                                                              set[str], dict, dict]:
     instance_ids = p.get("InstanceIds") or []
     if instance_ids and p.get("MaxResults") is not None:
         raise exc.InvalidParameterCombination(
@@ -397,12 +413,13 @@ def _select(ctx: RequestContext, p: dict[str, Any]) -> tuple[list[models.Instanc
         rows = [i for i in rows if filters.match(flt, _filter_fields(i, region, names),
                                                  tags[i.instance_id])]
         devices = block_devices(s, rows)
-    return rows, tags, names, hostless, devices
+        nics = interface_views(s, rows, region, names, hostless)
+    return rows, tags, names, hostless, devices, nics
 
 
 @action("ec2", "DescribeInstances")
 def describe_instances(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
-    rows, tags, names, hostless, devices = _select(ctx, p)
+    rows, tags, names, hostless, devices, nics = _select(ctx, p)
     chunk, token = common.page(rows, p.get("MaxResults"), p.get("NextToken"))
     region = ctx.cloud.config.region
     reservations: dict[str, dict[str, Any]] = {}
@@ -412,7 +429,7 @@ def describe_instances(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]
             "Instances": []})
         res["Instances"].append(instance_view(inst, tags[inst.instance_id], region, names,
                                               inst.vpc_id not in hostless,
-                                              devices[inst.instance_id]))
+                                              devices[inst.instance_id], nics[inst.instance_id]))
     return {"Reservations": list(reservations.values()), "NextToken": token}
 
 
@@ -433,7 +450,7 @@ def describe_instance_status(ctx: RequestContext, p: dict[str, Any]) -> dict[str
         "availability-zone", "instance-state-name", "instance-state-code",
         "instance-status.status", "system-status.status", "instance-status.reachability",
         "system-status.reachability"})
-    rows, _, _, _, _ = _select(ctx, {k: v for k, v in p.items() if k in ("InstanceIds",)})
+    rows, _, _, _, _, _ = _select(ctx, {k: v for k, v in p.items() if k in ("InstanceIds",)})
     out = []
     for inst in rows:
         if not include_all and inst.state != "running" and inst.attempts < models.IMPAIRED_AFTER:

@@ -1,0 +1,240 @@
+"""Elastic network interfaces through boto3: every instance's primary interface is a row
+(made and deleted with it), CreateNetworkInterface with addresses and groups, filters,
+attach/detach with AWS's limits and error codes, groups/description/source-dest-check,
+secondary addresses, delete."""
+
+from __future__ import annotations
+
+import botocore.exceptions
+import pytest
+
+from gureum.testing_inprocess import FastCloud, wait_state
+
+
+def fails(call, **kwargs) -> str:  # noqa: ANN001, ANN003
+    with pytest.raises(botocore.exceptions.ClientError) as err:
+        call(**kwargs)
+    assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] < 500
+    return err.value.response["Error"]["Code"]
+
+
+@pytest.fixture
+def net(ec2):  # noqa: ANN001, ANN201
+    """A VPC with two subnets and a group of its own; removed after the test."""
+    vpc = ec2.create_vpc(CidrBlock="10.91.0.0/16")["Vpc"]["VpcId"]
+    a = ec2.create_subnet(VpcId=vpc, CidrBlock="10.91.1.0/24")["Subnet"]["SubnetId"]
+    b = ec2.create_subnet(VpcId=vpc, CidrBlock="10.91.2.0/24")["Subnet"]["SubnetId"]
+    group = ec2.create_security_group(VpcId=vpc, GroupName="eni-web",
+                                      Description="eni")["GroupId"]
+    yield vpc, a, b, group
+    for eni in ec2.describe_network_interfaces(Filters=[
+            {"Name": "vpc-id", "Values": [vpc]}])["NetworkInterfaces"]:
+        if eni.get("Attachment", {}).get("DeviceIndex", 0) > 0:
+            ec2.detach_network_interface(AttachmentId=eni["Attachment"]["AttachmentId"])
+    instances = [i["InstanceId"] for r in ec2.describe_instances(Filters=[
+        {"Name": "vpc-id", "Values": [vpc]}])["Reservations"] for i in r["Instances"]
+        if i["State"]["Name"] != "terminated"]
+    if instances:
+        ec2.terminate_instances(InstanceIds=instances)
+        for iid in instances:
+            wait_state(ec2, iid, "terminated")
+    for eni in ec2.describe_network_interfaces(Filters=[
+            {"Name": "vpc-id", "Values": [vpc]}])["NetworkInterfaces"]:
+        ec2.delete_network_interface(NetworkInterfaceId=eni["NetworkInterfaceId"])
+    ec2.delete_security_group(GroupId=group)
+    for subnet in (a, b):
+        ec2.delete_subnet(SubnetId=subnet)
+    ec2.delete_vpc(VpcId=vpc)
+
+
+def _eni(ec2, eni_id: str) -> dict:  # noqa: ANN001
+    return ec2.describe_network_interfaces(NetworkInterfaceIds=[eni_id])["NetworkInterfaces"][0]
+
+
+def test_the_primary_interface_is_made_and_deleted_with_its_instance(
+        fast: FastCloud, ec2, image_id, net) -> None:  # noqa: ANN001
+    vpc, a, _, group = net
+    inst = ec2.run_instances(ImageId=image_id, MinCount=1, MaxCount=1, SubnetId=a,
+                             SecurityGroupIds=[group])["Instances"][0]
+    iid = inst["InstanceId"]
+    [primary] = inst["NetworkInterfaces"]
+    eni = _eni(ec2, primary["NetworkInterfaceId"])
+    assert eni["Status"] == "in-use" and eni["PrivateIpAddress"] == inst["PrivateIpAddress"]
+    assert eni["Attachment"]["InstanceId"] == iid and eni["Attachment"]["DeviceIndex"] == 0
+    assert eni["Attachment"]["DeleteOnTermination"] is True
+    assert [g["GroupId"] for g in eni["Groups"]] == [group]
+    assert eni["SubnetId"] == a and eni["VpcId"] == vpc
+    found = ec2.describe_network_interfaces(Filters=[
+        {"Name": "attachment.instance-id", "Values": [iid]},
+        {"Name": "attachment.device-index", "Values": ["0"]}])["NetworkInterfaces"]
+    assert [e["NetworkInterfaceId"] for e in found] == [eni["NetworkInterfaceId"]]
+    ec2.create_tags(Resources=[eni["NetworkInterfaceId"]], Tags=[{"Key": "k", "Value": "v"}])
+    assert _eni(ec2, eni["NetworkInterfaceId"])["TagSet"] == [{"Key": "k", "Value": "v"}]
+    wait_state(ec2, iid, "running")
+    assert fails(ec2.detach_network_interface,
+                 AttachmentId=eni["Attachment"]["AttachmentId"]) == "OperationNotPermitted"
+    assert fails(ec2.delete_network_interface,
+                 NetworkInterfaceId=eni["NetworkInterfaceId"]) == "InvalidNetworkInterface.InUse"
+    # The instance's groups are its primary interface's, whichever call changes them.
+    other = ec2.describe_security_groups(Filters=[
+        {"Name": "vpc-id", "Values": [vpc]}, {"Name": "group-name", "Values": ["default"]}])[
+        "SecurityGroups"][0]["GroupId"]
+    ec2.modify_network_interface_attribute(NetworkInterfaceId=eni["NetworkInterfaceId"],
+                                           Groups=[other])
+    described = ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]
+    assert [g["GroupId"] for g in described["SecurityGroups"]] == [other]
+    ec2.modify_instance_attribute(InstanceId=iid, Groups=[group])
+    assert [g["GroupId"] for g in _eni(ec2, eni["NetworkInterfaceId"])["Groups"]] == [group]
+    ec2.terminate_instances(InstanceIds=[iid])
+    wait_state(ec2, iid, "terminated")
+    assert fails(ec2.describe_network_interfaces, NetworkInterfaceIds=[
+        eni["NetworkInterfaceId"]]) == "InvalidNetworkInterfaceID.NotFound"
+
+
+def test_create_with_addresses_groups_and_filters(ec2, net) -> None:  # noqa: ANN001
+    vpc, a, b, group = net
+    made = ec2.create_network_interface(
+        SubnetId=b, PrivateIpAddress="10.91.2.50", Groups=[group], Description="second",
+        SecondaryPrivateIpAddressCount=2, TagSpecifications=[{
+            "ResourceType": "network-interface", "Tags": [{"Key": "Name", "Value": "n"}]}])[
+        "NetworkInterface"]
+    eni = made["NetworkInterfaceId"]
+    assert made["Status"] == "available" and "Attachment" not in made
+    assert made["PrivateIpAddress"] == "10.91.2.50" and made["Description"] == "second"
+    addresses = [x["PrivateIpAddress"] for x in made["PrivateIpAddresses"]]
+    assert addresses[0] == "10.91.2.50" and len(addresses) == 3
+    assert [x["Primary"] for x in made["PrivateIpAddresses"]] == [True, False, False]
+    assert made["MacAddress"].startswith("0e:") and made["AvailabilityZone"]
+    for name, value in (("subnet-id", b), ("vpc-id", vpc), ("status", "available"),
+                        ("group-id", group), ("description", "sec*"),
+                        ("private-ip-address", "10.91.2.50"),
+                        ("addresses.private-ip-address", addresses[2]), ("tag:Name", "n"),
+                        ("availability-zone", made["AvailabilityZone"])):
+        found = ec2.describe_network_interfaces(Filters=[{"Name": name, "Values": [value]}])
+        assert [e["NetworkInterfaceId"] for e in found["NetworkInterfaces"]] == [eni], name
+    assert ec2.describe_network_interfaces(Filters=[
+        {"Name": "status", "Values": ["in-use"]}, {"Name": "subnet-id", "Values": [b]}])[
+        "NetworkInterfaces"] == []
+    assert fails(ec2.describe_network_interfaces, Filters=[
+        {"Name": "no-such-filter", "Values": ["x"]}]) == "InvalidParameterValue"
+    # Addresses: taken, outside the subnet, reserved; unknown subnet, group, id.
+    assert fails(ec2.create_network_interface, SubnetId=b,
+                 PrivateIpAddress="10.91.2.50") == "InvalidIPAddress.InUse"
+    assert fails(ec2.create_network_interface, SubnetId=b,
+                 PrivateIpAddress="10.91.1.50") == "InvalidParameterValue"
+    assert fails(ec2.create_network_interface, SubnetId=b,
+                 PrivateIpAddress="10.91.2.1") == "InvalidParameterValue"
+    assert fails(ec2.create_network_interface,
+                 SubnetId="subnet-0123456789abcdef0") == "InvalidSubnetID.NotFound"
+    assert fails(ec2.create_network_interface, SubnetId=b,
+                 Groups=["sg-0123456789abcdef0"]) == "InvalidGroup.NotFound"
+    assert fails(ec2.create_network_interface, SubnetId=b,
+                 SecondaryPrivateIpAddressCount=60) == "PrivateIpAddressLimitExceeded"
+    assert fails(ec2.describe_network_interfaces, NetworkInterfaceIds=[
+        "eni-0123456789abcdef0"]) == "InvalidNetworkInterfaceID.NotFound"
+    assert fails(ec2.describe_network_interfaces, NetworkInterfaceIds=[
+        "nope"]) == "InvalidNetworkInterfaceID.Malformed"
+    # A default group when none is named; the subnet and groups are held while it lives.
+    bare = ec2.create_network_interface(SubnetId=a)["NetworkInterface"]
+    assert [g["GroupName"] for g in bare["Groups"]] == ["default"]
+    assert fails(ec2.delete_subnet, SubnetId=b) == "DependencyViolation"
+    assert fails(ec2.delete_security_group, GroupId=group) == "DependencyViolation"
+    ec2.delete_network_interface(NetworkInterfaceId=bare["NetworkInterfaceId"])
+    assert fails(ec2.delete_network_interface,
+                 NetworkInterfaceId=bare["NetworkInterfaceId"]) == \
+        "InvalidNetworkInterfaceID.NotFound"
+
+
+def test_modify_and_secondary_addresses(ec2, net) -> None:  # noqa: ANN001
+    vpc, _, b, group = net
+    eni = ec2.create_network_interface(SubnetId=b)["NetworkInterface"]["NetworkInterfaceId"]
+    ec2.modify_network_interface_attribute(NetworkInterfaceId=eni,
+                                           Description={"Value": "changed"})
+    ec2.modify_network_interface_attribute(NetworkInterfaceId=eni,
+                                           SourceDestCheck={"Value": False})
+    ec2.modify_network_interface_attribute(NetworkInterfaceId=eni, Groups=[group])
+    seen = _eni(ec2, eni)
+    assert seen["Description"] == "changed" and seen["SourceDestCheck"] is False
+    assert [g["GroupId"] for g in seen["Groups"]] == [group]
+    assert ec2.describe_network_interface_attribute(
+        NetworkInterfaceId=eni, Attribute="description")["Description"]["Value"] == "changed"
+    assert fails(ec2.modify_network_interface_attribute, NetworkInterfaceId=eni,
+                 Description={"Value": "x"}, SourceDestCheck={"Value": True}) == \
+        "InvalidParameterCombination"
+    other_vpc_group = ec2.describe_security_groups(GroupNames=["default"])[
+        "SecurityGroups"][0]["GroupId"]
+    assert fails(ec2.modify_network_interface_attribute, NetworkInterfaceId=eni,
+                 Groups=[other_vpc_group]) == "InvalidParameterValue"
+    assigned = ec2.assign_private_ip_addresses(NetworkInterfaceId=eni,
+                                               SecondaryPrivateIpAddressCount=2)
+    got = [a["PrivateIpAddress"] for a in assigned["AssignedPrivateIpAddresses"]]
+    assert len(got) == 2
+    ec2.assign_private_ip_addresses(NetworkInterfaceId=eni, PrivateIpAddresses=["10.91.2.200"])
+    assert [a["PrivateIpAddress"] for a in _eni(ec2, eni)["PrivateIpAddresses"]][1:] == \
+        [*got, "10.91.2.200"]
+    # Another interface may take a secondary address only with AllowReassignment.
+    other = ec2.create_network_interface(SubnetId=b)["NetworkInterface"]["NetworkInterfaceId"]
+    assert fails(ec2.assign_private_ip_addresses, NetworkInterfaceId=other,
+                 PrivateIpAddresses=["10.91.2.200"]) == "InvalidIPAddress.InUse"
+    ec2.assign_private_ip_addresses(NetworkInterfaceId=other, PrivateIpAddresses=["10.91.2.200"],
+                                    AllowReassignment=True)
+    assert "10.91.2.200" not in [a["PrivateIpAddress"] for a in _eni(ec2, eni)["PrivateIpAddresses"]]
+    assert fails(ec2.unassign_private_ip_addresses, NetworkInterfaceId=eni,
+                 PrivateIpAddresses=["10.91.2.200"]) == "InvalidParameterValue"
+    assert fails(ec2.unassign_private_ip_addresses, NetworkInterfaceId=eni,
+                 PrivateIpAddresses=[_eni(ec2, eni)["PrivateIpAddress"]]) == \
+        "InvalidParameterValue"
+    ec2.unassign_private_ip_addresses(NetworkInterfaceId=eni, PrivateIpAddresses=got)
+    assert len(_eni(ec2, eni)["PrivateIpAddresses"]) == 1
+    assert fails(ec2.assign_private_ip_addresses, NetworkInterfaceId=eni) == "MissingParameter"
+    # An unassigned address is free again.
+    again = ec2.assign_private_ip_addresses(NetworkInterfaceId=eni, PrivateIpAddresses=[got[0]])
+    assert again["AssignedPrivateIpAddresses"] == [{"PrivateIpAddress": got[0]}]
+
+
+def test_attach_and_detach_with_limits(fast: FastCloud, ec2, image_id, net) -> None:  # noqa: ANN001
+    vpc, a, b, group = net
+    iid = ec2.run_instances(ImageId=image_id, InstanceType="t3.micro", MinCount=1, MaxCount=1,
+                            SubnetId=a)["Instances"][0]["InstanceId"]
+    eni = ec2.create_network_interface(SubnetId=b, Groups=[group])["NetworkInterface"][
+        "NetworkInterfaceId"]
+    third = ec2.create_network_interface(SubnetId=b)["NetworkInterface"]["NetworkInterfaceId"]
+    wait_state(ec2, iid, "running")
+    assert fails(ec2.attach_network_interface, NetworkInterfaceId=eni, InstanceId=iid,
+                 DeviceIndex=0) == "InvalidParameterValue"
+    attachment = ec2.attach_network_interface(NetworkInterfaceId=eni, InstanceId=iid,
+                                              DeviceIndex=1)["AttachmentId"]
+    assert attachment.startswith("eni-attach-")
+    seen = _eni(ec2, eni)
+    assert seen["Status"] == "in-use" and seen["Attachment"]["DeviceIndex"] == 1
+    assert seen["Attachment"]["DeleteOnTermination"] is False
+    inst = ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]
+    assert [(n["NetworkInterfaceId"], n["Attachment"]["DeviceIndex"])
+            for n in inst["NetworkInterfaces"]][1] == (eni, 1)
+    assert fails(ec2.attach_network_interface, NetworkInterfaceId=eni, InstanceId=iid,
+                 DeviceIndex=2) == "InvalidNetworkInterface.InUse"
+    assert fails(ec2.attach_network_interface, NetworkInterfaceId=third, InstanceId=iid,
+                 DeviceIndex=1) == "InvalidParameterValue"
+    assert fails(ec2.attach_network_interface, NetworkInterfaceId=third, InstanceId=iid,
+                 DeviceIndex=2) == "AttachmentLimitExceeded"  # t3.micro: 2 interfaces
+    assert fails(ec2.delete_network_interface,
+                 NetworkInterfaceId=eni) == "InvalidNetworkInterface.InUse"
+    # A t3.micro interface holds 2 addresses.
+    ec2.assign_private_ip_addresses(NetworkInterfaceId=eni, SecondaryPrivateIpAddressCount=1)
+    assert fails(ec2.assign_private_ip_addresses, NetworkInterfaceId=eni,
+                 SecondaryPrivateIpAddressCount=1) == "PrivateIpAddressLimitExceeded"
+    assert fails(ec2.detach_network_interface, AttachmentId="eni-attach-0123456789abcdef0") == \
+        "InvalidAttachmentID.NotFound"
+    ec2.modify_network_interface_attribute(NetworkInterfaceId=eni, Attachment={
+        "AttachmentId": attachment, "DeleteOnTermination": True})
+    assert _eni(ec2, eni)["Attachment"]["DeleteOnTermination"] is True
+    ec2.detach_network_interface(AttachmentId=attachment)
+    seen = _eni(ec2, eni)
+    assert seen["Status"] == "available" and "Attachment" not in seen
+    # Kept (DeleteOnTermination false) or deleted (true) with the instance.
+    ec2.attach_network_interface(NetworkInterfaceId=eni, InstanceId=iid, DeviceIndex=1)
+    ec2.terminate_instances(InstanceIds=[iid])
+    wait_state(ec2, iid, "terminated")
+    assert _eni(ec2, eni)["Status"] == "available"
+    assert fails(ec2.attach_network_interface, NetworkInterfaceId=third, InstanceId=iid,
+                 DeviceIndex=1) == "IncorrectInstanceState"
