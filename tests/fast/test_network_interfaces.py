@@ -238,3 +238,44 @@ def test_attach_and_detach_with_limits(fast: FastCloud, ec2, image_id, net) -> N
     assert _eni(ec2, eni)["Status"] == "available"
     assert fails(ec2.attach_network_interface, NetworkInterfaceId=third, InstanceId=iid,
                  DeviceIndex=1) == "IncorrectInstanceState"
+
+
+def test_the_migration_gives_live_instances_their_primary_interface(tmp_path) -> None:  # noqa: ANN001
+    """0032 makes the row of each live instance's interface, with the id the API derived
+    before rows existed (tags and IMDS answers made then stay true)."""
+    from alembic import command
+    from alembic.config import Config as AlembicConfig
+    from sqlalchemy import create_engine, text
+
+    from gureum.services.ec2 import ids
+    from gureum.store.db import MIGRATIONS
+
+    engine = create_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0031")
+        conn.execute(text("INSERT INTO accounts (account_id, name, created_at) "
+                          "VALUES ('111111111111', 'a', '2026-01-01 00:00:00')"))
+        conn.execute(text("INSERT INTO reservations (reservation_id, account_id, created_at) "
+                          "VALUES ('r-1', '111111111111', '2026-01-01 00:00:00')"))
+        for iid, state, ip in (("i-live", "running", "10.0.0.5"),
+                               ("i-gone", "terminated", "10.0.0.6")):
+            conn.execute(text(
+                "INSERT INTO instances (instance_id, account_id, reservation_id, "
+                "ami_launch_index, image_id, instance_type, state, desired_state, "
+                "state_transition_reason, reboot_requested, reboot_done, force_stop, "
+                "disable_api_termination, slot, private_ip, vpc_id, subnet_id, "
+                "availability_zone, security_group_ids, volume_gib, launch_time, "
+                "state_changed_at, attempts) VALUES (:iid, '111111111111', 'r-1', 0, 'ami-1', "
+                "'t3.micro', :state, :state, '', 0, 0, 0, 0, 1, :ip, 'vpc-1', 'subnet-1', "
+                "'az-1a', '[\"sg-1\"]', 8, '2026-01-01 00:00:00', '2026-01-01 00:00:00', 0)"),
+                {"iid": iid, "state": state, "ip": ip})
+        command.upgrade(cfg, "head")
+        rows = conn.execute(text(
+            "SELECT eni_id, instance_id, device_index, private_ip, security_group_ids, status, "
+            "attachment_id, delete_on_termination FROM network_interfaces")).all()
+    assert [tuple(r) for r in rows] == [
+        (ids.derived("eni", "i-live"), "i-live", 0, "10.0.0.5", '["sg-1"]', "in-use",
+         ids.derived("eni-attach", "i-live"), 1)]
