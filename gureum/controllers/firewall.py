@@ -1,6 +1,8 @@
 """The firewall controller: keeps every running instance's security-group rules (in its
 own netns) equal to what the store says, woken by any change that could alter them:
-rules, group membership, launches and terminations. Also re-checks every few seconds."""
+rules, group membership, launches and terminations. Also re-checks every few seconds.
+It keeps the instance's network interfaces too (attached ones as ethN, secondary
+addresses), before their rules, since both change with network_interfaces rows."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from sqlalchemy import select
 
 from gureum.agent.firewall import render
 from gureum.controllers.loop import ResyncLoop
+from gureum.services.ec2 import interfaces
 from gureum.services.ec2 import security_groups as sg
 from gureum.store import models
 
@@ -30,6 +33,7 @@ class FirewallController(ResyncLoop):
         super().__init__()
         self.cloud = cloud
         self.applied: dict[str, str] = {}
+        self.wired: dict[str, tuple] = {}  # instance -> the interfaces last synced
 
     def sync(self) -> None:
         agent = self.cloud.agent
@@ -38,9 +42,15 @@ class FirewallController(ResyncLoop):
             wanted = sg.firewalls(s)
             running = set(s.scalars(select(models.Instance.instance_id).where(
                 models.Instance.state == "running")))
+            wanted_interfaces = interfaces.host_interfaces(s, sorted(running))
         for instance_id in list(self.applied):
             if instance_id not in running:
                 del self.applied[instance_id]
+        for instance_id in list(self.wired):
+            if instance_id not in running:
+                del self.wired[instance_id]
+        for instance_id in running:
+            self._wire(instance_id, wanted_interfaces[instance_id])
         for instance_id in running:
             firewall = wanted.get(instance_id)
             if firewall is None:
@@ -53,3 +63,19 @@ class FirewallController(ResyncLoop):
                 self.applied[instance_id] = digest
             except Exception as err:  # a stopping instance loses its netns mid-way
                 log.warning("firewall of %s not applied: %s", instance_id, err)
+
+    def _wire(self, instance_id: str, wanted: tuple) -> None:
+        """The instance's interfaces as the store says, when that changed since the last
+        sync (a launch makes them itself, so the first pass after one finds them made)."""
+        if self.wired.get(instance_id) == wanted:
+            return
+        controller = self.cloud.controller
+        with self.cloud.store.read() as s:
+            inst = s.get(models.Instance, instance_id)
+        if inst is None or inst.state != "running" or controller is None:
+            return
+        try:
+            self.cloud.agent.sync_interfaces(controller.spec(inst))  # type: ignore[union-attr]
+            self.wired[instance_id] = wanted
+        except Exception as err:  # a stopping instance loses its netns mid-way
+            log.warning("interfaces of %s not synced: %s", instance_id, err)

@@ -146,6 +146,8 @@ class InstanceController(ResyncLoop):
             vpc = s.get(models.Vpc, inst.vpc_id)
             assert vpc is not None
             dns = dhcp.guest_dns_by_vpc(s, [vpc], self.cloud.config.region)[vpc.vpc_id]
+            secondary_ips, attached = interfaces.host_interfaces(
+                s, [inst.instance_id])[inst.instance_id]
         firewall = firewalls.get(inst.instance_id)
         return InstanceSpec(
             instance_id=inst.instance_id, slot=inst.slot, vpc=network, subnet_cidr=subnet.cidr,
@@ -161,6 +163,7 @@ class InstanceController(ResyncLoop):
                           if not v.is_root and v.attach_state in ("attaching", "attached")
                           and v.state != "creating"),
             init_system=image.init_system, dns=dns,
+            secondary_ips=secondary_ips, interfaces=attached,
         )
 
     def reconcile(self, instance_id: str) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import botocore.exceptions
 import pytest
 
+from gureum.testing import wait_for
 from gureum.testing_inprocess import FastCloud, wait_state
 
 
@@ -194,8 +195,9 @@ def test_modify_and_secondary_addresses(ec2, net) -> None:  # noqa: ANN001
 
 def test_attach_and_detach_with_limits(fast: FastCloud, ec2, image_id, net) -> None:  # noqa: ANN001
     vpc, a, b, group = net
-    iid = ec2.run_instances(ImageId=image_id, InstanceType="t3.micro", MinCount=1, MaxCount=1,
-                            SubnetId=a)["Instances"][0]["InstanceId"]
+    inst = ec2.run_instances(ImageId=image_id, InstanceType="t3.micro", MinCount=1, MaxCount=1,
+                             SubnetId=a)["Instances"][0]
+    iid = inst["InstanceId"]
     eni = ec2.create_network_interface(SubnetId=b, Groups=[group])["NetworkInterface"][
         "NetworkInterfaceId"]
     third = ec2.create_network_interface(SubnetId=b)["NetworkInterface"]["NetworkInterfaceId"]
@@ -219,8 +221,22 @@ def test_attach_and_detach_with_limits(fast: FastCloud, ec2, image_id, net) -> N
                  DeviceIndex=2) == "AttachmentLimitExceeded"  # t3.micro: 2 interfaces
     assert fails(ec2.delete_network_interface,
                  NetworkInterfaceId=eni) == "InvalidNetworkInterface.InUse"
+    # The host: eth1 with the interface's address, the interface's group on eth1 only.
+    primary_ip = inst["PrivateIpAddress"]
+    assert wait_for(lambda: fast.agent.interface_addresses(iid) == {
+        "eth0": [primary_ip], "eth1": [seen["PrivateIpAddress"]]}, 5)
+    ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=[{
+        "IpProtocol": "tcp", "FromPort": 8080, "ToPort": 8080,
+        "IpRanges": [{"CidrIp": "10.91.0.0/16"}]}])
+    def eth1_rules() -> list:  # noqa: ANN202
+        rules = fast.agent.instances_[iid].firewall
+        return [r.from_port for i in rules.interfaces if i.device == "eth1" for r in i.ingress] \
+            if rules and rules.interfaces else []
+    assert wait_for(lambda: eth1_rules() == [8080], 8)
+    assert 8080 not in [r.from_port for r in fast.agent.instances_[iid].firewall.ingress]
     # A t3.micro interface holds 2 addresses.
     ec2.assign_private_ip_addresses(NetworkInterfaceId=eni, SecondaryPrivateIpAddressCount=1)
+    assert wait_for(lambda: len(fast.agent.interface_addresses(iid)["eth1"]) == 2, 8)
     assert fails(ec2.assign_private_ip_addresses, NetworkInterfaceId=eni,
                  SecondaryPrivateIpAddressCount=1) == "PrivateIpAddressLimitExceeded"
     assert fails(ec2.detach_network_interface, AttachmentId="eni-attach-0123456789abcdef0") == \
@@ -231,6 +247,8 @@ def test_attach_and_detach_with_limits(fast: FastCloud, ec2, image_id, net) -> N
     ec2.detach_network_interface(AttachmentId=attachment)
     seen = _eni(ec2, eni)
     assert seen["Status"] == "available" and "Attachment" not in seen
+    assert wait_for(lambda: list(fast.agent.interface_addresses(iid)) == ["eth0"], 8)
+    assert wait_for(lambda: not fast.agent.instances_[iid].firewall.interfaces, 8)
     # Kept (DeleteOnTermination false) or deleted (true) with the instance.
     ec2.attach_network_interface(NetworkInterfaceId=eni, InstanceId=iid, DeviceIndex=1)
     ec2.terminate_instances(InstanceIds=[iid])

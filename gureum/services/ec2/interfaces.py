@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from gureum.agent.contract import NetworkInterfaceSpec
 from gureum.agent.network import mac_for
 from gureum.services.ec2 import ids
 from gureum.services.ec2.views import private_dns, public_dns
@@ -50,6 +51,21 @@ def primary_of(s: Session, instance_id: str) -> models.NetworkInterface | None:
     return s.scalar(select(models.NetworkInterface).where(
         models.NetworkInterface.instance_id == instance_id,
         models.NetworkInterface.device_index == 0))
+
+
+def host_interfaces(s: Session, instance_ids: list[str]
+                    ) -> dict[str, tuple[tuple[str, ...], tuple[NetworkInterfaceSpec, ...]]]:
+    """What the host makes of each instance's interfaces: eth0's secondary addresses and
+    its attached interfaces (device index 1+)."""
+    subnets = {sub.subnet_id: sub.cidr for sub in s.scalars(select(models.Subnet))}
+    out: dict[str, tuple[tuple[str, ...], tuple[NetworkInterfaceSpec, ...]]] = {}
+    for instance_id, enis in of_instances(s, instance_ids).items():
+        primary = next((e for e in enis if e.device_index == 0), None)
+        out[instance_id] = (tuple(primary.secondary_ips) if primary else (), tuple(
+            NetworkInterfaceSpec(e.device_index or 0, subnets.get(e.subnet_id, ""),
+                                 tuple(e.addresses()))
+            for e in enis if e.device_index and e.subnet_id in subnets))
+    return out
 
 
 def used_addresses(s: Session, vpc_id: str) -> set[str]:
