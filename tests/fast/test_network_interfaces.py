@@ -297,3 +297,128 @@ def test_the_migration_gives_live_instances_their_primary_interface(tmp_path) ->
     assert [tuple(r) for r in rows] == [
         (ids.derived("eni", "i-live"), "i-live", 0, "10.0.0.5", '["sg-1"]', "in-use",
          ids.derived("eni-attach", "i-live"), 1)]
+
+
+def test_run_instances_with_several_interfaces(fast: FastCloud, ec2, image_id, net) -> None:  # noqa: ANN001
+    vpc, a, b, group = net
+    kept = ec2.create_network_interface(SubnetId=b, Groups=[group])["NetworkInterface"][
+        "NetworkInterfaceId"]
+    inst = ec2.run_instances(ImageId=image_id, InstanceType="t3.small", MinCount=1, MaxCount=1,
+                             NetworkInterfaces=[
+        {"DeviceIndex": 0, "SubnetId": a, "PrivateIpAddress": "10.91.1.40",
+         "SecondaryPrivateIpAddressCount": 1, "Description": "main"},
+        {"DeviceIndex": 1, "NetworkInterfaceId": kept},
+        {"DeviceIndex": 2, "SubnetId": b, "Groups": [group], "PrivateIpAddress": "10.91.2.40"},
+    ])["Instances"][0]
+    iid = inst["InstanceId"]
+    assert inst["PrivateIpAddress"] == "10.91.1.40"
+    nics = {n["Attachment"]["DeviceIndex"]: n for n in inst["NetworkInterfaces"]}
+    assert sorted(nics) == [0, 1, 2] and nics[1]["NetworkInterfaceId"] == kept
+    assert nics[0]["Description"] == "main" and len(nics[0]["PrivateIpAddresses"]) == 2
+    assert nics[2]["PrivateIpAddress"] == "10.91.2.40"
+    assert nics[1]["Attachment"]["DeleteOnTermination"] is False
+    assert nics[2]["Attachment"]["DeleteOnTermination"] is True
+    wait_state(ec2, iid, "running")
+    spec = fast.agent.last_spec[iid]
+    assert [(i.device_index, i.addresses) for i in spec.interfaces][1] == (2, ("10.91.2.40",))
+    assert len(spec.secondary_ips) == 1
+    # Stopped and started, it keeps them all.
+    ec2.stop_instances(InstanceIds=[iid])
+    wait_state(ec2, iid, "stopped")
+    ec2.start_instances(InstanceIds=[iid])
+    wait_state(ec2, iid, "running")
+    assert sorted(fast.agent.interface_addresses(iid)) == ["eth0", "eth1", "eth2"]
+    # Errors as EC2 answers them.
+    run = lambda **kw: ec2.run_instances(ImageId=image_id, MinCount=1, MaxCount=1, **kw)  # noqa: E731
+    assert fails(run, NetworkInterfaces=[{"DeviceIndex": 1, "SubnetId": a}]) == \
+        "InvalidParameterValue"
+    assert fails(run, NetworkInterfaces=[{"DeviceIndex": 0, "SubnetId": a},
+                                         {"DeviceIndex": 0, "SubnetId": b}]) == \
+        "InvalidParameterValue"
+    assert fails(run, NetworkInterfaces=[
+        {"DeviceIndex": 0, "SubnetId": a, "AssociatePublicIpAddress": True},
+        {"DeviceIndex": 1, "SubnetId": b}]) == "InvalidParameterCombination"
+    assert fails(run, NetworkInterfaces=[{"DeviceIndex": 0, "NetworkInterfaceId": kept}]) == \
+        "InvalidNetworkInterface.InUse"
+    assert fails(run, NetworkInterfaces=[{"DeviceIndex": 0, "NetworkInterfaceId": kept,
+                                          "SubnetId": a}]) == "InvalidParameterCombination"
+    assert fails(run, InstanceType="t3.micro", NetworkInterfaces=[
+        {"DeviceIndex": i, "SubnetId": a} for i in range(3)]) == "AttachmentLimitExceeded"
+    assert fails(run, NetworkInterfaces=[{"DeviceIndex": 0, "SubnetId": a,
+                                          "PrivateIpAddress": "10.91.1.40"}]) == \
+        "InvalidIPAddress.InUse"
+    ec2.terminate_instances(InstanceIds=[iid])
+    wait_state(ec2, iid, "terminated")
+    # The existing interface stays, available; the one made with the instance is gone.
+    assert _eni(ec2, kept)["Status"] == "available"
+    assert ec2.describe_network_interfaces(Filters=[
+        {"Name": "private-ip-address", "Values": ["10.91.2.40", "10.91.1.40"]}])[
+        "NetworkInterfaces"] == []
+    # An existing interface as the primary: the instance takes its subnet and address.
+    again = ec2.run_instances(ImageId=image_id, MinCount=1, MaxCount=1, NetworkInterfaces=[
+        {"DeviceIndex": 0, "NetworkInterfaceId": kept}])["Instances"][0]
+    assert again["SubnetId"] == b and again["PrivateIpAddress"] == _eni(ec2, kept)[
+        "PrivateIpAddress"]
+    assert [g["GroupId"] for g in again["SecurityGroups"]] == [group]
+    ec2.terminate_instances(InstanceIds=[again["InstanceId"]])
+    wait_state(ec2, again["InstanceId"], "terminated")
+    assert _eni(ec2, kept)["Status"] == "available"
+
+
+def test_an_elastic_ip_on_an_interface_address(fast: FastCloud, ec2, image_id, net) -> None:  # noqa: ANN001
+    vpc, a, b, group = net
+    igw = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+    eip = ec2.allocate_address(Domain="vpc")
+    try:
+        eni = ec2.create_network_interface(SubnetId=b, SecondaryPrivateIpAddressCount=1)[
+            "NetworkInterface"]
+        eni_id = eni["NetworkInterfaceId"]
+        secondary = eni["PrivateIpAddresses"][1]["PrivateIpAddress"]
+        assert fails(ec2.associate_address, AllocationId=eip["AllocationId"],
+                     NetworkInterfaceId=eni_id) == "Gateway.NotAttached"
+        ec2.attach_internet_gateway(InternetGatewayId=igw, VpcId=vpc)
+        assert fails(ec2.associate_address, AllocationId=eip["AllocationId"],
+                     NetworkInterfaceId=eni_id, PrivateIpAddress="10.91.2.250") == \
+            "InvalidParameterValue"
+        association = ec2.associate_address(AllocationId=eip["AllocationId"],
+                                            NetworkInterfaceId=eni_id,
+                                            PrivateIpAddress=secondary)["AssociationId"]
+        [seen] = ec2.describe_addresses(AllocationIds=[eip["AllocationId"]])["Addresses"]
+        assert (seen["NetworkInterfaceId"], seen["PrivateIpAddress"],
+                seen["AssociationId"]) == (eni_id, secondary, association)
+        assert "InstanceId" not in seen
+        addresses = _eni(ec2, eni_id)["PrivateIpAddresses"]
+        assert addresses[1]["Association"]["PublicIp"] == eip["PublicIp"]
+        assert addresses[0].get("Association") is None
+        assert fails(ec2.release_address, AllocationId=eip["AllocationId"]) == \
+            "InvalidIPAddress.InUse"
+        # Attached to a running instance in a public subnet, the host maps it.
+        table = ec2.create_route_table(VpcId=vpc)["RouteTable"]["RouteTableId"]
+        ec2.create_route(RouteTableId=table, DestinationCidrBlock="0.0.0.0/0", GatewayId=igw)
+        assoc = ec2.associate_route_table(RouteTableId=table, SubnetId=b)["AssociationId"]
+        iid = ec2.run_instances(ImageId=image_id, MinCount=1, MaxCount=1, SubnetId=a)[
+            "Instances"][0]["InstanceId"]
+        wait_state(ec2, iid, "running")
+        ec2.attach_network_interface(NetworkInterfaceId=eni_id, InstanceId=iid, DeviceIndex=1)
+        assert wait_for(lambda: fast.agent.public_ips.get(eip["PublicIp"], [None])[0]
+                        == secondary, 8)
+        [seen] = ec2.describe_addresses(AllocationIds=[eip["AllocationId"]])["Addresses"]
+        assert seen["InstanceId"] == iid
+        ec2.disassociate_address(AssociationId=association)
+        assert wait_for(lambda: eip["PublicIp"] not in fast.agent.public_ips, 8)
+        # By instance and private address: its primary address is the instance's own.
+        inst = ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]
+        ec2.associate_address(AllocationId=eip["AllocationId"], InstanceId=iid,
+                              PrivateIpAddress=inst["PrivateIpAddress"])
+        inst = ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]
+        assert inst["PublicIpAddress"] == eip["PublicIp"]
+        ec2.terminate_instances(InstanceIds=[iid])
+        wait_state(ec2, iid, "terminated")
+        ec2.disassociate_route_table(AssociationId=assoc)
+        ec2.delete_route_table(RouteTableId=table)
+    finally:
+        ec2.release_address(AllocationId=eip["AllocationId"])
+        if ec2.describe_internet_gateways(InternetGatewayIds=[igw])["InternetGateways"][0][
+                "Attachments"]:
+            ec2.detach_internet_gateway(InternetGatewayId=igw, VpcId=vpc)
+        ec2.delete_internet_gateway(InternetGatewayId=igw)

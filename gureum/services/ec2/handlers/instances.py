@@ -16,7 +16,7 @@ from gureum.api.dispatch import RequestContext, action
 from gureum.services.ec2 import allocation, filters, ids, images, interfaces, networks, volumes
 from gureum.services.ec2 import exceptions as exc
 from gureum.services.ec2 import security_groups as sg
-from gureum.services.ec2.handlers import common, launch_templates
+from gureum.services.ec2.handlers import common, launch_templates, network_interfaces
 from gureum.services.ec2.handlers.metadata import validate_options
 from gureum.services.ec2.instance_types import CATALOGUE, DEFAULT, fits
 from gureum.services.ec2.views import (
@@ -189,9 +189,7 @@ def run_instances(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
         raise exc.InvalidParameterCombination(
             "Network interfaces and an instance-level subnet ID or security groups may not be "
             "specified on the same request")
-    if len(nic_specs) > 1 or any(i.get("DeviceIndex", 0) != 0 for i in nic_specs):
-        raise exc.UnsupportedOperation("Only one network interface, at device index 0, is supported")
-    primary = nic_specs[0] if nic_specs else {}
+    primary, extras = network_interfaces.launch_specs(nic_specs, max_count, instance_type)
     subnet_id = p.get("SubnetId") or primary.get("SubnetId")
     root_mapping = _root_mapping(p)
     data_mappings, suppressed = _data_mappings(p)
@@ -225,6 +223,10 @@ def run_instances(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
             raise exc.InvalidBlockDeviceMapping(
                 f"Volume of size {volume_gib}GB is smaller than snapshot of image "
                 f"'{image_id}', expect size >= {image.root_size_gib}GB")
+        existing = network_interfaces.existing_for_launch(ctx, s, primary["NetworkInterfaceId"]) \
+            if primary.get("NetworkInterfaceId") else None
+        if existing is not None:  # the instance's subnet, address and groups are its
+            subnet_id = existing.subnet_id
         subnet = s.get(models.Subnet, subnet_id or cloud.default_subnet_id(account))
         if subnet is None or subnet.account_id != account:
             raise exc.InvalidSubnetIDNotFound(f"The subnet ID '{subnet_id}' does not exist")
@@ -243,6 +245,8 @@ def run_instances(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
         assert vpc is not None
         groups = list(dict.fromkeys(g.group_id for g in found)) or [
             networks.default_group_id(account, vpc.vpc_id, vpc.is_default)]
+        if existing is not None:
+            groups = list(existing.security_group_ids)
         key = None
         if p.get("KeyName"):
             key = s.scalar(select(models.KeyPair).where(models.KeyPair.account_id == account,
@@ -265,9 +269,20 @@ def run_instances(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
                                          client_token=token, request_hash=request_hash)
         s.add(reservation)
         s.flush()
+        # Addresses asked for (or drawn for secondaries) are taken as each instance is
+        # made: draw each primary address afresh then.
+        drawn_afresh = bool(extras) or bool(primary.get("PrivateIpAddresses")) or \
+            bool(primary.get("SecondaryPrivateIpAddressCount"))
         for index in range(count):
             try:
-                slot, private_ip = next(slots), next(private_ips)
+                slot = next(slots)
+                if existing is not None:
+                    private_ip = existing.private_ip
+                elif primary.get("PrivateIpAddress") or drawn_afresh:
+                    s.flush()
+                    private_ip = network_interfaces.claim_primary(s, subnet, primary)
+                else:
+                    private_ip = next(private_ips)
                 public_ip = next(public_ips) if wants_public else None
             except StopIteration:
                 if index >= min_count:
@@ -288,9 +303,17 @@ def run_instances(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
             )
             s.add(inst)
             s.flush()
-            eni = interfaces.primary_for(inst, primary.get("Description") or "")
-            eni.delete_on_termination = primary.get("DeleteOnTermination", True)
-            s.add(eni)
+            if existing is not None:
+                network_interfaces.attach(s, existing, inst, 0,
+                                          primary.get("DeleteOnTermination", False),
+                                          primary=True)
+            else:
+                eni = interfaces.primary_for(inst, primary.get("Description") or "")
+                eni.delete_on_termination = primary.get("DeleteOnTermination", True)
+                s.add(eni)
+                s.flush()
+                network_interfaces.add_secondaries(s, subnet, eni, primary)
+            network_interfaces.launch_extras(ctx, s, inst, extras)
             s.add(volumes.root_volume(inst, volume_gib,
                                       root_mapping.get("DeleteOnTermination", True),
                                       root_mapping.get("VolumeType", "gp3")))

@@ -266,8 +266,9 @@ def attach_network_interface(ctx: RequestContext, p: dict[str, Any]) -> dict[str
 
 
 def attach(s: Any, eni: models.NetworkInterface, inst: models.Instance, index: int,
-           delete_on_termination: bool = False) -> None:
-    """Attach an available interface at device index `index` (1+), with AWS's checks."""
+           delete_on_termination: bool = False, primary: bool = False) -> None:
+    """Attach an available interface at device index `index` (1+; 0 only as the
+    `primary` of an instance being launched with it), with AWS's checks."""
     if inst.state not in ATTACHABLE_STATES:
         raise exc.IncorrectInstanceState(
             f"The instance '{inst.instance_id}' is not in a valid state for this operation.")
@@ -278,7 +279,7 @@ def attach(s: Any, eni: models.NetworkInterface, inst: models.Instance, index: i
             "The network interface and the instance must be in the same VPC and "
             "availability zone")
     itype = CATALOGUE.get(inst.instance_type, CATALOGUE[DEFAULT])
-    if not 1 <= index < itype.max_interfaces * 2:
+    if not (primary and index == 0) and not 1 <= index < itype.max_interfaces * 2:
         raise exc.InvalidParameterValue(f"Invalid value '{index}' for deviceIndex")
     attached = interfaces.of_instances(s, [inst.instance_id])[inst.instance_id]
     if any(e.device_index == index for e in attached):
@@ -428,3 +429,106 @@ def unassign_private_ip_addresses(ctx: RequestContext, p: dict[str, Any]) -> dic
             address.eni_id, address.private_ip = None, None
             address.instance_id, address.association_id = None, None
     return {}
+
+
+# -- RunInstances' NetworkInterfaces -----------------------------------------------------------
+_NEW_ONLY = ("SubnetId", "Groups", "PrivateIpAddress", "PrivateIpAddresses",
+             "SecondaryPrivateIpAddressCount", "Description")
+
+
+def launch_specs(specs: list[dict[str, Any]], max_count: int,
+                 instance_type: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """RunInstances' NetworkInterfaces checked as EC2 checks them: (the entry at device
+    index 0, the others by index)."""
+    if not specs:
+        return {}, []
+    for spec in specs:
+        if spec.get("DeviceIndex") is None and spec.get("NetworkCardIndex") is None:
+            raise exc.InvalidParameterValue("Each network interface requires a device index.")
+        if spec.get("NetworkCardIndex") not in (None, 0):
+            raise exc.InvalidParameterValue("This instance type has one network card (index 0)")
+        if spec.get("Ipv6AddressCount") or spec.get("Ipv6Addresses") or \
+                spec.get("Ipv4Prefixes") or spec.get("Ipv4PrefixCount"):
+            raise exc.UnsupportedOperation("Only IPv4 addresses are supported on interfaces")
+        if spec.get("NetworkInterfaceId"):
+            given = [k for k in _NEW_ONLY if spec.get(k) not in (None, [])]
+            if given:
+                raise exc.InvalidParameterCombination(
+                    f"An existing network interface cannot be given with {given[0]}")
+            if max_count > 1:
+                raise exc.InvalidParameterCombination(
+                    "Network interfaces with an existing ID can only launch one instance")
+    indexes = [s.get("DeviceIndex", 0) for s in specs]
+    if len(set(indexes)) != len(indexes):
+        raise exc.InvalidParameterValue("Each network interface requires a unique device index.")
+    if 0 not in indexes:
+        raise exc.InvalidParameterValue(
+            "When specifying network interfaces, one must be at device index 0.")
+    if len(specs) > 1 and any(s.get("AssociatePublicIpAddress") is not None for s in specs):
+        raise exc.InvalidParameterCombination(
+            "The associatePublicIPAddress parameter cannot be specified when launching with "
+            "multiple network interfaces.")
+    itype = CATALOGUE[instance_type]
+    if len(specs) > itype.max_interfaces:
+        raise exc.AttachmentLimitExceeded(
+            f"Interface count {len(specs)} exceeds the limit for {instance_type}")
+    for spec in specs:
+        if spec.get("DeviceIndex", 0) and not spec.get("NetworkInterfaceId") \
+                and not spec.get("SubnetId"):
+            raise exc.InvalidParameterValue(
+                "Each network interface requires either a subnet or a network interface ID.")
+        addresses = 1 + len(spec.get("PrivateIpAddresses") or []) + \
+            (spec.get("SecondaryPrivateIpAddressCount") or 0)
+        _check_limit(addresses - (1 if spec.get("PrivateIpAddresses") else 0),
+                     itype.addresses_per_interface)
+    ordered = sorted(specs, key=lambda s: s.get("DeviceIndex", 0))
+    if max_count > 1 and (ordered[0].get("PrivateIpAddress") or any(
+            a.get("PrivateIpAddress") for s in ordered for a in s.get("PrivateIpAddresses") or [])):
+        raise exc.InvalidParameterCombination(
+            "A private IP address can only be given when launching one instance")
+    return ordered[0], ordered[1:]
+
+
+def existing_for_launch(ctx: RequestContext, s: Any, eni_id: str) -> models.NetworkInterface:
+    eni = own_interface(ctx, s, eni_id)
+    if eni.instance_id is not None:
+        raise exc.InvalidNetworkInterfaceInUse(f"Interface: [{eni.eni_id}] in use.")
+    return eni
+
+
+def launch_extras(ctx: RequestContext, s: Any, inst: models.Instance,
+                  extras: list[dict[str, Any]]) -> None:
+    """The interfaces a RunInstances entry asks for at device index 1+: made (deleted with
+    the instance unless DeleteOnTermination is false) or existing ones, attached."""
+    for spec in extras:
+        if spec.get("NetworkInterfaceId"):
+            eni = existing_for_launch(ctx, s, spec["NetworkInterfaceId"])
+            default_delete = False
+        else:
+            subnet = s.get(models.Subnet, spec["SubnetId"])
+            if subnet is None or subnet.account_id != ctx.account_id:
+                raise exc.InvalidSubnetIDNotFound(
+                    f"The subnet ID '{spec['SubnetId'][:64]}' does not exist")
+            eni = new_interface(ctx, s, subnet, spec)
+            default_delete = True
+        attach(s, eni, inst, spec["DeviceIndex"],
+               spec.get("DeleteOnTermination", default_delete))
+
+
+def claim_primary(s: Any, subnet: models.Subnet, spec: dict[str, Any]) -> str:
+    """The primary address of a new instance's interface: the one asked for, else the
+    subnet's first free one."""
+    asked = spec.get("PrivateIpAddress") or next(
+        (a.get("PrivateIpAddress") for a in spec.get("PrivateIpAddresses") or []
+         if a.get("Primary")), None)
+    return _claim(s, subnet, [asked] if asked else [], 0 if asked else 1)[0]
+
+
+def add_secondaries(s: Any, subnet: models.Subnet, eni: models.NetworkInterface,
+                    spec: dict[str, Any]) -> None:
+    """A launch entry's secondary addresses (listed or counted) on its new interface."""
+    listed = [a["PrivateIpAddress"] for a in spec.get("PrivateIpAddresses") or []
+              if a.get("PrivateIpAddress") and a.get("PrivateIpAddress") != eni.private_ip]
+    count = spec.get("SecondaryPrivateIpAddressCount") or 0
+    if listed or count:
+        eni.secondary_ips = _claim(s, subnet, listed, count)
