@@ -36,9 +36,14 @@ def net(ec2):  # noqa: ANN001, ANN201
                                           VpcId=network.vpc)["GroupId"]
     ec2.authorize_security_group_ingress(GroupId=only_8080, IpPermissions=[{
         "IpProtocol": "tcp", "FromPort": 8080, "ToPort": 8080,
-        "IpRanges": [{"CidrIp": "10.77.0.0/16"}]}])
+        "IpRanges": [{"CidrIp": "10.77.0.0/16"}]}, {
+        "IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
+    # The second subnet is public too: an Elastic IP can reach an interface there.
+    ec2.associate_route_table(RouteTableId=network.table, SubnetId=second)
+    eip = ec2.allocate_address(Domain="vpc")
     made: list[str] = []
-    yield network, second, only_8080, made
+    yield network, second, only_8080, made, eip
+    ec2.release_address(AllocationId=eip["AllocationId"])
     for eni in made:
         found = ec2.describe_network_interfaces(Filters=[
             {"Name": "network-interface-id", "Values": [eni]}])["NetworkInterfaces"]
@@ -58,7 +63,7 @@ def net(ec2):  # noqa: ANN001, ANN201
 
 def test_an_attached_interface_is_eth1_with_its_own_group(ec2, image_id, key_pair,
                                                           net) -> None:  # noqa: ANN001
-    network, second, only_8080, made = net
+    network, second, only_8080, made, eip = net
     key = key_pair[1]
     a, b = network.launch(image_id, key_pair[0], count=2)
     ssh(key, a["PublicIpAddress"], SERVE)
@@ -82,6 +87,15 @@ def test_an_attached_interface_is_eth1_with_its_own_group(ec2, image_id, key_pai
         "AssignedPrivateIpAddresses"][0]["PrivateIpAddress"]
     assert wait_for(lambda: ssh(key, from_b, probe(extra, 8080)).stdout == "200", 10)
     assert ssh(key, from_b, probe(extra, 9090)).stdout != "200"
+    # An Elastic IP on eth1's address: SSH from the host reaches the instance through
+    # eth1 (its group allows 22) and the replies leave by eth1 again.
+    association = ec2.associate_address(AllocationId=eip["AllocationId"],
+                                        NetworkInterfaceId=eni["NetworkInterfaceId"],
+                                        PrivateIpAddress=eth1)["AssociationId"]
+    seen = "ss -Htn state established '( sport = :22 )' | awk '{print $3}'"
+    assert wait_for(lambda: eth1 + ":22" in ssh(key, eip["PublicIp"], seen, check=False,
+                                                timeout=10).stdout, 10)
+    ec2.disassociate_address(AssociationId=association)
     # A reboot brings the interface back with the instance.
     booted = ssh(key, a["PublicIpAddress"], BOOTED).stdout
     ec2.reboot_instances(InstanceIds=[a["InstanceId"]])
