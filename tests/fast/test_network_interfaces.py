@@ -111,7 +111,8 @@ def test_create_with_addresses_groups_and_filters(ec2, net) -> None:  # noqa: AN
                         ("private-ip-address", "10.91.2.50"),
                         ("addresses.private-ip-address", addresses[2]), ("tag:Name", "n"),
                         ("availability-zone", made["AvailabilityZone"])):
-        found = ec2.describe_network_interfaces(Filters=[{"Name": name, "Values": [value]}])
+        found = ec2.describe_network_interfaces(Filters=[  # this VPC: the session has others
+            {"Name": name, "Values": [value]}, {"Name": "vpc-id", "Values": [vpc]}])
         assert [e["NetworkInterfaceId"] for e in found["NetworkInterfaces"]] == [eni], name
     assert ec2.describe_network_interfaces(Filters=[
         {"Name": "status", "Values": ["in-use"]}, {"Name": "subnet-id", "Values": [b]}])[
