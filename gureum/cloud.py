@@ -60,8 +60,8 @@ WAKES: dict[str, tuple[str, ...]] = {
         "route_table_associations", "addresses", "vpc_peering_connections")},
     "dhcp_options": ("vpc_services",),  # instances' resolv.conf
     # Interfaces' cables and addresses are kept by the firewall controller, with their
-    # groups; an Elastic IP may map to an interface's address.
-    "network_interfaces": ("firewall", "network"),
+    # groups; an Elastic IP may map to an interface's address; IMDS lists them.
+    "network_interfaces": ("firewall", "network", "vpc_services"),
     **{table: ("autoscaling",) for table in (
         "autoscaling_groups", "autoscaling_instances", "autoscaling_policies",
         "autoscaling_instance_refreshes", "autoscaling_scheduled_actions",

@@ -235,6 +235,16 @@ def test_attach_and_detach_with_limits(fast: FastCloud, ec2, image_id, net) -> N
             if rules and rules.interfaces else []
     assert wait_for(lambda: eth1_rules() == [8080], 8)
     assert 8080 not in [r.from_port for r in fast.agent.instances_[iid].firewall.ingress]
+    # The metadata service lists it under network/interfaces/macs.
+    def macs() -> dict:  # noqa: ANN202
+        served = fast.agent.served.get(vpc)
+        meta = served.instances.get(primary_ip) if served else None
+        return meta.tree["network"]["interfaces"]["macs"] if meta else {}
+    assert wait_for(lambda: seen["MacAddress"] in macs(), 8)
+    assert macs()[seen["MacAddress"]]["device-number"] == "1"
+    assert macs()[seen["MacAddress"]]["interface-id"] == eni
+    assert macs()[inst["NetworkInterfaces"][0]["MacAddress"]]["interface-id"] == \
+        inst["NetworkInterfaces"][0]["NetworkInterfaceId"]
     # A t3.micro interface holds 2 addresses.
     ec2.assign_private_ip_addresses(NetworkInterfaceId=eni, SecondaryPrivateIpAddressCount=1)
     assert wait_for(lambda: len(fast.agent.interface_addresses(iid)["eth1"]) == 2, 8)
