@@ -214,6 +214,13 @@ def test_attach_and_detach_with_limits(fast: FastCloud, ec2, image_id, net) -> N
     inst = ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]
     assert [(n["NetworkInterfaceId"], n["Attachment"]["DeviceIndex"])
             for n in inst["NetworkInterfaces"]][1] == (eni, 1)
+    for name, value in (("network-interface.network-interface-id", eni),
+                        ("network-interface.addresses.private-ip-address",
+                         seen["PrivateIpAddress"]),
+                        ("network-interface.attachment.device-index", "1")):
+        found = ec2.describe_instances(Filters=[{"Name": name, "Values": [value]}])
+        assert [i["InstanceId"] for r in found["Reservations"] for i in r["Instances"]] == \
+            [iid], name
     assert fails(ec2.attach_network_interface, NetworkInterfaceId=eni, InstanceId=iid,
                  DeviceIndex=2) == "InvalidNetworkInterface.InUse"
     assert fails(ec2.attach_network_interface, NetworkInterfaceId=third, InstanceId=iid,

@@ -360,9 +360,11 @@ def block_devices(s: Any, instances: list[models.Instance]) -> dict[str, list[di
     return {i.instance_id: volumes.mappings(i, rows[i.instance_id] or None) for i in instances}
 
 
-def _filter_fields(inst: models.Instance, region: str, names: dict[str, str]) -> dict[str, Any]:
+def _filter_fields(inst: models.Instance, region: str, names: dict[str, str],
+                   enis: list[models.NetworkInterface] | None = None) -> dict[str, Any]:
     """What each DescribeInstances filter sees of an instance: the values its view
-    reports (other documented filters match nothing: attributes these instances lack)."""
+    reports (other documented filters match nothing: attributes these instances lack).
+    `enis`: its attached interfaces; `network-interface.*` filters see each of them."""
     eni = ids.derived("eni", inst.instance_id)
     private_name = private_dns(inst.private_ip, region)
     public_name = public_dns(inst.public_ip, region) or None
@@ -412,6 +414,25 @@ def _filter_fields(inst: models.Instance, region: str, names: dict[str, str]) ->
         "network-interface.attachment.instance-id": inst.instance_id,
         "network-interface.status": "in-use", "network-interface.source-dest-check": True,
         "network-interface.mac-address": mac_for(inst.private_ip),
+    } | (_interface_fields(enis, names) if enis else {})
+
+
+def _interface_fields(enis: list[models.NetworkInterface], names: dict[str, str]
+                      ) -> dict[str, Any]:
+    """The `network-interface.*` filter values of every attached interface."""
+    groups = [g for e in enis for g in e.security_group_ids]
+    return {
+        "network-interface.network-interface-id": [e.eni_id for e in enis],
+        "network-interface.addresses.private-ip-address": [a for e in enis for a in e.addresses()],
+        "network-interface.private-ip-address": [e.private_ip for e in enis],
+        "network-interface.subnet-id": [e.subnet_id for e in enis],
+        "network-interface.group-id": groups,
+        "network-interface.group-name": [names.get(g, "") for g in groups],
+        "network-interface.attachment.device-index": [e.device_index for e in enis],
+        "network-interface.attachment.attachment-id": [e.attachment_id for e in enis],
+        "network-interface.description": [e.description for e in enis],
+        "network-interface.source-dest-check": [e.source_dest_check for e in enis],
+        "network-interface.mac-address": [e.mac_address for e in enis],
     }
 
 def _select(ctx: RequestContext, p: dict[str, Any]) -> tuple[list[models.Instance], dict, dict,
@@ -433,8 +454,10 @@ def _select(ctx: RequestContext, p: dict[str, Any]) -> tuple[list[models.Instanc
         tags = common.all_tags(s, ctx.account_id, "instance")
         names = common.group_names(s, ctx.account_id)
         hostless = common.vpcs_without_hostnames(s, ctx.account_id)
-        rows = [i for i in rows if filters.match(flt, _filter_fields(i, region, names),
-                                                 tags[i.instance_id])]
+        attached = interfaces.of_instances(s, [i.instance_id for i in rows]) if any(
+            name.startswith("network-interface.") for name, _ in flt) else {}
+        rows = [i for i in rows if filters.match(flt, _filter_fields(
+            i, region, names, attached.get(i.instance_id)), tags[i.instance_id])]
         devices = block_devices(s, rows)
         nics = interface_views(s, rows, region, names, hostless)
     return rows, tags, names, hostless, devices, nics
