@@ -19,6 +19,7 @@ Everything carries the data directory's prefix, so cleanup can prove what it rem
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import ipaddress
 import json
@@ -39,6 +40,11 @@ TRANSIT_ROUTER = "169.254.86.2"
 # The two ends of every peering link (requester, accepter), the same in every router.
 PEERING_PAIR = ("169.254.87.1", "169.254.87.2")
 RULE_PREF = 1000
+# The VPC bridge's own MAC (its subnet gateways' address), set so that it never changes:
+# a bridge left to itself takes the lowest MAC of its ports, so a new instance's (or
+# interface's) port could change it and cut every instance off its gateway until their
+# ARP entries expire. Instance MACs start 0e:31.
+BRIDGE_MAC = "0e:30:00:00:00:01"
 MARK_FLAG = 0x10000000
 MARK_MASK = 0xFFFFF000  # flag + data directory hash; the low 12 bits name the VPC
 
@@ -401,7 +407,10 @@ def _ensure_router_links(vpc: VpcNetwork, ns: str) -> None:
     links = {link["ifname"] for link in _links(ns)}
     batch = []
     if "br0" not in links:
-        batch.append("link add br0 type bridge")
+        batch.append(f"link add br0 address {BRIDGE_MAC} type bridge")
+    elif next(link.get("address") for link in _links(ns) if link["ifname"] == "br0") \
+            != BRIDGE_MAC:  # a router made before the address was set: set it once
+        batch.append(f"link set br0 address {BRIDGE_MAC}")
     addrs = json.loads(run_in(ns, ["ip", "-j", "addr", "show"]) or "[]")
     have = {(a["local"], a["prefixlen"]) for link in addrs for a in link.get("addr_info", [])
             if a.get("family") == "inet"}
@@ -584,9 +593,10 @@ def interface_addresses(plan: NetworkPlan, instance_id: str) -> dict[str, list[s
     if not (NETNS_DIR / ns).exists():
         return {}
     out = {}
-    for link in json.loads(run_in(ns, ["ip", "-j", "-4", "addr", "show"]) or "[]"):
-        if link["ifname"].startswith("eth"):
-            out[link["ifname"]] = [a["local"] for a in link.get("addr_info", [])]
+    for link in json.loads(run_in(ns, ["ip", "-j", "addr", "show"]) or "[]"):
+        if link["ifname"].startswith("eth"):  # listed even with no IPv4 address (half made)
+            out[link["ifname"]] = [a["local"] for a in link.get("addr_info", [])
+                                   if a.get("family") == "inet"]
     return out
 
 
@@ -632,7 +642,8 @@ def sync_interfaces(plan: NetworkPlan, vpc_id: str, instance_id: str, slot: int,
         for address in have[device]:
             if address not in addresses:
                 batch.append(f"addr del {address}/{prefixlen} dev {device}")
-                _delete_port_address(router, veth, address)
+        for address in ports.get(veth, set()) - set(addresses):  # stale, whatever left it
+            _delete_port_address(router, veth, address)
         if batch:
             run_in(ns, ["ip", "-batch", "-"], input="\n".join(batch) + "\n")
         if index > 0:
@@ -641,11 +652,14 @@ def sync_interfaces(plan: NetworkPlan, vpc_id: str, instance_id: str, slot: int,
 
 def _add_interface(plan: NetworkPlan, ns: str, router: str, veth: str, device: str,
                    primary: str) -> None:
-    hostcmd.run(["ip", "link", "add", veth, "netns", router, "type", "veth", "peer", "name",
-                 device, "netns", ns])
-    run_in(router, ["ip", "link", "set", veth, "master", "br0", "up"])
-    run_in(ns, ["ip", "-batch", "-"], input=f"link set {device} address {mac_for(primary)}\n"
-           f"link set {device} up\n")
+    with contextlib.ExitStack() as undo:
+        hostcmd.run(["ip", "link", "add", veth, "netns", router, "type", "veth", "peer",
+                     "name", device, "netns", ns])
+        undo.callback(run_in, ns, ["ip", "link", "del", device], check=False)  # both ends
+        run_in(router, ["ip", "link", "set", veth, "master", "br0", "up"])
+        run_in(ns, ["ip", "-batch", "-"], input=f"link set {device} address {mac_for(primary)}"
+               f"\nlink set {device} up\n")
+        undo.pop_all()
 
 
 def _route_by_source(ns: str, device: str, cidr: str, addresses: tuple[str, ...],
