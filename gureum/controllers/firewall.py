@@ -50,7 +50,7 @@ class FirewallController(ResyncLoop):
             if instance_id not in running:
                 del self.wired[instance_id]
         for instance_id in running:
-            self._wire(instance_id, wanted_interfaces[instance_id])
+            self._wire(instance_id, wanted_interfaces[instance_id], wanted)
         for instance_id in running:
             firewall = wanted.get(instance_id)
             if firewall is None:
@@ -64,9 +64,9 @@ class FirewallController(ResyncLoop):
             except Exception as err:  # a stopping instance loses its netns mid-way
                 log.warning("firewall of %s not applied: %s", instance_id, err)
 
-    def _wire(self, instance_id: str, wanted: tuple) -> None:
+    def _wire(self, instance_id: str, wanted: tuple, firewalls: dict) -> None:
         """The instance's interfaces as the store says, when that changed since the last
-        sync (a launch makes them itself, so the first pass after one finds them made)."""
+        sync (a launch makes them itself: the sync after it finds nothing to do)."""
         if self.wired.get(instance_id) == wanted:
             return
         controller = self.cloud.controller
@@ -75,7 +75,8 @@ class FirewallController(ResyncLoop):
         if inst is None or inst.state != "running" or controller is None:
             return
         try:
-            self.cloud.agent.sync_interfaces(controller.spec(inst))  # type: ignore[union-attr]
+            spec = controller.spec(inst, firewalls)  # this pass's firewalls: computed once
+            self.cloud.agent.sync_interfaces(spec)  # type: ignore[union-attr]
             self.wired[instance_id] = wanted
         except Exception as err:  # a stopping instance loses its netns mid-way
             log.warning("interfaces of %s not synced: %s", instance_id, err)
