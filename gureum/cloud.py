@@ -59,6 +59,9 @@ WAKES: dict[str, tuple[str, ...]] = {
         "vpcs", "subnets", "internet_gateways", "route_tables", "routes",
         "route_table_associations", "addresses", "vpc_peering_connections")},
     "dhcp_options": ("vpc_services",),  # instances' resolv.conf
+    # Interfaces' cables and addresses are kept by the firewall controller, with their
+    # groups; an Elastic IP may map to an interface's address; IMDS lists them.
+    "network_interfaces": ("firewall", "network", "vpc_services"),
     **{table: ("autoscaling",) for table in (
         "autoscaling_groups", "autoscaling_instances", "autoscaling_policies",
         "autoscaling_instance_refreshes", "autoscaling_scheduled_actions",

@@ -31,6 +31,7 @@ from gureum.agent.contract import (
     InstanceMetadata,
     InstanceSpec,
     Limits,
+    NetworkInterfaceSpec,
     RuntimeState,
     VpcNetwork,
     VpcServices,
@@ -299,3 +300,40 @@ def test_remote_agent_refuses_a_wrong_token_and_reports_absence(under_test: Agen
     gone = Path(real.socket_path).parent / "nobody.sock"
     with pytest.raises(AgentUnavailable):
         RemoteAgent(gone, real.plan, bad_token).vpc_routers()
+
+
+def test_interfaces_beyond_eth0_come_and_go(under_test: AgentUnderTest) -> None:
+    """An attached interface is an eth1 with its addresses, eth0 gets secondary addresses,
+    and a launch (start after stop) makes them again; nothing stays behind."""
+    agent = under_test.agent
+    base = spec("i-0c0ffee0000000003", 3)
+    attached = dataclasses.replace(
+        base, secondary_ips=("10.201.1.200",),
+        interfaces=(NetworkInterfaceSpec(1, "10.201.2.0/24", ("10.201.2.10", "10.201.2.11")),))
+    agent.ensure_host_network()
+    agent.ensure_vpc(VPC)
+    agent.launch(base)
+    assert wait_for(lambda: agent.ssh_ready(base), 60, 0.05)
+    assert agent.interface_addresses(base.instance_id) == {"eth0": ["10.201.1.13"]}
+    agent.sync_interfaces(attached)
+    agent.sync_interfaces(attached)  # again: no change, no error
+    wanted = {"eth0": ["10.201.1.13", "10.201.1.200"], "eth1": ["10.201.2.10", "10.201.2.11"]}
+    assert agent.interface_addresses(base.instance_id) == wanted
+    fewer = dataclasses.replace(attached, interfaces=(
+        NetworkInterfaceSpec(1, "10.201.2.0/24", ("10.201.2.10",)),))
+    agent.sync_interfaces(fewer)
+    assert agent.interface_addresses(base.instance_id)["eth1"] == ["10.201.2.10"]
+    agent.stop(fewer, False)
+    assert agent.interface_addresses(base.instance_id) == {}
+    agent.launch(fewer)  # start: the interfaces are made with the instance
+    assert wait_for(lambda: agent.ssh_ready(fewer), 60, 0.05)
+    assert agent.interface_addresses(base.instance_id) == {
+        "eth0": ["10.201.1.13", "10.201.1.200"], "eth1": ["10.201.2.10"]}
+    agent.sync_interfaces(base)  # detached, secondary address unassigned
+    assert agent.interface_addresses(base.instance_id) == {"eth0": ["10.201.1.13"]}
+    agent.sync_interfaces(fewer)
+    agent.destroy(fewer)
+    agent.remove_vpc(VPC.vpc_id)
+    agent.remove_host_network()
+    agent.remove_cgroup_parents()
+    assert not any(agent.host_objects().values())

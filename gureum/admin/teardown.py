@@ -62,7 +62,8 @@ class Teardown:
             raise OperatorError(f"cannot reach the cloud at {self.cloud.config.endpoint}: "
                                 f"{err} (is `gureum up` running?)") from err
         for step in (self.auto_scaling_groups, self.instances, self.load_balancers,
-                     self.alarms, self.certificates, self.addresses, self.volumes,
+                     self.alarms, self.certificates, self.addresses,
+                     self.network_interfaces, self.volumes,
                      self.images, self.snapshots, self.launch_templates, self.key_pairs,
                      self.security_groups, self.networks):
             step()
@@ -163,6 +164,18 @@ class Teardown:
                 self.ec2.disassociate_address(AssociationId=addr["AssociationId"])
             self.ec2.release_address(AllocationId=addr["AllocationId"])
             self._gone(f"Elastic IP {addr.get('PublicIp')}")
+
+    def network_interfaces(self) -> None:
+        """Those left once the instances ended: made by CreateNetworkInterface, or kept
+        (DeleteOnTermination false); detached first if one is still attached."""
+        for eni in self.ec2.describe_network_interfaces()["NetworkInterfaces"]:
+            attachment = eni.get("Attachment") or {}
+            if attachment.get("DeviceIndex", 0) > 0:
+                self.ec2.detach_network_interface(AttachmentId=attachment["AttachmentId"])
+            elif attachment:
+                continue  # an instance's primary one: it goes with the instance
+            self.ec2.delete_network_interface(NetworkInterfaceId=eni["NetworkInterfaceId"])
+            self._gone(f"network interface {eni['NetworkInterfaceId']}")
 
     def _volumes(self) -> list[dict[str, Any]]:
         return [v for page in self.ec2.get_paginator("describe_volumes").paginate()

@@ -38,6 +38,7 @@ from gureum.agent.volume_store import VolumeStore
 from gureum.agent.vpc_services import VpcListeners
 from gureum.config import Config
 from gureum.crashpoints import crashpoint
+from gureum.errors import HostError
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 CONSOLE_LIMIT, CONSOLE_KEEP = 1 << 20, 256 << 10  # bytes of console log kept on the host
@@ -131,6 +132,7 @@ class HostAgent(EbsOperations, AgentContract):
             if not network.is_plumbed(self.plan, spec.vpc.vpc_id, spec.slot):
                 network.plumb_instance(self.plan, spec.vpc.vpc_id, spec.instance_id, spec.slot,
                                        spec.private_ip, spec.subnet_cidr)
+            self.sync_interfaces(spec)
             self._ensure_public_ip(spec)
             return
         self.driver.halt(spec.instance_id, timeout=0)  # a created or stopped leftover
@@ -167,6 +169,8 @@ class HostAgent(EbsOperations, AgentContract):
                                       spec.private_ip, spec.subnet_cidr, pid=pid)
         undo.callback(network.delete_instance_netns, self.plan, spec.vpc.vpc_id,
                       spec.instance_id, spec.slot)
+        if spec.secondary_ips or spec.interfaces:
+            self.sync_interfaces(spec)
         if spec.firewall is not None:
             firewall.apply(self.plan.netns(spec.instance_id), spec.firewall)
         crashpoint("launch.netns_created")
@@ -232,6 +236,16 @@ class HostAgent(EbsOperations, AgentContract):
 
     def apply_firewall(self, instance_id: str, rules: Firewall) -> None:
         firewall.apply(self.plan.netns(instance_id), rules)
+
+    def sync_interfaces(self, spec: InstanceSpec) -> None:
+        if not (network.NETNS_DIR / self.plan.netns(spec.instance_id)).exists():
+            raise HostError(f"no netns for {spec.instance_id}")
+        network.sync_interfaces(self.plan, spec.vpc.vpc_id, spec.instance_id, spec.slot,
+                                spec.private_ip, spec.subnet_cidr, spec.secondary_ips,
+                                spec.interfaces)
+
+    def interface_addresses(self, instance_id: str) -> dict[str, list[str]]:
+        return network.interface_addresses(self.plan, instance_id)
 
     # -- load balancers ------------------------------------------------------------------
     def ensure_load_balancer(self, spec: LoadBalancerSpec) -> None:

@@ -102,10 +102,31 @@ class FirewallRule:
 
 
 @dataclass(frozen=True)
-class Firewall:
+class InterfaceFirewall:
+    """The security groups of one interface beyond eth0 (an attached network interface):
+    traffic in on `device` and out by it follows these rules."""
+
+    device: str  # ethN inside the instance
     ingress: tuple[FirewallRule, ...]
     egress: tuple[FirewallRule, ...]
+
+
+@dataclass(frozen=True)
+class Firewall:
+    ingress: tuple[FirewallRule, ...]  # eth0's (all traffic when `interfaces` is empty)
+    egress: tuple[FirewallRule, ...]
     resolver: str | None = None  # the VPC's DNS address, reachable whatever the rules say
+    interfaces: tuple[InterfaceFirewall, ...] = ()
+
+
+@dataclass(frozen=True)
+class NetworkInterfaceSpec:
+    """An attached network interface at device index 1+: `eth<device_index>` inside the
+    instance, its own cable into the VPC bridge, its addresses (primary first)."""
+
+    device_index: int
+    subnet_cidr: str
+    addresses: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -144,6 +165,8 @@ class InstanceSpec:
     init_system: str = "tini"  # the image's: "tini" (gureum's boot script) or "systemd"
     # /etc/resolv.conf, written at every boot (None: the VPC's resolver, at first boot only).
     dns: GuestDns | None = None
+    secondary_ips: tuple[str, ...] = ()  # eth0's secondary private addresses
+    interfaces: tuple[NetworkInterfaceSpec, ...] = ()  # attached at device index 1+
 
 
 # public address -> [private address, VPC index]
@@ -375,6 +398,17 @@ class AgentContract(abc.ABC):
 
     @abc.abstractmethod
     def apply_firewall(self, instance_id: str, rules: Firewall) -> None: ...
+
+    @abc.abstractmethod
+    def sync_interfaces(self, spec: InstanceSpec) -> None:
+        """A running instance's interfaces become the spec's: eth0's secondary addresses,
+        one ethN per `spec.interfaces` entry (cable, addresses, routes that send each
+        address's replies out by its own interface, anti-spoof entries), no other ethN.
+        Idempotent; done by `launch` too."""
+
+    @abc.abstractmethod
+    def interface_addresses(self, instance_id: str) -> dict[str, list[str]]:
+        """What a running instance has: device -> its IPv4 addresses ({}: not running)."""
 
     @abc.abstractmethod
     def configure_dns(self, instance_id: str, slot: int, dns: GuestDns) -> None:

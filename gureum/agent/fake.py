@@ -166,6 +166,7 @@ class FakeAgent(AgentContract):
             if spec.public_ip:  # as the real agent: a launch maps its own public address
                 self.public_ips[spec.public_ip] = [spec.private_ip, spec.vpc.index]
             if current is not None and current.state == RuntimeState.RUNNING:
+                current.spec = spec  # as the real agent: its interfaces made current
                 return
             self.instances_[spec.instance_id] = FakeInstance(spec, firewall=spec.firewall,
                                                              dns=spec.dns)
@@ -261,6 +262,25 @@ class FakeAgent(AgentContract):
             inst = self.instances_.get(instance_id)
             if inst is not None:
                 inst.dns = dns
+
+    def sync_interfaces(self, spec: InstanceSpec) -> None:
+        self._enter("sync_interfaces", spec.instance_id)
+        with self.lock:
+            inst = self.instances_.get(spec.instance_id)
+            if inst is None:
+                raise HostError(f"no netns for {spec.instance_id}")
+            inst.spec = spec
+
+    def interface_addresses(self, instance_id: str) -> dict[str, list[str]]:
+        self._enter("interface_addresses", instance_id)
+        with self.lock:
+            inst = self.instances_.get(instance_id)
+            if inst is None:
+                return {}
+            spec = inst.spec
+            out = {"eth0": [spec.private_ip, *spec.secondary_ips]}
+            out.update({f"eth{i.device_index}": list(i.addresses) for i in spec.interfaces})
+            return out
 
     def apply_firewall(self, instance_id: str, rules: Firewall) -> None:
         self._enter("apply_firewall", instance_id)

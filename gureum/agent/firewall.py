@@ -54,8 +54,18 @@ def ingress_guard(address: str, firewall: Firewall) -> list[str]:
 
 
 def render(firewall: Firewall) -> str:
-    ingress = "\n".join(_lines(firewall.ingress, "saddr"))
-    egress = "\n".join(_lines(firewall.egress, "daddr"))
+    """With attached interfaces, each interface's rules match only traffic in (iifname)
+    or out (oifname) by it: security groups apply per interface, as on EC2."""
+    if not firewall.interfaces:
+        ingress = "\n".join(_lines(firewall.ingress, "saddr"))
+        egress = "\n".join(_lines(firewall.egress, "daddr"))
+    else:
+        ingress = "\n".join(_lines(firewall.ingress, "saddr", 'iifname "eth0"') + [
+            line for i in firewall.interfaces
+            for line in _lines(i.ingress, "saddr", f'iifname "{i.device}"')])
+        egress = "\n".join(_lines(firewall.egress, "daddr", 'oifname "eth0"') + [
+            line for i in firewall.interfaces
+            for line in _lines(i.egress, "daddr", f'oifname "{i.device}"')])
     resolvers = ", ".join(a for a in (firewall.resolver, DNS_ADDRESS) if a)
     # Declaring then deleting the table makes the replacement one atomic transaction.
     return f"""table inet {TABLE}

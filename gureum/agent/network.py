@@ -19,6 +19,7 @@ Everything carries the data directory's prefix, so cleanup can prove what it rem
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import ipaddress
 import json
@@ -26,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gureum.agent import hostcmd, idmap, procnet
-from gureum.agent.contract import VpcNetwork
+from gureum.agent.contract import NetworkInterfaceSpec, VpcNetwork
 from gureum.crashpoints import crashpoint
 
 NETNS_DIR = Path("/run/netns")
@@ -39,6 +40,11 @@ TRANSIT_ROUTER = "169.254.86.2"
 # The two ends of every peering link (requester, accepter), the same in every router.
 PEERING_PAIR = ("169.254.87.1", "169.254.87.2")
 RULE_PREF = 1000
+# The VPC bridge's own MAC (its subnet gateways' address), set so that it never changes:
+# a bridge left to itself takes the lowest MAC of its ports, so a new instance's (or
+# interface's) port could change it and cut every instance off its gateway until their
+# ARP entries expire. Instance MACs start 0e:31.
+BRIDGE_MAC = "0e:30:00:00:00:01"
 MARK_FLAG = 0x10000000
 MARK_MASK = 0xFFFFF000  # flag + data directory hash; the low 12 bits name the VPC
 
@@ -401,7 +407,10 @@ def _ensure_router_links(vpc: VpcNetwork, ns: str) -> None:
     links = {link["ifname"] for link in _links(ns)}
     batch = []
     if "br0" not in links:
-        batch.append("link add br0 type bridge")
+        batch.append(f"link add br0 address {BRIDGE_MAC} type bridge")
+    elif next(link.get("address") for link in _links(ns) if link["ifname"] == "br0") \
+            != BRIDGE_MAC:  # a router made before the address was set: set it once
+        batch.append(f"link set br0 address {BRIDGE_MAC}")
     addrs = json.loads(run_in(ns, ["ip", "-j", "addr", "show"]) or "[]")
     have = {(a["local"], a["prefixlen"]) for link in addrs for a in link.get("addr_info", [])
             if a.get("family") == "inet"}
@@ -570,9 +579,129 @@ def delete_instance_netns(plan: NetworkPlan, vpc_id: str, instance_id: str, slot
         # vanish between the check and the delete, which is the outcome we want anyway.
         run_in(router, ["ip", "link", "del", veth], check=False)
     for port, address in _port_addresses(router):
-        if port == veth:
-            run_in(router, ["nft", "delete", "element", "bridge", "gureum", "port_addresses",
-                            f"{{ {port} . {address} }}"])
+        if port == veth or port.startswith(f"{veth}n"):  # eth0's port and its ethN ports
+            _delete_port_address(router, port, address)
+        if port.startswith(f"{veth}n") and link_exists(port, router):
+            run_in(router, ["ip", "link", "del", port], check=False)
+
+
+def _delete_port_address(router: str, port: str, address: str) -> None:
+    run_in(router, ["nft", "delete", "element", "bridge", "gureum", "port_addresses",
+                    f"{{ {port} . {address} }}"], check=False)
+
+
+# -- interfaces beyond eth0 (attached network interfaces) ----------------------------------
+def interface_veth(plan: NetworkPlan, slot: int, device_index: int) -> str:
+    """The router end of an instance's ethN: `<p>v<slot>n<N>` (at most 15 characters)."""
+    return f"{plan.veth(slot)}n{device_index}"
+
+
+def _table_for(device_index: int) -> int:
+    # Inside the instance: the routing table of ethN's addresses (replies leave by ethN).
+    return 100 + device_index
+
+
+def interface_addresses(plan: NetworkPlan, instance_id: str) -> dict[str, list[str]]:
+    ns = plan.netns(instance_id)
+    if not (NETNS_DIR / ns).exists():
+        return {}
+    out = {}
+    for link in json.loads(run_in(ns, ["ip", "-j", "addr", "show"]) or "[]"):
+        if link["ifname"].startswith("eth"):  # listed even with no IPv4 address (half made)
+            out[link["ifname"]] = [a["local"] for a in link.get("addr_info", [])
+                                   if a.get("family") == "inet"]
+    return out
+
+
+def sync_interfaces(plan: NetworkPlan, vpc_id: str, instance_id: str, slot: int,
+                    primary_ip: str, subnet_cidr: str, secondary_ips: tuple[str, ...],
+                    interfaces: tuple[NetworkInterfaceSpec, ...]) -> None:
+    """Make a plumbed instance's interfaces the wanted ones (see the contract). Each ethN
+    is a veth pair into the VPC bridge; its addresses route by table 100+N, chosen by
+    source address, so what arrives on ethN is answered from ethN (its subnet's gateway)."""
+    ns, router = plan.netns(instance_id), plan.router(vpc_id)
+    # ARP answered only by the interface holding the address (eth0 would otherwise answer
+    # for eth1's: the anti-spoof set drops that, leaving the peer guessing); loose reverse
+    # path: a peer of eth0's subnet is reached back by eth1 for eth1's address.
+    idmap.write_in_netns(str(NETNS_DIR / ns), {
+        "/proc/sys/net/ipv4/conf/all/arp_ignore": "1",
+        "/proc/sys/net/ipv4/conf/all/arp_announce": "2",
+        "/proc/sys/net/ipv4/conf/all/rp_filter": "2",
+    })
+    have = interface_addresses(plan, instance_id)
+    ports = {}
+    for port, address in _port_addresses(router):
+        ports.setdefault(port, set()).add(address)
+    wanted = {0: (subnet_cidr, (primary_ip, *secondary_ips))}
+    wanted.update({i.device_index: (i.subnet_cidr, i.addresses) for i in interfaces})
+    for device in have:
+        index = int(device[3:]) if device[3:].isdigit() else -1
+        if index > 0 and index not in wanted:
+            _remove_interface(plan, ns, router, slot, index, ports)
+    for index, (cidr, addresses) in sorted(wanted.items()):
+        device = f"eth{index}"
+        veth = plan.veth(slot) if index == 0 else interface_veth(plan, slot, index)
+        if index > 0 and device not in have:
+            _add_interface(plan, ns, router, veth, device, addresses[0])
+            have[device] = []
+        prefixlen = ipaddress.ip_network(cidr).prefixlen
+        table = _table_for(index)
+        batch = []
+        for address in addresses:
+            if address not in have[device]:
+                batch.append(f"addr add {address}/{prefixlen} dev {device}")
+            if address not in ports.get(veth, set()):
+                add_port_address(plan, vpc_id, veth, address)
+        for address in have[device]:
+            if address not in addresses:
+                batch.append(f"addr del {address}/{prefixlen} dev {device}")
+        for address in ports.get(veth, set()) - set(addresses):  # stale, whatever left it
+            _delete_port_address(router, veth, address)
+        if batch:
+            run_in(ns, ["ip", "-batch", "-"], input="\n".join(batch) + "\n")
+        if index > 0:
+            _route_by_source(ns, device, cidr, addresses, table)
+
+
+def _add_interface(plan: NetworkPlan, ns: str, router: str, veth: str, device: str,
+                   primary: str) -> None:
+    with contextlib.ExitStack() as undo:
+        hostcmd.run(["ip", "link", "add", veth, "netns", router, "type", "veth", "peer",
+                     "name", device, "netns", ns])
+        undo.callback(run_in, ns, ["ip", "link", "del", device], check=False)  # both ends
+        run_in(router, ["ip", "link", "set", veth, "master", "br0", "up"])
+        run_in(ns, ["ip", "-batch", "-"], input=f"link set {device} address {mac_for(primary)}"
+               f"\nlink set {device} up\n")
+        undo.pop_all()
+
+
+def _route_by_source(ns: str, device: str, cidr: str, addresses: tuple[str, ...],
+                     table: int) -> None:
+    """Table `table` holds ethN's subnet and a default via its gateway; one rule per
+    address of ethN selects it. Rewritten whole: it is small."""
+    rules = json.loads(run_in(ns, ["ip", "-j", "-4", "rule", "show", "table", str(table)])
+                       or "[]")
+    batch = [f"rule del pref {r['priority']} table {table}" for r in rules]
+    batch += [f"route flush table {table}",
+              f"route add {cidr} dev {device} table {table}",
+              f"route add default via {gateway(cidr)} dev {device} table {table}"]
+    batch += [f"rule add from {a} table {table} pref {table}" for a in addresses]
+    run_in(ns, ["ip", "-batch", "-"], input="\n".join(batch) + "\n")
+
+
+def _remove_interface(plan: NetworkPlan, ns: str, router: str, slot: int, index: int,
+                      ports: dict[str, set[str]]) -> None:
+    veth, table = interface_veth(plan, slot, index), _table_for(index)
+    run_in(ns, ["ip", "link", "del", f"eth{index}"], check=False)  # its peer goes with it
+    rules = json.loads(run_in(ns, ["ip", "-j", "-4", "rule", "show", "table", str(table)])
+                       or "[]")
+    for rule in rules:
+        run_in(ns, ["ip", "rule", "del", "pref", str(rule["priority"]), "table", str(table)],
+               check=False)
+    for address in ports.get(veth, set()):
+        _delete_port_address(router, veth, address)
+    if link_exists(veth, router):
+        run_in(router, ["ip", "link", "del", veth], check=False)
 
 
 def _port_addresses(router: str) -> list[tuple[str, str]]:

@@ -1,6 +1,8 @@
 """The firewall controller: keeps every running instance's security-group rules (in its
 own netns) equal to what the store says, woken by any change that could alter them:
-rules, group membership, launches and terminations. Also re-checks every few seconds."""
+rules, group membership, launches and terminations. Also re-checks every few seconds.
+It keeps the instance's network interfaces too (attached ones as ethN, secondary
+addresses), before their rules, since both change with network_interfaces rows."""
 
 from __future__ import annotations
 
@@ -10,8 +12,10 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
-from gureum.agent.firewall import Firewall, render
+from gureum.agent.contract import InstanceSpec
+from gureum.agent.firewall import render
 from gureum.controllers.loop import BURST_SECONDS, ResyncLoop
+from gureum.services.ec2 import interfaces
 from gureum.services.ec2 import security_groups as sg
 from gureum.store import models
 
@@ -31,11 +35,15 @@ class FirewallController(ResyncLoop):
         super().__init__()
         self.cloud = cloud
         self.applied: dict[str, str] = {}
+        self.wired: dict[str, tuple] = {}  # instance -> the interfaces last synced
 
-    def applied_by_launch(self, instance_id: str, firewall: Firewall) -> None:
-        """A launch wrote this firewall before the instance's first packet: the next pass
-        need not write the same again."""
-        self.applied[instance_id] = hashlib.sha256(render(firewall).encode()).hexdigest()
+    def applied_by_launch(self, spec: InstanceSpec) -> None:
+        """A launch made these interfaces and wrote this firewall before the instance's
+        first packet: the next pass need not make or write the same again."""
+        self.wired[spec.instance_id] = (spec.secondary_ips, spec.interfaces)
+        if spec.firewall is not None:
+            self.applied[spec.instance_id] = hashlib.sha256(
+                render(spec.firewall).encode()).hexdigest()
 
     def sync(self) -> None:
         agent = self.cloud.agent
@@ -45,10 +53,16 @@ class FirewallController(ResyncLoop):
             states = {instance_id: state for instance_id, state in s.execute(
                 select(models.Instance.instance_id, models.Instance.state).where(
                     models.Instance.state.in_(("pending", "running"))))}
-        running = {i for i, state in states.items() if state == "running"}
+            running = {i for i, state in states.items() if state == "running"}
+            wanted_interfaces = interfaces.host_interfaces(s, sorted(running))
         for instance_id in list(self.applied):
             if instance_id not in states:  # kept while pending: its launch wrote it
                 del self.applied[instance_id]
+        for instance_id in list(self.wired):
+            if instance_id not in states:
+                del self.wired[instance_id]
+        for instance_id in running:
+            self._wire(instance_id, wanted_interfaces[instance_id], wanted)
         for instance_id in running:
             firewall = wanted.get(instance_id)
             if firewall is None:
@@ -61,3 +75,20 @@ class FirewallController(ResyncLoop):
                 self.applied[instance_id] = digest
             except Exception as err:  # a stopping instance loses its netns mid-way
                 log.warning("firewall of %s not applied: %s", instance_id, err)
+
+    def _wire(self, instance_id: str, wanted: tuple, firewalls: dict) -> None:
+        """The instance's interfaces as the store says, when that changed since the last
+        sync (a launch makes them itself: the sync after it finds nothing to do)."""
+        if self.wired.get(instance_id) == wanted:
+            return
+        controller = self.cloud.controller
+        with self.cloud.store.read() as s:
+            inst = s.get(models.Instance, instance_id)
+        if inst is None or inst.state != "running" or controller is None:
+            return
+        try:
+            spec = controller.spec(inst, firewalls)  # this pass's firewalls: computed once
+            self.cloud.agent.sync_interfaces(spec)  # type: ignore[union-attr]
+            self.wired[instance_id] = wanted
+        except Exception as err:  # a stopping instance loses its netns mid-way
+            log.warning("interfaces of %s not synced: %s", instance_id, err)

@@ -25,7 +25,7 @@ from gureum.agent.network import VpcNetwork
 from gureum.controllers.loop import ResyncLoop
 from gureum.crashpoints import crashpoint
 from gureum.errors import AgentUnavailable
-from gureum.services.ec2 import allocation, networks, volumes
+from gureum.services.ec2 import allocation, interfaces, networks, volumes
 from gureum.services.ec2 import dhcp_options as dhcp
 from gureum.services.ec2 import security_groups as sg
 from gureum.services.ec2.instance_types import CATALOGUE
@@ -147,6 +147,8 @@ class InstanceController(ResyncLoop):
             vpc = s.get(models.Vpc, inst.vpc_id)
             assert vpc is not None
             dns = dhcp.guest_dns_by_vpc(s, [vpc], self.cloud.config.region)[vpc.vpc_id]
+            secondary_ips, attached = interfaces.host_interfaces(
+                s, [inst.instance_id])[inst.instance_id]
         firewall = firewalls.get(inst.instance_id)
         return InstanceSpec(
             instance_id=inst.instance_id, slot=inst.slot, vpc=network, subnet_cidr=subnet.cidr,
@@ -162,6 +164,7 @@ class InstanceController(ResyncLoop):
                           if not v.is_root and v.attach_state in ("attaching", "attached")
                           and v.state != "creating"),
             init_system=image.init_system, dns=dns,
+            secondary_ips=secondary_ips, interfaces=attached,
         )
 
     def reconcile(self, instance_id: str) -> None:
@@ -211,8 +214,8 @@ class InstanceController(ResyncLoop):
         self._ensure_vpc(spec.vpc, spec.private_ip)
         networked = time.monotonic()
         self.agent.launch(spec)
-        if spec.firewall is not None and self.cloud.firewall_controller is not None:
-            self.cloud.firewall_controller.applied_by_launch(inst.instance_id, spec.firewall)
+        if self.cloud.firewall_controller is not None:
+            self.cloud.firewall_controller.applied_by_launch(spec)
         launched = time.monotonic()
         crashpoint("controller.launched_before_ready")
         if not wait_until(lambda: self.agent.ssh_ready(spec), SSH_READY_TIMEOUT):
@@ -246,6 +249,7 @@ class InstanceController(ResyncLoop):
             elastic = s.scalar(select(models.Address).where(models.Address.instance_id == instance_id))
             if new_state == "terminated":
                 volumes.release_on_termination(s, instance_id)
+                interfaces.release_on_termination(s, instance_id)
             if new_state == "terminated" and elastic is not None:
                 elastic.instance_id, elastic.association_id = None, None  # kept by the account
                 elastic = None

@@ -57,6 +57,16 @@ class NetworkController(ResyncLoop):
                 models.Instance.state.in_(LIVE), models.Instance.public_ip.is_not(None)))
             wanted = {i.public_ip: [i.private_ip, index[i.vpc_id]] for i in rows
                       if i.subnet_id in public and i.vpc_id in index}
+            # Elastic IPs on an interface's address (not its instance's primary one).
+            for address, eni, _inst in s.execute(
+                    select(models.Address, models.NetworkInterface, models.Instance)
+                    .join(models.NetworkInterface,
+                          models.NetworkInterface.eni_id == models.Address.eni_id)
+                    .join(models.Instance,
+                          models.Instance.instance_id == models.NetworkInterface.instance_id)
+                    .where(models.Instance.state.in_(LIVE))):
+                if eni.subnet_id in public and eni.vpc_id in index and address.private_ip:
+                    wanted[address.public_ip] = [address.private_ip, index[eni.vpc_id]]
             for lb in s.scalars(select(LoadBalancer).where(LoadBalancer.public_ip.is_not(None))):
                 if lb.subnet_id in public and lb.vpc_id in index:
                     wanted[lb.public_ip] = [lb.private_ip, index[lb.vpc_id]]

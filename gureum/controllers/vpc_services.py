@@ -22,7 +22,7 @@ from gureum.agent.contract import GuestDns, InstanceMetadata, VpcServices
 from gureum.controllers.loop import BURST_SECONDS, ResyncLoop
 from gureum.errors import AgentUnavailable
 from gureum.services.ec2 import dhcp_options as dhcp
-from gureum.services.ec2 import dns, imds, networks
+from gureum.services.ec2 import dns, imds, interfaces, networks
 from gureum.services.ec2.security_groups import LIVE_STATES
 from gureum.services.ec2.views import options_of
 from gureum.services.elbv2 import dns as lb_dns
@@ -68,13 +68,14 @@ def build(s: Session, cloud: Cloud, vpc_ids: set[str]) -> dict[str, VpcServices]
             if owner[tag.resource_id] == tag.account_id:
                 tags[tag.resource_id][tag.key] = tag.value
     lbs = list(s.scalars(select(LoadBalancer).where(LoadBalancer.vpc_id.in_(ids))))
+    attached = interfaces.of_instances(s, [inst.instance_id for inst in live])
     out = {}
     for vpc in vpcs:
         mine = [inst for inst in live if inst.vpc_id == vpc.vpc_id]
         instances: dict[str, InstanceMetadata] = {
             inst.private_ip: imds.instance_metadata(
                 inst, tags[inst.instance_id], region, vpc.cidr, subnets[inst.subnet_id],
-                cloud.identity)
+                cloud.identity, attached.get(inst.instance_id), subnets)
             for inst in mine if inst.subnet_id in subnets}
         records = dns.records(mine, region) + lb_dns.records(
             [lb for lb in lbs if lb.vpc_id == vpc.vpc_id])

@@ -18,6 +18,8 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
+    true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -213,6 +215,10 @@ class Address(Base):
     public_ip: Mapped[str] = mapped_column(String(15), unique=True)
     instance_id: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
     association_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    # The interface and private address it maps to (AssociateAddress NetworkInterfaceId,
+    # PrivateIpAddress); NULL with an instance: its primary interface's primary address.
+    eni_id: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
+    private_ip: Mapped[str | None] = mapped_column(String(15), nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 
@@ -279,6 +285,38 @@ class RouteTableAssociation(Base):
                                                 index=True)
     subnet_id: Mapped[str] = mapped_column(String(32), unique=True)
 
+
+
+class NetworkInterface(Base):
+    """An elastic network interface. Every instance has one at device index 0 (made and,
+    with DeleteOnTermination, deleted with it, id derived from the instance's); others are
+    made by CreateNetworkInterface and attached at index 1+. The instance row keeps its
+    primary interface's address and groups too (the host plumbing reads them there)."""
+
+    __tablename__ = "network_interfaces"
+    eni_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.account_id"), index=True)
+    vpc_id: Mapped[str] = mapped_column(String(32), index=True)
+    subnet_id: Mapped[str] = mapped_column(String(32), index=True)
+    availability_zone: Mapped[str] = mapped_column(String(32))
+    private_ip: Mapped[str] = mapped_column(String(15))
+    # Secondary private addresses, in the order they were assigned.
+    secondary_ips: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
+    security_group_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    description: Mapped[str] = mapped_column(String(255), default="", server_default="")
+    source_dest_check: Mapped[bool] = mapped_column(default=True, server_default=true())
+    mac_address: Mapped[str] = mapped_column(String(17))
+    # "available" or "in-use" (attached).
+    status: Mapped[str] = mapped_column(String(16), default="available")
+    instance_id: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
+    device_index: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    attachment_id: Mapped[str | None] = mapped_column(String(40), nullable=True, unique=True)
+    attach_time: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    delete_on_termination: Mapped[bool] = mapped_column(default=False, server_default=false())
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+    def addresses(self) -> list[str]:
+        return [self.private_ip, *self.secondary_ips]
 
 
 class LaunchTemplate(Base):

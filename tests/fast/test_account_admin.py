@@ -58,6 +58,11 @@ def populate(fast: FastCloud, name: str, image_id: str) -> tuple[str, dict[str, 
     ec2.create_image(InstanceId=inst, Name="doomed-image", NoReboot=True)
     eip = ec2.allocate_address(Domain="vpc")
     ec2.associate_address(AllocationId=eip["AllocationId"], InstanceId=inst)
+    # Interfaces: one attached to the instance (kept after it), one in the account's VPC.
+    kept = ec2.create_network_interface(SubnetId=subnet["SubnetId"], Groups=[web])[
+        "NetworkInterface"]["NetworkInterfaceId"]
+    ec2.attach_network_interface(NetworkInterfaceId=kept, InstanceId=inst, DeviceIndex=1)
+    ec2.create_network_interface(SubnetId=own_subnet)
     group = elb.create_target_group(Name="tg", Protocol="HTTP", Port=80,
                                     VpcId=subnet["VpcId"])["TargetGroups"][0]["TargetGroupArn"]
     elb.register_targets(TargetGroupArn=group, Targets=[{"Id": inst}])

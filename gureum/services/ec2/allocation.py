@@ -32,6 +32,11 @@ def free_private_ips(session: Session, vpc_id: str, subnet_cidr: str) -> Iterato
         models.Instance.state != "terminated", models.Instance.vpc_id == vpc_id)))
     used |= set(session.scalars(select(LoadBalancer.private_ip).where(
         LoadBalancer.vpc_id == vpc_id)))
+    for addresses in session.execute(select(
+            models.NetworkInterface.private_ip, models.NetworkInterface.secondary_ips).where(
+                models.NetworkInterface.vpc_id == vpc_id)):
+        used.add(addresses[0])
+        used.update(addresses[1] or [])
     net = ipaddress.ip_network(subnet_cidr)
     # AWS reserves network, +1 router, +2 DNS, +3 future, and broadcast.
     first, last = int(net.network_address) + 4, int(net.broadcast_address) - 1

@@ -361,3 +361,23 @@ class InvalidVpcPeeringConnectionIdMalformed(ApiError):
 
 class InvalidStateTransition(ApiError):
     code = "InvalidStateTransition"
+
+
+class InvalidNetworkInterfaceIDMalformed(ApiError):
+    code = "InvalidNetworkInterfaceID.Malformed"
+
+
+class InvalidNetworkInterfaceInUse(ApiError):
+    code = "InvalidNetworkInterface.InUse"
+
+
+class InvalidAttachmentIDNotFound(ApiError):
+    code = "InvalidAttachmentID.NotFound"
+
+
+class PrivateIpAddressLimitExceeded(ApiError):
+    code = "PrivateIpAddressLimitExceeded"
+
+
+class InsufficientFreeAddressesInSubnet(ApiError):
+    code = "InsufficientFreeAddressesInSubnet"

@@ -38,7 +38,10 @@ def identity_document(inst: models.Instance, region: str) -> bytes:
 
 
 def tree(inst: models.Instance, tags: dict[str, str], region: str, vpc_cidr: str,
-         subnet_cidr: str) -> Tree:
+         subnet_cidr: str, interfaces: list[models.NetworkInterface] | None = None,
+         subnets: dict[str, str] | None = None) -> Tree:
+    """`interfaces`: the instance's attached interface rows, each listed under
+    network/interfaces/macs (the primary one alone when not given)."""
     mac = mac_for(inst.private_ip)
     local_host = private_dns(inst.private_ip, region)
     public_host = public_dns(inst.public_ip, region)
@@ -58,6 +61,23 @@ def tree(inst: models.Instance, tags: dict[str, str], region: str, vpc_cidr: str
         "vpc-ipv4-cidr-block": vpc_cidr,
         "vpc-ipv4-cidr-blocks": vpc_cidr,
     }
+    macs: Tree = {mac: interface}
+    for eni in interfaces or []:
+        if eni.device_index == 0:  # the primary: its own id and every address
+            interface["interface-id"] = eni.eni_id
+            interface["local-ipv4s"] = "\n".join(eni.addresses())
+            continue
+        macs[eni.mac_address] = {
+            "device-number": str(eni.device_index), "interface-id": eni.eni_id,
+            "local-hostname": private_dns(eni.private_ip, region),
+            "local-ipv4s": "\n".join(eni.addresses()), "mac": eni.mac_address,
+            "owner-id": eni.account_id,
+            "security-group-ids": "\n".join(eni.security_group_ids),
+            "security-groups": "\n".join("default" for _ in eni.security_group_ids),
+            "subnet-id": eni.subnet_id,
+            "subnet-ipv4-cidr-block": (subnets or {}).get(eni.subnet_id, ""),
+            "vpc-id": eni.vpc_id, "vpc-ipv4-cidr-block": vpc_cidr,
+            "vpc-ipv4-cidr-blocks": vpc_cidr}
     meta: Tree = {
         "ami-id": inst.image_id,
         "ami-launch-index": str(inst.ami_launch_index),
@@ -71,7 +91,7 @@ def tree(inst: models.Instance, tags: dict[str, str], region: str, vpc_cidr: str
         "local-hostname": local_host,
         "local-ipv4": inst.private_ip,
         "mac": mac,
-        "network": {"interfaces": {"macs": {mac: interface}}},
+        "network": {"interfaces": {"macs": macs}},
         "placement": {"availability-zone": inst.availability_zone,
                       "availability-zone-id": f"{region}-az1", "region": region},
         "profile": "default-hvm",
@@ -92,7 +112,9 @@ def tree(inst: models.Instance, tags: dict[str, str], region: str, vpc_cidr: str
 
 
 def instance_metadata(inst: models.Instance, tags: dict[str, str], region: str, vpc_cidr: str,
-                      subnet_cidr: str, signer: IdentitySigner) -> InstanceMetadata:
+                      subnet_cidr: str, signer: IdentitySigner,
+                      interfaces: list[models.NetworkInterface] | None = None,
+                      subnets: dict[str, str] | None = None) -> InstanceMetadata:
     """Everything the host's metadata service answers this instance, as data."""
     opts = options_of(inst)
     document = identity_document(inst, region)
@@ -101,7 +123,7 @@ def instance_metadata(inst: models.Instance, tags: dict[str, str], region: str, 
         instance_id=inst.instance_id, http_tokens=opts["HttpTokens"],
         hop_limit=int(opts["HttpPutResponseHopLimit"]),
         endpoint_enabled=opts["HttpEndpoint"] == "enabled",
-        tree=tree(inst, tags, region, vpc_cidr, subnet_cidr),
+        tree=tree(inst, tags, region, vpc_cidr, subnet_cidr, interfaces, subnets),
         identity=IdentityDocument(document.decode(), signature, pkcs7),
         user_data=inst.user_data or None,
         key_name=inst.key_name if inst.key_name and inst.authorized_key else None)

@@ -14,6 +14,9 @@ class InstanceType:
     vcpus: int
     memory_mib: int
     burstable: bool
+    # AWS's interface limits: network interfaces, IPv4 addresses on each.
+    max_interfaces: int = 2
+    addresses_per_interface: int = 2
 
     @property
     def limits(self) -> Limits:
@@ -34,9 +37,22 @@ FAMILIES = {"t2": _BURSTABLE_T2, "t3": _BURSTABLE_T3, "t3a": _BURSTABLE_T3,
             **{f: _COMPUTE for f in ("c5", "c6i", "c7i")},
             **{f: _MEMORY for f in ("r5", "r6i", "r7i")}}
 
+# (interfaces, IPv4 addresses per interface) by size, as AWS lists them for these families.
+_INTERFACES = {"nano": (2, 2), "micro": (2, 2), "small": (3, 4), "medium": (3, 6),
+               "large": (3, 12), "xlarge": (4, 15), "2xlarge": (4, 15), "4xlarge": (8, 30)}
+_INTERFACES_T2 = {**_INTERFACES, "xlarge": (3, 15), "2xlarge": (3, 15)}
+_INTERFACES_NITRO = {**_INTERFACES, "large": (3, 10)}
+
+
+def _interfaces(family: str, size: str) -> tuple[int, int]:
+    table = _INTERFACES_T2 if family == "t2" else _INTERFACES if family.startswith("t") \
+        else _INTERFACES_NITRO
+    return table[size]
+
+
 CATALOGUE: dict[str, InstanceType] = {
     f"{family}.{size}": InstanceType(f"{family}.{size}", vcpus, int(gib * 1024),
-                                     family.startswith("t"))
+                                     family.startswith("t"), *_interfaces(family, size))
     for family, sizes in FAMILIES.items() for size, vcpus, gib in sizes}
 DEFAULT = "t3.micro"
 

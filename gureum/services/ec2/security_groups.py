@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from gureum.agent.contract import InterfaceFirewall
 from gureum.agent.firewall import Firewall, FirewallRule
 from gureum.services.ec2 import exceptions as exc
 from gureum.services.ec2 import ids
@@ -227,31 +228,47 @@ def permissions_view(rules: list[models.SecurityGroupRule]) -> list[dict[str, An
 
 def firewalls(session: Session, only: set[str] | None = None) -> dict[str, Firewall]:
     """The firewall of every live network interface: instances keyed by instance id,
-    load balancers by `lb-<id>`. A group's members are both kinds. `only`: just those keys
-    (one launch need not build the firewall of every instance on the host)."""
+    load balancers by `lb-<id>`. A group's members are both kinds, with every address of
+    an instance's interfaces. An instance's attached interfaces (device index 1+) have
+    their own groups: the instance's firewall holds one rule set per interface. `only`:
+    just those keys (one launch need not build the firewall of every instance)."""
     from gureum.services.ec2 import prefix_lists
     from gureum.store.elbv2_models import LoadBalancer
 
     resolvers = {v.vpc_id: str(ipaddress.ip_network(v.cidr)[2])
                  for v in session.scalars(select(models.Vpc))}
+    live = list(session.scalars(select(models.Instance).where(
+        models.Instance.state.in_(LIVE_STATES))))
+    live_ids = {inst.instance_id for inst in live}
+    extra: dict[str, list[models.NetworkInterface]] = {}
+    members: dict[str, list[str]] = {}
+    for eni in session.scalars(select(models.NetworkInterface).where(
+            models.NetworkInterface.instance_id.is_not(None)).order_by(
+                models.NetworkInterface.device_index)):
+        if eni.instance_id not in live_ids:
+            continue
+        if eni.device_index:
+            extra.setdefault(eni.instance_id or "", []).append(eni)
+        for group in eni.security_group_ids:
+            members.setdefault(group, []).extend(eni.addresses())
     interfaces = [(inst.instance_id, inst.vpc_id, inst.private_ip, inst.security_group_ids)
-                  for inst in session.scalars(select(models.Instance).where(
-                      models.Instance.state.in_(LIVE_STATES)))]
-    interfaces += [(f"lb-{lb.lb_id}", lb.vpc_id, lb.private_ip, lb.security_group_ids)
-                   for lb in session.scalars(select(LoadBalancer))]
+                  for inst in live]
+    lbs = [(f"lb-{lb.lb_id}", lb.vpc_id, lb.private_ip, lb.security_group_ids)
+           for lb in session.scalars(select(LoadBalancer))]
+    interfaces += lbs
     rules = list(session.scalars(select(models.SecurityGroupRule)))
     listed = prefix_lists.current_cidrs(session) if any(r.prefix_list_id for r in rules) else {}
-    members: dict[str, list[str]] = {}
-    for _, _, address, groups in interfaces:
-        for group in groups:
-            members.setdefault(group, []).append(address)
+    with_rows = {e.instance_id for e in session.scalars(select(models.NetworkInterface).where(
+        models.NetworkInterface.instance_id.in_(live_ids)))}
+    for key, _, address, groups in interfaces:
+        if key not in with_rows:  # load balancers (and instances without interface rows)
+            for group in groups:
+                members.setdefault(group, []).append(address)
     by_group: dict[str, list[models.SecurityGroupRule]] = {}
     for rule in rules:
         by_group.setdefault(rule.group_id, []).append(rule)
-    out = {}
-    for key, vpc_id, _, groups in interfaces:
-        if only is not None and key not in only:
-            continue
+
+    def rule_sets(groups: list[str]) -> tuple[tuple[FirewallRule, ...], tuple[FirewallRule, ...]]:
         ingress, egress = [], []
         for group in groups:
             for rule in by_group.get(group, []):
@@ -260,5 +277,14 @@ def firewalls(session: Session, only: set[str] | None = None) -> dict[str, Firew
                          else tuple(members.get(rule.ref_group_id or "", [])))
                 fw_rule = FirewallRule(rule.protocol, rule.from_port, rule.to_port, peers)
                 (egress if rule.is_egress else ingress).append(fw_rule)
-        out[key] = Firewall(tuple(ingress), tuple(egress), resolvers.get(vpc_id))
+        return tuple(ingress), tuple(egress)
+
+    out = {}
+    for key, vpc_id, _, groups in interfaces:
+        if only is not None and key not in only:
+            continue
+        ingress, egress = rule_sets(groups)
+        per_interface = tuple(InterfaceFirewall(f"eth{e.device_index}", *rule_sets(
+            e.security_group_ids)) for e in extra.get(key, []))
+        out[key] = Firewall(ingress, egress, resolvers.get(vpc_id), per_interface)
     return out

@@ -51,7 +51,8 @@ def volume_id(instance_id: str) -> str:
 
 def instance(inst: models.Instance, tags: dict[str, str], region: str,
              group_names: dict[str, str] | None = None, dns_hostnames: bool = True,
-             block_devices: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+             block_devices: list[dict[str, Any]] | None = None,
+             interfaces: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """`dns_hostnames`: the VPC's enableDnsHostnames; without it, as on AWS, no public DNS
     name. `block_devices`: its volumes (services/ec2/volumes.mappings); the root disk
     alone when not given."""
@@ -106,7 +107,7 @@ def instance(inst: models.Instance, tags: dict[str, str], region: str,
                 "Ebs": {"VolumeId": volume_id(inst.instance_id), "Status": "attached",
                         "AttachTime": inst.launch_time, "DeleteOnTermination": True},
             }],
-            "NetworkInterfaces": [_interface(inst, groups, region, dns_hostnames)],
+            "NetworkInterfaces": interfaces or [_interface(inst, groups, region, dns_hostnames)],
         })
     if inst.public_ip:
         out["PublicIpAddress"] = inst.public_ip

@@ -12,6 +12,7 @@ from gureum.services.ec2.handlers import (  # noqa: F401
     launch_templates,
     lifecycle,
     metadata,
+    network_interfaces,
     peering,
     prefix_lists,
     regions,

@@ -8,9 +8,9 @@ from typing import Any
 from sqlalchemy import select
 
 from gureum.api.dispatch import RequestContext, action
-from gureum.services.ec2 import allocation, filters, ids
+from gureum.services.ec2 import allocation, filters, ids, interfaces
 from gureum.services.ec2 import exceptions as exc
-from gureum.services.ec2.handlers import common
+from gureum.services.ec2.handlers import common, network_interfaces
 from gureum.services.ec2.views import tag_list
 from gureum.store import models
 
@@ -68,49 +68,96 @@ def allocate_address(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
 
 @action("ec2", "AssociateAddress")
 def associate_address(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
-    if not p.get("InstanceId"):
-        raise exc.MissingParameter("The request must contain the parameter InstanceId")
+    if not p.get("InstanceId") and not p.get("NetworkInterfaceId"):
+        raise exc.MissingParameter(
+            "The request must contain the parameter InstanceId or NetworkInterfaceId")
+    if p.get("InstanceId") and p.get("NetworkInterfaceId"):
+        raise exc.InvalidParameterCombination(
+            "Only one of InstanceId and NetworkInterfaceId may be given")
     with ctx.cloud.store.write() as s:
         address = _find(s, ctx.account_id, p.get("AllocationId"), p.get("PublicIp"))
-        inst = common.instances_by_id(s, ctx.account_id, [p["InstanceId"]])[0]
-        if inst.state not in ("pending", "running", "stopped", "stopping"):
-            raise exc.IncorrectInstanceState(
-                f"The instance '{inst.instance_id}' is not in a valid state for this operation.")
-        if address.instance_id == inst.instance_id:
+        eni, inst = _target(ctx, s, p)
+        private_ip = p.get("PrivateIpAddress") or (eni.private_ip if eni else inst.private_ip)
+        if eni is not None and private_ip not in eni.addresses():
+            raise exc.InvalidParameterValue(
+                f"The private IP address {private_ip[:64]} is not assigned to the network "
+                f"interface {eni.eni_id}")
+        # The primary address of an instance's primary interface is the instance's public
+        # address (kept on the instance); any other address maps through the interface.
+        instance_level = inst is not None and private_ip == inst.private_ip and (
+            eni is None or eni.device_index == 0)
+        if instance_level and address.instance_id == inst.instance_id:
             return {"AssociationId": address.association_id}
-        if address.instance_id and not p.get("AllowReassociation"):
+        if not instance_level and (address.eni_id, address.private_ip) == (
+                eni.eni_id, private_ip):
+            return {"AssociationId": address.association_id}
+        if address.association_id and not p.get("AllowReassociation"):
             raise exc.ResourceAlreadyAssociated(
                 f"resource {address.allocation_id} is already associated with associate-id "
                 f"{address.association_id}")
+        vpc_id = inst.vpc_id if inst is not None else eni.vpc_id
         if s.scalar(select(models.InternetGateway).where(
-                models.InternetGateway.vpc_id == inst.vpc_id)) is None:
-            raise exc.GatewayNotAttached(
-                f"Network {inst.vpc_id} is not attached to any internet gateway")
-        moved = False
-        if address.instance_id:  # taken from its previous instance, which gets a fresh address
-            previous = s.get(models.Instance, address.instance_id)
-            if previous is not None and previous.state in ("pending", "running") \
-                    and previous.assign_public_ip:
-                fresh = next(allocation.free_public_ips(s, ctx.cloud.config.public_pool), None)
-                previous.public_ip = fresh
-                moved = True
-            elif previous is not None:
-                previous.public_ip = None
-        for other in s.scalars(select(models.Address).where(
-                models.Address.instance_id == inst.instance_id)):
-            other.instance_id, other.association_id = None, None  # one EIP per instance
-        inst.public_ip = address.public_ip
-        address.instance_id = inst.instance_id
+                models.InternetGateway.vpc_id == vpc_id)) is None:
+            raise exc.GatewayNotAttached(f"Network {vpc_id} is not attached to any internet gateway")
+        moved = _release(ctx, s, address)
         address.association_id = ids.new("eipassoc")
-        running = inst.state in ("pending", "running")
+        running = inst is not None and inst.state in ("pending", "running")
+        if instance_level:
+            for other in s.scalars(select(models.Address).where(
+                    models.Address.instance_id == inst.instance_id)):
+                if other is not address:  # one EIP per address
+                    other.instance_id, other.association_id = None, None
+            inst.public_ip = address.public_ip
+            address.instance_id = inst.instance_id
+        else:
+            for other in s.scalars(select(models.Address).where(
+                    models.Address.eni_id == eni.eni_id,
+                    models.Address.private_ip == private_ip)):
+                if other is not address:
+                    other.eni_id, other.private_ip, other.association_id = None, None, None
+            address.eni_id, address.private_ip = eni.eni_id, private_ip
         association = address.association_id
     if running or moved:
         _remap(ctx)
     return {"AssociationId": association}
 
 
+def _target(ctx: RequestContext, s: Any, p: dict[str, Any]
+            ) -> tuple[models.NetworkInterface | None, models.Instance | None]:
+    """(the interface, the instance it is attached to) an association names."""
+    if p.get("NetworkInterfaceId"):
+        eni = network_interfaces.own_interface(ctx, s, p["NetworkInterfaceId"])
+        inst = s.get(models.Instance, eni.instance_id) if eni.instance_id else None
+        return eni, inst
+    inst = common.instances_by_id(s, ctx.account_id, [p["InstanceId"]])[0]
+    if inst.state not in ("pending", "running", "stopped", "stopping"):
+        raise exc.IncorrectInstanceState(
+            f"The instance '{inst.instance_id}' is not in a valid state for this operation.")
+    return interfaces.primary_of(s, inst.instance_id), inst
+
+
+def _release(ctx: RequestContext, s: Any, address: models.Address) -> bool:
+    """Undo the address's current association; whether a running instance lost its
+    public address (it gets a fresh one, as on EC2, and the host map must follow)."""
+    moved = False
+    if address.instance_id:
+        previous = s.get(models.Instance, address.instance_id)
+        if previous is not None and previous.state in ("pending", "running") \
+                and previous.assign_public_ip:
+            previous.public_ip = next(allocation.free_public_ips(s, ctx.cloud.config.public_pool),
+                                      None)
+            moved = True
+        elif previous is not None:
+            previous.public_ip = None
+    moved = moved or address.eni_id is not None
+    address.instance_id, address.association_id = None, None
+    address.eni_id, address.private_ip = None, None
+    return moved
+
+
 @action("ec2", "DisassociateAddress")
 def disassociate_address(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
+    running = False
     with ctx.cloud.store.write() as s:
         if p.get("AssociationId"):
             address = s.scalar(select(models.Address).where(
@@ -121,7 +168,12 @@ def disassociate_address(ctx: RequestContext, p: dict[str, Any]) -> dict[str, An
                     f"The association ID '{p['AssociationId'][:64]}' does not exist")
         else:
             address = _find(s, ctx.account_id, None, p.get("PublicIp"))
+        if address.eni_id:  # mapped to an interface's address: only the map changes
+            address.eni_id, address.private_ip, address.association_id = None, None, None
+            running = True
         if not address.instance_id:
+            if running:
+                _remap(ctx)
             return {}
         inst = s.get(models.Instance, address.instance_id)
         address.instance_id, address.association_id = None, None
@@ -140,7 +192,7 @@ def disassociate_address(ctx: RequestContext, p: dict[str, Any]) -> dict[str, An
 def release_address(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
     with ctx.cloud.store.write() as s:
         address = _find(s, ctx.account_id, p.get("AllocationId"), p.get("PublicIp"))
-        if address.instance_id:
+        if address.instance_id or address.eni_id:
             raise exc.InvalidIPAddressInUse(f"Address {address.public_ip} is in use.")
         common.delete_with_tags(s, address)
     return {}
@@ -158,8 +210,16 @@ def describe_addresses(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]
             _find(s, ctx.account_id, allocation_id, None)
         for public_ip in p.get("PublicIps") or []:
             _find(s, ctx.account_id, None, public_ip)
+        enis = {e.eni_id: e for e in s.scalars(select(models.NetworkInterface).where(
+            models.NetworkInterface.eni_id.in_([r.eni_id for r in rows if r.eni_id])))}
         instances = {i.instance_id: i for i in s.scalars(select(models.Instance).where(
-            models.Instance.instance_id.in_([r.instance_id for r in rows if r.instance_id])))}
+            models.Instance.instance_id.in_(
+                [r.instance_id for r in rows if r.instance_id]
+                + [e.instance_id for e in enis.values() if e.instance_id])))}
+        primaries = {e.instance_id: e.eni_id for e in s.scalars(
+            select(models.NetworkInterface).where(
+                models.NetworkInterface.instance_id.in_(list(instances)),
+                models.NetworkInterface.device_index == 0))}
         tags = common.tags_of(s, ctx.account_id, [r.allocation_id for r in rows])
     out = []
     for row in rows:
@@ -167,11 +227,13 @@ def describe_addresses(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]
             continue
         if p.get("PublicIps") and row.public_ip not in p["PublicIps"]:
             continue
-        inst = instances.get(row.instance_id or "")
-        eni = ids.derived("eni", inst.instance_id) if inst else None
+        on_eni = enis.get(row.eni_id or "")
+        inst = instances.get(row.instance_id or (on_eni.instance_id if on_eni else None) or "")
+        eni = on_eni.eni_id if on_eni else primaries.get(inst.instance_id) if inst else None
+        private_ip = row.private_ip if on_eni else inst.private_ip if inst else None
         fields = {"allocation-id": row.allocation_id, "association-id": row.association_id,
-                  "domain": "vpc", "instance-id": row.instance_id, "public-ip": row.public_ip,
-                  "private-ip-address": inst.private_ip if inst else None,
+                  "domain": "vpc", "instance-id": inst.instance_id if inst else None,
+                  "public-ip": row.public_ip, "private-ip-address": private_ip,
                   "network-interface-id": eni}
         if not filters.match(flt, fields, tags[row.allocation_id]):
             continue
@@ -179,9 +241,10 @@ def describe_addresses(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]
                                 "Domain": "vpc", "PublicIpv4Pool": "gureum",
                                 "NetworkBorderGroup": ctx.cloud.config.region,
                                 "Tags": tag_list(tags[row.allocation_id]) or None}
-        if inst is not None:
-            item.update({"InstanceId": inst.instance_id, "AssociationId": row.association_id,
-                         "NetworkInterfaceId": eni, "NetworkInterfaceOwnerId": inst.account_id,
-                         "PrivateIpAddress": inst.private_ip})
+        if row.association_id is not None:
+            item.update({"InstanceId": inst.instance_id if inst else None,
+                         "AssociationId": row.association_id,
+                         "NetworkInterfaceId": eni, "NetworkInterfaceOwnerId": row.account_id,
+                         "PrivateIpAddress": private_ip})
         out.append(item)
     return {"Addresses": out}

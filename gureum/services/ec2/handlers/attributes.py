@@ -7,8 +7,8 @@ from typing import Any
 
 from gureum.api.dispatch import RequestContext, action
 from gureum.services.ec2 import exceptions as exc
+from gureum.services.ec2 import interfaces, volumes
 from gureum.services.ec2 import security_groups as sg
-from gureum.services.ec2 import volumes
 from gureum.services.ec2.handlers import common
 from gureum.services.ec2.handlers.instances import USER_DATA_LIMIT, check_capacity
 from gureum.services.ec2.instance_types import CATALOGUE
@@ -188,4 +188,7 @@ def modify_instance_attribute(ctx: RequestContext, p: dict[str, Any]) -> dict[st
                 raise exc.IncorrectInstanceState(
                     f"The instance '{inst.instance_id}' is not in a state from which its groups can be changed.")
             inst.security_group_ids = list(dict.fromkeys(groups))
+            primary = interfaces.primary_of(s, inst.instance_id)
+            if primary is not None:
+                primary.security_group_ids = list(inst.security_group_ids)
     return {}

@@ -13,10 +13,10 @@ from sqlalchemy import func, select
 
 from gureum.agent.network import mac_for
 from gureum.api.dispatch import RequestContext, action
-from gureum.services.ec2 import allocation, filters, ids, images, networks, volumes
+from gureum.services.ec2 import allocation, filters, ids, images, interfaces, networks, volumes
 from gureum.services.ec2 import exceptions as exc
 from gureum.services.ec2 import security_groups as sg
-from gureum.services.ec2.handlers import common, launch_templates
+from gureum.services.ec2.handlers import common, launch_templates, network_interfaces
 from gureum.services.ec2.handlers.metadata import validate_options
 from gureum.services.ec2.instance_types import CATALOGUE, DEFAULT, fits
 from gureum.services.ec2.views import (
@@ -184,14 +184,12 @@ def run_instances(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
     if instance_type not in CATALOGUE:
         raise exc.InvalidParameterValue(f"Invalid value '{instance_type}' for InstanceType.")
     check_capacity(cloud.config, instance_type)
-    interfaces = p.get("NetworkInterfaces") or []
-    if interfaces and (p.get("SecurityGroupIds") or p.get("SecurityGroups") or p.get("SubnetId")):
+    nic_specs = p.get("NetworkInterfaces") or []
+    if nic_specs and (p.get("SecurityGroupIds") or p.get("SecurityGroups") or p.get("SubnetId")):
         raise exc.InvalidParameterCombination(
             "Network interfaces and an instance-level subnet ID or security groups may not be "
             "specified on the same request")
-    if len(interfaces) > 1 or any(i.get("DeviceIndex", 0) != 0 for i in interfaces):
-        raise exc.UnsupportedOperation("Only one network interface, at device index 0, is supported")
-    primary = interfaces[0] if interfaces else {}
+    primary, extras = network_interfaces.launch_specs(nic_specs, max_count, instance_type)
     subnet_id = p.get("SubnetId") or primary.get("SubnetId")
     root_mapping = _root_mapping(p)
     data_mappings, suppressed = _data_mappings(p)
@@ -225,6 +223,10 @@ def run_instances(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
             raise exc.InvalidBlockDeviceMapping(
                 f"Volume of size {volume_gib}GB is smaller than snapshot of image "
                 f"'{image_id}', expect size >= {image.root_size_gib}GB")
+        existing = network_interfaces.existing_for_launch(ctx, s, primary["NetworkInterfaceId"]) \
+            if primary.get("NetworkInterfaceId") else None
+        if existing is not None:  # the instance's subnet, address and groups are its
+            subnet_id = existing.subnet_id
         subnet = s.get(models.Subnet, subnet_id or cloud.default_subnet_id(account))
         if subnet is None or subnet.account_id != account:
             raise exc.InvalidSubnetIDNotFound(f"The subnet ID '{subnet_id}' does not exist")
@@ -243,6 +245,8 @@ def run_instances(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
         assert vpc is not None
         groups = list(dict.fromkeys(g.group_id for g in found)) or [
             networks.default_group_id(account, vpc.vpc_id, vpc.is_default)]
+        if existing is not None:
+            groups = list(existing.security_group_ids)
         key = None
         if p.get("KeyName"):
             key = s.scalar(select(models.KeyPair).where(models.KeyPair.account_id == account,
@@ -265,9 +269,20 @@ def run_instances(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
                                          client_token=token, request_hash=request_hash)
         s.add(reservation)
         s.flush()
+        # Addresses asked for (or drawn for secondaries) are taken as each instance is
+        # made: draw each primary address afresh then.
+        drawn_afresh = bool(extras) or bool(primary.get("PrivateIpAddresses")) or \
+            bool(primary.get("SecondaryPrivateIpAddressCount"))
         for index in range(count):
             try:
-                slot, private_ip = next(slots), next(private_ips)
+                slot = next(slots)
+                if existing is not None:
+                    private_ip = existing.private_ip
+                elif primary.get("PrivateIpAddress") or drawn_afresh:
+                    s.flush()
+                    private_ip = network_interfaces.claim_primary(s, subnet, primary)
+                else:
+                    private_ip = next(private_ips)
                 public_ip = next(public_ips) if wants_public else None
             except StopIteration:
                 if index >= min_count:
@@ -288,6 +303,17 @@ def run_instances(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
             )
             s.add(inst)
             s.flush()
+            if existing is not None:
+                network_interfaces.attach(s, existing, inst, 0,
+                                          primary.get("DeleteOnTermination", False),
+                                          primary=True)
+            else:
+                eni = interfaces.primary_for(inst, primary.get("Description") or "")
+                eni.delete_on_termination = primary.get("DeleteOnTermination", True)
+                s.add(eni)
+                s.flush()
+                network_interfaces.add_secondaries(s, subnet, eni, primary)
+            network_interfaces.launch_extras(ctx, s, inst, extras)
             s.add(volumes.root_volume(inst, volume_gib,
                                       root_mapping.get("DeleteOnTermination", True),
                                       root_mapping.get("VolumeType", "gp3")))
@@ -306,13 +332,25 @@ def _reservation(ctx: RequestContext, s: Any, reservation_id: str) -> dict[str, 
     names = common.group_names(s, ctx.account_id)
     hostless = common.vpcs_without_hostnames(s, ctx.account_id)
     devices = block_devices(s, instances)
+    nics = interface_views(s, instances, region, names, hostless)
     return {
         "ReservationId": reservation_id, "OwnerId": ctx.account_id,
         "Groups": [],
         "Instances": [instance_view(i, tags[i.instance_id], region, names,
-                                    i.vpc_id not in hostless, devices[i.instance_id])
-                      for i in instances],
+                                    i.vpc_id not in hostless, devices[i.instance_id],
+                                    nics[i.instance_id]) for i in instances],
     }
+
+
+def interface_views(s: Any, instances: list[models.Instance], region: str,
+                    names: dict[str, str], hostless: set[str]) -> dict[str, list[dict[str, Any]] | None]:
+    """Each instance's NetworkInterfaces from its interface rows (None: it has none, an
+    instance terminated before they existed)."""
+    attached = interfaces.of_instances(s, [i.instance_id for i in instances])
+    public = interfaces.public_addresses(s, [e for enis in attached.values() for e in enis])
+    return {i.instance_id: [interfaces.view(e, region, names, public, i.vpc_id not in hostless,
+                                            for_instance=True)
+                            for e in attached[i.instance_id]] or None for i in instances}
 
 
 def block_devices(s: Any, instances: list[models.Instance]) -> dict[str, list[dict[str, Any]]]:
@@ -322,9 +360,11 @@ def block_devices(s: Any, instances: list[models.Instance]) -> dict[str, list[di
     return {i.instance_id: volumes.mappings(i, rows[i.instance_id] or None) for i in instances}
 
 
-def _filter_fields(inst: models.Instance, region: str, names: dict[str, str]) -> dict[str, Any]:
+def _filter_fields(inst: models.Instance, region: str, names: dict[str, str],
+                   enis: list[models.NetworkInterface] | None = None) -> dict[str, Any]:
     """What each DescribeInstances filter sees of an instance: the values its view
-    reports (other documented filters match nothing: attributes these instances lack)."""
+    reports (other documented filters match nothing: attributes these instances lack).
+    `enis`: its attached interfaces; `network-interface.*` filters see each of them."""
     eni = ids.derived("eni", inst.instance_id)
     private_name = private_dns(inst.private_ip, region)
     public_name = public_dns(inst.public_ip, region) or None
@@ -374,9 +414,29 @@ def _filter_fields(inst: models.Instance, region: str, names: dict[str, str]) ->
         "network-interface.attachment.instance-id": inst.instance_id,
         "network-interface.status": "in-use", "network-interface.source-dest-check": True,
         "network-interface.mac-address": mac_for(inst.private_ip),
+    } | (_interface_fields(enis, names) if enis else {})
+
+
+def _interface_fields(enis: list[models.NetworkInterface], names: dict[str, str]
+                      ) -> dict[str, Any]:
+    """The `network-interface.*` filter values of every attached interface."""
+    groups = [g for e in enis for g in e.security_group_ids]
+    return {
+        "network-interface.network-interface-id": [e.eni_id for e in enis],
+        "network-interface.addresses.private-ip-address": [a for e in enis for a in e.addresses()],
+        "network-interface.private-ip-address": [e.private_ip for e in enis],
+        "network-interface.subnet-id": [e.subnet_id for e in enis],
+        "network-interface.group-id": groups,
+        "network-interface.group-name": [names.get(g, "") for g in groups],
+        "network-interface.attachment.device-index": [e.device_index for e in enis],
+        "network-interface.attachment.attachment-id": [e.attachment_id for e in enis],
+        "network-interface.description": [e.description for e in enis],
+        "network-interface.source-dest-check": [e.source_dest_check for e in enis],
+        "network-interface.mac-address": [e.mac_address for e in enis],
     }
 
-def _select(ctx: RequestContext, p: dict[str, Any]) -> tuple[list[models.Instance], dict, dict, set[str], dict]:
+def _select(ctx: RequestContext, p: dict[str, Any]) -> tuple[list[models.Instance], dict, dict,
+                                                              set[str], dict, dict]:
     instance_ids = p.get("InstanceIds") or []
     if instance_ids and p.get("MaxResults") is not None:
         raise exc.InvalidParameterCombination(
@@ -395,15 +455,18 @@ def _select(ctx: RequestContext, p: dict[str, Any]) -> tuple[list[models.Instanc
         names = common.group_names(s, ctx.account_id)
         hostless = common.vpcs_without_hostnames(s, ctx.account_id)
         if flt:  # the filter fields cost more than the rest of a large answer's rows
-            rows = [i for i in rows if filters.match(flt, _filter_fields(i, region, names),
-                                                     tags[i.instance_id])]
+            attached = interfaces.of_instances(s, [i.instance_id for i in rows]) if any(
+                name.startswith("network-interface.") for name, _ in flt) else {}
+            rows = [i for i in rows if filters.match(flt, _filter_fields(
+                i, region, names, attached.get(i.instance_id)), tags[i.instance_id])]
         devices = block_devices(s, rows)
-    return rows, tags, names, hostless, devices
+        nics = interface_views(s, rows, region, names, hostless)
+    return rows, tags, names, hostless, devices, nics
 
 
 @action("ec2", "DescribeInstances")
 def describe_instances(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
-    rows, tags, names, hostless, devices = _select(ctx, p)
+    rows, tags, names, hostless, devices, nics = _select(ctx, p)
     chunk, token = common.page(rows, p.get("MaxResults"), p.get("NextToken"))
     region = ctx.cloud.config.region
     reservations: dict[str, dict[str, Any]] = {}
@@ -413,7 +476,7 @@ def describe_instances(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]
             "Instances": []})
         res["Instances"].append(instance_view(inst, tags[inst.instance_id], region, names,
                                               inst.vpc_id not in hostless,
-                                              devices[inst.instance_id]))
+                                              devices[inst.instance_id], nics[inst.instance_id]))
     return {"Reservations": list(reservations.values()), "NextToken": token}
 
 
@@ -434,7 +497,7 @@ def describe_instance_status(ctx: RequestContext, p: dict[str, Any]) -> dict[str
         "availability-zone", "instance-state-name", "instance-state-code",
         "instance-status.status", "system-status.status", "instance-status.reachability",
         "system-status.reachability"})
-    rows, _, _, _, _ = _select(ctx, {k: v for k, v in p.items() if k in ("InstanceIds",)})
+    rows, _, _, _, _, _ = _select(ctx, {k: v for k, v in p.items() if k in ("InstanceIds",)})
     out = []
     for inst in rows:
         if not include_all and inst.state != "running" and inst.attempts < models.IMPAIRED_AFTER:

@@ -116,6 +116,9 @@ def delete_security_group(ctx: RequestContext, p: dict[str, Any]) -> dict[str, A
         users = [i.instance_id for i in s.scalars(select(models.Instance).where(
             models.Instance.account_id == ctx.account_id, models.Instance.state != "terminated"))
             if group.group_id in i.security_group_ids]
+        users += [e.eni_id for e in s.scalars(select(models.NetworkInterface).where(
+            models.NetworkInterface.account_id == ctx.account_id))
+            if group.group_id in e.security_group_ids]
         users += [lb.name for lb in s.scalars(select(LoadBalancer).where(
             LoadBalancer.account_id == ctx.account_id)) if group.group_id in lb.security_group_ids]
         if users:

@@ -16,6 +16,7 @@ from gureum.services.ec2.handlers import (
     addresses,
     common,
     dhcp_options,
+    network_interfaces,
     routing,
     snapshots,
     vpcs,
@@ -70,9 +71,7 @@ _CHECKS: dict[str, Callable[[RequestContext, Session, str], Any]] = {
     "eipalloc": lambda ctx, s, rid: addresses._find(s, ctx.account_id, rid, None),
     "vol": _volume,
     "snap": lambda ctx, s, rid: snapshots.own_snapshot(s, ctx.account_id, rid),
-    "eni": lambda ctx, s, rid: _instance_part(
-        ctx, s, rid, lambda iid: ids.derived("eni", iid),
-        exc.InvalidNetworkInterfaceIDNotFound(f"The networkInterface ID '{rid}' does not exist")),
+    "eni": lambda ctx, s, rid: network_interfaces.own_interface(ctx, s, rid),
 }
 
 

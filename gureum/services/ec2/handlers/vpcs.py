@@ -11,9 +11,8 @@ from sqlalchemy import delete, func, select
 from gureum.api.dispatch import RequestContext, action
 from gureum.services.ec2 import dhcp_options as dhcp
 from gureum.services.ec2 import exceptions as exc
-from gureum.services.ec2 import filters, ids, networks, peering
+from gureum.services.ec2 import ids, networks, peering
 from gureum.services.ec2.handlers import common
-from gureum.services.ec2.views import instance as instance_view
 from gureum.services.ec2.views import tag_list
 from gureum.store import models
 from gureum.store.elbv2_models import LoadBalancer
@@ -228,6 +227,8 @@ def delete_subnet(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
             raise exc.OperationNotPermitted("gureum keeps each account's default subnet")
         live = s.scalar(select(func.count()).select_from(models.Instance).where(
             models.Instance.subnet_id == subnet.subnet_id, models.Instance.state != "terminated"))
+        live = live or s.scalar(select(models.NetworkInterface.eni_id).where(
+            models.NetworkInterface.subnet_id == subnet.subnet_id).limit(1))
         live = live or any(subnet.subnet_id in lb.subnet_ids for lb in s.scalars(
             select(LoadBalancer).where(LoadBalancer.vpc_id == subnet.vpc_id)))
         if live:
@@ -237,38 +238,6 @@ def delete_subnet(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
             models.RouteTableAssociation.subnet_id == subnet.subnet_id))
         common.delete_with_tags(s, subnet)
     return {}
-
-
-@action("ec2", "DescribeNetworkInterfaces")
-def describe_network_interfaces(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
-    flt = filters.validate(p.get("Filters"), {"network-interface-id", "attachment.instance-id",
-                                              "private-ip-address", "subnet-id", "vpc-id",
-                                              "group-id", "status", "addresses.private-ip-address"})
-    with ctx.cloud.store.read() as s:
-        rows = list(s.scalars(select(models.Instance).where(
-            models.Instance.account_id == ctx.account_id, models.Instance.state != "terminated")
-            .order_by(models.Instance.launch_time)))
-        names = common.group_names(s, ctx.account_id)
-        hostless = common.vpcs_without_hostnames(s, ctx.account_id)
-    out = []
-    for inst in rows:
-        eni = instance_view(inst, {}, ctx.cloud.config.region, names,
-                            inst.vpc_id not in hostless)["NetworkInterfaces"][0]
-        eni["AvailabilityZone"] = inst.availability_zone
-        eni["Attachment"]["InstanceId"] = inst.instance_id
-        eni["Attachment"]["InstanceOwnerId"] = inst.account_id
-        eni["RequesterManaged"] = False
-        wanted = p.get("NetworkInterfaceIds")
-        if wanted and eni["NetworkInterfaceId"] not in wanted:
-            continue
-        fields = {"network-interface-id": eni["NetworkInterfaceId"],
-                  "attachment.instance-id": inst.instance_id, "private-ip-address": inst.private_ip,
-                  "addresses.private-ip-address": inst.private_ip, "subnet-id": inst.subnet_id,
-                  "vpc-id": inst.vpc_id, "group-id": inst.security_group_ids, "status": "in-use"}
-        if filters.match(flt, fields, {}):
-            out.append(eni)
-    chunk, token = common.page(out, p.get("MaxResults"), p.get("NextToken"))
-    return {"NetworkInterfaces": chunk, "NextToken": token}
 
 
 # Settings of IPv6 and Outposts subnets: gureum's subnets are IPv4 only, so turning one off
