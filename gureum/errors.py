@@ -37,6 +37,10 @@ class HostCommandFailed(HostError):
         super().__init__(f"{' '.join(self.cmd)} exited {returncode}: {self.stderr}")
 
 
+class NetnsMissing(HostError):
+    """An instance's network namespace is not on the host (the instance is gone)."""
+
+
 class MountFailed(HostError):
     """A mount made by a system call (not mount(8)) failed; the message names it."""
 

@@ -1,6 +1,7 @@
 """Ansible's amazon.aws modules against gureum, unchanged, with only the endpoint set: a VPC,
-subnet, gateway, route table, key, security group and one instance made (twice: the second
-run changes nothing), found by tag, reached over SSH, then terminated and deleted (twice)."""
+subnet, gateway, route table, key, security group, one instance and a second network
+interface attached to it made (twice: the second run changes nothing), found by tag,
+reached over SSH, then terminated and deleted (twice)."""
 
 from __future__ import annotations
 
@@ -48,20 +49,23 @@ def test_amazon_aws_playbook(server, ec2, image_id, tmp_path):  # noqa: ANN001
         return counts
 
     try:
-        assert playbook("create.yml", expect_changed=True)["changed"] == 7
+        assert playbook("create.yml", expect_changed=True)["changed"] == 8
         assert playbook("create.yml", expect_changed=False)["changed"] == 0
         found = ec2.describe_instances(Filters=[
             {"Name": "tag:project", "Values": [RUN]},
             {"Name": "instance-state-name", "Values": ["running"]}])["Reservations"]
         [instance] = [i for r in found for i in r["Instances"]]
         assert instance["KeyName"] == f"{RUN}-key"
+        assert sorted(n["Attachment"]["DeviceIndex"] for n in instance["NetworkInterfaces"]) == [0, 1]
         assert ssh(key, instance["PublicIpAddress"], "hostname").stdout.strip() == \
             "ip-" + instance["PrivateIpAddress"].replace(".", "-")
     finally:
         first = playbook("destroy.yml")
-    assert first["changed"] == 7
+    assert first["changed"] == 8
     assert playbook("destroy.yml")["changed"] == 0
     assert ec2.describe_vpcs(Filters=[{"Name": "tag:Name", "Values": [f"{RUN}-vpc"]}])["Vpcs"] == []
+    assert ec2.describe_network_interfaces(Filters=[
+        {"Name": "tag:Name", "Values": [f"{RUN}-eth1"]}])["NetworkInterfaces"] == []
     assert ec2.describe_key_pairs(Filters=[{"Name": "key-name", "Values": [f"{RUN}-key"]}])[
         "KeyPairs"] == []
     assert ec2.describe_instances(InstanceIds=[instance["InstanceId"]])["Reservations"][0][

@@ -11,6 +11,7 @@ from __future__ import annotations
 from gureum.agent import hostcmd, idmap
 from gureum.agent.contract import Firewall, FirewallRule
 from gureum.agent.network import DNS_ADDRESS, IMDS_ADDRESS, NETNS_DIR
+from gureum.errors import NetnsMissing
 
 ANY = "0.0.0.0/0"
 TABLE = "gureum_sg"
@@ -92,5 +93,8 @@ table inet {TABLE} {{
 
 def apply(netns: str, firewall: Firewall) -> None:
     # nft forked from a thread inside the netns: one process, not nsenter + nft.
-    ruleset = render(firewall)
-    idmap.in_netns(str(NETNS_DIR / netns), lambda: hostcmd.run(["nft", "-f", "-"], input=ruleset))
+    ruleset, path = render(firewall), NETNS_DIR / netns
+    try:
+        idmap.in_netns(str(path), lambda: hostcmd.run(["nft", "-f", "-"], input=ruleset))
+    except FileNotFoundError as err:
+        raise NetnsMissing(f"no network namespace {path}: the instance is not on this host") from err
