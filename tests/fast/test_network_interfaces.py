@@ -5,18 +5,11 @@ secondary addresses, delete."""
 
 from __future__ import annotations
 
-import botocore.exceptions
 import pytest
+from helpers import error_code as fails
 
 from gureum.testing import wait_for
 from gureum.testing_inprocess import FastCloud, wait_state
-
-
-def fails(call, **kwargs) -> str:  # noqa: ANN001, ANN003
-    with pytest.raises(botocore.exceptions.ClientError) as err:
-        call(**kwargs)
-    assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] < 500
-    return err.value.response["Error"]["Code"]
 
 
 @pytest.fixture

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import secrets
 
-import botocore.exceptions
 import pytest
+from helpers import error_code as fails
 
 from gureum.agent.contract import PeeringRoute, VpcNetwork
 from gureum.agent.wire import decode, encode
@@ -15,13 +15,6 @@ from gureum.testing import wait_for
 from gureum.testing_inprocess import FastCloud
 
 SOON = RESYNC_SECONDS / 2
-
-
-def fails(call, **kwargs) -> str:  # noqa: ANN001, ANN003
-    with pytest.raises(botocore.exceptions.ClientError) as err:
-        call(**kwargs)
-    assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] < 500
-    return err.value.response["Error"]["Code"]
 
 
 @pytest.fixture
