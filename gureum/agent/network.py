@@ -537,8 +537,13 @@ def plumb_instance(plan: NetworkPlan, vpc_id: str, instance_id: str, slot: int,
             run_in(ns, ["ip", "link", "del", "eth0"])
 
     def cable() -> None:  # from inside the router: one thread, the veth made on its bridge
-        hostcmd.run(["ip", "link", "add", veth, "up", "master", "br0", "type", "veth",
-                     "peer", "name", "eth0", "netns", ns])
+        # The router knows the instance's MAC at once (nud reachable: ARP takes over later).
+        # A packet that came before the instance (a client already knocking) left the
+        # router's entry INCOMPLETE, with the next ARP retry a second away; replacing it
+        # delivers what was queued at once.
+        hostcmd.run(["ip", "-batch", "-"], input=(
+            f"link add {veth} up master br0 type veth peer name eth0 netns {ns}\n"
+            f"neigh replace {private_ip} lladdr {mac_for(private_ip)} dev br0 nud reachable\n"))
         hostcmd.run(port_address_cmd(veth, private_ip))
 
     idmap.in_netns(str(NETNS_DIR / router), cable)
