@@ -1,0 +1,66 @@
+"""Which agent runs a host: the control plane's own for the control host (and for
+instances placed before hosts existed, whose `host_id` is empty), a `JoinedHostAgent`
+over TLS for every joined host."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select
+
+from gureum.agent.contract import AgentContract
+from gureum.agent.network import plan_for
+from gureum.errors import AgentUnavailable
+from gureum.hosts.remote import JoinedHostAgent
+from gureum.store.host_models import Host
+
+if TYPE_CHECKING:
+    from gureum.cloud import Cloud
+
+ROWS_FOR_SECONDS = 5.0  # a re-joined host's new certificate is picked up this soon
+
+
+class HostAgents:
+    def __init__(self, cloud: Cloud) -> None:
+        self.cloud = cloud
+        self._lock = threading.Lock()
+        self._rows: dict[str, tuple[bool, str | None, str | None, str | None]] = {}
+        self._read_at = 0.0
+        self._remote: dict[tuple[str, str, str], JoinedHostAgent] = {}
+
+    def _row(self, host_id: str) -> tuple[bool, str | None, str | None, str | None] | None:
+        with self._lock:
+            if host_id not in self._rows or time.monotonic() - self._read_at > ROWS_FOR_SECONDS:
+                with self.cloud.store.read() as s:
+                    self._rows = {h.host_id: (h.is_control, h.agent_url, h.cert_fingerprint,
+                                              h.agent_secret) for h in s.scalars(select(Host))}
+                self._read_at = time.monotonic()
+            return self._rows.get(host_id)
+
+    def get(self, host_id: str | None) -> AgentContract:
+        local = self.cloud.agent
+        if host_id is None:
+            assert local is not None
+            return local
+        row = self._row(host_id)
+        if row is None:
+            raise AgentUnavailable(f"host {host_id} is not registered")
+        is_control, url, fingerprint, secret = row
+        if is_control or not (url and fingerprint and secret):
+            assert local is not None
+            return local
+        key = (url, fingerprint, secret)
+        with self._lock:
+            agent = self._remote.get(key)
+            if agent is None:
+                agent = JoinedHostAgent(url, fingerprint, secret, self.cloud.ca.cert_path,
+                                        plan_for(self.cloud.config))
+                self._remote[key] = agent
+            return agent
+
+    def forget(self) -> None:
+        """Read the hosts again on the next call (a host joined, re-joined or left)."""
+        with self._lock:
+            self._read_at = 0.0
