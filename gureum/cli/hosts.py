@@ -75,5 +75,22 @@ def agent_join(cfg: Config, url: str, token_value: str, name: str, zone: str | N
     done.wait()
     logging.getLogger("gureum.agent").info("agent stopping")
     joined.stop()
+    _release_if_idle(agent)
     agent.close()
     return 0
+
+
+def _release_if_idle(agent) -> None:  # noqa: ANN001  (HostAgent)
+    """With no instance left on this host, its VPC routers and host network go too (as
+    `gureum up` does for the control host); instances keep theirs across a restart."""
+    from gureum.errors import HostError
+
+    try:
+        if agent.instances():
+            return
+        for vpc_id in agent.vpc_routers():
+            agent.remove_vpc(vpc_id)
+        agent.remove_host_network()
+        agent.remove_cgroup_parents()
+    except HostError as err:
+        logging.getLogger("gureum.agent").warning("host network left in place: %s", err)
