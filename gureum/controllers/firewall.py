@@ -32,12 +32,13 @@ class FirewallController(ResyncLoop):
         self.applied: dict[str, str] = {}
 
     def sync(self) -> None:
-        agent = self.cloud.agent
-        assert agent is not None
         with self.cloud.store.read() as s:
             wanted = sg.firewalls(s)
-            running = set(s.scalars(select(models.Instance.instance_id).where(
-                models.Instance.state == "running")))
+            # Each instance's firewall is written by the agent of the host it runs on.
+            placed = dict(s.execute(select(models.Instance.instance_id,
+                                           models.Instance.host_id).where(
+                models.Instance.state == "running")).all())
+            running = set(placed)
         for instance_id in list(self.applied):
             if instance_id not in running:
                 del self.applied[instance_id]
@@ -49,7 +50,7 @@ class FirewallController(ResyncLoop):
             if self.applied.get(instance_id) == digest:
                 continue
             try:
-                agent.apply_firewall(instance_id, firewall)
+                self.cloud.agent_for(placed[instance_id]).apply_firewall(instance_id, firewall)
                 self.applied[instance_id] = digest
             except Exception as err:  # a stopping instance loses its netns mid-way
                 log.warning("firewall of %s not applied: %s", instance_id, err)

@@ -27,17 +27,44 @@ class HostAgents:
         self.cloud = cloud
         self._lock = threading.Lock()
         self._rows: dict[str, tuple[bool, str | None, str | None, str | None]] = {}
+        self._states: dict[str, str] = {}
         self._read_at = 0.0
         self._remote: dict[tuple[str, str, str], JoinedHostAgent] = {}
 
+    def _refresh(self, wanted: str | None = None) -> None:
+        if (wanted is not None and wanted not in self._rows) or \
+                time.monotonic() - self._read_at > ROWS_FOR_SECONDS:
+            with self.cloud.store.read() as s:
+                hosts = list(s.scalars(select(Host)))
+            self._rows = {h.host_id: (h.is_control, h.agent_url, h.cert_fingerprint,
+                                      h.agent_secret) for h in hosts}
+            self._states = {h.host_id: h.state for h in hosts}
+            self._read_at = time.monotonic()
+
     def _row(self, host_id: str) -> tuple[bool, str | None, str | None, str | None] | None:
         with self._lock:
-            if host_id not in self._rows or time.monotonic() - self._read_at > ROWS_FOR_SECONDS:
-                with self.cloud.store.read() as s:
-                    self._rows = {h.host_id: (h.is_control, h.agent_url, h.cert_fingerprint,
-                                              h.agent_secret) for h in s.scalars(select(Host))}
-                self._read_at = time.monotonic()
+            self._refresh(host_id)
             return self._rows.get(host_id)
+
+    def key(self, host_id: str | None) -> str:
+        """The host an instance row names, as one key: rows placed before hosts existed
+        (no host id) are the control host's."""
+        return host_id or self.cloud.control_host_id or ""
+
+    def joined(self) -> list[str]:
+        """Joined hosts that are not lost: where routers, sweeps and pushes also go."""
+        with self._lock:
+            self._refresh()
+            return sorted(h for h, row in self._rows.items()
+                          if not row[0] and row[1] and self._states.get(h) != "lost")
+
+    def live(self) -> list[tuple[str, AgentContract]]:
+        """(host key, agent) of the control host, then of every joined host not lost."""
+        out: list[tuple[str, AgentContract]] = []
+        if self.cloud.agent is not None:
+            out.append((self.key(None), self.cloud.agent))
+        out += [(h, self.get(h)) for h in self.joined()]
+        return out
 
     def get(self, host_id: str | None) -> AgentContract:
         local = self.cloud.agent

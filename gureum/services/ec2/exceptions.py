@@ -361,3 +361,15 @@ class InvalidVpcPeeringConnectionIdMalformed(ApiError):
 
 class InvalidStateTransition(ApiError):
     code = "InvalidStateTransition"
+
+
+class InvalidPlacementGroupUnknown(ApiError):
+    code = "InvalidPlacementGroup.Unknown"
+
+
+class InvalidPlacementGroupDuplicate(ApiError):
+    code = "InvalidPlacementGroup.Duplicate"
+
+
+class InvalidPlacementGroupInUse(ApiError):
+    code = "InvalidPlacementGroup.InUse"

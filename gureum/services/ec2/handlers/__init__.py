@@ -13,6 +13,7 @@ from gureum.services.ec2.handlers import (  # noqa: F401
     lifecycle,
     metadata,
     peering,
+    placement_groups,
     prefix_lists,
     regions,
     routing,
