@@ -158,6 +158,9 @@ def test_a_wrong_token_is_refused_and_logged(cluster: Cluster, tmp_path: Path) -
     log = (cluster.server.data_dir / "gureum.log").read_text()
     assert re.search(rf"host join refused: wrong join token from {SECOND} \(name 'intruder'\)", log)
     assert "intruder" not in cluster.hosts()
+    intruder_prefix = Config(data_dir=intruder.data_dir).prefix
+    tables = sh("nsenter", f"--net=/run/netns/{cluster.second.ns}", "nft", "list", "tables").stdout
+    assert intruder_prefix not in tables  # a refused join leaves nothing on the host
 
 
 def test_a_forged_agent_at_the_hosts_address_is_refused(cluster: Cluster, tmp_path: Path) -> None:
@@ -190,3 +193,50 @@ def test_a_forged_agent_at_the_hosts_address_is_refused(cluster: Cluster, tmp_pa
     with pytest.raises(AgentAuthFailed):  # without the host's secret, the agent says no
         cluster.client_of(again, secret="guessed").vpc_routers()
     assert cluster.client_of(again).vpc_routers() == []
+
+
+def test_an_instance_placed_on_the_joined_host_runs_there(cluster: Cluster, tmp_path: Path) -> None:
+    """A subnet in the joined host's zone: the instance is placed there, its network
+    namespace is that host's (its prefix), and SSH reaches it from inside that host."""
+    ec2 = cluster.server.client()
+    key = tmp_path / "k.pem"
+    key.write_text(ec2.create_key_pair(KeyName="join", KeyType="ed25519")["KeyMaterial"])
+    key.chmod(0o600)
+    image = ec2.describe_images(Owners=["gureum"])["Images"][0]["ImageId"]
+    vpc = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]
+    second_slice = vpc["CidrBlock"].replace(".0.0/16", ".16.0/20")
+    subnet = ec2.create_subnet(VpcId=vpc["VpcId"], CidrBlock=second_slice,
+                               AvailabilityZone="gureum-1b")["Subnet"]["SubnetId"]
+    instance_id = ec2.run_instances(
+        ImageId=image, InstanceType="t3.micro", MinCount=1, MaxCount=1, KeyName="join",
+        NetworkInterfaces=[{"DeviceIndex": 0, "SubnetId": subnet,
+                            "AssociatePublicIpAddress": True}])["Instances"][0]["InstanceId"]
+    try:
+        from helpers import wait_state
+
+        view = wait_state(ec2, instance_id, "running", timeout=90)
+        assert view["Placement"]["AvailabilityZone"] == "gureum-1b"
+        store = Store(Config(data_dir=cluster.server.data_dir).store_url)
+        from gureum.store import models
+        with store.read() as s:
+            row = s.get(models.Instance, instance_id)
+            assert row is not None and row.host_id == cluster.agent.host_id
+        store.engine.dispose()
+        # Its netns carries the joined host's prefix, not the control plane's.
+        prefix2 = Config(data_dir=cluster.agent.data_dir).prefix
+        netns = sh("ip", "netns", "list").stdout
+        assert f"{prefix2}-{instance_id}" in netns
+        assert f"{Config(data_dir=cluster.server.data_dir).prefix}-{instance_id}" not in netns
+        public = view["PublicIpAddress"]
+        login = sh("nsenter", f"--net=/run/netns/{cluster.second.ns}", "ssh", "-i", str(key),
+                   "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+                   "-o", "BatchMode=yes", "-o", "ConnectTimeout=5", f"ec2-user@{public}",
+                   "hostname", check=False, timeout=60)
+        assert login.returncode == 0, login.stderr
+        assert login.stdout.strip() == "ip-" + view["PrivateIpAddress"].replace(".", "-")
+    finally:
+        ec2.terminate_instances(InstanceIds=[instance_id])
+        from helpers import wait_state
+        wait_state(ec2, instance_id, "terminated", timeout=60)
+    prefix2 = Config(data_dir=cluster.agent.data_dir).prefix
+    assert f"{prefix2}-{instance_id}" not in sh("ip", "netns", "list").stdout

@@ -67,6 +67,9 @@ def agent_join(cfg: Config, url: str, token_value: str, name: str, zone: str | N
     except BaseException:
         agent.close()
         raise
+    # This host's nft table and sysctls, once it belongs to the cloud (a refused join
+    # leaves nothing on the host).
+    agent.ensure_host_network()
     done = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: done.set())
