@@ -75,6 +75,10 @@ def test_instances_run_on_the_hosts_of_their_zone_and_spread(
     names = _names(cloud)
     placed = [names[_host_of(cloud, i) or ""] for i in ids]
     assert sorted(placed) == ["b-host1", "b-host1", "b-host2", "b-host2"]  # free memory
+    with cloud.cloud.store.read() as s:  # slots (ports, uid ranges) are per host
+        slots = {(r.host_id, r.slot) for r in s.scalars(select(models.Instance).where(
+            models.Instance.instance_id.in_(ids)))}
+    assert len(slots) == 4 and {slot for _, slot in slots} == {1, 2}
     for instance_id in ids:
         wait_state(ec2, instance_id, "running")
     for instance_id, name in zip(ids, placed, strict=True):

@@ -295,7 +295,8 @@ def run_instances(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
                            group)
         count = len(hosts)
         wants_public = primary.get("AssociatePublicIpAddress", subnet.map_public_ip_on_launch)
-        slots = allocation.free_slots(s)
+        # Slots are per host (its ports and uid ranges): 16k instances per host, not per cloud.
+        slots_on: dict[str | None, Any] = {}
         private_ips = allocation.free_private_ips(s, subnet.vpc_id, subnet.cidr)
         public_ips = allocation.free_public_ips(s, cloud.config.public_pool)
         reservation = models.Reservation(reservation_id=ids.new("r"), account_id=account,
@@ -304,7 +305,11 @@ def run_instances(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
         s.flush()
         for index in range(count):
             try:
-                slot, private_ip = next(slots), next(private_ips)
+                host_id = hosts[index]
+                if host_id not in slots_on:
+                    slots_on[host_id] = allocation.free_slots(
+                        s, host_id, host_id is None or host_id == cloud.control_host_id)
+                slot, private_ip = next(slots_on[host_id]), next(private_ips)
                 public_ip = next(public_ips) if wants_public else None
             except StopIteration:
                 if index >= min_count:
