@@ -55,21 +55,26 @@ class NetworkController(ResyncLoop):
         host (its key, hosts/agents.py; None: the control host, which also holds every
         load balancer)."""
         agents = self.cloud.agents
-        host = host or agents.key(None)
+        return self.public_ips_by_host().get(host or agents.key(None), {})
+
+    def public_ips_by_host(self) -> dict[str, PublicMap]:
+        """Every host's public-address map, from one read (the control host's always)."""
+        agents = self.cloud.agents
+        control = agents.key(None)
+        by_host: dict[str, PublicMap] = {control: {}}
         with self.cloud.store.read() as s:
             public = networks.public_subnet_ids(s)
             index = {v.vpc_id: v.net_index for v in s.scalars(select(models.Vpc))}
             rows = s.scalars(select(models.Instance).where(
                 models.Instance.state.in_(LIVE), models.Instance.public_ip.is_not(None)))
-            wanted = {i.public_ip: [i.private_ip, index[i.vpc_id]] for i in rows
-                      if i.subnet_id in public and i.vpc_id in index
-                      and agents.key(i.host_id) == host}
-            if host != agents.key(None):
-                return wanted
+            for i in rows:
+                if i.subnet_id in public and i.vpc_id in index:
+                    by_host.setdefault(agents.key(i.host_id), {})[i.public_ip] = [
+                        i.private_ip, index[i.vpc_id]]
             for lb in s.scalars(select(LoadBalancer).where(LoadBalancer.public_ip.is_not(None))):
                 if lb.subnet_id in public and lb.vpc_id in index:
-                    wanted[lb.public_ip] = [lb.private_ip, index[lb.vpc_id]]
-            return wanted
+                    by_host[control][lb.public_ip] = [lb.private_ip, index[lb.vpc_id]]
+        return by_host
 
     # -- making the host agree ---------------------------------------------------------
     def ensure_vpc(self, vpc: VpcNetwork, host_id: str | None = None) -> None:
@@ -81,9 +86,10 @@ class NetworkController(ResyncLoop):
 
     def sync_public_ips(self) -> None:
         """Every host maps the public addresses of the instances it runs."""
+        wanted = self.public_ips_by_host()
         for key, agent in self.cloud.agents.live():
             try:
-                agent.sync_public_ips(self.wanted_public_ips(key))
+                agent.sync_public_ips(wanted.get(key, {}))
             except AgentUnavailable as err:
                 if agent is self.cloud.agent:
                     raise

@@ -131,7 +131,8 @@ class VpcServicesController(ResyncLoop):
                     for pushed in [k for k in self.pushed if k[0] == key and k[1] not in built]:
                         del self.pushed[pushed]  # a router made again starts empty
                         self.built_at.pop(pushed, None)
-                self.push(built, key)
+                if built or agent is self.cloud.agent:  # a host without routers: nothing
+                    self.push(built, key)
             except AgentUnavailable as err:
                 if agent is self.cloud.agent:
                     raise

@@ -30,6 +30,9 @@ class HostAgents:
         self._states: dict[str, str] = {}
         self._read_at = 0.0
         self._remote: dict[tuple[str, str, str], JoinedHostAgent] = {}
+        # Agents living in this process for hosts in the table (bench/hosts_scale.py's
+        # simulated hosts): used instead of dialling their URL.
+        self.attached: dict[str, AgentContract] = {}
 
     def _refresh(self, wanted: str | None = None) -> None:
         if (wanted is not None and wanted not in self._rows) or \
@@ -71,6 +74,9 @@ class HostAgents:
         if host_id is None:
             assert local is not None
             return local
+        attached = self.attached.get(host_id)
+        if attached is not None:
+            return attached
         row = self._row(host_id)
         if row is None:
             raise AgentUnavailable(f"host {host_id} is not registered")
