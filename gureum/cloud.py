@@ -85,6 +85,9 @@ class Cloud:
 
         self.agents = HostAgents(self)  # host id -> its agent (joined hosts over TLS)
         self.control_host_id: str | None = None
+        from gureum.hosts.registry import Heartbeats
+
+        self.heartbeats = Heartbeats(self.store)  # started by cli/up.start_cloud
         self.wakeup = threading.Event()
         self._keys: dict[str, tuple[str, str, float]] = {}
         self._default_networks: set[str] = set()

@@ -74,6 +74,7 @@ class RunningCloud:
         if self.dns is not None:
             self.dns.stop()
         self.leadership.stop()  # the controllers stop with it
+        self.cloud.heartbeats.stop()
         if self.changes is not None:
             self.changes.stop()
 
@@ -128,6 +129,7 @@ def start_cloud(cfg: Config, agent: AgentContract | None = None) -> RunningCloud
     cloud.register_default_image()
     account_id, access, secret = cloud.ensure_default_account()
     cloud.control_host_id = registry.register_control_host(cloud.store, cfg).host_id
+    cloud.heartbeats.start()
     changes = cloud.store.change_feed()
     if changes is not None:
         changes.start()

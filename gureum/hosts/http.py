@@ -34,7 +34,7 @@ def handle(cloud: Cloud, method: str, path: str, body: bytes,
         if path == JOIN_PATH:
             joined = registry.join(cloud.store, cloud.config, cloud.ca, request, peer)
             return answer(200, joined.as_dict())
-        registry.heartbeat(cloud.store, request, peer)
+        cloud.heartbeats.beat(request, peer)
         return answer(200, {"ok": True})
     except registry.JoinRefused as err:
         return answer(err.status, {"error": str(err)})
