@@ -11,7 +11,7 @@ instance got. Nothing left: InsufficientInstanceCapacity, worded as AWS words it
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, or_, select
@@ -29,16 +29,26 @@ HOLDING = ("pending", "running", "stopping", "shutting-down")
 PLACED = (*HOLDING, "stopped")
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
+class _Host:
+    """What placement reads of a host (plain columns: 1,000 ORM objects per decision
+    were most of its cost)."""
+
+    host_id: str
+    name: str
+    vcpus: int
+    memory_mib: int
+
+
+@dataclass(slots=True)
 class _Load:
-    host: Host
+    host: _Host
     vcpus: float = 0
     memory_mib: float = 0
     same: int = 0  # instances of the same ASG / placement group already there
-    extra: Counter = field(default_factory=Counter)
 
 
-def _loads(s: Session, hosts: list[Host], control_id: str | None) -> dict[str, _Load]:
+def _loads(s: Session, hosts: list[_Host], control_id: str | None) -> dict[str, _Load]:
     loads = {h.host_id: _Load(h) for h in hosts}
     if not loads:
         return loads
@@ -96,7 +106,9 @@ def place(s: Session, cfg: Config, control_id: str | None, zone: str, instance_t
     """Host ids for up to `max_count` instances (at least `min_count`, else
     InsufficientInstanceCapacity), chosen one at a time so a batch spreads too."""
     t = CATALOGUE[instance_type]
-    hosts = list(s.scalars(select(Host).where(Host.zone == zone, Host.state == "active")))
+    hosts = [_Host(*row) for row in s.execute(
+        select(Host.host_id, Host.name, Host.vcpus, Host.memory_mib).where(
+            Host.zone == zone, Host.state == "active"))]
     loads = _loads(s, hosts, control_id)
     members = _members(s, control_id, group, spread_arn)
     for host_id, load in loads.items():

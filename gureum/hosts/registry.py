@@ -17,6 +17,7 @@ import secrets
 import shutil
 import socket
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -209,15 +210,29 @@ class Heartbeats:
         self.store = store
         self.flush_seconds = flush_seconds
         self._pending: dict[str, dt.datetime] = {}
+        self._hosts: dict[str, tuple[str | None, str]] = {}
+        self._read_at = 0.0
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
+    def _known(self, host_id: str) -> tuple[str | None, str]:
+        """(secret, state) of a host, from a copy of all hosts' read at most every 5 s
+        (and at once for a host not in it: one that just joined)."""
+        with self._lock:
+            stale = time.monotonic() - self._read_at > 5 or host_id not in self._hosts
+        if stale:
+            with self.store.read() as s:
+                hosts = {h: (secret, state) for h, secret, state in s.execute(
+                    select(Host.host_id, Host.agent_secret, Host.state))}
+            with self._lock:
+                self._hosts, self._read_at = hosts, time.monotonic()
+        with self._lock:
+            return self._hosts.get(host_id, (None, ""))
+
     def beat(self, request: dict[str, Any], peer: str) -> None:
         host_id, given = request.get("host_id"), request.get("secret")
-        with self.store.read() as s:
-            host = s.get(Host, host_id) if isinstance(host_id, str) else None
-            secret, state = (host.agent_secret, host.state) if host else (None, "")
+        secret, state = self._known(host_id) if isinstance(host_id, str) else (None, "")
         if secret is None or not isinstance(given, str) or \
                 not hmac.compare_digest(given, secret):
             log.warning("heartbeat refused: unknown host or wrong secret from %s (%r)",
@@ -241,6 +256,8 @@ class Heartbeats:
                                                      Host.state == "lost")):
                 host.state = "active"
                 log.info("host %s is back", host.name)
+        with self._lock:
+            self._read_at = 0.0  # states may have moved
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="heartbeats", daemon=True)
