@@ -31,6 +31,7 @@ from gureum.store.db import Store
 if TYPE_CHECKING:
     from gureum.controllers.autoscaling import AutoScalingController
     from gureum.controllers.ebs import EbsController
+    from gureum.controllers.hosts import HostsController
     from gureum.controllers.load_balancers import LoadBalancerController
     from gureum.controllers.metrics import MetricsController
     from gureum.controllers.network import NetworkController
@@ -83,6 +84,13 @@ class Cloud:
         self._adopt_instances_without_vpc()
         self.store.on_commit(self._wake_for)
         self.agent = agent or (self._agent() if with_agent else None)
+        from gureum.hosts.agents import HostAgents
+
+        self.agents = HostAgents(self)  # host id -> its agent (joined hosts over TLS)
+        self.control_host_id: str | None = None
+        from gureum.hosts.registry import Heartbeats
+
+        self.heartbeats = Heartbeats(self.store)  # started by cli/up.start_cloud
         self.wakeup = threading.Event()
         self._keys: dict[str, tuple[str, str, float]] = {}
         self._default_networks: set[str] = set()
@@ -95,12 +103,15 @@ class Cloud:
         self.metrics_controller: MetricsController | None = None
         self.autoscaling_controller: AutoScalingController | None = None
         self.ebs_controller: EbsController | None = None
+        self.hosts_controller: HostsController | None = None
 
     def _wake_for(self, tables: set[str]) -> None:
         """After a commit (ours, or on PostgreSQL another process's): wake every controller
         whose inputs changed. Each controller is read once: a control plane that stops
         leading sets them to None from another thread."""
         wanted = {name for table in tables for name in WAKES.get(table, ())}
+        if "hosts" in tables:  # a host joined, re-joined or left: its agent is read again
+            self.agents.forget()
         if "instances" in wanted:
             self.wakeup.set()
         if "firewall" in wanted:
@@ -285,6 +296,16 @@ class Cloud:
     @property
     def availability_zone(self) -> str:
         return self.config.region + "a"
+
+    def zones(self) -> list[str]:
+        """The availability zones: those the hosts declare (the default one always)."""
+        from gureum.hosts import registry
+
+        return registry.zones(self.store, self.config)
+
+    def agent_for(self, host_id: str | None) -> AgentContract:
+        """The agent of the host an instance was placed on (None: the control host)."""
+        return self.agents.get(host_id)
 
     def default_vpc_id(self, account_id: str) -> str:
         return networks.default_vpc_id(account_id)

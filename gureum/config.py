@@ -82,6 +82,12 @@ class Config:
     cpu_overcommit: float = field(default_factory=lambda: float(_env("GUREUM_CPU_OVERCOMMIT", "4")))
     memory_overcommit: float = field(
         default_factory=lambda: float(_env("GUREUM_MEMORY_OVERCOMMIT", "1")))
+    # Placement across hosts: with "1", a host takes an instance only while the sum of its
+    # instances' vCPUs and memory stays within its figures times the overcommits above
+    # (reservations). Off by default: on one host limits are caps, not reservations, and
+    # placement then only weighs (free memory, spread) among hosts the type fits.
+    placement_reserves: bool = field(
+        default_factory=lambda: _env("GUREUM_PLACEMENT_RESERVES", "0") == "1")
     max_instances_per_account: int = field(
         default_factory=lambda: int(_env("GUREUM_MAX_INSTANCES", "256"))
     )

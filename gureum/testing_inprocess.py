@@ -21,11 +21,12 @@ class FastCloud:
         """`database_url` empty: SQLite in `data_dir`; else that database (PostgreSQL).
         `settings`: other Config fields (e.g. api_tls="1")."""
         self.agent = FakeAgent()
-        self.config = Config(data_dir=data_dir, port=free_port(), database_url=database_url,
-                             image_cache=data_dir / "images", rate_limit=0,
-                             max_instances_per_account=64,
-                             dns_listen=f"127.0.0.1:{free_port()}", metrics_interval=1.0,
-                             **settings)
+        defaults: dict[str, Any] = {
+            "port": free_port(), "image_cache": data_dir / "images", "rate_limit": 0,
+            "max_instances_per_account": 64, "dns_listen": f"127.0.0.1:{free_port()}",
+            "metrics_interval": 1.0}
+        self.config = Config(data_dir=data_dir, database_url=database_url,
+                             **{**defaults, **settings})
         self.running: RunningCloud = start_cloud(self.config, agent=self.agent)
         self.cloud = self.running.cloud
         self.data_dir = data_dir

@@ -46,21 +46,32 @@ class RemoteAgent(contract.AgentContract):
         self.timeout = timeout
         self.plan = plan  # derived from the shared config: known even while the agent is down
 
+    def _connection(self) -> http.client.HTTPConnection:
+        return _UnixConnection(self.socket_path, self.timeout)
+
+    def _token(self) -> str:
+        return read_token(self.token_path)
+
+    @property
+    def where(self) -> str:
+        return self.socket_path
+
     def call(self, method: str, *args: Any) -> Any:
-        conn = _UnixConnection(self.socket_path, self.timeout)
+        conn = self._connection()
         try:
             body = json.dumps(wire.encode_call(method, args))
             conn.request("POST", f"/{method}", body=body, headers={
-                "Content-Type": "application/json",
-                TOKEN_HEADER: read_token(self.token_path)})
+                "Content-Type": "application/json", TOKEN_HEADER: self._token()})
             response = conn.getresponse()
             status, reply = response.status, json.loads(response.read() or b"{}")
+        except AgentAuthFailed:
+            raise
         except (OSError, http.client.HTTPException, ValueError) as err:
-            raise AgentUnavailable(f"agent at {self.socket_path} unreachable: {err}") from None
+            raise AgentUnavailable(f"agent at {self.where} unreachable: {err}") from None
         finally:
             conn.close()
         if status == 401:
-            raise AgentAuthFailed(f"agent at {self.socket_path} refused our token")
+            raise AgentAuthFailed(f"agent at {self.where} refused our token")
         if "error" in reply:
             raise wire.decode_error(reply["error"])
         return wire.decode_result(method, reply.get("result"))

@@ -24,6 +24,9 @@ class RequestContext:
     account_id: str
     request_id: str
     region: str
+    # Set by the Auto Scaling controller when it launches for a group: placement spreads
+    # the group's instances across hosts.
+    spread_group: str | None = None
 
 
 Handler = Callable[[RequestContext, dict[str, Any]], dict[str, Any]]

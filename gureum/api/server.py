@@ -38,6 +38,7 @@ from gureum.api.xml_serializer import XmlSerializer
 from gureum.console import Console
 from gureum.console.http import Request as ConsoleRequest
 from gureum.errors import ApiError, ConfigError
+from gureum.hosts import http as host_http
 
 if TYPE_CHECKING:
     from gureum.cloud import Cloud
@@ -265,6 +266,10 @@ class _Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(size) if size else b""
         if len(body) < size:  # truncated body: the client went away
             self.close_connection = True
+            return
+        if self.path.startswith(host_http.PREFIX):  # hosts joining and heartbeating
+            self._reply(*host_http.handle(self.api.cloud, self.command, self.path, body,
+                                          self.client_address[0]))
             return
         if self.path == "/console" or self.path.startswith(("/console/", "/console?")):
             self._reply_console(headers, body, secure=self.server.tls is not None)

@@ -42,6 +42,19 @@ def cmd_agent(args: argparse.Namespace) -> int:
     cfg.data_dir.mkdir(parents=True, exist_ok=True)
     logging.basicConfig(level=logging.INFO, filename=str(cfg.data_dir / "agent.log"),
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    if args.join:
+        from gureum.cli import hosts
+        from gureum.hosts.join import JoinFailed
+
+        if not (args.token and args.name and args.listen):
+            print("gureum agent --join needs --token, --name and --listen", file=sys.stderr)
+            return 2
+        try:
+            return hosts.agent_join(cfg, args.join, args.token, args.name, args.zone,
+                                    args.listen, args.address, args.ca)
+        except JoinFailed as err:
+            print(f"gureum agent: join refused or failed: {err}", file=sys.stderr)
+            return 1
     socket_path = Path(args.socket or cfg.agent_socket or cfg.data_dir / "agent.sock")
     return serve(cfg, socket_path)
 
@@ -70,6 +83,24 @@ def cmd_account_delete(args: argparse.Namespace) -> int:
 
     return accounts.guarded(lambda: accounts.delete_account(_config(args), args.account,
                                                             args.yes))
+
+
+def cmd_host_list(args: argparse.Namespace) -> int:
+    from gureum.cli import accounts, hosts
+
+    return accounts.guarded(lambda: hosts.list_hosts(_config(args), args.json))
+
+
+def cmd_host_change(args: argparse.Namespace) -> int:
+    from gureum.cli import accounts, hosts
+
+    return accounts.guarded(lambda: hosts.change(_config(args), args.sub, args.host_ref))
+
+
+def cmd_host_token(args: argparse.Namespace) -> int:
+    from gureum.cli import accounts, hosts
+
+    return accounts.guarded(lambda: hosts.token(_config(args), args.rotate))
 
 
 def cmd_host_usage(args: argparse.Namespace) -> int:
@@ -207,6 +238,17 @@ def main(argv: list[str] | None = None) -> int:
 
     agent = sub.add_parser("agent", help="run the host agent as its own process")
     agent.add_argument("--socket", help="unix socket (env GUREUM_AGENT_SOCKET, default <data>/agent.sock)")
+    agent.add_argument("--join", metavar="URL", help="join the cloud whose API is at URL "
+                       "as one more host (serves the agent over TLS instead of a socket)")
+    agent.add_argument("--token", help="the join token `gureum up` printed (`gureum host token`)")
+    agent.add_argument("--name", help="this host's name in the cloud")
+    agent.add_argument("--zone", help="its availability zone (default: the region's first, "
+                                      "e.g. gureum-1a)")
+    agent.add_argument("--listen", metavar="ADDR:PORT", help="where the agent listens (TLS)")
+    agent.add_argument("--address", help="how the control plane reaches it (default: the "
+                                         "--listen address)")
+    agent.add_argument("--ca", help="the cloud CA's certificate, to verify the control plane "
+                                    "(a copy of its <data>/pki/ca.pem)")
     agent.set_defaults(func=cmd_agent)
 
     account = sub.add_parser("account", help="accounts").add_subparsers(dest="sub", required=True)
@@ -225,11 +267,23 @@ def main(argv: list[str] | None = None) -> int:
     remove.add_argument("--port", type=int, help="the API's port, as `gureum up --port`")
     remove.set_defaults(func=cmd_account_delete)
 
-    host = sub.add_parser("host", help="the host").add_subparsers(dest="sub", required=True)
+    host = sub.add_parser("host", help="the hosts").add_subparsers(dest="sub", required=True)
     usage = host.add_parser("usage", help="every account's instances and the vCPUs and "
                                           "memory they take of the host")
     usage.add_argument("--json", action="store_true")
     usage.set_defaults(func=cmd_host_usage)
+    hlist = host.add_parser("list", help="every host: zone, state, capacity, instances")
+    hlist.add_argument("--json", action="store_true")
+    hlist.set_defaults(func=cmd_host_list)
+    for verb, text in (("drain", "no new instances on this host"),
+                       ("undrain", "the host takes new instances again"),
+                       ("remove", "forget a host that holds no instance")):
+        cmd = host.add_parser(verb, help=text)
+        cmd.add_argument("host_ref", metavar="HOST", help="its name or host id")
+        cmd.set_defaults(func=cmd_host_change)
+    tok = host.add_parser("token", help="print the join token (`--rotate`: a new one)")
+    tok.add_argument("--rotate", action="store_true")
+    tok.set_defaults(func=cmd_host_token)
 
     image = sub.add_parser("image", help="images").add_subparsers(dest="sub", required=True)
     image.add_parser("build", help="(re)build the default image").set_defaults(func=cmd_image_build)

@@ -22,6 +22,7 @@ from gureum.cloud import Cloud
 from gureum.config import Config
 from gureum.controllers.leadership import Leadership
 from gureum.errors import HostError
+from gureum.hosts import registry
 from gureum.store.postgres import ChangeFeed
 
 console = Console(stderr=True)
@@ -73,13 +74,14 @@ class RunningCloud:
         if self.dns is not None:
             self.dns.stop()
         self.leadership.stop()  # the controllers stop with it
+        self.cloud.heartbeats.stop()
         if self.changes is not None:
             self.changes.stop()
 
 
 CONTROLLERS = ("controller", "firewall_controller", "network_controller",
                "load_balancer_controller", "metrics_controller", "autoscaling_controller",
-               "ebs_controller")
+               "ebs_controller", "hosts_controller")
 
 
 def start_controllers(cloud: Cloud) -> None:
@@ -88,6 +90,7 @@ def start_controllers(cloud: Cloud) -> None:
     from gureum.controllers.autoscaling import AutoScalingController
     from gureum.controllers.ebs import EbsController
     from gureum.controllers.firewall import FirewallController
+    from gureum.controllers.hosts import HostsController
     from gureum.controllers.instances import InstanceController
     from gureum.controllers.load_balancers import LoadBalancerController
     from gureum.controllers.metrics import MetricsController
@@ -100,6 +103,7 @@ def start_controllers(cloud: Cloud) -> None:
     cloud.metrics_controller = MetricsController(cloud)
     cloud.autoscaling_controller = AutoScalingController(cloud)
     cloud.ebs_controller = EbsController(cloud)
+    cloud.hosts_controller = HostsController(cloud)
     for name in CONTROLLERS:
         getattr(cloud, name).start()
 
@@ -124,6 +128,8 @@ def start_cloud(cfg: Config, agent: AgentContract | None = None) -> RunningCloud
     cloud = Cloud(cfg, agent=agent)
     cloud.register_default_image()
     account_id, access, secret = cloud.ensure_default_account()
+    cloud.control_host_id = registry.register_control_host(cloud.store, cfg).host_id
+    cloud.heartbeats.start()
     changes = cloud.store.change_feed()
     if changes is not None:
         changes.start()
@@ -165,6 +171,10 @@ def up(cfg: Config, profile: str = "gureum", write_profile: bool = True) -> int:
     console.print(f"[bold green]gureum is up[/] at [bold]{cfg.endpoint}[/] "
                   f"(region {cfg.region}, data {cfg.data_dir}, prefix {cfg.prefix})")
     console.print(f"account {account_id}; {profile_line}")
+    join = registry.join_token(running.cloud.store, cfg)
+    console.print(f"other hosts join with: gureum agent --join {cfg.endpoint} --token {join} "
+                  "--name NAME --zone ZONE --listen ADDR:PORT --ca <a copy of the CA below> "
+                  "(`gureum host token` prints it again)", soft_wrap=True)
     if ca_bundle is not None and ca_bundle.exists():
         console.print(f"the API is HTTPS only; clients verify it with {ca_bundle} "
                       f"(SHA-256 {api_tls.fingerprint(ca_bundle)}; the profile's ca_bundle)",

@@ -18,6 +18,7 @@ controller calls the same EC2 and ELBv2 handlers a user would, as the group's ac
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import time
@@ -182,7 +183,9 @@ class AutoScalingController(ResyncLoop):
         instance_id = adopted
         if instance_id is None:
             try:
-                out = run_instances(ctx, params)
+                # Placement spreads the group's instances across hosts.
+                out = run_instances(dataclasses.replace(ctx, spread_group=act.group_arn),
+                                    params)
                 instance_id = out["Instances"][0]["InstanceId"]
             except ApiError as err:
                 self._launch_failed(activity_id, err)

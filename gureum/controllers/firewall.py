@@ -46,14 +46,15 @@ class FirewallController(ResyncLoop):
                 render(spec.firewall).encode()).hexdigest()
 
     def sync(self) -> None:
-        agent = self.cloud.agent
-        assert agent is not None
         with self.cloud.store.read() as s:
             wanted = sg.firewalls(s)
-            states = {instance_id: state for instance_id, state in s.execute(
-                select(models.Instance.instance_id, models.Instance.state).where(
-                    models.Instance.state.in_(("pending", "running"))))}
-            running = {i for i, state in states.items() if state == "running"}
+            # Each instance's firewall is written by the agent of the host it runs on.
+            rows = s.execute(select(models.Instance.instance_id, models.Instance.state,
+                                    models.Instance.host_id).where(
+                models.Instance.state.in_(("pending", "running")))).all()
+            states = {instance_id: state for instance_id, state, _ in rows}
+            placed = {instance_id: host for instance_id, state, host in rows if state == "running"}
+            running = set(placed)
             wanted_interfaces = interfaces.host_interfaces(s, sorted(running))
         for instance_id in list(self.applied):
             if instance_id not in states:  # kept while pending: its launch wrote it
@@ -71,7 +72,7 @@ class FirewallController(ResyncLoop):
             if self.applied.get(instance_id) == digest:
                 continue
             try:
-                agent.apply_firewall(instance_id, firewall)
+                self.cloud.agent_for(placed[instance_id]).apply_firewall(instance_id, firewall)
                 self.applied[instance_id] = digest
             except Exception as err:  # a stopping instance loses its netns mid-way
                 log.warning("firewall of %s not applied: %s", instance_id, err)
@@ -88,7 +89,7 @@ class FirewallController(ResyncLoop):
             return
         try:
             spec = controller.spec(inst, firewalls)  # this pass's firewalls: computed once
-            self.cloud.agent.sync_interfaces(spec)  # type: ignore[union-attr]
+            self.cloud.agent_for(inst.host_id).sync_interfaces(spec)
             self.wired[instance_id] = wanted
         except Exception as err:  # a stopping instance loses its netns mid-way
             log.warning("interfaces of %s not synced: %s", instance_id, err)

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import delete, or_, select
 
 from gureum.agent.agent import wait_until
-from gureum.agent.contract import InstanceSpec, RuntimeState, VolumeAttachment
+from gureum.agent.contract import AgentContract, InstanceSpec, RuntimeState, VolumeAttachment
 from gureum.agent.firewall import Firewall
 from gureum.agent.network import VpcNetwork
 from gureum.controllers.loop import ResyncLoop
@@ -64,7 +64,8 @@ class InstanceController(ResyncLoop):
         self._last_health = 0.0
         self._last_gc = 0.0
         self._recovered = False
-        self._orphans: set[str] = set()  # host-side instances no row owned at the last pass
+        # (host, instance) seen on a host that no row placed there owned at the last pass.
+        self._orphans: set[tuple[str, str]] = set()
         self.health_interval, self.gc_interval = HEALTH_INTERVAL, GC_INTERVAL
 
     def start(self) -> None:
@@ -167,19 +168,24 @@ class InstanceController(ResyncLoop):
             secondary_ips=secondary_ips, interfaces=attached,
         )
 
+    def agent_of(self, inst: models.Instance) -> AgentContract:
+        """The agent of the host the instance was placed on (hosts/agents.py)."""
+        return self.cloud.agent_for(inst.host_id)
+
     def reconcile(self, instance_id: str) -> None:
         with self.cloud.store.read() as s:
             inst = s.get(models.Instance, instance_id)
         if inst is None:
             return
+        agent = self.agent_of(inst)
         if inst.state == "pending":
             self._launch(inst)
         elif inst.state == "stopping":
-            self.agent.stop(self.spec(inst), inst.force_stop)
+            agent.stop(self.spec(inst), inst.force_stop)
             crashpoint("controller.stopped_before_record")
             self._finish(instance_id, "stopping", "stopped", release_public_ip=True)
         elif inst.state == "shutting-down":
-            self.agent.destroy(self.spec(inst))
+            agent.destroy(self.spec(inst))
             crashpoint("controller.destroyed_before_record")
             self._finish(instance_id, "shutting-down", "terminated", release_public_ip=True)
         elif inst.state == "running" and inst.reboot_requested <= inst.reboot_done:
@@ -187,9 +193,9 @@ class InstanceController(ResyncLoop):
         elif inst.state == "running":
             wanted = inst.reboot_requested
             spec = self.spec(inst)
-            self._ensure_vpc(spec.vpc)
-            self.agent.reboot(spec)
-            wait_until(lambda: self.agent.ssh_ready(spec), SSH_READY_TIMEOUT)
+            self._ensure_vpc(spec.vpc, inst.host_id)
+            agent.reboot(spec)
+            wait_until(lambda: agent.ssh_ready(spec), SSH_READY_TIMEOUT)
             with self.cloud.store.write() as s:
                 row = s.get(models.Instance, instance_id)
                 if row is not None:
@@ -209,16 +215,17 @@ class InstanceController(ResyncLoop):
             threading.Timer(0.2, self.wakeup.set).start()
             return
         started = time.monotonic()
+        agent = self.agent_of(inst)
         spec = self.spec(inst)
         specced = time.monotonic()
-        self._ensure_vpc(spec.vpc, spec.private_ip)
+        self._ensure_vpc(spec.vpc, inst.host_id, spec.private_ip)
         networked = time.monotonic()
-        self.agent.launch(spec)
+        agent.launch(spec)
         if self.cloud.firewall_controller is not None:
             self.cloud.firewall_controller.applied_by_launch(spec)
         launched = time.monotonic()
         crashpoint("controller.launched_before_ready")
-        if not wait_until(lambda: self.agent.ssh_ready(spec), SSH_READY_TIMEOUT):
+        if not wait_until(lambda: agent.ssh_ready(spec), SSH_READY_TIMEOUT):
             raise TimeoutError(f"sshd of {inst.instance_id} did not answer in {SSH_READY_TIMEOUT}s")
         log.info("%s ready in %.0f ms (spec %.0f, vpc %.0f, host %.0f, boot %.0f)",
                  inst.instance_id, (time.monotonic() - started) * 1000,
@@ -230,13 +237,14 @@ class InstanceController(ResyncLoop):
                 row.transition("running")
                 row.reboot_done = row.reboot_requested  # a fresh boot satisfies any reboot
 
-    def _ensure_vpc(self, vpc: VpcNetwork, private_ip: str | None = None) -> None:
-        """The VPC's router and its DNS/metadata listeners (answering for the instance at
-        `private_ip`), before an instance boots."""
+    def _ensure_vpc(self, vpc: VpcNetwork, host_id: str | None = None,
+                    private_ip: str | None = None) -> None:
+        """The VPC's router and its DNS/metadata listeners on the instance's host
+        (answering for the instance at `private_ip`), before it boots there."""
         if self.cloud.network_controller is not None:
-            self.cloud.network_controller.ensure_vpc(vpc, private_ip)
+            self.cloud.network_controller.ensure_vpc(vpc, host_id, private_ip)
         else:
-            self.agent.ensure_vpc(vpc)
+            self.cloud.agent_for(host_id).ensure_vpc(vpc)
 
     def _finish(self, instance_id: str, expected: str, new_state: str,
                 release_public_ip: bool) -> None:
@@ -297,17 +305,29 @@ class InstanceController(ResyncLoop):
             return
         with self.cloud.store.read() as s:
             rows = list(s.scalars(select(models.Instance).where(models.Instance.state == "running")))
-        host: dict[str, RuntimeState] | None = None
+        hosts: dict[str, dict[str, RuntimeState]] = {}
+        unreachable: set[str] = set()
         for inst in rows:
             with self.lock:
                 if inst.instance_id in self.inflight:
                     continue
-            if self.agent.alive(inst.instance_id):
-                self.agent.trim_console(inst.instance_id)
+            key = self.cloud.agents.key(inst.host_id)
+            if key in unreachable:
                 continue
-            if host is None:
-                host = self.agent.instances()
-            on_host = host.get(inst.instance_id, RuntimeState.ABSENT)
+            agent = self.agent_of(inst)
+            try:
+                if agent.alive(inst.instance_id):
+                    agent.trim_console(inst.instance_id)
+                    continue
+                if key not in hosts:
+                    hosts[key] = agent.instances()
+            except AgentUnavailable as err:
+                if agent is self.agent:
+                    raise  # the control host's agent: the whole pass waits
+                log.info("host %s unreachable, its instances are checked later: %s", key, err)
+                unreachable.add(key)
+                continue
+            on_host = hosts[key].get(inst.instance_id, RuntimeState.ABSENT)
             if on_host == RuntimeState.RUNNING:
                 continue  # alive by another measure (init just replaced): look again later
             if on_host == RuntimeState.ABSENT:
@@ -315,7 +335,7 @@ class InstanceController(ResyncLoop):
                             inst.instance_id)
                 self._submit(inst.instance_id)
                 continue
-            rebooting = self.agent.halt_reason(inst.instance_id) == "reboot"
+            rebooting = agent.halt_reason(inst.instance_id) == "reboot"
             with self.cloud.store.write() as s:
                 row = s.get(models.Instance, inst.instance_id)
                 if row is None or row.state != "running":
@@ -333,20 +353,33 @@ class InstanceController(ResyncLoop):
 
     def _repair(self, inst: models.Instance) -> None:
         """A running instance whose runtime vanished from the host boots again on its disk."""
-        if self.agent.alive(inst.instance_id):
+        agent = self.agent_of(inst)
+        if agent.alive(inst.instance_id):
             return
         spec = self.spec(inst)
-        self._ensure_vpc(spec.vpc)
-        self.agent.launch(spec)
-        if not wait_until(lambda: self.agent.ssh_ready(spec), SSH_READY_TIMEOUT):
+        self._ensure_vpc(spec.vpc, inst.host_id)
+        agent.launch(spec)
+        if not wait_until(lambda: agent.ssh_ready(spec), SSH_READY_TIMEOUT):
             raise TimeoutError(f"sshd of {inst.instance_id} did not answer in {SSH_READY_TIMEOUT}s")
         log.info("%s repaired", inst.instance_id)
 
     def _sync_power_states(self) -> None:
-        """The host agrees with the store both ways: a container running behind a
-        `stopped` row is stopped; host objects that no live row owns (seen so on two
-        passes in a row, so a launch racing this pass is never taken) are swept."""
-        host = self.agent.instances()
+        """Each host agrees with the store both ways: a container running behind a
+        `stopped` row is stopped; host objects that no live row placed there owns (seen so
+        on two passes in a row, so a launch racing this pass is never taken) are swept."""
+        seen: set[tuple[str, str]] = set()
+        for key, agent in self.cloud.agents.live():
+            try:
+                seen |= self._sync_host(key, agent)
+            except AgentUnavailable as err:
+                if agent is self.agent:
+                    raise
+                log.info("host %s unreachable, swept later: %s", key, err)
+                seen |= {o for o in self._orphans if o[0] == key}  # keep what it had
+        self._orphans &= seen
+
+    def _sync_host(self, key: str, agent: AgentContract) -> set[tuple[str, str]]:
+        host = agent.instances()
         with self.cloud.store.read() as s:
             rows = {i.instance_id: i for i in s.scalars(select(models.Instance).where(
                 models.Instance.instance_id.in_(list(host))))}
@@ -356,16 +389,21 @@ class InstanceController(ResyncLoop):
             with self.lock:
                 if instance_id in self.inflight:
                     continue
-            if row is None or row.state == "terminated":
-                candidates.add(instance_id)
+            if row is None or row.state == "terminated" or \
+                    self.cloud.agents.key(row.host_id) != key:
+                candidates.add((key, instance_id))
             elif row.state == "stopped" and on_host == RuntimeState.RUNNING:
                 log.warning("%s is stopped in the store but runs on the host: stopping it",
                             instance_id)
-                self.agent.stop(self.spec(row), True)
-        orphans, self._orphans = candidates & self._orphans, candidates - self._orphans
+                agent.stop(self.spec(row), True)
+        orphans = candidates & self._orphans
+        self._orphans |= candidates
+        self._orphans -= orphans
         if orphans:
-            removed = self.agent.sweep(sorted(orphans))
-            log.warning("swept host objects no instance owns: %s", ", ".join(removed))
+            removed = agent.sweep(sorted(i for _, i in orphans))
+            log.warning("swept host objects no instance owns%s: %s",
+                        "" if agent is self.agent else f" on host {key}", ", ".join(removed))
+        return candidates - orphans
 
     def _collect_terminated(self) -> None:
         cutoff = utcnow() - timedelta(seconds=self.cloud.config.terminated_visible_seconds)
@@ -388,23 +426,39 @@ class InstanceController(ResyncLoop):
             self._recovered = False
 
     def _recover(self) -> None:
-        self.agent.ensure_host_network()
         with self.cloud.store.read() as s:
             rows = list(s.scalars(select(models.Instance).where(models.Instance.state == "running")))
         firewalls = self.firewalls()
         topology = self.topology({inst.vpc_id for inst in rows})
-        specs = [self.spec(inst, firewalls, topology) for inst in rows]
+        by_host: dict[str | None, list[InstanceSpec]] = {}
+        for inst in rows:
+            host_id = None if self.cloud.agents.key(inst.host_id) == self.cloud.agents.key(
+                None) else inst.host_id
+            by_host.setdefault(host_id, []).append(self.spec(inst, firewalls, topology))
+        self.agent.ensure_host_network()
+        self._recover_host(None, by_host.pop(None, []))
+        for host_id, specs in by_host.items():  # joined hosts: one away never blocks the rest
+            try:
+                self.cloud.agent_for(host_id).ensure_host_network()
+                self._recover_host(host_id, specs)
+            except AgentUnavailable as err:
+                log.warning("host %s unreachable at recovery (its instances are repaired "
+                            "when it answers): %s", host_id, err)
+        self.wakeup.set()
+
+    def _recover_host(self, host_id: str | None, specs: list[InstanceSpec]) -> None:
+        agent = self.cloud.agent_for(host_id)
         for vpc in {spec.vpc.vpc_id: spec.vpc for spec in specs}.values():
-            self._ensure_vpc(vpc)
+            self._ensure_vpc(vpc, host_id)
         # The host map must say exactly what the store says (a crash may have cut a move).
-        if self.cloud.network_controller is not None:
+        if host_id is None and self.cloud.network_controller is not None:
             self.cloud.network_controller.sync_public_ips()
-        log.info("ensuring %d running instances", len(specs))
+        log.info("ensuring %d running instances%s", len(specs),
+                 f" on host {host_id}" if host_id else "")
         for spec in specs:
             try:
-                self.agent.launch(spec)  # idempotent: relaunches only what is not running
+                agent.launch(spec)  # idempotent: relaunches only what is not running
             except AgentUnavailable:
                 raise
             except Exception:
                 log.exception("recovering %s failed", spec.instance_id)
-        self.wakeup.set()

@@ -13,12 +13,13 @@ from __future__ import annotations
 import json
 import time
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from gureum.controllers.loop import ResyncLoop
+from gureum.errors import AgentUnavailable
 from gureum.services.cloudwatch import alarms, history, retention, series
 from gureum.services.ec2.instance_types import CATALOGUE
 from gureum.services.elbv2 import dataplane
@@ -62,6 +63,22 @@ class MetricsController(ResyncLoop):
         self._pruned = 0.0
         self.last_stamp: datetime | None = None
 
+    def _counters(self, running: dict[str, Any], placed: dict[str, str | None]) -> dict[str, Any]:
+        """Each host measures the instances it runs; a host away is measured next time."""
+        by_host: dict[str, list[str]] = {}
+        for instance_id in sorted(running):
+            by_host.setdefault(self.cloud.agents.key(placed.get(instance_id)), []).append(
+                instance_id)
+        counters: dict[str, Any] = {}
+        for key, ids in by_host.items():
+            agent = self.cloud.agent_for(key or None)
+            try:
+                counters.update(agent.counters(ids))
+            except AgentUnavailable:
+                if agent is self.cloud.agent:
+                    raise
+        return counters
+
     def sync(self) -> None:
         agent = self.cloud.agent
         assert agent is not None
@@ -71,7 +88,7 @@ class MetricsController(ResyncLoop):
             running = {i.instance_id: (i.account_id, i.instance_type) for i in live}
             aggregates = _aggregate_keys(s, live)
         now = time.monotonic()
-        counters = agent.counters(sorted(running)) if running else {}
+        counters = self._counters(running, {i.instance_id: i.host_id for i in live})
         # A point is stamped with the start of the interval it measures, as CloudWatch
         # stamps EC2's: a period's data is complete as soon as the period ends.
         measured_at = utcnow()

@@ -9,6 +9,7 @@ their VPC is gone from the store.
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
@@ -16,6 +17,7 @@ from sqlalchemy import select
 from gureum.agent.contract import PublicMap, VpcNetwork
 from gureum.controllers.loop import BURST_SECONDS, ResyncLoop
 from gureum.controllers.vpc_services import VpcServicesController
+from gureum.errors import AgentUnavailable
 from gureum.services.ec2 import networks
 from gureum.store import models
 from gureum.store.elbv2_models import LoadBalancer
@@ -23,6 +25,7 @@ from gureum.store.elbv2_models import LoadBalancer
 if TYPE_CHECKING:
     from gureum.cloud import Cloud
 
+log = logging.getLogger("gureum.network")
 RESYNC_SECONDS = 5.0
 LIVE = ("pending", "running")
 
@@ -48,17 +51,30 @@ class NetworkController(ResyncLoop):
         self.services.stop()
 
     # -- what the store says -------------------------------------------------------------
-    def wanted_public_ips(self) -> PublicMap:
-        """public -> [private, VPC index] for live instances in public subnets."""
+    def wanted_public_ips(self, host: str | None = None) -> PublicMap:
+        """public -> [private, VPC index] for live instances in public subnets, of one
+        host (its key, hosts/agents.py; None: the control host, which also holds every
+        load balancer)."""
+        agents = self.cloud.agents
+        return self.public_ips_by_host().get(host or agents.key(None), {})
+
+    def public_ips_by_host(self) -> dict[str, PublicMap]:
+        """Every host's public-address map, from one read (the control host's always)."""
+        agents = self.cloud.agents
+        control = agents.key(None)
+        by_host: dict[str, PublicMap] = {control: {}}
         with self.cloud.store.read() as s:
             public = networks.public_subnet_ids(s)
             index = {v.vpc_id: v.net_index for v in s.scalars(select(models.Vpc))}
             rows = s.scalars(select(models.Instance).where(
                 models.Instance.state.in_(LIVE), models.Instance.public_ip.is_not(None)))
-            wanted = {i.public_ip: [i.private_ip, index[i.vpc_id]] for i in rows
-                      if i.subnet_id in public and i.vpc_id in index}
-            # Elastic IPs on an interface's address (not its instance's primary one).
-            for address, eni, _inst in s.execute(
+            for i in rows:
+                if i.subnet_id in public and i.vpc_id in index:
+                    by_host.setdefault(agents.key(i.host_id), {})[i.public_ip] = [
+                        i.private_ip, index[i.vpc_id]]
+            # Elastic IPs on an interface's address (not its instance's primary one), on
+            # the host of the instance the interface is attached to.
+            for address, eni, inst in s.execute(
                     select(models.Address, models.NetworkInterface, models.Instance)
                     .join(models.NetworkInterface,
                           models.NetworkInterface.eni_id == models.Address.eni_id)
@@ -66,37 +82,48 @@ class NetworkController(ResyncLoop):
                           models.Instance.instance_id == models.NetworkInterface.instance_id)
                     .where(models.Instance.state.in_(LIVE))):
                 if eni.subnet_id in public and eni.vpc_id in index and address.private_ip:
-                    wanted[address.public_ip] = [address.private_ip, index[eni.vpc_id]]
+                    by_host.setdefault(agents.key(inst.host_id), {})[address.public_ip] = [
+                        address.private_ip, index[eni.vpc_id]]
             for lb in s.scalars(select(LoadBalancer).where(LoadBalancer.public_ip.is_not(None))):
                 if lb.subnet_id in public and lb.vpc_id in index:
-                    wanted[lb.public_ip] = [lb.private_ip, index[lb.vpc_id]]
-            return wanted
+                    by_host[control][lb.public_ip] = [lb.private_ip, index[lb.vpc_id]]
+        return by_host
 
     # -- making the host agree ---------------------------------------------------------
-    def ensure_vpc(self, vpc: VpcNetwork, private_ip: str | None = None) -> None:
-        """Router of a VPC, its listeners serving the store's current answers (or, given
-        `private_ip`, at least that instance's): before an instance of it boots."""
-        agent = self.cloud.agent
-        assert agent is not None
-        agent.ensure_vpc(vpc)
-        self.services.ensure_pushed(vpc.vpc_id, private_ip)
+    def ensure_vpc(self, vpc: VpcNetwork, host_id: str | None = None,
+                   private_ip: str | None = None) -> None:
+        """Router of a VPC on a host (None: the control host), its listeners serving the
+        store's current answers (or, given `private_ip`, at least that instance's):
+        before an instance of it boots there."""
+        self.cloud.agent_for(host_id).ensure_vpc(vpc)
+        self.services.ensure_pushed(vpc.vpc_id, self.cloud.agents.key(host_id), private_ip)
 
     def sync_public_ips(self) -> None:
-        agent = self.cloud.agent
-        if agent is not None:
-            agent.sync_public_ips(self.wanted_public_ips())
+        """Every host maps the public addresses of the instances it runs."""
+        wanted = self.public_ips_by_host()
+        for key, agent in self.cloud.agents.live():
+            try:
+                agent.sync_public_ips(wanted.get(key, {}))
+            except AgentUnavailable as err:
+                if agent is self.cloud.agent:
+                    raise
+                log.info("public addresses of host %s follow later: %s", key, err)
 
     def sync(self) -> None:
-        agent = self.cloud.agent
-        assert agent is not None
         with self.cloud.store.read() as s:
             vpcs = {v.vpc_id: v for v in s.scalars(select(models.Vpc))}
             public = networks.public_subnet_ids(s)
             wanted = [networks.vpc_network(s, v, public) for v in vpcs.values()]
-        built = set(agent.vpc_routers())
-        for vpc in wanted:
-            if vpc.vpc_id in built:  # keep subnets and egress current; build on demand only
-                agent.ensure_vpc(vpc)
-        for vpc_id in built - set(vpcs):
-            agent.remove_vpc(vpc_id)  # its listeners and what they served go with it
+        for key, agent in self.cloud.agents.live():  # each host keeps its own routers current
+            try:
+                built = set(agent.vpc_routers())
+                for vpc in wanted:
+                    if vpc.vpc_id in built:  # keep subnets and egress current; build on demand
+                        agent.ensure_vpc(vpc)
+                for vpc_id in built - set(vpcs):
+                    agent.remove_vpc(vpc_id)  # its listeners and what they served go with it
+            except AgentUnavailable as err:
+                if agent is self.cloud.agent:
+                    raise
+                log.info("routers of host %s follow later: %s", key, err)
         self.sync_public_ips()

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from gureum.agent.contract import GuestDns, InstanceMetadata, VpcServices
+from gureum.agent.contract import AgentContract, GuestDns, InstanceMetadata, VpcServices
 from gureum.controllers.loop import BURST_SECONDS, ResyncLoop
 from gureum.errors import AgentUnavailable
 from gureum.services.ec2 import dhcp_options as dhcp
@@ -99,14 +99,16 @@ class VpcServicesController(ResyncLoop):
     def __init__(self, cloud: Cloud) -> None:
         super().__init__()
         self.cloud = cloud
-        self.pushed: dict[str, VpcServices] = {}
+        # (host key, VPC id) -> what that host's listeners of the VPC last took: every
+        # host holding an instance of a VPC has its router and serves its answers.
+        self.pushed: dict[tuple[str, str], VpcServices] = {}
         # One push at a time, the store read inside it: a later push never carries an
         # older view of the store than the one before it.
         self.lock = threading.RLock()
         # Commits that may change what is served, counted; `built_at`: the count each
         # VPC's last push was built from (what a launch checks instead of building).
         self.generation = 0
-        self.built_at: dict[str, int] = {}
+        self.built_at: dict[tuple[str, str], int] = {}
         self._count_lock = threading.Lock()
         # What each running instance's resolv.conf was last told (its DHCP options).
         self.dns_pushed: dict[str, GuestDns] = {}
@@ -118,76 +120,90 @@ class VpcServicesController(ResyncLoop):
         self.wakeup.set()
 
     def sync(self) -> None:
-        agent = self.cloud.agent
-        assert agent is not None
-        built = set(self._calling(agent.vpc_routers))
+        with self.cloud.store.read() as s:
+            running = set(s.scalars(select(models.Instance.instance_id).where(
+                models.Instance.state == "running")))
         with self.lock:
-            with self.cloud.store.read() as s:
-                running = set(s.scalars(select(models.Instance.instance_id).where(
-                    models.Instance.state == "running")))
             for instance_id in set(self.dns_pushed) - running:  # a start boots it afresh
                 del self.dns_pushed[instance_id]
-            for vpc_id in set(self.pushed) - built:  # a router made again starts empty
-                del self.pushed[vpc_id]
-                self.built_at.pop(vpc_id, None)
-        self.push(built)
+        for key, agent in self.cloud.agents.live():
+            try:
+                built = set(self._calling(key, agent.vpc_routers))
+                with self.lock:
+                    for pushed in [k for k in self.pushed if k[0] == key and k[1] not in built]:
+                        del self.pushed[pushed]  # a router made again starts empty
+                        self.built_at.pop(pushed, None)
+                if built or agent is self.cloud.agent:  # a host without routers: nothing
+                    self.push(built, key)
+            except AgentUnavailable as err:
+                if agent is self.cloud.agent:
+                    raise
+                log.info("VPC services of host %s follow later: %s", key, err)
 
-    def _calling(self, call: Callable[..., T], *args: Any) -> T:
+    def _calling(self, key: str, call: Callable[..., T], *args: Any) -> T:
         """An agent that could not be reached may come back as another one (a new host,
-        a lost data directory): everything is pushed again once it answers. A restarted
-        agent keeps what it served; this only costs one push per VPC."""
+        a lost data directory): everything is pushed to it again once it answers. A
+        restarted agent keeps what it served; this only costs one push per VPC."""
         try:
             return call(*args)
         except AgentUnavailable:
             with self.lock:
-                self.pushed.clear()
-                self.built_at.clear()
+                for pushed in [k for k in self.pushed if k[0] == key]:
+                    del self.pushed[pushed]
+                    self.built_at.pop(pushed, None)
                 self.dns_pushed.clear()
             raise
 
-    def ensure_pushed(self, vpc_id: str, private_ip: str | None = None) -> None:
-        """Before a launch: the VPC's answers on the host are current, or at least name the
-        instance at `private_ip` (its first metadata read comes within ~100 ms of boot). Usually
-        the loop, woken by the launch's own commit, has pushed them already: then no store
-        read. Other commits since (a batch's instances turning running one by one) are the
-        loop's to push: a launch that waited for each would rebuild the whole VPC's answers
-        once per instance."""
-        pushed = self.pushed.get(vpc_id)
+    def ensure_pushed(self, vpc_id: str, host: str | None = None,
+                      private_ip: str | None = None) -> None:
+        """Before a launch: the VPC's answers on its host are current, or at least name
+        the instance at `private_ip` (its first metadata read comes within ~100 ms of
+        boot). Usually the loop, woken by the launch's own commit, has pushed them
+        already: then no store read. Other commits since (a batch's instances turning
+        running one by one) are the loop's to push: a launch that waited for each would
+        rebuild the whole VPC's answers once per instance."""
+        key = host or self.cloud.agents.key(None)
+        pushed = self.pushed.get((key, vpc_id))
         if private_ip is not None and pushed is not None and private_ip in pushed.instances:
             return
         with self.lock:
-            if vpc_id in self.pushed and self.built_at.get(vpc_id) == self.generation:
+            if (key, vpc_id) in self.pushed and \
+                    self.built_at.get((key, vpc_id)) == self.generation:
                 return
-            self.push({vpc_id})
+            self.push({vpc_id}, key)
 
-    def push(self, vpc_ids: set[str]) -> None:
-        """Serve these VPCs' current answers on the host, skipping those unchanged since
-        the last push."""
-        agent = self.cloud.agent
-        assert agent is not None
+    def push(self, vpc_ids: set[str], host: str | None = None) -> None:
+        """Serve these VPCs' current answers on a host (None: the control host), skipping
+        those unchanged since the last push there."""
+        key = host or self.cloud.agents.key(None)
+        agent = self.cloud.agent_for(host or None)
         with self.lock:
             generation = self.generation  # before the read: a commit after it counts again
             with self.cloud.store.read() as s:
                 wanted = build(s, self.cloud, vpc_ids)
                 resolvers = guest_dns(s, self.cloud, vpc_ids)
+                placed = dict(s.execute(select(models.Instance.instance_id,
+                                               models.Instance.host_id).where(
+                    models.Instance.instance_id.in_(list(resolvers)))).all())
             for vpc_id, services in wanted.items():
-                if self.pushed.get(vpc_id) != services:
-                    self.pushed.pop(vpc_id, None)  # unknown until the agent says it took it
-                    self._calling(agent.serve_vpc, services)
-                    self.pushed[vpc_id] = services
-                self.built_at[vpc_id] = generation
-            self._push_dns(resolvers)
+                if self.pushed.get((key, vpc_id)) != services:
+                    self.pushed.pop((key, vpc_id), None)  # unknown until the agent took it
+                    self._calling(key, agent.serve_vpc, services)
+                    self.pushed[(key, vpc_id)] = services
+                self.built_at[(key, vpc_id)] = generation
+            self._push_dns(key, agent, {
+                i: r for i, r in resolvers.items()
+                if self.cloud.agents.key(placed.get(i)) == key})
 
-    def _push_dns(self, resolvers: dict[str, tuple[int, GuestDns]]) -> None:
+    def _push_dns(self, key: str, agent: AgentContract,
+                  resolvers: dict[str, tuple[int, GuestDns]]) -> None:
         """DHCP options reach running instances within a pass (EC2's instances wait for
         their lease's renewal); a boot writes them itself from the instance's spec."""
-        agent = self.cloud.agent
-        assert agent is not None
         for instance_id, (slot, dns_settings) in resolvers.items():
             if self.dns_pushed.get(instance_id) == dns_settings:
                 continue
             try:
-                self._calling(agent.configure_dns, instance_id, slot, dns_settings)
+                self._calling(key, agent.configure_dns, instance_id, slot, dns_settings)
             except AgentUnavailable:
                 raise
             except Exception as err:  # stopping under us: its next boot writes it

@@ -146,6 +146,9 @@ class Instance(Base):
     vpc_id: Mapped[str] = mapped_column(String(32))
     subnet_id: Mapped[str] = mapped_column(String(32))
     availability_zone: Mapped[str] = mapped_column(String(32))
+    # The host it runs on (placement at RunInstances; None: the control host, as before).
+    host_id: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
+    placement_group_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
     security_group_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
     volume_gib: Mapped[int] = mapped_column(Integer, default=8)
     user_data: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
@@ -347,5 +350,6 @@ from gureum.store import (  # noqa: E402, F401
     cloudwatch_models,
     ebs_models,
     elbv2_models,
+    host_models,
     vpc_options_models,
 )

@@ -8,7 +8,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterator
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from gureum.store import models
@@ -21,9 +21,20 @@ def _live(session: Session, column):  # noqa: ANN001, ANN202
     return set(session.scalars(select(column).where(models.Instance.state != "terminated")))
 
 
-def free_slots(session: Session) -> Iterator[int]:
-    """Slots name network ports: instances and load balancers share them."""
-    used = _live(session, models.Instance.slot) | set(session.scalars(select(LoadBalancer.slot)))
+def free_slots(session: Session, host_id: str | None = None,
+               control: bool = True) -> Iterator[int]:
+    """Slots name network ports and uid ranges on a host: instances and load balancers
+    share them. Without `host_id`, free on every host (load balancers); with it, free on
+    that host (`control`: the control host, which also holds load balancers and the
+    instances placed before hosts existed)."""
+    query = select(models.Instance.slot).where(models.Instance.state != "terminated")
+    if host_id is not None:
+        on_host = models.Instance.host_id == host_id
+        query = query.where(or_(on_host, models.Instance.host_id.is_(None)) if control
+                            else on_host)
+    used = set(session.scalars(query))
+    if host_id is None or control:
+        used |= set(session.scalars(select(LoadBalancer.slot)))
     return (n for n in range(1, MAX_SLOTS) if n not in used)
 
 

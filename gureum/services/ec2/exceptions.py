@@ -381,3 +381,15 @@ class PrivateIpAddressLimitExceeded(ApiError):
 
 class InsufficientFreeAddressesInSubnet(ApiError):
     code = "InsufficientFreeAddressesInSubnet"
+
+
+class InvalidPlacementGroupUnknown(ApiError):
+    code = "InvalidPlacementGroup.Unknown"
+
+
+class InvalidPlacementGroupDuplicate(ApiError):
+    code = "InvalidPlacementGroup.Duplicate"
+
+
+class InvalidPlacementGroupInUse(ApiError):
+    code = "InvalidPlacementGroup.InUse"

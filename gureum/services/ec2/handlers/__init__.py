@@ -14,6 +14,7 @@ from gureum.services.ec2.handlers import (  # noqa: F401
     metadata,
     network_interfaces,
     peering,
+    placement_groups,
     prefix_lists,
     regions,
     routing,

@@ -160,7 +160,7 @@ def modify_instance_attribute(ctx: RequestContext, p: dict[str, Any]) -> dict[st
         if new_type is not None:
             if new_type not in CATALOGUE:
                 raise exc.InvalidParameterValue(f"Invalid value '{new_type}' for InstanceType.")
-            check_capacity(ctx.cloud.config, new_type)
+            check_capacity(ctx.cloud, new_type)
             _require_stopped(inst)
             inst.instance_type = new_type
         if "UserData" in p or attribute == "userData":

@@ -123,8 +123,14 @@ def vpcs_without_hostnames(session: Session, account_id: str) -> set[str]:
 
 
 def group_names(session: Session, account_id: str) -> dict[str, str]:
-    return {g.group_id: g.name for g in session.scalars(select(models.SecurityGroup).where(
+    """Names of the account's security groups and placement groups, by id."""
+    from gureum.store.host_models import PlacementGroup
+
+    names = {g.group_id: g.name for g in session.scalars(select(models.SecurityGroup).where(
         models.SecurityGroup.account_id == account_id))}
+    names.update(session.execute(select(PlacementGroup.group_id, PlacementGroup.name).where(
+        PlacementGroup.account_id == account_id)).all())
+    return names
 
 
 def describe(session: Session, account_id: str, p: dict[str, Any], rows: list[Any], *,

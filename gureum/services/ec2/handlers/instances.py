@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 
 from gureum.agent.network import mac_for
 from gureum.api.dispatch import RequestContext, action
+from gureum.hosts import placement
 from gureum.services.ec2 import allocation, filters, ids, images, interfaces, networks, volumes
 from gureum.services.ec2 import exceptions as exc
 from gureum.services.ec2 import security_groups as sg
@@ -30,6 +31,7 @@ from gureum.services.ec2.views import (
 from gureum.services.ec2.views import instance as instance_view
 from gureum.store import models
 from gureum.store.ebs_models import Snapshot
+from gureum.store.host_models import Host, PlacementGroup
 
 USER_DATA_LIMIT = 16 * 1024
 ROOT_DEVICES = {"/dev/xvda", "/dev/sda1", "/dev/sda"}
@@ -153,17 +155,48 @@ def _instance_tags(p: dict[str, Any]) -> list[tuple[str, str]]:
     return common.validate_tags(tags)
 
 
-def check_capacity(config: Any, instance_type: str) -> None:
-    """A type this host cannot hold is a capacity error, as AWS answers for a zone that
+def check_capacity(cloud: Any, instance_type: str) -> None:
+    """A type no host can hold is a capacity error, as AWS answers for a zone that
     has none of it, not an invalid parameter."""
+    config = cloud.config
     if not fits(CATALOGUE[instance_type], config.host_vcpus, config.host_memory_mib,
-                config.cpu_overcommit, config.memory_overcommit):
+                config.cpu_overcommit, config.memory_overcommit) and not _joined_host_fits(
+                    cloud, instance_type):
         t = CATALOGUE[instance_type]
         raise exc.InsufficientInstanceCapacity(
             f"We currently do not have sufficient {instance_type} capacity: it needs "
             f"{t.vcpus} vCPUs and {t.memory_mib} MiB; this host offers "
             f"{config.host_vcpus * config.cpu_overcommit:g} vCPUs and "
             f"{config.host_memory_mib * config.memory_overcommit:g} MiB per instance.")
+
+
+def _joined_host_fits(cloud: Any, instance_type: str) -> bool:
+    """Whether a host other than this one (a bigger joined host) could hold the type."""
+    with cloud.store.read() as s:
+        return placement.any_host_fits(s, cloud.config, instance_type, joined_only=True)
+
+
+def _placement_group(s: Any, account: str, given: dict[str, Any]) -> PlacementGroup | None:
+    name, group_id = given.get("GroupName"), given.get("GroupId")
+    if not (name or group_id):
+        return None
+    query = select(PlacementGroup).where(PlacementGroup.account_id == account)
+    group = s.scalar(query.where(PlacementGroup.group_id == group_id) if group_id
+                     else query.where(PlacementGroup.name == name))
+    if group is None or (name and group.name != name):
+        raise exc.InvalidPlacementGroupUnknown(
+            f"The Placement Group '{name or group_id}' is unknown.")
+    return group
+
+
+def _hosts_for(ctx: RequestContext, s: Any, zone: str, instance_type: str, min_count: int,
+               count: int, group: PlacementGroup | None) -> list[str | None]:
+    """Where each instance runs (hosts/placement.py). A store without hosts (nothing
+    registered them) keeps the one-host behaviour: the control host."""
+    if s.scalar(select(Host.host_id).limit(1)) is None:
+        return [None] * count
+    return list(placement.place(s, ctx.cloud.config, ctx.cloud.control_host_id, zone,
+                                instance_type, min_count, count, group, ctx.spread_group))
 
 
 @action("ec2", "RunInstances")
@@ -183,7 +216,7 @@ def run_instances(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
     instance_type = p.get("InstanceType", DEFAULT)
     if instance_type not in CATALOGUE:
         raise exc.InvalidParameterValue(f"Invalid value '{instance_type}' for InstanceType.")
-    check_capacity(cloud.config, instance_type)
+    check_capacity(cloud, instance_type)
     nic_specs = p.get("NetworkInterfaces") or []
     if nic_specs and (p.get("SecurityGroupIds") or p.get("SecurityGroups") or p.get("SubnetId")):
         raise exc.InvalidParameterCombination(
@@ -200,7 +233,7 @@ def run_instances(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
         raise exc.InvalidParameterValue("ClientToken must be at most 64 characters")
     metadata_options = validate_options(p.get("MetadataOptions"))
     zone = (p.get("Placement") or {}).get("AvailabilityZone")
-    if zone and zone != cloud.availability_zone:
+    if zone and zone not in cloud.zones():
         raise exc.InvalidParameterValue(f"Invalid availability zone: [{zone}]")
 
     cloud.ensure_default_network(account)
@@ -261,8 +294,13 @@ def run_instances(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
                 f"You have requested more instances ({min_count}) than your current instance "
                 f"limit of {cloud.config.max_instances_per_account} allows.")
         count = min(max_count, room)
+        group = _placement_group(s, account, p.get("Placement") or {})
+        hosts = _hosts_for(ctx, s, subnet.availability_zone, instance_type, min_count, count,
+                           group)
+        count = len(hosts)
         wants_public = primary.get("AssociatePublicIpAddress", subnet.map_public_ip_on_launch)
-        slots = allocation.free_slots(s)
+        # Slots are per host (its ports and uid ranges): 16k instances per host, not per cloud.
+        slots_on: dict[str | None, Any] = {}
         private_ips = allocation.free_private_ips(s, subnet.vpc_id, subnet.cidr)
         public_ips = allocation.free_public_ips(s, cloud.config.public_pool)
         reservation = models.Reservation(reservation_id=ids.new("r"), account_id=account,
@@ -275,7 +313,11 @@ def run_instances(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
             bool(primary.get("SecondaryPrivateIpAddressCount"))
         for index in range(count):
             try:
-                slot = next(slots)
+                host_id = hosts[index]
+                if host_id not in slots_on:
+                    slots_on[host_id] = allocation.free_slots(
+                        s, host_id, host_id is None or host_id == cloud.control_host_id)
+                slot = next(slots_on[host_id])
                 if existing is not None:
                     private_ip = existing.private_ip
                 elif primary.get("PrivateIpAddress") or drawn_afresh:
@@ -300,6 +342,7 @@ def run_instances(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
                 availability_zone=subnet.availability_zone, security_group_ids=groups,
                 volume_gib=volume_gib, user_data=user_data, client_token=token,
                 metadata_options=metadata_options or None, assign_public_ip=wants_public,
+                host_id=hosts[index], placement_group_id=group.group_id if group else None,
             )
             s.add(inst)
             s.flush()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from gureum.api.dispatch import RequestContext, action
+from gureum.hosts.registry import zone_id
 from gureum.services.ec2 import exceptions as exc
 from gureum.services.ec2 import filters
 
@@ -26,26 +27,35 @@ def describe_regions(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
 
 @action("ec2", "DescribeAvailabilityZones")
 def describe_availability_zones(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
+    """The zones the hosts declare (`gureum agent --join --zone`), the default one always."""
     cfg = ctx.cloud.config
-    zone_name = ctx.cloud.availability_zone
-    zone_id = f"{cfg.region}-az1"
+    names = ctx.cloud.zones()
+    ids = {zone_id(cfg.region, n): n for n in names}
     for n in p.get("ZoneNames") or []:
-        if n != zone_name:
+        if n not in names:
             raise exc.InvalidParameterValue(f"The zone '{n}' does not exist.")
     for n in p.get("ZoneIds") or []:
-        if n != zone_id:
+        if n not in ids:
             raise exc.InvalidParameterValue(f"The zone id '{n}' does not exist.")
+    wanted = set(p.get("ZoneNames") or []) | {ids[i] for i in p.get("ZoneIds") or []}
     flt = filters.validate(p.get("Filters"), {
         "zone-name", "zone-id", "region-name", "state", "zone-type", "group-name",
         "opt-in-status", "network-border-group"})
-    fields = {"zone-name": zone_name, "zone-id": zone_id, "region-name": cfg.region,
-              "state": "available", "zone-type": "availability-zone", "group-name": cfg.region,
-              "opt-in-status": "opt-in-not-required", "network-border-group": cfg.region}
-    zone = {"ZoneName": zone_name, "ZoneId": zone_id, "State": "available",
-            "RegionName": cfg.region, "ZoneType": "availability-zone",
-            "OptInStatus": "opt-in-not-required", "GroupName": cfg.region,
-            "NetworkBorderGroup": cfg.region, "Messages": []}
-    return {"AvailabilityZones": [zone] if filters.match(flt, fields, {}) else []}
+    zones = []
+    for zone_name in names:
+        if wanted and zone_name not in wanted:
+            continue
+        zid = zone_id(cfg.region, zone_name)
+        fields = {"zone-name": zone_name, "zone-id": zid, "region-name": cfg.region,
+                  "state": "available", "zone-type": "availability-zone",
+                  "group-name": cfg.region, "opt-in-status": "opt-in-not-required",
+                  "network-border-group": cfg.region}
+        if filters.match(flt, fields, {}):
+            zones.append({"ZoneName": zone_name, "ZoneId": zid, "State": "available",
+                          "RegionName": cfg.region, "ZoneType": "availability-zone",
+                          "OptInStatus": "opt-in-not-required", "GroupName": cfg.region,
+                          "NetworkBorderGroup": cfg.region, "Messages": []})
+    return {"AvailabilityZones": zones}
 
 
 @action("ec2", "DescribeAccountAttributes")

@@ -17,6 +17,7 @@ from gureum.services.ec2.handlers import (
     common,
     dhcp_options,
     network_interfaces,
+    placement_groups,
     routing,
     snapshots,
     vpcs,
@@ -24,6 +25,7 @@ from gureum.services.ec2.handlers import (
 from gureum.services.ec2.views import volume_id
 from gureum.store import models
 from gureum.store.ebs_models import Volume
+from gureum.store.host_models import PlacementGroup
 
 
 def _key_pair_not_found(pair_id: str) -> Exception:
@@ -64,6 +66,8 @@ _CHECKS: dict[str, Callable[[RequestContext, Session, str], Any]] = {
     "dopt": lambda ctx, s, rid: dhcp_options.own_dhcp_options(ctx, s, rid),
     "pl": lambda ctx, s, rid: prefix_lists.own(s, ctx.account_id, rid),
     "pcx": lambda ctx, s, rid: peering.visible(s, ctx.account_id, rid),
+    "pg": lambda ctx, s, rid: common.owned(s, ctx.account_id, PlacementGroup, rid,
+                                           placement_groups._unknown),
     "subnet": vpcs.own_subnet,
     "sg": lambda ctx, s, rid: sg.resolve_group(s, ctx.account_id, rid, None),
     "igw": routing._own_igw,

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import delete, func, select
 
 from gureum.api.dispatch import RequestContext, action
+from gureum.hosts.registry import zone_id
 from gureum.services.ec2 import dhcp_options as dhcp
 from gureum.services.ec2 import exceptions as exc
 from gureum.services.ec2 import ids, networks, peering
@@ -159,7 +160,7 @@ def _subnet_view(s: Any, subnet: models.Subnet, tags: dict[str, str], region: st
     return {
         "SubnetId": subnet.subnet_id, "VpcId": subnet.vpc_id, "CidrBlock": subnet.cidr,
         "AvailabilityZone": subnet.availability_zone,
-        "AvailabilityZoneId": f"{region}-az1", "State": "available",
+        "AvailabilityZoneId": zone_id(region, subnet.availability_zone), "State": "available",
         "AvailableIpAddressCount": max(0, net.num_addresses - 5 - used),
         "DefaultForAz": subnet.default_for_az,
         "MapPublicIpOnLaunch": subnet.map_public_ip_on_launch, "OwnerId": subnet.account_id,
@@ -182,10 +183,15 @@ def create_subnet(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
         raise exc.UnsupportedOperation("Only IPv4 subnets given as CidrBlock are supported")
     if not p.get("CidrBlock"):
         raise exc.MissingParameter("The request must contain the parameter CidrBlock")
-    zone = p.get("AvailabilityZone") or ctx.cloud.availability_zone
-    if zone != ctx.cloud.availability_zone or p.get("AvailabilityZoneId") not in (
-            None, f"{ctx.cloud.config.region}-az1"):
-        raise exc.InvalidParameterValue(f"Value ({zone}) for parameter availabilityZone is invalid.")
+    # A subnet lives in one zone, as on AWS: one the hosts declare.
+    region, zones = ctx.cloud.config.region, ctx.cloud.zones()
+    by_id = {zone_id(region, z): z for z in zones}
+    zone = p.get("AvailabilityZone") or by_id.get(p.get("AvailabilityZoneId") or "") or (
+        ctx.cloud.availability_zone if not p.get("AvailabilityZoneId") else None)
+    if zone not in zones or p.get("AvailabilityZoneId") not in (None, zone_id(region, zone)):
+        raise exc.InvalidParameterValue(
+            f"Value ({zone or p.get('AvailabilityZoneId')}) for parameter availabilityZone "
+            "is invalid.")
     tags = common.tags_from_specs(p, "subnet")
     ctx.cloud.ensure_default_network(ctx.account_id)
     with ctx.cloud.store.write() as s:

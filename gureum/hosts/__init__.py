@@ -1,0 +1,1 @@
+"""Many hosts under one control plane: the hosts table, joining, placement."""

@@ -1,0 +1,237 @@
+"""Placement across hosts (issue #13): RunInstances puts each instance on a host of the
+subnet's zone that is active and has room, spreading an Auto Scaling group or placement
+group and preferring free memory; drain refuses new placements; no room is
+InsufficientInstanceCapacity in AWS's words; placement groups (spread, cluster); the
+controllers drive each instance on its own host's agent (FakeAgents behind the real TLS
+listener)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from botocore.exceptions import ClientError
+from sqlalchemy import select
+from test_hosts import _cli, _join
+from test_hosts import cloud as cloud  # noqa: PLC0414  (the module's own cloud)
+
+from gureum.agent.fake import FakeAgent
+from gureum.hosts.join import JoinedHost
+from gureum.store import models
+from gureum.testing_inprocess import FastCloud, wait_state
+
+
+@pytest.fixture(scope="module")
+def zone_b(cloud: FastCloud) -> Iterator[dict[str, tuple[JoinedHost, FakeAgent]]]:
+    """Two joined hosts in gureum-1b (the control host is in gureum-1a)."""
+    hosts = {name: _join(cloud, name, zone="gureum-1b") for name in ("b-host1", "b-host2")}
+    yield hosts
+    for joined, _ in hosts.values():
+        joined.stop()
+
+
+@pytest.fixture(scope="module")
+def subnet_b(cloud: FastCloud, zone_b) -> str:  # noqa: ANN001
+    ec2 = cloud.client()
+    vpc = ec2.create_vpc(CidrBlock="10.62.0.0/16")["Vpc"]["VpcId"]
+    return ec2.create_subnet(VpcId=vpc, CidrBlock="10.62.1.0/24",
+                             AvailabilityZone="gureum-1b")["Subnet"]["SubnetId"]
+
+
+@pytest.fixture(scope="module")
+def image(cloud: FastCloud) -> str:
+    return cloud.client().describe_images(Owners=["gureum"])["Images"][0]["ImageId"]
+
+
+def _host_of(cloud: FastCloud, instance_id: str) -> str | None:
+    with cloud.cloud.store.read() as s:
+        return s.scalar(select(models.Instance.host_id).where(
+            models.Instance.instance_id == instance_id))
+
+
+def _names(cloud: FastCloud) -> dict[str, str]:
+    from gureum.store.host_models import Host
+    with cloud.cloud.store.read() as s:
+        return {h.host_id: h.name for h in s.scalars(select(Host))}
+
+
+def _run(cloud: FastCloud, image: str, subnet: str, count: int = 1, **extra) -> list[str]:  # noqa: ANN003
+    out = cloud.client().run_instances(ImageId=image, InstanceType="t3.micro", MinCount=count,
+                                       MaxCount=count, SubnetId=subnet, **extra)
+    return [i["InstanceId"] for i in out["Instances"]]
+
+
+def _terminate(cloud: FastCloud, ids: list[str]) -> None:
+    ec2 = cloud.client()
+    ec2.terminate_instances(InstanceIds=ids)
+    for instance_id in ids:
+        wait_state(ec2, instance_id, "terminated")
+
+
+def test_instances_run_on_the_hosts_of_their_zone_and_spread(
+        cloud: FastCloud, zone_b, subnet_b: str, image: str) -> None:  # noqa: ANN001
+    ec2 = cloud.client()
+    ids = _run(cloud, image, subnet_b, count=4)
+    names = _names(cloud)
+    placed = [names[_host_of(cloud, i) or ""] for i in ids]
+    assert sorted(placed) == ["b-host1", "b-host1", "b-host2", "b-host2"]  # free memory
+    with cloud.cloud.store.read() as s:  # slots (ports, uid ranges) are per host
+        slots = {(r.host_id, r.slot) for r in s.scalars(select(models.Instance).where(
+            models.Instance.instance_id.in_(ids)))}
+    assert len(slots) == 4 and {slot for _, slot in slots} == {1, 2}
+    for instance_id in ids:
+        wait_state(ec2, instance_id, "running")
+    for instance_id, name in zip(ids, placed, strict=True):
+        agent = zone_b[name][1]
+        assert instance_id in agent.instances_  # launched by that host's agent
+        assert instance_id not in cloud.agent.instances_  # not by the control host's
+        view = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
+        assert view["Placement"]["AvailabilityZone"] == "gureum-1b"
+    # A stopped instance starts again on its own host.
+    first, host = ids[0], _host_of(cloud, ids[0])
+    ec2.stop_instances(InstanceIds=[first])
+    wait_state(ec2, first, "stopped")
+    ec2.start_instances(InstanceIds=[first])
+    wait_state(ec2, first, "running")
+    assert _host_of(cloud, first) == host
+    assert zone_b[placed[0]][1].boots[first] == 2
+    # The default subnet's zone is the control host's.
+    default = _run(cloud, image, cloud.client().describe_subnets(Filters=[
+        {"Name": "default-for-az", "Values": ["true"]}])["Subnets"][0]["SubnetId"])
+    assert _host_of(cloud, default[0]) == cloud.cloud.control_host_id
+    wait_state(ec2, default[0], "running")
+    assert default[0] in cloud.agent.instances_
+    # A host holding instances cannot be removed.
+    assert _cli(cloud, "host", "remove", "b-host1") == 1
+    _terminate(cloud, ids + default)
+    for name, (_, agent) in zone_b.items():
+        assert not set(ids) & set(agent.instances_), name
+
+
+def test_drain_refuses_new_placements(cloud: FastCloud, zone_b, subnet_b: str,
+                                      image: str) -> None:  # noqa: ANN001
+    assert _cli(cloud, "host", "drain", "b-host1") == 0
+    try:
+        ids = _run(cloud, image, subnet_b, count=3)
+        assert {_names(cloud)[_host_of(cloud, i) or ""] for i in ids} == {"b-host2"}
+        assert _cli(cloud, "host", "drain", "b-host2") == 0
+        with pytest.raises(ClientError) as err:
+            _run(cloud, image, subnet_b)
+        error = err.value.response["Error"]
+        assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 500
+        assert error["Code"] == "InsufficientInstanceCapacity"
+        assert error["Message"] == (
+            "We currently do not have sufficient t3.micro capacity in the Availability Zone "
+            "you requested (gureum-1b). Our system will be working on provisioning additional "
+            "capacity. You can currently get t3.micro capacity by not specifying an "
+            "Availability Zone in your request or choosing gureum-1a.")
+        _terminate(cloud, ids)
+    finally:
+        assert _cli(cloud, "host", "undrain", "b-host1") == 0
+        assert _cli(cloud, "host", "undrain", "b-host2") == 0
+
+
+def test_reserved_capacity_runs_out(cloud: FastCloud, zone_b, subnet_b: str,
+                                    image: str) -> None:  # noqa: ANN001
+    """With reservations on, a host full of memory takes no more (each has 16 GiB)."""
+    cloud.config.placement_reserves = True
+    try:
+        ec2 = cloud.client()
+        big = ec2.run_instances(ImageId=image, InstanceType="r5.large", MinCount=2, MaxCount=2,
+                                SubnetId=subnet_b)["Instances"]  # 16 GiB each
+        ids = [i["InstanceId"] for i in big]
+        assert {_host_of(cloud, i) for i in ids} == {j.host_id for j, _ in zone_b.values()}
+        with pytest.raises(ClientError) as err:
+            ec2.run_instances(ImageId=image, InstanceType="t3.nano", MinCount=1, MaxCount=1,
+                              SubnetId=subnet_b)
+        assert err.value.response["Error"]["Code"] == "InsufficientInstanceCapacity"
+        # MaxCount beyond the room: as many as fit (MinCount 0 of them here is refused).
+        _terminate(cloud, ids)
+        fitted = ec2.run_instances(ImageId=image, InstanceType="r5.large", MinCount=1,
+                                   MaxCount=5, SubnetId=subnet_b)["Instances"]
+        assert len(fitted) == 2
+        _terminate(cloud, [i["InstanceId"] for i in fitted])
+    finally:
+        cloud.config.placement_reserves = False
+
+
+def test_placement_groups(cloud: FastCloud, zone_b, subnet_b: str, image: str) -> None:  # noqa: ANN001
+    ec2 = cloud.client()
+    spread = ec2.create_placement_group(GroupName="web", Strategy="spread")["PlacementGroup"]
+    assert (spread["GroupName"], spread["Strategy"], spread["State"]) == ("web", "spread",
+                                                                          "available")
+    assert spread["GroupId"].startswith("pg-")
+    ec2.create_placement_group(GroupName="db", Strategy="cluster", TagSpecifications=[
+        {"ResourceType": "placement-group", "Tags": [{"Key": "tier", "Value": "db"}]}])
+    for bad, code in (({"GroupName": "web", "Strategy": "spread"},
+                       "InvalidPlacementGroup.Duplicate"),
+                      ({"GroupName": "p", "Strategy": "partition"}, "InvalidParameterValue")):
+        with pytest.raises(ClientError) as err:
+            ec2.create_placement_group(**bad)
+        assert err.value.response["Error"]["Code"] == code
+    listed = ec2.describe_placement_groups()["PlacementGroups"]
+    assert {g["GroupName"]: g["Strategy"] for g in listed} == {"web": "spread", "db": "cluster"}
+    assert [g["GroupName"] for g in ec2.describe_placement_groups(Filters=[
+        {"Name": "tag:tier", "Values": ["db"]}])["PlacementGroups"]] == ["db"]
+    with pytest.raises(ClientError) as err:
+        ec2.describe_placement_groups(GroupNames=["nope"])
+    assert err.value.response["Error"]["Code"] == "InvalidPlacementGroup.Unknown"
+
+    # spread: one instance per host; a third has nowhere to go.
+    web = _run(cloud, image, subnet_b, count=2, Placement={"GroupName": "web"})
+    assert len({_host_of(cloud, i) for i in web}) == 2
+    with pytest.raises(ClientError) as err:
+        _run(cloud, image, subnet_b, Placement={"GroupName": "web"})
+    assert err.value.response["Error"]["Code"] == "InsufficientInstanceCapacity"
+    view = ec2.describe_instances(InstanceIds=[web[0]])["Reservations"][0]["Instances"][0]
+    assert view["Placement"]["GroupName"] == "web"
+    assert view["Placement"]["GroupId"] == spread["GroupId"]
+    # cluster: all on the host its first instance got, across calls too.
+    db = _run(cloud, image, subnet_b, count=3, Placement={"GroupName": "db"})
+    db += _run(cloud, image, subnet_b, Placement={"GroupName": "db"})
+    assert len({_host_of(cloud, i) for i in db}) == 1
+    with pytest.raises(ClientError) as err:
+        _run(cloud, image, subnet_b, Placement={"GroupName": "elsewhere"})
+    assert err.value.response["Error"]["Code"] == "InvalidPlacementGroup.Unknown"
+    with pytest.raises(ClientError) as err:
+        ec2.delete_placement_group(GroupName="web")
+    assert err.value.response["Error"]["Code"] == "InvalidPlacementGroup.InUse"
+    _terminate(cloud, web + db)
+    ec2.delete_placement_group(GroupName="web")
+    ec2.delete_placement_group(GroupName="db")
+    with pytest.raises(ClientError) as err:
+        ec2.delete_placement_group(GroupName="web")
+    assert err.value.response["Error"]["Code"] == "InvalidPlacementGroup.Unknown"
+    assert ec2.describe_placement_groups()["PlacementGroups"] == []
+
+
+def test_an_auto_scaling_group_spreads_across_hosts(cloud: FastCloud, zone_b, subnet_b: str,
+                                                    image: str) -> None:  # noqa: ANN001
+    ec2, asg = cloud.client(), cloud.client("autoscaling")
+    # Unequal free memory: without spread, every instance would go to the emptier host.
+    filler = cloud.client().run_instances(ImageId=image, InstanceType="r5.large", MinCount=1,
+                                          MaxCount=1, SubnetId=subnet_b)["Instances"][0]
+    ec2.create_launch_template(LaunchTemplateName="spread", LaunchTemplateData={
+        "ImageId": image, "InstanceType": "t3.micro"})
+    asg.create_auto_scaling_group(AutoScalingGroupName="spread", MinSize=4, MaxSize=4,
+                                  LaunchTemplate={"LaunchTemplateName": "spread"},
+                                  VPCZoneIdentifier=subnet_b)
+    try:
+        from gureum.testing import wait_for
+
+        def members() -> list[str]:
+            groups = asg.describe_auto_scaling_groups(AutoScalingGroupNames=["spread"])
+            return [i["InstanceId"] for i in groups["AutoScalingGroups"][0]["Instances"]]
+
+        assert wait_for(lambda: len(members()) == 4, 30)
+        per_host: dict[str | None, int] = {}
+        for instance_id in members():
+            key = _host_of(cloud, instance_id)
+            per_host[key] = per_host.get(key, 0) + 1
+        assert sorted(per_host.values()) == [2, 2], per_host
+    finally:
+        asg.delete_auto_scaling_group(AutoScalingGroupName="spread", ForceDelete=True)
+        from gureum.testing import wait_for
+        assert wait_for(lambda: not asg.describe_auto_scaling_groups(
+            AutoScalingGroupNames=["spread"])["AutoScalingGroups"], 60)
+        _terminate(cloud, [filler["InstanceId"]])
