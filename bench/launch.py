@@ -69,9 +69,10 @@ def main() -> int:
                 to_login.append(s)
                 ec2.terminate_instances(InstanceIds=[inst["InstanceId"]])
             terminate_all(ec2)
-            rows.update({f"{label}RunInstances answer": answer,
-                         f"{label}RunInstances -> sshd banner": to_banner,
-                         f"{label}RunInstances -> ssh login ok": to_login})
+            if args.samples > 0:
+                rows.update({f"{label}RunInstances answer": answer,
+                             f"{label}RunInstances -> sshd banner": to_banner,
+                             f"{label}RunInstances -> ssh login ok": to_login})
             for batch in batches:
                 t0 = time.monotonic()
                 res = ec2.run_instances(ImageId=image, InstanceType="t3.nano", MinCount=batch,
