@@ -31,7 +31,6 @@ _MOUNT_ATTR_IDMAP = 0x00100000
 _MOUNT_ATTR_RDONLY = 0x1
 
 
-
 def _check(result: int, what: str) -> int:
     if result < 0:
         err = ctypes.get_errno()

@@ -537,13 +537,11 @@ def plumb_instance(plan: NetworkPlan, vpc_id: str, instance_id: str, slot: int,
             run_in(ns, ["ip", "link", "del", "eth0"])
 
     def cable() -> None:  # from inside the router: one thread, the veth made on its bridge
-        # The router knows the instance's MAC at once (nud reachable: ARP takes over later).
-        # A packet that came before the instance (a client already knocking) left the
-        # router's entry INCOMPLETE, with the next ARP retry a second away; replacing it
-        # delivers what was queued at once.
+        # Replacing an entry a client's early packet left INCOMPLETE delivers what was
+        # queued at once (router_knows).
         hostcmd.run(["ip", "-batch", "-"], input=(
             f"link add {veth} up master br0 type veth peer name eth0 netns {ns}\n"
-            f"neigh replace {private_ip} lladdr {mac_for(private_ip)} dev br0 nud reachable\n"))
+            f"{router_knows(private_ip)}\n"))
         hostcmd.run(port_address_cmd(veth, private_ip))
 
     idmap.in_netns(str(NETNS_DIR / router), cable)
@@ -560,6 +558,14 @@ def plumb_instance(plan: NetworkPlan, vpc_id: str, instance_id: str, slot: int,
         f"route add default via {gateway(subnet_cidr)} quickack 1",
     ])
     run_in(ns, ["ip", "-batch", "-"], input=batch + "\n")
+
+
+def router_knows(address: str) -> str:
+    """An `ip -batch` line for inside a VPC router: the MAC of an instance interface's
+    primary address, known at once (nud reachable; ARP takes over later). The bridge's MAC
+    is fixed, so nothing else flushes an entry a client's early packet left INCOMPLETE,
+    and every first connection would wait a second for the ARP retry."""
+    return f"neigh replace {address} lladdr {mac_for(address)} dev br0 nud reachable"
 
 
 def port_address_cmd(veth: str, private_ip: str) -> list[str]:
@@ -674,7 +680,8 @@ def _add_interface(plan: NetworkPlan, ns: str, router: str, veth: str, device: s
         hostcmd.run(["ip", "link", "add", veth, "netns", router, "type", "veth", "peer",
                      "name", device, "netns", ns])
         undo.callback(run_in, ns, ["ip", "link", "del", device], check=False)  # both ends
-        run_in(router, ["ip", "link", "set", veth, "master", "br0", "up"])
+        run_in(router, ["ip", "-batch", "-"], input=f"link set {veth} master br0 up\n"
+               f"{router_knows(primary)}\n")
         run_in(ns, ["ip", "-batch", "-"], input=f"link set {device} address {mac_for(primary)}"
                f"\nlink set {device} up\n")
         undo.pop_all()

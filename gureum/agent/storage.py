@@ -32,7 +32,6 @@ class _Statx(ctypes.Structure):
                 ("stx_attributes", ctypes.c_uint64), ("rest", ctypes.c_uint8 * 240)]
 
 
-_libc = ctypes.CDLL(None, use_errno=True)
 _AT_FDCWD, _AT_SYMLINK_NOFOLLOW, _STATX_ATTR_MOUNT_ROOT = -100, 0x100, 0x2000
 
 
@@ -41,7 +40,7 @@ def is_mounted(path: Path) -> bool:
     statx(2) (STATX_ATTR_MOUNT_ROOT) instead of reading the whole mount table, which
     grows with every instance on the host; the table where the kernel cannot tell."""
     buf = _Statx()
-    if _libc.statx(_AT_FDCWD, str(path).encode(), _AT_SYMLINK_NOFOLLOW, 0, ctypes.byref(buf)) != 0:
+    if sysmount.libc.statx(_AT_FDCWD, str(path).encode(), _AT_SYMLINK_NOFOLLOW, 0, ctypes.byref(buf)) != 0:
         return False
     # stx_attributes_mask: the u64 at offset 56 of struct statx (40 into `rest`).
     if int.from_bytes(bytes(buf.rest[40:48]), "little") & _STATX_ATTR_MOUNT_ROOT:

@@ -6,7 +6,6 @@ model-driven serialize. Every failure leaves as the protocol's own error envelop
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import socket
 import ssl
@@ -23,6 +22,7 @@ from botocore.model import OperationModel, ServiceModel
 
 from gureum.api import document_protocol, sigv4
 from gureum.api import exceptions as api_exc
+from gureum.api import tls as api_tls
 from gureum.api.dispatch import (
     CURRENT_ACTION,
     HANDLERS,
@@ -369,16 +369,11 @@ class ApiServer(ThreadingHTTPServer):
         except (OSError, ssl.SSLError) as err:  # scanners, wrong CA on the client, resets
             log.debug("TLS handshake with %s failed: %s", client_address, err)
             return
-        try:
-            super().finish_request(secured, client_address)  # type: ignore[arg-type]
-        finally:
-            with contextlib.suppress(OSError):
-                secured.shutdown(socket.SHUT_WR)
-            secured.close()
+        api_tls.serve_secured(secured, lambda conn: super(ApiServer, self).finish_request(
+            conn, client_address))  # type: ignore[arg-type]
 
     def handle_error(self, request: Any, client_address: Any) -> None:
-        # A TLS peer that vanishes mid-request is routine, not a traceback in the log.
-        if isinstance(sys.exc_info()[1], (ssl.SSLError, ConnectionError, TimeoutError)):
+        if isinstance(sys.exc_info()[1], api_tls.ROUTINE_DISCONNECTS):
             log.debug("connection from %s ended: %s", client_address, sys.exc_info()[1])
             return
         super().handle_error(request, client_address)

@@ -16,6 +16,7 @@ import ipaddress
 import os
 import socket
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -143,3 +144,18 @@ def fingerprint(cert_path: Path) -> str:
     cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
     digest = hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest().upper()
     return ":".join(digest[i:i + 2] for i in range(0, len(digest), 2))
+
+
+# A TLS peer that vanishes mid-request (scanners, resets, a client that gave up) is routine:
+# the servers log it briefly instead of printing a traceback.
+ROUTINE_DISCONNECTS = (ssl.SSLError, ConnectionError, TimeoutError)
+
+
+def serve_secured(secured: ssl.SSLSocket, serve: Callable[[ssl.SSLSocket], None]) -> None:
+    """Serve one TLS connection, then end it cleanly (our side's close_notify first)."""
+    try:
+        serve(secured)
+    finally:
+        with contextlib.suppress(OSError):
+            secured.shutdown(socket.SHUT_WR)
+        secured.close()

@@ -7,7 +7,6 @@ signed for its address and a secret of its own, then serves the agent contract o
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
@@ -25,6 +24,7 @@ from typing import Any
 
 from gureum.agent import contract
 from gureum.agent.service import handler_for
+from gureum.api.tls import ROUTINE_DISCONNECTS, serve_secured
 from gureum.config import Config
 from gureum.errors import GureumError
 from gureum.hosts.http import HEARTBEAT_PATH, JOIN_PATH
@@ -103,16 +103,11 @@ class AgentTlsServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
         except (OSError, ssl.SSLError) as err:
             log.info("agent: TLS handshake with %s failed: %s", client_address, err)
             return
-        try:
-            secured.settimeout(120)
-            self.RequestHandlerClass(secured, client_address, self)
-        finally:
-            with contextlib.suppress(OSError):
-                secured.shutdown(socket.SHUT_WR)
-            secured.close()
+        secured.settimeout(120)
+        serve_secured(secured, lambda conn: self.RequestHandlerClass(conn, client_address, self))
 
     def handle_error(self, request: Any, client_address: Any) -> None:
-        if isinstance(sys.exc_info()[1], (ssl.SSLError, ConnectionError, TimeoutError)):
+        if isinstance(sys.exc_info()[1], ROUTINE_DISCONNECTS):
             return
         super().handle_error(request, client_address)
 
