@@ -127,6 +127,16 @@ class Cloud:
         if "vpc_services" in wanted and network is not None:
             network.services.changed()
 
+    def hosts_changed(self, back: set[str]) -> None:
+        """Hosts were lost or came back: Auto Scaling looks at its groups' health, and the
+        instance controller reconciles each returning host with the store at once."""
+        autoscaling, instances = self.autoscaling_controller, self.controller
+        if autoscaling is not None:
+            autoscaling.wakeup.set()
+        if instances is not None and back:
+            instances.hosts_back(back)
+        self.wakeup.set()
+
     def firewall_changed(self) -> None:
         """Something that may alter instances' security-group rules changed."""
         controller = self.firewall_controller

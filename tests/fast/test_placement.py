@@ -7,6 +7,7 @@ listener)."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 
 import pytest
@@ -16,6 +17,7 @@ from test_hosts import _cli, _join
 from test_hosts import cloud as cloud  # noqa: PLC0414  (the module's own cloud)
 
 from gureum.agent.fake import FakeAgent
+from gureum.hosts import registry
 from gureum.hosts.join import JoinedHost
 from gureum.store import models
 from gureum.testing_inprocess import FastCloud, wait_state
@@ -235,3 +237,79 @@ def test_an_auto_scaling_group_spreads_across_hosts(cloud: FastCloud, zone_b, su
         assert wait_for(lambda: not asg.describe_auto_scaling_groups(
             AutoScalingGroupNames=["spread"])["AutoScalingGroups"], 60)
         _terminate(cloud, [filler["InstanceId"]])
+
+
+def test_a_lost_host_impairs_its_instances_and_its_group_members_are_replaced(
+        cloud: FastCloud, zone_b, subnet_b: str, image: str) -> None:  # noqa: ANN001
+    """Issue #13, host loss: a host that stops heartbeating is lost; its instances report
+    an impaired system status; Auto Scaling replaces its group's member in another zone
+    (the lost host's zone has no capacity left); a plain instance stays as it is. When the
+    host returns, what the store ended meanwhile is swept there at once and the plain
+    instance is `ok` again."""
+    from gureum.store.host_models import Host
+    from gureum.testing import wait_for
+
+    ec2, asg = cloud.client(), cloud.client("autoscaling")
+    joined, agent = _join(cloud, "c-host", zone="gureum-1c")
+    vpc = ec2.describe_subnets(SubnetIds=[subnet_b])["Subnets"][0]["VpcId"]
+    subnet_c = ec2.create_subnet(VpcId=vpc, CidrBlock="10.62.3.0/24",
+                                 AvailabilityZone="gureum-1c")["Subnet"]["SubnetId"]
+    plain = _run(cloud, image, subnet_c)[0]
+    ec2.create_launch_template(LaunchTemplateName="survivor", LaunchTemplateData={
+        "ImageId": image, "InstanceType": "t3.micro"})
+    asg.create_auto_scaling_group(AutoScalingGroupName="survivor", MinSize=2, MaxSize=2,
+                                  LaunchTemplate={"LaunchTemplateName": "survivor"},
+                                  VPCZoneIdentifier=f"{subnet_c},{subnet_b}")
+
+    def members() -> dict[str, str]:
+        group = asg.describe_auto_scaling_groups(
+            AutoScalingGroupNames=["survivor"])["AutoScalingGroups"][0]
+        return {i["InstanceId"]: i["LifecycleState"] for i in group["Instances"]}
+
+    def status(instance_id: str) -> dict:
+        return ec2.describe_instance_status(InstanceIds=[instance_id])["InstanceStatuses"][0]
+
+    try:
+        assert wait_for(lambda: list(members().values()) == ["InService"] * 2, 30)
+        doomed = next(i for i in members() if _host_of(cloud, i) == joined.host_id)
+        wait_state(ec2, plain, "running")
+        assert status(plain)["SystemStatus"]["Status"] == "ok"
+
+        joined.stop()  # the host dies: no more heartbeats, its agent gone
+        with cloud.cloud.store.write() as s:  # silent for longer than LOST_AFTER_SECONDS
+            s.get(Host, joined.host_id).last_heartbeat = models.utcnow() - dt.timedelta(
+                seconds=registry.LOST_AFTER_SECONDS + 1)
+        assert wait_for(lambda: status(plain)["SystemStatus"]["Status"] == "impaired", 10)
+        impaired = status(plain)
+        assert impaired["SystemStatus"]["Details"][0]["Status"] == "failed"
+        assert "ImpairedSince" in impaired["SystemStatus"]["Details"][0]
+        assert impaired["InstanceStatus"]["Status"] == "insufficient-data"
+        assert impaired["InstanceState"]["Name"] == "running"  # as on EC2: still running
+        assert [s["InstanceId"] for s in ec2.describe_instance_status(Filters=[
+            {"Name": "system-status.status", "Values": ["impaired"]}])["InstanceStatuses"]] \
+            == [plain]
+
+        # The member on the lost host is replaced on a live host of the group's other zone.
+        assert wait_for(lambda: doomed not in members() and len(members()) == 2 and all(
+            s == "InService" for s in members().values()), 30), members()
+        assert all(_host_of(cloud, i) != joined.host_id for i in members())
+        wait_state(ec2, doomed, "terminated")  # ended in the store without its agent
+        causes = [a["Cause"] for a in asg.describe_scaling_activities(
+            AutoScalingGroupName="survivor")["Activities"]]
+        assert any("EC2 instance status checks failure" in c for c in causes), causes
+        assert doomed in agent.instances()  # the dead host still "holds" it
+
+        # The host comes back (joins again, same agent and what it held).
+        back, _ = _join(cloud, "c-host", zone="gureum-1c", agent=agent)
+        try:
+            assert back.host_id == joined.host_id
+            assert wait_for(lambda: doomed not in agent.instances(), 15), agent.instances()
+            assert wait_for(lambda: status(plain)["SystemStatus"]["Status"] == "ok", 15)
+            assert plain in agent.instances()
+        finally:
+            _terminate(cloud, [plain])
+            back.stop()
+    finally:
+        asg.delete_auto_scaling_group(AutoScalingGroupName="survivor", ForceDelete=True)
+        assert wait_for(lambda: not asg.describe_auto_scaling_groups(
+            AutoScalingGroupNames=["survivor"])["AutoScalingGroups"], 60)
