@@ -336,3 +336,35 @@ def test_interfaces_beyond_eth0_come_and_go(under_test: AgentUnderTest) -> None:
     agent.remove_host_network()
     agent.remove_cgroup_parents()
     assert not any(agent.host_objects().values())
+
+
+def test_a_volume_file_moves_piece_by_piece(under_test: AgentUnderTest) -> None:
+    """read_stored / write_stored (issue #13: volumes move between hosts): what is read
+    comes back whole under another name; a missing file is a HostError."""
+    from gureum.agent.contract import StoredChunk
+
+    agent = under_test.agent
+    source, copy = "vol-0c0ffee0000000001", "vol-0c0ffee0000000002"
+    agent.create_volume(source, 1, None)
+
+    def pieces(name: str) -> list[StoredChunk]:
+        out, offset = [], 0
+        while True:
+            chunk = agent.read_stored(name, offset, 1024 * 1024)
+            out.append(chunk)
+            if chunk.end:
+                return out
+            offset = chunk.offset + len(chunk.data)
+
+    try:
+        read = pieces(source)
+        assert read[-1].end and sum(len(c.data) for c in read) > 0
+        for n, chunk in enumerate(read):
+            agent.write_stored(copy, chunk, n == 0)
+        assert [(c.offset, c.data) for c in pieces(copy)] == [(c.offset, c.data) for c in read]
+        with pytest.raises(HostError):
+            agent.read_stored("vol-0c0ffee0000000003", 0, 1024)
+    finally:
+        agent.delete_volume(copy)
+        agent.delete_volume(source)
+        agent.remove_host_network()  # and the volume store's mount: no instance is left

@@ -136,6 +136,17 @@ class VolumeAttachment:
 
 
 @dataclass(frozen=True)
+class StoredChunk:
+    """A piece of a volume's or snapshot's file on its way to another host: `data` found
+    at `offset` of a file of `size` bytes; `end` when nothing follows (holes are skipped:
+    the files are sparse)."""
+    data: bytes
+    offset: int
+    size: int
+    end: bool
+
+
+@dataclass(frozen=True)
 class SnapshotRequest:
     volume_id: str
     snapshot_id: str
@@ -490,6 +501,17 @@ class AgentContract(abc.ABC):
 
     @abc.abstractmethod
     def delete_snapshot(self, snapshot_id: str) -> None: ...
+
+    @abc.abstractmethod
+    def read_stored(self, name: str, offset: int, length: int) -> StoredChunk:
+        """The next data (at most `length` bytes) at or after `offset` of a volume's or a
+        snapshot's file (`name` is its id), to move it to another host. Never called for a
+        volume in use."""
+
+    @abc.abstractmethod
+    def write_stored(self, name: str, chunk: StoredChunk, first: bool) -> None:
+        """Receives what another host's `read_stored` gave: `first` starts the file over
+        (a whole move is retried from its start), `chunk.end` puts it in place."""
 
     @abc.abstractmethod
     def build_image(self, image_id: str, snapshot_id: str, parent_root: str | None) -> str:

@@ -8,6 +8,7 @@ exiting, a container vanishing, an unknown container appearing, a failing call.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections import defaultdict
@@ -24,6 +25,7 @@ from gureum.agent.contract import (
     PublicMap,
     RuntimeState,
     SnapshotRequest,
+    StoredChunk,
     VolumeAttachment,
     VpcNetwork,
     VpcServices,
@@ -69,6 +71,7 @@ class FakeAgent(AgentContract):
         self.snapshots: dict[str, tuple[str, int]] = {}
         self.mounted: dict[str, tuple[str, str]] = {}
         self.busy_volumes: set[str] = set()
+        self.receiving: dict[str, bytes] = {}  # files arriving from another host
         self.images: dict[str, str] = {}
 
     # -- what a test does to the host -----------------------------------------------------
@@ -407,6 +410,32 @@ class FakeAgent(AgentContract):
         self._enter("delete_snapshot", snapshot_id)
         with self.lock:
             self.snapshots.pop(snapshot_id, None)
+
+    def read_stored(self, name: str, offset: int, length: int) -> StoredChunk:
+        """The whole record in one piece: a volume's size, or a snapshot's source."""
+        self._enter("read_stored", name)
+        with self.lock:
+            if name in self.volumes:
+                record: Any = {"gib": self.volumes[name]}
+            elif name in self.snapshots:
+                record = {"source": list(self.snapshots[name])}
+            else:
+                raise HostError(f"{name} has no data on this host")
+            data = json.dumps(record).encode()
+            return StoredChunk(data if offset == 0 else b"", 0, len(data), offset > 0)
+
+    def write_stored(self, name: str, chunk: StoredChunk, first: bool) -> None:
+        self._enter("write_stored", name)
+        with self.lock:
+            if first:
+                self.receiving[name] = b""
+            self.receiving[name] = self.receiving.get(name, b"") + chunk.data
+            if chunk.end:
+                record = json.loads(self.receiving.pop(name))
+                if "gib" in record:
+                    self.volumes[name] = record["gib"]
+                else:
+                    self.snapshots[name] = tuple(record["source"])
 
     def build_image(self, image_id: str, snapshot_id: str, parent_root: str | None) -> str:
         self._enter("build_image", image_id)

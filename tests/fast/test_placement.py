@@ -285,9 +285,10 @@ def test_a_lost_host_impairs_its_instances_and_its_group_members_are_replaced(
         assert "ImpairedSince" in impaired["SystemStatus"]["Details"][0]
         assert impaired["InstanceStatus"]["Status"] == "insufficient-data"
         assert impaired["InstanceState"]["Name"] == "running"  # as on EC2: still running
-        assert [s["InstanceId"] for s in ec2.describe_instance_status(Filters=[
-            {"Name": "system-status.status", "Values": ["impaired"]}])["InstanceStatuses"]] \
-            == [plain]
+        impaired_ids = [s["InstanceId"] for s in ec2.describe_instance_status(Filters=[
+            {"Name": "system-status.status", "Values": ["impaired"]}])["InstanceStatuses"]]
+        assert plain in impaired_ids  # with the group's member, until it is replaced
+        assert {_host_of(cloud, i) for i in impaired_ids} == {joined.host_id}
 
         # The member on the lost host is replaced on a live host of the group's other zone.
         assert wait_for(lambda: doomed not in members() and len(members()) == 2 and all(
@@ -313,3 +314,65 @@ def test_a_lost_host_impairs_its_instances_and_its_group_members_are_replaced(
         asg.delete_auto_scaling_group(AutoScalingGroupName="survivor", ForceDelete=True)
         assert wait_for(lambda: not asg.describe_auto_scaling_groups(
             AutoScalingGroupNames=["survivor"])["AutoScalingGroups"], 60)
+
+
+def test_volumes_live_on_a_host_and_follow_their_instance(
+        cloud: FastCloud, zone_b, subnet_b: str, image: str) -> None:  # noqa: ANN001
+    """Issue #13: EBS across hosts. A volume is made on a host of its zone, moves to its
+    instance's host when attached (the old copy goes), its snapshot is taken there, and a
+    volume made from that snapshot in another zone gets the snapshot moved to its host."""
+    from gureum.store.ebs_models import Snapshot, Volume
+    from gureum.testing import wait_for
+
+    ec2 = cloud.client()
+    (_, agent1), (_, agent2) = zone_b["b-host1"], zone_b["b-host2"]
+    ids = {name: hid for hid, name in _names(cloud).items()}
+
+    def volume_state(vid: str) -> str:
+        return ec2.describe_volumes(VolumeIds=[vid])["Volumes"][0]["State"]
+
+    def where(model: type, key: str) -> str | None:
+        with cloud.cloud.store.read() as s:
+            return s.get(model, key).host_id
+
+    vid = ec2.create_volume(AvailabilityZone="gureum-1b", Size=2)["VolumeId"]
+    assert wait_for(lambda: volume_state(vid) == "available", 10)
+    assert where(Volume, vid) == ids["b-host1"] and vid in agent1.volumes
+    assert _cli(cloud, "host", "drain", "b-host1") == 0  # the instance goes to b-host2
+    try:
+        iid = _run(cloud, image, subnet_b)[0]
+    finally:
+        assert _cli(cloud, "host", "undrain", "b-host1") == 0
+    wait_state(ec2, iid, "running")
+    assert _host_of(cloud, iid) == ids["b-host2"]
+    ec2.attach_volume(VolumeId=vid, InstanceId=iid, Device="/dev/sdf")
+    assert wait_for(lambda: ec2.describe_volumes(VolumeIds=[vid])["Volumes"][0][
+        "Attachments"][0]["State"] == "attached", 10)
+    assert where(Volume, vid) == ids["b-host2"]
+    assert vid in agent2.volumes and vid not in agent1.volumes
+    assert agent2.mounted[vid] == (iid, "/dev/sdf")
+
+    snap = ec2.create_snapshot(VolumeId=vid)["SnapshotId"]
+    assert where(Snapshot, snap) == ids["b-host2"] and snap in agent2.snapshots
+    ec2.get_waiter("snapshot_completed").wait(SnapshotIds=[snap],
+                                              WaiterConfig={"Delay": 1, "MaxAttempts": 20})
+    copy = ec2.create_volume(AvailabilityZone="gureum-1a", SnapshotId=snap)["VolumeId"]
+    assert wait_for(lambda: volume_state(copy) == "available", 10)
+    control = cloud.cloud.agent
+    assert where(Snapshot, snap) in (None, cloud.cloud.control_host_id)
+    assert snap in control.snapshots and snap not in agent2.snapshots
+    assert copy in control.volumes
+
+    # A zone no host declares is not a zone; one whose hosts are all away has no room.
+    with pytest.raises(ClientError) as err:
+        ec2.create_volume(AvailabilityZone="gureum-1z", Size=1)
+    assert err.value.response["Error"]["Code"] == "InvalidZone.NotFound"
+
+    ec2.detach_volume(VolumeId=vid)
+    assert wait_for(lambda: volume_state(vid) == "available", 10)
+    for volume in (vid, copy):
+        ec2.delete_volume(VolumeId=volume)
+    ec2.delete_snapshot(SnapshotId=snap)
+    assert wait_for(lambda: vid not in agent2.volumes and copy not in control.volumes
+                    and snap not in control.snapshots, 10)
+    _terminate(cloud, [iid])
