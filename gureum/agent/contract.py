@@ -514,6 +514,11 @@ class AgentContract(abc.ABC):
         (a whole move is retried from its start), `chunk.end` puts it in place."""
 
     @abc.abstractmethod
+    def adopt_root_disk(self, volume_id: str, slot: int) -> None:
+        """A stopped instance's root disk moved here from another host (a drain) becomes
+        this host's for `slot` before its next launch. Idempotent."""
+
+    @abc.abstractmethod
     def build_image(self, image_id: str, snapshot_id: str, parent_root: str | None) -> str:
         """An image root from a snapshot: a root disk's changes over `parent_root`, or a
         whole filesystem. Returns the root's path. Idempotent."""

@@ -95,6 +95,12 @@ class EbsOperations:
         if chunk.end:
             part.rename(path)
 
+    def adopt_root_disk(self, volume_id: str, slot: int) -> None:
+        disk = self._stored(volume_id)
+        if not disk.exists():
+            raise HostError(f"{volume_id} has no data on this host")
+        self.driver.adopt_disk(disk, slot)
+
     def build_image(self, image_id: str, snapshot_id: str, parent_root: str | None) -> str:
         snapshot = self.store.snapshot(snapshot_id)
         if not snapshot.exists():

@@ -72,6 +72,7 @@ class FakeAgent(AgentContract):
         self.mounted: dict[str, tuple[str, str]] = {}
         self.busy_volumes: set[str] = set()
         self.receiving: dict[str, bytes] = {}  # files arriving from another host
+        self.adopted: dict[str, int] = {}  # root disks moved here: volume id -> slot
         self.images: dict[str, str] = {}
 
     # -- what a test does to the host -----------------------------------------------------
@@ -436,6 +437,13 @@ class FakeAgent(AgentContract):
                     self.volumes[name] = record["gib"]
                 else:
                     self.snapshots[name] = tuple(record["source"])
+
+    def adopt_root_disk(self, volume_id: str, slot: int) -> None:
+        self._enter("adopt_root_disk", volume_id)
+        with self.lock:
+            if volume_id not in self.volumes:
+                raise HostError(f"{volume_id} has no data on this host")
+            self.adopted[volume_id] = slot
 
     def build_image(self, image_id: str, snapshot_id: str, parent_root: str | None) -> str:
         self._enter("build_image", image_id)

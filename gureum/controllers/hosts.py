@@ -2,21 +2,26 @@
 placements on it, its instances report an impaired system status (DescribeInstanceStatus)
 and Auto Scaling replaces its groups' instances elsewhere. Instances not in a group stay
 as they are (a network cut is not a dead host) until the host comes back, when the
-instance controller reconciles it with the store. The control host's own heartbeat is the
-leader being alive."""
+instance controller reconciles it with the store. A draining host's stopped instances
+move to other hosts of their zone, one a pass (hosts/drain.py). The control host's own
+heartbeat is the leader being alive."""
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
 from gureum.controllers.loop import ResyncLoop
-from gureum.hosts import registry
+from gureum.errors import HostError
+from gureum.hosts import drain, registry
 from gureum.store.host_models import Host
 
 if TYPE_CHECKING:
     from gureum.cloud import Cloud
+
+log = logging.getLogger("gureum.hosts")
 
 
 class HostsController(ResyncLoop):
@@ -38,3 +43,8 @@ class HostsController(ResyncLoop):
         if lost or back:
             self.cloud.agents.forget()
             self.cloud.hosts_changed(back)
+        if "draining" in states.values():
+            try:
+                drain.move_one_stopped(self.cloud)
+            except HostError as err:  # e.g. the target went away: the next pass tries again
+                log.warning("drain: moving a stopped instance failed: %s", err)

@@ -376,3 +376,57 @@ def test_volumes_live_on_a_host_and_follow_their_instance(
     assert wait_for(lambda: vid not in agent2.volumes and copy not in control.volumes
                     and snap not in control.snapshots, 10)
     _terminate(cloud, [iid])
+
+
+def test_drain_moves_stopped_instances_and_their_disks(
+        cloud: FastCloud, zone_b, subnet_b: str, image: str) -> None:  # noqa: ANN001
+    """Issue #13: a drained host's stopped instance (root disk and a data volume) moves to
+    another host of its zone, its root disk adopted there for its new slot; it starts
+    there. A running one stays where it is."""
+    from gureum.store.ebs_models import Volume
+    from gureum.testing import wait_for
+
+    ec2 = cloud.client()
+    (_, agent1), (_, agent2) = zone_b["b-host1"], zone_b["b-host2"]
+    ids = {name: hid for hid, name in _names(cloud).items()}
+    assert _cli(cloud, "host", "drain", "b-host2") == 0  # both land on b-host1
+    try:
+        stays, moves = _run(cloud, image, subnet_b, count=2)
+    finally:
+        assert _cli(cloud, "host", "undrain", "b-host2") == 0
+    for iid in (stays, moves):
+        wait_state(ec2, iid, "running")
+        assert _host_of(cloud, iid) == ids["b-host1"]
+    vid = ec2.create_volume(AvailabilityZone="gureum-1b", Size=1)["VolumeId"]
+    ec2.get_waiter("volume_available").wait(VolumeIds=[vid], WaiterConfig={"Delay": 1})
+    ec2.attach_volume(VolumeId=vid, InstanceId=moves, Device="/dev/sdf")
+    assert wait_for(lambda: ec2.describe_volumes(VolumeIds=[vid])["Volumes"][0][
+        "Attachments"][0]["State"] == "attached", 10)
+    ec2.stop_instances(InstanceIds=[moves])
+    wait_state(ec2, moves, "stopped")
+    with cloud.cloud.store.read() as s:
+        root = s.scalar(select(Volume.volume_id).where(Volume.instance_id == moves,
+                                                       Volume.is_root.is_(True)))
+    assert root in agent1.volumes and vid in agent1.volumes
+
+    assert _cli(cloud, "host", "drain", "b-host1") == 0
+    try:
+        assert wait_for(lambda: _host_of(cloud, moves) == ids["b-host2"], 20)
+        assert _host_of(cloud, stays) == ids["b-host1"]  # running: stays
+        assert {root, vid} <= set(agent2.volumes)
+        # The old copies go once the store names the new host.
+        assert wait_for(lambda: not {root, vid} & set(agent1.volumes)
+                        and moves not in agent1.instances(), 10)
+        with cloud.cloud.store.read() as s:
+            slot = s.get(models.Instance, moves).slot
+            assert {s.get(Volume, v).host_id for v in (root, vid)} == {ids["b-host2"]}
+        assert agent2.adopted[root] == slot
+        ec2.start_instances(InstanceIds=[moves])
+        wait_state(ec2, moves, "running")
+        assert moves in agent2.instances() and agent2.mounted[vid] == (moves, "/dev/sdf")
+    finally:
+        assert _cli(cloud, "host", "undrain", "b-host1") == 0
+    ec2.detach_volume(VolumeId=vid)
+    ec2.get_waiter("volume_available").wait(VolumeIds=[vid], WaiterConfig={"Delay": 1})
+    ec2.delete_volume(VolumeId=vid)
+    _terminate(cloud, [stays, moves])
