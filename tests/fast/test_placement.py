@@ -430,3 +430,44 @@ def test_drain_moves_stopped_instances_and_their_disks(
     ec2.get_waiter("volume_available").wait(VolumeIds=[vid], WaiterConfig={"Delay": 1})
     ec2.delete_volume(VolumeId=vid)
     _terminate(cloud, [stays, moves])
+
+
+def test_an_elastic_ip_follows_its_instance_across_hosts(
+        cloud: FastCloud, zone_b, subnet_b: str, image: str) -> None:  # noqa: ANN001
+    """Issue #13: each host maps the public addresses of its own instances; moving an
+    Elastic IP to an instance on another host moves its mapping there at once."""
+    ec2 = cloud.client()
+    (_, agent1), (_, agent2) = zone_b["b-host1"], zone_b["b-host2"]
+    ids = {name: hid for hid, name in _names(cloud).items()}
+    vpc = ec2.describe_subnets(SubnetIds=[subnet_b])["Subnets"][0]["VpcId"]
+    if not ec2.describe_internet_gateways(Filters=[
+            {"Name": "attachment.vpc-id", "Values": [vpc]}])["InternetGateways"]:
+        igw = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+        ec2.attach_internet_gateway(InternetGatewayId=igw, VpcId=vpc)
+        main = ec2.describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [vpc]}, {
+            "Name": "association.main", "Values": ["true"]}])["RouteTables"][0]
+        ec2.create_route(RouteTableId=main["RouteTableId"], DestinationCidrBlock="0.0.0.0/0",
+                         GatewayId=igw)  # a public subnet: its addresses are mapped
+    placed = {}
+    for host, other in (("b-host1", "b-host2"), ("b-host2", "b-host1")):
+        assert _cli(cloud, "host", "drain", other) == 0
+        try:
+            placed[host] = _run(cloud, image, subnet_b)[0]
+        finally:
+            assert _cli(cloud, "host", "undrain", other) == 0
+        wait_state(ec2, placed[host], "running")
+        assert _host_of(cloud, placed[host]) == ids[host]
+    eip = ec2.allocate_address(Domain="vpc")
+    try:
+        ec2.associate_address(AllocationId=eip["AllocationId"], InstanceId=placed["b-host1"])
+        assert eip["PublicIp"] in agent1.public_ips and eip["PublicIp"] not in agent2.public_ips
+        ec2.associate_address(AllocationId=eip["AllocationId"], InstanceId=placed["b-host2"],
+                              AllowReassociation=True)
+        assert eip["PublicIp"] in agent2.public_ips and eip["PublicIp"] not in agent1.public_ips
+        private = ec2.describe_instances(InstanceIds=[placed["b-host2"]])["Reservations"][0][
+            "Instances"][0]["PrivateIpAddress"]
+        assert agent2.public_ips[eip["PublicIp"]][0] == private
+    finally:
+        ec2.disassociate_address(PublicIp=eip["PublicIp"])
+        ec2.release_address(AllocationId=eip["AllocationId"])
+        _terminate(cloud, list(placed.values()))
