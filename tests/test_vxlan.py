@@ -133,8 +133,8 @@ def _vxlan_devices(world: World) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def spanning(world: World) -> Iterator[tuple[Vpc, dict, dict]]:
-    """One VPC with an instance on each host: `a` on the control host with the default
-    group, `b` on the joined host in a group letting in SSH and ICMP from the VPC only."""
+    """One VPC with an instance on each host: `a` on the control host in a group letting
+    in everything from the VPC, `b` on the joined host in a group letting in SSH and ICMP from the VPC only."""
     ec2 = world.cluster.server.client()
     vpc = _vpc(world)
     web = ec2.create_security_group(GroupName="web", Description="ssh+icmp",
@@ -142,7 +142,11 @@ def spanning(world: World) -> Iterator[tuple[Vpc, dict, dict]]:
     ec2.authorize_security_group_ingress(GroupId=web, IpPermissions=[
         {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": CIDR}]},
         {"IpProtocol": "icmp", "FromPort": -1, "ToPort": -1, "IpRanges": [{"CidrIp": CIDR}]}])
-    a = _launch(world, vpc.subnet_a)
+    peers = ec2.create_security_group(GroupName="peers", Description="the VPC",
+                                      VpcId=vpc.vpc_id)["GroupId"]
+    ec2.authorize_security_group_ingress(GroupId=peers, IpPermissions=[
+        {"IpProtocol": "-1", "IpRanges": [{"CidrIp": CIDR}]}])
+    a = _launch(world, vpc.subnet_a, [peers])
     b = _launch(world, vpc.subnet_b, [web])
     try:
         yield vpc, a, b
