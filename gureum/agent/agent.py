@@ -55,9 +55,9 @@ class HostAgent(EbsOperations, AgentContract):
         self.driver = driver_for(config, self.store)
         self.lbs = LoadBalancers(self.plan, config.data_dir / "lb")
         self._vpcs: dict[str, VpcNetwork] = {}  # ensured since this process started
-        # VPC id -> its VXLAN segment here, as last synced: the host's tunnel guard is
-        # written from all of them (a restarted agent rewrites it as the syncs come).
-        self._segments: dict[str, VxlanSegment] = {}
+        # VPC id -> (port, VNI, peer hosts) of its rule in the host's tunnel guard, as
+        # this process last wrote it (a restarted agent rewrites each rule once).
+        self._guards: dict[str, tuple[int, int, tuple[str, ...]]] = {}
         self._vpc_lock = threading.Lock()
         config.instances_dir.mkdir(parents=True, exist_ok=True)
         # Loads what was served before; nothing listens until `resume` or a VPC call.
@@ -83,7 +83,7 @@ class HostAgent(EbsOperations, AgentContract):
         if remade:
             with self._vpc_lock:
                 self._vpcs.clear()  # their uplink marks went with the table
-                self._segments.clear()  # and the tunnel guard's rules
+                self._guards.clear()  # and the tunnel guard's rules
         return remade
 
     def remove_host_network(self) -> None:
@@ -109,20 +109,18 @@ class HostAgent(EbsOperations, AgentContract):
         with self._vpc_lock:
             network.remove_vpc(self.plan, vpc_id)  # its vxlan device goes with the router
             self._vpcs.pop(vpc_id, None)
-            if self._segments.pop(vpc_id, None) is not None:
-                vxlan.apply_guard(self.plan, self._segments)
+            vxlan.apply_guard(self.plan, vpc_id, VxlanSegment(0, 0, ""))
+            self._guards.pop(vpc_id, None)
 
     def sync_vpc_peers(self, vpc: VpcNetwork, segment: VxlanSegment) -> None:
         if segment.peers:  # an empty segment only removes: it never builds a router
             self.ensure_vpc(vpc)
         with self._vpc_lock:
             # The guard first: a new peer host's packets are let in before it sends any.
-            guard = {k: v for k, v in self._segments.items() if k != vpc.vpc_id}
-            if segment.peers:
-                guard[vpc.vpc_id] = segment
-            if guard != self._segments:
-                vxlan.apply_guard(self.plan, guard)
-                self._segments = guard
+            guard = (segment.port, segment.vni, segment.remote_hosts)
+            if self._guards.get(vpc.vpc_id) != guard:
+                vxlan.apply_guard(self.plan, vpc.vpc_id, segment)
+                self._guards[vpc.vpc_id] = guard
             if segment.peers or os.path.exists(self.plan.router_path(vpc.vpc_id)):
                 vxlan.sync(self.plan, vpc, segment)
 

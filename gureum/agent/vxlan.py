@@ -18,7 +18,8 @@ its L2 domain.
   (in `port_addresses`, as for a local port). What the tunnel brings was already checked
   by the sending host's own port rule.
 - The host's `vxlan_guard` chain drops, per VNI, tunnel packets from any address but the
-  segment's peer hosts (an nft raw-payload match on the VXLAN header's VNI).
+  segment's peer hosts (an nft raw-payload match on the VXLAN header's VNI; one rule per
+  VPC, named by its comment, so another cloud's VNIs on the same port are left alone).
 - The instances' MTU stays 1500: a bridged frame too big for the tunnel gets an ICMP
   "fragmentation needed" from the vxlan device itself (the kernel's bridged PMTU
   discovery), so TCP settles on 1450 across hosts without touching the guests.
@@ -144,18 +145,23 @@ def devices(plan: NetworkPlan) -> list[str]:
     return found
 
 
-def guard_script(plan: NetworkPlan, segments: dict[str, VxlanSegment]) -> str:
-    """The host chain letting each VNI in from its peer hosts only, rewritten whole."""
-    lines = [f"flush chain ip {plan.table} {GUARD_CHAIN}"]
-    for _, segment in sorted(segments.items()):
-        hosts = segment.remote_hosts
-        if not hosts:
-            continue
-        peers = hosts[0] if len(hosts) == 1 else "{ " + ", ".join(hosts) + " }"
-        lines.append(f"add rule ip {plan.table} {GUARD_CHAIN} udp dport {segment.port} "
-                     f"@th,96,24 {segment.vni:#x} ip saddr != {peers} drop")
-    return "\n".join(lines) + "\n"
+def guard_rule(plan: NetworkPlan, vpc_id: str, segment: VxlanSegment) -> str:
+    """The host rule letting the segment's VNI in from its peer hosts only."""
+    hosts = segment.remote_hosts
+    peers = hosts[0] if len(hosts) == 1 else "{ " + ", ".join(hosts) + " }"
+    return (f"add rule ip {plan.table} {GUARD_CHAIN} udp dport {segment.port} "
+            f"@th,96,24 {segment.vni:#x} ip saddr != {peers} drop comment \"{vpc_id}\"")
 
 
-def apply_guard(plan: NetworkPlan, segments: dict[str, VxlanSegment]) -> None:
-    hostcmd.run(["nft", "-f", "-"], input=guard_script(plan, segments))
+def apply_guard(plan: NetworkPlan, vpc_id: str, segment: VxlanSegment) -> None:
+    """Replace the VPC's rule in the host's guard chain (none: no peers), in one
+    transaction; other VPCs' rules are left as they are (found by their comment)."""
+    out = hostcmd.run(["nft", "-j", "-a", "list", "chain", "ip", plan.table, GUARD_CHAIN],
+                      check=False)
+    script = [f"delete rule ip {plan.table} {GUARD_CHAIN} handle {item['rule']['handle']}"
+              for item in (json.loads(out)["nftables"] if out else [])
+              if item.get("rule", {}).get("comment") == vpc_id]
+    if segment.peers:
+        script.append(guard_rule(plan, vpc_id, segment))
+    if script:
+        hostcmd.run(["nft", "-f", "-"], input="\n".join(script) + "\n")

@@ -8,14 +8,15 @@ the VPC on the other hosts (MAC, addresses, that host's address). It hands each 
 segments with `sync_vpc_peers` when they differ from what it last pushed there, and an
 empty one where a VPC stopped spanning hosts (the device goes). Woken by commits to
 instances and network interfaces (launch, terminate, stop, attach, new addresses) and
-every 5 s, when it pushes every segment again (a router remade, an agent restarted: the
-agent writes only what differs).
+every 5 s; every 30 s it pushes every segment again, changed or not (a router remade, an
+agent restarted: the agent writes only what differs from the kernel's state).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
@@ -35,6 +36,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("gureum.segments")
 RESYNC_SECONDS = 5.0
+# Unchanged segments are pushed again this often (a router remade, an agent restarted);
+# not every pass: a big VPC's segment lists every interface on the other hosts.
+REPUSH_SECONDS = 30.0
 # Instances whose netns (and so whose MAC on their host's bridge) may exist.
 LIVE = ("pending", "running", "stopping", "shutting-down")
 
@@ -96,6 +100,7 @@ class SegmentsLoop(ResyncLoop):
         # Hosts seen since they were last unreachable: the first pass with one removes
         # devices of VPCs that no longer span it (this process never pushed them).
         self.known: set[str] = set()
+        self.repushed_at = time.monotonic()
 
     def changed(self) -> None:
         self.wakeup.set()
@@ -106,9 +111,12 @@ class SegmentsLoop(ResyncLoop):
             public = networks.public_subnet_ids(s) if rows else set()
             nets = {vpc_id: networks.vpc_network(s, vpc, public) for vpc_id, vpc in rows.items()}
             indexes = {v.vpc_id: v.net_index for v in s.scalars(select(models.Vpc))}
+        full = not self.woken and time.monotonic() - self.repushed_at >= REPUSH_SECONDS
+        if full:
+            self.repushed_at = time.monotonic()
         for key, agent in self.cloud.agents.live():
             try:
-                self._sync_host(key, agent, want.get(key, {}), nets, indexes)
+                self._sync_host(key, agent, want.get(key, {}), nets, indexes, full)
             except AgentUnavailable as err:
                 with self.lock:
                     self.known.discard(key)
@@ -119,7 +127,7 @@ class SegmentsLoop(ResyncLoop):
                 log.info("VPC segments of host %s follow later: %s", key, err)
 
     def _sync_host(self, key: str, agent, mine: dict[str, VxlanSegment],  # noqa: ANN001
-                   nets: dict[str, VpcNetwork], indexes: dict[str, int]) -> None:
+                   nets: dict[str, VpcNetwork], indexes: dict[str, int], full: bool) -> None:
         with self.lock:
             stale = {vpc_id for (host, vpc_id) in self.pushed if host == key} - set(mine)
             first = key not in self.known
@@ -134,7 +142,7 @@ class SegmentsLoop(ResyncLoop):
         for vpc_id, segment in sorted(mine.items()):
             with self.lock:
                 same = self.pushed.get((key, vpc_id)) == segment
-            if same and self.woken:
+            if same and not full:
                 continue
             agent.sync_vpc_peers(nets[vpc_id], segment)
             with self.lock:
