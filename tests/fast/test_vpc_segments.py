@@ -130,6 +130,24 @@ def test_segments_follow_instances_across_hosts(cloud: FastCloud, hosts) -> None
     assert wait_for(lambda: other in control.segments, 5)
     assert control.segments[other].vni != control.segments[vpc].vni
     assert _peers(control.segments[other]) == _expected(_where(cloud, other_ids), control_address)
+    # An instance whose row moves to the other joined host (as a drain's move would make
+    # it): every other host's entry for its MAC now points there.
+    moved = joined[0]
+    with cloud.cloud.store.read() as s:
+        hosts_by_address = {h.address: h.host_id for h in s.scalars(select(Host))}
+        old_host = s.get(models.Instance, moved).host_id
+    new_address = next(a for a in ADDRESSES.values() if a != where[moved][0])
+    with cloud.cloud.store.write() as s:
+        row = s.get(models.Instance, moved)
+        row.host_id = hosts_by_address[new_address]
+    where[moved] = (new_address, where[moved][1])
+    assert wait_for(lambda: _peers(control.segments.get(vpc))
+                    == _expected(where, control_address, extra), 5)
+    with cloud.cloud.store.write() as s:  # back where it runs
+        s.get(models.Instance, moved).host_id = old_host
+    where[moved] = (next(a for a, h in hosts_by_address.items() if h == old_host), where[moved][1])
+    assert wait_for(lambda: _peers(control.segments.get(vpc))
+                    == _expected(where, control_address, extra), 5)
     # Terminating the instance of one joined host takes its entries off every other host.
     gone = joined[1]
     gone_host = where.pop(gone)[0]
