@@ -318,6 +318,32 @@ class VpcServices:
     forward_for: tuple[str, ...] = ()  # callers whose other queries go to the host's resolvers
 
 
+@dataclass(frozen=True)
+class SegmentPeer:
+    """One interface of an instance of the VPC on another host: frames for its MAC go
+    through the tunnel to that host, and ARP for its addresses is answered locally."""
+
+    mac: str
+    addresses: tuple[str, ...]
+    host_address: str  # the underlay (tunnel) address of the host holding it
+
+
+@dataclass(frozen=True)
+class VxlanSegment:
+    """A VPC's VXLAN segment as one host sees it: the VNI (the same on every host of the
+    cloud), the UDP port, this host's own underlay address and every remote interface of
+    the VPC. No peers: the VPC does not span this host and another, and no device is kept."""
+
+    vni: int
+    port: int
+    local_address: str
+    peers: tuple[SegmentPeer, ...] = ()
+
+    @property
+    def remote_hosts(self) -> tuple[str, ...]:
+        return tuple(sorted({p.host_address for p in self.peers}))
+
+
 # backend name -> server name -> [state UP|DOWN|MAINT|INIT, last check status (L7STS, ...)]
 HealthReport = dict[str, dict[str, list[str]]]
 
@@ -360,6 +386,13 @@ class AgentContract(abc.ABC):
     @abc.abstractmethod
     def vpc_routers(self) -> list[str]:
         """Ids of the VPCs whose router exists on this host."""
+
+    @abc.abstractmethod
+    def sync_vpc_peers(self, vpc: VpcNetwork, segment: VxlanSegment) -> None:
+        """The VPC's VXLAN device on this host attached to its router's bridge with exactly
+        `segment`'s forwarding and neighbour entries (no learning, no flooding), and only
+        its peer hosts let in on its VNI; the router is built first. No peers: the
+        device goes (a VPC without a router here needs nothing)."""
 
     @abc.abstractmethod
     def sync_public_ips(self, wanted: PublicMap) -> None:

@@ -29,6 +29,7 @@ from gureum.agent.contract import (
     VolumeAttachment,
     VpcNetwork,
     VpcServices,
+    VxlanSegment,
 )
 from gureum.errors import HostError, VolumeBusy, VolumeHeld
 
@@ -50,6 +51,7 @@ class FakeAgent(AgentContract):
         self.vpcs: dict[str, VpcNetwork] = {}
         self.served: dict[str, VpcServices] = {}  # what each VPC's DNS and IMDS answer
         self.public_ips: PublicMap = {}
+        self.segments: dict[str, VxlanSegment] = {}  # VPC id -> its VXLAN segment here
         self.instances_: dict[str, FakeInstance] = {}
         self.disks: set[str] = set()
         self.consoles: dict[str, bytearray] = defaultdict(bytearray)  # kept across stops
@@ -126,6 +128,7 @@ class FakeAgent(AgentContract):
                 "containers": sorted(self.instances_),
                 "disks": sorted(self.disks),
                 "routers": sorted(self.vpcs),
+                "vxlan_devices": sorted(self.segments),
                 "load_balancers": sorted(self.lbs),
                 "public_ips": sorted(self.public_ips),
                 "host_network": ["table"] if self.host_network else [],
@@ -142,12 +145,22 @@ class FakeAgent(AgentContract):
         with self.lock:
             self.vpcs.pop(vpc_id, None)
             self.served.pop(vpc_id, None)
+            self.segments.pop(vpc_id, None)  # the device lives in the router
 
     def serve_vpc(self, services: VpcServices) -> None:
         self._enter("serve_vpc", services.vpc.vpc_id)
         with self.lock:
             self.vpcs[services.vpc.vpc_id] = services.vpc
             self.served[services.vpc.vpc_id] = services
+
+    def sync_vpc_peers(self, vpc: VpcNetwork, segment: VxlanSegment) -> None:
+        self._enter("sync_vpc_peers", vpc.vpc_id)
+        with self.lock:
+            if not segment.peers:
+                self.segments.pop(vpc.vpc_id, None)
+                return
+            self.vpcs[vpc.vpc_id] = vpc
+            self.segments[vpc.vpc_id] = segment
 
     def vpc_routers(self) -> list[str]:
         self._enter("vpc_routers")
