@@ -101,9 +101,10 @@ def cluster() -> Iterator[Cluster]:
     yield from running_cluster(LINK, CONTROL, SECOND)
 
 
-def running_cluster(link: str, control: str, address: str) -> Iterator[Cluster]:
+def running_cluster(link: str, control: str, address: str,
+                    zone: str = "gureum-1b") -> Iterator[Cluster]:
     """`gureum up` on `control`, a second host at `address` (both in `link`, a /30 the
-    test claims), joined; at the end both hosts are proven clean."""
+    test claims) in `zone`, joined; at the end both hosts are proven clean."""
     data_dir = Path(f"/var/tmp/gureum-test-{secrets.token_hex(4)}")
     data_dir.mkdir(mode=0o755)
     server = Server(data_dir, host=control)
@@ -111,7 +112,8 @@ def running_cluster(link: str, control: str, address: str) -> Iterator[Cluster]:
     server.env["GUREUM_HEARTBEAT_SECONDS"] = "1"
     prefix = Config(data_dir=data_dir).prefix
     second = Laptop(f"{prefix}-h2", f"{prefix}h0", control, address, 30, claims=(link,))
-    agent = JoinedAgent(server, second.ns, Path(f"{data_dir}-host2"), address=address)
+    agent = JoinedAgent(server, second.ns, Path(f"{data_dir}-host2"), zone=zone,
+                        address=address)
     try:
         server.start()
         cluster = Cluster(server, second, agent)
