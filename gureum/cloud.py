@@ -52,7 +52,7 @@ WAKES: dict[str, tuple[str, ...]] = {
     # A list's current entries are what its rules allow.
     **{table: ("firewall", "load_balancers") for table in (
         "managed_prefix_lists", "prefix_list_versions")},
-    "load_balancers": ("load_balancers", "network", "firewall", "vpc_services"),
+    "load_balancers": ("load_balancers", "network", "firewall", "vpc_services", "segments"),
     **{table: ("load_balancers",) for table in ("listeners", "listener_rules", "target_groups")},
     # Targets' health moves instance refreshes and ELB health checks of groups on.
     "targets": ("load_balancers", "autoscaling"),

@@ -1,5 +1,6 @@
 """Host loss, for real (issue #13): the joined host of tests/test_hosts_join.py (a netns
-on a veth, its own `gureum agent --join`) dies: its agent is killed and its link cut. It
+on a veth, its own `gureum agent --join`) serves an Auto Scaling group's instance behind
+a load balancer on the control host; then it dies: its agent is killed and its link cut. It
 is lost after 10 s without heartbeats; its instance reports an impaired system status;
 the Auto Scaling group behind a load balancer replaces it on the control host (the lost
 host's zone has no capacity left) and the replacement serves through the load balancer.
@@ -72,8 +73,12 @@ def test_a_lost_hosts_group_member_is_replaced_and_serves_behind_the_load_balanc
     try:
         assert wait_for(lambda: list(members().values()) == ["gureum-1b"], 90), members()
         doomed = next(iter(members()))
-        wait_state(ec2, doomed, "running")
+        private = wait_state(ec2, doomed, "running")["PrivateIpAddress"]
         assert f"{prefix2}-{doomed}" in sh("ip", "netns", "list").stdout
+        # The load balancer (on the control host) reaches its target on the joined host
+        # through the VPC's segment between the hosts.
+        assert wait_for(lambda: healthy() == {doomed}, 60), healthy()
+        assert get(url).startswith("ip-" + private.replace(".", "-"))
 
         killed_at = time.monotonic()
         assert cluster.agent.proc is not None
