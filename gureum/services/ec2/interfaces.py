@@ -53,18 +53,21 @@ def primary_of(s: Session, instance_id: str) -> models.NetworkInterface | None:
         models.NetworkInterface.device_index == 0))
 
 
-def host_interfaces(s: Session, instance_ids: list[str]
-                    ) -> dict[str, tuple[tuple[str, ...], tuple[NetworkInterfaceSpec, ...]]]:
-    """What the host makes of each instance's interfaces: eth0's secondary addresses and
-    its attached interfaces (device index 1+)."""
+HostInterfaces = tuple[tuple[str, ...], tuple[NetworkInterfaceSpec, ...], bool]
+
+
+def host_interfaces(s: Session, instance_ids: list[str]) -> dict[str, HostInterfaces]:
+    """What the host makes of each instance's interfaces: eth0's secondary addresses, its
+    attached interfaces (device index 1+) and eth0's SourceDestCheck."""
     subnets = {sub.subnet_id: sub.cidr for sub in s.scalars(select(models.Subnet))}
-    out: dict[str, tuple[tuple[str, ...], tuple[NetworkInterfaceSpec, ...]]] = {}
+    out: dict[str, HostInterfaces] = {}
     for instance_id, enis in of_instances(s, instance_ids).items():
         primary = next((e for e in enis if e.device_index == 0), None)
         out[instance_id] = (tuple(primary.secondary_ips) if primary else (), tuple(
             NetworkInterfaceSpec(e.device_index or 0, subnets.get(e.subnet_id, ""),
-                                 tuple(e.addresses()))
-            for e in enis if e.device_index and e.subnet_id in subnets))
+                                 tuple(e.addresses()), e.source_dest_check)
+            for e in enis if e.device_index and e.subnet_id in subnets),
+            primary.source_dest_check if primary else True)
     return out
 
 

@@ -52,6 +52,14 @@ def check_subnet_cidr(session: Session, vpc: models.Vpc, value: str) -> ipaddres
     return net
 
 
+def vpc_cidrs(session: Session, vpc: models.Vpc) -> list[str]:
+    """The VPC's IPv4 blocks: the primary first, then its secondary ones."""
+    from gureum.store.nat_models import VpcCidrBlock
+
+    return [vpc.cidr, *session.scalars(select(VpcCidrBlock.cidr).where(
+        VpcCidrBlock.vpc_id == vpc.vpc_id).order_by(VpcCidrBlock.created_at))]
+
+
 def default_vpc_id(account_id: str) -> str:
     return ids.derived("vpc", account_id, "default")
 
@@ -147,9 +155,11 @@ def vpc_network(session: Session, vpc: models.Vpc, public: set[str] | None = Non
         models.Subnet.vpc_id == vpc.vpc_id).order_by(models.Subnet.cidr)))
     if public is None:
         public = public_subnet_ids(session, vpc.vpc_id)
-    from gureum.services.ec2 import peering
+    from gureum.services.ec2 import peering, route_targets
 
     return VpcNetwork(vpc_id=vpc.vpc_id, index=vpc.net_index, cidr=vpc.cidr,
                       subnets=tuple(s.cidr for s in subnets),
                       internet_subnets=tuple(s.cidr for s in subnets if s.subnet_id in public),
-                      peerings=peering.links(session, vpc))
+                      peerings=peering.links(session, vpc),
+                      policy_routes=route_targets.policy_routes(
+                          session, vpc, vpc_cidrs(session, vpc)))
