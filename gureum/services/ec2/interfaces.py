@@ -148,7 +148,7 @@ def view(eni: models.NetworkInterface, region: str, group_names: dict[str, str],
         "Description": eni.description, "OwnerId": eni.account_id, "Status": eni.status,
         "MacAddress": eni.mac_address, "PrivateIpAddress": eni.private_ip,
         "PrivateDnsName": private_dns(eni.private_ip, region),
-        "SourceDestCheck": eni.source_dest_check, "InterfaceType": "interface",
+        "SourceDestCheck": eni.source_dest_check, "InterfaceType": eni.interface_type,
         "Groups": groups, "Association": association(eni.private_ip),
         "PrivateIpAddresses": addresses,
     }
@@ -161,6 +161,6 @@ def view(eni: models.NetworkInterface, region: str, group_names: dict[str, str],
             out["Attachment"].update({"InstanceId": eni.instance_id,
                                       "InstanceOwnerId": eni.account_id})
     if not for_instance:
-        out.update({"AvailabilityZone": eni.availability_zone, "RequesterManaged": False,
+        out.update({"AvailabilityZone": eni.availability_zone, "RequesterManaged": eni.interface_type != "interface",
                     "TagSet": [{"Key": k, "Value": v} for k, v in sorted((tags or {}).items())]})
     return out

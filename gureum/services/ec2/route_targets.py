@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from gureum.agent.contract import PolicyRoute
 from gureum.services.ec2 import exceptions as exc
+from gureum.services.ec2 import networks
 from gureum.store import models
 
 # An interface forwards only while its instance runs (AWS: the route is a blackhole when
@@ -33,12 +34,17 @@ def interface_hop(s: Session, eni_id: str) -> str:
     return eni.private_ip if inst is not None and inst.state in FORWARDING_STATES else ""
 
 
-def nat_address(s: Session, nat_id: str) -> str:
-    """The address a NAT gateway's traffic leaves as ("" unless it is available)."""
+def nat_address(s: Session, nat_id: str, public: set[str] | None = None) -> str:
+    """The address a NAT gateway's traffic leaves as ("" unless it is available; given
+    the VPC's `public` subnets, also "" for a public gateway whose own subnet has no route
+    to an internet gateway, where AWS's would have no way out either)."""
     from gureum.store.nat_models import NatGateway
 
     nat = s.get(NatGateway, nat_id)
     if nat is None or nat.state != "available":
+        return ""
+    if public is not None and nat.connectivity_type == "public" and \
+            nat.subnet_id not in public:
         return ""
     if nat.connectivity_type == "private":
         return nat.private_ip
@@ -136,6 +142,7 @@ def policy_routes(s: Session, vpc: models.Vpc, vpc_cidrs: list[str]) -> tuple[Po
     for subnet in s.scalars(select(models.Subnet).where(
             models.Subnet.vpc_id == vpc.vpc_id).order_by(models.Subnet.cidr)):
         sources.setdefault(explicit.get(subnet.subnet_id, main), []).append(subnet.cidr)
+    public = networks.public_subnet_ids(s, vpc.vpc_id)
     out: dict[tuple[str, str, str], list[str]] = {}  # (destination, via, snat) -> sources
     for table_id in sorted(wanted):
         subnets = sources.get(table_id, [])
@@ -147,7 +154,7 @@ def policy_routes(s: Session, vpc: models.Vpc, vpc_cidrs: list[str]) -> tuple[Po
                 targets.append((route.destination,
                                 interface_hop(s, route.gateway_id) or "blackhole", ""))
             elif route.gateway_id.startswith("nat-"):
-                snat = nat_address(s, route.gateway_id)
+                snat = nat_address(s, route.gateway_id, public)
                 targets.append((route.destination, "" if snat else "blackhole", snat))
             else:  # an internet gateway or a peering: the main table knows them
                 targets.append((route.destination, "", ""))
