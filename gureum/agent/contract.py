@@ -83,6 +83,7 @@ class VpcNetwork:
     internet_subnets: tuple[str, ...] = ()  # may reach out, if the operator allows it
     peerings: tuple[PeeringLink, ...] = ()
     policy_routes: tuple[PolicyRoute, ...] = ()
+    secondary_cidrs: tuple[str, ...] = ()  # AssociateVpcCidrBlock's, routed like `cidr`
 
     @property
     def resolver(self) -> str:

@@ -404,11 +404,27 @@ def ensure_vpc(plan: NetworkPlan, vpc: VpcNetwork) -> None:
     _ensure_router_links(vpc, ns)
     _ensure_peerings(plan, vpc, ns)
     _ensure_policy_routes(vpc, ns)
-    hostcmd.run(["ip", "route", "replace", vpc.cidr, "via", TRANSIT_ROUTER, "dev", uplink,
-                 "onlink", "table", str(mark)])
+    _ensure_host_routes(vpc, uplink, mark)
     if f"{mark:#x}" not in our_rules(plan):
         hostcmd.run(["ip", "rule", "add", "pref", str(RULE_PREF), "fwmark", f"{mark:#x}",
                      "lookup", str(mark)])
+
+
+def _ensure_host_routes(vpc: VpcNetwork, uplink: str, mark: int) -> None:
+    """The VPC's routing table on the host: each of its CIDR blocks via its uplink (what
+    public addresses are DNATed to finds the VPC there); blocks it no longer has go."""
+    wanted = {vpc.cidr, *vpc.secondary_cidrs}
+    out = hostcmd.run(["ip", "-j", "-4", "route", "show", "table", str(mark)], check=False)
+    try:  # a table that does not exist yet: ip prints "[" alone, and an error
+        have = {r["dst"] for r in json.loads(out or "[]")}
+    except ValueError:
+        have = set()
+    if have == wanted:  # a remade uplink takes its routes with it: then they differ
+        return
+    batch = [f"route del {cidr} table {mark}" for cidr in sorted(have - wanted)]
+    batch += [f"route replace {cidr} via {TRANSIT_ROUTER} dev {uplink} onlink table {mark}"
+              for cidr in sorted(wanted)]
+    hostcmd.run(["ip", "-batch", "-"], input="\n".join(batch) + "\n")
 
 
 def _ensure_router_rules(plan: NetworkPlan, vpc: VpcNetwork, ns: str, fresh: bool) -> None:

@@ -423,3 +423,7 @@ class InvalidCidrBlockAssociationIDNotFound(ApiError):
     """Disassociate*CidrBlock of an unknown association (AWS: InvalidVpcCidrBlockAssociationID.NotFound)."""
 
     code = "InvalidVpcCidrBlockAssociationID.NotFound"
+
+
+class CidrLimitExceeded(ApiError):
+    code = "CidrLimitExceeded"

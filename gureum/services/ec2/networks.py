@@ -44,7 +44,8 @@ def check_vpc_cidr(value: str) -> ipaddress.IPv4Network:
 
 def check_subnet_cidr(session: Session, vpc: models.Vpc, value: str) -> ipaddress.IPv4Network:
     net = parse_cidr(value)
-    if not 16 <= net.prefixlen <= 28 or not net.subnet_of(ipaddress.ip_network(vpc.cidr)):
+    if not 16 <= net.prefixlen <= 28 or not any(
+            net.subnet_of(ipaddress.ip_network(block)) for block in vpc_cidrs(session, vpc)):
         raise exc.InvalidSubnetRange(f"The CIDR '{value}' is invalid.")
     for other in session.scalars(select(models.Subnet).where(models.Subnet.vpc_id == vpc.vpc_id)):
         if net.overlaps(ipaddress.ip_network(other.cidr)):
@@ -157,9 +158,11 @@ def vpc_network(session: Session, vpc: models.Vpc, public: set[str] | None = Non
         public = public_subnet_ids(session, vpc.vpc_id)
     from gureum.services.ec2 import peering, route_targets
 
+    blocks = vpc_cidrs(session, vpc)
+
     return VpcNetwork(vpc_id=vpc.vpc_id, index=vpc.net_index, cidr=vpc.cidr,
                       subnets=tuple(s.cidr for s in subnets),
                       internet_subnets=tuple(s.cidr for s in subnets if s.subnet_id in public),
                       peerings=peering.links(session, vpc),
-                      policy_routes=route_targets.policy_routes(
-                          session, vpc, vpc_cidrs(session, vpc)))
+                      policy_routes=route_targets.policy_routes(session, vpc, blocks),
+                      secondary_cidrs=tuple(blocks[1:]))

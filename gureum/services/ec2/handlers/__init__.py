@@ -24,5 +24,6 @@ from gureum.services.ec2.handlers import (  # noqa: F401
     snapshots,
     tags,
     volumes,
+    vpc_cidr_blocks,
     vpcs,
 )
