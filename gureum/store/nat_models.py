@@ -35,7 +35,7 @@ class VpcCidrBlock(Base):
 
     __tablename__ = "vpc_cidr_blocks"
     association_id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    vpc_id: Mapped[str] = mapped_column(String(32), index=True)
+    vpc_id: Mapped[str] = mapped_column(ForeignKey("vpcs.vpc_id"), index=True)
     cidr: Mapped[str] = mapped_column(String(18))
     # associated, or disassociated (kept briefly in AWS; here the row goes at once)
     state: Mapped[str] = mapped_column(String(16), default="associated")

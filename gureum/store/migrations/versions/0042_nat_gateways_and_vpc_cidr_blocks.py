@@ -44,6 +44,7 @@ def upgrade() -> None:
     sa.Column('cidr', sa.String(length=18), nullable=False),
     sa.Column('state', sa.String(length=16), nullable=False),
     sa.Column('created_at', gureum.store.models.UtcDateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['vpc_id'], ['vpcs.vpc_id'], ),
     sa.PrimaryKeyConstraint('association_id')
     )
     with op.batch_alter_table('vpc_cidr_blocks', schema=None) as batch_op:
