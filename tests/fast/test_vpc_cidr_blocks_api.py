@@ -5,6 +5,7 @@ subnets in a secondary block, and what the host is told."""
 from __future__ import annotations
 
 from helpers import error_code as fails
+from helpers import wait_state
 
 from gureum.controllers.network import RESYNC_SECONDS
 from gureum.testing import wait_for
@@ -18,7 +19,7 @@ def _blocks(ec2, vpc: str) -> list[tuple[str, str]]:  # noqa: ANN001
     return [(b["CidrBlock"], b["CidrBlockState"]["State"]) for b in found]
 
 
-def test_secondary_blocks(fast: FastCloud, ec2) -> None:  # noqa: ANN001
+def test_secondary_blocks(fast: FastCloud, ec2, image_id) -> None:  # noqa: ANN001
     vpc = ec2.create_vpc(CidrBlock="10.96.0.0/16")["Vpc"]["VpcId"]
     other = ec2.create_vpc(CidrBlock="10.97.0.0/16")["Vpc"]["VpcId"]
     try:
@@ -71,6 +72,22 @@ def test_secondary_blocks(fast: FastCloud, ec2) -> None:  # noqa: ANN001
             == ["10.96.0.0/16", "10.98.0.0/16"]
         assert fails(ec2.disassociate_vpc_cidr_block, AssociationId=association) \
             == "DependencyViolation"  # a subnet is in it
+        # An instance there: its metadata lists both blocks, the primary first.
+        inst = ec2.run_instances(ImageId=image_id, MinCount=1, MaxCount=1,
+                                 SubnetId=subnet)["Instances"][0]
+        assert inst["PrivateIpAddress"].startswith("10.98.1.")
+
+        def mac_tree() -> dict:
+            served = fast.agent.served.get(vpc)
+            meta = served.instances.get(inst["PrivateIpAddress"]) if served else None
+            return next(iter(meta.tree["network"]["interfaces"]["macs"].values())) \
+                if meta else {}
+
+        assert wait_for(lambda: mac_tree().get("vpc-ipv4-cidr-blocks")
+                        == "10.96.0.0/16\n10.98.0.0/16", SOON), mac_tree()
+        assert mac_tree()["vpc-ipv4-cidr-block"] == "10.96.0.0/16"
+        ec2.terminate_instances(InstanceIds=[inst["InstanceId"]])
+        wait_state(ec2, inst["InstanceId"], "terminated")
         primary = ec2.describe_vpcs(VpcIds=[vpc])["Vpcs"][0]["CidrBlockAssociationSet"][0][
             "AssociationId"]
         assert fails(ec2.disassociate_vpc_cidr_block, AssociationId=primary) \
