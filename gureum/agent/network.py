@@ -613,6 +613,9 @@ def create_instance_netns(plan: NetworkPlan, vpc_id: str, instance_id: str, slot
         # Container root is not root of this netns's owner userns: let it bind :22.
         "/proc/sys/net/ipv4/ip_unprivileged_port_start": "0",
         "/proc/sys/net/ipv4/ping_group_range": "0 2147483647",
+        # A new netns copies the host's forwarding (on): an instance forwards only with
+        # SourceDestCheck off (`sync_interfaces`), as a guest kernel does by default.
+        "/proc/sys/net/ipv4/ip_forward": "0",
     })
     plumb_instance(plan, vpc_id, instance_id, slot, private_ip, subnet_cidr, fresh=True)
 
