@@ -63,6 +63,12 @@ def populate(fast: FastCloud, name: str, image_id: str) -> tuple[str, dict[str, 
         "NetworkInterface"]["NetworkInterfaceId"]
     ec2.attach_network_interface(NetworkInterfaceId=kept, InstanceId=inst, DeviceIndex=1)
     ec2.create_network_interface(SubnetId=own_subnet)
+    # A NAT gateway holding an Elastic IP, routed to; a secondary CIDR block.
+    nat_eip = ec2.allocate_address(Domain="vpc")["AllocationId"]
+    nat = ec2.create_nat_gateway(SubnetId=own_subnet, AllocationId=nat_eip)["NatGateway"]
+    ec2.create_route(RouteTableId=table, DestinationCidrBlock="198.51.100.0/24",
+                     NatGatewayId=nat["NatGatewayId"])
+    ec2.associate_vpc_cidr_block(VpcId=vpc, CidrBlock="10.78.0.0/16")
     group = elb.create_target_group(Name="tg", Protocol="HTTP", Port=80,
                                     VpcId=subnet["VpcId"])["TargetGroups"][0]["TargetGroupArn"]
     elb.register_targets(TargetGroupArn=group, Targets=[{"Id": inst}])
