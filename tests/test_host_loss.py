@@ -59,17 +59,19 @@ class WebGroup:
         return member if answer.startswith("ip-" + private.replace(".", "-")) else None
 
     def kill_joined_host(self) -> float:
-        """Its agent SIGKILLed (ours, by PID) and its link cut; returns when."""
+        """Its agent SIGKILLed (ours, by PID) and its link cut; returns when. The cut is
+        made inside the host (its eth0 down): the control side keeps its route to the
+        dead link, so nothing for it is ever routed toward the machine's own network."""
         agent = self.cluster.agent
         assert agent.proc is not None
         killed_at = time.monotonic()
         agent.proc.kill()
         agent.proc.wait(10)
-        sh("ip", "link", "set", self.cluster.second.link, "down")
+        self.cluster.second.run("ip", "link", "set", "eth0", "down")
         return killed_at
 
     def revive_joined_host(self) -> None:
-        sh("ip", "link", "set", self.cluster.second.link, "up", check=False)
+        self.cluster.second.run("ip", "link", "set", "eth0", "up", check=False)
         if self.cluster.agent.proc is None or self.cluster.agent.proc.poll() is not None:
             self.cluster.agent.start(self.cluster.token())
 

@@ -112,6 +112,9 @@ def running_cluster(link: str, control: str, address: str,
     server.env["GUREUM_HEARTBEAT_SECONDS"] = "1"
     prefix = Config(data_dir=data_dir).prefix
     second = Laptop(f"{prefix}-h2", f"{prefix}h0", control, address, 30, claims=(link,))
+    # Whatever happens to the link, its addresses never fall through to the default route
+    # (the machine's own network): a blackhole under the link's own route.
+    sh("ip", "route", "replace", "blackhole", link, "metric", "65000")
     agent = JoinedAgent(server, second.ns, Path(f"{data_dir}-host2"), zone=zone,
                         address=address)
     try:
@@ -122,6 +125,7 @@ def running_cluster(link: str, control: str, address: str,
         agent.stop()
         server.stop()
         second.remove()
+        sh("ip", "route", "del", "blackhole", link, "metric", "65000", check=False)
         raise
     yield cluster
 
@@ -133,7 +137,10 @@ def running_cluster(link: str, control: str, address: str,
                     env=agent.env, check=False)
         second.remove()
         assert doctor.returncode == 0, doctor.stdout
-    proven_clean(server, then=stop_second_host)
+    try:
+        proven_clean(server, then=stop_second_host)
+    finally:
+        sh("ip", "route", "del", "blackhole", link, "metric", "65000", check=False)
     assert agent.proc is not None and agent.proc.poll() is not None
     assert second.ns not in sh("ip", "netns", "list").stdout
     assert second.link not in sh("ip", "-o", "link", "show").stdout
