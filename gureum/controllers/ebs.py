@@ -22,6 +22,7 @@ from gureum.agent.contract import SnapshotRequest, VolumeAttachment
 from gureum.controllers.loop import ResyncLoop
 from gureum.crashpoints import crashpoint
 from gureum.errors import AgentUnavailable, HostError, VolumeBusy, VolumeHeld
+from gureum.services.ec2 import volume_io
 from gureum.services.ec2.handlers import common
 from gureum.store import models
 from gureum.store.ebs_models import Snapshot, Volume
@@ -108,8 +109,9 @@ class EbsController(ResyncLoop):
         if v.attach_state == "attaching" and v.instance_id:
             state, slot = states.get(v.instance_id, ("terminated", 0))
             if state == "running":
-                self.agent.attach_volume(v.instance_id, slot,
-                                         VolumeAttachment(v.volume_id, v.device or ""))
+                self.agent.attach_volume(v.instance_id, slot, VolumeAttachment(
+                    v.volume_id, v.device or "",
+                    volume_io.of_volume(v, self.cloud.config.ebs_io_scale)))
                 crashpoint("ebs.attached_before_record")
             elif state not in ("stopped", *GONE):
                 return  # starting or stopping: its next launch or this loop's next pass
