@@ -9,10 +9,10 @@ import time
 from pathlib import Path
 
 from helpers import ssh, wait_for, wait_state
-from test_containment import cgroup
 from test_ebs import new_volume, wait_attach
 
 from gureum.agent.runtime import blkio
+from gureum.testing_neighbours import cgroup
 
 MIB = 1024 * 1024
 
