@@ -1,6 +1,7 @@
 """Noisy neighbours: a t3.micro's HTTP latency while a t2.micro next door makes each kind
 of noise (CPU spinners, a memory hog, a disk filler, a fork bomb), then all at once, and
-a harsher disk filler that refills the disk for as long as it runs.
+a harsher disk filler that refills the disk for as long as it runs, and clients asking
+the metadata service (the agent's) without pause.
 
 Calm and noisy samples alternate in blocks (the noisy instance frozen, then thawed:
 gureum/testing_neighbours.py), so other work on the machine weighs on both alike.
@@ -21,9 +22,10 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--blocks", type=int, default=8, help="calm/noisy block pairs per row")
     parser.add_argument("--per-block", type=int, default=40, help="requests per block")
-    parser.add_argument("--noise", default="cpu,memory,disk,forks,all,disk-loop",
+    parser.add_argument("--noise", default="cpu,memory,disk,forks,all,disk-loop,imds",
                         help="rows: kinds of noise, comma-separated ('all': the four of the "
-                             "target at once; 'disk-loop': a disk filler that never stops)")
+                             "target at once; 'disk-loop': a disk filler that never stops; "
+                             "'imds': the metadata service asked without pause)")
     args = parser.parse_args()
     table = Table(title="A neighbour's HTTP latency next to a noisy t2.micro (ms)")
     for col in ("noise", "calm p50", "calm p99", "noisy p50", "noisy p99", "p99 ratio",

@@ -30,6 +30,9 @@ NOISE = {
 MORE_NOISE = {
     "disk-loop": "while :; do dd if=/dev/zero of=/home/ec2-user/fill bs=1M count=2000 "
                  "conv=fsync 2>/dev/null; rm -f /home/ec2-user/fill; done & ",
+    # The metadata service is the agent's: four clients asking it as fast as they can.
+    "imds": "for i in 1 2 3 4; do (while :; do curl -s -m 1 "
+            "http://169.254.169.254/latest/meta-data/instance-id >/dev/null; done) & done; ",
 }
 
 

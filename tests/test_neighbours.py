@@ -11,6 +11,7 @@ from pathlib import Path
 from helpers import ssh, wait_for, wait_state
 from test_ebs import new_volume, wait_attach
 
+from gureum.agent import firewall
 from gureum.agent.runtime import blkio
 from gureum.testing_neighbours import cgroup
 
@@ -118,3 +119,31 @@ def test_an_instance_as_large_as_the_host_gets_every_core(ec2, launch):  # noqa:
     assert cpu_and_memory(big)["shares"] == "2048"
     # One vCPU: one core (which one follows its slot, spreading small neighbours).
     assert cpu_and_memory(small)["cpus"].isdigit() or len(os.sched_getaffinity(0)) == 1
+
+
+HAMMER = """
+import http.client, threading, time
+ok = [0]
+def run(end):
+    while time.monotonic() < end:
+        c = http.client.HTTPConnection("169.254.169.254", 80, timeout=0.5)
+        try:
+            c.request("GET", "/latest/meta-data/instance-id"); c.getresponse().read(); ok[0] += 1
+        except OSError:
+            pass
+        finally:
+            c.close()
+end = time.monotonic() + 3
+threads = [threading.Thread(target=run, args=(end,)) for _ in range(8)]
+[t.start() for t in threads]; [t.join() for t in threads]
+print(ok[0] / 3)
+"""
+
+
+def test_an_instance_cannot_flood_the_metadata_service(ec2, launch, key_pair):  # noqa: ANN001
+    """The agent answers IMDS and DNS: an instance may send them 1,024 packets a second
+    (AWS's limit), at least 5 per HTTP request here (SYN, request, ACK, FIN, ACK)."""
+    ip = wait_state(ec2, launch()["Instances"][0]["InstanceId"], "running")["PublicIpAddress"]
+    rate = float(ssh(key_pair[1], ip, f"python3 -c '{HAMMER}'", timeout=60).stdout)
+    print(f"IMDS requests per second from one instance, 8 threads: {rate:.0f}")
+    assert 10 < rate <= firewall.LINK_LOCAL_PPS / 4
