@@ -147,3 +147,13 @@ def test_an_instance_cannot_flood_the_metadata_service(ec2, launch, key_pair):  
     rate = float(ssh(key_pair[1], ip, f"python3 -c '{HAMMER}'", timeout=60).stdout)
     print(f"IMDS requests per second from one instance, 8 threads: {rate:.0f}")
     assert 10 < rate <= firewall.LINK_LOCAL_PPS / 4
+
+
+def test_instances_cannot_fill_the_hosts_disk(server, launch, ec2):  # noqa: ANN001
+    """Every disk is a sparse file of its own size in the volume store, and the store is
+    never larger than 90 % of what the host had free when it was made (its 1 TiB default
+    is larger than this host's disk)."""
+    wait_state(ec2, launch()["Instances"][0]["InstanceId"], "running")
+    store = server.data_dir / "volumes.xfs"
+    host = os.statvfs(server.data_dir)
+    assert store.stat().st_size <= 0.9 * host.f_blocks * host.f_frsize
