@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHES = ["launch.py", "launch_phases.py", "boot.py", "api.py", "network.py", "density.py", "lb.py",
+BENCHES = ["launch.py", "launch_phases.py", "boot.py", "api.py", "network.py", "hosts.py", "density.py", "lb.py",
            "scaling.py", "metrics.py", "storage.py", "deploy.py", "console.py", "neighbours.py"]
 
 

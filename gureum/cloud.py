@@ -44,7 +44,7 @@ WAKES: dict[str, tuple[str, ...]] = {
     # neighbour yet, and the router waits a second before asking again. What VPCs' DNS
     # and metadata answer is pushed by its own light loop ("vpc_services") instead.
     "instances": ("instances", "firewall", "load_balancers", "autoscaling", "vpc_services",
-                  "ebs"),
+                  "ebs", "segments"),
     **{table: ("ebs",) for table in ("volumes", "snapshots", "images")},
     "tags": ("vpc_services",),  # instance tags in the metadata
     "security_groups": ("firewall", "load_balancers"),
@@ -62,7 +62,8 @@ WAKES: dict[str, tuple[str, ...]] = {
     "dhcp_options": ("vpc_services",),  # instances' resolv.conf
     # Interfaces' cables and addresses are kept by the firewall controller, with their
     # groups; an Elastic IP may map to an interface's address; IMDS lists them.
-    "network_interfaces": ("firewall", "network", "vpc_services"),
+    # VPC segments across hosts carry every interface's MAC and addresses.
+    "network_interfaces": ("firewall", "network", "vpc_services", "segments"),
     **{table: ("autoscaling",) for table in (
         "autoscaling_groups", "autoscaling_instances", "autoscaling_policies",
         "autoscaling_instance_refreshes", "autoscaling_scheduled_actions",
@@ -126,6 +127,18 @@ class Cloud:
         network = self.network_controller
         if "vpc_services" in wanted and network is not None:
             network.services.changed()
+        if "segments" in wanted and network is not None:
+            network.segments.changed()
+
+    def hosts_changed(self, back: set[str]) -> None:
+        """Hosts were lost or came back: Auto Scaling looks at its groups' health, and the
+        instance controller reconciles each returning host with the store at once."""
+        autoscaling, instances = self.autoscaling_controller, self.controller
+        if autoscaling is not None:
+            autoscaling.wakeup.set()
+        if instances is not None and back:
+            instances.hosts_back(back)
+        self.wakeup.set()
 
     def firewall_changed(self) -> None:
         """Something that may alter instances' security-group rules changed."""

@@ -88,6 +88,9 @@ class Config:
     # placement then only weighs (free memory, spread) among hosts the type fits.
     placement_reserves: bool = field(
         default_factory=lambda: _env("GUREUM_PLACEMENT_RESERVES", "0") == "1")
+    # The UDP port of VPC segments between hosts (VXLAN): IANA's 4789. Every host of a
+    # cloud uses the control plane's (it travels in each segment).
+    vxlan_port: int = field(default_factory=lambda: int(_env("GUREUM_VXLAN_PORT", "4789")))
     max_instances_per_account: int = field(
         default_factory=lambda: int(_env("GUREUM_MAX_INSTANCES", "256"))
     )

@@ -33,8 +33,10 @@ from gureum.agent.contract import (
     Limits,
     NetworkInterfaceSpec,
     RuntimeState,
+    SegmentPeer,
     VpcNetwork,
     VpcServices,
+    VxlanSegment,
 )
 from gureum.agent.fake import FakeAgent
 from gureum.agent.network import DNS_ADDRESS, IMDS_ADDRESS, plan_for
@@ -287,6 +289,80 @@ def test_vpc_services_are_served_replaced_and_go_with_the_vpc(under_test: AgentU
     assert not any(agent.host_objects().values())
 
 
+def _segment_state(under_test: AgentUnderTest) -> dict:
+    """What the host has of VPC's segment: device (VNI, port, local), fdb, neighbours,
+    anti-spoof entries of its port, the host guard's rules."""
+    agent = under_test.agent
+    if isinstance(agent, FakeAgent):
+        seg = agent.segments.get(VPC.vpc_id)
+        return {} if seg is None else {"device": (seg.vni, seg.port, seg.local_address),
+                                       "fdb": {(p.mac, p.host_address) for p in seg.peers},
+                                       "neigh": {a for p in seg.peers for a in p.addresses}}
+    assert under_test.config is not None
+    plan = plan_for(under_test.config)
+    router, name = plan.router(VPC.vpc_id), f"{plan.prefix}vx{VPC.index}"
+    guard = subprocess.run(["nft", "list", "chain", "ip", plan.table, "vxlan_guard"],
+                           capture_output=True, text=True).stdout
+    out = subprocess.run(["ip", "-n", router, "-j", "-d", "link", "show", "type", "vxlan"],
+                         capture_output=True, text=True).stdout
+    links = json.loads(out or "[]")
+    if not links:
+        return {"guard": guard} if "@th" in guard else {}
+    assert [link["ifname"] for link in links] == [name]
+    data = links[0]["linkinfo"]["info_data"]
+    assert data.get("proxy") and not data.get("learning") and links[0].get("master") == "br0"
+    fdb = json.loads(subprocess.run(["bridge", "-n", router, "-j", "fdb", "show", "dev", name],
+                                    capture_output=True, text=True).stdout or "[]")
+    neigh = json.loads(subprocess.run(["ip", "-n", router, "-j", "neigh", "show", "dev", name],
+                                      capture_output=True, text=True).stdout or "[]")
+    ports = subprocess.run(["ip", "netns", "exec", router, "nft", "list", "set", "bridge",
+                            "gureum", "port_addresses"], capture_output=True, text=True).stdout
+    assert {e["dst"] for e in neigh} == {a for a in ("10.201.2.5", "10.201.2.6") if a in ports}
+    return {"device": (data["id"], data["port"], data["local"]),
+            "fdb": {(e["mac"], e["dst"]) for e in fdb if e.get("dst")},
+            "neigh": {e["dst"] for e in neigh}, "guard": guard}
+
+
+def test_vpc_segments_are_made_kept_and_removed(under_test: AgentUnderTest) -> None:
+    """A VPC's VXLAN segment: made in its router, idempotent, entries replaced when a peer
+    moves or loses an address, gone with an empty segment and with the router. Loopback
+    underlay only: nothing here is sent anywhere."""
+    agent = under_test.agent
+    agent.ensure_host_network()
+    peer = SegmentPeer("0e:31:0a:c9:02:05", ("10.201.2.5", "10.201.2.6"), "127.0.0.2")
+    segment = VxlanSegment(0xABC007, 47890, "127.0.0.1", (peer,))
+    agent.sync_vpc_peers(VPC, segment)
+    agent.sync_vpc_peers(VPC, segment)  # again: no change, no error
+    assert VPC.vpc_id in agent.vpc_routers(), "a segment builds its router"
+    state = _segment_state(under_test)
+    assert state["device"] == (0xABC007, 47890, "127.0.0.1")
+    assert state["fdb"] == {("0e:31:0a:c9:02:05", "127.0.0.2")}
+    assert state["neigh"] == {"10.201.2.5", "10.201.2.6"}
+    if under_test.kind != "fake":
+        assert "@th,96,24 0xabc007 ip saddr != 127.0.0.2 drop" in state["guard"]
+    # The peer moved to another host and lost an address.
+    moved = dataclasses.replace(segment, peers=(SegmentPeer(peer.mac, ("10.201.2.5",), "127.0.0.3"),))
+    agent.sync_vpc_peers(VPC, moved)
+    state = _segment_state(under_test)
+    assert state["fdb"] == {("0e:31:0a:c9:02:05", "127.0.0.3")}
+    assert state["neigh"] == {"10.201.2.5"}
+    if under_test.kind != "fake":
+        assert "ip saddr != 127.0.0.3 drop" in state["guard"]
+    # No peers: the device and its guard go; the router stays.
+    agent.sync_vpc_peers(VPC, VxlanSegment(segment.vni, segment.port, segment.local_address))
+    assert _segment_state(under_test) == {}
+    assert VPC.vpc_id in agent.vpc_routers()
+    assert agent.host_objects()["vxlan_devices"] == []
+    # With the router, the device goes too.
+    agent.sync_vpc_peers(VPC, segment)
+    assert agent.host_objects()["vxlan_devices"]
+    agent.remove_vpc(VPC.vpc_id)
+    assert _segment_state(under_test) == {}
+    agent.remove_host_network()
+    agent.remove_cgroup_parents()
+    assert not any(agent.host_objects().values())
+
+
 def test_remote_agent_refuses_a_wrong_token_and_reports_absence(under_test: AgentUnderTest) -> None:
     if under_test.kind != "remote":
         pytest.skip("remote agent only")
@@ -336,3 +412,35 @@ def test_interfaces_beyond_eth0_come_and_go(under_test: AgentUnderTest) -> None:
     agent.remove_host_network()
     agent.remove_cgroup_parents()
     assert not any(agent.host_objects().values())
+
+
+def test_a_volume_file_moves_piece_by_piece(under_test: AgentUnderTest) -> None:
+    """read_stored / write_stored (issue #13: volumes move between hosts): what is read
+    comes back whole under another name; a missing file is a HostError."""
+    from gureum.agent.contract import StoredChunk
+
+    agent = under_test.agent
+    source, copy = "vol-0c0ffee0000000001", "vol-0c0ffee0000000002"
+    agent.create_volume(source, 1, None)
+
+    def pieces(name: str) -> list[StoredChunk]:
+        out, offset = [], 0
+        while True:
+            chunk = agent.read_stored(name, offset, 1024 * 1024)
+            out.append(chunk)
+            if chunk.end:
+                return out
+            offset = chunk.offset + len(chunk.data)
+
+    try:
+        read = pieces(source)
+        assert read[-1].end and sum(len(c.data) for c in read) > 0
+        for n, chunk in enumerate(read):
+            agent.write_stored(copy, chunk, n == 0)
+        assert [(c.offset, c.data) for c in pieces(copy)] == [(c.offset, c.data) for c in read]
+        with pytest.raises(HostError):
+            agent.read_stored("vol-0c0ffee0000000003", 0, 1024)
+    finally:
+        agent.delete_volume(copy)
+        agent.delete_volume(source)
+        agent.remove_host_network()  # and the volume store's mount: no instance is left

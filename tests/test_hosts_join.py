@@ -38,8 +38,9 @@ class JoinedAgent(ManagedProcess):
     stop_timeout = 30
 
     def __init__(self, server: Server, ns: str, data_dir: Path, name: str = "host2",
-                 zone: str = "gureum-1b") -> None:
+                 zone: str = "gureum-1b", address: str = SECOND) -> None:
         self.server, self.ns, self.data_dir, self.name, self.zone = server, ns, data_dir, name, zone
+        self.address = address
         self.env = {**server.env, "GUREUM_DATA_DIR": str(data_dir)}
         self.port = 0
         self.host_id = ""
@@ -47,7 +48,7 @@ class JoinedAgent(ManagedProcess):
     def command(self, token: str, port: int = 0) -> list[str]:
         return ["nsenter", f"--net=/run/netns/{self.ns}", str(VENV_BIN / "gureum"), "agent",
                 "--join", self.server.endpoint, "--token", token, "--name", self.name,
-                "--zone", self.zone, "--listen", f"{SECOND}:{port}",
+                "--zone", self.zone, "--listen", f"{self.address}:{port}",
                 "--ca", str(self.server.ca_bundle)]
 
     def start(self, token: str) -> None:
@@ -97,14 +98,22 @@ class Cluster:
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Cluster]:
+    yield from running_cluster(LINK, CONTROL, SECOND)
+
+
+def running_cluster(link: str, control: str, address: str,
+                    zone: str = "gureum-1b") -> Iterator[Cluster]:
+    """`gureum up` on `control`, a second host at `address` (both in `link`, a /30 the
+    test claims) in `zone`, joined; at the end both hosts are proven clean."""
     data_dir = Path(f"/var/tmp/gureum-test-{secrets.token_hex(4)}")
     data_dir.mkdir(mode=0o755)
-    server = Server(data_dir, host=CONTROL)
+    server = Server(data_dir, host=control)
     server.env.pop("AWS_CA_BUNDLE", None)
     server.env["GUREUM_HEARTBEAT_SECONDS"] = "1"
     prefix = Config(data_dir=data_dir).prefix
-    second = Laptop(f"{prefix}-h2", f"{prefix}h0", CONTROL, SECOND, 30, claims=(LINK,))
-    agent = JoinedAgent(server, second.ns, Path(f"{data_dir}-host2"))
+    second = Laptop(f"{prefix}-h2", f"{prefix}h0", control, address, 30, claims=(link,))
+    agent = JoinedAgent(server, second.ns, Path(f"{data_dir}-host2"), zone=zone,
+                        address=address)
     try:
         server.start()
         cluster = Cluster(server, second, agent)

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from gureum.agent import firewall, hostcmd, metadata, network, storage
+from gureum.agent import firewall, hostcmd, metadata, network, storage, vxlan
 from gureum.agent.contract import (
     AgentContract,
     Firewall,
@@ -29,6 +29,7 @@ from gureum.agent.contract import (
     RuntimeState,
     VpcNetwork,
     VpcServices,
+    VxlanSegment,
 )
 from gureum.agent.drivers import driver_for
 from gureum.agent.drivers.container import remove_cgroup
@@ -54,6 +55,9 @@ class HostAgent(EbsOperations, AgentContract):
         self.driver = driver_for(config, self.store)
         self.lbs = LoadBalancers(self.plan, config.data_dir / "lb")
         self._vpcs: dict[str, VpcNetwork] = {}  # ensured since this process started
+        # VPC id -> (port, VNI, peer hosts) of its rule in the host's tunnel guard, as
+        # this process last wrote it (a restarted agent rewrites each rule once).
+        self._guards: dict[str, tuple[int, int, tuple[str, ...]]] = {}
         self._vpc_lock = threading.Lock()
         config.instances_dir.mkdir(parents=True, exist_ok=True)
         # Loads what was served before; nothing listens until `resume` or a VPC call.
@@ -79,6 +83,7 @@ class HostAgent(EbsOperations, AgentContract):
         if remade:
             with self._vpc_lock:
                 self._vpcs.clear()  # their uplink marks went with the table
+                self._guards.clear()  # and the tunnel guard's rules
         return remade
 
     def remove_host_network(self) -> None:
@@ -102,8 +107,22 @@ class HostAgent(EbsOperations, AgentContract):
         # Sockets first: one left open would keep the router's namespace alive, unseen.
         self.listeners.forget(vpc_id)
         with self._vpc_lock:
-            network.remove_vpc(self.plan, vpc_id)
+            network.remove_vpc(self.plan, vpc_id)  # its vxlan device goes with the router
             self._vpcs.pop(vpc_id, None)
+            vxlan.apply_guard(self.plan, vpc_id, VxlanSegment(0, 0, ""))
+            self._guards.pop(vpc_id, None)
+
+    def sync_vpc_peers(self, vpc: VpcNetwork, segment: VxlanSegment) -> None:
+        if segment.peers:  # an empty segment only removes: it never builds a router
+            self.ensure_vpc(vpc)
+        with self._vpc_lock:
+            # The guard first: a new peer host's packets are let in before it sends any.
+            guard = (segment.port, segment.vni, segment.remote_hosts)
+            if self._guards.get(vpc.vpc_id) != guard:
+                vxlan.apply_guard(self.plan, vpc.vpc_id, segment)
+                self._guards[vpc.vpc_id] = guard
+            if segment.peers or os.path.exists(self.plan.router_path(vpc.vpc_id)):
+                vxlan.sync(self.plan, vpc, segment)
 
     def serve_vpc(self, services: VpcServices) -> None:
         self.ensure_vpc(services.vpc)
@@ -363,6 +382,7 @@ class HostAgent(EbsOperations, AgentContract):
         objects["ip_rules"] = network.our_rules(self.plan)
         objects["ip_routes"] = network.our_routes(self.plan)
         objects["proxy_neighbours"] = network.our_proxy_neighbours(self.plan)
+        objects["vxlan_devices"] = vxlan.devices(self.plan)
         tables = hostcmd.run(["nft", "list", "tables"], check=False).split("\n")
         objects["nft_tables"] = [t for t in tables if t.split(" ")[-1] == p]
         data = str(self.config.data_dir)

@@ -146,6 +146,17 @@ class VolumeAttachment:
 
 
 @dataclass(frozen=True)
+class StoredChunk:
+    """A piece of a volume's or snapshot's file on its way to another host: `data` found
+    at `offset` of a file of `size` bytes; `end` when nothing follows (holes are skipped:
+    the files are sparse)."""
+    data: bytes
+    offset: int
+    size: int
+    end: bool
+
+
+@dataclass(frozen=True)
 class SnapshotRequest:
     volume_id: str
     snapshot_id: str
@@ -318,6 +329,32 @@ class VpcServices:
     forward_for: tuple[str, ...] = ()  # callers whose other queries go to the host's resolvers
 
 
+@dataclass(frozen=True)
+class SegmentPeer:
+    """One interface of an instance of the VPC on another host: frames for its MAC go
+    through the tunnel to that host, and ARP for its addresses is answered locally."""
+
+    mac: str
+    addresses: tuple[str, ...]
+    host_address: str  # the underlay (tunnel) address of the host holding it
+
+
+@dataclass(frozen=True)
+class VxlanSegment:
+    """A VPC's VXLAN segment as one host sees it: the VNI (the same on every host of the
+    cloud), the UDP port, this host's own underlay address and every remote interface of
+    the VPC. No peers: the VPC does not span this host and another, and no device is kept."""
+
+    vni: int
+    port: int
+    local_address: str
+    peers: tuple[SegmentPeer, ...] = ()
+
+    @property
+    def remote_hosts(self) -> tuple[str, ...]:
+        return tuple(sorted({p.host_address for p in self.peers}))
+
+
 # backend name -> server name -> [state UP|DOWN|MAINT|INIT, last check status (L7STS, ...)]
 HealthReport = dict[str, dict[str, list[str]]]
 
@@ -360,6 +397,13 @@ class AgentContract(abc.ABC):
     @abc.abstractmethod
     def vpc_routers(self) -> list[str]:
         """Ids of the VPCs whose router exists on this host."""
+
+    @abc.abstractmethod
+    def sync_vpc_peers(self, vpc: VpcNetwork, segment: VxlanSegment) -> None:
+        """The VPC's VXLAN device on this host attached to its router's bridge with exactly
+        `segment`'s forwarding and neighbour entries (no learning, no flooding), and only
+        its peer hosts let in on its VNI; the router is built first. No peers: the
+        device goes (a VPC without a router here needs nothing)."""
 
     @abc.abstractmethod
     def sync_public_ips(self, wanted: PublicMap) -> None:
@@ -501,6 +545,22 @@ class AgentContract(abc.ABC):
 
     @abc.abstractmethod
     def delete_snapshot(self, snapshot_id: str) -> None: ...
+
+    @abc.abstractmethod
+    def read_stored(self, name: str, offset: int, length: int) -> StoredChunk:
+        """The next data (at most `length` bytes) at or after `offset` of a volume's or a
+        snapshot's file (`name` is its id), to move it to another host. Never called for a
+        volume in use."""
+
+    @abc.abstractmethod
+    def write_stored(self, name: str, chunk: StoredChunk, first: bool) -> None:
+        """Receives what another host's `read_stored` gave: `first` starts the file over
+        (a whole move is retried from its start), `chunk.end` puts it in place."""
+
+    @abc.abstractmethod
+    def adopt_root_disk(self, volume_id: str, slot: int) -> None:
+        """A stopped instance's root disk moved here from another host (a drain) becomes
+        this host's for `slot` before its next launch. Idempotent."""
 
     @abc.abstractmethod
     def build_image(self, image_id: str, snapshot_id: str, parent_root: str | None) -> str:

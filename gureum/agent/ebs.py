@@ -3,14 +3,20 @@ volume store, attachments through the instance driver, image roots from snapshot
 
 from __future__ import annotations
 
+import errno
+import os
+import re
 from pathlib import Path
 
 from gureum.agent import custom_images
-from gureum.agent.contract import SnapshotRequest, VolumeAttachment
+from gureum.agent.contract import SnapshotRequest, StoredChunk, VolumeAttachment
 from gureum.agent.drivers.base import InstanceDriver
 from gureum.agent.volume_store import VolumeStore
 from gureum.config import Config
 from gureum.crashpoints import crashpoint
+from gureum.errors import HostError
+
+STORED_NAME = re.compile(r"(vol|snap)-[0-9a-f]{8,17}")
 
 
 class EbsOperations:
@@ -53,6 +59,48 @@ class EbsOperations:
 
     def delete_snapshot(self, snapshot_id: str) -> None:
         self.store.delete(snapshot_id)
+
+    def _stored(self, name: str) -> Path:
+        if not STORED_NAME.fullmatch(name):
+            raise HostError(f"not a volume or snapshot id: {name[:40]!r}")
+        return self.store.ensure() / f"{name}.img"
+
+    def read_stored(self, name: str, offset: int, length: int) -> StoredChunk:
+        try:
+            fd = os.open(self._stored(name), os.O_RDONLY)
+        except FileNotFoundError:
+            raise HostError(f"{name} has no data on this host") from None
+        try:
+            size = os.fstat(fd).st_size
+            try:
+                start = os.lseek(fd, offset, os.SEEK_DATA)
+            except OSError as err:
+                if err.errno != errno.ENXIO:  # ENXIO: no data after offset
+                    raise
+                return StoredChunk(b"", size, size, True)
+            return StoredChunk(os.pread(fd, min(length, size - start), start), start, size,
+                               False)
+        finally:
+            os.close(fd)
+
+    def write_stored(self, name: str, chunk: StoredChunk, first: bool) -> None:
+        path = self._stored(name)
+        part = path.with_name(path.name + ".part")
+        with open(part, "wb" if first else "r+b") as f:
+            if first:
+                f.truncate(chunk.size)
+            if chunk.data:
+                os.pwrite(f.fileno(), chunk.data, chunk.offset)
+            if chunk.end:
+                os.fsync(f.fileno())
+        if chunk.end:
+            part.rename(path)
+
+    def adopt_root_disk(self, volume_id: str, slot: int) -> None:
+        disk = self._stored(volume_id)
+        if not disk.exists():
+            raise HostError(f"{volume_id} has no data on this host")
+        self.driver.adopt_disk(disk, slot)
 
     def build_image(self, image_id: str, snapshot_id: str, parent_root: str | None) -> str:
         snapshot = self.store.snapshot(snapshot_id)

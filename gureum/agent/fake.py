@@ -8,6 +8,7 @@ exiting, a container vanishing, an unknown container appearing, a failing call.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections import defaultdict
@@ -24,9 +25,11 @@ from gureum.agent.contract import (
     PublicMap,
     RuntimeState,
     SnapshotRequest,
+    StoredChunk,
     VolumeAttachment,
     VpcNetwork,
     VpcServices,
+    VxlanSegment,
 )
 from gureum.errors import HostError, VolumeBusy, VolumeHeld
 
@@ -48,6 +51,7 @@ class FakeAgent(AgentContract):
         self.vpcs: dict[str, VpcNetwork] = {}
         self.served: dict[str, VpcServices] = {}  # what each VPC's DNS and IMDS answer
         self.public_ips: PublicMap = {}
+        self.segments: dict[str, VxlanSegment] = {}  # VPC id -> its VXLAN segment here
         self.instances_: dict[str, FakeInstance] = {}
         self.disks: set[str] = set()
         self.consoles: dict[str, bytearray] = defaultdict(bytearray)  # kept across stops
@@ -70,6 +74,8 @@ class FakeAgent(AgentContract):
         self.mounted: dict[str, tuple[str, str]] = {}
         self.attached: dict[str, VolumeAttachment] = {}  # the latest attach of each volume
         self.busy_volumes: set[str] = set()
+        self.receiving: dict[str, bytes] = {}  # files arriving from another host
+        self.adopted: dict[str, int] = {}  # root disks moved here: volume id -> slot
         self.images: dict[str, str] = {}
 
     # -- what a test does to the host -----------------------------------------------------
@@ -123,6 +129,7 @@ class FakeAgent(AgentContract):
                 "containers": sorted(self.instances_),
                 "disks": sorted(self.disks),
                 "routers": sorted(self.vpcs),
+                "vxlan_devices": sorted(self.segments),
                 "load_balancers": sorted(self.lbs),
                 "public_ips": sorted(self.public_ips),
                 "host_network": ["table"] if self.host_network else [],
@@ -139,12 +146,22 @@ class FakeAgent(AgentContract):
         with self.lock:
             self.vpcs.pop(vpc_id, None)
             self.served.pop(vpc_id, None)
+            self.segments.pop(vpc_id, None)  # the device lives in the router
 
     def serve_vpc(self, services: VpcServices) -> None:
         self._enter("serve_vpc", services.vpc.vpc_id)
         with self.lock:
             self.vpcs[services.vpc.vpc_id] = services.vpc
             self.served[services.vpc.vpc_id] = services
+
+    def sync_vpc_peers(self, vpc: VpcNetwork, segment: VxlanSegment) -> None:
+        self._enter("sync_vpc_peers", vpc.vpc_id)
+        with self.lock:
+            if not segment.peers:
+                self.segments.pop(vpc.vpc_id, None)
+                return
+            self.vpcs[vpc.vpc_id] = vpc
+            self.segments[vpc.vpc_id] = segment
 
     def vpc_routers(self) -> list[str]:
         self._enter("vpc_routers")
@@ -409,6 +426,39 @@ class FakeAgent(AgentContract):
         self._enter("delete_snapshot", snapshot_id)
         with self.lock:
             self.snapshots.pop(snapshot_id, None)
+
+    def read_stored(self, name: str, offset: int, length: int) -> StoredChunk:
+        """The whole record in one piece: a volume's size, or a snapshot's source."""
+        self._enter("read_stored", name)
+        with self.lock:
+            if name in self.volumes:
+                record: Any = {"gib": self.volumes[name]}
+            elif name in self.snapshots:
+                record = {"source": list(self.snapshots[name])}
+            else:
+                raise HostError(f"{name} has no data on this host")
+            data = json.dumps(record).encode()
+            return StoredChunk(data if offset == 0 else b"", 0, len(data), offset > 0)
+
+    def write_stored(self, name: str, chunk: StoredChunk, first: bool) -> None:
+        self._enter("write_stored", name)
+        with self.lock:
+            if first:
+                self.receiving[name] = b""
+            self.receiving[name] = self.receiving.get(name, b"") + chunk.data
+            if chunk.end:
+                record = json.loads(self.receiving.pop(name))
+                if "gib" in record:
+                    self.volumes[name] = record["gib"]
+                else:
+                    self.snapshots[name] = tuple(record["source"])
+
+    def adopt_root_disk(self, volume_id: str, slot: int) -> None:
+        self._enter("adopt_root_disk", volume_id)
+        with self.lock:
+            if volume_id not in self.volumes:
+                raise HostError(f"{volume_id} has no data on this host")
+            self.adopted[volume_id] = slot
 
     def build_image(self, image_id: str, snapshot_id: str, parent_root: str | None) -> str:
         self._enter("build_image", image_id)

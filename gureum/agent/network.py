@@ -218,6 +218,10 @@ def host_ruleset(plan: NetworkPlan) -> str:
     iifname "{up}" ct state established,related accept
     iifname "{up}" drop
   }}
+  chain vxlan_guard {{
+    # Per VPC segment: its VNI only from its peer hosts (agent/vxlan.py writes the rules).
+    type filter hook input priority -10; policy accept;
+  }}
 }}
 """
 

@@ -32,11 +32,13 @@ from gureum.api.dispatch import RequestContext
 from gureum.controllers.loop import ResyncLoop
 from gureum.crashpoints import crashpoint
 from gureum.errors import ApiError
+from gureum.hosts import registry
 from gureum.services.autoscaling import hooks, refresh
 from gureum.services.autoscaling import policies as policy_mod
 from gureum.services.autoscaling import resources as res
 from gureum.services.autoscaling.handlers import schedules
 from gureum.services.autoscaling.handlers.groups import remove_group
+from gureum.services.ec2.exceptions import InsufficientInstanceCapacity
 from gureum.services.ec2.handlers import common, launch_templates
 from gureum.services.ec2.handlers.instances import run_instances
 from gureum.services.ec2.handlers.lifecycle import begin_termination
@@ -176,6 +178,13 @@ class AutoScalingController(ResyncLoop):
                 params = None if adopted else self._run_params(s, g, act)
             except ApiError as err:
                 failure = err
+            # As AWS: a zone without capacity (its hosts lost or full) is skipped for the
+            # group's other zones, fewest members first.
+            counts = {sub: 0 for sub in g.subnet_ids}
+            for m in res.members(s, g.arn):
+                counts[m.subnet_id] = counts.get(m.subnet_id, 0) + 1
+            fallbacks = sorted((sub for sub in g.subnet_ids if sub != act.subnet_id),
+                               key=lambda sub: counts[sub])
         if failure is not None:
             self._launch_failed(activity_id, failure)
             return
@@ -183,10 +192,7 @@ class AutoScalingController(ResyncLoop):
         instance_id = adopted
         if instance_id is None:
             try:
-                # Placement spreads the group's instances across hosts.
-                out = run_instances(dataclasses.replace(ctx, spread_group=act.group_arn),
-                                    params)
-                instance_id = out["Instances"][0]["InstanceId"]
+                instance_id = self._run_for_group(ctx, act.group_arn, params, fallbacks)
             except ApiError as err:
                 self._launch_failed(activity_id, err)
                 return
@@ -197,7 +203,7 @@ class AutoScalingController(ResyncLoop):
             inst = s.get(models.Instance, instance_id)
             if g is None or inst is None:
                 return
-            act.instance_id, act.progress = instance_id, 30
+            act.instance_id, act.progress, act.subnet_id = instance_id, 30, inst.subnet_id
             act.description = f"Launching a new EC2 instance: {instance_id}"
             act.status_code = "PreInService"
             if s.get(GroupInstance, instance_id) is None:
@@ -210,6 +216,21 @@ class AutoScalingController(ResyncLoop):
                     launched_at=utcnow()))
             common.put_tags(s, g.account_id, instance_id, [("aws:autoscaling:groupName", g.name)])
             g.launch_failures, g.next_launch_at = 0, None
+
+    @staticmethod
+    def _run_for_group(ctx: RequestContext, arn: str, params: dict[str, Any],
+             fallbacks: list[str]) -> str:
+        """RunInstances for the group (placement spreads its instances across hosts),
+        in its next subnet while the chosen one's zone has no capacity."""
+        ctx = dataclasses.replace(ctx, spread_group=arn)
+        while True:
+            try:
+                return run_instances(ctx, params)["Instances"][0]["InstanceId"]
+            except InsufficientInstanceCapacity as err:
+                if not fallbacks:
+                    raise
+                log.info("auto scaling: %s; trying the group's next zone", err.message)
+                params, fallbacks = _in_subnet(params, fallbacks[0]), fallbacks[1:]
 
     def _run_params(self, s: Session, g: AutoScalingGroup, act: ScalingActivity) -> dict[str, Any]:
         """RunInstances as the group asks it: the template version, the chosen subnet (the
@@ -260,6 +281,7 @@ class AutoScalingController(ResyncLoop):
             if g is None:
                 return
             now = utcnow()
+            lost = set(registry.lost_since(s))
             for m in res.members(s, arn):
                 inst = s.get(models.Instance, m.instance_id)
                 if m.lifecycle_state.startswith("Pending") and (inst is None or inst.state in GONE):
@@ -289,7 +311,7 @@ class AutoScalingController(ResyncLoop):
                 if m.lifecycle_state != "InService":
                     continue
                 if "HealthCheck" not in g.suspended_processes and m.health_status == "Healthy":
-                    m.health_status = _health(s, g, m, inst, now)
+                    m.health_status = _health(s, g, m, inst, now, lost)
                 if m.health_status == "Unhealthy" and "ReplaceUnhealthy" not in g.suspended_processes:
                     res.retire(s, g, m, m.leaving_cause or (
                         f"At {res.stamp()} an instance was taken out of service in response "
@@ -479,12 +501,24 @@ class AutoScalingController(ResyncLoop):
                 res.finish(act, "Successful")
 
 
+def _in_subnet(params: dict[str, Any], subnet_id: str) -> dict[str, Any]:
+    if "NetworkInterfaces" in params:
+        return {**params, "NetworkInterfaces": [{**params["NetworkInterfaces"][0],
+                                                 "SubnetId": subnet_id}]}
+    return {**params, "SubnetId": subnet_id}
+
+
 def _health(s: Session, g: AutoScalingGroup, m: GroupInstance, inst: models.Instance | None,
-            now: dt.datetime) -> str:
-    """EC2 health always; ELB health too when the group asks, after its grace period."""
+            now: dt.datetime, lost_hosts: set[str]) -> str:
+    """EC2 health always (a lost host fails its instances' system status check); ELB
+    health too when the group asks, after its grace period."""
     if inst is None or inst.state in GONE:
         m.leaving_cause = (f"At {res.stamp()} an instance was taken out of service in response "
                            "to an EC2 health check indicating it has been terminated or stopped.")
+        return "Unhealthy"
+    if inst.host_id in lost_hosts:
+        m.leaving_cause = (f"At {res.stamp()} an instance was taken out of service in response "
+                           "to an EC2 instance status checks failure.")
         return "Unhealthy"
     after_grace = (now - m.launched_at).total_seconds() >= g.health_check_grace_period
     if g.health_check_type == "ELB" and g.target_group_arns and m.in_service_at is not None \

@@ -22,6 +22,7 @@ from gureum.agent.contract import SnapshotRequest, VolumeAttachment
 from gureum.controllers.loop import ResyncLoop
 from gureum.crashpoints import crashpoint
 from gureum.errors import AgentUnavailable, HostError, VolumeBusy, VolumeHeld
+from gureum.hosts import moves
 from gureum.services.ec2 import volume_io
 from gureum.services.ec2.handlers import common
 from gureum.store import models
@@ -47,23 +48,48 @@ class EbsController(ResyncLoop):
     def agent(self) -> Any:
         return self.cloud.agent
 
+    def on(self, host_id: str | None) -> Any:
+        """The agent of the host holding a volume's or snapshot's file."""
+        return self.cloud.agent_for(host_id)
+
+    def _move_snapshot(self, snapshot_id: str, to_host: str | None) -> None:
+        """A snapshot's file goes where it is needed (snapshots are regional on AWS: where
+        gureum keeps one is its own business)."""
+        with self.cloud.store.read() as s:
+            snap = s.get(Snapshot, snapshot_id)
+            at = snap.host_id if snap is not None else None
+        if snap is None or self.cloud.agents.key(at) == self.cloud.agents.key(to_host):
+            return
+        moves.move_stored(self.cloud, snapshot_id, at, to_host)
+        with self.cloud.store.write() as s:
+            row = s.get(Snapshot, snapshot_id)
+            if row is not None:
+                row.host_id = to_host
+        moves.drop_source(self.cloud, snapshot_id, at)
+
     def sync(self) -> None:
         with self.cloud.store.read() as s:
             volumes = list(s.scalars(select(Volume).where(or_(
                 Volume.state.in_(("creating", "deleting")),
                 Volume.attach_state.in_(("attaching", "detaching")),
                 Volume.modification.is_not(None)))))
-            states = {i.instance_id: (i.state, i.slot) for i in s.scalars(select(
+            states = {i.instance_id: (i.state, i.slot, i.host_id) for i in s.scalars(select(
                 models.Instance).where(models.Instance.instance_id.in_(
                     {v.instance_id for v in volumes if v.instance_id})))}
             snapshots = list(s.scalars(select(Snapshot).where(
                 Snapshot.state.in_(("pending", "deleting")))))
             images = list(s.scalars(select(models.Image).where(
                 models.Image.state.in_(("pending", "deregistered")))))
+        lost = self.cloud.agents.lost
         for volume in volumes:
+            # A lost host's volumes wait for it (its calls would only time out).
+            if lost(volume.host_id) or lost(states.get(volume.instance_id or "", ("",) * 3)[2]):
+                continue
             self._guarded(volume.volume_id, lambda v=volume: self._volume(v, states))
         batches: dict[str, list[Snapshot]] = defaultdict(list)
         for snap in snapshots:
+            if lost(snap.host_id):
+                continue
             if snap.state == "deleting":
                 self._guarded(snap.snapshot_id, lambda sn=snap: self._delete_snapshot(sn))
             else:
@@ -92,14 +118,16 @@ class EbsController(ResyncLoop):
                 row.last_error = error[:4000]
 
     # -- volumes ----------------------------------------------------------------------
-    def _volume(self, v: Volume, states: dict[str, tuple[str, int]]) -> None:
+    def _volume(self, v: Volume, states: dict[str, tuple[str, int, str | None]]) -> None:
         if v.state == "creating":
-            self.agent.create_volume(v.volume_id, v.size_gib, v.snapshot_id)
+            if v.snapshot_id:
+                self._move_snapshot(v.snapshot_id, v.host_id)
+            self.on(v.host_id).create_volume(v.volume_id, v.size_gib, v.snapshot_id)
             self._update(v.volume_id, lambda row: row.state == "creating",
                          state="in-use" if v.instance_id else "available", last_error=None)
             return
         if v.state == "deleting":
-            self.agent.delete_volume(v.volume_id)
+            self.on(v.host_id).delete_volume(v.volume_id)
             crashpoint("ebs.volume_deleted_before_record")
             with self.cloud.store.write() as s:
                 row = s.get(Volume, v.volume_id)
@@ -107,9 +135,17 @@ class EbsController(ResyncLoop):
                     common.delete_with_tags(s, row)
             return
         if v.attach_state == "attaching" and v.instance_id:
-            state, slot = states.get(v.instance_id, ("terminated", 0))
+            state, slot, host_id = states.get(v.instance_id, ("terminated", 0, None))
+            keys = self.cloud.agents.key
+            if state not in GONE and keys(v.host_id) != keys(host_id):
+                # The volume goes to its instance's host first (attaching meanwhile).
+                moves.move_stored(self.cloud, v.volume_id, v.host_id, host_id)
+                self._update(v.volume_id, lambda row: row.attach_state == "attaching",
+                             host_id=host_id)
+                moves.drop_source(self.cloud, v.volume_id, v.host_id)
+                v.host_id = host_id
             if state == "running":
-                self.agent.attach_volume(v.instance_id, slot, VolumeAttachment(
+                self.on(host_id).attach_volume(v.instance_id, slot, VolumeAttachment(
                     v.volume_id, v.device or "",
                     volume_io.of_volume(v, self.cloud.config.ebs_io_scale)))
                 crashpoint("ebs.attached_before_record")
@@ -118,9 +154,9 @@ class EbsController(ResyncLoop):
             self._update(v.volume_id, lambda row: row.attach_state == "attaching",
                          attach_state="attached", last_error=None)
         if v.attach_state == "detaching" and v.instance_id:
-            state, _ = states.get(v.instance_id, ("terminated", 0))
+            state, _, host_id = states.get(v.instance_id, ("terminated", 0, None))
             if state == "running":
-                self.agent.detach_volume(v.instance_id, VolumeAttachment(
+                self.on(host_id).detach_volume(v.instance_id, VolumeAttachment(
                     v.volume_id, v.device or ""), v.force_detach)
                 crashpoint("ebs.detached_before_record")
             elif state not in ("stopped", *GONE):
@@ -130,7 +166,7 @@ class EbsController(ResyncLoop):
                          force_detach=False, state="available", last_error=None)
         modification = v.modification or {}
         if modification.get("ModificationState") == "modifying" and v.state != "creating":
-            self.agent.grow_volume(v.volume_id, v.size_gib)
+            self.on(v.host_id).grow_volume(v.volume_id, v.size_gib)
             done = {**modification, "ModificationState": "completed", "Progress": 100,
                     "EndTime": utcnow().isoformat()}
             self._update(v.volume_id, lambda row: row.modification == modification,
@@ -146,12 +182,12 @@ class EbsController(ResyncLoop):
     # -- snapshots --------------------------------------------------------------------
     def _take(self, batch: list[Snapshot]) -> None:
         """Snapshots the API could not take at once (a crash, the agent away)."""
-        self.agent.snapshot_volumes([SnapshotRequest(sn.source_snapshot_id or sn.volume_id,
-                                                     sn.snapshot_id) for sn in batch])
+        self.on(batch[0].host_id).snapshot_volumes([SnapshotRequest(
+            sn.source_snapshot_id or sn.volume_id, sn.snapshot_id) for sn in batch])
         mark_completed(self.cloud, [sn.snapshot_id for sn in batch])
 
     def _delete_snapshot(self, snap: Snapshot) -> None:
-        self.agent.delete_snapshot(snap.snapshot_id)
+        self.on(snap.host_id).delete_snapshot(snap.snapshot_id)
         with self.cloud.store.write() as s:
             row = s.get(Snapshot, snap.snapshot_id)
             if row is not None and row.state == "deleting":
@@ -178,6 +214,7 @@ class EbsController(ResyncLoop):
             self._set_image(image.image_id, state="failed",
                             last_error=f"its parent image {snap.parent_image_id} is gone")
             return
+        self._move_snapshot(snap.snapshot_id, None)  # image roots live on the control host
         root = self.agent.build_image(image.image_id, snap.snapshot_id,
                                       parent.rootfs if parent else None)
         crashpoint("ebs.image_built_before_record")

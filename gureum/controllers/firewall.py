@@ -53,7 +53,9 @@ class FirewallController(ResyncLoop):
                                     models.Instance.host_id).where(
                 models.Instance.state.in_(("pending", "running")))).all()
             states = {instance_id: state for instance_id, state, _ in rows}
-            placed = {instance_id: host for instance_id, state, host in rows if state == "running"}
+            # A lost host's instances wait for it (calling it would only time out).
+            placed = {instance_id: host for instance_id, state, host in rows
+                      if state == "running" and not self.cloud.agents.lost(host)}
             running = set(placed)
             wanted_interfaces = interfaces.host_interfaces(s, sorted(running))
         for instance_id in list(self.applied):

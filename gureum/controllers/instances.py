@@ -66,6 +66,7 @@ class InstanceController(ResyncLoop):
         self._recovered = False
         # (host, instance) seen on a host that no row placed there owned at the last pass.
         self._orphans: set[tuple[str, str]] = set()
+        self._back: set[str] = set()  # hosts back from `lost`, to reconcile on the next pass
         self.health_interval, self.gc_interval = HEALTH_INTERVAL, GC_INTERVAL
 
     def start(self) -> None:
@@ -90,6 +91,10 @@ class InstanceController(ResyncLoop):
                 models.Instance.next_attempt_at <= now))))
         for inst in rows:
             self._submit(inst.instance_id)
+        with self.lock:
+            back, self._back = self._back, set()
+        for host_id in sorted(back):
+            self._reconcile_returned(host_id)
         mono = time.monotonic()
         if mono - self._last_health > self.health_interval:
             self._last_health = mono
@@ -180,6 +185,14 @@ class InstanceController(ResyncLoop):
         with self.cloud.store.read() as s:
             inst = s.get(models.Instance, instance_id)
         if inst is None:
+            return
+        if self.cloud.agents.lost(inst.host_id) and inst.state in ("stopping", "shutting-down"):
+            # Its host is gone: the store says what the user asked; whatever still runs
+            # there is stopped or swept when the host comes back (_reconcile_returned).
+            new_state = "stopped" if inst.state == "stopping" else "terminated"
+            log.warning("%s: host %s is lost; %s in the store, its runtime is reconciled "
+                        "when the host returns", instance_id, inst.host_id, new_state)
+            self._finish(instance_id, inst.state, new_state, release_public_ip=True)
             return
         agent = self.agent_of(inst)
         if inst.state == "pending":
@@ -316,7 +329,7 @@ class InstanceController(ResyncLoop):
                 if inst.instance_id in self.inflight:
                     continue
             key = self.cloud.agents.key(inst.host_id)
-            if key in unreachable:
+            if key in unreachable or self.cloud.agents.lost(inst.host_id):
                 continue
             agent = self.agent_of(inst)
             try:
@@ -408,6 +421,42 @@ class InstanceController(ResyncLoop):
             log.warning("swept host objects no instance owns%s: %s",
                         "" if agent is self.agent else f" on host {key}", ", ".join(removed))
         return candidates - orphans
+
+    def hosts_back(self, host_ids: set[str]) -> None:
+        """Hosts that were lost heartbeat again (called from the hosts controller)."""
+        with self.lock:
+            self._back |= host_ids
+        self.wakeup.set()
+
+    def _reconcile_returned(self, host_id: str) -> None:
+        """A host back from `lost` holds what it held when it went silent; the store has
+        moved on. What no row places there any more (terminated, or replaced elsewhere) is
+        swept at once, not after the usual two passes: no launch can race for an instance
+        whose row is gone or ended, and its address may already be another's. A row
+        stopped meanwhile is stopped there; running rows missing there are repaired by the
+        health check."""
+        try:
+            agent = self.cloud.agent_for(host_id)
+            on_host = agent.instances()
+            with self.cloud.store.read() as s:
+                rows = {i.instance_id: i for i in s.scalars(select(models.Instance).where(
+                    models.Instance.instance_id.in_(list(on_host))))}
+            stale = sorted(i for i in on_host if rows.get(i) is None
+                           or rows[i].state == "terminated"
+                           or self.cloud.agents.key(rows[i].host_id) != host_id)
+            if stale:
+                log.warning("host %s is back: sweeping %s", host_id, ", ".join(
+                    agent.sweep(stale)))
+            for instance_id, state in on_host.items():
+                row = rows.get(instance_id)
+                if row is not None and instance_id not in stale and row.state == "stopped" \
+                        and state == RuntimeState.RUNNING:
+                    agent.stop(self.spec(row), True)
+        except AgentUnavailable as err:
+            log.info("host %s back but unreachable, reconciled later: %s", host_id, err)
+            with self.lock:
+                self._back.add(host_id)
+        self._last_health = 0.0  # its running rows are checked on this pass
 
     def _collect_terminated(self) -> None:
         cutoff = utcnow() - timedelta(seconds=self.cloud.config.terminated_visible_seconds)

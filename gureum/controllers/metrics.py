@@ -71,6 +71,8 @@ class MetricsController(ResyncLoop):
                 instance_id)
         counters: dict[str, Any] = {}
         for key, ids in by_host.items():
+            if self.cloud.agents.lost(key):
+                continue
             agent = self.cloud.agent_for(key or None)
             try:
                 counters.update(agent.counters(ids))

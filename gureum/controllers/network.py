@@ -1,6 +1,7 @@
 """The network controller: keeps the host's VPC routers and the public-address map equal
 to what the store says, and owns the loop that feeds each router's DNS and metadata
-listeners (`controllers/vpc_services.py`).
+listeners (`controllers/vpc_services.py`) and the one that keeps VPCs' VXLAN segments
+between hosts (`controllers/segments.py`).
 
 Woken by any change to VPCs, subnets, gateways, routes or addresses; also re-checks
 every few seconds. Routers are made on demand (a VPC's first launch) and removed once
@@ -16,6 +17,7 @@ from sqlalchemy import select
 
 from gureum.agent.contract import PublicMap, VpcNetwork
 from gureum.controllers.loop import BURST_SECONDS, ResyncLoop
+from gureum.controllers.segments import SegmentsLoop
 from gureum.controllers.vpc_services import VpcServicesController
 from gureum.errors import AgentUnavailable
 from gureum.services.ec2 import networks
@@ -41,14 +43,18 @@ class NetworkController(ResyncLoop):
         # Its own loop and wakeups: instance changes must reach the listeners, but must
         # not wake this controller (see cloud.WAKES).
         self.services = VpcServicesController(cloud)
+        # VPCs whose instances span hosts: their VXLAN segments (controllers/segments.py).
+        self.segments = SegmentsLoop(cloud)
 
     def start(self) -> None:
         super().start()
         self.services.start()
+        self.segments.start()
 
     def stop(self) -> None:
         super().stop()
         self.services.stop()
+        self.segments.stop()
 
     # -- what the store says -------------------------------------------------------------
     def wanted_public_ips(self, host: str | None = None) -> PublicMap:

@@ -61,6 +61,15 @@ class HostAgents:
             return sorted(h for h, row in self._rows.items()
                           if not row[0] and row[1] and self._states.get(h) != "lost")
 
+    def lost(self, host_id: str | None) -> bool:
+        """The instance's host stopped heartbeating: its agent is not called (the call
+        would only wait for a timeout) until it is back."""
+        if not host_id:
+            return False
+        with self._lock:
+            self._refresh(host_id)
+            return self._states.get(host_id) == "lost"
+
     def live(self) -> list[tuple[str, AgentContract]]:
         """(host key, agent) of the control host, then of every joined host not lost."""
         out: list[tuple[str, AgentContract]] = []

@@ -154,3 +154,14 @@ def any_host_fits(s: Session, cfg: Config, instance_type: str, joined_only: bool
         query = query.where(Host.is_control.is_(False))
     return any(fits(t, h.vcpus, h.memory_mib, cfg.cpu_overcommit, cfg.memory_overcommit)
                for h in s.scalars(query))
+
+
+def volume_host(s: Session, control_id: str | None, control_zone: str,
+                zone: str) -> str | None:
+    """Where a new volume of `zone` lives until it is attached (attaching moves it to its
+    instance's host): the control host in its own zone, else the zone's active host with
+    the most disk. None: the control host; no host in the zone: the caller's error."""
+    if zone == control_zone:
+        return control_id
+    return s.scalar(select(Host.host_id).where(Host.zone == zone, Host.state == "active")
+                    .order_by(Host.disk_gib.desc(), Host.name).limit(1))

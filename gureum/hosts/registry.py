@@ -31,9 +31,10 @@ from gureum.store.db import Store
 from gureum.store.host_models import Host, JoinToken
 
 log = logging.getLogger("gureum.hosts")
-HEARTBEAT_SECONDS = float(os.environ.get("GUREUM_HEARTBEAT_SECONDS", "5"))
-# A host silent this long is `lost`: no new placements on it until it heartbeats again.
-LOST_AFTER_SECONDS = float(os.environ.get("GUREUM_HOST_LOST_SECONDS", "30"))
+HEARTBEAT_SECONDS = float(os.environ.get("GUREUM_HEARTBEAT_SECONDS", "3"))
+# A host silent this long (three beats missed) is `lost`: no new placements on it, its
+# instances report an impaired system status and Auto Scaling replaces them.
+LOST_AFTER_SECONDS = float(os.environ.get("GUREUM_HOST_LOST_SECONDS", "10"))
 HOLDING_STATES = ("pending", "running", "stopping", "shutting-down", "stopped")
 
 
@@ -292,6 +293,12 @@ def mark_lost(store: Store, now: dt.datetime | None = None) -> list[str]:
         for host in control:
             host.last_heartbeat = now
         return [h.name for h in silent]
+
+
+def lost_since(s: Any) -> dict[str, dt.datetime]:
+    """Lost hosts and their last heartbeat (when their instances became impaired)."""
+    return {h: at for h, at in s.execute(select(Host.host_id, Host.last_heartbeat).where(
+        Host.state == "lost"))}
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,9 @@ class Volume(Base):
     modification: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+    # The host holding its file (empty: the control host). An attached volume is always
+    # on its instance's host: attaching moves it there (controllers/ebs.py).
+    host_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
 
 
 class Snapshot(Base):
@@ -62,3 +65,5 @@ class Snapshot(Base):
     shared_with: Mapped[list[str]] = mapped_column(JSON, default=list)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     started_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+    # The host holding its file (empty: the control host); moved where it is needed.
+    host_id: Mapped[str | None] = mapped_column(String(32), nullable=True)

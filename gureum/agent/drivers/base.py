@@ -55,6 +55,12 @@ class InstanceDriver(ABC):
     def erase(self, instance_id: str) -> None:
         """The disk and every file of the instance go."""
 
+    @abstractmethod
+    def adopt_disk(self, disk: Path, slot: int) -> None:
+        """A root disk moved here from another host becomes this host's instance's of
+        `slot` (a container's files belong to its uid range on the host; a microVM's
+        disk has nothing host-specific and needs nothing)."""
+
     # -- data volumes -------------------------------------------------------------------
     @abstractmethod
     def attach_volume(self, instance_id: str, slot: int, volume_id: str, device: str,

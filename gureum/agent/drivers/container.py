@@ -9,11 +9,11 @@ import json
 import os
 import shutil
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
 
-from gureum.agent import firstboot, hostcmd, procnet, storage
+from gureum.agent import firstboot, hostcmd, loopdev, procnet, storage
 from gureum.agent.contract import GuestDns, InstanceSpec, IoLimits, RuntimeState
 from gureum.agent.disk_pool import DiskPool
 from gureum.agent.drivers.base import InstanceDriver
@@ -86,6 +86,18 @@ class ContainerDriver(InstanceDriver):
         undo.callback(self.mounts.release, d)
         for volume in spec.volumes:
             self.mounts.attach(d, base, volume.volume_id, volume.device)
+
+    def adopt_disk(self, disk: Path, slot: int) -> None:
+        """The disk's files belong to the uid range the instance had on its old host (its
+        root directory is owned by that range's base): shift them to this slot's range,
+        offline, keeping every id inside the instance and every mode bit."""
+        point = self.config.instances_dir / f".adopt-{disk.stem}"
+        point.mkdir(parents=True, exist_ok=True)
+        with ExitStack() as undo:
+            undo.callback(point.rmdir)
+            loopdev.mount_file(disk, point, "ext4")
+            undo.callback(storage.unmount, point)
+            shift_owners(point, os.lstat(point).st_uid, self.uid_base(slot))
 
     def root_disk(self, spec: InstanceSpec) -> Path:
         legacy = self.instance_dir(spec.instance_id) / "disk.img"
@@ -253,6 +265,34 @@ class ContainerDriver(InstanceDriver):
 
     def host_objects(self) -> dict[str, list[str]]:
         return {"containers": self.runtime.list()}
+
+
+def shift_owners(root: Path, old_base: int, new_base: int, span: int = 65536) -> int:
+    """Every file under `root` owned inside [old_base, old_base + span) moves to the same
+    place in [new_base, ...); returns how many changed. chown clears set-id bits, so the
+    mode is put back."""
+    if old_base == new_base:
+        return 0
+
+    def shifted(n: int) -> int:
+        return n - old_base + new_base if old_base <= n < old_base + span else n
+
+    def everything() -> Iterator[str]:  # never through a symlink: lstat, lchown
+        yield str(root)
+        for top, dirs, files in os.walk(root):
+            yield from (os.path.join(top, name) for name in (*dirs, *files))
+
+    changed = 0
+    for path in everything():
+        st = os.lstat(path)
+        uid, gid = shifted(st.st_uid), shifted(st.st_gid)
+        if (uid, gid) == (st.st_uid, st.st_gid):
+            continue
+        os.lchown(path, uid, gid)
+        if not stat.S_ISLNK(st.st_mode) and st.st_mode & 0o6000:
+            os.chmod(path, stat.S_IMODE(st.st_mode))
+        changed += 1
+    return changed
 
 
 def _chown_tree(path: Path, uid: int) -> None:

@@ -299,6 +299,11 @@ class InvalidZoneNotFound(ApiError):
     code = "InvalidZone.NotFound"
 
 
+class InsufficientVolumeCapacity(ApiError):
+    code = "InsufficientVolumeCapacity"
+    status = 503
+
+
 class InvalidAMINameDuplicate(ApiError):
     code = "InvalidAMIName.Duplicate"
 

@@ -135,7 +135,7 @@ def root_volume(inst: models.Instance, size_gib: int, delete_on_termination: boo
                   volume_type=volume_type, iops=iops, throughput=throughput, state="in-use",
                   is_root=True, instance_id=inst.instance_id, device=ROOT_DEVICE,
                   attach_state="attached", attach_time=utcnow(),
-                  delete_on_termination=delete_on_termination)
+                  delete_on_termination=delete_on_termination, host_id=inst.host_id)
 
 
 def launch_volume(inst: models.Instance, device: str, size_gib: int, volume_type: str,
@@ -148,7 +148,7 @@ def launch_volume(inst: models.Instance, device: str, size_gib: int, volume_type
                   volume_type=volume_type, iops=iops, throughput=throughput,
                   snapshot_id=snapshot_id, state="creating", instance_id=inst.instance_id,
                   device=device, attach_state="attaching", attach_time=utcnow(),
-                  delete_on_termination=delete_on_termination)
+                  delete_on_termination=delete_on_termination, host_id=inst.host_id)
 
 
 def of_instances(s: Session, instance_ids: list[str]) -> dict[str, list[Volume]]:

@@ -312,7 +312,7 @@ def copy_image(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
                     snapshot_id=ids.new("snap"), account_id=ctx.account_id,
                     volume_id=origin.volume_id, volume_size=origin.volume_size,
                     state="pending", source_snapshot_id=origin.snapshot_id,
-                    parent_image_id=origin.parent_image_id,
+                    parent_image_id=origin.parent_image_id, host_id=origin.host_id,
                     description=f"Copied for DestinationAmi {image.image_id} from SourceAmi "
                                 f"{source.image_id} for SourceSnapshot {origin.snapshot_id}")
                 s.add(copied_snapshot)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime as dt
 import hashlib
 import json
 from typing import Any
@@ -13,7 +14,7 @@ from sqlalchemy import func, select
 
 from gureum.agent.network import mac_for
 from gureum.api.dispatch import RequestContext, action
-from gureum.hosts import placement
+from gureum.hosts import placement, registry
 from gureum.services.ec2 import allocation, filters, ids, images, interfaces, networks, volumes
 from gureum.services.ec2 import exceptions as exc
 from gureum.services.ec2 import security_groups as sg
@@ -533,6 +534,25 @@ def _status(inst: models.Instance) -> tuple[str, str | None]:
     return "not-applicable", None
 
 
+def _checks(inst: models.Instance, lost: dict[str, dt.datetime]) -> tuple[dict, dict]:
+    """(instance status, system status). On a lost host the system check fails from its
+    last heartbeat, and the instance's own check cannot be made (EC2's answer when the
+    hardware under an instance fails)."""
+    since = lost.get(inst.host_id or "") if inst.state == "running" else None
+    if since is not None:
+        return ({"Status": "insufficient-data",
+                 "Details": [{"Name": "reachability", "Status": "insufficient-data"}]},
+                {"Status": "impaired", "Details": [{"Name": "reachability", "Status": "failed",
+                                                    "ImpairedSince": since}]})
+    status, reach = _status(inst)
+    details = [{"Name": "reachability", "Status": reach}] if reach else []
+    return {"Status": status, "Details": details}, {"Status": status, "Details": details}
+
+
+def _reach(check: dict) -> str | None:
+    return check["Details"][0]["Status"] if check["Details"] else None
+
+
 @action("ec2", "DescribeInstanceStatus")
 def describe_instance_status(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
     include_all = p.get("IncludeAllInstances", False)
@@ -541,23 +561,25 @@ def describe_instance_status(ctx: RequestContext, p: dict[str, Any]) -> dict[str
         "instance-status.status", "system-status.status", "instance-status.reachability",
         "system-status.reachability"})
     rows, _, _, _, _, _ = _select(ctx, {k: v for k, v in p.items() if k in ("InstanceIds",)})
+    with ctx.cloud.store.read() as s:
+        lost = registry.lost_since(s)
     out = []
     for inst in rows:
         if not include_all and inst.state != "running" and inst.attempts < models.IMPAIRED_AFTER:
             continue
-        status, reach = _status(inst)
+        instance_status, system_status = _checks(inst, lost)
         fields = {"availability-zone": inst.availability_zone, "instance-state-name": inst.state,
                   "instance-state-code": state(inst.state)["Code"],
-                  "instance-status.status": status, "system-status.status": status,
-                  "instance-status.reachability": reach, "system-status.reachability": reach}
+                  "instance-status.status": instance_status["Status"],
+                  "system-status.status": system_status["Status"],
+                  "instance-status.reachability": _reach(instance_status),
+                  "system-status.reachability": _reach(system_status)}
         if not filters.match(flt, fields, {}):
             continue
-        details = [{"Name": "reachability", "Status": reach}] if reach else []
         out.append({
             "InstanceId": inst.instance_id, "AvailabilityZone": inst.availability_zone,
             "InstanceState": state(inst.state),
-            "InstanceStatus": {"Status": status, "Details": details},
-            "SystemStatus": {"Status": status, "Details": details},
+            "InstanceStatus": instance_status, "SystemStatus": system_status,
         })
     chunk, token = common.page(out, p.get("MaxResults"), p.get("NextToken"))
     return {"InstanceStatuses": chunk, "NextToken": token}

@@ -49,10 +49,12 @@ def take(ctx: RequestContext, snapshots: list[Snapshot]) -> None:
     """Now, on the host (the rows are committed as `pending` first, which wakes the EBS
     controller to confirm them). A failure marks them `error`; an agent out of reach
     leaves them to the EBS controller."""
+    if not snapshots:
+        return
     requests = [SnapshotRequest(sn.source_snapshot_id or sn.volume_id, sn.snapshot_id)
                 for sn in snapshots]
-    try:
-        ctx.cloud.agent.snapshot_volumes(requests)
+    try:  # on the host holding the volumes (one instance's, or one snapshot's)
+        ctx.cloud.agent_for(snapshots[0].host_id).snapshot_volumes(requests)
     except AgentUnavailable as err:
         log.info("snapshots wait for the agent: %s", err)
     except HostError as err:
@@ -73,7 +75,8 @@ def new_snapshot(s: Any, account_id: str, volume: Volume, description: str,
         parent = inst.image_id if inst is not None else None
     snap = Snapshot(snapshot_id=ids.new("snap"), account_id=account_id,
                     volume_id=volume.volume_id, volume_size=volume.size_gib, state="pending",
-                    description=description, batch=batch, parent_image_id=parent)
+                    description=description, batch=batch, parent_image_id=parent,
+                    host_id=volume.host_id)
     s.add(snap)
     return snap
 
@@ -188,7 +191,7 @@ def copy_snapshot(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
                         volume_id=source.volume_id, volume_size=source.volume_size,
                         state="pending", description=p.get("Description") or source.description,
                         source_snapshot_id=source.snapshot_id,
-                        parent_image_id=source.parent_image_id)
+                        parent_image_id=source.parent_image_id, host_id=source.host_id)
         s.add(copy)
         s.flush()
         common.put_tags(s, ctx.account_id, copy.snapshot_id, tags)

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import select
 
 from gureum.api.dispatch import RequestContext, action
+from gureum.hosts import placement, registry
 from gureum.services.ec2 import exceptions as exc
 from gureum.services.ec2 import ids
 from gureum.services.ec2 import volumes as ebs
@@ -28,7 +29,7 @@ def create_volume(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
     zone = p.get("AvailabilityZone")
     if not zone:
         raise exc.MissingParameter("The request must contain the parameter availabilityZone")
-    if zone != ctx.cloud.availability_zone:
+    if zone not in registry.zones(ctx.cloud.store, ctx.cloud.config):
         raise exc.InvalidZoneNotFound(f"The zone '{zone[:64]}' does not exist.")
     if p.get("Encrypted") or p.get("KmsKeyId"):
         raise exc.InvalidParameterValue("Encrypted volumes are not supported by gureum")
@@ -61,10 +62,16 @@ def create_volume(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
         assert size is not None
         iops, throughput = ebs.checked_shape(volume_type, size, p.get("Iops"), p.get("Throughput"))
         ebs.check_quota(s, ctx.account_id, size, ctx.cloud.config.volume_quota_gib)
+        host_id = placement.volume_host(s, ctx.cloud.control_host_id,
+                                        ctx.cloud.availability_zone, zone)
+        if host_id is None and zone != ctx.cloud.availability_zone:
+            raise exc.InsufficientVolumeCapacity(
+                f"There is currently insufficient capacity to serve the request in "
+                f"{zone}: no host of that zone is active.")
         row = Volume(volume_id=ids.new("vol"), account_id=ctx.account_id,
                      availability_zone=zone, size_gib=size, volume_type=volume_type, iops=iops,
                      throughput=throughput, snapshot_id=snapshot_id, state="creating",
-                     client_token=p.get("ClientToken"))
+                     client_token=p.get("ClientToken"), host_id=host_id)
         s.add(row)
         s.flush()
         common.put_tags(s, ctx.account_id, row.volume_id, tags)
