@@ -11,6 +11,13 @@ The same small Python sender/receiver runs inside each instance's network namesp
 (`ip netns exec`: its eth0, its firewall), so the numbers compare paths, not tools:
 throughput = 1 MiB writes for a few seconds, latency = 1-byte request/response round
 trips over one connection, and connection setup time. Median of the runs.
+
+Then, on the same two hosts: launch -> sshd banner of an instance on the joined host vs
+on the control host (the banner seen from the host holding the instance, through its
+public address), and the host-loss drill of tests/test_host_loss.py: a one-instance Auto
+Scaling group serving from the joined host behind a load balancer, the host killed (agent
+SIGKILLed, link cut) -> the replacement on the control host serving through the load
+balancer (target < 30 s), then the host revived for the next run.
 """
 
 from __future__ import annotations
@@ -27,8 +34,9 @@ from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from helpers import wait_state  # noqa: E402
-from test_hosts_join import running_cluster  # noqa: E402
+from helpers import wait_for, wait_state  # noqa: E402
+from test_host_loss import web_group  # noqa: E402
+from test_hosts_join import Cluster, running_cluster  # noqa: E402
 
 from gureum.config import Config  # noqa: E402
 
@@ -72,6 +80,78 @@ print(json.dumps({"gbps": gbps, "rtt_p50": out[len(out) // 2], "rtt_p99": out[in
 """
 
 
+BANNER = """
+import socket, sys, time
+while True:
+    try:
+        with socket.create_connection((sys.argv[1], 22), timeout=0.05) as s:
+            s.settimeout(1)
+            if s.recv(4).startswith(b"SSH-"):
+                break
+    except OSError:
+        time.sleep(0.002)
+print(time.monotonic())
+"""
+
+
+def launch_to_banner(cluster: Cluster, samples: int) -> dict[str, list[float]]:
+    """RunInstances -> sshd banner, on each host, seen from that host (its public address
+    lives on that host's loopback range). CLOCK_MONOTONIC is the machine's: the prober's
+    stamp and ours compare."""
+    ec2 = cluster.server.client()
+    image = ec2.describe_images(Owners=["gureum"])["Images"][0]["ImageId"]
+    vpc = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]
+    subnets = {zone: ec2.describe_subnets(Filters=[
+        {"Name": "vpc-id", "Values": [vpc["VpcId"]]},
+        {"Name": "availability-zone", "Values": [zone]}])["Subnets"] for zone in
+        ("gureum-1a", "gureum-1b")}
+    if not subnets["gureum-1b"]:
+        subnets["gureum-1b"] = [ec2.create_subnet(
+            VpcId=vpc["VpcId"], CidrBlock=vpc["CidrBlock"].replace(".0.0/16", ".48.0/20"),
+            AvailabilityZone="gureum-1b")["Subnet"]]
+    where = {"control host": ("gureum-1a", []),
+             "joined host": ("gureum-1b", ["nsenter", f"--net=/run/netns/{cluster.second.ns}"])}
+    out: dict[str, list[float]] = {name: [] for name in where}
+    for _ in range(samples):
+        for name, (zone, enter) in where.items():
+            started = time.monotonic()
+            inst = ec2.run_instances(
+                ImageId=image, InstanceType="t3.micro", MinCount=1, MaxCount=1,
+                NetworkInterfaces=[{"DeviceIndex": 0, "SubnetId": subnets[zone][0]["SubnetId"],
+                                    "AssociatePublicIpAddress": True}])["Instances"][0]
+            seen = subprocess.run([*enter, sys.executable, "-c", BANNER,
+                                   inst["PublicIpAddress"]], capture_output=True, text=True,
+                                  timeout=60, check=True).stdout
+            out[name].append(float(seen) - started)
+            ec2.terminate_instances(InstanceIds=[inst["InstanceId"]])
+            wait_state(ec2, inst["InstanceId"], "terminated", timeout=60)
+    return out
+
+
+def host_loss(cluster: Cluster, runs: int) -> list[tuple[float, float]]:
+    """(lost after, replacement serving after) seconds from the kill, per run."""
+    group = web_group(cluster)
+    out = []
+    try:
+        for _ in range(runs):
+            assert wait_for(lambda: group.served_by("gureum-1b"), 120), group.members()
+            doomed = next(iter(group.members()))
+            killed_at = group.kill_joined_host()
+            assert wait_for(lambda: cluster.hosts()["host2"]["state"] == "lost", 60)
+            lost = time.monotonic() - killed_at
+            assert wait_for(lambda d=doomed: group.served_by("gureum-1a", not_by=d), 120,
+                            interval=0.1), group.members()
+            out.append((lost, time.monotonic() - killed_at))
+            group.revive_joined_host()
+            assert wait_for(lambda: cluster.hosts()["host2"]["state"] == "active", 60)
+            # The next member goes to the joined host again (its zone comes first).
+            group.asg.terminate_instance_in_auto_scaling_group(
+                InstanceId=next(iter(group.members())), ShouldDecrementDesiredCapacity=False)
+    finally:
+        group.remove()
+    return out
+
+
 def main() -> int:
     import json
 
@@ -79,6 +159,7 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--rtts", type=int, default=2000)
+    parser.add_argument("--launches", type=int, default=5, help="launches per host")
     args = parser.parse_args()
     made = running_cluster(LINK, CONTROL, SECOND)
     cluster = next(made)
@@ -142,6 +223,26 @@ def main() -> int:
                           f"{statistics.median(r['rtt_p50'] for r in runs) * 1e3:.3f}",
                           f"{statistics.median(r['rtt_p99'] for r in runs) * 1e3:.3f}",
                           f"{statistics.median(r['connect_p50'] for r in runs) * 1e3:.3f}")
+        console.print(table)
+
+        launches = launch_to_banner(cluster, args.launches)
+        table = Table(title=f"Launch -> sshd banner ({args.launches} per host, median)")
+        for column in ("host", "p50 s", "min s", "max s"):
+            table.add_column(column, justify="left" if column == "host" else "right")
+        for name, times in launches.items():
+            table.add_row(name, f"{statistics.median(times):.3f}", f"{min(times):.3f}",
+                          f"{max(times):.3f}")
+        console.print(table)
+
+        drills = host_loss(cluster, args.runs)
+        table = Table(title=f"Host loss -> Auto Scaling replacement serving ({args.runs} runs; "
+                            "target < 30 s)")
+        for column in ("measure", "median s", "min s", "max s"):
+            table.add_column(column, justify="left" if column == "measure" else "right")
+        for label, index in (("host marked lost", 0), ("replacement serving via the ALB", 1)):
+            values = [d[index] for d in drills]
+            table.add_row(label, f"{statistics.median(values):.1f}", f"{min(values):.1f}",
+                          f"{max(values):.1f}")
         console.print(table)
     finally:
         next(made, None)  # both hosts stopped and proven clean

@@ -52,13 +52,14 @@ WAKES: dict[str, tuple[str, ...]] = {
     # A list's current entries are what its rules allow.
     **{table: ("firewall", "load_balancers") for table in (
         "managed_prefix_lists", "prefix_list_versions")},
-    "load_balancers": ("load_balancers", "network", "firewall", "vpc_services"),
+    "load_balancers": ("load_balancers", "network", "firewall", "vpc_services", "segments"),
     **{table: ("load_balancers",) for table in ("listeners", "listener_rules", "target_groups")},
     # Targets' health moves instance refreshes and ELB health checks of groups on.
     "targets": ("load_balancers", "autoscaling"),
     **{table: ("network", "vpc_services") for table in (
         "vpcs", "subnets", "internet_gateways", "route_tables", "routes",
-        "route_table_associations", "addresses", "vpc_peering_connections")},
+        "route_table_associations", "addresses", "vpc_peering_connections",
+        "nat_gateways", "vpc_cidr_blocks")},
     "dhcp_options": ("vpc_services",),  # instances' resolv.conf
     # Interfaces' cables and addresses are kept by the firewall controller, with their
     # groups; an Elastic IP may map to an interface's address; IMDS lists them.

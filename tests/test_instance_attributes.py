@@ -23,7 +23,6 @@ def test_unapplied_members_are_refused_unless_unchanged(ec2, launch):  # noqa: A
     iid = launch()["Instances"][0]["InstanceId"]
     modify = ec2.modify_instance_attribute
     refused = [
-        {"SourceDestCheck": {"Value": False}},
         {"EbsOptimized": {"Value": True}},
         {"EnaSupport": {"Value": False}},
         {"DisableApiStop": {"Value": True}},
@@ -38,7 +37,6 @@ def test_unapplied_members_are_refused_unless_unchanged(ec2, launch):  # noqa: A
         assert code_of(modify, InstanceId=iid, **change) == "UnsupportedOperation", change
     # What every instance already reports is accepted as a no-op.
     for change in [
-        {"SourceDestCheck": {"Value": True}},
         {"EbsOptimized": {"Value": False}},
         {"EnaSupport": {"Value": True}},
         {"DisableApiStop": {"Value": False}},
@@ -47,7 +45,11 @@ def test_unapplied_members_are_refused_unless_unchanged(ec2, launch):  # noqa: A
         {"BlockDeviceMappings": [{"DeviceName": "/dev/xvda", "Ebs": {"DeleteOnTermination": True}}]},
     ]:
         modify(InstanceId=iid, **change)
+    # SourceDestCheck is applied (the primary interface's; see tests/test_route_targets.py).
     assert attribute(ec2, iid, "sourceDestCheck") == {"SourceDestCheck": {"Value": True}}
+    modify(InstanceId=iid, SourceDestCheck={"Value": False})
+    assert attribute(ec2, iid, "sourceDestCheck") == {"SourceDestCheck": {"Value": False}}
+    modify(InstanceId=iid, SourceDestCheck={"Value": True})
     assert attribute(ec2, iid, "instanceInitiatedShutdownBehavior") == {
         "InstanceInitiatedShutdownBehavior": {"Value": "stop"}}
     assert attribute(ec2, iid, "enclaveOptions") == {"EnclaveOptions": {"Enabled": False}}
@@ -79,7 +81,10 @@ def test_attribute_value_form(ec2, launch):  # noqa: ANN001
     modify = ec2.modify_instance_attribute
     modify(InstanceId=iid, Attribute="sourceDestCheck", Value="true")
     modify(InstanceId=iid, Attribute="instanceInitiatedShutdownBehavior", Value="stop")
-    for name, value in [("sourceDestCheck", "false"), ("ebsOptimized", "true"),
+    modify(InstanceId=iid, Attribute="sourceDestCheck", Value="false")
+    assert attribute(ec2, iid, "sourceDestCheck") == {"SourceDestCheck": {"Value": False}}
+    modify(InstanceId=iid, Attribute="sourceDestCheck", Value="true")
+    for name, value in [("ebsOptimized", "true"),
                         ("instanceInitiatedShutdownBehavior", "terminate"),
                         ("kernel", "aki-12345678"), ("rootDeviceName", "/dev/sda1"),
                         ("blockDeviceMapping", "x")]:

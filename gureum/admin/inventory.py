@@ -1,5 +1,5 @@
-"""Read-only, all-accounts views from the store: accounts with what they hold, and the
-instances using the host with their share of its vCPUs and memory."""
+"""Read-only, all-accounts views from the store: accounts with what they hold, and each
+host's instances (every account's) with their share of its vCPUs and memory."""
 
 from __future__ import annotations
 
@@ -11,11 +11,13 @@ from sqlalchemy import select
 
 from gureum.cloud import CLOUD_OWNER_ID, Cloud
 from gureum.errors import OperatorError
+from gureum.hosts.registry import default_zone
 from gureum.services.ec2.instance_types import CATALOGUE
 from gureum.store import models
 from gureum.store.autoscaling_models import AutoScalingGroup
 from gureum.store.ebs_models import Volume
 from gureum.store.elbv2_models import LoadBalancer
+from gureum.store.host_models import Host
 
 DEFAULT_ACCOUNT = "default"  # the account `gureum up` made: the operator's own
 # States in which an instance holds its cgroup limits on the host.
@@ -47,7 +49,9 @@ class InstanceUse:
 @dataclass
 class HostUsage:
     host: str
-    data_dir: str
+    host_id: str
+    zone: str
+    state: str
     vcpus: int
     memory_mib: int
     cpu_overcommit: float
@@ -100,20 +104,30 @@ def accounts(cloud: Cloud) -> list[AccountSummary]:
     return list(found.values())
 
 
-def host_usage(cloud: Cloud) -> HostUsage:
-    """Every account's live instances on this host and what their types take of it (one
-    host per control plane so far: the host is this machine, the data dir this cloud's)."""
+def host_usage(cloud: Cloud) -> list[HostUsage]:
+    """Every host (the control host first) with every account's instances placed on it
+    and what their types take of it. Rows placed before hosts existed are the control
+    host's; a store without hosts (never run by `gureum up`) shows this machine."""
     cfg = cloud.config
-    usage = HostUsage(socket.gethostname(), str(cfg.data_dir), cfg.host_vcpus,
-                      cfg.host_memory_mib, cfg.cpu_overcommit, cfg.memory_overcommit)
     with cloud.store.read() as s:
         names = dict(s.execute(select(models.Account.account_id, models.Account.name)).all())
+        hosts = {h.host_id: HostUsage(h.name, h.host_id, h.zone, h.state, h.vcpus,
+                                      h.memory_mib, cfg.cpu_overcommit, cfg.memory_overcommit)
+                 for h in s.scalars(select(Host).order_by(Host.is_control.desc(), Host.name))}
+        control = s.scalar(select(Host.host_id).where(Host.is_control.is_(True))) or ""
+        if not hosts:
+            hosts[""] = HostUsage(socket.gethostname(), "", default_zone(cfg), "active",
+                                  cfg.host_vcpus, cfg.host_memory_mib, cfg.cpu_overcommit,
+                                  cfg.memory_overcommit)
         rows = s.scalars(select(models.Instance).where(models.Instance.state != "terminated")
                          .order_by(models.Instance.account_id, models.Instance.launch_time))
         for inst in rows:
             kind = CATALOGUE.get(inst.instance_type)
+            key = inst.host_id or control
+            usage = hosts.get(key) or hosts.setdefault(key, HostUsage(
+                key, key, "", "removed", 0, 0, cfg.cpu_overcommit, cfg.memory_overcommit))
             usage.instances.append(InstanceUse(
                 inst.account_id, names.get(inst.account_id, "?"), inst.instance_id,
                 inst.instance_type, inst.state, kind.vcpus if kind else 0,
                 kind.memory_mib if kind else 0))
-    return usage
+    return list(hosts.values())

@@ -62,7 +62,7 @@ class Teardown:
             raise OperatorError(f"cannot reach the cloud at {self.cloud.config.endpoint}: "
                                 f"{err} (is `gureum up` running?)") from err
         for step in (self.auto_scaling_groups, self.instances, self.load_balancers,
-                     self.alarms, self.certificates, self.addresses,
+                     self.alarms, self.certificates, self.nat_gateways, self.addresses,
                      self.network_interfaces, self.volumes,
                      self.images, self.snapshots, self.launch_templates, self.key_pairs,
                      self.security_groups, self.networks):
@@ -157,6 +157,17 @@ class Teardown:
             for cert in page["CertificateSummaryList"]:
                 acm.delete_certificate(CertificateArn=cert["CertificateArn"])
                 self._gone(f"certificate {cert.get('DomainName', cert['CertificateArn'])}")
+
+    def nat_gateways(self) -> None:
+        """Before the addresses: a NAT gateway holds its Elastic IP until it is deleted."""
+        def live() -> list[str]:
+            return [n["NatGatewayId"] for n in self.ec2.describe_nat_gateways()["NatGateways"]
+                    if n["State"] != "deleted"]
+
+        for nat_id in live():
+            self.ec2.delete_nat_gateway(NatGatewayId=nat_id)
+            self._gone(f"NAT gateway {nat_id}")
+        self._wait("NAT gateways to be deleted", lambda: not live())
 
     def addresses(self) -> None:
         for addr in self.ec2.describe_addresses()["Addresses"]:

@@ -69,6 +69,19 @@ class PeeringLink:
 
 
 @dataclass(frozen=True)
+class PolicyRoute:
+    """A route of some subnets' route table that the router's main table cannot express:
+    its target is an address inside the VPC (a network interface, a NAT gateway), or it
+    must win over such a route by being more specific. Applied as `ip rule`s in the
+    router, longest destination first, for packets from `sources` arriving on the bridge."""
+
+    destination: str
+    sources: tuple[str, ...]  # subnet CIDRs whose route table holds the route
+    via: str = ""  # "": the router's main table; an address on the bridge; "blackhole"
+    snat: str = ""  # a NAT gateway's: what sources leaving by the uplink become
+
+
+@dataclass(frozen=True)
 class VpcNetwork:
     """What the host builds for one VPC."""
 
@@ -78,6 +91,8 @@ class VpcNetwork:
     subnets: tuple[str, ...]
     internet_subnets: tuple[str, ...] = ()  # may reach out, if the operator allows it
     peerings: tuple[PeeringLink, ...] = ()
+    policy_routes: tuple[PolicyRoute, ...] = ()
+    secondary_cidrs: tuple[str, ...] = ()  # AssociateVpcCidrBlock's, routed like `cidr`
 
     @property
     def resolver(self) -> str:
@@ -136,6 +151,9 @@ class NetworkInterfaceSpec:
     device_index: int
     subnet_cidr: str
     addresses: tuple[str, ...]
+    # Off: the instance may send from addresses not its own and forwards for others
+    # (its port leaves the anti-spoof set's control; its netns forwards).
+    source_dest_check: bool = True
 
 
 @dataclass(frozen=True)
@@ -189,6 +207,7 @@ class InstanceSpec:
     secondary_ips: tuple[str, ...] = ()  # eth0's secondary private addresses
     interfaces: tuple[NetworkInterfaceSpec, ...] = ()  # attached at device index 1+
     root_io: IoLimits | None = None  # the root disk's (None: unthrottled)
+    source_dest_check: bool = True  # eth0's (see NetworkInterfaceSpec)
 
 
 # public address -> [private address, VPC index]

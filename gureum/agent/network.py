@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gureum.agent import hostcmd, idmap, procnet
-from gureum.agent.contract import NetworkInterfaceSpec, VpcNetwork
+from gureum.agent.contract import NetworkInterfaceSpec, PolicyRoute, VpcNetwork
 from gureum.crashpoints import crashpoint
 
 NETNS_DIR = Path("/run/netns")
@@ -316,6 +316,20 @@ def router_ruleset(plan: NetworkPlan, vpc: VpcNetwork) -> str:
         # Into a peering only what a subnet's route table sends there, replies included
         # (before the conntrack accept): a side without the route cannot answer, as on AWS.
         peered += '    iifname "br0" oifname "pcx*" drop\n'
+    # NAT gateways: what their routes send out by the uplink leaves as the gateway's
+    # address. Let through here whatever the operator switch says: the host's guards
+    # are that switch (with outbound off its forward chain drops all uplink traffic).
+    nat_rules = ""
+    for route in sorted(vpc.policy_routes, key=_specific_first):
+        if route.snat:
+            nat_rules += (f'    oifname "up0" ip saddr {{ {", ".join(route.sources)} }} '
+                          f'ip daddr {route.destination} snat ip to {route.snat}\n')
+            egress += (f'    iifname "br0" oifname "up0" ip saddr {{ {", ".join(route.sources)} }} '
+                       f'ip daddr {route.destination} accept\n')
+    nat = (f"""  chain nat_postrouting {{
+    type nat hook postrouting priority 100; policy accept;
+{nat_rules}  }}
+""" if nat_rules else "")
     inbound = "".join(
         f'    iifname "{peering_link(link.peering_id)}" oifname "br0" ip saddr {link.peer_cidr} '
         f'ip daddr {vpc.cidr} accept\n' for link in vpc.peerings)
@@ -335,14 +349,19 @@ def router_ruleset(plan: NetworkPlan, vpc: VpcNetwork) -> str:
     iifname "br0" oifname "br0" accept
     iifname "up0" oifname "br0" ip saddr {TRANSIT_HOST} accept
 {inbound}{egress}  }}
-}}
+{nat}}}
 table bridge gureum {{
   # Anti-spoofing: a port may only send from its instance's address, so the metadata
   # service and DNS can trust the source address to name the caller.
   set port_addresses {{ type ifname . ipv4_addr; }}
+  # Ports of interfaces whose SourceDestCheck is off: they may send (forward) from any
+  # address, but never speak to the router's own services under another's address.
+  set unchecked_ports {{ type ifname; }}
   chain guard_prerouting {{
     type filter hook prerouting priority -200; policy accept;
-    iifname "{plan.prefix}v*" ether type ip iifname . ip saddr != @port_addresses drop
+    iifname "{plan.prefix}v*" ether type ip iifname . ip saddr != @port_addresses iifname != @unchecked_ports drop
+    iifname "{plan.prefix}v*" ether type ip iifname . ip saddr != @port_addresses ip daddr {{ {IMDS_ADDRESS}, {DNS_ADDRESS}, {vpc.resolver} }} drop
+    iifname "{plan.prefix}v*" ether type ip iifname . ip saddr != @port_addresses meta mark set meta mark or {FORWARDED_MARK:#x}
     iifname "{plan.prefix}v*" ether type arp arp saddr ip != 0.0.0.0 iifname . arp saddr ip != @port_addresses drop
   }}
 }}
@@ -361,6 +380,10 @@ def ensure_vpc(plan: NetworkPlan, vpc: VpcNetwork) -> None:
             "/proc/sys/net/ipv6/conf/all/disable_ipv6": "1",
             "/proc/sys/net/ipv6/conf/default/disable_ipv6": "1",
             "/proc/sys/net/ipv4/ip_forward": "1",
+            # Routes to an interface send packets back out by the bridge they came in
+            # by: no ICMP redirects telling the sender to go round the next hop.
+            "/proc/sys/net/ipv4/conf/all/send_redirects": "0",
+            "/proc/sys/net/ipv4/conf/default/send_redirects": "0",
         })
     _ensure_router_rules(plan, vpc, ns, fresh)
     crashpoint("vpc.router_created")
@@ -384,11 +407,28 @@ def ensure_vpc(plan: NetworkPlan, vpc: VpcNetwork) -> None:
                  f"{{ {uplink} : {mark:#x} }}"], check=False)
     _ensure_router_links(vpc, ns)
     _ensure_peerings(plan, vpc, ns)
-    hostcmd.run(["ip", "route", "replace", vpc.cidr, "via", TRANSIT_ROUTER, "dev", uplink,
-                 "onlink", "table", str(mark)])
+    _ensure_policy_routes(vpc, ns)
+    _ensure_host_routes(vpc, uplink, mark)
     if f"{mark:#x}" not in our_rules(plan):
         hostcmd.run(["ip", "rule", "add", "pref", str(RULE_PREF), "fwmark", f"{mark:#x}",
                      "lookup", str(mark)])
+
+
+def _ensure_host_routes(vpc: VpcNetwork, uplink: str, mark: int) -> None:
+    """The VPC's routing table on the host: each of its CIDR blocks via its uplink (what
+    public addresses are DNATed to finds the VPC there); blocks it no longer has go."""
+    wanted = {vpc.cidr, *vpc.secondary_cidrs}
+    out = hostcmd.run(["ip", "-j", "-4", "route", "show", "table", str(mark)], check=False)
+    try:  # a table that does not exist yet: ip prints "[" alone, and an error
+        have = {r["dst"] for r in json.loads(out or "[]")}
+    except ValueError:
+        have = set()
+    if have == wanted:  # a remade uplink takes its routes with it: then they differ
+        return
+    batch = [f"route del {cidr} table {mark}" for cidr in sorted(have - wanted)]
+    batch += [f"route replace {cidr} via {TRANSIT_ROUTER} dev {uplink} onlink table {mark}"
+              for cidr in sorted(wanted)]
+    hostcmd.run(["ip", "-batch", "-"], input="\n".join(batch) + "\n")
 
 
 def _ensure_router_rules(plan: NetworkPlan, vpc: VpcNetwork, ns: str, fresh: bool) -> None:
@@ -401,10 +441,13 @@ def _ensure_router_rules(plan: NetworkPlan, vpc: VpcNetwork, ns: str, fresh: boo
         if f'comment "{version}"' in current:
             return
     ports = [] if fresh else _port_addresses(ns)
+    unchecked = [] if fresh else _unchecked_ports(ns)
     _apply_table("inet", "gureum", ruleset.split("table bridge gureum")[0], ns)
     _apply_table("bridge", "gureum", "table bridge gureum" + ruleset.split("table bridge gureum")[1], ns)
     for port, address in ports:  # the bridge table was remade: let running ports send again
         add_port_address(plan, vpc.vpc_id, port, address)
+    for port in unchecked:
+        run_in(ns, _unchecked_cmd("add", port))
 
 
 def _ensure_router_links(vpc: VpcNetwork, ns: str) -> None:
@@ -426,6 +469,62 @@ def _ensure_router_links(vpc: VpcNetwork, ns: str) -> None:
             batch.append(f"addr add {address}/{prefixlen} dev {dev}")
     batch += ["link set lo up", "link set up0 up", "link set br0 up",
               f"route replace default via {TRANSIT_HOST} dev up0 onlink"]
+    run_in(ns, ["ip", "-batch", "-"], input="\n".join(batch) + "\n")
+
+
+FORWARDED_MARK = 0x1  # in a router: sent by an instance from an address not its own
+POLICY_PREF = 2000  # + (32 - prefix length): longer destinations are looked at first
+POLICY_TABLES = 3000  # the blackhole table; next hops get 3001 and on
+
+
+def _specific_first(route: PolicyRoute) -> tuple[int, str]:
+    return (-ipaddress.ip_network(route.destination).prefixlen, route.destination)
+
+
+def policy_rules(vpc: VpcNetwork) -> tuple[set[tuple[int, str, str, str]], dict[str, str]]:
+    """The router's wanted `ip rule`s (pref, from, to, table) and its tables' routes."""
+    hops = sorted({r.via for r in vpc.policy_routes if r.via not in ("", "blackhole")})
+    table_of = {"": "main", "blackhole": str(POLICY_TABLES)}
+    table_of.update({hop: str(POLICY_TABLES + 1 + i) for i, hop in enumerate(hops)})
+    routes = {table_of[hop]: f"default via {hop} dev br0" for hop in hops}
+    if any(r.via == "blackhole" for r in vpc.policy_routes):
+        routes[str(POLICY_TABLES)] = "blackhole default"
+    rules = {(POLICY_PREF + 32 - ipaddress.ip_network(r.destination).prefixlen, source,
+              r.destination, table_of[r.via])
+             for r in vpc.policy_routes for source in r.sources}
+    return rules, routes
+
+
+def _ensure_policy_routes(vpc: VpcNetwork, ns: str) -> None:
+    """Rules that send what some subnets' route tables say to a next hop inside the VPC
+    (an interface) or to nothing (a blackhole); only for packets from the bridge, so the
+    router's own answers keep the main table, and only for packets their sender sent from
+    its own address: what an instance forwarded for another (marked by the bridge) would
+    otherwise be sent back to it by the sender's subnet's rule, round and round; it takes
+    the main table. Rewritten only when they differ."""
+    rules, routes = policy_rules(vpc)
+    have = set()
+    for rule in json.loads(run_in(ns, ["ip", "-j", "-4", "rule", "show"]) or "[]"):
+        if POLICY_PREF <= rule.get("priority", 0) <= POLICY_PREF + 32:
+            have.add((rule["priority"], f"{rule.get('src', '0.0.0.0')}/{rule.get('srclen', 0)}",
+                      f"{rule.get('dst', '0.0.0.0')}/{rule.get('dstlen', 0)}",
+                      str(rule.get("table"))))
+    tables = {}
+    for route in json.loads(run_in(ns, ["ip", "-j", "-4", "route", "show", "table", "all"])
+                            or "[]"):
+        if str(route.get("table", "")).isdigit() and int(route["table"]) >= POLICY_TABLES:
+            kind = "blackhole default" if route.get("type") == "blackhole" else \
+                f"default via {route.get('gateway')} dev br0"
+            tables[str(route["table"])] = kind
+    if have == rules and tables == routes:
+        return
+    batch = [f"rule del pref {pref} from {src} to {dst} table {table}"
+             for pref, src, dst, table in sorted(have - rules)]
+    batch += [f"route flush table {table}" for table in sorted(set(tables) - set(routes))]
+    batch += [f"route replace {route} table {table}" for table, route in sorted(routes.items())
+              if tables.get(table) != route]
+    batch += [f"rule add pref {pref} iif br0 fwmark 0/{FORWARDED_MARK:#x} from {src} to {dst} "
+              f"table {table}" for pref, src, dst, table in sorted(rules - have)]
     run_in(ns, ["ip", "-batch", "-"], input="\n".join(batch) + "\n")
 
 
@@ -518,6 +617,9 @@ def create_instance_netns(plan: NetworkPlan, vpc_id: str, instance_id: str, slot
         # Container root is not root of this netns's owner userns: let it bind :22.
         "/proc/sys/net/ipv4/ip_unprivileged_port_start": "0",
         "/proc/sys/net/ipv4/ping_group_range": "0 2147483647",
+        # A new netns copies the host's forwarding (on): an instance forwards only with
+        # SourceDestCheck off (`sync_interfaces`), as a guest kernel does by default.
+        "/proc/sys/net/ipv4/ip_forward": "0",
     })
     plumb_instance(plan, vpc_id, instance_id, slot, private_ip, subnet_cidr, fresh=True)
 
@@ -598,6 +700,22 @@ def delete_instance_netns(plan: NetworkPlan, vpc_id: str, instance_id: str, slot
             _delete_port_address(router, port, address)
         if port.startswith(f"{veth}n") and link_exists(port, router):
             run_in(router, ["ip", "link", "del", port], check=False)
+    for port in _unchecked_ports(router):  # a later instance in this slot is checked
+        if port == veth or port.startswith(f"{veth}n"):
+            run_in(router, _unchecked_cmd("delete", port), check=False)
+
+
+def _unchecked_cmd(verb: str, port: str) -> list[str]:
+    return ["nft", verb, "element", "bridge", "gureum", "unchecked_ports", f"{{ {port} }}"]
+
+
+def _unchecked_ports(router: str) -> list[str]:
+    out = run_in(router, ["nft", "-j", "list", "set", "bridge", "gureum", "unchecked_ports"],
+                 check=False)
+    ports: list[str] = []
+    for item in json.loads(out)["nftables"] if out else []:
+        ports += [e for e in item.get("set", {}).get("elem", []) or [] if isinstance(e, str)]
+    return ports
 
 
 def _delete_port_address(router: str, port: str, address: str) -> None:
@@ -630,7 +748,8 @@ def interface_addresses(plan: NetworkPlan, instance_id: str) -> dict[str, list[s
 
 def sync_interfaces(plan: NetworkPlan, vpc_id: str, instance_id: str, slot: int,
                     primary_ip: str, subnet_cidr: str, secondary_ips: tuple[str, ...],
-                    interfaces: tuple[NetworkInterfaceSpec, ...]) -> None:
+                    interfaces: tuple[NetworkInterfaceSpec, ...],
+                    source_dest_check: bool = True) -> None:
     """Make a plumbed instance's interfaces the wanted ones (see the contract). Each ethN
     is a veth pair into the VPC bridge; its addresses route by table 100+N, chosen by
     source address, so what arrives on ethN is answered from ethN (its subnet's gateway)."""
@@ -638,11 +757,20 @@ def sync_interfaces(plan: NetworkPlan, vpc_id: str, instance_id: str, slot: int,
     # ARP answered only by the interface holding the address (eth0 would otherwise answer
     # for eth1's: the anti-spoof set drops that, leaving the peer guessing); loose reverse
     # path: a peer of eth0's subnet is reached back by eth1 for eth1's address.
+    # SourceDestCheck off: the instance forwards for others (its root cannot turn that on:
+    # it has no CAP_NET_ADMIN over this netns), and its port may send from any address.
+    unchecked = {0} if not source_dest_check else set()
+    unchecked |= {i.device_index for i in interfaces if not i.source_dest_check}
     idmap.write_in_netns(str(NETNS_DIR / ns), {
         "/proc/sys/net/ipv4/conf/all/arp_ignore": "1",
         "/proc/sys/net/ipv4/conf/all/arp_announce": "2",
         "/proc/sys/net/ipv4/conf/all/rp_filter": "2",
+        "/proc/sys/net/ipv4/ip_forward": "1" if unchecked else "0",
+        # A forwarding instance sends packets back out of the interface they came in by:
+        # no ICMP redirects telling the sender to go round it.
+        "/proc/sys/net/ipv4/conf/all/send_redirects": "0",
     })
+    loose = set(_unchecked_ports(router))
     have = interface_addresses(plan, instance_id)
     ports = {}
     for port, address in _port_addresses(router):
@@ -676,6 +804,9 @@ def sync_interfaces(plan: NetworkPlan, vpc_id: str, instance_id: str, slot: int,
             run_in(ns, ["ip", "-batch", "-"], input="\n".join(batch) + "\n")
         if index > 0:
             _route_by_source(ns, device, cidr, addresses, table)
+        if (index in unchecked) != (veth in loose):
+            run_in(router, _unchecked_cmd("add" if index in unchecked else "delete", veth),
+                   check=False)
 
 
 def _add_interface(plan: NetworkPlan, ns: str, router: str, veth: str, device: str,
@@ -716,6 +847,7 @@ def _remove_interface(plan: NetworkPlan, ns: str, router: str, slot: int, index:
                check=False)
     for address in ports.get(veth, set()):
         _delete_port_address(router, veth, address)
+    run_in(router, _unchecked_cmd("delete", veth), check=False)
     if link_exists(veth, router):
         run_in(router, ["ip", "link", "del", veth], check=False)
 

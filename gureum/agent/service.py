@@ -13,7 +13,6 @@ import json
 import logging
 import os
 import secrets
-import signal
 import socketserver
 import threading
 from http.server import BaseHTTPRequestHandler
@@ -25,6 +24,7 @@ from gureum.agent.agent import HostAgent
 from gureum.agent.client import TOKEN_HEADER
 from gureum.config import Config
 from gureum.errors import AgentProtocolError
+from gureum.stop_signals import on_stop_signal, wait_until_set
 
 log = logging.getLogger("gureum.agent")
 
@@ -88,12 +88,10 @@ def serve(config: Config, socket_path: Path) -> int:
     socket_path.unlink(missing_ok=True)
     server = _Server(str(socket_path), handler_for(agent, token))
     os.chmod(socket_path, 0o600)
-    done = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: done.set())
+    done = on_stop_signal()
     threading.Thread(target=server.serve_forever, daemon=True).start()
     print(f"AGENT READY {socket_path}", flush=True)
-    done.wait()
+    wait_until_set(done)
     server.shutdown()
     agent.close()
     socket_path.unlink(missing_ok=True)

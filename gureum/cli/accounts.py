@@ -63,26 +63,28 @@ def delete_account(cfg: Config, ref: str, yes: bool) -> int:
 
 
 def host_usage(cfg: Config, as_json: bool = False) -> int:
-    usage = inventory.host_usage(_cloud(cfg))
+    hosts = inventory.host_usage(_cloud(cfg))
     if as_json:
-        print(json.dumps({**vars(usage), "instances": [vars(i) for i in usage.instances],
-                          "vcpus_in_use": usage.vcpus_in_use,
-                          "memory_mib_in_use": usage.memory_mib_in_use}, indent=2))
+        print(json.dumps([{**vars(h), "instances": [vars(i) for i in h.instances],
+                           "vcpus_in_use": h.vcpus_in_use,
+                           "memory_mib_in_use": h.memory_mib_in_use} for h in hosts], indent=2))
         return 0
-    table = Table("account", "name", "instance", "type", "state", "vCPUs", "memory MiB",
-                  "host", "data dir", title="instances of every account")
-    for i in usage.instances:
-        table.add_row(i.account_id, i.account_name, i.instance_id, i.instance_type, i.state,
-                      str(i.vcpus), str(i.memory_mib), usage.host, usage.data_dir)
+    table = Table("host", "account", "name", "instance", "type", "state", "vCPUs",
+                  "memory MiB", title="instances of every account, by host")
+    for h in hosts:
+        for i in h.instances:
+            table.add_row(h.host, i.account_id, i.account_name, i.instance_id,
+                          i.instance_type, i.state, str(i.vcpus), str(i.memory_mib))
     out.print(table)
-    totals = Table("host", "vCPUs in use", "host vCPUs (x overcommit)", "memory in use MiB",
+    totals = Table("host", "zone", "state", "instances", "vCPUs in use",
+                   "host vCPUs (x overcommit)", "memory in use MiB",
                    "host memory MiB (x overcommit)", title="usage against capacity")
-    totals.add_row(usage.host, str(usage.vcpus_in_use),
-                   f"{usage.vcpus} (x{usage.cpu_overcommit:g} = "
-                   f"{usage.vcpus * usage.cpu_overcommit:g})",
-                   str(usage.memory_mib_in_use),
-                   f"{usage.memory_mib} (x{usage.memory_overcommit:g} = "
-                   f"{usage.memory_mib * usage.memory_overcommit:g})")
+    for h in hosts:
+        totals.add_row(h.host, h.zone, h.state, str(len(h.instances)), str(h.vcpus_in_use),
+                       f"{h.vcpus} (x{h.cpu_overcommit:g} = {h.vcpus * h.cpu_overcommit:g})",
+                       str(h.memory_mib_in_use),
+                       f"{h.memory_mib} (x{h.memory_overcommit:g} = "
+                       f"{h.memory_mib * h.memory_overcommit:g})")
     out.print(totals)
     return 0
 

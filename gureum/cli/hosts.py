@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import signal
-import threading
 from pathlib import Path
 
 from rich.console import Console
@@ -14,6 +12,7 @@ from rich.table import Table
 from gureum.cli.accounts import _cloud
 from gureum.config import Config
 from gureum.hosts import registry
+from gureum.stop_signals import on_stop_signal, wait_until_set
 
 out = Console()
 
@@ -70,12 +69,10 @@ def agent_join(cfg: Config, url: str, token_value: str, name: str, zone: str | N
     # This host's nft table and sysctls, once it belongs to the cloud (a refused join
     # leaves nothing on the host).
     agent.ensure_host_network()
-    done = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: done.set())
+    done = on_stop_signal()
     addr = joined.server.server_address
     print(f"AGENT JOINED {joined.host_id} {addr[0]}:{addr[1]}", flush=True)
-    done.wait()
+    wait_until_set(done)
     logging.getLogger("gureum.agent").info("agent stopping")
     joined.stop()
     _release_if_idle(agent)

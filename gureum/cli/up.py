@@ -7,7 +7,6 @@ import logging
 import os
 import signal
 import sys
-import threading
 from dataclasses import dataclass
 
 from rich.console import Console
@@ -23,6 +22,7 @@ from gureum.config import Config
 from gureum.controllers.leadership import Leadership
 from gureum.errors import HostError
 from gureum.hosts import registry
+from gureum.stop_signals import on_stop_signal, wait_until_set
 from gureum.store.postgres import ChangeFeed
 
 console = Console(stderr=True)
@@ -216,10 +216,8 @@ def up(cfg: Config, profile: str = "gureum", write_profile: bool = True) -> int:
 
     # `kill -USR1 <pid>` prints every thread's stack: how to see where a stop hangs.
     faulthandler.register(signal.SIGUSR1, all_threads=True)
-    done = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: done.set())
-    done.wait()
+    done = on_stop_signal()
+    wait_until_set(done)
     console.print("gureum: shutting down (instances keep running)")
     running.shutdown()
     _release_idle_host_network(running.cloud)

@@ -40,7 +40,8 @@ class FirewallController(ResyncLoop):
     def applied_by_launch(self, spec: InstanceSpec) -> None:
         """A launch made these interfaces and wrote this firewall before the instance's
         first packet: the next pass need not make or write the same again."""
-        self.wired[spec.instance_id] = (spec.secondary_ips, spec.interfaces)
+        self.wired[spec.instance_id] = (spec.secondary_ips, spec.interfaces,
+                                         spec.source_dest_check)
         if spec.firewall is not None:
             self.applied[spec.instance_id] = hashlib.sha256(
                 render(spec.firewall).encode()).hexdigest()

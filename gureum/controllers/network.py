@@ -21,6 +21,7 @@ from gureum.controllers.segments import SegmentsLoop
 from gureum.controllers.vpc_services import VpcServicesController
 from gureum.errors import AgentUnavailable
 from gureum.services.ec2 import networks
+from gureum.services.ec2.handlers import nat_gateways
 from gureum.store import models
 from gureum.store.elbv2_models import LoadBalancer
 
@@ -116,6 +117,11 @@ class NetworkController(ResyncLoop):
                 log.info("public addresses of host %s follow later: %s", key, err)
 
     def sync(self) -> None:
+        with self.cloud.store.read() as s:
+            moving = nat_gateways.moving(s)
+        if moving:  # NAT gateways move on (a write only then): their rules follow below
+            with self.cloud.store.write() as s:
+                nat_gateways.advance(s)
         with self.cloud.store.read() as s:
             vpcs = {v.vpc_id: v for v in s.scalars(select(models.Vpc))}
             public = networks.public_subnet_ids(s)

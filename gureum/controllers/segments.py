@@ -7,7 +7,8 @@ the VPC's VNI, the tunnel port, the host's own registered address, and every int
 the VPC on the other hosts (MAC, addresses, that host's address). It hands each host its
 segments with `sync_vpc_peers` when they differ from what it last pushed there, and an
 empty one where a VPC stopped spanning hosts (the device goes). Woken by commits to
-instances and network interfaces (launch, terminate, stop, attach, new addresses) and
+instances, network interfaces and load balancers (launch, terminate, stop, attach, new
+addresses; a load balancer's node is on the control host, its targets may be anywhere) and
 every 5 s; every 30 s it pushes every segment again, changed or not (a router remade, an
 agent restarted: the agent writes only what differs from the kernel's state).
 """
@@ -29,6 +30,7 @@ from gureum.controllers.loop import BURST_SECONDS, ResyncLoop
 from gureum.errors import AgentUnavailable
 from gureum.services.ec2 import networks
 from gureum.store import models
+from gureum.store.elbv2_models import LoadBalancer
 from gureum.store.host_models import Host
 
 if TYPE_CHECKING:
@@ -68,6 +70,12 @@ def wanted(s: Session, cloud: Cloud) -> tuple[Wanted, dict[str, models.Vpc]]:
             continue
         on_hosts.setdefault(eni.vpc_id, {}).setdefault(key, []).append(
             SegmentPeer(mac_for(eni.private_ip), tuple(eni.addresses()), address))
+    # Load balancers' nodes run on the control host: their targets may be elsewhere.
+    control = agents.key(None)
+    if addresses.get(control):
+        for lb_vpc, lb_ip in s.execute(select(LoadBalancer.vpc_id, LoadBalancer.private_ip)):
+            on_hosts.setdefault(lb_vpc, {}).setdefault(control, []).append(
+                SegmentPeer(mac_for(lb_ip), (lb_ip,), addresses[control]))
     spanning = {vpc_id: hosts for vpc_id, hosts in on_hosts.items() if len(hosts) > 1}
     vpcs = {v.vpc_id: v for v in s.scalars(select(models.Vpc).where(
         models.Vpc.vpc_id.in_(list(spanning))))} if spanning else {}

@@ -72,9 +72,10 @@ def build(s: Session, cloud: Cloud, vpc_ids: set[str]) -> dict[str, VpcServices]
     out = {}
     for vpc in vpcs:
         mine = [inst for inst in live if inst.vpc_id == vpc.vpc_id]
+        blocks = "\n".join(networks.vpc_cidrs(s, vpc)) if mine else vpc.cidr
         instances: dict[str, InstanceMetadata] = {
             inst.private_ip: imds.instance_metadata(
-                inst, tags[inst.instance_id], region, vpc.cidr, subnets[inst.subnet_id],
+                inst, tags[inst.instance_id], region, blocks, subnets[inst.subnet_id],
                 cloud.identity, attached.get(inst.instance_id), subnets)
             for inst in mine if inst.subnet_id in subnets}
         records = dns.records(mine, region) + lb_dns.records(

@@ -316,6 +316,9 @@ class NetworkInterface(Base):
     attachment_id: Mapped[str | None] = mapped_column(String(40), nullable=True, unique=True)
     attach_time: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
     delete_on_termination: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # "interface", or "nat_gateway" for a NAT gateway's (never attached to an instance)
+    interface_type: Mapped[str] = mapped_column(String(24), default="interface",
+                                                server_default="interface")
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
 
     def addresses(self) -> list[str]:
@@ -351,5 +354,6 @@ from gureum.store import (  # noqa: E402, F401
     ebs_models,
     elbv2_models,
     host_models,
+    nat_models,
     vpc_options_models,
 )

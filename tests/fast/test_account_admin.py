@@ -63,6 +63,12 @@ def populate(fast: FastCloud, name: str, image_id: str) -> tuple[str, dict[str, 
         "NetworkInterface"]["NetworkInterfaceId"]
     ec2.attach_network_interface(NetworkInterfaceId=kept, InstanceId=inst, DeviceIndex=1)
     ec2.create_network_interface(SubnetId=own_subnet)
+    # A NAT gateway holding an Elastic IP, routed to; a secondary CIDR block.
+    nat_eip = ec2.allocate_address(Domain="vpc")["AllocationId"]
+    nat = ec2.create_nat_gateway(SubnetId=own_subnet, AllocationId=nat_eip)["NatGateway"]
+    ec2.create_route(RouteTableId=table, DestinationCidrBlock="198.51.100.0/24",
+                     NatGatewayId=nat["NatGatewayId"])
+    ec2.associate_vpc_cidr_block(VpcId=vpc, CidrBlock="10.78.0.0/16")
     group = elb.create_target_group(Name="tg", Protocol="HTTP", Port=80,
                                     VpcId=subnet["VpcId"])["TargetGroups"][0]["TargetGroupArn"]
     elb.register_targets(TargetGroupArn=group, Targets=[{"Id": inst}])
@@ -169,11 +175,13 @@ def test_the_cli_lists_accounts_shows_usage_and_deletes_with_yes_only(
     listed = {a["name"]: a for a in json.loads(capsys.readouterr().out)}
     assert listed["cli-doomed"]["instances"] == 1 and listed["cli-doomed"]["access_key_ids"] == [access]
     assert main([*base, "host", "usage", "--json"]) == 0
-    usage = json.loads(capsys.readouterr().out)
-    mine = [i for i in usage["instances"] if i["instance_id"] == inst]
+    hosts = json.loads(capsys.readouterr().out)
+    control = hosts[0]  # the control host first; the instance runs there
+    assert control["host_id"] == fast.cloud.control_host_id
+    mine = [i for i in control["instances"] if i["instance_id"] == inst]
     assert mine and (mine[0]["account_name"], mine[0]["vcpus"], mine[0]["memory_mib"]) == (
         "cli-doomed", 2, 2048)
-    assert usage["vcpus_in_use"] >= 2 and usage["vcpus"] == fast.config.host_vcpus
+    assert control["vcpus_in_use"] >= 2 and control["vcpus"] == fast.config.host_vcpus
     assert main([*base, "host", "usage"]) == 0
     assert "usage against capacity" in capsys.readouterr().out
     assert main([*base, "account", "delete", "cli-doomed"]) == 1

@@ -8,6 +8,7 @@ listener)."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterator
 
 import pytest
@@ -433,9 +434,11 @@ def test_drain_moves_stopped_instances_and_their_disks(
 
 
 def test_an_elastic_ip_follows_its_instance_across_hosts(
-        cloud: FastCloud, zone_b, subnet_b: str, image: str) -> None:  # noqa: ANN001
+        cloud: FastCloud, zone_b, subnet_b: str, image: str,  # noqa: ANN001
+        capsys: pytest.CaptureFixture[str]) -> None:
     """Issue #13: each host maps the public addresses of its own instances; moving an
-    Elastic IP to an instance on another host moves its mapping there at once."""
+    Elastic IP to an instance on another host moves its mapping there at once. `gureum
+    host usage` shows each instance under its host."""
     ec2 = cloud.client()
     (_, agent1), (_, agent2) = zone_b["b-host1"], zone_b["b-host2"]
     ids = {name: hid for hid, name in _names(cloud).items()}
@@ -457,6 +460,11 @@ def test_an_elastic_ip_follows_its_instance_across_hosts(
             assert _cli(cloud, "host", "undrain", other) == 0
         wait_state(ec2, placed[host], "running")
         assert _host_of(cloud, placed[host]) == ids[host]
+    capsys.readouterr()
+    assert _cli(cloud, "host", "usage", "--json") == 0
+    usage = {h["host"]: [i["instance_id"] for i in h["instances"]]
+             for h in json.loads(capsys.readouterr().out)}
+    assert all(placed[host] in usage[host] for host in placed), usage
     eip = ec2.allocate_address(Domain="vpc")
     try:
         ec2.associate_address(AllocationId=eip["AllocationId"], InstanceId=placed["b-host1"])

@@ -398,3 +398,37 @@ class InvalidPlacementGroupDuplicate(ApiError):
 
 class InvalidPlacementGroupInUse(ApiError):
     code = "InvalidPlacementGroup.InUse"
+
+
+class InvalidInstanceID(ApiError):
+    """A route to an instance with more than one interface: name the interface instead."""
+
+    code = "InvalidInstanceID"
+
+
+class NatGatewayNotFound(ApiError):
+    code = "NatGatewayNotFound"
+
+
+class NatGatewayMalformed(ApiError):
+    code = "NatGatewayMalformed"
+
+
+class InvalidNatGatewayIDNotFound(ApiError):
+    """CreateRoute/ReplaceRoute naming a NAT gateway that does not exist."""
+
+    code = "InvalidNatGatewayID.NotFound"
+
+
+class CidrConflict(ApiError):
+    code = "CidrConflict"
+
+
+class InvalidCidrBlockAssociationIDNotFound(ApiError):
+    """Disassociate*CidrBlock of an unknown association (AWS: InvalidVpcCidrBlockAssociationID.NotFound)."""
+
+    code = "InvalidVpcCidrBlockAssociationID.NotFound"
+
+
+class CidrLimitExceeded(ApiError):
+    code = "CidrLimitExceeded"

@@ -45,7 +45,8 @@ def documented(model: str, action: str) -> frozenset[str]:
     """The filter names the botocore model documents for an action (its `Filters`
     member's list: `<li><p><code>name</code> - ...`)."""
     operation = _service_model(model).operation_model(action)
-    member = operation.input_shape.members.get("Filters") if operation.input_shape else None
+    members = operation.input_shape.members if operation.input_shape else {}
+    member = members.get("Filters") or members.get("Filter")  # DescribeNatGateways: Filter
     if member is None:
         return frozenset()
     return frozenset(re.findall(r"<li>\s*<p>\s*<code>([^<&]+)</code>", member.documentation))

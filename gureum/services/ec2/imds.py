@@ -41,7 +41,9 @@ def tree(inst: models.Instance, tags: dict[str, str], region: str, vpc_cidr: str
          subnet_cidr: str, interfaces: list[models.NetworkInterface] | None = None,
          subnets: dict[str, str] | None = None) -> Tree:
     """`interfaces`: the instance's attached interface rows, each listed under
-    network/interfaces/macs (the primary one alone when not given)."""
+    network/interfaces/macs (the primary one alone when not given). `vpc_cidr`: the
+    VPC's blocks, one a line, the primary first."""
+    blocks, vpc_cidr = vpc_cidr, vpc_cidr.split("\n")[0]
     mac = mac_for(inst.private_ip)
     local_host = private_dns(inst.private_ip, region)
     public_host = public_dns(inst.public_ip, region)
@@ -59,7 +61,7 @@ def tree(inst: models.Instance, tags: dict[str, str], region: str, vpc_cidr: str
         "subnet-ipv4-cidr-block": subnet_cidr,
         "vpc-id": inst.vpc_id,
         "vpc-ipv4-cidr-block": vpc_cidr,
-        "vpc-ipv4-cidr-blocks": vpc_cidr,
+        "vpc-ipv4-cidr-blocks": blocks,
     }
     macs: Tree = {mac: interface}
     for eni in interfaces or []:
@@ -77,7 +79,7 @@ def tree(inst: models.Instance, tags: dict[str, str], region: str, vpc_cidr: str
             "subnet-id": eni.subnet_id,
             "subnet-ipv4-cidr-block": (subnets or {}).get(eni.subnet_id, ""),
             "vpc-id": eni.vpc_id, "vpc-ipv4-cidr-block": vpc_cidr,
-            "vpc-ipv4-cidr-blocks": vpc_cidr}
+            "vpc-ipv4-cidr-blocks": blocks}
     meta: Tree = {
         "ami-id": inst.image_id,
         "ami-launch-index": str(inst.ami_launch_index),

@@ -53,18 +53,21 @@ def primary_of(s: Session, instance_id: str) -> models.NetworkInterface | None:
         models.NetworkInterface.device_index == 0))
 
 
-def host_interfaces(s: Session, instance_ids: list[str]
-                    ) -> dict[str, tuple[tuple[str, ...], tuple[NetworkInterfaceSpec, ...]]]:
-    """What the host makes of each instance's interfaces: eth0's secondary addresses and
-    its attached interfaces (device index 1+)."""
+HostInterfaces = tuple[tuple[str, ...], tuple[NetworkInterfaceSpec, ...], bool]
+
+
+def host_interfaces(s: Session, instance_ids: list[str]) -> dict[str, HostInterfaces]:
+    """What the host makes of each instance's interfaces: eth0's secondary addresses, its
+    attached interfaces (device index 1+) and eth0's SourceDestCheck."""
     subnets = {sub.subnet_id: sub.cidr for sub in s.scalars(select(models.Subnet))}
-    out: dict[str, tuple[tuple[str, ...], tuple[NetworkInterfaceSpec, ...]]] = {}
+    out: dict[str, HostInterfaces] = {}
     for instance_id, enis in of_instances(s, instance_ids).items():
         primary = next((e for e in enis if e.device_index == 0), None)
         out[instance_id] = (tuple(primary.secondary_ips) if primary else (), tuple(
             NetworkInterfaceSpec(e.device_index or 0, subnets.get(e.subnet_id, ""),
-                                 tuple(e.addresses()))
-            for e in enis if e.device_index and e.subnet_id in subnets))
+                                 tuple(e.addresses()), e.source_dest_check)
+            for e in enis if e.device_index and e.subnet_id in subnets),
+            primary.source_dest_check if primary else True)
     return out
 
 
@@ -145,7 +148,7 @@ def view(eni: models.NetworkInterface, region: str, group_names: dict[str, str],
         "Description": eni.description, "OwnerId": eni.account_id, "Status": eni.status,
         "MacAddress": eni.mac_address, "PrivateIpAddress": eni.private_ip,
         "PrivateDnsName": private_dns(eni.private_ip, region),
-        "SourceDestCheck": eni.source_dest_check, "InterfaceType": "interface",
+        "SourceDestCheck": eni.source_dest_check, "InterfaceType": eni.interface_type,
         "Groups": groups, "Association": association(eni.private_ip),
         "PrivateIpAddresses": addresses,
     }
@@ -158,6 +161,6 @@ def view(eni: models.NetworkInterface, region: str, group_names: dict[str, str],
             out["Attachment"].update({"InstanceId": eni.instance_id,
                                       "InstanceOwnerId": eni.account_id})
     if not for_instance:
-        out.update({"AvailabilityZone": eni.availability_zone, "RequesterManaged": False,
+        out.update({"AvailabilityZone": eni.availability_zone, "RequesterManaged": eni.interface_type != "interface",
                     "TagSet": [{"Key": k, "Value": v} for k, v in sorted((tags or {}).items())]})
     return out

@@ -44,12 +44,21 @@ def check_vpc_cidr(value: str) -> ipaddress.IPv4Network:
 
 def check_subnet_cidr(session: Session, vpc: models.Vpc, value: str) -> ipaddress.IPv4Network:
     net = parse_cidr(value)
-    if not 16 <= net.prefixlen <= 28 or not net.subnet_of(ipaddress.ip_network(vpc.cidr)):
+    if not 16 <= net.prefixlen <= 28 or not any(
+            net.subnet_of(ipaddress.ip_network(block)) for block in vpc_cidrs(session, vpc)):
         raise exc.InvalidSubnetRange(f"The CIDR '{value}' is invalid.")
     for other in session.scalars(select(models.Subnet).where(models.Subnet.vpc_id == vpc.vpc_id)):
         if net.overlaps(ipaddress.ip_network(other.cidr)):
             raise exc.InvalidSubnetConflict(f"The CIDR '{value}' conflicts with another subnet")
     return net
+
+
+def vpc_cidrs(session: Session, vpc: models.Vpc) -> list[str]:
+    """The VPC's IPv4 blocks: the primary first, then its secondary ones."""
+    from gureum.store.nat_models import VpcCidrBlock
+
+    return [vpc.cidr, *session.scalars(select(VpcCidrBlock.cidr).where(
+        VpcCidrBlock.vpc_id == vpc.vpc_id).order_by(VpcCidrBlock.created_at))]
 
 
 def default_vpc_id(account_id: str) -> str:
@@ -147,9 +156,13 @@ def vpc_network(session: Session, vpc: models.Vpc, public: set[str] | None = Non
         models.Subnet.vpc_id == vpc.vpc_id).order_by(models.Subnet.cidr)))
     if public is None:
         public = public_subnet_ids(session, vpc.vpc_id)
-    from gureum.services.ec2 import peering
+    from gureum.services.ec2 import peering, route_targets
+
+    blocks = vpc_cidrs(session, vpc)
 
     return VpcNetwork(vpc_id=vpc.vpc_id, index=vpc.net_index, cidr=vpc.cidr,
                       subnets=tuple(s.cidr for s in subnets),
                       internet_subnets=tuple(s.cidr for s in subnets if s.subnet_id in public),
-                      peerings=peering.links(session, vpc))
+                      peerings=peering.links(session, vpc),
+                      policy_routes=route_targets.policy_routes(session, vpc, blocks),
+                      secondary_cidrs=tuple(blocks[1:]))

@@ -12,6 +12,7 @@ from gureum.services.ec2.handlers import (  # noqa: F401
     launch_templates,
     lifecycle,
     metadata,
+    nat_gateways,
     network_interfaces,
     peering,
     placement_groups,
@@ -23,5 +24,6 @@ from gureum.services.ec2.handlers import (  # noqa: F401
     snapshots,
     tags,
     volumes,
+    vpc_cidr_blocks,
     vpcs,
 )

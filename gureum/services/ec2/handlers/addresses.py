@@ -99,6 +99,7 @@ def associate_address(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
         if s.scalar(select(models.InternetGateway).where(
                 models.InternetGateway.vpc_id == vpc_id)) is None:
             raise exc.GatewayNotAttached(f"Network {vpc_id} is not attached to any internet gateway")
+        _not_a_nat_gateways(s, address)
         moved = _release(ctx, s, address)
         address.association_id = ids.new("eipassoc")
         running = inst is not None and inst.state in ("pending", "running")
@@ -155,6 +156,14 @@ def _release(ctx: RequestContext, s: Any, address: models.Address) -> bool:
     return moved
 
 
+def _not_a_nat_gateways(s: Any, address: models.Address) -> None:
+    """A NAT gateway's Elastic IP stays with it until the gateway is deleted."""
+    eni = s.get(models.NetworkInterface, address.eni_id) if address.eni_id else None
+    if eni is not None and eni.interface_type == "nat_gateway":
+        raise exc.InvalidIPAddressInUse(
+            f"Address {address.public_ip} is in use by a NAT gateway ({eni.description}).")
+
+
 @action("ec2", "DisassociateAddress")
 def disassociate_address(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
     running = False
@@ -168,6 +177,7 @@ def disassociate_address(ctx: RequestContext, p: dict[str, Any]) -> dict[str, An
                     f"The association ID '{p['AssociationId'][:64]}' does not exist")
         else:
             address = _find(s, ctx.account_id, None, p.get("PublicIp"))
+        _not_a_nat_gateways(s, address)
         if address.eni_id:  # mapped to an interface's address: only the map changes
             address.eni_id, address.private_ip, address.association_id = None, None, None
             running = True

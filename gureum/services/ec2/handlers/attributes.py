@@ -36,8 +36,6 @@ def _describe(inst: Instance, attribute: str) -> dict[str, Any]:
             "AttachTime": inst.launch_time, "DeleteOnTermination": True}}]}
     if attribute == "groupSet":
         return {"Groups": [{"GroupId": g} for g in inst.security_group_ids]}
-    if attribute == "sourceDestCheck":
-        return {"SourceDestCheck": {"Value": True}}
     if attribute == "ebsOptimized":
         return {"EbsOptimized": {"Value": False}}
     if attribute == "enaSupport":
@@ -57,6 +55,10 @@ def _describe(inst: Instance, attribute: str) -> dict[str, Any]:
 def describe_instance_attribute(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
     with ctx.cloud.store.read() as s:
         inst = common.instances_by_id(s, ctx.account_id, [p["InstanceId"]])[0]
+        if p["Attribute"] == "sourceDestCheck":
+            primary = interfaces.primary_of(s, inst.instance_id)
+            return {"InstanceId": inst.instance_id, "SourceDestCheck": {
+                "Value": primary.source_dest_check if primary is not None else True}}
         if p["Attribute"] == "blockDeviceMapping":
             rows = volumes.of_instances(s, [inst.instance_id])[inst.instance_id]
             return {"InstanceId": inst.instance_id,
@@ -68,7 +70,6 @@ def describe_instance_attribute(ctx: RequestContext, p: dict[str, Any]) -> dict[
 # DescribeInstanceAttribute (None: reported empty). Asking for that value is a no-op (tools
 # such as Ansible send the current value back); anything else is UnsupportedOperation.
 _FIXED: dict[str, tuple[str, Any]] = {  # member: (attribute name, current value)
-    "SourceDestCheck": ("sourceDestCheck", True),
     "EbsOptimized": ("ebsOptimized", False),
     "EnaSupport": ("enaSupport", True),
     "DisableApiStop": ("disableApiStop", False),
@@ -77,10 +78,12 @@ _FIXED: dict[str, tuple[str, Any]] = {  # member: (attribute name, current value
     "Ramdisk": ("ramdisk", None),
     "SriovNetSupport": ("sriovNetSupport", None),
 }
-_APPLIED_MEMBERS = {"InstanceType", "UserData", "DisableApiTermination", "Groups"}
+_APPLIED_MEMBERS = {"InstanceType", "UserData", "DisableApiTermination", "Groups",
+                    "SourceDestCheck"}
 _CHECKED_MEMBERS = {*_APPLIED_MEMBERS, *_FIXED, "EnclaveOptions", "BlockDeviceMappings",
                     "InstanceId", "DryRun", "Attribute", "Value"}
-_APPLIED_ATTRIBUTES = {"instanceType", "userData", "disableApiTermination", "groupSet"}
+_APPLIED_ATTRIBUTES = {"instanceType", "userData", "disableApiTermination", "groupSet",
+                       "sourceDestCheck"}
 
 
 def _unsupported(member: str, value: Any, current: Any) -> exc.UnsupportedOperation:
@@ -174,6 +177,12 @@ def modify_instance_attribute(ctx: RequestContext, p: dict[str, Any]) -> dict[st
         if flag is not None or attribute == "disableApiTermination":
             inst.disable_api_termination = (flag or {}).get("Value", False) if flag is not None \
                 else str(value).lower() == "true"
+        check = p.get("SourceDestCheck")
+        if check is not None or attribute == "sourceDestCheck":
+            primary = interfaces.primary_of(s, inst.instance_id)
+            if primary is not None:  # enforced by the host (see "Network interfaces")
+                primary.source_dest_check = bool((check or {}).get("Value", True)) \
+                    if check is not None else str(value).lower() == "true"
         if p.get("Groups") or attribute == "groupSet":
             found = [sg.resolve_group(s, ctx.account_id, g, None) for g in p.get("Groups") or []]
             for group in found:

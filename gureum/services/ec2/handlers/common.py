@@ -17,7 +17,7 @@ from gureum.store import models
 RESOURCE_TYPES = {"i": "instance", "ami": "image", "key": "key-pair", "vol": "volume",
                   "vpc": "vpc", "subnet": "subnet", "sg": "security-group",
                   "eni": "network-interface", "igw": "internet-gateway", "rtb": "route-table",
-                  "eipalloc": "elastic-ip", "lt": "launch-template", "snap": "snapshot"}
+                  "eipalloc": "elastic-ip", "nat": "natgateway", "lt": "launch-template", "snap": "snapshot"}
 
 
 def tags_of(session: Session, account_id: str, resource_ids: Iterable[str]) -> dict[str, dict[str, str]]:

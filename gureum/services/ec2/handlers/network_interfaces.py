@@ -31,9 +31,17 @@ def not_found(eni_id: str) -> exc.ApiError:
         f"The networkInterface ID '{eni_id[:64]}' does not exist")
 
 
-def own_interface(ctx: RequestContext, s: Any, eni_id: str) -> models.NetworkInterface:
+def own_interface(ctx: RequestContext, s: Any, eni_id: str,
+                  managed_ok: bool = False) -> models.NetworkInterface:
+    """The account's interface; one a NAT gateway manages is for describing only
+    (`managed_ok`), as AWS refuses changes to requester-managed interfaces."""
     ids.require(eni_id, "eni", exc.InvalidNetworkInterfaceIDMalformed)
-    return common.owned(s, ctx.account_id, models.NetworkInterface, eni_id, not_found)
+    eni = common.owned(s, ctx.account_id, models.NetworkInterface, eni_id, not_found)
+    if eni.interface_type != "interface" and not managed_ok:
+        raise exc.OperationNotPermitted(
+            f"The network interface {eni.eni_id} is managed by a {eni.interface_type} "
+            "and cannot be changed directly")
+    return eni
 
 
 def _groups(s: Any, account: str, vpc_id: str, group_ids: list[str]) -> list[str]:
@@ -206,8 +214,8 @@ def _fields(eni: models.NetworkInterface, view: dict[str, Any], region: str) -> 
         "attachment.device-index": eni.device_index,
         "attachment.status": "attached" if attached else None,
         "attachment.delete-on-termination": eni.delete_on_termination if attached else None,
-        "source-dest-check": eni.source_dest_check, "interface-type": "interface",
-        "requester-managed": False,
+        "source-dest-check": eni.source_dest_check, "interface-type": eni.interface_type,
+        "requester-managed": eni.interface_type != "interface",
     }
 
 
@@ -356,7 +364,7 @@ def modify_network_interface_attribute(ctx: RequestContext, p: dict[str, Any]) -
 def describe_network_interface_attribute(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
     attribute = p.get("Attribute")
     with ctx.cloud.store.read() as s:
-        eni = own_interface(ctx, s, p["NetworkInterfaceId"])
+        eni = own_interface(ctx, s, p["NetworkInterfaceId"], managed_ok=True)
         view = _views(ctx, s, [eni])[0]
     out: dict[str, Any] = {"NetworkInterfaceId": eni.eni_id}
     if attribute == "description":

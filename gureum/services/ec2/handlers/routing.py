@@ -1,7 +1,8 @@
-"""Internet gateways and route tables: enough for the public-subnet pattern. A subnet
-is public when its route table sends 0.0.0.0/0 to an internet gateway attached to its
-VPC; only then do public addresses reach its instances (and, where the operator allows
-outbound traffic, they reach out)."""
+"""Internet gateways and route tables. A subnet is public when its route table sends
+0.0.0.0/0 to an internet gateway attached to its VPC; only then do public addresses reach
+its instances (and, where the operator allows outbound traffic, they reach out). Routes
+may also go to a peering, a network interface or an instance (`route_targets`), or a NAT
+gateway."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from sqlalchemy import delete, select
 
 from gureum.api.dispatch import RequestContext, action
 from gureum.services.ec2 import exceptions as exc
-from gureum.services.ec2 import ids, networks, peering
+from gureum.services.ec2 import ids, networks, peering, route_targets
 from gureum.services.ec2.handlers import common
 from gureum.services.ec2.handlers.vpcs import own_subnet, own_vpc
 from gureum.services.ec2.views import tag_list
@@ -123,10 +124,13 @@ def _own_table(ctx: RequestContext, s: Any, table_id: str) -> models.RouteTable:
 
 def _table_view(s: Any, table: models.RouteTable, tags: dict[str, str]) -> dict[str, Any]:
     vpc = s.get(models.Vpc, table.vpc_id)
-    routes = [{"DestinationCidrBlock": vpc.cidr, "GatewayId": "local", "State": "active",
-               "Origin": "CreateRouteTable"}]
+    routes = [{"DestinationCidrBlock": cidr, "GatewayId": "local", "State": "active",
+               "Origin": "CreateRouteTable"} for cidr in networks.vpc_cidrs(s, vpc)]
     for route in s.scalars(select(models.Route).where(
             models.Route.route_table_id == table.route_table_id)):
+        if route_targets.is_internal(route.gateway_id):
+            routes.append(route_targets.route_view(s, route))
+            continue
         if route.gateway_id.startswith("pcx-"):
             pcx = s.get(VpcPeeringConnection, route.gateway_id)
             routes.append({"DestinationCidrBlock": route.destination,
@@ -180,6 +184,10 @@ def describe_route_tables(ctx: RequestContext, p: dict[str, Any]) -> dict[str, A
                     "route.gateway-id": [r.get("GatewayId") for r in view["Routes"]],
                     "route.vpc-peering-connection-id": [r.get("VpcPeeringConnectionId")
                                                         for r in view["Routes"]],
+                    "route.nat-gateway-id": [r.get("NatGatewayId") for r in view["Routes"]],
+                    "route.instance-id": [r.get("InstanceId") for r in view["Routes"]],
+                    "route.state": [r.get("State") for r in view["Routes"]],
+                    "route.origin": [r.get("Origin") for r in view["Routes"]],
                     "route.destination-cidr-block": [r["DestinationCidrBlock"]
                                                      for r in view["Routes"]]}
 
@@ -188,7 +196,9 @@ def describe_route_tables(ctx: RequestContext, p: dict[str, Any]) -> dict[str, A
             not_found=_table_not_found,
             filters_allowed={"route-table-id", "vpc-id", "owner-id", "association.main",
                              "association.subnet-id", "route.gateway-id",
-                             "route.destination-cidr-block", "route.vpc-peering-connection-id"},
+                             "route.destination-cidr-block", "route.vpc-peering-connection-id",
+                             "route.nat-gateway-id", "route.instance-id", "route.state",
+                             "route.origin"},
             fields=fields, view=lambda t, tags: _table_view(s, t, tags),
             result_key="RouteTables")
 
@@ -212,6 +222,13 @@ def _route_target(ctx: RequestContext, s: Any, p: dict[str, Any],
                 pcx.status not in peering.LIVE:
             raise peering.not_found(pcx.peering_id)
         return destination, pcx.peering_id
+    if targets in (["InstanceId"], ["NetworkInterfaceId"], ["NatGatewayId"]):
+        destination = str(networks.parse_cidr(p["DestinationCidrBlock"], "destinationCidrBlock"))
+        vpc = s.get(models.Vpc, table.vpc_id)
+        subnets = list(s.scalars(select(models.Subnet.cidr).where(
+            models.Subnet.vpc_id == table.vpc_id)))
+        return destination, route_targets.resolve(s, ctx.account_id, p, table, destination,
+                                                  subnets, networks.vpc_cidrs(s, vpc))
     if targets != ["GatewayId"]:
         if targets:
             raise exc.UnsupportedOperation(f"Routes to a {targets[0]} are not supported here")
@@ -269,7 +286,7 @@ def delete_route(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
     with ctx.cloud.store.write() as s:
         table = _own_table(ctx, s, p["RouteTableId"])
         destination = _destination(p)
-        if destination == s.get(models.Vpc, table.vpc_id).cidr:
+        if destination in networks.vpc_cidrs(s, s.get(models.Vpc, table.vpc_id)):
             raise exc.InvalidParameterValue(
                 f"cannot remove local route {destination} in route table {table.route_table_id}")
         route = s.get(models.Route, (table.route_table_id, destination))

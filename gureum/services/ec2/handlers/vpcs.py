@@ -17,16 +17,21 @@ from gureum.services.ec2.handlers import common
 from gureum.services.ec2.views import tag_list
 from gureum.store import models
 from gureum.store.elbv2_models import LoadBalancer
+from gureum.store.nat_models import VpcCidrBlock
 
 
-def _vpc_view(vpc: models.Vpc, tags: dict[str, str]) -> dict[str, Any]:
+def _vpc_view(vpc: models.Vpc, tags: dict[str, str],
+              secondary: list[tuple[str, str]] | None = None) -> dict[str, Any]:
+    """`secondary`: its secondary blocks, (association id, CIDR)."""
     return {
         "VpcId": vpc.vpc_id, "CidrBlock": vpc.cidr, "State": "available",
         "IsDefault": vpc.is_default, "OwnerId": vpc.account_id, "InstanceTenancy": "default",
         "DhcpOptionsId": dhcp.effective_id(vpc),
         "CidrBlockAssociationSet": [{"AssociationId": ids.derived("vpc-cidr-assoc", vpc.vpc_id),
                                      "CidrBlock": vpc.cidr,
-                                     "CidrBlockState": {"State": "associated"}}],
+                                     "CidrBlockState": {"State": "associated"}}] + [
+            {"AssociationId": association, "CidrBlock": cidr,
+             "CidrBlockState": {"State": "associated"}} for association, cidr in secondary or []],
         "Tags": tag_list(tags) or None,
     }
 
@@ -68,17 +73,31 @@ def describe_vpcs(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
     with ctx.cloud.store.read() as s:
         rows = list(s.scalars(select(models.Vpc).where(models.Vpc.account_id == ctx.account_id)
                               .order_by(models.Vpc.created_at)))
+        secondary: dict[str, list[tuple[str, str]]] = {}
+        for block in s.scalars(select(VpcCidrBlock).where(VpcCidrBlock.vpc_id.in_(
+                [v.vpc_id for v in rows])).order_by(VpcCidrBlock.created_at)):
+            secondary.setdefault(block.vpc_id, []).append((block.association_id, block.cidr))
+
+        def fields(v: models.Vpc) -> dict[str, Any]:
+            blocks = [(ids.derived("vpc-cidr-assoc", v.vpc_id), v.cidr),
+                      *secondary.get(v.vpc_id, [])]
+            return {"vpc-id": v.vpc_id, "cidr": v.cidr, "cidr-block": v.cidr,
+                    "cidr-block-association.cidr-block": [c for _, c in blocks],
+                    "cidr-block-association.association-id": [a for a, _ in blocks],
+                    "cidr-block-association.state": "associated",
+                    "is-default": v.is_default, "state": "available",
+                    "owner-id": v.account_id, "dhcp-options-id": dhcp.effective_id(v)}
+
         return common.describe(
             s, ctx.account_id, p, rows, id_param="VpcIds", id_of=lambda v: v.vpc_id,
             not_found=vpc_not_found,
             filters_allowed={"vpc-id", "cidr", "cidr-block", "cidr-block-association.cidr-block",
+                             "cidr-block-association.association-id",
+                             "cidr-block-association.state",
                              "is-default", "state", "owner-id", "dhcp-options-id"},
-            fields=lambda v: {"vpc-id": v.vpc_id, "cidr": v.cidr, "cidr-block": v.cidr,
-                              "cidr-block-association.cidr-block": v.cidr,
-                              "is-default": v.is_default, "state": "available",
-                              "owner-id": v.account_id,
-                              "dhcp-options-id": dhcp.effective_id(v)},
-            view=_vpc_view, result_key="Vpcs")
+            fields=fields,
+            view=lambda v, tags: _vpc_view(v, tags, secondary.get(v.vpc_id)),
+            result_key="Vpcs")
 
 
 @action("ec2", "DeleteVpc")
@@ -112,6 +131,7 @@ def delete_vpc(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
             models.SecurityGroupRule.group_id.in_(groups)))
         s.execute(delete(models.SecurityGroup).where(models.SecurityGroup.group_id.in_(groups)))
         common.delete_tags(s, [*tables, *groups])
+        s.execute(delete(VpcCidrBlock).where(VpcCidrBlock.vpc_id == vpc.vpc_id))
         common.delete_with_tags(s, vpc)
     return {"Return": True}
 

@@ -1,8 +1,10 @@
-"""Drain, for real (issue #13): two hosts in one zone (the control host and a joined one,
-a netns on a veth). A stopped instance on the drained host moves to the other with its
-root disk: its files, owners (shifted to the new host's uid range) and set-id bits come
-along, so it starts there, SSH logs in with the same key and its user's files are its
-user's."""
+"""Two hosts in one zone, for real (issue #13): the control host and a joined one (a
+netns on a veth), both in gureum-1a.
+- Drain: a stopped instance on the drained host moves to the other with its root disk:
+  its files, owners (shifted to the new host's uid range) and set-id bits come along, so
+  it starts there, SSH logs in with the same key and its user's files are its user's.
+- An Elastic IP moved from an instance on one host to one on the other answers there at
+  once (public addresses live on the loopback range of the host holding the instance)."""
 
 from __future__ import annotations
 
@@ -93,3 +95,51 @@ def test_a_stopped_instance_moves_off_a_drained_host_and_starts_on_the_other(
     finally:
         ec2.terminate_instances(InstanceIds=[iid])
         wait_state(ec2, iid, "terminated", timeout=60)
+
+
+def _launch_on(cluster: Cluster, ec2, image: str, host: str, other: str) -> str:  # noqa: ANN001
+    _host(cluster, "drain", other)
+    try:
+        return ec2.run_instances(ImageId=image, InstanceType="t3.micro", MinCount=1,
+                                 MaxCount=1, KeyName="drain")["Instances"][0]["InstanceId"]
+    finally:
+        _host(cluster, "undrain", other)
+
+
+def test_an_elastic_ip_moves_between_instances_on_two_hosts(
+        cluster: Cluster, tmp_path: Path) -> None:
+    ec2 = cluster.server.client()
+    key = tmp_path / "k.pem"
+    ec2.delete_key_pair(KeyName="drain")
+    key.write_text(ec2.create_key_pair(KeyName="drain", KeyType="ed25519")["KeyMaterial"])
+    key.chmod(0o600)
+    image = ec2.describe_images(Owners=["gureum"])["Images"][0]["ImageId"]
+    control = next(name for name, h in cluster.hosts().items() if h["control"])
+    here = _launch_on(cluster, ec2, image, control, "host2")
+    there = _launch_on(cluster, ec2, image, "host2", control)
+    eip = ec2.allocate_address(Domain="vpc")
+    inside_host2 = ["nsenter", f"--net=/run/netns/{cluster.second.ns}"]
+
+    def hostname(via: list[str]) -> str:
+        login = sh(*via, "ssh", "-i", str(key), *SSH_OPTS, "-o", "ConnectTimeout=3",
+                   f"ec2-user@{eip['PublicIp']}", "hostname", check=False, timeout=30)
+        return login.stdout.strip() if login.returncode == 0 else ""
+
+    try:
+        views = {i: wait_state(ec2, i, "running", timeout=90) for i in (here, there)}
+        assert _placed(cluster, there) == cluster.agent.host_id
+        names = {i: "ip-" + v["PrivateIpAddress"].replace(".", "-") for i, v in views.items()}
+        ec2.associate_address(AllocationId=eip["AllocationId"], InstanceId=here)
+        assert wait_for(lambda: hostname([]) == names[here], 20)
+        ec2.associate_address(AllocationId=eip["AllocationId"], InstanceId=there,
+                              AllowReassociation=True)
+        assert wait_for(lambda: hostname(inside_host2) == names[there], 20)
+        assert hostname([]) == ""  # gone from the control host
+        assert ec2.describe_addresses(AllocationIds=[eip["AllocationId"]])["Addresses"][0][
+            "InstanceId"] == there
+    finally:
+        ec2.disassociate_address(PublicIp=eip["PublicIp"])
+        ec2.release_address(AllocationId=eip["AllocationId"])
+        ec2.terminate_instances(InstanceIds=[here, there])
+        for i in (here, there):
+            wait_state(ec2, i, "terminated", timeout=60)
