@@ -42,6 +42,15 @@ class Limits:
 
 
 @dataclass(frozen=True)
+class IoLimits:
+    """What one disk of an instance may do, per direction (read and write each), as the
+    block layer counts it: its EBS volume type's baseline scaled to the host."""
+
+    iops: int
+    bytes_per_second: int
+
+
+@dataclass(frozen=True)
 class PeeringRoute:
     destination: str  # a CIDR some route tables send to the peering
     sources: tuple[str, ...]  # the subnets whose route table does
@@ -151,6 +160,7 @@ class NetworkInterfaceSpec:
 class VolumeAttachment:
     volume_id: str
     device: str  # as the API names it: /dev/sdf, /dev/xvdg
+    io: IoLimits | None = None  # None: unthrottled
 
 
 @dataclass(frozen=True)
@@ -196,6 +206,7 @@ class InstanceSpec:
     dns: GuestDns | None = None
     secondary_ips: tuple[str, ...] = ()  # eth0's secondary private addresses
     interfaces: tuple[NetworkInterfaceSpec, ...] = ()  # attached at device index 1+
+    root_io: IoLimits | None = None  # the root disk's (None: unthrottled)
     source_dest_check: bool = True  # eth0's (see NetworkInterfaceSpec)
 
 

@@ -3,7 +3,8 @@
 The host writes it; the instance cannot change it (its root has no CAP_NET_ADMIN over a
 netns the host owns). Stateful through conntrack: replies and established connections
 pass, so replacing the ruleset never cuts a connection that stays allowed. The metadata
-service is always reachable, as on EC2.
+service is always reachable, as on EC2, at up to 1,024 packets per second together with
+DNS (AWS's limit per interface for its link-local services).
 """
 
 from __future__ import annotations
@@ -15,6 +16,9 @@ from gureum.errors import NetnsMissing
 
 ANY = "0.0.0.0/0"
 TABLE = "gureum_sg"
+# AWS's limit on what one interface may send to the link-local services (IMDS, DNS): the
+# agent answers them, so this bounds the host work one instance can cause there.
+LINK_LOCAL_PPS = 1024
 
 
 def _match(rule: FirewallRule) -> str:
@@ -81,6 +85,7 @@ table inet {TABLE} {{
   }}
   chain egress {{
     type filter hook output priority 0; policy drop;
+    ip daddr {{ {IMDS_ADDRESS}, {resolvers} }} limit rate over {LINK_LOCAL_PPS}/second burst {LINK_LOCAL_PPS} packets drop
     ct state established,related accept
     oifname "lo" accept
     ip daddr {IMDS_ADDRESS} tcp dport 80 accept
