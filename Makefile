@@ -2,9 +2,9 @@
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
-APT_PACKAGES := runc nftables mmdebstrap openssh-client e2fsprogs xfsprogs fio iproute2 util-linux haproxy wrk \
+APT_PACKAGES := runc nftables mmdebstrap openssh-client e2fsprogs xfsprogs fio iproute2 util-linux haproxy wrk ethtool \
 	python3-venv ca-certificates chromium postgresql
-HOST_TOOLS := runc nft mmdebstrap ssh mkfs.ext4 mkfs.xfs fio ip losetup haproxy wrk chromium
+HOST_TOOLS := runc nft mmdebstrap ssh mkfs.ext4 mkfs.xfs fio ip losetup haproxy wrk ethtool chromium
 # The tests start their own PostgreSQL server from Debian's binaries (not on PATH).
 PG_SERVER := /usr/lib/postgresql/*/bin/postgres
 

@@ -132,7 +132,8 @@ class Laptop:
     already uses any network in `claims`."""
 
     def __init__(self, ns: str, link: str, host_side: str, address: str, prefix_len: int,
-                 routes: tuple[str, ...] = (), claims: tuple[str, ...] = ()) -> None:
+                 routes: tuple[str, ...] = (), claims: tuple[str, ...] = (),
+                 gro: bool = False) -> None:
         import pytest
 
         self.ns, self.link, self.host_side, self.address = ns, link, host_side, address
@@ -149,6 +150,9 @@ class Laptop:
                     ["ip", "link", "set", "eth0", "up"], ["ip", "link", "set", "lo", "up"],
                     *(["ip", "route", "add", net, "via", host_side] for net in routes)):
             self.run(*cmd)
+        if gro:  # as a real NIC: a veth receives packet by packet unless told
+            sh("ethtool", "-K", link, "gro", "on")
+            self.run("ethtool", "-K", "eth0", "gro", "on")
 
     def run(self, *cmd: str, check: bool = True,
             env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

@@ -133,7 +133,7 @@ def running_cluster(link: str, control: str, address: str, zone: str = "gureum-1
                  *((m.link, m.host_side, m.address, m.name, m.zone) for m in more)]):
             routes = tuple(other for other in links if other != net)
             laptop = Laptop(f"{prefix}-h{n + 2}", f"{prefix}h{n}", side, ip, 30,
-                            routes=routes, claims=(net,))
+                            routes=routes, claims=(net,), gro=True)
             sh("ip", "route", "replace", "blackhole", net, "metric", "65000")
             hosts.append((laptop, JoinedAgent(server, laptop.ns, Path(f"{data_dir}-{name}"),
                                               name=name, zone=host_zone, address=ip)))
