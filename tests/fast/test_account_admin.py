@@ -114,7 +114,12 @@ def test_deleting_an_account_removes_everything_it_owns_and_nothing_else(
     browser = ConsoleClient(fast.port)
     browser.sign_in_link(fast.running.server.console.sign_in_url(account_id))
     assert browser.get("/console/instances").status == 200
-    summary = {a.account_id: a for a in inventory.accounts(fast.cloud)}[account_id]
+    def summarized() -> inventory.AccountSummary:
+        return {a.account_id: a for a in inventory.accounts(fast.cloud)}[account_id]
+
+    # The group's instance is launched by the Auto Scaling controller, soon after.
+    assert wait_for(lambda: summarized().instances == 2, 15)
+    summary = summarized()
     assert (summary.name, summary.instances, summary.load_balancers,
             summary.auto_scaling_groups) == ("doomed", 2, 1, 1)
     assert summary.volumes >= 1 and made["access"] in summary.access_key_ids
