@@ -432,3 +432,11 @@ class InvalidCidrBlockAssociationIDNotFound(ApiError):
 
 class CidrLimitExceeded(ApiError):
     code = "CidrLimitExceeded"
+
+
+class InsufficientCidrBlocks(ApiError):
+    code = "InsufficientCidrBlocks"
+
+
+class InvalidSubnetCidrBlockAssociationIDNotFound(ApiError):
+    code = "InvalidSubnetCidrBlockAssociationID.NotFound"

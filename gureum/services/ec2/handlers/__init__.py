@@ -22,6 +22,7 @@ from gureum.services.ec2.handlers import (  # noqa: F401
     security_group_rules,
     security_groups,
     snapshots,
+    subnet_cidr_blocks,
     tags,
     volumes,
     vpc_cidr_blocks,

@@ -1,0 +1,154 @@
+"""IPv6 in the VPC, API shapes and AWS's error codes: a VPC's Amazon-provided /56 from
+the pool (CreateVpc and AssociateVpcCidrBlock), subnets' /64s (CreateSubnet and
+AssociateSubnetCidrBlock), AssignIpv6AddressOnCreation, and the disassociations."""
+
+from __future__ import annotations
+
+import ipaddress
+
+from helpers import error_code as fails
+
+from gureum.testing_inprocess import FastCloud
+
+POOL = ipaddress.ip_network("fd00:ec2::/32")
+
+
+def _ipv6(ec2, vpc: str) -> list[dict]:  # noqa: ANN001
+    return ec2.describe_vpcs(VpcIds=[vpc])["Vpcs"][0].get("Ipv6CidrBlockAssociationSet", [])
+
+
+def test_vpc_blocks_and_subnets(fast: FastCloud, ec2) -> None:  # noqa: ANN001
+    made = ec2.create_vpc(CidrBlock="10.60.0.0/16", AmazonProvidedIpv6CidrBlock=True)["Vpc"]
+    vpc = made["VpcId"]
+    (block,) = made["Ipv6CidrBlockAssociationSet"]
+    assert block["Ipv6CidrBlockState"]["State"] == "associating"
+    assert block["AssociationId"].startswith("vpc-cidr-assoc-")
+    assert block["Ipv6Pool"] == "Amazon" and block["NetworkBorderGroup"]
+    net = ipaddress.ip_network(block["Ipv6CidrBlock"])
+    assert net.prefixlen == 56 and net.subnet_of(POOL)
+    (described,) = _ipv6(ec2, vpc)
+    assert described["Ipv6CidrBlock"] == str(net)
+    assert described["Ipv6CidrBlockState"]["State"] == "associated"
+    assert [v["VpcId"] for v in ec2.describe_vpcs(Filters=[
+        {"Name": "ipv6-cidr-block-association.ipv6-cidr-block", "Values": [str(net)]}])[
+        "Vpcs"]] == [vpc]
+
+    # Another VPC: a block of its own, never the same one; a second block is refused.
+    other = ec2.create_vpc(CidrBlock="10.60.0.0/16")["Vpc"]["VpcId"]
+    assert _ipv6(ec2, other) == []
+    added = ec2.associate_vpc_cidr_block(VpcId=other, AmazonProvidedIpv6CidrBlock=True)
+    other_block = added["Ipv6CidrBlockAssociation"]
+    assert added["VpcId"] == other
+    assert other_block["Ipv6CidrBlockState"]["State"] == "associating"
+    assert other_block["Ipv6CidrBlock"] != str(net)
+    assert fails(ec2.associate_vpc_cidr_block, VpcId=other,
+                 AmazonProvidedIpv6CidrBlock=True) == "CidrLimitExceeded"
+    assert fails(ec2.associate_vpc_cidr_block, VpcId=other, CidrBlock="10.61.0.0/16",
+                 AmazonProvidedIpv6CidrBlock=True) == "InvalidParameterCombination"
+
+    # Subnets: a /64 inside the VPC's /56.
+    first = str(next(net.subnets(new_prefix=64)))
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.60.1.0/24", Ipv6CidrBlock=first)[
+        "Subnet"]
+    (sblock,) = subnet["Ipv6CidrBlockAssociationSet"]
+    assert sblock["Ipv6CidrBlock"] == first
+    assert sblock["AssociationId"].startswith("subnet-cidr-assoc-")
+    assert sblock["Ipv6CidrBlockState"]["State"] == "associating"
+    assert subnet["AssignIpv6AddressOnCreation"] is False
+    create = lambda cidr, v4="10.60.9.0/24": fails(  # noqa: E731
+        ec2.create_subnet, VpcId=vpc, CidrBlock=v4, Ipv6CidrBlock=cidr)
+    assert create("fd00::/64") == "InvalidSubnet.Range"  # outside the VPC's block
+    assert create(str(next(net.subnets(new_prefix=60)))) == "InvalidSubnet.Range"  # not /64
+    assert create("not-a-cidr") == "InvalidParameterValue"
+    assert create(first + "x") == "InvalidParameterValue"
+    assert create(first) == "InvalidSubnet.Conflict"  # another subnet's
+    assert fails(ec2.create_subnet, VpcId=other, CidrBlock="10.60.2.0/24",
+                 Ipv6CidrBlock=first) == "InvalidSubnet.Range"  # the other VPC's range
+    plain = ec2.create_subnet(VpcId=vpc, CidrBlock="10.60.2.0/24")["Subnet"]["SubnetId"]
+    assert ec2.describe_subnets(SubnetIds=[plain])["Subnets"][0][
+        "Ipv6CidrBlockAssociationSet"] == []
+
+    # AssignIpv6AddressOnCreation: only for a subnet with a block.
+    assert fails(ec2.modify_subnet_attribute, SubnetId=plain,
+                 AssignIpv6AddressOnCreation={"Value": True}) == "InvalidParameterValue"
+    ec2.modify_subnet_attribute(SubnetId=subnet["SubnetId"],
+                                AssignIpv6AddressOnCreation={"Value": True})
+    shown = ec2.describe_subnets(SubnetIds=[subnet["SubnetId"]])["Subnets"][0]
+    assert shown["AssignIpv6AddressOnCreation"] is True
+    assert shown["Ipv6CidrBlockAssociationSet"][0]["Ipv6CidrBlockState"]["State"] == \
+        "associated"
+    assert [n["SubnetId"] for n in ec2.describe_subnets(Filters=[
+        {"Name": "ipv6-cidr-block-association.ipv6-cidr-block", "Values": [first]}])[
+        "Subnets"]] == [subnet["SubnetId"]]
+    assert [n["SubnetId"] for n in ec2.describe_subnets(Filters=[
+        {"Name": "vpc-id", "Values": [vpc]},
+        {"Name": "assign-ipv6-address-on-creation", "Values": ["true"]}])["Subnets"]] == [
+        subnet["SubnetId"]]
+
+    # AssociateSubnetCidrBlock / DisassociateSubnetCidrBlock.
+    second = str(list(net.subnets(new_prefix=64))[1])
+    assert fails(ec2.associate_subnet_cidr_block, SubnetId=plain,
+                 Ipv6CidrBlock=first) == "InvalidSubnet.Conflict"
+    assert fails(ec2.associate_subnet_cidr_block, SubnetId=plain,
+                 Ipv6CidrBlock="fd00:1::/64") == "InvalidSubnet.Range"
+    got = ec2.associate_subnet_cidr_block(SubnetId=plain, Ipv6CidrBlock=second)
+    assert got["SubnetId"] == plain
+    association = got["Ipv6CidrBlockAssociation"]
+    assert association["Ipv6CidrBlock"] == second
+    assert association["Ipv6CidrBlockState"]["State"] == "associating"
+    assert fails(ec2.associate_subnet_cidr_block, SubnetId=plain,
+                 Ipv6CidrBlock=str(list(net.subnets(new_prefix=64))[2])) == "CidrLimitExceeded"
+    gone = ec2.disassociate_subnet_cidr_block(AssociationId=association["AssociationId"])
+    assert gone["Ipv6CidrBlockAssociation"]["Ipv6CidrBlockState"]["State"] == "disassociating"
+    assert ec2.describe_subnets(SubnetIds=[plain])["Subnets"][0][
+        "Ipv6CidrBlockAssociationSet"] == []
+    assert fails(ec2.disassociate_subnet_cidr_block,
+                 AssociationId=association["AssociationId"]) == \
+        "InvalidSubnetCidrBlockAssociationID.NotFound"
+
+    # The VPC's block goes only once no subnet uses it.
+    assert fails(ec2.disassociate_vpc_cidr_block,
+                 AssociationId=block["AssociationId"]) == "DependencyViolation"
+    ec2.delete_subnet(SubnetId=subnet["SubnetId"])
+    ec2.delete_subnet(SubnetId=plain)
+    out = ec2.disassociate_vpc_cidr_block(AssociationId=block["AssociationId"])
+    assert out["Ipv6CidrBlockAssociation"]["Ipv6CidrBlockState"]["State"] == "disassociating"
+    assert _ipv6(ec2, vpc) == []
+    assert fails(ec2.create_subnet, VpcId=vpc, CidrBlock="10.60.3.0/24",
+                 Ipv6CidrBlock=first) == "InvalidSubnet.Range"  # no block any more
+    assert fails(ec2.disassociate_vpc_cidr_block,
+                 AssociationId=block["AssociationId"]) == \
+        "InvalidVpcCidrBlockAssociationID.NotFound"
+    for v in (vpc, other):
+        ec2.delete_vpc(VpcId=v)
+
+
+def test_blocks_are_unique_and_deterministic(fast: FastCloud) -> None:
+    """Blocks carved from a pool of four /56s: every VPC its own, the fifth refused."""
+    from gureum.services.ec2 import ipv6
+    from gureum.store import models
+
+    with fast.cloud.store.write() as s:
+        assert ipv6.allocate_vpc_block(s, "fd00:ec2:77::/54", "vpc-a") == \
+            ipv6.allocate_vpc_block(s, "fd00:ec2:77::/54", "vpc-a")
+    ec2 = fast.client()
+    made = []
+    original = fast.cloud.config.ipv6_pool
+    fast.cloud.config.ipv6_pool = "fd00:ec2:77::/54"
+    try:
+        for n in range(4):
+            made.append(ec2.create_vpc(CidrBlock=f"10.{70 + n}.0.0/16",
+                                       AmazonProvidedIpv6CidrBlock=True)["Vpc"])
+        blocks = {v["Ipv6CidrBlockAssociationSet"][0]["Ipv6CidrBlock"] for v in made}
+        assert blocks == {str(n) for n in ipaddress.ip_network(
+            "fd00:ec2:77::/54").subnets(new_prefix=56)}
+        spare = ec2.create_vpc(CidrBlock="10.74.0.0/16")["Vpc"]["VpcId"]
+        assert fails(ec2.associate_vpc_cidr_block, VpcId=spare,
+                     AmazonProvidedIpv6CidrBlock=True) == "InsufficientCidrBlocks"
+        made.append({"VpcId": spare})
+        with fast.cloud.store.read() as s:
+            assert s.get(models.Vpc, spare).ipv6_cidr is None
+    finally:
+        fast.cloud.config.ipv6_pool = original
+        for v in made:
+            ec2.delete_vpc(VpcId=v["VpcId"])
