@@ -152,3 +152,111 @@ def test_blocks_are_unique_and_deterministic(fast: FastCloud) -> None:
         fast.cloud.config.ipv6_pool = original
         for v in made:
             ec2.delete_vpc(VpcId=v["VpcId"])
+
+
+def _ipv6_network(ec2, cidr: str) -> tuple[str, str, ipaddress.IPv6Network]:  # noqa: ANN001
+    vpc = ec2.create_vpc(CidrBlock=cidr, AmazonProvidedIpv6CidrBlock=True)["Vpc"]
+    block = ipaddress.ip_network(vpc["Ipv6CidrBlockAssociationSet"][0]["Ipv6CidrBlock"])
+    first = next(block.subnets(new_prefix=64))
+    v4 = str(next(ipaddress.ip_network(cidr).subnets(new_prefix=24)))
+    subnet = ec2.create_subnet(VpcId=vpc["VpcId"], CidrBlock=v4, Ipv6CidrBlock=str(first))[
+        "Subnet"]["SubnetId"]
+    return vpc["VpcId"], subnet, first
+
+
+def test_instance_and_interface_addresses(fast: FastCloud, ec2, image_id) -> None:  # noqa: ANN001
+    vpc, subnet, net = _ipv6_network(ec2, "10.62.0.0/16")
+    plain = ec2.create_subnet(VpcId=vpc, CidrBlock="10.62.9.0/24")["Subnet"]["SubnetId"]
+    run = lambda **kw: ec2.run_instances(  # noqa: E731
+        ImageId=image_id, MinCount=1, MaxCount=1, **kw)["Instances"][0]
+    made: list[str] = []
+    try:
+        # Counted: the lowest free addresses of the /64 (::1 is the router's).
+        one = run(SubnetId=subnet, Ipv6AddressCount=2)
+        made.append(one["InstanceId"])
+        got = [a["Ipv6Address"] for a in one["NetworkInterfaces"][0]["Ipv6Addresses"]]
+        assert got == [str(net.network_address + 16), str(net.network_address + 17)]
+        assert one["Ipv6Address"] == got[0]
+        # Named, on a NetworkInterfaces entry.
+        named = str(net.network_address + 0x99)
+        two = run(NetworkInterfaces=[{"DeviceIndex": 0, "SubnetId": subnet,
+                                      "Ipv6Addresses": [{"Ipv6Address": named}]}])
+        made.append(two["InstanceId"])
+        assert two["Ipv6Address"] == named
+        described = ec2.describe_instances(InstanceIds=[two["InstanceId"]])[
+            "Reservations"][0]["Instances"][0]
+        assert described["Ipv6Address"] == named
+        assert described["NetworkInterfaces"][0]["Ipv6Addresses"] == [
+            {"Ipv6Address": named, "IsPrimaryIpv6": False}]
+        for name in ("ipv6-address", "network-interface.ipv6-addresses.ipv6-address"):
+            assert [i["InstanceId"] for r in ec2.describe_instances(Filters=[
+                {"Name": name, "Values": [named]}])["Reservations"] for i in r["Instances"]] \
+                == [two["InstanceId"]], name
+        # Errors: taken, outside, both ways, in a subnet without IPv6, many with names.
+        assert fails(ec2.run_instances, ImageId=image_id, MinCount=1, MaxCount=1,
+                     SubnetId=subnet, Ipv6Addresses=[{"Ipv6Address": named}]) == \
+            "InvalidIPAddress.InUse"
+        assert fails(ec2.run_instances, ImageId=image_id, MinCount=1, MaxCount=1,
+                     SubnetId=subnet, Ipv6Addresses=[{"Ipv6Address": "fd00:1::20"}]) == \
+            "InvalidParameterValue"
+        assert fails(ec2.run_instances, ImageId=image_id, MinCount=1, MaxCount=1,
+                     SubnetId=subnet, Ipv6AddressCount=1,
+                     Ipv6Addresses=[{"Ipv6Address": named}]) == "InvalidParameterCombination"
+        assert fails(ec2.run_instances, ImageId=image_id, MinCount=1, MaxCount=1,
+                     SubnetId=plain, Ipv6AddressCount=1) == "InvalidParameterValue"
+        assert fails(ec2.run_instances, ImageId=image_id, MinCount=1, MaxCount=2,
+                     SubnetId=subnet, Ipv6Addresses=[{"Ipv6Address": str(
+                         net.network_address + 0x100)}]) == "InvalidParameterCombination"
+        assert fails(ec2.run_instances, ImageId=image_id, MinCount=1, MaxCount=1,
+                     SubnetId=subnet, Ipv6AddressCount=1, NetworkInterfaces=[
+                         {"DeviceIndex": 0, "SubnetId": subnet}]) == \
+            "InvalidParameterCombination"
+        # Automatic when the subnet assigns on creation; none without.
+        without = run(SubnetId=subnet)
+        made.append(without["InstanceId"])
+        assert "Ipv6Address" not in without
+        assert without["NetworkInterfaces"][0]["Ipv6Addresses"] == []
+        ec2.modify_subnet_attribute(SubnetId=subnet, AssignIpv6AddressOnCreation={"Value": True})
+        auto = run(SubnetId=subnet)
+        made.append(auto["InstanceId"])
+        assert ipaddress.ip_address(auto["Ipv6Address"]) in net
+        declined = run(SubnetId=subnet, Ipv6AddressCount=0)  # asked for none: none
+        made.append(declined["InstanceId"])
+        assert "Ipv6Address" not in declined
+
+        # Interfaces: CreateNetworkInterface, Assign/UnassignIpv6Addresses.
+        eni = ec2.create_network_interface(SubnetId=subnet, Ipv6AddressCount=1)[
+            "NetworkInterface"]
+        (first,) = [a["Ipv6Address"] for a in eni["Ipv6Addresses"]]
+        eid = eni["NetworkInterfaceId"]
+        added = ec2.assign_ipv6_addresses(NetworkInterfaceId=eid, Ipv6AddressCount=2)
+        assert added["NetworkInterfaceId"] == eid and len(added["AssignedIpv6Addresses"]) == 2
+        extra = str(net.network_address + 0x555)
+        assert ec2.assign_ipv6_addresses(NetworkInterfaceId=eid, Ipv6Addresses=[extra])[
+            "AssignedIpv6Addresses"] == [extra]
+        shown = ec2.describe_network_interfaces(NetworkInterfaceIds=[eid])[
+            "NetworkInterfaces"][0]
+        assert [a["Ipv6Address"] for a in shown["Ipv6Addresses"]] == [
+            first, *added["AssignedIpv6Addresses"], extra]
+        assert [n["NetworkInterfaceId"] for n in ec2.describe_network_interfaces(Filters=[
+            {"Name": "ipv6-addresses.ipv6-address", "Values": [extra]}])[
+            "NetworkInterfaces"]] == [eid]
+        assert fails(ec2.assign_ipv6_addresses, NetworkInterfaceId=eid,
+                     Ipv6Addresses=[named]) == "InvalidIPAddress.InUse"
+        assert fails(ec2.assign_ipv6_addresses, NetworkInterfaceId=eid) == "MissingParameter"
+        assert fails(ec2.assign_ipv6_addresses, NetworkInterfaceId="eni-0123456789abcdef0",
+                     Ipv6AddressCount=1) == "InvalidNetworkInterfaceID.NotFound"
+        assert fails(ec2.unassign_ipv6_addresses, NetworkInterfaceId=eid,
+                     Ipv6Addresses=[named]) == "InvalidParameterValue"
+        ec2.unassign_ipv6_addresses(NetworkInterfaceId=eid, Ipv6Addresses=[extra, first])
+        assert [a["Ipv6Address"] for a in ec2.describe_network_interfaces(
+            NetworkInterfaceIds=[eid])["NetworkInterfaces"][0]["Ipv6Addresses"]] == \
+            added["AssignedIpv6Addresses"]
+        # A subnet's block stays while addresses in it are assigned.
+        association = ec2.describe_subnets(SubnetIds=[subnet])["Subnets"][0][
+            "Ipv6CidrBlockAssociationSet"][0]["AssociationId"]
+        assert fails(ec2.disassociate_subnet_cidr_block, AssociationId=association) == \
+            "DependencyViolation"
+        ec2.delete_network_interface(NetworkInterfaceId=eid)
+    finally:
+        ec2.terminate_instances(InstanceIds=made)

@@ -151,6 +151,8 @@ def view(eni: models.NetworkInterface, region: str, group_names: dict[str, str],
         "SourceDestCheck": eni.source_dest_check, "InterfaceType": eni.interface_type,
         "Groups": groups, "Association": association(eni.private_ip),
         "PrivateIpAddresses": addresses,
+        "Ipv6Addresses": [{"Ipv6Address": a, "IsPrimaryIpv6": False}
+                          for a in eni.ipv6_addresses or []],
     }
     if eni.instance_id is not None:
         out["Attachment"] = {

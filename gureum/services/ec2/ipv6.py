@@ -137,3 +137,45 @@ def allocate_addresses(s: Any, subnet: models.Subnet, count: int,
             out.append(address)
         offset += 1
     return out
+
+
+def requested(spec: dict[str, Any]) -> tuple[list[str], int]:
+    """A launch entry's or CreateNetworkInterface's IPv6 request: (listed, count)."""
+    # Launch entries list {"Ipv6Address": ...}; AssignIpv6Addresses lists strings.
+    listed = [a.get("Ipv6Address") if isinstance(a, dict) else a
+              for a in spec.get("Ipv6Addresses") or []]
+    count = spec.get("Ipv6AddressCount")
+    if listed and count:
+        raise exc.InvalidParameterCombination(
+            "Ipv6Addresses and Ipv6AddressCount cannot both be specified")
+    if count is not None and count < 0:
+        raise exc.InvalidParameterValue("Ipv6AddressCount must be zero or more")
+    if any(not a for a in listed):
+        raise exc.MissingParameter("The request must contain the parameter Ipv6Address")
+    return [str(a) for a in listed], count or 0
+
+
+def assign_new(s: Any, subnet: models.Subnet, eni: models.NetworkInterface,
+               spec: dict[str, Any], limit: int) -> None:
+    """A new interface's IPv6 addresses: those asked for (listed or counted), else one
+    when its subnet assigns on creation, as AWS does."""
+    listed, count = requested(spec)
+    if not listed and count == 0 and spec.get("Ipv6AddressCount") is None \
+            and subnet.assign_ipv6_on_creation:
+        count = 1
+    if len(listed) + count > limit:
+        raise exc.InvalidParameterValue(
+            f"The number of IPv6 addresses ({len(listed) + count}) exceeds the limit of "
+            f"{limit} per interface")
+    if listed or count:
+        s.flush()
+        eni.ipv6_addresses = [*check_addresses(s, subnet, listed),
+                              *allocate_addresses(s, subnet, count, set(listed))]
+
+
+def normal(value: str) -> str:
+    """An address as stored (compressed), or the value itself when it is none."""
+    try:
+        return str(ipaddress.IPv6Address(value))
+    except ValueError:
+        return value

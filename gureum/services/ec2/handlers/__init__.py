@@ -8,6 +8,7 @@ from gureum.services.ec2.handlers import (  # noqa: F401
     images,
     instance_types,
     instances,
+    ipv6_addresses,
     keypairs,
     launch_templates,
     lifecycle,
