@@ -84,6 +84,9 @@ class VpcNetwork:
     peerings: tuple[PeeringLink, ...] = ()
     policy_routes: tuple[PolicyRoute, ...] = ()
     secondary_cidrs: tuple[str, ...] = ()  # AssociateVpcCidrBlock's, routed like `cidr`
+    # Its subnets' IPv6 /64s: the router holds each one's first address (::1) on its
+    # bridge and forwards IPv6 between them (inside the VPC only).
+    ipv6_subnets: tuple[str, ...] = ()
 
     @property
     def resolver(self) -> str:
@@ -145,6 +148,8 @@ class NetworkInterfaceSpec:
     # Off: the instance may send from addresses not its own and forwards for others
     # (its port leaves the anti-spoof set's control; its netns forwards).
     source_dest_check: bool = True
+    ipv6_addresses: tuple[str, ...] = ()  # in its subnet's IPv6 /64
+    subnet_ipv6_cidr: str = ""
 
 
 @dataclass(frozen=True)
@@ -197,6 +202,8 @@ class InstanceSpec:
     secondary_ips: tuple[str, ...] = ()  # eth0's secondary private addresses
     interfaces: tuple[NetworkInterfaceSpec, ...] = ()  # attached at device index 1+
     source_dest_check: bool = True  # eth0's (see NetworkInterfaceSpec)
+    ipv6_addresses: tuple[str, ...] = ()  # eth0's, in its subnet's IPv6 /64
+    subnet_ipv6_cidr: str = ""  # the subnet's IPv6 /64 ("": IPv4 only)
 
 
 # public address -> [private address, VPC index]

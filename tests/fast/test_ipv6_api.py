@@ -260,3 +260,67 @@ def test_instance_and_interface_addresses(fast: FastCloud, ec2, image_id) -> Non
         ec2.delete_network_interface(NetworkInterfaceId=eid)
     finally:
         ec2.terminate_instances(InstanceIds=made)
+
+
+def test_security_group_rules_with_ipv6_ranges(fast: FastCloud, ec2) -> None:  # noqa: ANN001
+    vpc = ec2.create_vpc(CidrBlock="10.63.0.0/16", AmazonProvidedIpv6CidrBlock=True)["Vpc"][
+        "VpcId"]
+    plain_vpc = ec2.create_vpc(CidrBlock="10.64.0.0/16")["Vpc"]["VpcId"]
+    try:
+        def egress_of(group_name: str, v: str) -> list[dict]:
+            (group,) = ec2.describe_security_groups(Filters=[
+                {"Name": "vpc-id", "Values": [v]},
+                {"Name": "group-name", "Values": [group_name]}])["SecurityGroups"]
+            return group["IpPermissionsEgress"]
+
+        # The default group of a VPC with IPv6 allows all IPv6 egress; of one without, not.
+        (everything,) = egress_of("default", vpc)
+        assert everything["IpRanges"][0]["CidrIp"] == "0.0.0.0/0"
+        assert everything["Ipv6Ranges"] == [{"CidrIpv6": "::/0"}]
+        assert egress_of("default", plain_vpc)[0]["Ipv6Ranges"] == []
+        # ... and gets it when the VPC gets a block; new groups get the IPv4 rule only.
+        ec2.associate_vpc_cidr_block(VpcId=plain_vpc, AmazonProvidedIpv6CidrBlock=True)
+        assert egress_of("default", plain_vpc)[0]["Ipv6Ranges"] == [{"CidrIpv6": "::/0"}]
+        group = ec2.create_security_group(GroupName="v6", Description="v6", VpcId=vpc)[
+            "GroupId"]
+        assert egress_of("v6", vpc)[0]["Ipv6Ranges"] == []
+
+        ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=[
+            {"IpProtocol": "tcp", "FromPort": 8080, "ToPort": 8080,
+             "Ipv6Ranges": [{"CidrIpv6": "fd00:ec2::/32", "Description": "inside"}]},
+            {"IpProtocol": "icmpv6", "FromPort": -1, "ToPort": -1,
+             "Ipv6Ranges": [{"CidrIpv6": "::/0"}]}])
+        ec2.authorize_security_group_egress(GroupId=group, IpPermissions=[
+            {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443,
+             "Ipv6Ranges": [{"CidrIpv6": "2001:db8::/32"}]}])
+        shown = ec2.describe_security_groups(GroupIds=[group])["SecurityGroups"][0]
+        by_port = {p.get("FromPort"): p for p in shown["IpPermissions"]}
+        assert by_port[8080]["Ipv6Ranges"] == [{"CidrIpv6": "fd00:ec2::/32",
+                                               "Description": "inside"}]
+        assert by_port[8080]["IpRanges"] == []
+        assert by_port[-1]["IpProtocol"] == "icmpv6"
+        rules = ec2.describe_security_group_rules(Filters=[
+            {"Name": "group-id", "Values": [group]}])["SecurityGroupRules"]
+        assert {(r["IsEgress"], r.get("CidrIpv6"), r.get("CidrIpv4")) for r in rules} == {
+            (False, "fd00:ec2::/32", None), (False, "::/0", None),
+            (True, "2001:db8::/32", None), (True, None, "0.0.0.0/0")}
+        assert [g["GroupId"] for g in ec2.describe_security_groups(Filters=[
+            {"Name": "ip-permission.ipv6-cidr", "Values": ["fd00:ec2::/32"]}])[
+            "SecurityGroups"]] == [group]
+        # Errors: a malformed range, the same rule twice.
+        bad = {"IpProtocol": "tcp", "FromPort": 1, "ToPort": 1,
+               "Ipv6Ranges": [{"CidrIpv6": "fd00::zz/64"}]}
+        assert fails(ec2.authorize_security_group_ingress, GroupId=group,
+                     IpPermissions=[bad]) == "InvalidParameterValue"
+        assert fails(ec2.authorize_security_group_ingress, GroupId=group, IpPermissions=[
+            {"IpProtocol": "tcp", "FromPort": 8080, "ToPort": 8080,
+             "Ipv6Ranges": [{"CidrIpv6": "fd00:ec2::/32"}]}]) == "InvalidPermission.Duplicate"
+        ec2.revoke_security_group_ingress(GroupId=group, IpPermissions=[
+            {"IpProtocol": "tcp", "FromPort": 8080, "ToPort": 8080,
+             "Ipv6Ranges": [{"CidrIpv6": "fd00:ec2::/32"}]}])
+        assert 8080 not in {p.get("FromPort") for p in ec2.describe_security_groups(
+            GroupIds=[group])["SecurityGroups"][0]["IpPermissions"]}
+        ec2.delete_security_group(GroupId=group)
+    finally:
+        for v in (vpc, plain_vpc):
+            ec2.delete_vpc(VpcId=v)

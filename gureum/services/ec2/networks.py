@@ -165,4 +165,5 @@ def vpc_network(session: Session, vpc: models.Vpc, public: set[str] | None = Non
                       internet_subnets=tuple(s.cidr for s in subnets if s.subnet_id in public),
                       peerings=peering.links(session, vpc),
                       policy_routes=route_targets.policy_routes(session, vpc, blocks),
-                      secondary_cidrs=tuple(blocks[1:]))
+                      secondary_cidrs=tuple(blocks[1:]),
+                      ipv6_subnets=tuple(s.ipv6_cidr for s in subnets if s.ipv6_cidr))

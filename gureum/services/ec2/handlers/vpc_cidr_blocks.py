@@ -13,6 +13,7 @@ from sqlalchemy import delete, select
 from gureum.api.dispatch import RequestContext, action
 from gureum.services.ec2 import exceptions as exc
 from gureum.services.ec2 import ids, ipv6, networks, peering
+from gureum.services.ec2 import security_groups as sg
 from gureum.services.ec2.handlers.vpcs import own_vpc
 from gureum.store import models
 from gureum.store.nat_models import VpcCidrBlock
@@ -101,6 +102,8 @@ def _associate_ipv6(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
                 "Amazon-provided IPv6 CIDRs: 1")
         vpc.ipv6_cidr = ipv6.allocate_vpc_block(s, ctx.cloud.config.ipv6_pool, vpc.vpc_id)
         vpc.ipv6_association_id = ipv6.new_vpc_association()
+        sg.allow_ipv6_egress(s, ctx.account_id, networks.default_group_id(
+            ctx.account_id, vpc.vpc_id, vpc.is_default))
         return {"VpcId": vpc.vpc_id, "Ipv6CidrBlockAssociation": ipv6.block_view(
             vpc.ipv6_association_id, vpc.ipv6_cidr, "associating", ctx.cloud.config.region)}
 

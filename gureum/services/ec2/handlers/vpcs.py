@@ -13,6 +13,7 @@ from gureum.hosts.registry import zone_id
 from gureum.services.ec2 import dhcp_options as dhcp
 from gureum.services.ec2 import exceptions as exc
 from gureum.services.ec2 import ids, ipv6, networks, peering
+from gureum.services.ec2 import security_groups as sg
 from gureum.services.ec2.handlers import common
 from gureum.services.ec2.views import tag_list
 from gureum.store import models
@@ -73,6 +74,8 @@ def create_vpc(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
         if p.get("AmazonProvidedIpv6CidrBlock"):
             vpc.ipv6_cidr = ipv6.allocate_vpc_block(s, ctx.cloud.config.ipv6_pool, vpc.vpc_id)
             vpc.ipv6_association_id = ipv6.new_vpc_association()
+            sg.allow_ipv6_egress(s, ctx.account_id, networks.default_group_id(
+                ctx.account_id, vpc.vpc_id, vpc.is_default))
         common.put_tags(s, ctx.account_id, vpc.vpc_id, tags)
         # AWS answers the new block "associating"; it is associated when described.
         return {"Vpc": _vpc_view(vpc, dict(tags), region=ctx.cloud.config.region,
