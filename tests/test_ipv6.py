@@ -21,6 +21,20 @@ CONNECT6 = ("python3 -c \"import socket,sys; c=socket.create_connection((sys.arg
 SERVE6 = "cd /tmp; nohup python3 -m http.server --bind :: 8080 >/dev/null 2>&1 &"
 
 
+def router(server, vpc_id: str, *cmd: str) -> str:  # noqa: ANN001
+    """A command's output inside the VPC's router netns."""
+    prefix = server.host_objects()["nft_tables"][0].split()[-1]
+    return subprocess.run(["ip", "netns", "exec", f"{prefix}-{vpc_id}", *cmd],
+                          capture_output=True, text=True, check=True).stdout
+
+
+def egress_drops(server, vpc_id: str) -> int:  # noqa: ANN001
+    """Packets the router dropped at its uplink from subnets routed to a gateway."""
+    out = router(server, vpc_id, "nft", "list", "chain", "inet", "gureum", "forward")
+    line = next(x for x in out.splitlines() if "ipv6-egress" in x)
+    return int(line.split("counter packets ")[1].split()[0])
+
+
 def router_ipv6_ports(server, vpc_id: str) -> set[str]:  # noqa: ANN001
     """The IPv6 addresses the VPC router's bridge lets its ports send from."""
     prefix = server.host_objects()["nft_tables"][0].split()[-1]
@@ -102,6 +116,24 @@ def test_instances_talk_over_ipv6_and_groups_apply(server, ec2, image_id,  # noq
                                     f"http://{b['PrivateIpAddress']}:8080/ || true"
                                     ).stdout == "200", 10)
         assert "timed out" in connect()
+
+        # An egress-only gateway: the subnets' ::/0 reaches the router's uplink, and
+        # is dropped there (nothing leaves the router; the documentation prefix is never
+        # routed anywhere either).
+        eigw = ec2.create_egress_only_internet_gateway(VpcId=vpc_id)[
+            "EgressOnlyInternetGateway"]["EgressOnlyInternetGatewayId"]
+        ec2.create_route(RouteTableId=table, DestinationIpv6CidrBlock="::/0",
+                         EgressOnlyInternetGatewayId=eigw)
+        assert wait_for(lambda: "default dev up0" in router(server, vpc_id, "ip", "-6",
+                                                            "route"), 10)
+        before = egress_drops(server, vpc_id)
+        assert ssh(key, a["PublicIpAddress"], PING6.format(
+            address="2001:db8::1")).stdout.strip() != "129"
+        assert egress_drops(server, vpc_id) > before
+        ec2.delete_route(RouteTableId=table, DestinationIpv6CidrBlock="::/0")
+        ec2.delete_egress_only_internet_gateway(EgressOnlyInternetGatewayId=eigw)
+        assert wait_for(lambda: "default" not in router(server, vpc_id, "ip", "-6", "route"),
+                        10)
 
         # Unassigned: the address leaves the instance and the bridge's set.
         eni = b["NetworkInterfaces"][0]["NetworkInterfaceId"]

@@ -87,6 +87,9 @@ class VpcNetwork:
     # Its subnets' IPv6 /64s: the router holds each one's first address (::1) on its
     # bridge and forwards IPv6 between them (inside the VPC only).
     ipv6_subnets: tuple[str, ...] = ()
+    # Those whose route table sends IPv6 beyond the VPC to a gateway (egress-only or
+    # internet): routed to the uplink, where it is dropped (no IPv6 path off the router).
+    ipv6_egress_subnets: tuple[str, ...] = ()
 
     @property
     def resolver(self) -> str:

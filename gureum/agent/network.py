@@ -334,6 +334,10 @@ def router_ruleset(plan: NetworkPlan, vpc: VpcNetwork) -> str:
         f'    iifname "{peering_link(link.peering_id)}" oifname "br0" ip saddr {link.peer_cidr} '
         f'ip daddr {vpc.cidr} accept\n' for link in vpc.peerings)
 
+    # IPv6 leaves no router here: what subnets route to a gateway reaches the uplink by
+    # the router's IPv6 default route and is dropped (counted) at the uplink.
+    ipv6_out = (f'    iifname "br0" oifname "up0" ip6 saddr {{ {", ".join(vpc.ipv6_egress_subnets)} }} '
+                f'counter drop comment "ipv6-egress"\n' if vpc.ipv6_egress_subnets else "")
     return f"""table inet gureum {{
   chain input {{
     type filter hook input priority 0; policy drop;
@@ -346,7 +350,7 @@ def router_ruleset(plan: NetworkPlan, vpc: VpcNetwork) -> str:
   }}
   chain forward {{
     type filter hook forward priority 0; policy drop;
-{peered}    ct state established,related accept
+{peered}{ipv6_out}    ct state established,related accept
     iifname "br0" oifname "br0" accept
     iifname "up0" oifname "br0" ip saddr {TRANSIT_HOST} accept
 {inbound}{egress}  }}
@@ -496,8 +500,21 @@ def _router_ipv6(vpc: VpcNetwork, ns: str, addrs: list[dict]) -> list[str]:
             # IPv6 forwards only with the netns-wide switch on (br0's alone is not enough).
             "/proc/sys/net/ipv6/conf/all/forwarding": "1",
         })
-    return ([f"addr add {a}/{n} dev br0 nodad" for a, n in sorted(want - have)]
-            + [f"addr del {a}/{n} dev br0" for a, n in sorted(have - want)])
+    batch = ([f"addr add {a}/{n} dev br0 nodad" for a, n in sorted(want - have)]
+             + [f"addr del {a}/{n} dev br0" for a, n in sorted(have - want)])
+    # Subnets routed to a gateway: an IPv6 default route to the uplink (IPv6 on for up0,
+    # its host end keeps it off), where the forward chain drops what it carries.
+    routed = any(r.get("dst") == "default" for r in json.loads(run_in(
+        ns, ["ip", "-j", "-6", "route", "show"]) or "[]"))
+    if vpc.ipv6_egress_subnets and not routed:
+        idmap.write_in_netns(str(NETNS_DIR / ns), {
+            **{f"/proc/sys/net/ipv6/conf/up0/{knob}": "0"
+               for knob in ("accept_dad", "accept_ra", "autoconf")},
+            "/proc/sys/net/ipv6/conf/up0/disable_ipv6": "0"})
+        batch.append("route replace ::/0 dev up0")
+    elif routed and not vpc.ipv6_egress_subnets:
+        batch.append("route del ::/0 dev up0")
+    return batch
 
 
 def ipv6_router(subnet_ipv6_cidr: str) -> str:

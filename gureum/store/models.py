@@ -270,6 +270,17 @@ class InternetGateway(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 
+class EgressOnlyInternetGateway(Base):
+    """An egress-only internet gateway: attached to its VPC from birth to deletion, the
+    target of IPv6 routes (::/0) whose connections may only start inside."""
+
+    __tablename__ = "egress_only_internet_gateways"
+    gateway_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.account_id"), index=True)
+    vpc_id: Mapped[str] = mapped_column(String(32), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
 class RouteTable(Base):
     __tablename__ = "route_tables"
     route_table_id: Mapped[str] = mapped_column(String(32), primary_key=True)
@@ -285,7 +296,7 @@ class Route(Base):
     __tablename__ = "routes"
     route_table_id: Mapped[str] = mapped_column(ForeignKey("route_tables.route_table_id"),
                                                 primary_key=True)
-    destination: Mapped[str] = mapped_column(String(18), primary_key=True)
+    destination: Mapped[str] = mapped_column(String(43), primary_key=True)  # IPv4 or IPv6
     gateway_id: Mapped[str] = mapped_column(String(32))
 
 

@@ -324,3 +324,72 @@ def test_security_group_rules_with_ipv6_ranges(fast: FastCloud, ec2) -> None:  #
     finally:
         for v in (vpc, plain_vpc):
             ec2.delete_vpc(VpcId=v)
+
+
+def test_egress_only_gateways_and_ipv6_routes(fast: FastCloud, ec2) -> None:  # noqa: ANN001
+    vpc, subnet, _ = _ipv6_network(ec2, "10.65.0.0/16")
+    other = ec2.create_vpc(CidrBlock="10.66.0.0/16")["Vpc"]["VpcId"]
+    made = ec2.create_egress_only_internet_gateway(VpcId=vpc, TagSpecifications=[
+        {"ResourceType": "egress-only-internet-gateway", "Tags": [{"Key": "k", "Value": "v"}]}])
+    eigw = made["EgressOnlyInternetGateway"]
+    gid = eigw["EgressOnlyInternetGatewayId"]
+    assert gid.startswith("eigw-")
+    assert eigw["Attachments"] == [{"State": "attached", "VpcId": vpc}]
+    (described,) = ec2.describe_egress_only_internet_gateways(
+        EgressOnlyInternetGatewayIds=[gid])["EgressOnlyInternetGateways"]
+    assert described["Tags"] == [{"Key": "k", "Value": "v"}]
+    assert fails(ec2.describe_egress_only_internet_gateways,
+                 EgressOnlyInternetGatewayIds=["eigw-0123456789abcdef0"]) == \
+        "InvalidEgressOnlyInternetGatewayId.NotFound"
+    assert fails(ec2.create_egress_only_internet_gateway,
+                 VpcId="vpc-0123456789abcdef0") == "InvalidVpcID.NotFound"
+
+    table = ec2.create_route_table(VpcId=vpc)["RouteTable"]["RouteTableId"]
+    foreign = ec2.create_route_table(VpcId=other)["RouteTable"]["RouteTableId"]
+    ec2.create_route(RouteTableId=table, DestinationIpv6CidrBlock="::/0",
+                     EgressOnlyInternetGatewayId=gid)
+    ec2.associate_route_table(RouteTableId=table, SubnetId=subnet)
+    routes = ec2.describe_route_tables(RouteTableIds=[table])["RouteTables"][0]["Routes"]
+    block = ec2.describe_vpcs(VpcIds=[vpc])["Vpcs"][0]["Ipv6CidrBlockAssociationSet"][0][
+        "Ipv6CidrBlock"]
+    assert {"DestinationIpv6CidrBlock": block, "GatewayId": "local", "State": "active",
+            "Origin": "CreateRouteTable"} in routes
+    assert {"DestinationIpv6CidrBlock": "::/0", "EgressOnlyInternetGatewayId": gid,
+            "State": "active", "Origin": "CreateRoute"} in routes
+    assert [t["RouteTableId"] for t in ec2.describe_route_tables(Filters=[
+        {"Name": "route.egress-only-internet-gateway-id", "Values": [gid]}])[
+        "RouteTables"]] == [table]
+    route = lambda **kw: fails(ec2.create_route, **kw)  # noqa: E731
+    assert route(RouteTableId=table, DestinationIpv6CidrBlock="::/0",
+                 EgressOnlyInternetGatewayId=gid) == "RouteAlreadyExists"
+    assert route(RouteTableId=foreign, DestinationIpv6CidrBlock="::/0",
+                 EgressOnlyInternetGatewayId=gid) == "InvalidParameterValue"
+    assert route(RouteTableId=table, DestinationIpv6CidrBlock="2001:db8::/32",
+                 EgressOnlyInternetGatewayId="eigw-0123456789abcdef0") == \
+        "InvalidGatewayID.NotFound"
+    assert route(RouteTableId=table, DestinationIpv6CidrBlock="nope",
+                 EgressOnlyInternetGatewayId=gid) == "InvalidParameterValue"
+    assert route(RouteTableId=table, DestinationIpv6CidrBlock="::/0",
+                 DestinationCidrBlock="0.0.0.0/0",
+                 EgressOnlyInternetGatewayId=gid) == "InvalidParameterCombination"
+    # Deleting the gateway leaves its route a blackhole; the VPC waits for the gateway.
+    assert fails(ec2.delete_vpc, VpcId=vpc) == "DependencyViolation"
+    assert ec2.delete_egress_only_internet_gateway(EgressOnlyInternetGatewayId=gid)[
+        "ReturnCode"] is True
+    routes = ec2.describe_route_tables(RouteTableIds=[table])["RouteTables"][0]["Routes"]
+    assert next(r for r in routes if r.get("EgressOnlyInternetGatewayId"))["State"] == \
+        "blackhole"
+    assert fails(ec2.delete_egress_only_internet_gateway,
+                 EgressOnlyInternetGatewayId=gid) == \
+        "InvalidEgressOnlyInternetGatewayId.NotFound"
+    ec2.delete_route(RouteTableId=table, DestinationIpv6CidrBlock="::/0")
+    assert fails(ec2.delete_route, RouteTableId=table, DestinationIpv6CidrBlock=block) == \
+        "InvalidParameterValue"  # the local route
+    for assoc in ec2.describe_route_tables(RouteTableIds=[table])["RouteTables"][0][
+            "Associations"]:
+        ec2.disassociate_route_table(AssociationId=assoc["RouteTableAssociationId"])
+    for t in (table, foreign):
+        ec2.delete_route_table(RouteTableId=t)
+    ec2.delete_subnet(SubnetId=subnet)
+    for v in (vpc, other):
+        ec2.delete_vpc(VpcId=v)

@@ -434,6 +434,14 @@ class CidrLimitExceeded(ApiError):
     code = "CidrLimitExceeded"
 
 
+class InvalidEgressOnlyInternetGatewayIdNotFound(ApiError):
+    code = "InvalidEgressOnlyInternetGatewayId.NotFound"
+
+
+class InvalidEgressOnlyInternetGatewayIdMalformed(ApiError):
+    code = "InvalidEgressOnlyInternetGatewayId.Malformed"
+
+
 class InsufficientCidrBlocks(ApiError):
     code = "InsufficientCidrBlocks"
 

@@ -5,6 +5,7 @@ from gureum.services.ec2.handlers import (  # noqa: F401
     attributes,
     default_vpc,
     dhcp_options,
+    egress_only_gateways,
     images,
     instance_types,
     instances,

@@ -141,6 +141,8 @@ def delete_vpc(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
             s.scalar(select(func.count()).select_from(models.SecurityGroup).where(
                 models.SecurityGroup.vpc_id == vpc.vpc_id, models.SecurityGroup.name != "default")),
             peering.active_of_vpc(s, vpc.vpc_id),
+            s.scalar(select(func.count()).select_from(models.EgressOnlyInternetGateway).where(
+                models.EgressOnlyInternetGateway.vpc_id == vpc.vpc_id)),
         ]
         if any(depends):
             raise exc.DependencyViolation(
