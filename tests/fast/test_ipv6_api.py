@@ -393,3 +393,39 @@ def test_egress_only_gateways_and_ipv6_routes(fast: FastCloud, ec2) -> None:  # 
     ec2.delete_subnet(SubnetId=subnet)
     for v in (vpc, other):
         ec2.delete_vpc(VpcId=v)
+
+
+def test_what_the_host_and_the_metadata_service_are_told(fast: FastCloud, ec2,  # noqa: ANN001
+                                                         image_id) -> None:
+    from gureum.testing import wait_for
+    from gureum.testing_inprocess import wait_state
+
+    vpc, subnet, net = _ipv6_network(ec2, "10.67.0.0/16")
+    iid = ec2.run_instances(ImageId=image_id, MinCount=1, MaxCount=1, SubnetId=subnet,
+                            Ipv6AddressCount=1)["Instances"][0]["InstanceId"]
+    try:
+        wait_state(ec2, iid, "running")
+        inst = ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]
+        address = inst["Ipv6Address"]
+        spec = fast.agent.instances_[iid].spec
+        assert spec.ipv6_addresses == (address,) and spec.subnet_ipv6_cidr == str(net)
+        assert spec.vpc.ipv6_subnets == (str(net),) and spec.vpc.ipv6_egress_subnets == ()
+
+        def tree() -> dict:
+            served = fast.agent.served.get(vpc)
+            meta = served.instances.get(inst["PrivateIpAddress"]) if served else None
+            return meta.tree if meta else {}
+        assert wait_for(lambda: tree().get("ipv6") == address, 8)
+        mac = inst["NetworkInterfaces"][0]["MacAddress"]
+        assert tree()["network"]["interfaces"]["macs"][mac]["ipv6s"] == address
+        # A second address reaches the host's wanted interfaces (the firewall controller's
+        # sync) and the metadata service.
+        eni = inst["NetworkInterfaces"][0]["NetworkInterfaceId"]
+        (more,) = ec2.assign_ipv6_addresses(NetworkInterfaceId=eni, Ipv6AddressCount=1)[
+            "AssignedIpv6Addresses"]
+        assert wait_for(lambda: fast.agent.instances_[iid].spec.ipv6_addresses == (
+            address, more), 8)
+        assert wait_for(lambda: tree()["network"]["interfaces"]["macs"][mac]["ipv6s"] ==
+                        f"{address}\n{more}", 8)
+    finally:
+        ec2.terminate_instances(InstanceIds=[iid])
