@@ -12,7 +12,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 BENCHES = ["launch.py", "launch_phases.py", "boot.py", "api.py", "network.py", "hosts.py", "density.py", "lb.py",
-           "scaling.py", "metrics.py", "storage.py", "deploy.py", "console.py"]
+           "scaling.py", "metrics.py", "storage.py", "deploy.py", "console.py", "neighbours.py"]
 
 
 def machine() -> str:

@@ -106,6 +106,9 @@ class Config:
     volume_store_gib: int = field(default_factory=lambda: int(_env("GUREUM_VOLUME_STORE_GIB", "1024")))
     volume_quota_gib: int = field(default_factory=lambda: int(_env("GUREUM_VOLUME_QUOTA_GIB", "5120")))
     max_attachments: int = field(default_factory=lambda: int(_env("GUREUM_MAX_ATTACHMENTS", "16")))
+    # Each volume's disk I/O limit is its EBS type's rate (gp3: 3,000 IOPS, 125 MiB/s)
+    # times this: the host's disk against an EBS volume's. 0 leaves disks unthrottled.
+    ebs_io_scale: float = field(default_factory=lambda: float(_env("GUREUM_EBS_IO_SCALE", "1")))
     terminated_visible_seconds: int = field(
         default_factory=lambda: int(_env("GUREUM_TERMINATED_TTL", "3600"))
     )

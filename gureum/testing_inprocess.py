@@ -69,6 +69,27 @@ def wait_state(ec2, instance_id: str, state: str, timeout: float = 10) -> None: 
         f"{instance_id} is {state_of(ec2, instance_id)}, wanted {state}")
 
 
+def empty_vpc(ec2, vpc_id: str) -> None:  # noqa: ANN001
+    """A test VPC's instances terminated (waited for) and its interfaces detached and
+    deleted: what is left (subnets, tables, groups) then deletes."""
+    def interfaces() -> list[dict]:
+        return ec2.describe_network_interfaces(Filters=[
+            {"Name": "vpc-id", "Values": [vpc_id]}])["NetworkInterfaces"]
+
+    for eni in interfaces():
+        if eni.get("Attachment", {}).get("DeviceIndex", 0) > 0:
+            ec2.detach_network_interface(AttachmentId=eni["Attachment"]["AttachmentId"])
+    instances = [i["InstanceId"] for r in ec2.describe_instances(Filters=[
+        {"Name": "vpc-id", "Values": [vpc_id]}])["Reservations"] for i in r["Instances"]
+        if i["State"]["Name"] != "terminated"]
+    if instances:
+        ec2.terminate_instances(InstanceIds=instances)
+        for instance_id in instances:
+            wait_state(ec2, instance_id, "terminated")
+    for eni in interfaces():
+        ec2.delete_network_interface(NetworkInterfaceId=eni["NetworkInterfaceId"])
+
+
 def serve_forever(data_dir: Path, database_url: str) -> None:
     """A FastCloud as its own process, for tests that kill a control plane: prints
     `READY <port> <access> <secret>`, then `LEADER` or `FOLLOWER` whenever that changes,

@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import os
 import socket
-import statistics
-import time
-import urllib.request
 
-from helpers import CIDR, PROBE, Network, ssh, wait_for, wait_state
+from helpers import CIDR, PROBE, Network, ssh, wait_state
+
+from gureum import testing_neighbours as neighbours
 
 ATTEMPTS = {
     "load kernel code": "sudo -n python3 -c \"import ctypes,os; l=ctypes.CDLL(None,use_errno=True); "
@@ -62,53 +61,19 @@ def test_pids_limit_stops_a_fork_bomb(ec2, launch, key_pair):
     assert "stopped at" in out and int(out.split()[2]) < 1024, out
 
 
-def latencies(url: str, count: int) -> tuple[list[float], int]:
-    times, failures = [], 0
-    for _ in range(count):
-        t0 = time.perf_counter()
-        try:
-            with urllib.request.urlopen(url, timeout=5) as resp:  # noqa: S310 (loopback only)
-                resp.read()
-            times.append(time.perf_counter() - t0)
-        except OSError:
-            failures += 1
-        time.sleep(0.01)
-    return times, failures
-
-
-def test_noisy_neighbour_does_not_stop_a_server(ec2, launch, key_pair):
-    default = ec2.describe_security_groups(GroupNames=["default"])["SecurityGroups"][0]["GroupId"]
-    web = ec2.create_security_group(GroupName="t-noisy-web", Description="8080")["GroupId"]
-    ec2.authorize_security_group_ingress(GroupId=web, IpPermissions=[
-        {"IpProtocol": "tcp", "FromPort": 8080, "ToPort": 8080, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
-    try:
-        quiet = launch(SecurityGroupIds=[default, web])["Instances"][0]
-        noisy = launch(InstanceType="t2.micro", BlockDeviceMappings=[
-            {"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 1}}])["Instances"][0]
-        qip = wait_state(ec2, quiet["InstanceId"], "running")["PublicIpAddress"]
-        nip = wait_state(ec2, noisy["InstanceId"], "running")["PublicIpAddress"]
-        ssh(key_pair[1], qip, "cd /tmp; nohup python3 -m http.server 8080 </dev/null >/dev/null 2>&1 &")
-        url = f"http://{qip}:8080/"
-        assert wait_for(lambda: latencies(url, 1)[1] == 0, 10)
-        calm, calm_fail = latencies(url, 100)
-        noise = ("nohup sh -c 'for i in 1 2; do (while :; do :; done) & done; "
-                 "python3 -c \"b=[]\nwhile True: b.append(bytearray(50<<20))\" & "
-                 "dd if=/dev/zero of=/home/ec2-user/fill bs=1M count=2000 & "
-                 "python3 -c \"import os,time\nwhile True:\n  try:\n    os.fork() or time.sleep(60)\n  except OSError:\n    time.sleep(0.1)\" & "
-                 "wait' </dev/null >/dev/null 2>&1 &")
-        ssh(key_pair[1], nip, noise)
-        time.sleep(3)
-        loud, loud_fail = latencies(url, 100)
-        p99 = lambda v: sorted(v)[int(0.99 * (len(v) - 1))]  # noqa: E731
-        print(f"neighbour p50/p99 ms: calm {statistics.median(calm)*1000:.1f}/{p99(calm)*1000:.1f}, "
-              f"noisy {statistics.median(loud)*1000:.1f}/{p99(loud)*1000:.1f}")
-        assert calm_fail == 0 and loud_fail == 0
-        assert p99(loud) < 1.0
-    finally:
-        ec2.terminate_instances(InstanceIds=[i["InstanceId"] for i in (quiet, noisy)])
-        for i in (quiet, noisy):
-            wait_state(ec2, i["InstanceId"], "terminated")
-        ec2.delete_security_group(GroupId=web)
+# The target (the neighbour's p99 within 2x of its calm p99 with every kind of noise at
+# once) is bench/neighbours.py's to measure: a speed figure on a shared 2-core machine is
+# a benchmark's, not a test's verdict. This test proves the containment itself: the noise
+# ran, the neighbour never failed a request and stayed responsive, and it prints both
+# figures (`pytest -s tests/test_containment.py -k noisy`).
+def test_noisy_neighbour_stays_quiet(ec2, image_id, key_pair):  # noqa: ANN001
+    figures = neighbours.measure(ec2, image_id, key_pair, tuple(neighbours.NOISE))
+    print(f"neighbour p50/p99 ms: {figures.line()} (noisy instance used "
+          f"{figures.noisy_cpu_seconds:.1f} CPU s while thawed)")
+    assert figures.failures == 0
+    # The noise ran: its spinners kept its vCPU busy for most of the thawed time.
+    assert figures.noisy_cpu_seconds > 0.5 * len(figures.noisy) * 0.01
+    assert neighbours.p99(figures.noisy) < 1.0, "the neighbour stalled under the noise"
 
 
 def test_an_instance_cannot_reach_another_vpc(ec2, launch, key_pair, image_id):

@@ -58,23 +58,33 @@ class WebGroup:
             return None
         return member if answer.startswith("ip-" + private.replace(".", "-")) else None
 
-    def kill_joined_host(self) -> float:
-        """Its agent SIGKILLed (ours, by PID) and its link cut; returns when."""
-        agent = self.cluster.agent
+    def kill_joined_host(self, which: int = 0) -> float:
+        """A joined host (0: the second, n: `cluster.more[n - 1]`) dies: its agent
+        SIGKILLed (ours, by PID) and its link cut; returns when. The cut is made inside
+        the host (its eth0 down): the machine keeps its route to the dead link, so nothing
+        for it is ever routed toward the machine's own network."""
+        laptop, agent = self._joined(which)
         assert agent.proc is not None
         killed_at = time.monotonic()
         agent.proc.kill()
         agent.proc.wait(10)
-        sh("ip", "link", "set", self.cluster.second.link, "down")
+        laptop.run("ip", "link", "set", "eth0", "down")
         return killed_at
 
-    def revive_joined_host(self) -> None:
-        sh("ip", "link", "set", self.cluster.second.link, "up", check=False)
-        if self.cluster.agent.proc is None or self.cluster.agent.proc.poll() is not None:
-            self.cluster.agent.start(self.cluster.token())
+    def revive_joined_host(self, which: int = 0) -> None:
+        laptop, agent = self._joined(which)
+        laptop.run("ip", "link", "set", "eth0", "up", check=False)
+        if agent.proc is None or agent.proc.poll() is not None:
+            agent.start(self.cluster.token())
+
+    def _joined(self, which: int) -> tuple[Any, Any]:
+        if which == 0:
+            return self.cluster.second, self.cluster.agent
+        return self.cluster.more[which - 1]
 
     def remove(self) -> None:
-        self.revive_joined_host()
+        for which in range(len(self.cluster.more) + 1):
+            self.revive_joined_host(which)
         self.asg.delete_auto_scaling_group(AutoScalingGroupName="loss", ForceDelete=True)
         assert wait_for(lambda: not self.asg.describe_auto_scaling_groups(
             AutoScalingGroupNames=["loss"])["AutoScalingGroups"], 90)
@@ -83,7 +93,8 @@ class WebGroup:
             getattr(client, call.split(".", 1)[1])(**kwargs)
 
 
-def web_group(cluster: Cluster) -> WebGroup:
+def web_group(cluster: Cluster, size: int = 1,
+              zones: tuple[str, ...] = ("gureum-1b", "gureum-1a")) -> WebGroup:
     server = cluster.server
     ec2, elb, asg = server.client(), server.client("elbv2"), server.client("autoscaling")
     image = ec2.describe_images(Owners=["gureum"])["Images"][0]["ImageId"]
@@ -94,6 +105,7 @@ def web_group(cluster: Cluster) -> WebGroup:
     subnet_b = ec2.create_subnet(VpcId=vpc["VpcId"],
                                  CidrBlock=vpc["CidrBlock"].replace(".0.0/16", ".32.0/20"),
                                  AvailabilityZone="gureum-1b")["Subnet"]["SubnetId"]
+    in_zone = {"gureum-1a": subnet_a, "gureum-1b": subnet_b}
     cleanup: list[tuple[str, dict]] = [("ec2.delete_subnet", {"SubnetId": subnet_b})]
     lb_group = ec2.create_security_group(GroupName="loss-lb", Description="lb")["GroupId"]
     web = ec2.create_security_group(GroupName="loss-web", Description="web")["GroupId"]
@@ -123,9 +135,9 @@ def web_group(cluster: Cluster) -> WebGroup:
     cleanup.append(("ec2.delete_launch_template",
                     {"LaunchTemplateId": template["LaunchTemplateId"]}))
     asg.create_auto_scaling_group(
-        AutoScalingGroupName="loss", MinSize=1, MaxSize=1,
+        AutoScalingGroupName="loss", MinSize=size, MaxSize=size,
         LaunchTemplate={"LaunchTemplateId": template["LaunchTemplateId"]},
-        VPCZoneIdentifier=f"{subnet_b},{subnet_a}", TargetGroupARNs=[tg])
+        VPCZoneIdentifier=",".join(in_zone[z] for z in zones), TargetGroupARNs=[tg])
     url = f"http://{lb['AvailabilityZones'][0]['LoadBalancerAddresses'][0]['IpAddress']}/"
     return WebGroup(cluster, ec2, elb, asg, tg, url, cleanup)
 

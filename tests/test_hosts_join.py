@@ -14,7 +14,7 @@ import secrets
 import subprocess
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -67,6 +67,7 @@ class Cluster:
     server: Server
     second: Laptop
     agent: JoinedAgent
+    more: list[tuple[Laptop, JoinedAgent]] = field(default_factory=list)  # further hosts
 
     def hosts(self) -> dict[str, dict]:
         out = sh(str(VENV_BIN / "gureum"), "--data-dir", str(self.server.data_dir), "host",
@@ -101,44 +102,79 @@ def cluster() -> Iterator[Cluster]:
     yield from running_cluster(LINK, CONTROL, SECOND)
 
 
-def running_cluster(link: str, control: str, address: str,
-                    zone: str = "gureum-1b") -> Iterator[Cluster]:
+@dataclass(frozen=True)
+class MoreHost:
+    """A further joined host on a /30 of its own (`link`; `host_side` the machine's end,
+    `address` its own), routed through the machine to the others."""
+    link: str
+    host_side: str
+    address: str
+    name: str
+    zone: str = "gureum-1b"
+
+
+def running_cluster(link: str, control: str, address: str, zone: str = "gureum-1b",
+                    more: tuple[MoreHost, ...] = ()) -> Iterator[Cluster]:
     """`gureum up` on `control`, a second host at `address` (both in `link`, a /30 the
-    test claims) in `zone`, joined; at the end both hosts are proven clean."""
+    test claims) in `zone`, and `more` hosts, joined; at the end every host is proven
+    clean. Every link gets a blackhole route under its own: whatever happens to a link,
+    its addresses never fall through to the default route (the machine's own network)."""
     data_dir = Path(f"/var/tmp/gureum-test-{secrets.token_hex(4)}")
     data_dir.mkdir(mode=0o755)
     server = Server(data_dir, host=control)
     server.env.pop("AWS_CA_BUNDLE", None)
     server.env["GUREUM_HEARTBEAT_SECONDS"] = "1"
     prefix = Config(data_dir=data_dir).prefix
-    second = Laptop(f"{prefix}-h2", f"{prefix}h0", control, address, 30, claims=(link,))
-    agent = JoinedAgent(server, second.ns, Path(f"{data_dir}-host2"), zone=zone,
-                        address=address)
+    links = [link, *(m.link for m in more)]
+    hosts: list[tuple[Laptop, JoinedAgent]] = []
     try:
+        for n, (net, side, ip, name, host_zone) in enumerate(
+                [(link, control, address, "host2", zone),
+                 *((m.link, m.host_side, m.address, m.name, m.zone) for m in more)]):
+            routes = tuple(other for other in links if other != net)
+            laptop = Laptop(f"{prefix}-h{n + 2}", f"{prefix}h{n}", side, ip, 30,
+                            routes=routes, claims=(net,))
+            sh("ip", "route", "replace", "blackhole", net, "metric", "65000")
+            hosts.append((laptop, JoinedAgent(server, laptop.ns, Path(f"{data_dir}-{name}"),
+                                              name=name, zone=host_zone, address=ip)))
         server.start()
-        cluster = Cluster(server, second, agent)
-        agent.start(cluster.token())
+        cluster = Cluster(server, hosts[0][0], hosts[0][1], hosts[1:])
+        for _, agent in hosts:
+            agent.start(cluster.token())
     except BaseException:
-        agent.stop()
+        for _, agent in hosts:
+            agent.stop()
         server.stop()
-        second.remove()
+        for laptop, _ in hosts:
+            laptop.remove()
+        for net in links:
+            sh("ip", "route", "del", "blackhole", net, "metric", "65000", check=False)
         raise
     yield cluster
 
-    def stop_second_host() -> None:
-        agent.stop()
-        # The second host's own objects, seen from inside it (its prefix, its netns).
-        doctor = sh("nsenter", f"--net=/run/netns/{second.ns}", str(VENV_BIN / "gureum"),
-                    "--data-dir", str(agent.data_dir), "doctor", "--expect-clean",
-                    env=agent.env, check=False)
-        second.remove()
-        assert doctor.returncode == 0, doctor.stdout
-    proven_clean(server, then=stop_second_host)
-    assert agent.proc is not None and agent.proc.poll() is not None
-    assert second.ns not in sh("ip", "netns", "list").stdout
-    assert second.link not in sh("ip", "-o", "link", "show").stdout
+    def stop_joined_hosts() -> None:
+        failed = []
+        for laptop, agent in hosts:
+            agent.stop()
+            # The host's own objects, seen from inside it (its prefix, its netns).
+            doctor = sh("nsenter", f"--net=/run/netns/{laptop.ns}", str(VENV_BIN / "gureum"),
+                        "--data-dir", str(agent.data_dir), "doctor", "--expect-clean",
+                        env=agent.env, check=False)
+            laptop.remove()
+            if doctor.returncode != 0:
+                failed.append(doctor.stdout)
+        assert not failed, failed
+    try:
+        proven_clean(server, then=stop_joined_hosts)
+    finally:
+        for net in links:
+            sh("ip", "route", "del", "blackhole", net, "metric", "65000", check=False)
     import shutil
-    shutil.rmtree(agent.data_dir, ignore_errors=True)
+    for laptop, agent in hosts:
+        assert agent.proc is not None and agent.proc.poll() is not None
+        assert laptop.ns not in sh("ip", "netns", "list").stdout
+        assert laptop.link not in sh("ip", "-o", "link", "show").stdout
+        shutil.rmtree(agent.data_dir, ignore_errors=True)
 
 
 def test_a_second_host_joins_and_heartbeats(cluster: Cluster) -> None:

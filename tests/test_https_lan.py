@@ -94,9 +94,9 @@ def test_account_delete_over_https_removes_a_tenant_and_its_instance(
     store = server.data_dir / "volumes"
     assert wait_for(lambda: (store / f"{vol}.img").exists() and (store / f"{snap}.img").exists(),
                     60)
-    usage = json.loads(sh(*gureum, "host", "usage", "--json", env=server.env).stdout)
-    assert [i["account_name"] for i in usage["instances"] if i["instance_id"] == iid] == [
-        "lan-tenant"]
+    hosts = json.loads(sh(*gureum, "host", "usage", "--json", env=server.env).stdout)
+    assert [i["account_name"] for h in hosts for i in h["instances"]
+            if i["instance_id"] == iid] == ["lan-tenant"]
     out = sh(*gureum, "account", "delete", "lan-tenant", "--yes", env=server.env)
     assert f"instance {iid}" in out.stdout and f"volume {vol}" in out.stdout
     # The files went before the rows: nothing of the tenant is left in the volume store.

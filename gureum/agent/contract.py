@@ -42,6 +42,15 @@ class Limits:
 
 
 @dataclass(frozen=True)
+class IoLimits:
+    """What one disk of an instance may do, per direction (read and write each), as the
+    block layer counts it: its EBS volume type's baseline scaled to the host."""
+
+    iops: int
+    bytes_per_second: int
+
+
+@dataclass(frozen=True)
 class PeeringRoute:
     destination: str  # a CIDR some route tables send to the peering
     sources: tuple[str, ...]  # the subnets whose route table does
@@ -159,6 +168,7 @@ class NetworkInterfaceSpec:
 class VolumeAttachment:
     volume_id: str
     device: str  # as the API names it: /dev/sdf, /dev/xvdg
+    io: IoLimits | None = None  # None: unthrottled
 
 
 @dataclass(frozen=True)
@@ -204,6 +214,7 @@ class InstanceSpec:
     dns: GuestDns | None = None
     secondary_ips: tuple[str, ...] = ()  # eth0's secondary private addresses
     interfaces: tuple[NetworkInterfaceSpec, ...] = ()  # attached at device index 1+
+    root_io: IoLimits | None = None  # the root disk's (None: unthrottled)
     source_dest_check: bool = True  # eth0's (see NetworkInterfaceSpec)
     ipv6_addresses: tuple[str, ...] = ()  # eth0's, in its subnet's IPv6 /64
     subnet_ipv6_cidr: str = ""  # the subnet's IPv6 /64 ("": IPv4 only)

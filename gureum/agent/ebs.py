@@ -38,7 +38,8 @@ class EbsOperations:
         self.store.grow(volume_id, size_gib)
 
     def attach_volume(self, instance_id: str, slot: int, attachment: VolumeAttachment) -> None:
-        self.driver.attach_volume(instance_id, slot, attachment.volume_id, attachment.device)
+        self.driver.attach_volume(instance_id, slot, attachment.volume_id, attachment.device,
+                                  attachment.io)
 
     def detach_volume(self, instance_id: str, attachment: VolumeAttachment, force: bool) -> None:
         self.driver.detach_volume(instance_id, attachment.volume_id, attachment.device, force)

@@ -72,6 +72,7 @@ class FakeAgent(AgentContract):
         self.volumes: dict[str, int] = {}
         self.snapshots: dict[str, tuple[str, int]] = {}
         self.mounted: dict[str, tuple[str, str]] = {}
+        self.attached: dict[str, VolumeAttachment] = {}  # the latest attach of each volume
         self.busy_volumes: set[str] = set()
         self.receiving: dict[str, bytes] = {}  # files arriving from another host
         self.adopted: dict[str, int] = {}  # root disks moved here: volume id -> slot
@@ -401,6 +402,7 @@ class FakeAgent(AgentContract):
             if owner is not None and owner[0] != instance_id:
                 raise VolumeHeld(f"{attachment.volume_id} is mounted in {owner[0]}")
             self.mounted[attachment.volume_id] = (instance_id, attachment.device)
+            self.attached[attachment.volume_id] = attachment
 
     def detach_volume(self, instance_id: str, attachment: VolumeAttachment, force: bool) -> None:
         self._enter("detach_volume", instance_id)

@@ -3,7 +3,8 @@
 The host writes it; the instance cannot change it (its root has no CAP_NET_ADMIN over a
 netns the host owns). Stateful through conntrack: replies and established connections
 pass, so replacing the ruleset never cuts a connection that stays allowed. The metadata
-service is always reachable, as on EC2.
+service is always reachable, as on EC2, at up to 1,024 packets per second together with
+DNS (AWS's limit per interface for its link-local services).
 """
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ from gureum.errors import NetnsMissing
 ANY = "0.0.0.0/0"
 ANY_IPV6 = "::/0"
 TABLE = "gureum_sg"
+# AWS's limit on what one interface may send to the link-local services (IMDS, DNS): the
+# agent answers them, so this bounds the host work one instance can cause there.
+LINK_LOCAL_PPS = 1024
 # Neighbour discovery is IPv6's ARP: it passes whatever the groups say (AWS's groups do
 # not filter it either), before conntrack could call it invalid.
 NEIGHBOUR_DISCOVERY = ("icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, "
@@ -98,6 +102,7 @@ table inet {TABLE} {{
   }}
   chain egress {{
     type filter hook output priority 0; policy drop;
+    ip daddr {{ {IMDS_ADDRESS}, {resolvers} }} limit rate over {LINK_LOCAL_PPS}/second burst {LINK_LOCAL_PPS} packets drop
     ct state established,related accept
     oifname "lo" accept
     {NEIGHBOUR_DISCOVERY}

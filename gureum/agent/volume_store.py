@@ -56,7 +56,7 @@ class VolumeStore:
             if not self.image.exists():
                 staging = self.image.with_name(self.image.name + ".new")
                 with open(staging, "wb") as f:
-                    f.truncate(self.size_gib * GIB)
+                    f.truncate(self.capped_gib() * GIB)
                 try:
                     hostcmd.run(["mkfs.xfs", "-q", "-f", "-m", "reflink=1", str(staging)])
                 except BaseException:
@@ -68,6 +68,18 @@ class VolumeStore:
             storage.direct_io(self.root)
             (self.root / "pool").mkdir(exist_ok=True)
         return self.root
+
+    def capped_gib(self) -> int:
+        """The store's size: the configured one, but never more than 90 % of what the
+        host's filesystem has free when the store is made. Volumes are sparse and may
+        together be larger than the store; what they write cannot be: a full store fails
+        its instances' writes (ENOSPC inside), never the host's own disk."""
+        fs = os.statvfs(self.image.parent)
+        free_gib = int(fs.f_bavail * fs.f_frsize * 0.9 // GIB)
+        if free_gib < self.size_gib:
+            log.warning("volume store capped at %d GiB (asked %d): the host's free space",
+                        free_gib, self.size_gib)
+        return max(1, min(self.size_gib, free_gib))
 
     def release(self) -> None:
         """Unmounted, when nothing on it is in use (files stay in the store's image)."""

@@ -23,6 +23,7 @@ from gureum.controllers.loop import ResyncLoop
 from gureum.crashpoints import crashpoint
 from gureum.errors import AgentUnavailable, HostError, VolumeBusy, VolumeHeld
 from gureum.hosts import moves
+from gureum.services.ec2 import volume_io
 from gureum.services.ec2.handlers import common
 from gureum.store import models
 from gureum.store.ebs_models import Snapshot, Volume
@@ -144,8 +145,9 @@ class EbsController(ResyncLoop):
                 moves.drop_source(self.cloud, v.volume_id, v.host_id)
                 v.host_id = host_id
             if state == "running":
-                self.on(host_id).attach_volume(v.instance_id, slot,
-                                         VolumeAttachment(v.volume_id, v.device or ""))
+                self.on(host_id).attach_volume(v.instance_id, slot, VolumeAttachment(
+                    v.volume_id, v.device or "",
+                    volume_io.of_volume(v, self.cloud.config.ebs_io_scale)))
                 crashpoint("ebs.attached_before_record")
             elif state not in ("stopped", *GONE):
                 return  # starting or stopping: its next launch or this loop's next pass

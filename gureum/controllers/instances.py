@@ -25,7 +25,7 @@ from gureum.agent.network import VpcNetwork
 from gureum.controllers.loop import ResyncLoop
 from gureum.crashpoints import crashpoint
 from gureum.errors import AgentUnavailable
-from gureum.services.ec2 import allocation, interfaces, networks, volumes
+from gureum.services.ec2 import allocation, interfaces, networks, volume_io, volumes
 from gureum.services.ec2 import dhcp_options as dhcp
 from gureum.services.ec2 import security_groups as sg
 from gureum.services.ec2.instance_types import CATALOGUE
@@ -156,6 +156,8 @@ class InstanceController(ResyncLoop):
             secondary_ips, attached, source_dest_check, ipv6_addresses = interfaces.host_interfaces(
                 s, [inst.instance_id])[inst.instance_id]
         firewall = firewalls.get(inst.instance_id)
+        root = next((v for v in disks if v.is_root), None)
+        scale = self.cloud.config.ebs_io_scale
         return InstanceSpec(
             instance_id=inst.instance_id, slot=inst.slot, vpc=network, subnet_cidr=subnet.cidr,
             private_ip=inst.private_ip,
@@ -165,10 +167,12 @@ class InstanceController(ResyncLoop):
             limits=CATALOGUE[inst.instance_type].limits, volume_gib=inst.volume_gib,
             image_root=Path(image.rootfs),
             authorized_key=inst.authorized_key, user_data=inst.user_data, firewall=firewall,
-            root_volume_id=next((v.volume_id for v in disks if v.is_root), None),
-            volumes=tuple(VolumeAttachment(v.volume_id, v.device or "") for v in disks
+            root_volume_id=root.volume_id if root else None,
+            volumes=tuple(VolumeAttachment(v.volume_id, v.device or "",
+                                           volume_io.of_volume(v, scale)) for v in disks
                           if not v.is_root and v.attach_state in ("attaching", "attached")
                           and v.state != "creating"),
+            root_io=volume_io.of_volume(root, scale) if root else None,
             init_system=image.init_system, dns=dns,
             secondary_ips=secondary_ips, interfaces=attached,
             source_dest_check=source_dest_check,

@@ -363,3 +363,26 @@ def test_deploy_keeps_the_last_releases(fast: FastCloud, ec2, image_id) -> None:
     ec2.terminate_instances(InstanceIds=[iid])
     for image in left:
         ec2.deregister_image(ImageId=image, DeleteAssociatedSnapshots=True)
+
+
+def test_a_root_volume_keeps_the_iops_and_throughput_asked_for(
+        fast: FastCloud, ec2, image_id) -> None:  # noqa: ANN001
+    """An io1 root disk with its Iops (it needs them) and a gp3 one with more than the
+    baseline: the root volume carries what was asked, and a bad shape is AWS's error."""
+    asked = [({"VolumeType": "io1", "Iops": 400}, ("io1", 400, None)),
+             ({"VolumeType": "gp3", "Iops": 4000, "Throughput": 250}, ("gp3", 4000, 250))]
+    ids = []
+    for ebs, wanted in asked:
+        inst = ec2.run_instances(ImageId=image_id, MinCount=1, MaxCount=1, BlockDeviceMappings=[
+            {"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 8, **ebs}}])["Instances"][0]
+        ids.append(inst["InstanceId"])
+        root = ec2.describe_instances(InstanceIds=[inst["InstanceId"]])["Reservations"][0][
+            "Instances"][0]["BlockDeviceMappings"][0]["Ebs"]["VolumeId"]
+        v = volume(ec2, root)
+        assert (v["VolumeType"], v["Iops"], v.get("Throughput")) == wanted
+    assert code_of(ec2.run_instances, ImageId=image_id, MinCount=1, MaxCount=1,
+                   BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {
+                       "VolumeSize": 8, "VolumeType": "io1"}}]) == "MissingParameter"
+    ec2.terminate_instances(InstanceIds=ids)
+    for instance_id in ids:
+        wait_state(ec2, instance_id, "terminated")

@@ -9,7 +9,7 @@ import pytest
 from helpers import error_code as fails
 
 from gureum.testing import wait_for
-from gureum.testing_inprocess import FastCloud, wait_state
+from gureum.testing_inprocess import FastCloud, empty_vpc, wait_state
 
 
 @pytest.fixture
@@ -21,20 +21,7 @@ def net(ec2):  # noqa: ANN001, ANN201
     group = ec2.create_security_group(VpcId=vpc, GroupName="eni-web",
                                       Description="eni")["GroupId"]
     yield vpc, a, b, group
-    for eni in ec2.describe_network_interfaces(Filters=[
-            {"Name": "vpc-id", "Values": [vpc]}])["NetworkInterfaces"]:
-        if eni.get("Attachment", {}).get("DeviceIndex", 0) > 0:
-            ec2.detach_network_interface(AttachmentId=eni["Attachment"]["AttachmentId"])
-    instances = [i["InstanceId"] for r in ec2.describe_instances(Filters=[
-        {"Name": "vpc-id", "Values": [vpc]}])["Reservations"] for i in r["Instances"]
-        if i["State"]["Name"] != "terminated"]
-    if instances:
-        ec2.terminate_instances(InstanceIds=instances)
-        for iid in instances:
-            wait_state(ec2, iid, "terminated")
-    for eni in ec2.describe_network_interfaces(Filters=[
-            {"Name": "vpc-id", "Values": [vpc]}])["NetworkInterfaces"]:
-        ec2.delete_network_interface(NetworkInterfaceId=eni["NetworkInterfaceId"])
+    empty_vpc(ec2, vpc)
     ec2.delete_security_group(GroupId=group)
     for subnet in (a, b):
         ec2.delete_subnet(SubnetId=subnet)

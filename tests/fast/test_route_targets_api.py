@@ -11,7 +11,7 @@ from helpers import wait_state
 from gureum.agent.contract import PolicyRoute
 from gureum.controllers.network import RESYNC_SECONDS
 from gureum.testing import wait_for
-from gureum.testing_inprocess import FastCloud
+from gureum.testing_inprocess import FastCloud, empty_vpc
 
 SOON = RESYNC_SECONDS * 2
 
@@ -24,16 +24,7 @@ def net(ec2):  # noqa: ANN001, ANN201
     table = ec2.create_route_table(VpcId=vpc)["RouteTable"]["RouteTableId"]
     assoc = ec2.associate_route_table(RouteTableId=table, SubnetId=b)["AssociationId"]
     yield vpc, a, b, table
-    instances = [i["InstanceId"] for r in ec2.describe_instances(Filters=[
-        {"Name": "vpc-id", "Values": [vpc]}])["Reservations"] for i in r["Instances"]
-        if i["State"]["Name"] != "terminated"]
-    if instances:
-        ec2.terminate_instances(InstanceIds=instances)
-        for iid in instances:
-            wait_state(ec2, iid, "terminated")
-    for eni in ec2.describe_network_interfaces(Filters=[
-            {"Name": "vpc-id", "Values": [vpc]}])["NetworkInterfaces"]:
-        ec2.delete_network_interface(NetworkInterfaceId=eni["NetworkInterfaceId"])
+    empty_vpc(ec2, vpc)
     ec2.disassociate_route_table(AssociationId=assoc)
     ec2.delete_route_table(RouteTableId=table)
     for subnet in (a, b):

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 
-from gureum.agent.contract import GuestDns, InstanceSpec, RuntimeState
+from gureum.agent.contract import GuestDns, InstanceSpec, IoLimits, RuntimeState
 from gureum.agent.volume_store import VolumeStore
 from gureum.config import Config
 
@@ -63,7 +63,8 @@ class InstanceDriver(ABC):
 
     # -- data volumes -------------------------------------------------------------------
     @abstractmethod
-    def attach_volume(self, instance_id: str, slot: int, volume_id: str, device: str) -> None:
+    def attach_volume(self, instance_id: str, slot: int, volume_id: str, device: str,
+                      io: IoLimits | None = None) -> None:
         """The volume's data reachable inside the instance (idempotent)."""
 
     @abstractmethod

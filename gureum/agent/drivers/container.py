@@ -14,11 +14,12 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from gureum.agent import firstboot, hostcmd, loopdev, procnet, storage
-from gureum.agent.contract import GuestDns, InstanceSpec, RuntimeState
+from gureum.agent.contract import GuestDns, InstanceSpec, IoLimits, RuntimeState
 from gureum.agent.disk_pool import DiskPool
 from gureum.agent.drivers.base import InstanceDriver
 from gureum.agent.drivers.volume_mounts import VolumeMounts
-from gureum.agent.runtime import oci_spec
+from gureum.agent.runtime import blkio, oci_spec
+from gureum.agent.runtime import cpu as cpu_placement
 from gureum.agent.runtime.base import ContainerSpec
 from gureum.agent.runtime.runc import RuncDriver
 from gureum.agent.volume_store import VolumeStore
@@ -41,6 +42,7 @@ class ContainerDriver(InstanceDriver):
         self.runtime = RuncDriver(config.runc_root, config.prefix)
         self.disks = DiskPool(store.root / "pool", ensure=store.ensure)
         self.mounts = VolumeMounts(store)
+        self.cpus = cpu_placement.host_cpus()
 
     def container_name(self, instance_id: str) -> str:
         return f"{self.config.prefix}-{instance_id}"
@@ -104,11 +106,30 @@ class ContainerDriver(InstanceDriver):
         return self.store.volume(spec.root_volume_id)
 
     # -- data volumes -------------------------------------------------------------------
-    def attach_volume(self, instance_id: str, slot: int, volume_id: str, device: str) -> None:
-        self.mounts.attach(self.instance_dir(instance_id), self.uid_base(slot), volume_id, device)
+    def attach_volume(self, instance_id: str, slot: int, volume_id: str, device: str,
+                      io: IoLimits | None = None) -> None:
+        d = self.instance_dir(instance_id)
+        self.mounts.attach(d, self.uid_base(slot), volume_id, device)
+        disk = blkio.throttle(d / "vols" / volume_id, io)
+        cgroup = blkio.BLKIO_ROOT / self.config.prefix / instance_id
+        if disk is not None and cgroup.is_dir():  # not running: its next start sets them
+            blkio.apply(cgroup, disk)
 
     def detach_volume(self, instance_id: str, volume_id: str, device: str, force: bool) -> None:
-        self.mounts.detach(self.instance_dir(instance_id), volume_id, device, force)
+        d = self.instance_dir(instance_id)
+        # The loop device goes back to the free pool: no limit of ours stays on it.
+        loop = blkio.device_of(d / "vols" / volume_id) if storage.is_mounted(
+            d / "vols" / volume_id) else None
+        self.mounts.detach(d, volume_id, device, force)
+        if loop is not None:
+            blkio.clear(blkio.BLKIO_ROOT / self.config.prefix / instance_id, loop)
+
+    def disk_throttles(self, spec: InstanceSpec) -> tuple[blkio.DiskThrottle, ...]:
+        """The blkio limits of the prepared instance's loop devices: root disk, volumes."""
+        d = self.instance_dir(spec.instance_id)
+        found = [blkio.throttle(d / "disk", spec.root_io)]
+        found += [blkio.throttle(d / "vols" / v.volume_id, v.io) for v in spec.volumes]
+        return tuple(disk for disk in found if disk is not None)
 
     def release(self, instance_id: str) -> None:
         d = self.instance_dir(instance_id)
@@ -152,6 +173,8 @@ class ContainerDriver(InstanceDriver):
             console_log=self.console_log(spec.instance_id), boot_dir=BOOT_DIR, seed_dir=seed,
             shared_mnt=self.mounts.share(d),
             init_system=spec.init_system,
+            cpus=cpu_placement.cpuset(spec.limits.vcpus, spec.slot, self.cpus),
+            disks=self.disk_throttles(spec),
         ), before_start=before_start)
         undo.callback(self.runtime.destroy, name)
 

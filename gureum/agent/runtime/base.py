@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gureum.agent.contract import Limits, RuntimeState
+from gureum.agent.runtime.blkio import DiskThrottle
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,8 @@ class ContainerSpec:
     # "tini": tini runs boot_dir/boot in a netns the host made (netns_path).
     # "systemd": systemd is PID 1, in a netns runc makes (netns_path is not used).
     init_system: str = "tini"
+    cpus: str | None = None  # cpuset.cpus ("1", "0,1"); None: every core
+    disks: tuple[DiskThrottle, ...] = ()  # blkio limits of its loop devices
 
 
 class RuntimeDriver(ABC):

@@ -5,9 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from gureum.agent.runtime import blkio
+from gureum.agent.runtime import cpu as cpu_placement
 from gureum.agent.runtime.base import ContainerSpec
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
+# Present when the kernel accounts swap per cgroup (memory.memsw.*): runc refuses a swap
+# limit otherwise.
+SWAP_ACCOUNTING = CGROUP_ROOT / "memory" / "memory.memsw.limit_in_bytes"
 # Hierarchies systemd manages itself: the instance's own directory is given to its root.
 SYSTEMD_CGROUPS = ("systemd", "unified")
 # What stops systemd as a container's PID 1 (SIGTERM would make it re-execute itself).
@@ -92,10 +97,31 @@ def _systemd(config: dict[str, Any], spec: ContainerSpec) -> None:
                              "org.gureum.stop-signal": SYSTEMD_STOP_SIGNAL}
 
 
+def _resources(spec: ContainerSpec) -> dict[str, Any]:
+    """The instance's share of the host: vCPUs (a quota, a weight and, when smaller than
+    the host, its own cores), memory without swap (a hog is OOM-killed in its own
+    cgroup), tasks (a fork bomb stops there) and each disk's EBS rate."""
+    limits = spec.limits
+    memory = limits.memory_mib * 1024 * 1024
+    cpu: dict[str, Any] = {"quota": limits.vcpus * 100000, "period": 100000,
+                           "shares": cpu_placement.shares(limits.vcpus)}
+    if spec.cpus is not None:
+        cpu["cpus"] = spec.cpus
+    resources: dict[str, Any] = {
+        "devices": [{"allow": False, "access": "rwm"}],
+        # memory+swap = memory: no swap even on a host that has some.
+        "memory": {"limit": memory, **({"swap": memory} if SWAP_ACCOUNTING.exists() else {})},
+        "cpu": cpu,
+        "pids": {"limit": limits.pids},
+    }
+    if spec.disks:
+        resources["blockIO"] = blkio.oci_block_io(spec.disks)
+    return resources
+
+
 def _build(spec: ContainerSpec) -> dict[str, Any]:
     idmap = [{"containerID": 0, "hostID": spec.uid_base, "size": 65536}]
     caps = list(CAPABILITIES)
-    limits = spec.limits
     seed = [{"destination": "/run/gureum/seed", "type": "none", "source": str(spec.seed_dir),
              "options": ["bind", "ro", "nosuid", "nodev", "noexec"]}] if spec.seed_dir else []
     if spec.shared_mnt:
@@ -143,12 +169,7 @@ def _build(spec: ContainerSpec) -> dict[str, Any]:
                 {"type": "user"}, {"type": "network", "path": str(spec.netns_path)},
             ],
             "cgroupsPath": spec.cgroup_path,
-            "resources": {
-                "devices": [{"allow": False, "access": "rwm"}],
-                "memory": {"limit": limits.memory_mib * 1024 * 1024},
-                "cpu": {"quota": limits.vcpus * 100000, "period": 100000},
-                "pids": {"limit": limits.pids},
-            },
+            "resources": _resources(spec),
             "maskedPaths": [
                 "/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys",
                 "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats",

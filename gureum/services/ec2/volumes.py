@@ -126,10 +126,11 @@ def visible_snapshot(s: Session, account_id: str, snapshot_id: str) -> Snapshot:
 
 
 def root_volume(inst: models.Instance, size_gib: int, delete_on_termination: bool,
-                volume_type: str = "gp3") -> Volume:
+                volume_type: str = "gp3", iops: int | None = None,
+                throughput: int | None = None) -> Volume:
     """The root disk of a new instance, as a volume (its id is derived from the instance's,
     so that instances made before EBS name the same one)."""
-    iops, throughput = checked_shape(volume_type, size_gib, None, None)
+    iops, throughput = checked_shape(volume_type, size_gib, iops, throughput)
     return Volume(volume_id=volume_id(inst.instance_id), account_id=inst.account_id,
                   availability_zone=inst.availability_zone, size_gib=size_gib,
                   volume_type=volume_type, iops=iops, throughput=throughput, state="in-use",

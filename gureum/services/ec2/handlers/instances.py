@@ -275,6 +275,8 @@ def run_instances(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
             raise exc.InvalidBlockDeviceMapping(
                 f"Volume of size {volume_gib}GB is smaller than snapshot of image "
                 f"'{image_id}', expect size >= {image.root_size_gib}GB")
+        volumes.checked_shape(root_mapping.get("VolumeType", "gp3"), volume_gib,
+                              root_mapping.get("Iops"), root_mapping.get("Throughput"))
         existing = network_interfaces.existing_for_launch(ctx, s, primary["NetworkInterfaceId"]) \
             if primary.get("NetworkInterfaceId") else None
         if existing is not None:  # the instance's subnet, address and groups are its
@@ -380,7 +382,9 @@ def run_instances(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
             network_interfaces.launch_extras(ctx, s, inst, extras)
             s.add(volumes.root_volume(inst, volume_gib,
                                       root_mapping.get("DeleteOnTermination", True),
-                                      root_mapping.get("VolumeType", "gp3")))
+                                      root_mapping.get("VolumeType", "gp3"),
+                                      root_mapping.get("Iops"),
+                                      root_mapping.get("Throughput")))
             for planned in data_volumes:  # made by the EBS controller before the first boot
                 s.add(volumes.launch_volume(inst, **planned))
             common.put_tags(s, account, inst.instance_id, tags)
