@@ -32,6 +32,7 @@ class WebGroup:
     target_group: str
     url: str
     cleanup: list[tuple[str, dict]]
+    last_answer: str = ""  # what the load balancer last said (for a failure's message)
 
     def members(self) -> dict[str, str]:
         """In-service members and their zones."""
@@ -54,8 +55,10 @@ class WebGroup:
         private = wait_state(self.ec2, member, "running")["PrivateIpAddress"]
         try:
             answer = get(self.url)
-        except OSError:
+        except OSError as err:
+            self.last_answer = f"{type(err).__name__}: {err}"
             return None
+        self.last_answer = answer[:200]
         return member if answer.startswith("ip-" + private.replace(".", "-")) else None
 
     def kill_joined_host(self, which: int = 0) -> float:
@@ -149,8 +152,8 @@ def test_a_lost_hosts_group_member_is_replaced_and_serves_behind_the_load_balanc
     try:
         # The load balancer (on the control host) reaches its target on the joined host
         # through the VPC's segment between the hosts.
-        assert wait_for(lambda: group.served_by("gureum-1b"), 90), \
-            (group.members(), group.healthy())
+        assert wait_for(lambda: group.served_by("gureum-1b"), 150), \
+            (group.members(), group.healthy(), group.last_answer)
         doomed = next(iter(group.members()))
         assert f"{prefix2}-{doomed}" in sh("ip", "netns", "list").stdout
 
@@ -163,8 +166,8 @@ def test_a_lost_hosts_group_member_is_replaced_and_serves_behind_the_load_balanc
         assert wait_for(impaired, 30)
         lost_after = time.monotonic() - killed_at
         assert cluster.hosts()["host2"]["state"] == "lost"
-        assert wait_for(lambda: group.served_by("gureum-1a", not_by=doomed), 60, interval=0.2), \
-            (group.members(), group.healthy())
+        assert wait_for(lambda: group.served_by("gureum-1a", not_by=doomed), 90, interval=0.2), \
+            (group.members(), group.healthy(), group.last_answer)
         serving_after = time.monotonic() - killed_at
         wait_state(group.ec2, doomed, "terminated")
         print(f"\nhost loss: lost after {lost_after:.1f} s, "
