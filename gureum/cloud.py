@@ -59,7 +59,7 @@ WAKES: dict[str, tuple[str, ...]] = {
     **{table: ("network", "vpc_services") for table in (
         "vpcs", "subnets", "internet_gateways", "route_tables", "routes",
         "route_table_associations", "addresses", "vpc_peering_connections",
-        "nat_gateways", "vpc_cidr_blocks")},
+        "nat_gateways", "vpc_cidr_blocks", "egress_only_internet_gateways")},
     "dhcp_options": ("vpc_services",),  # instances' resolv.conf
     # Interfaces' cables and addresses are kept by the firewall controller, with their
     # groups; an Elastic IP may map to an interface's address; IMDS lists them.

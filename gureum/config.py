@@ -47,6 +47,9 @@ class Config:
     # The default VPC of every account, as on AWS; one /20 default subnet per zone.
     vpc_cidr: str = field(default_factory=lambda: _env("GUREUM_VPC_CIDR", "172.31.0.0/16"))
     subnet_cidr: str = field(default_factory=lambda: _env("GUREUM_SUBNET_CIDR", "172.31.0.0/20"))
+    # Where VPCs' Amazon-provided IPv6 /56 blocks come from (AmazonProvidedIpv6CidrBlock):
+    # a unique local (ULA) range by default, so no address is routable beyond the machine.
+    ipv6_pool: str = field(default_factory=lambda: _env("GUREUM_IPV6_POOL", "fd00:ec2::/32"))
     # Public addresses live on the loopback range so nothing ever leaves the machine.
     public_pool: str = field(default_factory=lambda: _env("GUREUM_PUBLIC_POOL", "127.100.0.0/16"))
     # Set: public addresses answer on this interface (other machines reach them: DNAT to

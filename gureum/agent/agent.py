@@ -188,7 +188,8 @@ class HostAgent(EbsOperations, AgentContract):
                                       spec.private_ip, spec.subnet_cidr, pid=pid)
         undo.callback(network.delete_instance_netns, self.plan, spec.vpc.vpc_id,
                       spec.instance_id, spec.slot)
-        if spec.secondary_ips or spec.interfaces or not spec.source_dest_check:
+        if spec.secondary_ips or spec.interfaces or not spec.source_dest_check \
+                or spec.ipv6_addresses:
             self.sync_interfaces(spec)
         if spec.firewall is not None:
             firewall.apply(self.plan.netns(spec.instance_id), spec.firewall)
@@ -261,7 +262,8 @@ class HostAgent(EbsOperations, AgentContract):
             raise HostError(f"no netns for {spec.instance_id}")
         network.sync_interfaces(self.plan, spec.vpc.vpc_id, spec.instance_id, spec.slot,
                                 spec.private_ip, spec.subnet_cidr, spec.secondary_ips,
-                                spec.interfaces, spec.source_dest_check)
+                                spec.interfaces, spec.source_dest_check,
+                                spec.ipv6_addresses, spec.subnet_ipv6_cidr)
 
     def interface_addresses(self, instance_id: str) -> dict[str, list[str]]:
         return network.interface_addresses(self.plan, instance_id)

@@ -93,6 +93,12 @@ class VpcNetwork:
     peerings: tuple[PeeringLink, ...] = ()
     policy_routes: tuple[PolicyRoute, ...] = ()
     secondary_cidrs: tuple[str, ...] = ()  # AssociateVpcCidrBlock's, routed like `cidr`
+    # Its subnets' IPv6 /64s: the router holds each one's first address (::1) on its
+    # bridge and forwards IPv6 between them (inside the VPC only).
+    ipv6_subnets: tuple[str, ...] = ()
+    # Those whose route table sends IPv6 beyond the VPC to a gateway (egress-only or
+    # internet): routed to the uplink, where it is dropped (no IPv6 path off the router).
+    ipv6_egress_subnets: tuple[str, ...] = ()
 
     @property
     def resolver(self) -> str:
@@ -154,6 +160,8 @@ class NetworkInterfaceSpec:
     # Off: the instance may send from addresses not its own and forwards for others
     # (its port leaves the anti-spoof set's control; its netns forwards).
     source_dest_check: bool = True
+    ipv6_addresses: tuple[str, ...] = ()  # in its subnet's IPv6 /64
+    subnet_ipv6_cidr: str = ""
 
 
 @dataclass(frozen=True)
@@ -208,6 +216,8 @@ class InstanceSpec:
     interfaces: tuple[NetworkInterfaceSpec, ...] = ()  # attached at device index 1+
     root_io: IoLimits | None = None  # the root disk's (None: unthrottled)
     source_dest_check: bool = True  # eth0's (see NetworkInterfaceSpec)
+    ipv6_addresses: tuple[str, ...] = ()  # eth0's, in its subnet's IPv6 /64
+    subnet_ipv6_cidr: str = ""  # the subnet's IPv6 /64 ("": IPv4 only)
 
 
 # public address -> [private address, VPC index]

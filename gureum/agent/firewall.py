@@ -15,10 +15,15 @@ from gureum.agent.network import DNS_ADDRESS, IMDS_ADDRESS, NETNS_DIR
 from gureum.errors import NetnsMissing
 
 ANY = "0.0.0.0/0"
+ANY_IPV6 = "::/0"
 TABLE = "gureum_sg"
 # AWS's limit on what one interface may send to the link-local services (IMDS, DNS): the
 # agent answers them, so this bounds the host work one instance can cause there.
 LINK_LOCAL_PPS = 1024
+# Neighbour discovery is IPv6's ARP: it passes whatever the groups say (AWS's groups do
+# not filter it either), before conntrack could call it invalid.
+NEIGHBOUR_DISCOVERY = ("icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, "
+                       "nd-router-solicit, nd-router-advert } accept")
 
 
 def _match(rule: FirewallRule) -> str:
@@ -30,11 +35,11 @@ def _match(rule: FirewallRule) -> str:
             return f"meta l4proto {proto}"
         ports = str(rule.from_port) if rule.from_port == rule.to_port else f"{rule.from_port}-{rule.to_port}"
         return f"{proto} dport {ports}"
-    if proto == "icmp":
+    if proto in ("icmp", "icmpv6"):
         if rule.from_port == -1:
-            return "meta l4proto icmp"
-        code = f" icmp code {rule.to_port}" if rule.to_port != -1 else ""
-        return f"icmp type {rule.from_port}{code}"
+            return "meta l4proto icmp" if proto == "icmp" else "meta l4proto ipv6-icmp"
+        code = f" {proto} code {rule.to_port}" if rule.to_port != -1 else ""
+        return f"{proto} type {rule.from_port}{code}"
     return f"meta l4proto {int(proto)}"
 
 
@@ -42,11 +47,22 @@ def _lines(rules: tuple[FirewallRule, ...], field: str, prefix: str = "") -> lis
     """One accept line per rule; `prefix` narrows every line (e.g. to one address)."""
     out = []
     for rule in rules:
-        if not rule.peers:
-            continue
-        peer = "" if ANY in rule.peers else f"ip {field} {{ {', '.join(sorted(set(rule.peers)))} }}"
-        out.append("    " + " ".join(part for part in (prefix, peer, _match(rule), "accept")
-                                     if part))
+        for peer in _peers(rule.peers, field):
+            out.append("    " + " ".join(part for part in (prefix, peer, _match(rule), "accept")
+                                         if part))
+    return out
+
+
+def _peers(peers: tuple[str, ...], field: str) -> list[str]:
+    """The address matches of a rule's peers, one per family it names: a rule's
+    0.0.0.0/0 is all of IPv4 only and ::/0 all of IPv6 only, as on AWS."""
+    out = []
+    for family, anything, net in (("ip", ANY, "ipv4"), ("ip6", ANY_IPV6, "ipv6")):
+        mine = sorted({p for p in peers if (":" in p) == (family == "ip6")})
+        if anything in mine:
+            out.append(f"meta nfproto {net}")
+        elif mine:
+            out.append(f"{family} {field} {{ {', '.join(mine)} }}")
     return out
 
 
@@ -80,6 +96,7 @@ table inet {TABLE} {{
     type filter hook input priority 0; policy drop;
     ct state established,related accept
     iifname "lo" accept
+    {NEIGHBOUR_DISCOVERY}
     ct state invalid drop
 {ingress}
   }}
@@ -88,6 +105,7 @@ table inet {TABLE} {{
     ip daddr {{ {IMDS_ADDRESS}, {resolvers} }} limit rate over {LINK_LOCAL_PPS}/second burst {LINK_LOCAL_PPS} packets drop
     ct state established,related accept
     oifname "lo" accept
+    {NEIGHBOUR_DISCOVERY}
     ip daddr {IMDS_ADDRESS} tcp dport 80 accept
     ip daddr {{ {resolvers} }} udp dport 53 accept
 {egress}

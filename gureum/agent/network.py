@@ -334,6 +334,10 @@ def router_ruleset(plan: NetworkPlan, vpc: VpcNetwork) -> str:
         f'    iifname "{peering_link(link.peering_id)}" oifname "br0" ip saddr {link.peer_cidr} '
         f'ip daddr {vpc.cidr} accept\n' for link in vpc.peerings)
 
+    # IPv6 leaves no router here: what subnets route to a gateway reaches the uplink by
+    # the router's IPv6 default route and is dropped (counted) at the uplink.
+    ipv6_out = (f'    iifname "br0" oifname "up0" ip6 saddr {{ {", ".join(vpc.ipv6_egress_subnets)} }} '
+                f'counter drop comment "ipv6-egress"\n' if vpc.ipv6_egress_subnets else "")
     return f"""table inet gureum {{
   chain input {{
     type filter hook input priority 0; policy drop;
@@ -342,10 +346,11 @@ def router_ruleset(plan: NetworkPlan, vpc: VpcNetwork) -> str:
     iifname "br0" ip daddr {IMDS_ADDRESS} tcp dport 80 accept
     iifname "br0" ip daddr {{ {vpc.resolver}, {DNS_ADDRESS} }} udp dport 53 accept
     iifname "br0" icmp type echo-request accept
+    iifname "br0" icmpv6 type {{ nd-neighbor-solicit, nd-neighbor-advert, nd-router-solicit, echo-request }} accept
   }}
   chain forward {{
     type filter hook forward priority 0; policy drop;
-{peered}    ct state established,related accept
+{peered}{ipv6_out}    ct state established,related accept
     iifname "br0" oifname "br0" accept
     iifname "up0" oifname "br0" ip saddr {TRANSIT_HOST} accept
 {inbound}{egress}  }}
@@ -357,12 +362,15 @@ table bridge gureum {{
   # Ports of interfaces whose SourceDestCheck is off: they may send (forward) from any
   # address, but never speak to the router's own services under another's address.
   set unchecked_ports {{ type ifname; }}
+  # The same for IPv6 (link-local and unspecified sources are neighbour discovery's).
+  set port_addresses6 {{ type ifname . ipv6_addr; }}
   chain guard_prerouting {{
     type filter hook prerouting priority -200; policy accept;
     iifname "{plan.prefix}v*" ether type ip iifname . ip saddr != @port_addresses iifname != @unchecked_ports drop
     iifname "{plan.prefix}v*" ether type ip iifname . ip saddr != @port_addresses ip daddr {{ {IMDS_ADDRESS}, {DNS_ADDRESS}, {vpc.resolver} }} drop
     iifname "{plan.prefix}v*" ether type ip iifname . ip saddr != @port_addresses meta mark set meta mark or {FORWARDED_MARK:#x}
     iifname "{plan.prefix}v*" ether type arp arp saddr ip != 0.0.0.0 iifname . arp saddr ip != @port_addresses drop
+    iifname "{plan.prefix}v*" ether type ip6 ip6 saddr != {{ ::, fe80::/10 }} iifname . ip6 saddr != @port_addresses6 iifname != @unchecked_ports drop
   }}
 }}
 """
@@ -440,12 +448,12 @@ def _ensure_router_rules(plan: NetworkPlan, vpc: VpcNetwork, ns: str, fresh: boo
         current = run_in(ns, ["nft", "list", "table", "inet", "gureum"], check=False)
         if f'comment "{version}"' in current:
             return
-    ports = [] if fresh else _port_addresses(ns)
+    ports = [] if fresh else _port_addresses(ns) + _port_addresses(ns, PORT_SET6)
     unchecked = [] if fresh else _unchecked_ports(ns)
     _apply_table("inet", "gureum", ruleset.split("table bridge gureum")[0], ns)
     _apply_table("bridge", "gureum", "table bridge gureum" + ruleset.split("table bridge gureum")[1], ns)
     for port, address in ports:  # the bridge table was remade: let running ports send again
-        add_port_address(plan, vpc.vpc_id, port, address)
+        add_port_address(plan, vpc.vpc_id, port, address)  # (either family)
     for port in unchecked:
         run_in(ns, _unchecked_cmd("add", port))
 
@@ -470,6 +478,48 @@ def _ensure_router_links(vpc: VpcNetwork, ns: str) -> None:
     batch += ["link set lo up", "link set up0 up", "link set br0 up",
               f"route replace default via {TRANSIT_HOST} dev up0 onlink"]
     run_in(ns, ["ip", "-batch", "-"], input="\n".join(batch) + "\n")
+    ipv6_batch = _router_ipv6(vpc, ns, addrs)  # once br0 exists
+    if ipv6_batch:
+        run_in(ns, ["ip", "-batch", "-"], input="\n".join(ipv6_batch) + "\n")
+
+
+def _router_ipv6(vpc: VpcNetwork, ns: str, addrs: list[dict]) -> list[str]:
+    """`ip -batch` lines giving the bridge each IPv6 subnet's router address (its /64's
+    ::1, as AWS's), and dropping those of subnets gone. IPv6 is turned on for the bridge
+    alone (no DAD, no autoconfiguration) with forwarding, the first time it is needed:
+    the uplink never speaks IPv6, and the forward chain lets IPv6 only from br0 to br0."""
+    have = {(a["local"], a["prefixlen"]) for link in addrs if link["ifname"] == "br0"
+            for a in link.get("addr_info", [])
+            if a.get("family") == "inet6" and a.get("scope") == "global"}
+    want = {(ipv6_router(c), 64) for c in vpc.ipv6_subnets}
+    if want - have:
+        idmap.write_in_netns(str(NETNS_DIR / ns), {
+            **{f"/proc/sys/net/ipv6/conf/br0/{knob}": "0"
+               for knob in ("accept_dad", "accept_ra", "autoconf")},
+            "/proc/sys/net/ipv6/conf/br0/disable_ipv6": "0",
+            # IPv6 forwards only with the netns-wide switch on (br0's alone is not enough).
+            "/proc/sys/net/ipv6/conf/all/forwarding": "1",
+        })
+    batch = ([f"addr add {a}/{n} dev br0 nodad" for a, n in sorted(want - have)]
+             + [f"addr del {a}/{n} dev br0" for a, n in sorted(have - want)])
+    # Subnets routed to a gateway: an IPv6 default route to the uplink (IPv6 on for up0,
+    # its host end keeps it off), where the forward chain drops what it carries.
+    routed = any(r.get("dst") == "default" for r in json.loads(run_in(
+        ns, ["ip", "-j", "-6", "route", "show"]) or "[]"))
+    if vpc.ipv6_egress_subnets and not routed:
+        idmap.write_in_netns(str(NETNS_DIR / ns), {
+            **{f"/proc/sys/net/ipv6/conf/up0/{knob}": "0"
+               for knob in ("accept_dad", "accept_ra", "autoconf")},
+            "/proc/sys/net/ipv6/conf/up0/disable_ipv6": "0"})
+        batch.append("route replace ::/0 dev up0")
+    elif routed and not vpc.ipv6_egress_subnets:
+        batch.append("route del ::/0 dev up0")
+    return batch
+
+
+def ipv6_router(subnet_ipv6_cidr: str) -> str:
+    """A subnet's IPv6 router: the first address of its /64, as on AWS."""
+    return str(ipaddress.ip_network(subnet_ipv6_cidr)[1])
 
 
 FORWARDED_MARK = 0x1  # in a router: sent by an instance from an address not its own
@@ -674,9 +724,17 @@ def router_knows(address: str) -> str:
     return f"neigh replace {address} lladdr {mac_for(address)} dev br0 nud reachable"
 
 
+PORT_SET6 = "port_addresses6"
+
+
+def _port_set(address: str) -> str:
+    return PORT_SET6 if ":" in address else "port_addresses"
+
+
 def port_address_cmd(veth: str, private_ip: str) -> list[str]:
-    """The anti-spoof entry: the bridge port `veth` may send from `private_ip`."""
-    return ["nft", "add", "element", "bridge", "gureum", "port_addresses",
+    """The anti-spoof entry: the bridge port `veth` may send from `private_ip` (IPv4 or
+    IPv6)."""
+    return ["nft", "add", "element", "bridge", "gureum", _port_set(private_ip),
             f"{{ {veth} . {private_ip} }}"]
 
 
@@ -695,7 +753,7 @@ def delete_instance_netns(plan: NetworkPlan, vpc_id: str, instance_id: str, slot
         # The kernel removes the peer of a deleted netns's veth asynchronously: it may
         # vanish between the check and the delete, which is the outcome we want anyway.
         run_in(router, ["ip", "link", "del", veth], check=False)
-    for port, address in _port_addresses(router):
+    for port, address in _port_addresses(router) + _port_addresses(router, PORT_SET6):
         if port == veth or port.startswith(f"{veth}n"):  # eth0's port and its ethN ports
             _delete_port_address(router, port, address)
         if port.startswith(f"{veth}n") and link_exists(port, router):
@@ -719,7 +777,7 @@ def _unchecked_ports(router: str) -> list[str]:
 
 
 def _delete_port_address(router: str, port: str, address: str) -> None:
-    run_in(router, ["nft", "delete", "element", "bridge", "gureum", "port_addresses",
+    run_in(router, ["nft", "delete", "element", "bridge", "gureum", _port_set(address),
                     f"{{ {port} . {address} }}"], check=False)
 
 
@@ -749,7 +807,8 @@ def interface_addresses(plan: NetworkPlan, instance_id: str) -> dict[str, list[s
 def sync_interfaces(plan: NetworkPlan, vpc_id: str, instance_id: str, slot: int,
                     primary_ip: str, subnet_cidr: str, secondary_ips: tuple[str, ...],
                     interfaces: tuple[NetworkInterfaceSpec, ...],
-                    source_dest_check: bool = True) -> None:
+                    source_dest_check: bool = True, ipv6_addresses: tuple[str, ...] = (),
+                    subnet_ipv6_cidr: str = "") -> None:
     """Make a plumbed instance's interfaces the wanted ones (see the contract). Each ethN
     is a veth pair into the VPC bridge; its addresses route by table 100+N, chosen by
     source address, so what arrives on ethN is answered from ethN (its subnet's gateway)."""
@@ -807,6 +866,75 @@ def sync_interfaces(plan: NetworkPlan, vpc_id: str, instance_id: str, slot: int,
         if (index in unchecked) != (veth in loose):
             run_in(router, _unchecked_cmd("add" if index in unchecked else "delete", veth),
                    check=False)
+    wanted6 = {0: (subnet_ipv6_cidr, ipv6_addresses, primary_ip)}
+    wanted6.update({i.device_index: (i.subnet_ipv6_cidr, i.ipv6_addresses, i.addresses[0])
+                    for i in interfaces})
+    _sync_ipv6(plan, ns, router, slot, wanted6, bool(unchecked))
+
+
+def _sync_ipv6(plan: NetworkPlan, ns: str, router: str, slot: int,
+               wanted: dict[int, tuple[str, tuple[str, ...], str]], forwarding: bool) -> None:
+    """Each ethN's IPv6 addresses (device index -> (its subnet's /64, addresses, its
+    primary IPv4 address, which names its MAC)): static, without DAD, router
+    advertisements or autoconfiguration; a default route via the subnet's router (::1),
+    ethN's by source address in table 100+N; the bridge port may send from them and the
+    router knows their MAC at once. IPv6 stays off on an interface that never had any."""
+    have = _ipv6_addresses(ns)
+    ports: dict[str, set[str]] = {}
+    for port, address in _port_addresses(router, PORT_SET6):
+        ports.setdefault(port, set()).add(address)
+    for index, (cidr, addresses, primary) in sorted(wanted.items()):
+        device = f"eth{index}"
+        veth = plan.veth(slot) if index == 0 else interface_veth(plan, slot, index)
+        current = have.get(device)
+        if not addresses and not current:
+            for address in ports.get(veth, set()):  # stale, whatever left it
+                _delete_port_address(router, veth, address)
+            continue
+        if current is None:  # IPv6 still off on this interface
+            idmap.write_in_netns(str(NETNS_DIR / ns), {
+                **{f"/proc/sys/net/ipv6/conf/{device}/{knob}": "0"
+                   for knob in ("accept_dad", "accept_ra", "autoconf")},
+                f"/proc/sys/net/ipv6/conf/{device}/disable_ipv6": "0",
+                "/proc/sys/net/ipv6/conf/all/forwarding": "1" if forwarding else "0",
+            })
+            current = []
+        batch = [f"addr add {a}/64 dev {device} nodad" for a in addresses
+                 if a not in current]
+        batch += [f"addr del {a}/64 dev {device}" for a in current if a not in addresses]
+        if addresses and cidr:
+            router6 = ipv6_router(cidr)
+            if index == 0:
+                batch.append(f"route replace default via {router6} dev eth0 quickack 1")
+            else:
+                table = _table_for(index)
+                batch += [f"route replace {cidr} dev {device} table {table}",
+                          f"route replace default via {router6} dev {device} table {table}"]
+                rules = json.loads(run_in(ns, ["ip", "-j", "-6", "rule", "show", "table",
+                                               str(table)]) or "[]")
+                batch += [f"rule del pref {r['priority']} table {table}" for r in rules]
+                batch += [f"rule add from {a} table {table} pref {table}" for a in addresses]
+        if batch:
+            run_in(ns, ["ip", "-6", "-batch", "-"], input="\n".join(batch) + "\n")
+        for address in addresses:
+            if address not in ports.get(veth, set()):
+                run_in(router, port_address_cmd(veth, address))
+                run_in(router, ["ip", "-6", "neigh", "replace", address, "lladdr",
+                                mac_for(primary), "dev", "br0", "nud", "reachable"],
+                       check=False)
+        for address in ports.get(veth, set()) - set(addresses):
+            _delete_port_address(router, veth, address)
+            run_in(router, ["ip", "-6", "neigh", "del", address, "dev", "br0"], check=False)
+
+
+def _ipv6_addresses(ns: str) -> dict[str, list[str]]:
+    """ethN -> its global IPv6 addresses, for interfaces with IPv6 on (absent: off)."""
+    out: dict[str, list[str]] = {}
+    for link in json.loads(run_in(ns, ["ip", "-j", "-6", "addr", "show"]) or "[]"):
+        if link.get("ifname", "").startswith("eth"):
+            out[link["ifname"]] = [a["local"] for a in link.get("addr_info", [])
+                                   if a.get("scope") == "global"]
+    return out
 
 
 def _add_interface(plan: NetworkPlan, ns: str, router: str, veth: str, device: str,
@@ -845,15 +973,20 @@ def _remove_interface(plan: NetworkPlan, ns: str, router: str, slot: int, index:
     for rule in rules:
         run_in(ns, ["ip", "rule", "del", "pref", str(rule["priority"]), "table", str(table)],
                check=False)
-    for address in ports.get(veth, set()):
+    for rule in json.loads(run_in(ns, ["ip", "-j", "-6", "rule", "show", "table", str(table)])
+                           or "[]"):
+        run_in(ns, ["ip", "-6", "rule", "del", "pref", str(rule["priority"]), "table",
+                    str(table)], check=False)
+    for address in ports.get(veth, set()) | {
+            a for port, a in _port_addresses(router, PORT_SET6) if port == veth}:
         _delete_port_address(router, veth, address)
     run_in(router, _unchecked_cmd("delete", veth), check=False)
     if link_exists(veth, router):
         run_in(router, ["ip", "link", "del", veth], check=False)
 
 
-def _port_addresses(router: str) -> list[tuple[str, str]]:
-    out = run_in(router, ["nft", "-j", "list", "set", "bridge", "gureum", "port_addresses"],
+def _port_addresses(router: str, name: str = "port_addresses") -> list[tuple[str, str]]:
+    out = run_in(router, ["nft", "-j", "list", "set", "bridge", "gureum", name],
                  check=False)
     pairs = []
     for item in json.loads(out)["nftables"] if out else []:

@@ -41,7 +41,7 @@ class FirewallController(ResyncLoop):
         """A launch made these interfaces and wrote this firewall before the instance's
         first packet: the next pass need not make or write the same again."""
         self.wired[spec.instance_id] = (spec.secondary_ips, spec.interfaces,
-                                         spec.source_dest_check)
+                                         spec.source_dest_check, spec.ipv6_addresses)
         if spec.firewall is not None:
             self.applied[spec.instance_id] = hashlib.sha256(
                 render(spec.firewall).encode()).hexdigest()

@@ -153,7 +153,7 @@ class InstanceController(ResyncLoop):
             vpc = s.get(models.Vpc, inst.vpc_id)
             assert vpc is not None
             dns = dhcp.guest_dns_by_vpc(s, [vpc], self.cloud.config.region)[vpc.vpc_id]
-            secondary_ips, attached, source_dest_check = interfaces.host_interfaces(
+            secondary_ips, attached, source_dest_check, ipv6_addresses = interfaces.host_interfaces(
                 s, [inst.instance_id])[inst.instance_id]
         firewall = firewalls.get(inst.instance_id)
         root = next((v for v in disks if v.is_root), None)
@@ -176,6 +176,7 @@ class InstanceController(ResyncLoop):
             init_system=image.init_system, dns=dns,
             secondary_ips=secondary_ips, interfaces=attached,
             source_dest_check=source_dest_check,
+            ipv6_addresses=ipv6_addresses, subnet_ipv6_cidr=subnet.ipv6_cidr or "",
         )
 
     def agent_of(self, inst: models.Instance) -> AgentContract:

@@ -239,6 +239,10 @@ class Vpc(Base):
     enable_dns_hostnames: Mapped[bool] = mapped_column(default=False, server_default="0")
     # Its DHCP options set; NULL: the account's default set, "default": none at all.
     dhcp_options_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    # Its Amazon-provided IPv6 /56 (from GUREUM_IPV6_POOL, unique in the cloud) and the
+    # block's association id; NULL: IPv4 only.
+    ipv6_cidr: Mapped[str | None] = mapped_column(String(43), nullable=True, unique=True)
+    ipv6_association_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 
@@ -251,6 +255,10 @@ class Subnet(Base):
     availability_zone: Mapped[str] = mapped_column(String(32))
     default_for_az: Mapped[bool] = mapped_column(default=False)
     map_public_ip_on_launch: Mapped[bool] = mapped_column(default=False)
+    # Its IPv6 /64 inside the VPC's /56 and that block's association id; NULL: none.
+    ipv6_cidr: Mapped[str | None] = mapped_column(String(43), nullable=True)
+    ipv6_association_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    assign_ipv6_on_creation: Mapped[bool] = mapped_column(default=False, server_default=false())
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 
@@ -259,6 +267,17 @@ class InternetGateway(Base):
     gateway_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.account_id"), index=True)
     vpc_id: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class EgressOnlyInternetGateway(Base):
+    """An egress-only internet gateway: attached to its VPC from birth to deletion, the
+    target of IPv6 routes (::/0) whose connections may only start inside."""
+
+    __tablename__ = "egress_only_internet_gateways"
+    gateway_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.account_id"), index=True)
+    vpc_id: Mapped[str] = mapped_column(String(32), index=True)
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 
@@ -277,7 +296,7 @@ class Route(Base):
     __tablename__ = "routes"
     route_table_id: Mapped[str] = mapped_column(ForeignKey("route_tables.route_table_id"),
                                                 primary_key=True)
-    destination: Mapped[str] = mapped_column(String(18), primary_key=True)
+    destination: Mapped[str] = mapped_column(String(43), primary_key=True)  # IPv4 or IPv6
     gateway_id: Mapped[str] = mapped_column(String(32))
 
 
@@ -305,6 +324,8 @@ class NetworkInterface(Base):
     private_ip: Mapped[str] = mapped_column(String(15))
     # Secondary private addresses, in the order they were assigned.
     secondary_ips: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
+    # IPv6 addresses (in its subnet's /64), in the order they were assigned.
+    ipv6_addresses: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
     security_group_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
     description: Mapped[str] = mapped_column(String(255), default="", server_default="")
     source_dest_check: Mapped[bool] = mapped_column(default=True, server_default=true())

@@ -21,8 +21,11 @@ def test_subnets_name_their_ipv6_settings_and_turning_them_off_is_a_no_op(ec2) -
         ec2.modify_subnet_attribute(SubnetId=sid, EnableDns64={"Value": False})
         ec2.modify_subnet_attribute(SubnetId=sid, MapPublicIpOnLaunch={"Value": True})
         assert ec2.describe_subnets(SubnetIds=[sid])["Subnets"][0]["MapPublicIpOnLaunch"] is True
+        # An IPv4-only subnet cannot assign IPv6 addresses; DNS64 is not applied here.
         assert code(ec2.modify_subnet_attribute, SubnetId=sid,
-                    AssignIpv6AddressOnCreation={"Value": True}) == "UnsupportedOperation"
+                    AssignIpv6AddressOnCreation={"Value": True}) == "InvalidParameterValue"
+        assert code(ec2.modify_subnet_attribute, SubnetId=sid,
+                    EnableDns64={"Value": True}) == "UnsupportedOperation"
         assert code(ec2.modify_subnet_attribute, SubnetId=sid,
                     MapPublicIpOnLaunch={"Value": False},
                     AssignIpv6AddressOnCreation={"Value": False}) == "InvalidParameterCombination"

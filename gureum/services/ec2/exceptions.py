@@ -432,3 +432,19 @@ class InvalidCidrBlockAssociationIDNotFound(ApiError):
 
 class CidrLimitExceeded(ApiError):
     code = "CidrLimitExceeded"
+
+
+class InvalidEgressOnlyInternetGatewayIdNotFound(ApiError):
+    code = "InvalidEgressOnlyInternetGatewayId.NotFound"
+
+
+class InvalidEgressOnlyInternetGatewayIdMalformed(ApiError):
+    code = "InvalidEgressOnlyInternetGatewayId.Malformed"
+
+
+class InsufficientCidrBlocks(ApiError):
+    code = "InsufficientCidrBlocks"
+
+
+class InvalidSubnetCidrBlockAssociationIDNotFound(ApiError):
+    code = "InvalidSubnetCidrBlockAssociationID.NotFound"

@@ -68,6 +68,8 @@ def tree(inst: models.Instance, tags: dict[str, str], region: str, vpc_cidr: str
         if eni.device_index == 0:  # the primary: its own id and every address
             interface["interface-id"] = eni.eni_id
             interface["local-ipv4s"] = "\n".join(eni.addresses())
+            if eni.ipv6_addresses:
+                interface["ipv6s"] = "\n".join(eni.ipv6_addresses)
             continue
         macs[eni.mac_address] = {
             "device-number": str(eni.device_index), "interface-id": eni.eni_id,
@@ -80,6 +82,8 @@ def tree(inst: models.Instance, tags: dict[str, str], region: str, vpc_cidr: str
             "subnet-ipv4-cidr-block": (subnets or {}).get(eni.subnet_id, ""),
             "vpc-id": eni.vpc_id, "vpc-ipv4-cidr-block": vpc_cidr,
             "vpc-ipv4-cidr-blocks": blocks}
+        if eni.ipv6_addresses:
+            macs[eni.mac_address]["ipv6s"] = "\n".join(eni.ipv6_addresses)  # type: ignore[index]
     meta: Tree = {
         "ami-id": inst.image_id,
         "ami-launch-index": str(inst.ami_launch_index),
@@ -101,6 +105,8 @@ def tree(inst: models.Instance, tags: dict[str, str], region: str, vpc_cidr: str
         "security-groups": groups,
         "services": {"domain": "amazonaws.com", "partition": "aws"},
     }
+    if interface.get("ipv6s"):  # the primary interface's first IPv6 address
+        meta["ipv6"] = str(interface["ipv6s"]).split("\n")[0]
     if inst.public_ip:
         meta["public-hostname"] = public_host
         meta["public-ipv4"] = inst.public_ip

@@ -53,21 +53,25 @@ def primary_of(s: Session, instance_id: str) -> models.NetworkInterface | None:
         models.NetworkInterface.device_index == 0))
 
 
-HostInterfaces = tuple[tuple[str, ...], tuple[NetworkInterfaceSpec, ...], bool]
+HostInterfaces = tuple[tuple[str, ...], tuple[NetworkInterfaceSpec, ...], bool, tuple[str, ...]]
 
 
 def host_interfaces(s: Session, instance_ids: list[str]) -> dict[str, HostInterfaces]:
     """What the host makes of each instance's interfaces: eth0's secondary addresses, its
-    attached interfaces (device index 1+) and eth0's SourceDestCheck."""
-    subnets = {sub.subnet_id: sub.cidr for sub in s.scalars(select(models.Subnet))}
+    attached interfaces (device index 1+), eth0's SourceDestCheck and its IPv6 addresses."""
+    rows = list(s.scalars(select(models.Subnet)))
+    subnets = {sub.subnet_id: sub.cidr for sub in rows}
+    ipv6_blocks = {sub.subnet_id: sub.ipv6_cidr or "" for sub in rows}
     out: dict[str, HostInterfaces] = {}
     for instance_id, enis in of_instances(s, instance_ids).items():
         primary = next((e for e in enis if e.device_index == 0), None)
         out[instance_id] = (tuple(primary.secondary_ips) if primary else (), tuple(
             NetworkInterfaceSpec(e.device_index or 0, subnets.get(e.subnet_id, ""),
-                                 tuple(e.addresses()), e.source_dest_check)
+                                 tuple(e.addresses()), e.source_dest_check,
+                                 tuple(e.ipv6_addresses or ()), ipv6_blocks[e.subnet_id])
             for e in enis if e.device_index and e.subnet_id in subnets),
-            primary.source_dest_check if primary else True)
+            primary.source_dest_check if primary else True,
+            tuple(primary.ipv6_addresses or ()) if primary else ())
     return out
 
 
@@ -151,6 +155,8 @@ def view(eni: models.NetworkInterface, region: str, group_names: dict[str, str],
         "SourceDestCheck": eni.source_dest_check, "InterfaceType": eni.interface_type,
         "Groups": groups, "Association": association(eni.private_ip),
         "PrivateIpAddresses": addresses,
+        "Ipv6Addresses": [{"Ipv6Address": a, "IsPrimaryIpv6": False}
+                          for a in eni.ipv6_addresses or []],
     }
     if eni.instance_id is not None:
         out["Attachment"] = {

@@ -165,4 +165,31 @@ def vpc_network(session: Session, vpc: models.Vpc, public: set[str] | None = Non
                       internet_subnets=tuple(s.cidr for s in subnets if s.subnet_id in public),
                       peerings=peering.links(session, vpc),
                       policy_routes=route_targets.policy_routes(session, vpc, blocks),
-                      secondary_cidrs=tuple(blocks[1:]))
+                      secondary_cidrs=tuple(blocks[1:]),
+                      ipv6_subnets=tuple(s.ipv6_cidr for s in subnets if s.ipv6_cidr),
+                      ipv6_egress_subnets=ipv6_egress_subnets(session, vpc, subnets))
+
+
+def ipv6_egress_subnets(session: Session, vpc: models.Vpc,
+                        subnets: list[models.Subnet]) -> tuple[str, ...]:
+    """The IPv6 /64s of subnets whose route table has an IPv6 route to an egress-only
+    gateway of the VPC or to its attached internet gateway."""
+    if not any(s.ipv6_cidr for s in subnets):
+        return ()
+    tables = {t.route_table_id: t for t in session.scalars(select(models.RouteTable).where(
+        models.RouteTable.vpc_id == vpc.vpc_id))}
+    gateways = set(session.scalars(select(models.EgressOnlyInternetGateway.gateway_id).where(
+        models.EgressOnlyInternetGateway.vpc_id == vpc.vpc_id)))
+    gateways |= set(session.scalars(select(models.InternetGateway.gateway_id).where(
+        models.InternetGateway.vpc_id == vpc.vpc_id)))
+    egress = {r.route_table_id for r in session.scalars(select(models.Route).where(
+        models.Route.route_table_id.in_(list(tables)))) if ":" in r.destination
+        and r.gateway_id in gateways}
+    if not egress:
+        return ()
+    main = next((t for t, row in tables.items() if row.is_main), "")
+    explicit = {a.subnet_id: a.route_table_id for a in session.scalars(
+        select(models.RouteTableAssociation).where(
+            models.RouteTableAssociation.route_table_id.in_(list(tables))))}
+    return tuple(s.ipv6_cidr for s in subnets
+                 if s.ipv6_cidr and explicit.get(s.subnet_id, main) in egress)

@@ -150,6 +150,8 @@ def policy_routes(s: Session, vpc: models.Vpc, vpc_cidrs: list[str]) -> tuple[Po
             continue
         targets = [(c, "", "") for c in vpc_cidrs]
         for route in routes_of[table_id]:
+            if ":" in route.destination:  # IPv6 routes are the router's IPv6 table's
+                continue
             if route.gateway_id.startswith("eni-"):
                 targets.append((route.destination,
                                 interface_hop(s, route.gateway_id) or "blackhole", ""))

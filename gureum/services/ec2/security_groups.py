@@ -18,7 +18,13 @@ from gureum.store import models
 
 LIVE_STATES = ("pending", "running", "stopping")
 PROTOCOL_NAMES = {"6": "tcp", "17": "udp", "1": "icmp", "all": "-1", "-1": "-1",
-                  "tcp": "tcp", "udp": "udp", "icmp": "icmp"}
+                  "tcp": "tcp", "udp": "udp", "icmp": "icmp", "58": "icmpv6",
+                  "icmpv6": "icmpv6"}
+ANY_IPV6 = "::/0"
+
+
+def is_ipv6(cidr: str | None) -> bool:
+    return cidr is not None and ":" in cidr
 MAX_RULES = 60
 
 
@@ -66,6 +72,18 @@ def default_group(session: Session, account_id: str, vpc_id: str, group_id: str,
     return group
 
 
+def allow_ipv6_egress(session: Session, account_id: str, group_id: str) -> None:
+    """The default group of a VPC with an IPv6 block allows all IPv6 egress, as AWS adds
+    that rule to it (new groups get the IPv4 rule only)."""
+    have = session.scalar(select(models.SecurityGroupRule.rule_id).where(
+        models.SecurityGroupRule.group_id == group_id,
+        models.SecurityGroupRule.is_egress.is_(True),
+        models.SecurityGroupRule.protocol == "-1",
+        models.SecurityGroupRule.cidr == ANY_IPV6).limit(1))
+    if have is None:
+        add_rule(session, account_id, group_id, RuleSpec("-1", -1, -1, ANY_IPV6, None, ""), True)
+
+
 def add_rule(session: Session, account_id: str, group_id: str, spec: RuleSpec,
              egress: bool) -> models.SecurityGroupRule:
     rule = models.SecurityGroupRule(
@@ -90,7 +108,7 @@ def _ports(protocol: str, perm: dict[str, Any]) -> tuple[int, int]:
             raise exc.InvalidParameterValue(
                 f"Invalid port range {lo}-{hi}: ports are 0-65535 and FromPort <= ToPort")
         return lo, hi
-    if protocol == "icmp":
+    if protocol in ("icmp", "icmpv6"):
         lo = -1 if lo is None else lo
         hi = -1 if hi is None else hi
         if not (-1 <= lo <= 255 and -1 <= hi <= 255):
@@ -134,11 +152,9 @@ def parse_permissions(session: Session, account_id: str, p: dict[str, Any]) -> l
         else:
             raise exc.InvalidParameterValue(f"Invalid value '{raw[:32]}' for IP protocol.")
         lo, hi = _ports(protocol, perm)
-        if perm.get("Ipv6Ranges"):
-            raise exc.InvalidParameterValue("IPv6 ranges are not supported")
         targets = 0
         for target in (*(perm.get("IpRanges") or []), *(perm.get("UserIdGroupPairs") or []),
-                       *(perm.get("PrefixListIds") or [])):
+                       *(perm.get("PrefixListIds") or []), *(perm.get("Ipv6Ranges") or [])):
             if len(target.get("Description", "")) > 255:
                 raise exc.InvalidParameterValue("A rule's description exceeds 255 characters")
         for r in perm.get("IpRanges") or []:
@@ -147,6 +163,14 @@ def parse_permissions(session: Session, account_id: str, p: dict[str, Any]) -> l
             except ValueError:
                 raise exc.InvalidParameterValue(
                     f"CIDR block {str(r.get('CidrIp'))[:64]} is malformed") from None
+            specs.append(RuleSpec(protocol, lo, hi, cidr, None, r.get("Description", "")))
+            targets += 1
+        for r in perm.get("Ipv6Ranges") or []:
+            try:
+                cidr = str(ipaddress.IPv6Network(r.get("CidrIpv6", ""), strict=False))
+            except ValueError:
+                raise exc.InvalidParameterValue(
+                    f"CIDR block {str(r.get('CidrIpv6'))[:64]} is malformed") from None
             specs.append(RuleSpec(protocol, lo, hi, cidr, None, r.get("Description", "")))
             targets += 1
         for pair in perm.get("UserIdGroupPairs") or []:
@@ -162,7 +186,7 @@ def parse_permissions(session: Session, account_id: str, p: dict[str, Any]) -> l
             targets += 1
         if not targets:
             raise exc.InvalidPermissionMalformed(
-                "A rule needs IpRanges, UserIdGroupPairs or PrefixListIds")
+                "A rule needs IpRanges, Ipv6Ranges, UserIdGroupPairs or PrefixListIds")
     return specs
 
 
@@ -197,7 +221,7 @@ def rule_view(rule: models.SecurityGroupRule) -> dict[str, Any]:
         "Description": rule.description or None, "Tags": [],
     }
     if rule.cidr:
-        out["CidrIpv4"] = rule.cidr
+        out["CidrIpv6" if is_ipv6(rule.cidr) else "CidrIpv4"] = rule.cidr
     if rule.ref_group_id:
         out["ReferencedGroupInfo"] = {"GroupId": rule.ref_group_id, "UserId": rule.account_id}
     if rule.prefix_list_id:
@@ -215,7 +239,10 @@ def permissions_view(rules: list[models.SecurityGroupRule]) -> list[dict[str, An
                                         "PrefixListIds": []})
         if rule.protocol != "-1":
             perm["FromPort"], perm["ToPort"] = rule.from_port, rule.to_port
-        if rule.cidr:
+        if is_ipv6(rule.cidr):
+            perm["Ipv6Ranges"].append({"CidrIpv6": rule.cidr,
+                                       "Description": rule.description or None})
+        elif rule.cidr:
             perm["IpRanges"].append({"CidrIp": rule.cidr, "Description": rule.description or None})
         if rule.ref_group_id:
             perm["UserIdGroupPairs"].append({"GroupId": rule.ref_group_id, "UserId": rule.account_id,
@@ -251,6 +278,7 @@ def firewalls(session: Session, only: set[str] | None = None) -> dict[str, Firew
             extra.setdefault(eni.instance_id or "", []).append(eni)
         for group in eni.security_group_ids:
             members.setdefault(group, []).extend(eni.addresses())
+            members[group].extend(eni.ipv6_addresses or [])
     interfaces = [(inst.instance_id, inst.vpc_id, inst.private_ip, inst.security_group_ids)
                   for inst in live]
     lbs = [(f"lb-{lb.lb_id}", lb.vpc_id, lb.private_ip, lb.security_group_ids)

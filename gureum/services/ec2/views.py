@@ -115,6 +115,11 @@ def instance(inst: models.Instance, tags: dict[str, str], region: str,
         })
     if inst.public_ip:
         out["PublicIpAddress"] = inst.public_ip
+    primary_ipv6 = next((a["Ipv6Address"] for nic in interfaces or []
+                         if (nic.get("Attachment") or {}).get("DeviceIndex") == 0
+                         for a in nic.get("Ipv6Addresses") or []), None)
+    if visible_net and primary_ipv6:
+        out["Ipv6Address"] = primary_ipv6
     return out
 
 

@@ -15,7 +15,16 @@ from sqlalchemy import func, select
 from gureum.agent.network import mac_for
 from gureum.api.dispatch import RequestContext, action
 from gureum.hosts import placement, registry
-from gureum.services.ec2 import allocation, filters, ids, images, interfaces, networks, volumes
+from gureum.services.ec2 import (
+    allocation,
+    filters,
+    ids,
+    images,
+    interfaces,
+    ipv6,
+    networks,
+    volumes,
+)
 from gureum.services.ec2 import exceptions as exc
 from gureum.services.ec2 import security_groups as sg
 from gureum.services.ec2.handlers import common, launch_templates, network_interfaces
@@ -223,7 +232,16 @@ def run_instances(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
         raise exc.InvalidParameterCombination(
             "Network interfaces and an instance-level subnet ID or security groups may not be "
             "specified on the same request")
-    primary, extras = network_interfaces.launch_specs(nic_specs, max_count, instance_type)
+    top_ipv6 = {k: p[k] for k in ("Ipv6AddressCount", "Ipv6Addresses") if p.get(k) is not None}
+    if top_ipv6 and nic_specs:
+        raise exc.InvalidParameterCombination(
+            "Network interfaces and an instance-level IPv6 addresses or count may not be "
+            "specified on the same request")
+    if p.get("EnablePrimaryIpv6"):
+        raise exc.UnsupportedOperation("Primary IPv6 addresses are not supported")
+    primary, extras = network_interfaces.launch_specs(
+        nic_specs or ([top_ipv6 | {"DeviceIndex": 0}] if top_ipv6 else []), max_count,
+        instance_type)
     subnet_id = p.get("SubnetId") or primary.get("SubnetId")
     root_mapping = _root_mapping(p)
     data_mappings, suppressed = _data_mappings(p)
@@ -359,6 +377,8 @@ def run_instances(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
                 s.add(eni)
                 s.flush()
                 network_interfaces.add_secondaries(s, subnet, eni, primary)
+                ipv6.assign_new(s, subnet, eni, primary,
+                                network_interfaces.address_limit(s, eni))
             network_interfaces.launch_extras(ctx, s, inst, extras)
             s.add(volumes.root_volume(inst, volume_gib,
                                       root_mapping.get("DeleteOnTermination", True),
@@ -481,6 +501,11 @@ def _interface_fields(enis: list[models.NetworkInterface], names: dict[str, str]
         "network-interface.description": [e.description for e in enis],
         "network-interface.source-dest-check": [e.source_dest_check for e in enis],
         "network-interface.mac-address": [e.mac_address for e in enis],
+        "network-interface.ipv6-addresses.ipv6-address": [
+            a for e in enis for a in e.ipv6_addresses or []],
+        "network-interface.ipv6-address": [a for e in enis for a in e.ipv6_addresses or []],
+        "ipv6-address": [a for e in enis if e.device_index == 0
+                         for a in e.ipv6_addresses or []],
     }
 
 def _select(ctx: RequestContext, p: dict[str, Any]) -> tuple[list[models.Instance], dict, dict,
@@ -504,7 +529,8 @@ def _select(ctx: RequestContext, p: dict[str, Any]) -> tuple[list[models.Instanc
         hostless = common.vpcs_without_hostnames(s, ctx.account_id)
         if flt:  # the filter fields cost more than the rest of a large answer's rows
             attached = interfaces.of_instances(s, [i.instance_id for i in rows]) if any(
-                name.startswith("network-interface.") for name, _ in flt) else {}
+                name.startswith("network-interface.") or name == "ipv6-address"
+                for name, _ in flt) else {}
             rows = [i for i in rows if filters.match(flt, _filter_fields(
                 i, region, names, attached.get(i.instance_id)), tags[i.instance_id])]
         devices = block_devices(s, rows)

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from gureum.agent.network import mac_for
 from gureum.api.dispatch import RequestContext, action
-from gureum.services.ec2 import allocation, filters, ids, interfaces, networks
+from gureum.services.ec2 import allocation, filters, ids, interfaces, ipv6, networks
 from gureum.services.ec2 import exceptions as exc
 from gureum.services.ec2 import security_groups as sg
 from gureum.services.ec2.handlers import common
@@ -152,6 +152,7 @@ def new_interface(ctx: RequestContext, s: Any, subnet: models.Subnet, spec: dict
         mac_address=mac_for(claimed[0]), status="available")
     s.add(eni)
     s.flush()
+    ipv6.assign_new(s, subnet, eni, spec, limit)
     return eni
 
 
@@ -160,9 +161,9 @@ def create_network_interface(ctx: RequestContext, p: dict[str, Any]) -> dict[str
     if p.get("InterfaceType") not in (None, "interface"):
         raise exc.InvalidParameterValue(
             f"Interface type '{p['InterfaceType'][:32]}' is not supported")
-    if p.get("Ipv6Addresses") or p.get("Ipv6AddressCount") or p.get("Ipv4Prefixes") \
-            or p.get("Ipv4PrefixCount") or p.get("Ipv6Prefixes") or p.get("Ipv6PrefixCount"):
-        raise exc.UnsupportedOperation("Only IPv4 addresses are supported on interfaces")
+    if p.get("Ipv4Prefixes") or p.get("Ipv4PrefixCount") or p.get("Ipv6Prefixes") \
+            or p.get("Ipv6PrefixCount") or p.get("EnablePrimaryIpv6"):
+        raise exc.UnsupportedOperation("Prefixes and primary IPv6 addresses are not supported")
     tags = common.tags_from_specs(p, "network-interface")
     ctx.cloud.ensure_default_network(ctx.account_id)
     with ctx.cloud.store.write() as s:
@@ -191,7 +192,8 @@ FILTERS = {"network-interface-id", "subnet-id", "vpc-id", "status", "availabilit
            "addresses.primary", "addresses.association.public-ip", "association.public-ip",
            "attachment.attachment-id", "attachment.instance-id", "attachment.instance-owner-id",
            "attachment.device-index", "attachment.status", "attachment.delete-on-termination",
-           "source-dest-check", "interface-type", "requester-managed"}
+           "source-dest-check", "interface-type", "requester-managed",
+           "ipv6-addresses.ipv6-address", "ipv6-address"}
 
 
 def _fields(eni: models.NetworkInterface, view: dict[str, Any], region: str) -> dict[str, Any]:
@@ -216,6 +218,8 @@ def _fields(eni: models.NetworkInterface, view: dict[str, Any], region: str) -> 
         "attachment.delete-on-termination": eni.delete_on_termination if attached else None,
         "source-dest-check": eni.source_dest_check, "interface-type": eni.interface_type,
         "requester-managed": eni.interface_type != "interface",
+        "ipv6-addresses.ipv6-address": eni.ipv6_addresses or [],
+        "ipv6-address": eni.ipv6_addresses or [],
     }
 
 
@@ -441,7 +445,8 @@ def unassign_private_ip_addresses(ctx: RequestContext, p: dict[str, Any]) -> dic
 
 # -- RunInstances' NetworkInterfaces -----------------------------------------------------------
 _NEW_ONLY = ("SubnetId", "Groups", "PrivateIpAddress", "PrivateIpAddresses",
-             "SecondaryPrivateIpAddressCount", "Description")
+             "SecondaryPrivateIpAddressCount", "Description", "Ipv6Addresses",
+             "Ipv6AddressCount")
 
 
 def launch_specs(specs: list[dict[str, Any]], max_count: int,
@@ -455,9 +460,14 @@ def launch_specs(specs: list[dict[str, Any]], max_count: int,
             raise exc.InvalidParameterValue("Each network interface requires a device index.")
         if spec.get("NetworkCardIndex") not in (None, 0):
             raise exc.InvalidParameterValue("This instance type has one network card (index 0)")
-        if spec.get("Ipv6AddressCount") or spec.get("Ipv6Addresses") or \
-                spec.get("Ipv4Prefixes") or spec.get("Ipv4PrefixCount"):
-            raise exc.UnsupportedOperation("Only IPv4 addresses are supported on interfaces")
+        if spec.get("Ipv4Prefixes") or spec.get("Ipv4PrefixCount") or \
+                spec.get("Ipv6Prefixes") or spec.get("Ipv6PrefixCount") or \
+                spec.get("PrimaryIpv6"):
+            raise exc.UnsupportedOperation("Prefixes and primary IPv6 addresses are not supported")
+        listed, _ = ipv6.requested(spec)
+        if listed and max_count > 1:
+            raise exc.InvalidParameterCombination(
+                "IPv6 addresses can only be given when launching one instance")
         if spec.get("NetworkInterfaceId"):
             given = [k for k in _NEW_ONLY if spec.get(k) not in (None, [])]
             if given:

@@ -6,6 +6,7 @@ gateway."""
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 
 from sqlalchemy import delete, select
@@ -126,8 +127,14 @@ def _table_view(s: Any, table: models.RouteTable, tags: dict[str, str]) -> dict[
     vpc = s.get(models.Vpc, table.vpc_id)
     routes = [{"DestinationCidrBlock": cidr, "GatewayId": "local", "State": "active",
                "Origin": "CreateRouteTable"} for cidr in networks.vpc_cidrs(s, vpc)]
+    if vpc.ipv6_cidr:
+        routes.append({"DestinationIpv6CidrBlock": vpc.ipv6_cidr, "GatewayId": "local",
+                       "State": "active", "Origin": "CreateRouteTable"})
     for route in s.scalars(select(models.Route).where(
             models.Route.route_table_id == table.route_table_id)):
+        if ":" in route.destination:
+            routes.append(_ipv6_route_view(s, route, table))
+            continue
         if route_targets.is_internal(route.gateway_id):
             routes.append(route_targets.route_view(s, route))
             continue
@@ -153,6 +160,19 @@ def _table_view(s: Any, table: models.RouteTable, tags: dict[str, str]) -> dict[
     return {"RouteTableId": table.route_table_id, "VpcId": table.vpc_id,
             "OwnerId": table.account_id, "Routes": routes, "Associations": assocs,
             "PropagatingVgws": [], "Tags": tag_list(tags) or None}
+
+
+def _ipv6_route_view(s: Any, route: models.Route, table: models.RouteTable) -> dict[str, Any]:
+    if route.gateway_id.startswith("eigw-"):
+        eigw = s.get(models.EgressOnlyInternetGateway, route.gateway_id)
+        live = eigw is not None and eigw.vpc_id == table.vpc_id
+        target = {"EgressOnlyInternetGatewayId": route.gateway_id}
+    else:
+        igw = s.get(models.InternetGateway, route.gateway_id)
+        live = igw is not None and igw.vpc_id == table.vpc_id
+        target = {"GatewayId": route.gateway_id}
+    return {"DestinationIpv6CidrBlock": route.destination, **target,
+            "State": "active" if live else "blackhole", "Origin": "CreateRoute"}
 
 
 @action("ec2", "CreateRouteTable")
@@ -188,8 +208,12 @@ def describe_route_tables(ctx: RequestContext, p: dict[str, Any]) -> dict[str, A
                     "route.instance-id": [r.get("InstanceId") for r in view["Routes"]],
                     "route.state": [r.get("State") for r in view["Routes"]],
                     "route.origin": [r.get("Origin") for r in view["Routes"]],
-                    "route.destination-cidr-block": [r["DestinationCidrBlock"]
-                                                     for r in view["Routes"]]}
+                    "route.destination-cidr-block": [r.get("DestinationCidrBlock")
+                                                     for r in view["Routes"]],
+                    "route.destination-ipv6-cidr-block": [r.get("DestinationIpv6CidrBlock")
+                                                          for r in view["Routes"]],
+                    "route.egress-only-internet-gateway-id": [
+                        r.get("EgressOnlyInternetGatewayId") for r in view["Routes"]]}
 
         return common.describe(
             s, ctx.account_id, p, rows, id_param="RouteTableIds", id_of=lambda t: t.route_table_id,
@@ -198,7 +222,8 @@ def describe_route_tables(ctx: RequestContext, p: dict[str, Any]) -> dict[str, A
                              "association.subnet-id", "route.gateway-id",
                              "route.destination-cidr-block", "route.vpc-peering-connection-id",
                              "route.nat-gateway-id", "route.instance-id", "route.state",
-                             "route.origin"},
+                             "route.origin", "route.destination-ipv6-cidr-block",
+                             "route.egress-only-internet-gateway-id"},
             fields=fields, view=lambda t, tags: _table_view(s, t, tags),
             result_key="RouteTables")
 
@@ -209,8 +234,15 @@ def _route_target(ctx: RequestContext, s: Any, p: dict[str, Any],
                            "VpcPeeringConnectionId", "TransitGatewayId", "LocalGatewayId",
                            "CarrierGatewayId", "EgressOnlyInternetGatewayId", "VpcEndpointId",
                            "CoreNetworkArn") if p.get(k)]
-    if p.get("DestinationIpv6CidrBlock") or p.get("DestinationPrefixListId"):
-        raise exc.UnsupportedOperation("Only IPv4 destinations (DestinationCidrBlock) are supported")
+    if p.get("DestinationPrefixListId"):
+        raise exc.UnsupportedOperation("Prefix-list destinations are not supported")
+    if p.get("DestinationIpv6CidrBlock"):
+        if p.get("DestinationCidrBlock"):
+            raise exc.InvalidParameterCombination(
+                "Only one of DestinationCidrBlock and DestinationIpv6CidrBlock may be given")
+        if len(targets) > 1:
+            raise exc.InvalidParameterCombination("Only one route target may be given")
+        return _ipv6_target(ctx, s, p, table, targets)
     if not p.get("DestinationCidrBlock"):
         raise exc.MissingParameter("The request must contain the parameter destinationCidrBlock")
     if len(targets) > 1:
@@ -247,6 +279,48 @@ def _route_target(ctx: RequestContext, s: Any, p: dict[str, Any],
     return destination, igw.gateway_id
 
 
+def _ipv6_target(ctx: RequestContext, s: Any, p: dict[str, Any], table: models.RouteTable,
+                 targets: list[str]) -> tuple[str, str]:
+    """An IPv6 route: to an egress-only internet gateway of the table's VPC, or ::/0 to
+    its attached internet gateway."""
+    destination = _ipv6_destination(p)
+    if targets == ["EgressOnlyInternetGatewayId"]:
+        gateway_id = p["EgressOnlyInternetGatewayId"]
+        eigw = s.get(models.EgressOnlyInternetGateway, gateway_id)
+        if eigw is None or eigw.account_id != ctx.account_id:
+            raise exc.InvalidGatewayIDNotFound(f"The gateway ID '{gateway_id[:64]}' does not exist")
+        vpc_id = eigw.vpc_id
+    elif targets == ["GatewayId"]:
+        if destination != "::/0":
+            raise exc.UnsupportedOperation(
+                "Only the default IPv6 route (::/0) to an internet gateway is supported here")
+        gateway_id = p["GatewayId"]
+        igw = s.get(models.InternetGateway, gateway_id)
+        if igw is None or igw.account_id != ctx.account_id:
+            raise exc.InvalidGatewayIDNotFound(f"The gateway ID '{gateway_id[:64]}' does not exist")
+        vpc_id = igw.vpc_id or ""
+    elif targets:
+        raise exc.UnsupportedOperation(f"IPv6 routes to a {targets[0]} are not supported here")
+    else:
+        raise exc.MissingParameter(
+            "The request must contain a route target (EgressOnlyInternetGatewayId)")
+    if vpc_id != table.vpc_id:
+        raise exc.InvalidParameterValue(
+            f"route table {table.route_table_id} and network gateway {gateway_id} belong "
+            "to different networks")
+    return destination, gateway_id
+
+
+def _ipv6_destination(p: dict[str, Any]) -> str:
+    value = p.get("DestinationIpv6CidrBlock") or ""
+    try:
+        return str(ipaddress.IPv6Network(value, strict=True))
+    except ValueError:
+        raise exc.InvalidParameterValue(
+            f"Value ({value[:64]}) for parameter destinationIpv6CidrBlock is invalid. This is "
+            "not a valid IPv6 CIDR block.") from None
+
+
 @action("ec2", "CreateRoute")
 def create_route(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
     with ctx.cloud.store.write() as s:
@@ -261,6 +335,8 @@ def create_route(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
 
 
 def _destination(p: dict[str, Any]) -> str:
+    if p.get("DestinationIpv6CidrBlock"):
+        return _ipv6_destination(p)
     return str(networks.parse_cidr(p.get("DestinationCidrBlock") or "", "destinationCidrBlock"))
 
 
@@ -268,7 +344,7 @@ def _destination(p: dict[str, Any]) -> str:
 def replace_route(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
     with ctx.cloud.store.write() as s:
         table = _own_table(ctx, s, p["RouteTableId"])
-        if p.get("DestinationCidrBlock"):
+        if p.get("DestinationCidrBlock") or p.get("DestinationIpv6CidrBlock"):
             destination = _destination(p)
             # AWS answers a missing route here with InvalidParameterValue (DeleteRoute's is
             # InvalidRoute.NotFound), before it looks at the new target.
@@ -286,7 +362,8 @@ def delete_route(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
     with ctx.cloud.store.write() as s:
         table = _own_table(ctx, s, p["RouteTableId"])
         destination = _destination(p)
-        if destination in networks.vpc_cidrs(s, s.get(models.Vpc, table.vpc_id)):
+        vpc = s.get(models.Vpc, table.vpc_id)
+        if destination in [*networks.vpc_cidrs(s, vpc), vpc.ipv6_cidr]:
             raise exc.InvalidParameterValue(
                 f"cannot remove local route {destination} in route table {table.route_table_id}")
         route = s.get(models.Route, (table.route_table_id, destination))

@@ -62,7 +62,8 @@ def _arn(ctx: RequestContext, group_id: str) -> str:
 
 FILTERS = {"group-id", "group-name", "description", "vpc-id", "owner-id",
            "ip-permission.protocol", "ip-permission.from-port", "ip-permission.to-port",
-           "ip-permission.cidr", "ip-permission.group-id", "egress.ip-permission.cidr"}
+           "ip-permission.cidr", "ip-permission.group-id", "egress.ip-permission.cidr",
+           "ip-permission.ipv6-cidr", "egress.ip-permission.ipv6-cidr"}
 
 
 @action("ec2", "DescribeSecurityGroups")
@@ -89,9 +90,14 @@ def describe_security_groups(ctx: RequestContext, p: dict[str, Any]) -> dict[str
                   "ip-permission.protocol": [r.protocol for r in ingress],
                   "ip-permission.from-port": [r.from_port for r in ingress],
                   "ip-permission.to-port": [r.to_port for r in ingress],
-                  "ip-permission.cidr": [r.cidr for r in ingress if r.cidr],
+                  "ip-permission.cidr": [r.cidr for r in ingress
+                                         if r.cidr and not sg.is_ipv6(r.cidr)],
+                  "ip-permission.ipv6-cidr": [r.cidr for r in ingress if sg.is_ipv6(r.cidr)],
+                  "egress.ip-permission.ipv6-cidr": [r.cidr for r in egress
+                                                     if sg.is_ipv6(r.cidr)],
                   "ip-permission.group-id": [r.ref_group_id for r in ingress if r.ref_group_id],
-                  "egress.ip-permission.cidr": [r.cidr for r in egress if r.cidr]}
+                  "egress.ip-permission.cidr": [r.cidr for r in egress
+                                                if r.cidr and not sg.is_ipv6(r.cidr)]}
         if not filters.match(flt, fields, tags[group.group_id]):
             continue
         out.append({

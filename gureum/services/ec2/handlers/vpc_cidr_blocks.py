@@ -12,7 +12,8 @@ from sqlalchemy import delete, select
 
 from gureum.api.dispatch import RequestContext, action
 from gureum.services.ec2 import exceptions as exc
-from gureum.services.ec2 import ids, networks, peering
+from gureum.services.ec2 import ids, ipv6, networks, peering
+from gureum.services.ec2 import security_groups as sg
 from gureum.services.ec2.handlers.vpcs import own_vpc
 from gureum.store import models
 from gureum.store.nat_models import VpcCidrBlock
@@ -44,9 +45,16 @@ def association_view(association_id: str, cidr: str, state: str) -> dict[str, An
 
 @action("ec2", "AssociateVpcCidrBlock")
 def associate_vpc_cidr_block(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
-    if p.get("AmazonProvidedIpv6CidrBlock") or p.get("Ipv6CidrBlock") or p.get("Ipv6Pool") \
-            or p.get("Ipv6IpamPoolId") or p.get("Ipv4IpamPoolId"):
-        raise exc.UnsupportedOperation("Only IPv4 CIDR blocks given as CidrBlock are supported")
+    if p.get("Ipv6CidrBlock") or p.get("Ipv6Pool") or p.get("Ipv6IpamPoolId") \
+            or p.get("Ipv4IpamPoolId"):
+        raise exc.UnsupportedOperation(
+            "Only IPv4 CIDR blocks given as CidrBlock and AmazonProvidedIpv6CidrBlock are "
+            "supported")
+    if p.get("AmazonProvidedIpv6CidrBlock"):
+        if p.get("CidrBlock"):
+            raise exc.InvalidParameterCombination(
+                "The parameters CidrBlock and AmazonProvidedIpv6CidrBlock cannot be combined")
+        return _associate_ipv6(ctx, p)
     if not p.get("CidrBlock"):
         raise exc.MissingParameter("The request must contain the parameter CidrBlock")
     with ctx.cloud.store.write() as s:
@@ -84,10 +92,43 @@ def associate_vpc_cidr_block(ctx: RequestContext, p: dict[str, Any]) -> dict[str
                                                          "associating")}
 
 
+def _associate_ipv6(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
+    """The VPC's Amazon-provided /56 (one per VPC here)."""
+    with ctx.cloud.store.write() as s:
+        vpc = own_vpc(ctx, s, p["VpcId"])
+        if vpc.ipv6_cidr is not None:
+            raise exc.CidrLimitExceeded(
+                f"This network '{vpc.vpc_id}' has met its maximum number of allowed "
+                "Amazon-provided IPv6 CIDRs: 1")
+        vpc.ipv6_cidr = ipv6.allocate_vpc_block(s, ctx.cloud.config.ipv6_pool, vpc.vpc_id)
+        vpc.ipv6_association_id = ipv6.new_vpc_association()
+        sg.allow_ipv6_egress(s, ctx.account_id, networks.default_group_id(
+            ctx.account_id, vpc.vpc_id, vpc.is_default))
+        return {"VpcId": vpc.vpc_id, "Ipv6CidrBlockAssociation": ipv6.block_view(
+            vpc.ipv6_association_id, vpc.ipv6_cidr, "associating", ctx.cloud.config.region)}
+
+
+def _disassociate_ipv6(ctx: RequestContext, s: Any, vpc: models.Vpc) -> dict[str, Any]:
+    used = s.scalar(select(models.Subnet.subnet_id).where(
+        models.Subnet.vpc_id == vpc.vpc_id, models.Subnet.ipv6_cidr.is_not(None)).limit(1))
+    if used is not None:
+        raise exc.DependencyViolation(
+            f"The vpc CIDR block {vpc.ipv6_cidr} has dependencies (subnet {used}) and "
+            "cannot be disassociated.")
+    association_id, cidr = vpc.ipv6_association_id, vpc.ipv6_cidr
+    vpc.ipv6_cidr = vpc.ipv6_association_id = None
+    return {"VpcId": vpc.vpc_id, "Ipv6CidrBlockAssociation": ipv6.block_view(
+        association_id, cidr, "disassociating", ctx.cloud.config.region)}
+
+
 @action("ec2", "DisassociateVpcCidrBlock")
 def disassociate_vpc_cidr_block(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
     association_id = p["AssociationId"]
     with ctx.cloud.store.write() as s:
+        owner = s.scalar(select(models.Vpc).where(
+            models.Vpc.ipv6_association_id == association_id))
+        if owner is not None and owner.account_id == ctx.account_id:
+            return _disassociate_ipv6(ctx, s, owner)
         block = s.get(VpcCidrBlock, association_id)
         vpc = s.get(models.Vpc, block.vpc_id) if block is not None else None
         if vpc is None:

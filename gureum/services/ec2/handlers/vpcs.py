@@ -12,7 +12,8 @@ from gureum.api.dispatch import RequestContext, action
 from gureum.hosts.registry import zone_id
 from gureum.services.ec2 import dhcp_options as dhcp
 from gureum.services.ec2 import exceptions as exc
-from gureum.services.ec2 import ids, networks, peering
+from gureum.services.ec2 import ids, ipv6, networks, peering
+from gureum.services.ec2 import security_groups as sg
 from gureum.services.ec2.handlers import common
 from gureum.services.ec2.views import tag_list
 from gureum.store import models
@@ -21,8 +22,11 @@ from gureum.store.nat_models import VpcCidrBlock
 
 
 def _vpc_view(vpc: models.Vpc, tags: dict[str, str],
-              secondary: list[tuple[str, str]] | None = None) -> dict[str, Any]:
+              secondary: list[tuple[str, str]] | None = None, region: str = "",
+              ipv6_state: str = "associated") -> dict[str, Any]:
     """`secondary`: its secondary blocks, (association id, CIDR)."""
+    ipv6_blocks = [ipv6.block_view(vpc.ipv6_association_id, vpc.ipv6_cidr, ipv6_state, region)
+                   ] if vpc.ipv6_cidr and vpc.ipv6_association_id else []
     return {
         "VpcId": vpc.vpc_id, "CidrBlock": vpc.cidr, "State": "available",
         "IsDefault": vpc.is_default, "OwnerId": vpc.account_id, "InstanceTenancy": "default",
@@ -32,6 +36,7 @@ def _vpc_view(vpc: models.Vpc, tags: dict[str, str],
                                      "CidrBlockState": {"State": "associated"}}] + [
             {"AssociationId": association, "CidrBlock": cidr,
              "CidrBlockState": {"State": "associated"}} for association, cidr in secondary or []],
+        "Ipv6CidrBlockAssociationSet": ipv6_blocks or None,
         "Tags": tag_list(tags) or None,
     }
 
@@ -52,8 +57,11 @@ def own_vpc(ctx: RequestContext, s: Any, vpc_id: str | None) -> models.Vpc:
 
 @action("ec2", "CreateVpc")
 def create_vpc(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
-    if p.get("Ipv4IpamPoolId") or p.get("AmazonProvidedIpv6CidrBlock") or p.get("Ipv6CidrBlock"):
-        raise exc.UnsupportedOperation("Only IPv4 CIDR blocks given as CidrBlock are supported")
+    if p.get("Ipv4IpamPoolId") or p.get("Ipv6CidrBlock") or p.get("Ipv6Pool") \
+            or p.get("Ipv6IpamPoolId"):
+        raise exc.UnsupportedOperation(
+            "Only IPv4 CIDR blocks given as CidrBlock and AmazonProvidedIpv6CidrBlock are "
+            "supported")
     if not p.get("CidrBlock"):
         raise exc.MissingParameter("The request must contain the parameter CidrBlock")
     cidr = str(networks.check_vpc_cidr(p["CidrBlock"]))
@@ -63,13 +71,21 @@ def create_vpc(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
     ctx.cloud.ensure_default_network(ctx.account_id)
     with ctx.cloud.store.write() as s:
         vpc = networks.create_vpc(s, ctx.account_id, cidr)
+        if p.get("AmazonProvidedIpv6CidrBlock"):
+            vpc.ipv6_cidr = ipv6.allocate_vpc_block(s, ctx.cloud.config.ipv6_pool, vpc.vpc_id)
+            vpc.ipv6_association_id = ipv6.new_vpc_association()
+            sg.allow_ipv6_egress(s, ctx.account_id, networks.default_group_id(
+                ctx.account_id, vpc.vpc_id, vpc.is_default))
         common.put_tags(s, ctx.account_id, vpc.vpc_id, tags)
-        return {"Vpc": _vpc_view(vpc, dict(tags))}
+        # AWS answers the new block "associating"; it is associated when described.
+        return {"Vpc": _vpc_view(vpc, dict(tags), region=ctx.cloud.config.region,
+                                 ipv6_state="associating")}
 
 
 @action("ec2", "DescribeVpcs")
 def describe_vpcs(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
     ctx.cloud.ensure_default_network(ctx.account_id)
+    region = ctx.cloud.config.region
     with ctx.cloud.store.read() as s:
         rows = list(s.scalars(select(models.Vpc).where(models.Vpc.account_id == ctx.account_id)
                               .order_by(models.Vpc.created_at)))
@@ -86,7 +102,11 @@ def describe_vpcs(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
                     "cidr-block-association.association-id": [a for a, _ in blocks],
                     "cidr-block-association.state": "associated",
                     "is-default": v.is_default, "state": "available",
-                    "owner-id": v.account_id, "dhcp-options-id": dhcp.effective_id(v)}
+                    "owner-id": v.account_id, "dhcp-options-id": dhcp.effective_id(v),
+                    "ipv6-cidr-block-association.ipv6-cidr-block": v.ipv6_cidr,
+                    "ipv6-cidr-block-association.association-id": v.ipv6_association_id,
+                    "ipv6-cidr-block-association.state": "associated" if v.ipv6_cidr else None,
+                    "ipv6-cidr-block-association.ipv6-pool": "Amazon" if v.ipv6_cidr else None}
 
         return common.describe(
             s, ctx.account_id, p, rows, id_param="VpcIds", id_of=lambda v: v.vpc_id,
@@ -94,9 +114,13 @@ def describe_vpcs(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
             filters_allowed={"vpc-id", "cidr", "cidr-block", "cidr-block-association.cidr-block",
                              "cidr-block-association.association-id",
                              "cidr-block-association.state",
-                             "is-default", "state", "owner-id", "dhcp-options-id"},
+                             "is-default", "state", "owner-id", "dhcp-options-id",
+                             "ipv6-cidr-block-association.ipv6-cidr-block",
+                             "ipv6-cidr-block-association.association-id",
+                             "ipv6-cidr-block-association.state",
+                             "ipv6-cidr-block-association.ipv6-pool"},
             fields=fields,
-            view=lambda v, tags: _vpc_view(v, tags, secondary.get(v.vpc_id)),
+            view=lambda v, tags: _vpc_view(v, tags, secondary.get(v.vpc_id), region=region),
             result_key="Vpcs")
 
 
@@ -117,6 +141,8 @@ def delete_vpc(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
             s.scalar(select(func.count()).select_from(models.SecurityGroup).where(
                 models.SecurityGroup.vpc_id == vpc.vpc_id, models.SecurityGroup.name != "default")),
             peering.active_of_vpc(s, vpc.vpc_id),
+            s.scalar(select(func.count()).select_from(models.EgressOnlyInternetGateway).where(
+                models.EgressOnlyInternetGateway.vpc_id == vpc.vpc_id)),
         ]
         if any(depends):
             raise exc.DependencyViolation(
@@ -173,7 +199,8 @@ def modify_vpc_attribute(ctx: RequestContext, p: dict[str, Any]) -> dict[str, An
     return {}
 
 
-def _subnet_view(s: Any, subnet: models.Subnet, tags: dict[str, str], region: str) -> dict[str, Any]:
+def _subnet_view(s: Any, subnet: models.Subnet, tags: dict[str, str], region: str,
+                 ipv6_state: str = "associated") -> dict[str, Any]:
     used = s.scalar(select(func.count()).select_from(models.Instance).where(
         models.Instance.subnet_id == subnet.subnet_id, models.Instance.state != "terminated")) or 0
     net = ipaddress.ip_network(subnet.cidr)
@@ -184,9 +211,12 @@ def _subnet_view(s: Any, subnet: models.Subnet, tags: dict[str, str], region: st
         "AvailableIpAddressCount": max(0, net.num_addresses - 5 - used),
         "DefaultForAz": subnet.default_for_az,
         "MapPublicIpOnLaunch": subnet.map_public_ip_on_launch, "OwnerId": subnet.account_id,
-        # IPv4 only: AWS still names the IPv6 settings, and tools compare them (Ansible's
-        # ec2_vpc_subnet modifies an attribute it finds missing).
-        "AssignIpv6AddressOnCreation": False, "Ipv6CidrBlockAssociationSet": [],
+        # AWS names the IPv6 settings even for IPv4-only subnets, and tools compare them
+        # (Ansible's ec2_vpc_subnet modifies an attribute it finds missing).
+        "AssignIpv6AddressOnCreation": subnet.assign_ipv6_on_creation,
+        "Ipv6CidrBlockAssociationSet": [ipv6.block_view(
+            subnet.ipv6_association_id, subnet.ipv6_cidr, ipv6_state)]
+        if subnet.ipv6_cidr and subnet.ipv6_association_id else [],
         "EnableDns64": False, "Ipv6Native": False, "MapCustomerOwnedIpOnLaunch": False,
         "SubnetArn": f"arn:aws:ec2:{region}:{subnet.account_id}:subnet/{subnet.subnet_id}",
         "Tags": tag_list(tags) or None,
@@ -199,8 +229,9 @@ def own_subnet(ctx: RequestContext, s: Any, subnet_id: str) -> models.Subnet:
 
 @action("ec2", "CreateSubnet")
 def create_subnet(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
-    if p.get("Ipv6CidrBlock") or p.get("Ipv6Native") or p.get("Ipv4IpamPoolId"):
-        raise exc.UnsupportedOperation("Only IPv4 subnets given as CidrBlock are supported")
+    if p.get("Ipv6Native") or p.get("Ipv4IpamPoolId") or p.get("Ipv6IpamPoolId"):
+        raise exc.UnsupportedOperation(
+            "Only subnets given as CidrBlock (and Ipv6CidrBlock) are supported")
     if not p.get("CidrBlock"):
         raise exc.MissingParameter("The request must contain the parameter CidrBlock")
     # A subnet lives in one zone, as on AWS: one the hosts declare.
@@ -217,12 +248,18 @@ def create_subnet(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
     with ctx.cloud.store.write() as s:
         vpc = own_vpc(ctx, s, p.get("VpcId"))
         cidr = str(networks.check_subnet_cidr(s, vpc, p["CidrBlock"]))
+        block = ipv6.check_subnet_block(s, vpc, p["Ipv6CidrBlock"]) \
+            if p.get("Ipv6CidrBlock") else None
         subnet = models.Subnet(subnet_id=ids.new("subnet"), account_id=ctx.account_id,
-                               vpc_id=vpc.vpc_id, cidr=cidr, availability_zone=zone)
+                               vpc_id=vpc.vpc_id, cidr=cidr, availability_zone=zone,
+                               ipv6_cidr=block,
+                               ipv6_association_id=ids.new("subnet-cidr-assoc") if block
+                               else None)
         s.add(subnet)
         s.flush()
         common.put_tags(s, ctx.account_id, subnet.subnet_id, tags)
-        return {"Subnet": _subnet_view(s, subnet, dict(tags), ctx.cloud.config.region)}
+        return {"Subnet": _subnet_view(s, subnet, dict(tags), ctx.cloud.config.region,
+                                       ipv6_state="associating")}
 
 
 @action("ec2", "DescribeSubnets")
@@ -236,12 +273,22 @@ def describe_subnets(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
             s, ctx.account_id, p, rows, id_param="SubnetIds", id_of=lambda n: n.subnet_id,
             not_found=subnet_not_found,
             filters_allowed={"subnet-id", "vpc-id", "availability-zone", "default-for-az",
-                             "cidr-block", "cidr", "state", "owner-id", "map-public-ip-on-launch"},
+                             "cidr-block", "cidr", "state", "owner-id", "map-public-ip-on-launch",
+                             "ipv6-cidr-block-association.ipv6-cidr-block",
+                             "ipv6-cidr-block-association.association-id",
+                             "ipv6-cidr-block-association.state",
+                             "assign-ipv6-address-on-creation"},
             fields=lambda n: {"subnet-id": n.subnet_id, "vpc-id": n.vpc_id,
                               "availability-zone": n.availability_zone,
                               "default-for-az": n.default_for_az, "cidr-block": n.cidr,
                               "cidr": n.cidr, "state": "available", "owner-id": n.account_id,
-                              "map-public-ip-on-launch": n.map_public_ip_on_launch},
+                              "map-public-ip-on-launch": n.map_public_ip_on_launch,
+                              "ipv6-cidr-block-association.ipv6-cidr-block": n.ipv6_cidr,
+                              "ipv6-cidr-block-association.association-id":
+                                  n.ipv6_association_id,
+                              "ipv6-cidr-block-association.state":
+                                  "associated" if n.ipv6_cidr else None,
+                              "assign-ipv6-address-on-creation": n.assign_ipv6_on_creation},
             view=lambda n, tags: _subnet_view(s, n, tags, region), result_key="Subnets")
 
 
@@ -266,10 +313,10 @@ def delete_subnet(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
     return {}
 
 
-# Settings of IPv6 and Outposts subnets: gureum's subnets are IPv4 only, so turning one off
-# is a no-op (Ansible sends AssignIpv6AddressOnCreation=false) and turning one on is refused.
-_IPV4_ONLY_FLAGS = ("AssignIpv6AddressOnCreation", "EnableDns64", "MapCustomerOwnedIpOnLaunch",
-                    "EnableResourceNameDnsAAAARecordOnLaunch")
+# Settings gureum does not apply (DNS64, Outposts, AAAA records): turning one off is a
+# no-op (tools send them false) and turning one on is refused.
+_UNSUPPORTED_FLAGS = ("EnableDns64", "MapCustomerOwnedIpOnLaunch",
+                      "EnableResourceNameDnsAAAARecordOnLaunch")
 
 
 @action("ec2", "ModifySubnetAttribute")
@@ -281,12 +328,20 @@ def modify_subnet_attribute(ctx: RequestContext, p: dict[str, Any]) -> dict[str,
         raise exc.InvalidParameterCombination("Only one attribute can be modified at a time")
     (name,) = changes
     value = (p[name] or {}).get("Value") if isinstance(p[name], dict) else p[name]
-    if name not in ("MapPublicIpOnLaunch", *_IPV4_ONLY_FLAGS) or (
-            name in _IPV4_ONLY_FLAGS and value):
-        raise exc.UnsupportedOperation(f"Only MapPublicIpOnLaunch can be modified here, not {name}")
+    if name not in ("MapPublicIpOnLaunch", "AssignIpv6AddressOnCreation",
+                    *_UNSUPPORTED_FLAGS) or (name in _UNSUPPORTED_FLAGS and value):
+        raise exc.UnsupportedOperation(
+            f"Only MapPublicIpOnLaunch and AssignIpv6AddressOnCreation can be modified here, "
+            f"not {name}")
     ctx.cloud.ensure_default_network(ctx.account_id)
     with ctx.cloud.store.write() as s:
         subnet = own_subnet(ctx, s, p["SubnetId"])
         if name == "MapPublicIpOnLaunch":
             subnet.map_public_ip_on_launch = bool(value)
+        elif name == "AssignIpv6AddressOnCreation":
+            if value and subnet.ipv6_cidr is None:
+                raise exc.InvalidParameterValue(
+                    f"Subnet {subnet.subnet_id} has no IPv6 CIDR block: "
+                    "AssignIpv6AddressOnCreation cannot be enabled")
+            subnet.assign_ipv6_on_creation = bool(value)
     return {}
