@@ -43,24 +43,29 @@ def _match(rule: FirewallRule) -> str:
     return f"meta l4proto {int(proto)}"
 
 
-def _lines(rules: tuple[FirewallRule, ...], field: str, prefix: str = "") -> list[str]:
+def _lines(rules: tuple[FirewallRule, ...], field: str, prefix: str = "",
+           table_family: str = "inet") -> list[str]:
     """One accept line per rule; `prefix` narrows every line (e.g. to one address)."""
     out = []
     for rule in rules:
-        for peer in _peers(rule.peers, field):
+        for peer in _peers(rule.peers, field, table_family):
             out.append("    " + " ".join(part for part in (prefix, peer, _match(rule), "accept")
                                          if part))
     return out
 
 
-def _peers(peers: tuple[str, ...], field: str) -> list[str]:
+def _peers(peers: tuple[str, ...], field: str, table_family: str = "inet") -> list[str]:
     """The address matches of a rule's peers, one per family it names: a rule's
-    0.0.0.0/0 is all of IPv4 only and ::/0 all of IPv6 only, as on AWS."""
+    0.0.0.0/0 is all of IPv4 only and ::/0 all of IPv6 only, as on AWS. In an `ip`
+    table (IPv4 only; nft refuses `meta nfproto` there) IPv6 peers match nothing and
+    0.0.0.0/0 needs no match at all."""
     out = []
     for family, anything, net in (("ip", ANY, "ipv4"), ("ip6", ANY_IPV6, "ipv6")):
+        if table_family == "ip" and family == "ip6":
+            continue
         mine = sorted({p for p in peers if (":" in p) == (family == "ip6")})
         if anything in mine:
-            out.append(f"meta nfproto {net}")
+            out.append("" if table_family == "ip" else f"meta nfproto {net}")
         elif mine:
             out.append(f"{family} {field} {{ {', '.join(mine)} }}")
     return out
@@ -71,7 +76,8 @@ def ingress_guard(address: str, firewall: Firewall) -> list[str]:
     ingress rules allow (replies and established flows always)."""
     target = f"ip daddr {address}"
     return ([f"    {target} ct state established,related accept"]
-            + _lines(firewall.ingress, "saddr", target) + [f"    {target} drop"])
+            + _lines(firewall.ingress, "saddr", target, table_family="ip")
+            + [f"    {target} drop"])
 
 
 def render(firewall: Firewall) -> str:

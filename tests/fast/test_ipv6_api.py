@@ -108,7 +108,7 @@ def test_vpc_blocks_and_subnets(fast: FastCloud, ec2) -> None:  # noqa: ANN001
 
     # The VPC's block goes only once no subnet uses it.
     assert fails(ec2.disassociate_vpc_cidr_block,
-                 AssociationId=block["AssociationId"]) == "DependencyViolation"
+                 AssociationId=block["AssociationId"]) == "InvalidCidrBlock.InUse"
     ec2.delete_subnet(SubnetId=subnet["SubnetId"])
     ec2.delete_subnet(SubnetId=plain)
     out = ec2.disassociate_vpc_cidr_block(AssociationId=block["AssociationId"])

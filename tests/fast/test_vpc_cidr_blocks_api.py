@@ -71,7 +71,7 @@ def test_secondary_blocks(fast: FastCloud, ec2, image_id) -> None:  # noqa: ANN0
         assert [r["DestinationCidrBlock"] for r in table["Routes"] if r.get("GatewayId") == "local"] \
             == ["10.96.0.0/16", "10.98.0.0/16"]
         assert fails(ec2.disassociate_vpc_cidr_block, AssociationId=association) \
-            == "DependencyViolation"  # a subnet is in it
+            == "InvalidCidrBlock.InUse"  # a subnet is in it
         # An instance there: its metadata lists both blocks, the primary first.
         inst = ec2.run_instances(ImageId=image_id, MinCount=1, MaxCount=1,
                                  SubnetId=subnet)["Instances"][0]

@@ -372,6 +372,10 @@ class InvalidNetworkInterfaceIDMalformed(ApiError):
     code = "InvalidNetworkInterfaceID.Malformed"
 
 
+class InvalidCidrBlockInUse(ApiError):
+    code = "InvalidCidrBlock.InUse"
+
+
 class InvalidNetworkInterfaceInUse(ApiError):
     code = "InvalidNetworkInterface.InUse"
 

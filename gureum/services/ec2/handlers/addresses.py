@@ -157,11 +157,11 @@ def _release(ctx: RequestContext, s: Any, address: models.Address) -> bool:
 
 
 def _not_a_nat_gateways(s: Any, address: models.Address) -> None:
-    """A NAT gateway's Elastic IP stays with it until the gateway is deleted."""
+    """A NAT gateway's Elastic IP stays with it until the gateway is deleted. AWS answers
+    AuthFailure here (the address belongs to an interface AWS manages, not the caller's)."""
     eni = s.get(models.NetworkInterface, address.eni_id) if address.eni_id else None
     if eni is not None and eni.interface_type == "nat_gateway":
-        raise exc.InvalidIPAddressInUse(
-            f"Address {address.public_ip} is in use by a NAT gateway ({eni.description}).")
+        raise exc.AuthFailure("You do not have permission to access the specified resource.")
 
 
 @action("ec2", "DisassociateAddress")
@@ -202,6 +202,7 @@ def disassociate_address(ctx: RequestContext, p: dict[str, Any]) -> dict[str, An
 def release_address(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
     with ctx.cloud.store.write() as s:
         address = _find(s, ctx.account_id, p.get("AllocationId"), p.get("PublicIp"))
+        _not_a_nat_gateways(s, address)
         if address.instance_id or address.eni_id:
             raise exc.InvalidIPAddressInUse(f"Address {address.public_ip} is in use.")
         common.delete_with_tags(s, address)

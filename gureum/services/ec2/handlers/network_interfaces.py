@@ -253,7 +253,10 @@ def describe_network_interfaces(ctx: RequestContext, p: dict[str, Any]) -> dict[
 @action("ec2", "DeleteNetworkInterface")
 def delete_network_interface(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
     with ctx.cloud.store.write() as s:
-        eni = own_interface(ctx, s, p["NetworkInterfaceId"])
+        eni = own_interface(ctx, s, p["NetworkInterfaceId"], managed_ok=True)
+        if eni.interface_type != "interface":  # a NAT gateway's: AWS's words and code
+            raise exc.InvalidParameterValue(
+                f"Network interface '{eni.eni_id}' is currently in use.")
         if eni.instance_id is not None:
             raise exc.InvalidNetworkInterfaceInUse(
                 f"The network interface '{eni.eni_id}' is currently in use.")

@@ -112,9 +112,8 @@ def _disassociate_ipv6(ctx: RequestContext, s: Any, vpc: models.Vpc) -> dict[str
     used = s.scalar(select(models.Subnet.subnet_id).where(
         models.Subnet.vpc_id == vpc.vpc_id, models.Subnet.ipv6_cidr.is_not(None)).limit(1))
     if used is not None:
-        raise exc.DependencyViolation(
-            f"The vpc CIDR block {vpc.ipv6_cidr} has dependencies (subnet {used}) and "
-            "cannot be disassociated.")
+        raise exc.InvalidCidrBlockInUse(
+            f"The vpc {vpc.vpc_id} currently has a subnet within CIDR block {vpc.ipv6_cidr}")
     association_id, cidr = vpc.ipv6_association_id, vpc.ipv6_cidr
     vpc.ipv6_cidr = vpc.ipv6_association_id = None
     return {"VpcId": vpc.vpc_id, "Ipv6CidrBlockAssociation": ipv6.block_view(
@@ -148,9 +147,8 @@ def disassociate_vpc_cidr_block(ctx: RequestContext, p: dict[str, Any]) -> dict[
         used = [sub.subnet_id for sub in s.scalars(select(models.Subnet).where(
             models.Subnet.vpc_id == vpc.vpc_id)) if ipaddress.ip_network(sub.cidr).subnet_of(net)]
         if used:
-            raise exc.DependencyViolation(
-                f"The vpc CIDR block {block.cidr} has dependencies (subnet {used[0]}) and "
-                "cannot be disassociated.")
+            raise exc.InvalidCidrBlockInUse(
+                f"The vpc {vpc.vpc_id} currently has a subnet within CIDR block {block.cidr}")
         routes = s.scalar(select(models.Route.destination).where(
             models.Route.route_table_id.in_(select(models.RouteTable.route_table_id).where(
                 models.RouteTable.vpc_id == vpc.vpc_id)),
