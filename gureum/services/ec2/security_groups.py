@@ -157,22 +157,16 @@ def parse_permissions(session: Session, account_id: str, p: dict[str, Any]) -> l
                        *(perm.get("PrefixListIds") or []), *(perm.get("Ipv6Ranges") or [])):
             if len(target.get("Description", "")) > 255:
                 raise exc.InvalidParameterValue("A rule's description exceeds 255 characters")
-        for r in perm.get("IpRanges") or []:
-            try:
-                cidr = str(ipaddress.IPv4Network(r.get("CidrIp", ""), strict=False))
-            except ValueError:
-                raise exc.InvalidParameterValue(
-                    f"CIDR block {str(r.get('CidrIp'))[:64]} is malformed") from None
-            specs.append(RuleSpec(protocol, lo, hi, cidr, None, r.get("Description", "")))
-            targets += 1
-        for r in perm.get("Ipv6Ranges") or []:
-            try:
-                cidr = str(ipaddress.IPv6Network(r.get("CidrIpv6", ""), strict=False))
-            except ValueError:
-                raise exc.InvalidParameterValue(
-                    f"CIDR block {str(r.get('CidrIpv6'))[:64]} is malformed") from None
-            specs.append(RuleSpec(protocol, lo, hi, cidr, None, r.get("Description", "")))
-            targets += 1
+        for ranges, field, network in (("IpRanges", "CidrIp", ipaddress.IPv4Network),
+                                       ("Ipv6Ranges", "CidrIpv6", ipaddress.IPv6Network)):
+            for r in perm.get(ranges) or []:
+                try:
+                    cidr = str(network(r.get(field, ""), strict=False))
+                except ValueError:
+                    raise exc.InvalidParameterValue(
+                        f"CIDR block {str(r.get(field))[:64]} is malformed") from None
+                specs.append(RuleSpec(protocol, lo, hi, cidr, None, r.get("Description", "")))
+                targets += 1
         for pair in perm.get("UserIdGroupPairs") or []:
             group = resolve_group(session, account_id, pair.get("GroupId"), pair.get("GroupName"))
             specs.append(RuleSpec(protocol, lo, hi, None, group.group_id, pair.get("Description", "")))
