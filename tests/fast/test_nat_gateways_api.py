@@ -103,7 +103,7 @@ def test_life_of_a_nat_gateway_and_its_routes(fast: FastCloud, ec2, net) -> None
         {"Name": "route.nat-gateway-id", "Values": [nat_id]}])["RouteTables"][0][
         "RouteTableId"] == table
     fast.cloud.network_controller.ensure_vpc(fast.cloud.controller.topology({vpc})[vpc][0])
-    out = PolicyRoute("0.0.0.0/0", ("10.95.2.0/24",), "", eip["PublicIp"])
+    out = PolicyRoute("0.0.0.0/0", ("10.95.2.0/24",), "", address["PrivateIp"])  # the IGW (host) maps it to the EIP
     assert wait_for(lambda: out in fast.agent.vpcs[vpc].policy_routes, SOON), \
         fast.agent.vpcs[vpc].policy_routes
 

@@ -35,9 +35,14 @@ def interface_hop(s: Session, eni_id: str) -> str:
 
 
 def nat_address(s: Session, nat_id: str, public: set[str] | None = None) -> str:
-    """The address a NAT gateway's traffic leaves as ("" unless it is available; given
-    the VPC's `public` subnets, also "" for a public gateway whose own subnet has no route
-    to an internet gateway, where AWS's would have no way out either)."""
+    """The address a NAT gateway's traffic leaves the VPC as: its private address, as on
+    AWS, where the internet gateway then maps it to the Elastic IP. Here the host plays
+    that gateway, and with outbound allowed its masquerade and connection marks bring
+    the replies back to this address in the VPC, as for any instance ("" unless it is
+    available; given the VPC's `public` subnets, also "" for a public gateway whose own
+    subnet has no route to an internet gateway, where AWS's would have no way out).
+    (Translating to the Elastic IP itself would strand replies: the host holds that
+    address on its loopback range and would deliver them locally.)"""
     from gureum.store.nat_models import NatGateway
 
     nat = s.get(NatGateway, nat_id)
@@ -46,10 +51,9 @@ def nat_address(s: Session, nat_id: str, public: set[str] | None = None) -> str:
     if public is not None and nat.connectivity_type == "public" and \
             nat.subnet_id not in public:
         return ""
-    if nat.connectivity_type == "private":
-        return nat.private_ip
-    address = s.get(models.Address, nat.allocation_id) if nat.allocation_id else None
-    return address.public_ip if address is not None else ""
+    if nat.connectivity_type == "public" and not nat.allocation_id:
+        return ""
+    return nat.private_ip
 
 
 def route_view(s: Session, route: models.Route) -> dict[str, Any]:
