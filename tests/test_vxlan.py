@@ -262,6 +262,78 @@ def test_a_second_vpc_with_the_same_cidr_stays_isolated(world: World, spanning) 
             wait_state(ec2, instance_id, "terminated")
 
 
+PING6 = ("import socket,sys; s=socket.socket(socket.AF_INET6, socket.SOCK_DGRAM, "
+         "socket.IPPROTO_ICMPV6); s.settimeout(2); "
+         "s.sendto(bytes([128,0,0,0,0,1,0,1])+b'gureum', (sys.argv[1], 0)); "
+         "print('OPEN' if s.recvfrom(64)[0][0] == 129 else 'CLOSED')")
+
+
+def test_ipv6_crosses_hosts(world: World) -> None:
+    """A VPC with an IPv6 block, a /64 subnet on each host: the instances reach each
+    other by IPv6 across the segment (echo both ways, TCP to sshd), the remote address
+    is a neighbour entry the tunnel answers for and an anti-spoof entry of the tunnel
+    port, and an IPv6 group rule still decides what gets in."""
+    import ipaddress
+
+    ec2 = world.cluster.server.client()
+    made = ec2.create_vpc(CidrBlock="10.83.0.0/16", AmazonProvidedIpv6CidrBlock=True)["Vpc"]
+    vpc = made["VpcId"]
+    block = ipaddress.ip_network(made["Ipv6CidrBlockAssociationSet"][0]["Ipv6CidrBlock"])
+    nets = list(block.subnets(new_prefix=64))[:2]
+    subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.83.{n + 1}.0/24",
+                                 Ipv6CidrBlock=str(nets[n]), AvailabilityZone=zone)[
+        "Subnet"]["SubnetId"] for n, zone in enumerate(("gureum-1a", "gureum-1b"))]
+    group = ec2.create_security_group(GroupName="v6", Description="v6", VpcId=vpc)["GroupId"]
+    ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=[
+        {"IpProtocol": "icmpv6", "FromPort": -1, "ToPort": -1,
+         "Ipv6Ranges": [{"CidrIpv6": str(block)}]}])
+    # A new group's default egress is IPv4's only (AWS adds ::/0 to the default group).
+    ec2.authorize_security_group_egress(GroupId=group, IpPermissions=[
+        {"IpProtocol": "-1", "Ipv6Ranges": [{"CidrIpv6": "::/0"}]}])
+    ids = []
+    try:
+        for subnet in subnets:
+            ids += [ec2.run_instances(
+                ImageId=world.image, InstanceType="t3.micro", MinCount=1, MaxCount=1,
+                KeyName="vxlan", NetworkInterfaces=[{
+                    "DeviceIndex": 0, "SubnetId": subnet, "Groups": [group],
+                    "Ipv6AddressCount": 1}])["Instances"][0]["InstanceId"]]
+        c, d = (wait_state(ec2, i, "running", timeout=90) for i in ids)
+        assert (c["Placement"]["AvailabilityZone"], d["Placement"]["AvailabilityZone"]) == (
+            "gureum-1a", "gureum-1b")
+        c6, d6 = c["Ipv6Address"], d["Ipv6Address"]
+
+        def ping6(source: dict, address: str) -> str:
+            return sh("ip", "netns", "exec", world.netns(source), "python3", "-c", PING6,
+                      address, check=False, timeout=30).stdout.strip()
+
+        assert wait_for(lambda: ping6(c, d6) == "OPEN", 20), ping6(c, d6)
+        assert ping6(d, c6) == "OPEN"
+        # sshd is closed to IPv6 until a rule lets it in (the group is enforced on d's host).
+        assert world.probe(c, "tcp", d6, 22).startswith("CLOSED")
+        ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=[
+            {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22,
+             "Ipv6Ranges": [{"CidrIpv6": f"{c6}/128"}]}])
+        assert wait_for(lambda: world.probe(c, "tcp", d6, 22).startswith("OPEN SSH-2.0"), 10)
+        # The control host's tunnel port: d's IPv6 address is a neighbour (answered by the
+        # device's proxy) and an address the port may carry.
+        router = f"{world.prefixes[CONTROL]}-{vpc}"
+        device = next(x for x in _vxlan_devices(world) if x["ns"] == router)["ifname"]
+        neighbours = sh("ip", "-n", router, "-6", "neigh", "show", "dev", device).stdout
+        assert d6 in neighbours, neighbours
+        ports = sh("ip", "netns", "exec", router, "nft", "list", "set", "bridge", "gureum",
+                   "port_addresses6").stdout
+        assert f'"{device}" . {d6}' in ports, ports
+    finally:
+        ec2.terminate_instances(InstanceIds=ids)
+        for instance_id in ids:
+            wait_state(ec2, instance_id, "terminated")
+        ec2.delete_security_group(GroupId=group)
+        for subnet in subnets:
+            ec2.delete_subnet(SubnetId=subnet)
+        ec2.delete_vpc(VpcId=vpc)
+
+
 def test_devices_go_when_the_vpc_no_longer_spans_hosts(world: World, spanning) -> None:  # noqa: ANN001
     vpc, a, b = spanning
     ec2 = world.cluster.server.client()

@@ -361,10 +361,11 @@ class VpcServices:
 @dataclass(frozen=True)
 class SegmentPeer:
     """One interface of an instance of the VPC on another host: frames for its MAC go
-    through the tunnel to that host, and ARP for its addresses is answered locally."""
+    through the tunnel to that host, and ARP (IPv4) or neighbour solicitations (IPv6) for
+    its addresses are answered locally."""
 
     mac: str
-    addresses: tuple[str, ...]
+    addresses: tuple[str, ...]  # IPv4 and IPv6
     host_address: str  # the underlay (tunnel) address of the host holding it
 
 

@@ -20,6 +20,9 @@ its L2 domain.
 - The host's `vxlan_guard` chain drops, per VNI, tunnel packets from any address but the
   segment's peer hosts (an nft raw-payload match on the VXLAN header's VNI; one rule per
   VPC, named by its comment, so another cloud's VNIs on the same port are left alone).
+- IPv6 rides the same segment: a peer's IPv6 addresses are neighbour entries and
+  anti-spoof entries (`port_addresses6`) like its IPv4 ones; the device has IPv6 on only
+  for its neighbour table (no address of its own).
 - The instances' MTU stays 1500: a bridged frame too big for the tunnel gets an ICMP
   "fragmentation needed" from the vxlan device itself (the kernel's bridged PMTU
   discovery), so TCP settles on 1450 across hosts without touching the guests.
@@ -35,6 +38,7 @@ from gureum.agent import hostcmd, idmap
 from gureum.agent.contract import VpcNetwork, VxlanSegment
 from gureum.agent.network import (
     NETNS_DIR,
+    PORT_SET6,
     NetworkPlan,
     _delete_port_address,
     _links,
@@ -61,8 +65,10 @@ def sync(plan: NetworkPlan, vpc: VpcNetwork, segment: VxlanSegment) -> None:
             run_in(router, ["ip", "link", "del", name], check=False)
             _forget_port(router, name)
         return
-    if current is not None and current != (segment.vni, segment.port, segment.local_address):
-        run_in(router, ["ip", "link", "del", name])  # another VNI, port or underlay address
+    if current is not None and current != (segment.vni, segment.port, segment.local_address,
+                                           True):
+        # another VNI, port or underlay address, or one made before IPv6 rode segments
+        run_in(router, ["ip", "link", "del", name])
         _forget_port(router, name)
         current = None
     if current is None:
@@ -78,18 +84,26 @@ def _create(plan: NetworkPlan, router: str, name: str, segment: VxlanSegment) ->
                      "id", str(segment.vni), "local", segment.local_address,
                      "dstport", str(segment.port), "nolearning", "proxy"])
         undo.callback(run_in, router, ["ip", "link", "del", name], check=False)
-        idmap.write_in_netns(str(NETNS_DIR / router),
-                             {f"/proc/sys/net/ipv6/conf/{name}/disable_ipv6": "1"})
+        # IPv6 on, for its neighbour table (the proxy answers neighbour solicitations for
+        # remote IPv6 addresses from it), but with no address of its own: no link-local
+        # address, no DAD, no router solicitations or autoconfiguration.
+        run_in(router, ["ip", "link", "set", name, "addrgenmode", "none"])
+        idmap.write_in_netns(str(NETNS_DIR / router), {
+            **{f"/proc/sys/net/ipv6/conf/{name}/{knob}": "0"
+               for knob in ("accept_dad", "accept_ra", "autoconf")},
+            f"/proc/sys/net/ipv6/conf/{name}/disable_ipv6": "0"})
         run_in(router, ["ip", "link", "set", name, "master", "br0", "up"])
         undo.pop_all()
 
 
-def _device_info(router: str, name: str) -> tuple[int, int, str] | None:
-    """(VNI, port, local address) of the router's vxlan device, None when absent."""
+def _device_info(router: str, name: str) -> tuple[int, int, str, bool] | None:
+    """(VNI, port, local address, made as today: no IPv6 address generation) of the
+    router's vxlan device, None when absent."""
     out = run_in(router, ["ip", "-j", "-d", "link", "show", "dev", name], check=False)
     for link in json.loads(out or "[]"):
         data = link.get("linkinfo", {}).get("info_data", {})
-        return int(data.get("id", -1)), int(data.get("port", -1)), str(data.get("local", ""))
+        return (int(data.get("id", -1)), int(data.get("port", -1)), str(data.get("local", "")),
+                link.get("inet6_addr_gen_mode", "none") == "none")
     return None
 
 
@@ -106,7 +120,7 @@ def _sync_forwarding(router: str, name: str, segment: VxlanSegment) -> None:
 
 
 def _sync_neighbours(router: str, name: str, segment: VxlanSegment) -> None:
-    out = run_in(router, ["ip", "-j", "-4", "neigh", "show", "dev", name], check=False)
+    out = run_in(router, ["ip", "-j", "neigh", "show", "dev", name], check=False)  # both families
     have = {(e["dst"], e.get("lladdr", "")) for e in json.loads(out or "[]")}
     want = {(address, p.mac) for p in segment.peers for address in p.addresses}
     batch = [f"neigh del {address} dev {name}" for address, _ in sorted(have - want)
@@ -119,7 +133,8 @@ def _sync_neighbours(router: str, name: str, segment: VxlanSegment) -> None:
 
 def _sync_port_addresses(plan: NetworkPlan, vpc: VpcNetwork, router: str, name: str,
                          segment: VxlanSegment) -> None:
-    have = {address for port, address in _port_addresses(router) if port == name}
+    have = {address for port, address in _port_addresses(router) + _port_addresses(router, PORT_SET6)
+            if port == name}
     want = {address for p in segment.peers for address in p.addresses}
     for address in sorted(want - have):
         add_port_address(plan, vpc.vpc_id, name, address)
@@ -128,7 +143,7 @@ def _sync_port_addresses(plan: NetworkPlan, vpc: VpcNetwork, router: str, name: 
 
 
 def _forget_port(router: str, name: str) -> None:
-    for port, address in _port_addresses(router):
+    for port, address in _port_addresses(router) + _port_addresses(router, PORT_SET6):
         if port == name:
             _delete_port_address(router, port, address)
 

@@ -69,7 +69,8 @@ def wanted(s: Session, cloud: Cloud) -> tuple[Wanted, dict[str, models.Vpc]]:
         if not address:  # a host without a known underlay address cannot be reached
             continue
         on_hosts.setdefault(eni.vpc_id, {}).setdefault(key, []).append(
-            SegmentPeer(mac_for(eni.private_ip), tuple(eni.addresses()), address))
+            SegmentPeer(mac_for(eni.private_ip),
+                        (*eni.addresses(), *(eni.ipv6_addresses or ())), address))
     # Load balancers' nodes run on the control host: their targets may be elsewhere.
     control = agents.key(None)
     if addresses.get(control):
