@@ -7,6 +7,7 @@ from __future__ import annotations
 import http.client
 import json
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -263,10 +264,13 @@ def test_sigkill_of_the_cloud_mid_deploy(server: Server, tmp_path: Path) -> None
     assert out.returncode == 0, out.stderr
     assert wait_for(lambda: fetch(address, host=host)[1].startswith("hello v2"), 30)
     # `gureum logs APP -f`: every instance's app output, labelled, until interrupted.
+    # SIGINT as a terminal's Ctrl-C delivers it: a run started in the background by a
+    # non-interactive shell inherits SIGINT ignored, and Python then keeps it ignored.
     follow = subprocess.Popen([str(VENV_BIN / "gureum"), "logs", "sturdy", "-f"],
-                              env=server.env, stdout=subprocess.PIPE, text=True)
+                              env=server.env, stdout=subprocess.PIPE, text=True,
+                              preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     time.sleep(4)
-    follow.send_signal(2)  # SIGINT: what Ctrl-C sends
+    follow.send_signal(signal.SIGINT)
     lines, _ = follow.communicate(timeout=10)
     assert follow.returncode == 0
     members = {m["InstanceId"] for m in asg.describe_auto_scaling_groups(
