@@ -81,8 +81,11 @@ def main() -> int:
             time.sleep(2)  # let page cache and slab settle
             used = baseline - mem_available_mib()
             per_instance.append(used / count)
-            table.add_row(str(count), f"{used:.0f}", f"{used / count:.1f}",
-                          f"{probe_latency(ec2, image):.3f}")
+            latency = probe_latency(ec2, image)
+            table.add_row(str(count), f"{used:.0f}", f"{used / count:.1f}", f"{latency:.3f}")
+            # a line per batch as it comes: a long run that dies still leaves its rows
+            console.print(f"{count} instances: {used:.0f} MiB, {used / count:.1f} MiB each, "
+                          f"launch -> banner {latency:.3f} s")
         console.print(table)
         console.print(f"median MiB per idle instance across batches: {statistics.median(per_instance):.1f}")
         terminate_all(ec2)
