@@ -26,12 +26,14 @@ def pct(values: list[float], q: float) -> float:
 
 
 @contextmanager
-def bench_server(name: str, max_instances: int = 64) -> Iterator[Server]:
+def bench_server(name: str, max_instances: int = 64,
+                 env: dict[str, str] | None = None) -> Iterator[Server]:
     """A fresh server on its own data dir; fails the run if it leaks host objects."""
     data_dir = Path(f"/var/tmp/gureum-bench-{name}-{secrets.token_hex(3)}")
     data_dir.mkdir(mode=0o755)
     server = Server(data_dir)
     server.env["GUREUM_MAX_INSTANCES"] = str(max_instances)
+    server.env.update(env or {})
     server.start()
     try:
         yield server

@@ -60,35 +60,39 @@ def main() -> int:
     parser.add_argument("--count", type=int, default=200)
     parser.add_argument("--batch", type=int, default=20)
     args = parser.parse_args()
-    with bench_server("density", max_instances=args.count + 10) as server:
+    # Every t3.nano has an 8 GiB root volume: the account's storage quota must hold them.
+    quota = {"GUREUM_VOLUME_QUOTA_GIB": str(max(5120, 8 * (args.count + 10)))}
+    with bench_server("density", max_instances=args.count + 10, env=quota) as server:
         ec2 = server.client()
-        image = ec2.describe_images(Owners=["gureum"])["Images"][0]["ImageId"]
-        time.sleep(1)
-        table = Table(title=f"density: idle t3.nano instances (batches of {args.batch})")
-        for col in ("instances", "host MiB used by them", "MiB per instance",
-                    "launch -> sshd banner (s), one more instance, median of 5"):
-            table.add_column(col, justify="right")
-        count = 0
-        per_instance = []
-        baseline = mem_available_mib()
-        probe_latency(ec2, image)  # warm-up: the VPC's router and the disk pool are made
-        table.add_row("0", "", "", f"{probe_latency(ec2, image):.3f}")
-        while count < args.count:
-            n = min(args.batch, args.count - count)
-            ec2.run_instances(ImageId=image, InstanceType="t3.nano", MinCount=n, MaxCount=n)
-            count += n
-            wait_for(lambda: all_running(ec2), 300, interval=0.2)
-            time.sleep(2)  # let page cache and slab settle
-            used = baseline - mem_available_mib()
-            per_instance.append(used / count)
-            latency = probe_latency(ec2, image)
-            table.add_row(str(count), f"{used:.0f}", f"{used / count:.1f}", f"{latency:.3f}")
-            # a line per batch as it comes: a long run that dies still leaves its rows
-            console.print(f"{count} instances: {used:.0f} MiB, {used / count:.1f} MiB each, "
-                          f"launch -> banner {latency:.3f} s")
-        console.print(table)
-        console.print(f"median MiB per idle instance across batches: {statistics.median(per_instance):.1f}")
-        terminate_all(ec2)
+        try:
+            image = ec2.describe_images(Owners=["gureum"])["Images"][0]["ImageId"]
+            time.sleep(1)
+            table = Table(title=f"density: idle t3.nano instances (batches of {args.batch})")
+            for col in ("instances", "host MiB used by them", "MiB per instance",
+                        "launch -> sshd banner (s), one more instance, median of 5"):
+                table.add_column(col, justify="right")
+            count = 0
+            per_instance = []
+            baseline = mem_available_mib()
+            probe_latency(ec2, image)  # warm-up: the VPC's router and the disk pool are made
+            table.add_row("0", "", "", f"{probe_latency(ec2, image):.3f}")
+            while count < args.count:
+                n = min(args.batch, args.count - count)
+                ec2.run_instances(ImageId=image, InstanceType="t3.nano", MinCount=n, MaxCount=n)
+                count += n
+                wait_for(lambda: all_running(ec2), 300, interval=0.2)
+                time.sleep(2)  # let page cache and slab settle
+                used = baseline - mem_available_mib()
+                per_instance.append(used / count)
+                latency = probe_latency(ec2, image)
+                table.add_row(str(count), f"{used:.0f}", f"{used / count:.1f}", f"{latency:.3f}")
+                # a line per batch as it comes: a long run that dies still leaves its rows
+                console.print(f"{count} instances: {used:.0f} MiB, {used / count:.1f} MiB each, "
+                              f"launch -> banner {latency:.3f} s")
+            console.print(table)
+            console.print(f"median MiB per idle instance across batches: {statistics.median(per_instance):.1f}")
+        finally:  # a run that fails half-way still leaves nothing behind
+            terminate_all(ec2)
     return 0
 
 

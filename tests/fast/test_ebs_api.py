@@ -386,3 +386,16 @@ def test_a_root_volume_keeps_the_iops_and_throughput_asked_for(
     ec2.terminate_instances(InstanceIds=ids)
     for instance_id in ids:
         wait_state(ec2, instance_id, "terminated")
+
+
+def test_run_instances_counts_every_root_volume_against_the_quota(ec2, image_id) -> None:  # noqa: ANN001
+    """Three 2,000 GiB roots in one call exceed the fast cloud's 5,120 GiB: refused whole,
+    nothing launched (the roots used to pass unchecked and only the next call failed)."""
+    before = {i["InstanceId"] for r in ec2.describe_instances()["Reservations"]
+              for i in r["Instances"]}
+    roots = [{"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 2000}}]
+    assert code_of(ec2.run_instances, ImageId=image_id, InstanceType="t3.nano", MinCount=3,
+                   MaxCount=3, BlockDeviceMappings=roots) == "VolumeLimitExceeded"
+    after = {i["InstanceId"] for r in ec2.describe_instances()["Reservations"]
+             for i in r["Instances"]}
+    assert after == before

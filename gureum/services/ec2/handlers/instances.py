@@ -90,8 +90,7 @@ def _merged_mappings(image: models.Image, asked: list[dict[str, Any]],
     return [m for device, m in merged.items() if device not in suppressed]
 
 
-def _data_volumes(s: Any, account: str, mappings: list[dict[str, Any]],
-                  quota_gib: int) -> list[dict[str, Any]]:
+def _data_volumes(s: Any, account: str, mappings: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Each data mapping's volume, checked as CreateVolume checks it."""
     planned = []
     for mapping in mappings:
@@ -117,7 +116,6 @@ def _data_volumes(s: Any, account: str, mappings: list[dict[str, Any]],
                         "volume_type": volume_type, "iops": iops, "throughput": throughput,
                         "snapshot_id": ebs.get("SnapshotId"),
                         "delete_on_termination": ebs.get("DeleteOnTermination", True)})
-    volumes.check_quota(s, account, sum(v["size_gib"] for v in planned), quota_gib)
     return planned
 
 
@@ -267,8 +265,7 @@ def run_instances(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
                         "used in previous request(s).")
                 return _reservation(ctx, s, existing.reservation_id)
         image = images.launchable(s.get(models.Image, image_id), account, image_id)
-        data_volumes = _data_volumes(s, account, _merged_mappings(image, data_mappings, suppressed),
-                                     cloud.config.volume_quota_gib)
+        data_volumes = _data_volumes(s, account, _merged_mappings(image, data_mappings, suppressed))
         volume_gib = root_mapping.get("VolumeSize") or image.root_size_gib
         # An account's image holds a disk of its size; the built-in ones fit in 1 GiB.
         if image.account_id is not None and volume_gib < image.root_size_gib:
@@ -319,6 +316,10 @@ def run_instances(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
         hosts = _hosts_for(ctx, s, subnet.availability_zone, instance_type, min_count, count,
                            group)
         count = len(hosts)
+        # The account's storage quota counts what the whole launch makes: every instance's
+        # root volume and data volumes (live root volumes count as used already).
+        volumes.check_quota(s, account, count * (volume_gib + sum(
+            v["size_gib"] for v in data_volumes)), cloud.config.volume_quota_gib)
         wants_public = primary.get("AssociatePublicIpAddress", subnet.map_public_ip_on_launch)
         # Slots are per host (its ports and uid ranges): 16k instances per host, not per cloud.
         slots_on: dict[str | None, Any] = {}
