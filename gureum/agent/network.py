@@ -448,7 +448,7 @@ def _ensure_router_rules(plan: NetworkPlan, vpc: VpcNetwork, ns: str, fresh: boo
         current = run_in(ns, ["nft", "list", "table", "inet", "gureum"], check=False)
         if f'comment "{version}"' in current:
             return
-    ports = [] if fresh else _port_addresses(ns) + _port_addresses(ns, PORT_SET6)
+    ports = [] if fresh else all_port_addresses(ns)
     unchecked = [] if fresh else _unchecked_ports(ns)
     _apply_table("inet", "gureum", ruleset.split("table bridge gureum")[0], ns)
     _apply_table("bridge", "gureum", "table bridge gureum" + ruleset.split("table bridge gureum")[1], ns)
@@ -753,7 +753,7 @@ def delete_instance_netns(plan: NetworkPlan, vpc_id: str, instance_id: str, slot
         # The kernel removes the peer of a deleted netns's veth asynchronously: it may
         # vanish between the check and the delete, which is the outcome we want anyway.
         run_in(router, ["ip", "link", "del", veth], check=False)
-    for port, address in _port_addresses(router) + _port_addresses(router, PORT_SET6):
+    for port, address in all_port_addresses(router):
         if port == veth or port.startswith(f"{veth}n"):  # eth0's port and its ethN ports
             _delete_port_address(router, port, address)
         if port.startswith(f"{veth}n") and link_exists(port, router):
@@ -983,6 +983,15 @@ def _remove_interface(plan: NetworkPlan, ns: str, router: str, slot: int, index:
     run_in(router, _unchecked_cmd("delete", veth), check=False)
     if link_exists(veth, router):
         run_in(router, ["ip", "link", "del", veth], check=False)
+
+
+def all_port_addresses(router: str) -> list[tuple[str, str]]:
+    """(port, address) of both anti-spoof sets, IPv4's and IPv6's, from one nft call."""
+    out = run_in(router, ["nft", "-j", "list", "table", "bridge", "gureum"], check=False)
+    return [(elem["concat"][0], elem["concat"][1])
+            for item in (json.loads(out)["nftables"] if out else [])
+            if item.get("set", {}).get("name") in ("port_addresses", PORT_SET6)
+            for elem in item["set"].get("elem") or []]
 
 
 def _port_addresses(router: str, name: str = "port_addresses") -> list[tuple[str, str]]:

@@ -38,12 +38,11 @@ from gureum.agent import hostcmd, idmap
 from gureum.agent.contract import VpcNetwork, VxlanSegment
 from gureum.agent.network import (
     NETNS_DIR,
-    PORT_SET6,
     NetworkPlan,
     _delete_port_address,
     _links,
-    _port_addresses,
     add_port_address,
+    all_port_addresses,
     run_in,
 )
 
@@ -133,8 +132,7 @@ def _sync_neighbours(router: str, name: str, segment: VxlanSegment) -> None:
 
 def _sync_port_addresses(plan: NetworkPlan, vpc: VpcNetwork, router: str, name: str,
                          segment: VxlanSegment) -> None:
-    have = {address for port, address in _port_addresses(router) + _port_addresses(router, PORT_SET6)
-            if port == name}
+    have = {address for port, address in all_port_addresses(router) if port == name}
     want = {address for p in segment.peers for address in p.addresses}
     for address in sorted(want - have):
         add_port_address(plan, vpc.vpc_id, name, address)
@@ -143,7 +141,7 @@ def _sync_port_addresses(plan: NetworkPlan, vpc: VpcNetwork, router: str, name: 
 
 
 def _forget_port(router: str, name: str) -> None:
-    for port, address in _port_addresses(router) + _port_addresses(router, PORT_SET6):
+    for port, address in all_port_addresses(router):
         if port == name:
             _delete_port_address(router, port, address)
 

@@ -108,12 +108,17 @@ def _associate_ipv6(ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
             vpc.ipv6_association_id, vpc.ipv6_cidr, "associating", ctx.cloud.config.region)}
 
 
+def _has_subnets(vpc_id: str, cidr: str | None) -> exc.InvalidCidrBlockInUse:
+    """AWS's answer to disassociating a block (either family) that subnets still use."""
+    return exc.InvalidCidrBlockInUse(
+        f"The vpc {vpc_id} currently has a subnet within CIDR block {cidr}")
+
+
 def _disassociate_ipv6(ctx: RequestContext, s: Any, vpc: models.Vpc) -> dict[str, Any]:
     used = s.scalar(select(models.Subnet.subnet_id).where(
         models.Subnet.vpc_id == vpc.vpc_id, models.Subnet.ipv6_cidr.is_not(None)).limit(1))
     if used is not None:
-        raise exc.InvalidCidrBlockInUse(
-            f"The vpc {vpc.vpc_id} currently has a subnet within CIDR block {vpc.ipv6_cidr}")
+        raise _has_subnets(vpc.vpc_id, vpc.ipv6_cidr)
     association_id, cidr = vpc.ipv6_association_id, vpc.ipv6_cidr
     vpc.ipv6_cidr = vpc.ipv6_association_id = None
     return {"VpcId": vpc.vpc_id, "Ipv6CidrBlockAssociation": ipv6.block_view(
@@ -147,8 +152,7 @@ def disassociate_vpc_cidr_block(ctx: RequestContext, p: dict[str, Any]) -> dict[
         used = [sub.subnet_id for sub in s.scalars(select(models.Subnet).where(
             models.Subnet.vpc_id == vpc.vpc_id)) if ipaddress.ip_network(sub.cidr).subnet_of(net)]
         if used:
-            raise exc.InvalidCidrBlockInUse(
-                f"The vpc {vpc.vpc_id} currently has a subnet within CIDR block {block.cidr}")
+            raise _has_subnets(vpc.vpc_id, block.cidr)
         routes = s.scalar(select(models.Route.destination).where(
             models.Route.route_table_id.in_(select(models.RouteTable.route_table_id).where(
                 models.RouteTable.vpc_id == vpc.vpc_id)),
