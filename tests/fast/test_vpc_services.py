@@ -57,8 +57,10 @@ def test_changes_are_pushed_and_nothing_else(fast: FastCloud, ec2, image_id) -> 
         ec2.create_tags(Resources=[iid], Tags=[{"Key": "Name", "Value": "pushed"}])
         assert wait_for(lambda: meta(fast, inst).tree["tags"]["instance"] == {"Name": "pushed"},
                         SOON)
-        ec2.modify_instance_metadata_options(InstanceId=iid, HttpTokens="required")
-        assert wait_for(lambda: meta(fast, inst).http_tokens == "required", SOON)
+        # Applied before the answer: the very next metadata read sees the new options.
+        answer = ec2.modify_instance_metadata_options(InstanceId=iid, HttpTokens="required")
+        assert answer["InstanceMetadataOptions"]["State"] == "applied"
+        assert meta(fast, inst).http_tokens == "required"
         name = inst["PrivateDnsName"]
         assert dns_answer(served(fast, vpc_id), name, "A", inst["PrivateIpAddress"])
         ec2.modify_vpc_attribute(VpcId=vpc_id, EnableDnsSupport={"Value": False})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import logging
 from typing import Any
 
 from gureum.api.dispatch import RequestContext, action
@@ -12,6 +13,7 @@ from gureum.services.ec2.handlers import common
 from gureum.services.ec2.views import options_of
 from gureum.store.models import utcnow
 
+log = logging.getLogger("gureum.ec2.metadata")
 CONSOLE_BYTES = 64 * 1024
 OPTION_KEYS = ("HttpTokens", "HttpPutResponseHopLimit", "HttpEndpoint", "InstanceMetadataTags",
                "HttpProtocolIpv6")
@@ -39,9 +41,27 @@ def modify_instance_metadata_options(ctx: RequestContext, p: dict[str, Any]) -> 
                 "options can be modified.")
         inst.metadata_options = {**(inst.metadata_options or {}), **options}
         current = options_of(inst)
-    # The metadata service reads options per request: they apply at once.
+        running, vpc_id, host_id = inst.state == "running", inst.vpc_id, inst.host_id
+    state = _apply_now(ctx, vpc_id, host_id) if running else "applied"
     return {"InstanceId": inst.instance_id,
-            "InstanceMetadataOptions": {"State": "applied", **current}}
+            "InstanceMetadataOptions": {"State": state, **current}}
+
+
+def _apply_now(ctx: RequestContext, vpc_id: str, host_id: str | None) -> str:
+    """The host's metadata service answers from what the control plane pushed to it:
+    push the VPC's answers before answering, so the next metadata read already sees the
+    new options ('applied'). A control plane that does not run the controllers (another
+    API server leads) or a host that cannot be reached leaves them to the loop: 'pending',
+    as EC2 says while it is still applying them."""
+    network = ctx.cloud.network_controller
+    if network is None:
+        return "pending"
+    try:
+        network.services.ensure_pushed(vpc_id, ctx.cloud.agents.key(host_id))
+    except HostError as err:
+        log.info("metadata options of VPC %s follow later: %s", vpc_id, err)
+        return "pending"
+    return "applied"
 
 
 @action("ec2", "GetConsoleOutput")
