@@ -9,7 +9,7 @@ DNS (AWS's limit per interface for its link-local services).
 
 from __future__ import annotations
 
-from gureum.agent import hostcmd, idmap
+from gureum.agent import nft
 from gureum.agent.contract import Firewall, FirewallRule
 from gureum.agent.network import DNS_ADDRESS, IMDS_ADDRESS, NETNS_DIR
 from gureum.errors import NetnsMissing
@@ -121,9 +121,9 @@ table inet {TABLE} {{
 
 
 def apply(netns: str, firewall: Firewall) -> None:
-    # nft forked from a thread inside the netns: one process, not nsenter + nft.
+    # In a thread inside the netns, through libnftables: no process at all.
     ruleset, path = render(firewall), NETNS_DIR / netns
     try:
-        idmap.in_netns(str(path), lambda: hostcmd.run(["nft", "-f", "-"], input=ruleset))
+        nft.run_in(path, ruleset)
     except FileNotFoundError as err:
         raise NetnsMissing(f"no network namespace {path}: the instance is not on this host") from err
