@@ -10,6 +10,7 @@ request ever waits for the control plane.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -17,6 +18,7 @@ import socket
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from dnslib import PTR, QTYPE, RR, A
 
@@ -81,6 +83,8 @@ class VpcListeners:
         self.served: dict[str, VpcServices] = self._load()
         self.listeners: dict[str, _Listeners] = {}
         self.lock = threading.RLock()
+        # VPC -> id(an instance's metadata) -> (that value, its encoding), for `_encoded`
+        self._encoded_instances: dict[str, dict[int, tuple[InstanceMetadata, Any]]] = {}
 
     # -- what is served --------------------------------------------------------------
     def _path(self, vpc_id: str) -> Path:
@@ -104,10 +108,26 @@ class VpcListeners:
             if self.served.get(vpc_id) != services:
                 self.directory.mkdir(mode=0o700, exist_ok=True)
                 tmp = self._path(vpc_id).with_suffix(".tmp")
-                tmp.write_text(json.dumps(wire.encode(services)))
+                tmp.write_text(json.dumps(self._encoded(services)))
                 tmp.replace(self._path(vpc_id))  # a crash leaves the old file or the new
                 self.served[vpc_id] = services  # readers take the new value whole
             self.bind(vpc_id)
+
+    def _encoded(self, services: VpcServices) -> dict[str, Any]:
+        """`services` as JSON-ready data. Each instance's part is encoded once per value:
+        a push that changed one instance of 200 (the usual one) re-encodes one."""
+        vpc_id = services.vpc.vpc_id
+        data = wire.encode(dataclasses.replace(services, instances={}))
+        known = self._encoded_instances.get(vpc_id, {})
+        kept: dict[int, tuple[InstanceMetadata, Any]] = {}
+        for address, metadata in services.instances.items():
+            hit = known.get(id(metadata))
+            if hit is None or hit[0] is not metadata:
+                hit = (metadata, wire.encode(metadata))
+            kept[id(metadata)] = hit
+            data["instances"][address] = hit[1]
+        self._encoded_instances[vpc_id] = kept
+        return data
 
     def resume(self) -> None:
         """At the agent's start: listen for every VPC served before whose router exists."""

@@ -215,9 +215,10 @@ class VpcServicesController(ResyncLoop):
         pushed = self.pushed.get((key, vpc_id))
         if private_ip is not None and pushed is not None and private_ip in pushed.instances:
             return
-        with self.lock:
-            if (key, vpc_id) in self.pushed and \
-                    self.built_at.get((key, vpc_id)) == self.generation:
+        with self.lock:  # a push may have run while this waited for the lock
+            pushed = self.pushed.get((key, vpc_id))
+            if pushed is not None and (self.built_at.get((key, vpc_id)) == self.generation
+                                       or private_ip in pushed.instances):
                 return
             self.push({vpc_id}, key)
 

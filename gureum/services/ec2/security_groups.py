@@ -258,30 +258,37 @@ def firewalls(session: Session, only: set[str] | None = None) -> dict[str, Firew
 
     resolvers = {v.vpc_id: str(ipaddress.ip_network(v.cidr)[2])
                  for v in session.scalars(select(models.Vpc))}
-    live = list(session.scalars(select(models.Instance).where(
-        models.Instance.state.in_(LIVE_STATES))))
-    live_ids = {inst.instance_id for inst in live}
-    extra: dict[str, list[models.NetworkInterface]] = {}
+    # Columns, not ORM objects: this runs for every launch and every firewall pass, and
+    # loading every live instance and interface as objects was most of its time.
+    Eni = models.NetworkInterface
+    live = session.execute(select(
+        models.Instance.instance_id, models.Instance.vpc_id, models.Instance.private_ip,
+        models.Instance.security_group_ids).where(
+        models.Instance.state.in_(LIVE_STATES))).all()
+    live_ids = {row.instance_id for row in live}
+    extra: dict[str, list[tuple[int, list[str]]]] = {}  # (device index, groups) of ethN
     members: dict[str, list[str]] = {}
-    for eni in session.scalars(select(models.NetworkInterface).where(
-            models.NetworkInterface.instance_id.is_not(None)).order_by(
-                models.NetworkInterface.device_index)):
-        if eni.instance_id not in live_ids:
+    with_rows: set[str] = set()
+    for instance_id, device_index, groups, private_ip, secondary, ipv6 in session.execute(
+            select(Eni.instance_id, Eni.device_index, Eni.security_group_ids, Eni.private_ip,
+                   Eni.secondary_ips, Eni.ipv6_addresses).where(
+                Eni.instance_id.is_not(None)).order_by(Eni.device_index)):
+        if instance_id not in live_ids:
             continue
-        if eni.device_index:
-            extra.setdefault(eni.instance_id or "", []).append(eni)
-        for group in eni.security_group_ids:
-            members.setdefault(group, []).extend(eni.addresses())
-            members[group].extend(eni.ipv6_addresses or [])
-    interfaces = [(inst.instance_id, inst.vpc_id, inst.private_ip, inst.security_group_ids)
-                  for inst in live]
-    lbs = [(f"lb-{lb.lb_id}", lb.vpc_id, lb.private_ip, lb.security_group_ids)
-           for lb in session.scalars(select(LoadBalancer))]
+        with_rows.add(instance_id)
+        if device_index:
+            extra.setdefault(instance_id, []).append((device_index, groups))
+        for group in groups:
+            members.setdefault(group, []).extend([private_ip, *(secondary or [])])
+            members[group].extend(ipv6 or [])
+    interfaces = [(row.instance_id, row.vpc_id, row.private_ip, row.security_group_ids)
+                  for row in live]
+    lbs = [(f"lb-{lb_id}", vpc_id, address, groups) for lb_id, vpc_id, address, groups in
+           session.execute(select(LoadBalancer.lb_id, LoadBalancer.vpc_id,
+                                  LoadBalancer.private_ip, LoadBalancer.security_group_ids))]
     interfaces += lbs
     rules = list(session.scalars(select(models.SecurityGroupRule)))
     listed = prefix_lists.current_cidrs(session) if any(r.prefix_list_id for r in rules) else {}
-    with_rows = {e.instance_id for e in session.scalars(select(models.NetworkInterface).where(
-        models.NetworkInterface.instance_id.in_(live_ids)))}
     for key, _, address, groups in interfaces:
         if key not in with_rows:  # load balancers (and instances without interface rows)
             for group in groups:
@@ -305,8 +312,8 @@ def firewalls(session: Session, only: set[str] | None = None) -> dict[str, Firew
     for key, vpc_id, _, groups in interfaces:
         if only is not None and key not in only:
             continue
-        ingress, egress = rule_sets(groups)
-        per_interface = tuple(InterfaceFirewall(f"eth{e.device_index}", *rule_sets(
-            e.security_group_ids)) for e in extra.get(key, []))
+        ingress, egress = rule_sets(list(groups))
+        per_interface = tuple(InterfaceFirewall(f"eth{device_index}", *rule_sets(groups))
+                              for device_index, groups in extra.get(key, []))
         out[key] = Firewall(ingress, egress, resolvers.get(vpc_id), per_interface)
     return out
