@@ -149,7 +149,8 @@ class AgentUnderTest:
         """The instance id the VPC's metadata service answers its caller with."""
         if isinstance(self.agent, FakeAgent):
             served = self.agent.served.get(VPC.vpc_id)
-            return served.instances[CALLER].instance_id if served else None
+            meta = served.instances.get(CALLER) if served else None
+            return meta.instance_id if meta else None
         try:
             status, body = self.imds("/latest/meta-data/instance-id", token=True)
         except ConnectionRefusedError:  # nothing listens
@@ -283,6 +284,30 @@ def test_vpc_services_are_served_replaced_and_go_with_the_vpc(under_test: AgentU
     assert under_test.served_instance() is None, "nothing served after removal"
     agent.serve_vpc(first)
     assert under_test.served_instance() == "i-0c0ffee00000000a1"
+    agent.remove_vpc(VPC.vpc_id)
+    agent.remove_host_network()
+    agent.remove_cgroup_parents()
+    assert not any(agent.host_objects().values())
+
+
+def test_one_instance_is_added_to_what_a_vpc_serves(under_test: AgentUnderTest) -> None:
+    agent = under_test.agent
+    agent.ensure_host_network()
+    with pytest.raises(HostError):  # a VPC not served yet takes no single instance
+        agent.serve_instance(VPC.vpc_id, CALLER, services("i-0c0ffee00000000b1").instances[CALLER])
+    agent.serve_vpc(dataclasses.replace(services("i-0c0ffee00000000b1"), instances={}))
+    assert under_test.served_instance() is None
+    added = services("i-0c0ffee00000000b2").instances[CALLER]
+    agent.serve_instance(VPC.vpc_id, CALLER, added)
+    agent.serve_instance(VPC.vpc_id, CALLER, added)  # again: no change, no error
+    assert under_test.served_instance() == "i-0c0ffee00000000b2"
+    if under_test.kind != "fake":
+        assert under_test.imds("/latest/user-data") == (200, b"#!/bin/sh\n")
+    if under_test.kind == "remote":  # kept like a whole push: a restart still answers
+        under_test.restart()
+        assert under_test.served_instance() == "i-0c0ffee00000000b2"
+    agent.serve_vpc(dataclasses.replace(services("i-0c0ffee00000000b1"), instances={}))
+    assert under_test.served_instance() is None, "the next whole push replaces it"
     agent.remove_vpc(VPC.vpc_id)
     agent.remove_host_network()
     agent.remove_cgroup_parents()

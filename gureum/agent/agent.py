@@ -23,6 +23,7 @@ from gureum.agent.contract import (
     Firewall,
     GuestDns,
     HealthReport,
+    InstanceMetadata,
     InstanceSpec,
     LoadBalancerSpec,
     PublicMap,
@@ -127,6 +128,9 @@ class HostAgent(EbsOperations, AgentContract):
     def serve_vpc(self, services: VpcServices) -> None:
         self.ensure_vpc(services.vpc)
         self.listeners.serve(services)
+
+    def serve_instance(self, vpc_id: str, private_ip: str, metadata: InstanceMetadata) -> None:
+        self.listeners.serve_instance(vpc_id, private_ip, metadata)
 
     def resume(self) -> None:
         """At the start of a long-lived agent: serve every VPC it served before."""

@@ -425,6 +425,13 @@ class AgentContract(abc.ABC):
         `services` (replacing what was served before), kept across the agent's restarts."""
 
     @abc.abstractmethod
+    def serve_instance(self, vpc_id: str, private_ip: str, metadata: InstanceMetadata) -> None:
+        """One instance's metadata added to (or replaced in) what a served VPC answers,
+        kept like the rest: a launch needs its own before first boot, and pushing the whole
+        VPC grows with its size. The next `serve_vpc` replaces everything. A VPC not served
+        yet: `HostError`."""
+
+    @abc.abstractmethod
     def vpc_routers(self) -> list[str]:
         """Ids of the VPCs whose router exists on this host."""
 

@@ -8,6 +8,7 @@ exiting, a container vanishing, an unknown container appearing, a failing call.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 import time
@@ -20,6 +21,7 @@ from gureum.agent.contract import (
     Firewall,
     GuestDns,
     HealthReport,
+    InstanceMetadata,
     InstanceSpec,
     LoadBalancerSpec,
     PublicMap,
@@ -153,6 +155,15 @@ class FakeAgent(AgentContract):
         with self.lock:
             self.vpcs[services.vpc.vpc_id] = services.vpc
             self.served[services.vpc.vpc_id] = services
+
+    def serve_instance(self, vpc_id: str, private_ip: str, metadata: InstanceMetadata) -> None:
+        self._enter("serve_instance", vpc_id)
+        with self.lock:
+            served = self.served.get(vpc_id)
+            if served is None:
+                raise HostError(f"VPC {vpc_id} is not served on this host")
+            self.served[vpc_id] = dataclasses.replace(
+                served, instances={**served.instances, private_ip: metadata})
 
     def sync_vpc_peers(self, vpc: VpcNetwork, segment: VxlanSegment) -> None:
         self._enter("sync_vpc_peers", vpc.vpc_id)

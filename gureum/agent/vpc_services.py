@@ -27,6 +27,7 @@ from gureum.agent.contract import InstanceMetadata, VpcServices
 from gureum.agent.dns import DnsServer, host_resolvers
 from gureum.agent.metadata import MetadataServer
 from gureum.agent.network import DNS_ADDRESS, IMDS_ADDRESS, NetworkPlan
+from gureum.errors import HostError
 
 log = logging.getLogger("gureum.vpc_services")
 TTL = 60
@@ -106,12 +107,27 @@ class VpcListeners:
         vpc_id = services.vpc.vpc_id
         with self.lock:
             if self.served.get(vpc_id) != services:
-                self.directory.mkdir(mode=0o700, exist_ok=True)
-                tmp = self._path(vpc_id).with_suffix(".tmp")
-                tmp.write_text(json.dumps(self._encoded(services)))
-                tmp.replace(self._path(vpc_id))  # a crash leaves the old file or the new
-                self.served[vpc_id] = services  # readers take the new value whole
+                self._keep(services)
             self.bind(vpc_id)
+
+    def serve_instance(self, vpc_id: str, private_ip: str, metadata: InstanceMetadata) -> None:
+        """One instance's answers added to a served VPC's (agent contract)."""
+        with self.lock:
+            services = self.served.get(vpc_id)
+            if services is None:
+                raise HostError(f"VPC {vpc_id} is not served on this host")
+            if services.instances.get(private_ip) != metadata:
+                self._keep(dataclasses.replace(
+                    services, instances={**services.instances, private_ip: metadata}))
+
+    def _keep(self, services: VpcServices) -> None:
+        """Save, then serve `services` (under the lock)."""
+        vpc_id = services.vpc.vpc_id
+        self.directory.mkdir(mode=0o700, exist_ok=True)
+        tmp = self._path(vpc_id).with_suffix(".tmp")
+        tmp.write_text(json.dumps(self._encoded(services)))
+        tmp.replace(self._path(vpc_id))  # a crash leaves the old file or the new
+        self.served[vpc_id] = services  # readers take the new value whole
 
     def _encoded(self, services: VpcServices) -> dict[str, Any]:
         """`services` as JSON-ready data. Each instance's part is encoded once per value:

@@ -80,3 +80,30 @@ def test_changes_are_pushed_and_nothing_else(fast: FastCloud, ec2, image_id) -> 
     finally:
         ec2.terminate_instances(InstanceIds=[iid])
         wait_state(ec2, iid, "terminated")
+
+
+def test_a_launch_into_a_served_vpc_pushes_its_instance_alone(fast: FastCloud, ec2, image_id) -> None:  # noqa: ANN001
+    first = ec2.run_instances(ImageId=image_id, MinCount=1, MaxCount=1)["Instances"][0]
+    wait_state(ec2, first["InstanceId"], "running")
+    pusher = fast.cloud.network_controller.services  # type: ignore[union-attr]
+    pusher.sync = lambda: None  # type: ignore[method-assign]  # the loop pushes nothing now
+    with pusher.lock:  # ... once a push it may have been making has ended
+        whole = sum(1 for method, _ in fast.agent.calls if method == "serve_vpc")
+    try:
+        second = ec2.run_instances(ImageId=image_id, MinCount=1, MaxCount=1)["Instances"][0]
+        wait_state(ec2, second["InstanceId"], "running")
+        assert meta(fast, second).instance_id == second["InstanceId"]  # before its launch
+        assert ("serve_instance", second["VpcId"]) in fast.agent.calls
+        assert sum(1 for method, _ in fast.agent.calls if method == "serve_vpc") == whole
+        name = second["PrivateDnsName"]  # a DNS name is the whole push's to add
+        assert not dns_answer(served(fast, second["VpcId"]), name, "A",
+                              second["PrivateIpAddress"])
+    finally:
+        del pusher.sync
+    pusher.wakeup.set()
+    assert wait_for(lambda: dns_answer(served(fast, second["VpcId"]), name, "A",
+                                       second["PrivateIpAddress"]), SOON)
+    ids = [first["InstanceId"], second["InstanceId"]]
+    ec2.terminate_instances(InstanceIds=ids)
+    for instance_id in ids:
+        wait_state(ec2, instance_id, "terminated")
