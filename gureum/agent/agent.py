@@ -333,6 +333,7 @@ class HostAgent(EbsOperations, AgentContract):
         if spec.public_ip:
             network.unmap_public_ip(self.plan, spec.public_ip)
         network.delete_instance_netns(self.plan, spec.vpc.vpc_id, spec.instance_id, spec.slot)
+        firewall.forget(self.plan.netns(spec.instance_id))
         self.driver.release(spec.instance_id)
 
     def reboot(self, spec: InstanceSpec) -> None:

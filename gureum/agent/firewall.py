@@ -9,6 +9,10 @@ DNS (AWS's limit per interface for its link-local services).
 
 from __future__ import annotations
 
+import os
+import threading
+from dataclasses import dataclass
+
 from gureum.agent import nft
 from gureum.agent.contract import Firewall, FirewallRule
 from gureum.agent.network import DNS_ADDRESS, IMDS_ADDRESS, NETNS_DIR
@@ -80,25 +84,76 @@ def ingress_guard(address: str, firewall: Firewall) -> list[str]:
             + [f"    {target} drop"])
 
 
-def render(firewall: Firewall) -> str:
+# A set of addresses: nft's element type and the addresses.
+AddressSet = tuple[str, frozenset[str]]
+
+
+@dataclass(frozen=True)
+class Table:
+    """An instance's firewall as nftables sees it. Rules whose peers are single addresses
+    (a group's members, above all) match a named set of them, so when only members come
+    or go, `sets` is all that differs and the sets' elements are all that changes:
+    a group's new member touches each member's table with two elements, not a new table."""
+
+    text: str  # the whole table, replacing what was there in one transaction
+    shape: str  # `text` without the sets' elements
+    sets: dict[str, AddressSet]
+
+
+def _host(peer: str) -> str | None:
+    """The address of a peer that is one address (a /32 or /128), or None."""
+    address, _, length = peer.partition("/")
+    if not length or length == ("128" if ":" in address else "32"):
+        return address
+    return None
+
+
+class _Sets:
+    """Builds a table's lines, naming a set per rule and family for address-only peers."""
+
+    def __init__(self) -> None:
+        self.sets: dict[str, AddressSet] = {}
+
+    def lines(self, rules: tuple[FirewallRule, ...], field: str, prefix: str = "") -> list[str]:
+        out = []
+        for rule in rules:
+            hosts = [_host(p) for p in rule.peers]
+            if any(h is None for h in hosts):  # a CIDR: matched inline, as it rarely changes
+                out += _lines((rule,), field, prefix)
+                continue
+            for family, kind in (("ip", "ipv4_addr"), ("ip6", "ipv6_addr")):
+                name = f"peers{len(self.sets)}"
+                self.sets[name] = (kind, frozenset(h for h in hosts if h and (":" in h) == (
+                    family == "ip6")))
+                out.append("    " + " ".join(part for part in (
+                    prefix, f"{family} {field} @{name}", _match(rule), "accept") if part))
+        return out
+
+    def declarations(self, with_elements: bool) -> str:
+        out = []
+        for name, (kind, members) in self.sets.items():
+            elements = f" elements = {{ {', '.join(sorted(members))} }};" \
+                if with_elements and members else ""
+            out.append(f"  set {name} {{ type {kind};{elements} }}")
+        return "\n".join(out)
+
+
+def table(firewall: Firewall) -> Table:
     """With attached interfaces, each interface's rules match only traffic in (iifname)
     or out (oifname) by it: security groups apply per interface, as on EC2."""
+    sets = _Sets()
     if not firewall.interfaces:
-        ingress = "\n".join(_lines(firewall.ingress, "saddr"))
-        egress = "\n".join(_lines(firewall.egress, "daddr"))
+        ingress = "\n".join(sets.lines(firewall.ingress, "saddr"))
+        egress = "\n".join(sets.lines(firewall.egress, "daddr"))
     else:
-        ingress = "\n".join(_lines(firewall.ingress, "saddr", 'iifname "eth0"') + [
+        ingress = "\n".join(sets.lines(firewall.ingress, "saddr", 'iifname "eth0"') + [
             line for i in firewall.interfaces
-            for line in _lines(i.ingress, "saddr", f'iifname "{i.device}"')])
-        egress = "\n".join(_lines(firewall.egress, "daddr", 'oifname "eth0"') + [
+            for line in sets.lines(i.ingress, "saddr", f'iifname "{i.device}"')])
+        egress = "\n".join(sets.lines(firewall.egress, "daddr", 'oifname "eth0"') + [
             line for i in firewall.interfaces
-            for line in _lines(i.egress, "daddr", f'oifname "{i.device}"')])
+            for line in sets.lines(i.egress, "daddr", f'oifname "{i.device}"')])
     resolvers = ", ".join(a for a in (firewall.resolver, DNS_ADDRESS) if a)
-    # Declaring then deleting the table makes the replacement one atomic transaction.
-    return f"""table inet {TABLE}
-delete table inet {TABLE}
-table inet {TABLE} {{
-  chain ingress {{
+    chains = f"""  chain ingress {{
     type filter hook input priority 0; policy drop;
     ct state established,related accept
     iifname "lo" accept
@@ -116,14 +171,60 @@ table inet {TABLE} {{
     ip daddr {{ {resolvers} }} udp dport 53 accept
 {egress}
   }}
-}}
 """
+    # Declaring then deleting the table makes the replacement one atomic transaction.
+    text = (f"table inet {TABLE}\ndelete table inet {TABLE}\ntable inet {TABLE} {{\n"
+            f"{sets.declarations(True)}\n{chains}}}\n")
+    return Table(text, f"{sets.declarations(False)}\n{chains}", sets.sets)
+
+
+def render(firewall: Firewall) -> str:
+    """The nft script that replaces an instance's whole firewall table."""
+    return table(firewall).text
+
+
+def _changes(before: dict[str, AddressSet], after: dict[str, AddressSet]) -> str:
+    """The nft script that turns `before`'s set elements into `after`'s (same names)."""
+    lines = []
+    for name, (_, members) in after.items():
+        added, gone = members - before[name][1], before[name][1] - members
+        if added:
+            lines.append(f"add element inet {TABLE} {name} {{ {', '.join(sorted(added))} }}")
+        if gone:
+            lines.append(f"delete element inet {TABLE} {name} {{ {', '.join(sorted(gone))} }}")
+    return "\n".join(lines) + "\n" if lines else ""
+
+
+# netns name -> (its inode, the table last applied there): what the next apply changes.
+_applied: dict[str, tuple[int, Table]] = {}
+_locks: dict[str, threading.Lock] = {}
+_guard = threading.Lock()
 
 
 def apply(netns: str, firewall: Firewall) -> None:
-    # In a thread inside the netns, through libnftables: no process at all.
-    ruleset, path = render(firewall), NETNS_DIR / netns
-    try:
-        nft.run_in(path, ruleset)
-    except FileNotFoundError as err:
-        raise NetnsMissing(f"no network namespace {path}: the instance is not on this host") from err
+    """The instance's firewall, in its netns: when only set members differ from what this
+    process applied there last, just those elements (one small transaction); otherwise
+    the whole table. In a thread inside the netns, through libnftables: no process."""
+    wanted, path = table(firewall), NETNS_DIR / netns
+    with _guard:
+        lock = _locks.setdefault(netns, threading.Lock())
+    with lock:
+        try:
+            inode = os.stat(path).st_ino  # a netns made again under the same name differs
+            known = _applied.pop(netns, None)  # unknown until this apply succeeds
+            if known is not None and known[0] == inode and known[1].shape == wanted.shape:
+                script = _changes(known[1].sets, wanted.sets)
+            else:
+                script = wanted.text
+            if script:
+                nft.run_in(path, script)
+        except FileNotFoundError as err:
+            raise NetnsMissing(f"no network namespace {path}: the instance is not on this host") from err
+        _applied[netns] = (inode, wanted)
+
+
+def forget(netns: str) -> None:
+    """The netns is gone: nothing to remember about it."""
+    with _guard:
+        _locks.pop(netns, None)
+        _applied.pop(netns, None)

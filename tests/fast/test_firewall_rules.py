@@ -50,3 +50,26 @@ def test_instance_firewall_is_valid_nft_with_both_families() -> None:
     text = firewall.render(Firewall(ingress=RULES, egress=RULES, resolver="10.0.0.2"))
     assert "meta nfproto ipv4" in text and "ip6 saddr { fd00:ec2::/56 }" in text
     _check(text)
+
+
+MEMBERS = FirewallRule("-1", -1, -1, ("10.0.0.5/32", "10.0.0.6", "fd00::5/128"))
+
+
+@needs_nft
+def test_address_peers_are_named_sets_and_only_members_differ() -> None:
+    with_two = firewall.table(Firewall(ingress=(MEMBERS, *RULES), egress=RULES))
+    assert "ip saddr @peers0 accept" in with_two.text and "ip6 saddr @peers1 accept" in with_two.text
+    assert with_two.sets["peers0"] == ("ipv4_addr", frozenset({"10.0.0.5", "10.0.0.6"}))
+    assert with_two.sets["peers1"] == ("ipv6_addr", frozenset({"fd00::5"}))
+    assert "ip6 saddr { fd00:ec2::/56 }" in with_two.text  # CIDRs stay inline
+    _check(with_two.text)
+    joined = FirewallRule("-1", -1, -1, ("10.0.0.5", "10.0.0.7"))
+    with_other = firewall.table(Firewall(ingress=(joined, *RULES), egress=RULES))
+    assert with_other.shape == with_two.shape, "members only: the same table"
+    changes = firewall._changes(with_two.sets, with_other.sets)
+    assert changes.splitlines() == [
+        "add element inet gureum_sg peers0 { 10.0.0.7 }",
+        "delete element inet gureum_sg peers0 { 10.0.0.6 }",
+        "delete element inet gureum_sg peers1 { fd00::5 }"]
+    wider = FirewallRule("-1", -1, -1, ("10.0.0.0/24",))
+    assert firewall.table(Firewall(ingress=(wider, *RULES), egress=RULES)).shape != with_two.shape
