@@ -18,7 +18,6 @@ import socket
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from dnslib import PTR, QTYPE, RR, A
 
@@ -74,6 +73,9 @@ def _bound(kind: int, address: tuple[str, int]) -> socket.socket:
     return sock
 
 
+_SPLICE = "\0instances\0"
+
+
 class VpcListeners:
     def __init__(self, plan: NetworkPlan, directory: Path, token_secret: bytes,
                  outbound: bool) -> None:
@@ -84,8 +86,8 @@ class VpcListeners:
         self.served: dict[str, VpcServices] = self._load()
         self.listeners: dict[str, _Listeners] = {}
         self.lock = threading.RLock()
-        # VPC -> id(an instance's metadata) -> (that value, its encoding), for `_encoded`
-        self._encoded_instances: dict[str, dict[int, tuple[InstanceMetadata, Any]]] = {}
+        # VPC -> id(an instance's metadata) -> (that value, its JSON), for `_json`
+        self._encoded_instances: dict[str, dict[int, tuple[InstanceMetadata, str]]] = {}
 
     # -- what is served --------------------------------------------------------------
     def _path(self, vpc_id: str) -> Path:
@@ -125,25 +127,28 @@ class VpcListeners:
         vpc_id = services.vpc.vpc_id
         self.directory.mkdir(mode=0o700, exist_ok=True)
         tmp = self._path(vpc_id).with_suffix(".tmp")
-        tmp.write_text(json.dumps(self._encoded(services)))
+        tmp.write_text(self._json(services))
         tmp.replace(self._path(vpc_id))  # a crash leaves the old file or the new
         self.served[vpc_id] = services  # readers take the new value whole
 
-    def _encoded(self, services: VpcServices) -> dict[str, Any]:
-        """`services` as JSON-ready data. Each instance's part is encoded once per value:
-        a push that changed one instance of 200 (the usual one) re-encodes one."""
+    def _json(self, services: VpcServices) -> str:
+        """`services` as the JSON text saved for the agent's restarts. Each instance's part
+        is encoded once per value: a push that changed one instance of 200 (the usual
+        one) encodes one, and joins the others' text."""
         vpc_id = services.vpc.vpc_id
-        data = wire.encode(dataclasses.replace(services, instances={}))
+        rest = wire.encode(dataclasses.replace(services, instances={}))
+        rest["instances"] = _SPLICE  # a string no field holds: replaced by the text below
         known = self._encoded_instances.get(vpc_id, {})
-        kept: dict[int, tuple[InstanceMetadata, Any]] = {}
+        kept: dict[int, tuple[InstanceMetadata, str]] = {}
+        parts = []
         for address, metadata in services.instances.items():
             hit = known.get(id(metadata))
             if hit is None or hit[0] is not metadata:
-                hit = (metadata, wire.encode(metadata))
+                hit = (metadata, json.dumps(wire.encode(metadata)))
             kept[id(metadata)] = hit
-            data["instances"][address] = hit[1]
+            parts.append(f"{json.dumps(address)}: {hit[1]}")
         self._encoded_instances[vpc_id] = kept
-        return data
+        return json.dumps(rest).replace(json.dumps(_SPLICE), f"{{{', '.join(parts)}}}", 1)
 
     def resume(self) -> None:
         """At the agent's start: listen for every VPC served before whose router exists."""

@@ -6,14 +6,13 @@ addresses), before their rules, since both change with network_interfaces rows."
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
 from gureum.agent.contract import InstanceSpec
-from gureum.agent.firewall import render
+from gureum.agent.firewall import Firewall
 from gureum.controllers.loop import BURST_SECONDS, ResyncLoop
 from gureum.services.ec2 import interfaces
 from gureum.services.ec2 import security_groups as sg
@@ -34,7 +33,9 @@ class FirewallController(ResyncLoop):
     def __init__(self, cloud: Cloud) -> None:
         super().__init__()
         self.cloud = cloud
-        self.applied: dict[str, str] = {}
+        # instance -> the firewall last applied (compared as values: cheaper than
+        # rendering each of them on every pass)
+        self.applied: dict[str, Firewall] = {}
         self.wired: dict[str, tuple] = {}  # instance -> the interfaces last synced
 
     def applied_by_launch(self, spec: InstanceSpec) -> None:
@@ -43,8 +44,7 @@ class FirewallController(ResyncLoop):
         self.wired[spec.instance_id] = (spec.secondary_ips, spec.interfaces,
                                          spec.source_dest_check, spec.ipv6_addresses)
         if spec.firewall is not None:
-            self.applied[spec.instance_id] = hashlib.sha256(
-                render(spec.firewall).encode()).hexdigest()
+            self.applied[spec.instance_id] = spec.firewall
 
     def sync(self) -> None:
         with self.cloud.store.read() as s:
@@ -71,12 +71,11 @@ class FirewallController(ResyncLoop):
             firewall = wanted.get(instance_id)
             if firewall is None:
                 continue
-            digest = hashlib.sha256(render(firewall).encode()).hexdigest()
-            if self.applied.get(instance_id) == digest:
+            if self.applied.get(instance_id) == firewall:
                 continue
             try:
                 self.cloud.agent_for(placed[instance_id]).apply_firewall(instance_id, firewall)
-                self.applied[instance_id] = digest
+                self.applied[instance_id] = firewall
             except Exception as err:  # a stopping instance loses its netns mid-way
                 log.warning("firewall of %s not applied: %s", instance_id, err)
 
