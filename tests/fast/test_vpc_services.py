@@ -4,6 +4,7 @@ nothing changed."""
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from gureum.agent.contract import InstanceSpec, VpcServices
@@ -86,9 +87,11 @@ def test_a_launch_into_a_served_vpc_pushes_its_instance_alone(fast: FastCloud, e
     first = ec2.run_instances(ImageId=image_id, MinCount=1, MaxCount=1)["Instances"][0]
     wait_state(ec2, first["InstanceId"], "running")
     pusher = fast.cloud.network_controller.services  # type: ignore[union-attr]
-    pusher.sync = lambda: None  # type: ignore[method-assign]  # the loop pushes nothing now
-    with pusher.lock:  # ... once a push it may have been making has ended
-        whole = sum(1 for method, _ in fast.agent.calls if method == "serve_vpc")
+    idle = threading.Event()
+    pusher.sync = idle.set  # type: ignore[method-assign]  # the loop pushes nothing now
+    pusher.wakeup.set()
+    assert idle.wait(SOON)  # ... once a pass it may have been making has ended
+    whole = sum(1 for method, _ in fast.agent.calls if method == "serve_vpc")
     try:
         second = ec2.run_instances(ImageId=image_id, MinCount=1, MaxCount=1)["Instances"][0]
         wait_state(ec2, second["InstanceId"], "running")
