@@ -214,6 +214,7 @@ class VpcListeners:
         with self.lock:
             current = self.listeners.pop(vpc_id, None)
             self.served.pop(vpc_id, None)
+            self._encoded_instances.pop(vpc_id, None)
             with contextlib.suppress(FileNotFoundError):
                 self._path(vpc_id).unlink()
         if current is not None:

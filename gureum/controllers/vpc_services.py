@@ -137,8 +137,11 @@ def build(s: Session, cloud: Cloud, vpc_ids: set[str],
         return {}
     ids = [v.vpc_id for v in vpcs]
     public = networks.public_subnet_ids(s, ids[0] if len(ids) == 1 else None)
-    subnets = {n.subnet_id: n.cidr for n in s.scalars(
-        select(models.Subnet).where(models.Subnet.vpc_id.in_(ids)))}
+    # Each VPC's own subnets: part of what its instances' metadata is built from, so a
+    # subnet of another VPC must not make them look changed (MetadataCache).
+    subnets_of: dict[str, dict[str, str]] = {vpc_id: {} for vpc_id in ids}
+    for subnet in s.scalars(select(models.Subnet).where(models.Subnet.vpc_id.in_(ids))):
+        subnets_of[subnet.vpc_id][subnet.subnet_id] = subnet.cidr
     live = list(s.scalars(select(models.Instance).where(
         models.Instance.vpc_id.in_(ids), models.Instance.state.in_(LIVE_STATES))
         .order_by(models.Instance.private_ip)))
@@ -151,6 +154,7 @@ def build(s: Session, cloud: Cloud, vpc_ids: set[str],
         mine = [inst for inst in live if inst.vpc_id == vpc.vpc_id]
         blocks = "\n".join(networks.vpc_cidrs(s, vpc)) if mine else vpc.cidr
         instances: dict[str, InstanceMetadata] = {}
+        subnets = subnets_of[vpc.vpc_id]
         for inst in mine:
             if inst.subnet_id not in subnets:
                 continue
