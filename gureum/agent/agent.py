@@ -36,6 +36,7 @@ from gureum.agent.drivers import driver_for
 from gureum.agent.drivers.container import remove_cgroup
 from gureum.agent.ebs import EbsOperations
 from gureum.agent.lb.manager import LoadBalancers
+from gureum.agent.steps import side_by_side
 from gureum.agent.volume_store import VolumeStore
 from gureum.agent.vpc_services import VpcListeners
 from gureum.config import Config
@@ -162,27 +163,42 @@ class HostAgent(EbsOperations, AgentContract):
         d = self.instance_dir(spec.instance_id)
         d.mkdir(exist_ok=True)
         d.chmod(0o755)
-        with contextlib.ExitStack() as undo:
+        netns = network.NETNS_DIR / self.plan.netns(spec.instance_id)
+        seeds: list[Path] = []
+
+        def disk(undo: contextlib.ExitStack) -> None:
             self.driver.prepare(spec, undo)
-            seed = self._write_seed(spec, self.driver.seed_owner(spec))
+            seeds.append(self._write_seed(spec, self.driver.seed_owner(spec)))
+
+        def place(undo: contextlib.ExitStack) -> None:
+            """The VPC on this host, and no leftover of a crashed launch in the way."""
             self.ensure_vpc(spec.vpc)
-            netns = network.NETNS_DIR / self.plan.netns(spec.instance_id)
             if netns.exists():
-                # A crashed launch's leftovers. Without the netns there can be no veth, and
-                # a port entry left behind names this same instance's address.
+                # Without the netns there can be no veth, and a port entry left behind
+                # names this same instance's address.
                 network.delete_instance_netns(self.plan, spec.vpc.vpc_id, spec.instance_id,
                                               spec.slot)
+
+        with contextlib.ExitStack() as undo:
             if spec.init_system == "systemd":
                 # systemd needs a netns its own user namespace owns (sysfs mounts only
                 # there): the runtime makes it, and it is named and wired like any other
                 # while init still waits.
-                self.driver.spawn(spec, netns, seed, undo,
+                side_by_side(undo, disk, place)
+                self.driver.spawn(spec, netns, seeds[0], undo,
                                   wire=lambda pid: self._wire(spec, undo, pid))
+                self._ensure_public_ip(spec, undo)
             else:
-                self._wire(spec, undo)
-                self.driver.spawn(spec, netns, seed, undo)
+                # The disk and the network do not wait for each other: on two cores,
+                # that is ~25 ms less from RunInstances to sshd.
+                def network_side(undo: contextlib.ExitStack) -> None:
+                    place(undo)
+                    self._wire(spec, undo)
+                    self._ensure_public_ip(spec, undo)
+
+                side_by_side(undo, disk, network_side)
+                self.driver.spawn(spec, netns, seeds[0], undo)
             crashpoint("launch.container_started")
-            self._ensure_public_ip(spec)
             undo.pop_all()
 
     def _wire(self, spec: InstanceSpec, undo: contextlib.ExitStack, pid: int | None = None) -> None:
@@ -196,7 +212,7 @@ class HostAgent(EbsOperations, AgentContract):
                 or spec.ipv6_addresses:
             self.sync_interfaces(spec)
         if spec.firewall is not None:
-            firewall.apply(self.plan.netns(spec.instance_id), spec.firewall)
+            firewall.apply(self.plan.netns(spec.instance_id), spec.firewall, fresh=True)
         crashpoint("launch.netns_created")
 
     def _write_seed(self, spec: InstanceSpec, base: int) -> Path:
@@ -318,10 +334,13 @@ class HostAgent(EbsOperations, AgentContract):
         except OSError:
             pass
 
-    def _ensure_public_ip(self, spec: InstanceSpec) -> None:
+    def _ensure_public_ip(self, spec: InstanceSpec,
+                          undo: contextlib.ExitStack | None = None) -> None:
         if spec.public_ip:
             network.map_public_ip(self.plan, spec.public_ip, spec.private_ip,
                                   self.plan.mark(spec.vpc))
+            if undo is not None:
+                undo.callback(network.unmap_public_ip, self.plan, spec.public_ip)
 
     def ssh_ready(self, spec: InstanceSpec) -> bool:
         return self.driver.ready(spec.instance_id)

@@ -21,6 +21,9 @@ from gureum.errors import NetnsMissing
 ANY = "0.0.0.0/0"
 ANY_IPV6 = "::/0"
 TABLE = "gureum_sg"
+# Declaring then deleting the table makes the replacement one atomic transaction. The
+# deletion costs ~10 ms in the kernel: a netns made just now has no table to replace.
+REPLACING = f"table inet {TABLE}\ndelete table inet {TABLE}\n"
 # AWS's limit on what one interface may send to the link-local services (IMDS, DNS): the
 # agent answers them, so this bounds the host work one instance can cause there.
 LINK_LOCAL_PPS = 1024
@@ -172,8 +175,7 @@ def table(firewall: Firewall) -> Table:
 {egress}
   }}
 """
-    # Declaring then deleting the table makes the replacement one atomic transaction.
-    text = (f"table inet {TABLE}\ndelete table inet {TABLE}\ntable inet {TABLE} {{\n"
+    text = (f"{REPLACING}table inet {TABLE} {{\n"
             f"{sets.declarations(True)}\n{chains}}}\n")
     return Table(text, f"{sets.declarations(False)}\n{chains}", sets.sets)
 
@@ -201,10 +203,11 @@ _locks: dict[str, threading.Lock] = {}
 _guard = threading.Lock()
 
 
-def apply(netns: str, firewall: Firewall) -> None:
+def apply(netns: str, firewall: Firewall, fresh: bool = False) -> None:
     """The instance's firewall, in its netns: when only set members differ from what this
     process applied there last, just those elements (one small transaction); otherwise
-    the whole table. In a thread inside the netns, through libnftables: no process."""
+    the whole table (`fresh`: the netns was made just now, so has none yet). In a thread
+    inside the netns, through libnftables: no process."""
     wanted, path = table(firewall), NETNS_DIR / netns
     with _guard:
         lock = _locks.setdefault(netns, threading.Lock())
@@ -215,7 +218,7 @@ def apply(netns: str, firewall: Firewall) -> None:
             if known is not None and known[0] == inode and known[1].shape == wanted.shape:
                 script = _changes(known[1].sets, wanted.sets)
             else:
-                script = wanted.text
+                script = wanted.text.removeprefix(REPLACING) if fresh else wanted.text
             if script:
                 nft.run_in(path, script)
         except FileNotFoundError as err:

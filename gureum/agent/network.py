@@ -26,7 +26,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from gureum.agent import hostcmd, idmap, procnet
+from gureum.agent import hostcmd, idmap, nft, procnet
 from gureum.agent.contract import NetworkInterfaceSpec, PolicyRoute, VpcNetwork
 from gureum.crashpoints import crashpoint
 
@@ -698,7 +698,7 @@ def plumb_instance(plan: NetworkPlan, vpc_id: str, instance_id: str, slot: int,
         hostcmd.run(["ip", "-batch", "-"], input=(
             f"link add {veth} up master br0 type veth peer name eth0 netns {ns}\n"
             f"{router_knows(private_ip)}\n"))
-        hostcmd.run(port_address_cmd(veth, private_ip))
+        nft.run(port_address_script(veth, private_ip))
 
     idmap.in_netns(str(NETNS_DIR / router), cable)
     # quickack: the instance acknowledges at once instead of after up to 40 ms. A client
@@ -731,15 +731,14 @@ def _port_set(address: str) -> str:
     return PORT_SET6 if ":" in address else "port_addresses"
 
 
-def port_address_cmd(veth: str, private_ip: str) -> list[str]:
-    """The anti-spoof entry: the bridge port `veth` may send from `private_ip` (IPv4 or
-    IPv6)."""
-    return ["nft", "add", "element", "bridge", "gureum", _port_set(private_ip),
-            f"{{ {veth} . {private_ip} }}"]
+def port_address_script(veth: str, private_ip: str) -> str:
+    """The anti-spoof entry, for libnftables in the VPC router's netns: the bridge port
+    `veth` may send from `private_ip` (IPv4 or IPv6)."""
+    return f"add element bridge gureum {_port_set(private_ip)} {{ {veth} . {private_ip} }}"
 
 
 def add_port_address(plan: NetworkPlan, vpc_id: str, veth: str, private_ip: str) -> None:
-    run_in(plan.router(vpc_id), port_address_cmd(veth, private_ip))
+    nft.run_in(NETNS_DIR / plan.router(vpc_id), port_address_script(veth, private_ip))
 
 
 def delete_instance_netns(plan: NetworkPlan, vpc_id: str, instance_id: str, slot: int) -> None:
@@ -918,7 +917,7 @@ def _sync_ipv6(plan: NetworkPlan, ns: str, router: str, slot: int,
             run_in(ns, ["ip", "-6", "-batch", "-"], input="\n".join(batch) + "\n")
         for address in addresses:
             if address not in ports.get(veth, set()):
-                run_in(router, port_address_cmd(veth, address))
+                nft.run_in(NETNS_DIR / router, port_address_script(veth, address))
                 run_in(router, ["ip", "-6", "neigh", "replace", address, "lladdr",
                                 mac_for(primary), "dev", "br0", "nud", "reachable"],
                        check=False)

@@ -22,6 +22,7 @@ from gureum.agent.agent import wait_until
 from gureum.agent.contract import AgentContract, InstanceSpec, RuntimeState, VolumeAttachment
 from gureum.agent.firewall import Firewall
 from gureum.agent.network import VpcNetwork
+from gureum.controllers.boot_watch import BootWatch
 from gureum.controllers.loop import ResyncLoop
 from gureum.crashpoints import crashpoint
 from gureum.errors import AgentUnavailable
@@ -59,6 +60,8 @@ class InstanceController(ResyncLoop):
         self.cloud = cloud
         self.agent = cloud.agent
         self.pool = ThreadPoolExecutor(workers, thread_name_prefix="reconcile")
+        # Launched instances until sshd answers: watched by one thread, not a worker each.
+        self.boots = BootWatch()
         self.inflight: set[str] = set()
         self.lock = threading.Lock()
         self._last_health = 0.0
@@ -71,10 +74,12 @@ class InstanceController(ResyncLoop):
 
     def start(self) -> None:
         self.recover()
+        self.boots.start()
         super().start()
 
     def stop(self) -> None:
         super().stop()
+        self.boots.stop()
         self.pool.shutdown(wait=True)
 
     # -- the loop ----------------------------------------------------------------------
@@ -89,6 +94,7 @@ class InstanceController(ResyncLoop):
                 models.Instance.reboot_requested > models.Instance.reboot_done), or_(
                 models.Instance.next_attempt_at.is_(None),
                 models.Instance.next_attempt_at <= now))))
+        self._drop_unwanted_boots()
         for inst in rows:
             self._submit(inst.instance_id)
         with self.lock:
@@ -112,13 +118,31 @@ class InstanceController(ResyncLoop):
         self.pool.submit(self._work, instance_id)
 
     def _work(self, instance_id: str) -> None:
+        booting = False
         try:
-            self.reconcile(instance_id)
+            booting = self.reconcile(instance_id)
         except Exception as err:
             self._record_failure(instance_id, err)
         finally:
-            with self.lock:
-                self.inflight.discard(instance_id)
+            if not booting:  # else the boot watcher's callback releases it
+                self._release(instance_id)
+
+    def _release(self, instance_id: str) -> None:
+        with self.lock:
+            self.inflight.discard(instance_id)
+
+    def _drop_unwanted_boots(self) -> None:
+        """A booting instance terminated or stopped meanwhile: stop waiting for its sshd,
+        so this pass hands it to a worker for what is asked now."""
+        watched = self.boots.watching()
+        if not watched:
+            return
+        with self.cloud.store.read() as s:
+            pending = set(s.scalars(select(models.Instance.instance_id).where(
+                models.Instance.instance_id.in_(watched), models.Instance.state == "pending")))
+        for instance_id in watched - pending:
+            if self.boots.cancel(instance_id):
+                self._release(instance_id)
 
     # -- one instance ------------------------------------------------------------------
     def firewalls(self) -> dict[str, Firewall]:
@@ -183,11 +207,13 @@ class InstanceController(ResyncLoop):
         """The agent of the host the instance was placed on (hosts/agents.py)."""
         return self.cloud.agent_for(inst.host_id)
 
-    def reconcile(self, instance_id: str) -> None:
+    def reconcile(self, instance_id: str) -> bool:
+        """One step toward what the store asks; True if the instance was launched and its
+        boot is now watched (it stays in flight until sshd answers)."""
         with self.cloud.store.read() as s:
             inst = s.get(models.Instance, instance_id)
         if inst is None:
-            return
+            return False
         if self.cloud.agents.lost(inst.host_id) and inst.state in ("stopping", "shutting-down"):
             # Its host is gone: the store says what the user asked; whatever still runs
             # there is stopped or swept when the host comes back (_reconcile_returned).
@@ -195,11 +221,11 @@ class InstanceController(ResyncLoop):
             log.warning("%s: host %s is lost; %s in the store, its runtime is reconciled "
                         "when the host returns", instance_id, inst.host_id, new_state)
             self._finish(instance_id, inst.state, new_state, release_public_ip=True)
-            return
+            return False
         agent = self.agent_of(inst)
         if inst.state == "pending":
-            self._launch(inst)
-        elif inst.state == "stopping":
+            return self._launch(inst)
+        if inst.state == "stopping":
             agent.stop(self.spec(inst), inst.force_stop)
             crashpoint("controller.stopped_before_record")
             self._finish(instance_id, "stopping", "stopped", release_public_ip=True)
@@ -219,8 +245,9 @@ class InstanceController(ResyncLoop):
                 row = s.get(models.Instance, instance_id)
                 if row is not None:
                     row.reboot_done = max(row.reboot_done, wanted)
+        return False
 
-    def _launch(self, inst: models.Instance) -> None:
+    def _launch(self, inst: models.Instance) -> bool:
         if inst.public_ip is None and inst.assign_public_ip:  # a start after stop: not kept
             with self.cloud.store.write() as s:
                 row = s.get(models.Instance, inst.instance_id)
@@ -232,7 +259,7 @@ class InstanceController(ResyncLoop):
                 Volume.instance_id == inst.instance_id, Volume.state == "creating").limit(1))
         if making is not None:  # a data volume of its BlockDeviceMappings is being made
             threading.Timer(0.2, self.wakeup.set).start()
-            return
+            return False
         started = time.monotonic()
         agent = self.agent_of(inst)
         spec = self.spec(inst)
@@ -244,17 +271,31 @@ class InstanceController(ResyncLoop):
             self.cloud.firewall_controller.applied_by_launch(spec)
         launched = time.monotonic()
         crashpoint("controller.launched_before_ready")
-        if not wait_until(lambda: agent.ssh_ready(spec), SSH_READY_TIMEOUT):
-            raise TimeoutError(f"sshd of {inst.instance_id} did not answer in {SSH_READY_TIMEOUT}s")
-        log.info("%s ready in %.0f ms (spec %.0f, vpc %.0f, host %.0f, boot %.0f)",
-                 inst.instance_id, (time.monotonic() - started) * 1000,
-                 (specced - started) * 1000, (networked - specced) * 1000,
-                 (launched - networked) * 1000, (time.monotonic() - launched) * 1000)
-        with self.cloud.store.write() as s:
-            row = s.get(models.Instance, inst.instance_id)
-            if row is not None and row.state == "pending":
-                row.transition("running")
-                row.reboot_done = row.reboot_requested  # a fresh boot satisfies any reboot
+        instance_id = inst.instance_id
+
+        def ready() -> None:
+            try:
+                log.info("%s ready in %.0f ms (spec %.0f, vpc %.0f, host %.0f, boot %.0f)",
+                         instance_id, (time.monotonic() - started) * 1000,
+                         (specced - started) * 1000, (networked - specced) * 1000,
+                         (launched - networked) * 1000, (time.monotonic() - launched) * 1000)
+                with self.cloud.store.write() as s:
+                    row = s.get(models.Instance, instance_id)
+                    if row is not None and row.state == "pending":
+                        row.transition("running")
+                        row.reboot_done = row.reboot_requested  # a fresh boot satisfies any reboot
+            finally:
+                self._release(instance_id)
+
+        def failed(err: Exception) -> None:
+            try:
+                self._record_failure(instance_id, err)
+            finally:
+                self._release(instance_id)
+
+        self.boots.watch(instance_id, lambda: agent.ssh_ready(spec), SSH_READY_TIMEOUT,
+                         ready, failed)
+        return True
 
     def _ensure_vpc(self, vpc: VpcNetwork, host_id: str | None = None,
                     private_ip: str | None = None) -> None:

@@ -226,9 +226,9 @@ class ContainerDriver(InstanceDriver):
         return self.runtime.alive(self.container_name(instance_id))
 
     def ready(self, instance_id: str) -> bool:
-        """From /proc/<init>/net/tcp: the instance's own netns, seen from the host."""
+        """Whether sshd listens in the instance's own netns (its init's)."""
         pid = self.runtime.init_pid(self.container_name(instance_id))
-        return pid is not None and procnet.listening(f"/proc/{pid}/net", 22)
+        return pid is not None and procnet.listening(f"/proc/{pid}/ns/net", 22)
 
     def counters(self, instance_id: str) -> list[float] | None:
         """CPU time from the instance's cpuacct cgroup; traffic from its netns as its

@@ -132,9 +132,9 @@ def _show_proc(files: LoadBalancerFiles) -> _Processes | None:
     return procs if procs.master else None
 
 
-def _socket_inodes(pid: int) -> set[str]:
+def _socket_inodes(pid: int) -> set[int]:
     """The inodes of the sockets a process holds; empty once it has exited."""
-    inodes = set()
+    inodes: set[int] = set()
     try:
         fds = os.listdir(f"/proc/{pid}/fd")
     except OSError:
@@ -143,7 +143,7 @@ def _socket_inodes(pid: int) -> set[str]:
         with contextlib.suppress(OSError):
             link = os.readlink(f"/proc/{pid}/fd/{fd}")
             if link.startswith("socket:["):
-                inodes.add(link[8:-1])
+                inodes.add(int(link[8:-1]))
     return inodes
 
 
@@ -155,7 +155,7 @@ def _still_accepting(procs: _Processes) -> list[int]:
     worker too slow to answer it), keeps its own beside the new worker's (SO_REUSEPORT)."""
     if not procs.old_workers:  # the common case: without connections to finish, they exited
         return []
-    listening = procnet.listening_inodes(f"/proc/{procs.master}/net")
+    listening = procnet.listening_inodes(f"/proc/{procs.master}/ns/net")
     return [pid for pid in procs.old_workers if _socket_inodes(pid) & listening]
 
 
