@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +21,10 @@ class RuncDriver(RuntimeDriver):
         self.root = root
         self.prefix = prefix
         root.mkdir(parents=True, exist_ok=True)
+        # name -> ((inode, mtime) of its state.json, (init pid, its start time)): parsing
+        # the ~11 KB file was most of a liveness check, run for every instance every 2 s.
+        self._inits: dict[str, tuple[tuple[int, int], tuple[int, int]]] = {}
+        self._inits_lock = threading.Lock()
 
     def _runc(self, *args: str, check: bool = True) -> str:
         return hostcmd.run(["runc", "--root", str(self.root), *args], check=check)
@@ -76,6 +82,8 @@ class RuncDriver(RuntimeDriver):
         self.destroy(name)
 
     def destroy(self, name: str) -> None:
+        with self._inits_lock:
+            self._inits.pop(name, None)
         if self.state(name) == RuntimeState.ABSENT:
             return
         self._runc("delete", "--force", name)
@@ -90,18 +98,33 @@ class RuncDriver(RuntimeDriver):
         return {c["id"]: known.get(c["status"], RuntimeState.STOPPED) for c in items or []
                 if c["id"].startswith(self.prefix)}
 
+    def _init(self, name: str) -> tuple[int, int]:
+        """(pid, start time) of the container's init from runc's state file, parsed again
+        only when runc rewrote it (it replaces the file: a new inode)."""
+        path = self.root / name / "state.json"
+        info = os.stat(path)
+        key = (info.st_ino, info.st_mtime_ns)
+        with self._inits_lock:
+            known = self._inits.get(name)
+        if known is not None and known[0] == key:
+            return known[1]
+        state = json.loads(path.read_text())
+        init = (int(state["init_process_pid"]), int(state["init_process_start"]))
+        with self._inits_lock:
+            self._inits[name] = (key, init)
+        return init
+
     def init_pid(self, name: str) -> int | None:
         """The container init's host PID from runc's state file (no subprocess)."""
         try:
-            return int(json.loads((self.root / name / "state.json").read_text())["init_process_pid"])
+            return self._init(name)[0]
         except (OSError, ValueError, KeyError):
             return None
 
     def alive(self, name: str) -> bool:
         """Cheap liveness for periodic checks: runc's state file and /proc, no subprocess."""
         try:
-            state = json.loads((self.root / name / "state.json").read_text())
-            pid, started = state["init_process_pid"], state["init_process_start"]
+            pid, started = self._init(name)
             with open(f"/proc/{pid}/stat") as f:
                 fields = f.read().rsplit(")", 1)[1].split()
             return int(fields[19]) == int(started) and fields[0] != "Z"
