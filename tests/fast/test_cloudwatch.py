@@ -284,3 +284,31 @@ def test_large_put_metric_data_arrives_gzipped(fast: FastCloud) -> None:
         StartTime=now - dt.timedelta(minutes=6), EndTime=now + dt.timedelta(minutes=1),
         Period=600, Statistics=["SampleCount"])["Datapoints"]
     assert sum(p["SampleCount"] for p in points) == len(range(0, 1000, 7))
+
+
+def test_series_ids_known_before_are_not_looked_up_again(fast: FastCloud) -> None:
+    from sqlalchemy import event
+
+    from gureum.services.cloudwatch import series
+
+    account, _, _ = fast.cloud.create_account("series-ids")
+    keys = {(account, "Test/Ids", f"m{i}", "[]", "Count") for i in range(3)}
+    now = dt.datetime.now(dt.UTC)
+    with fast.cloud.store.write() as s:
+        first = series.write(s, [series.value(k, now, 1.0) for k in sorted(keys)])
+    assert set(first) == keys
+    statements: list[tuple[str, object]] = []
+    engine = fast.cloud.store.engine
+    listen = lambda *args: statements.append((args[2], args[3]))  # noqa: E731
+    event.listen(engine, "before_cursor_execute", listen)
+    try:
+        new = (account, "Test/Ids", "m3", "[]", "Count")
+        with fast.cloud.store.write() as s:
+            used = series.write(s, [series.value(k, now, 2.0) for k in [*keys, new]],
+                                known=dict(first))
+    finally:
+        event.remove(engine, "before_cursor_execute", listen)
+    assert {k: used[k] for k in keys} == first and new in used
+    lookups = [str(params) for q, params in statements if "FROM metric_series" in q]
+    assert len(lookups) == 1 and "m3" in lookups[0]
+    assert not any(f"'m{i}'" in lookups[0] for i in range(3))  # only the new key looked for

@@ -15,11 +15,15 @@ from gureum.store.cloudwatch_models import MetricPoint, MetricSeries
 Key = tuple[str, str, str, str, str]  # account, namespace, name, dimensions, unit
 
 
-def ids(s: Session, keys: set[Key]) -> dict[Key, int]:
-    """The id of every series key, making the missing ones."""
+def ids(s: Session, keys: set[Key], known: dict[Key, int] | None = None) -> dict[Key, int]:
+    """The id of every series key, making the missing ones. `known`: ids the caller found
+    before (committed), valid until retention may have dropped series."""
     columns = (MetricSeries.account_id, MetricSeries.namespace, MetricSeries.name,
                MetricSeries.dimensions, MetricSeries.unit)
     found: dict[Key, int] = {}
+    if known is not None:
+        found = {key: known[key] for key in keys if key in known}
+        keys = keys - found.keys()
     ordered = sorted(keys)
     for start in range(0, len(ordered), 200):  # bounded IN lists
         chunk = ordered[start:start + 200]
@@ -37,17 +41,18 @@ def ids(s: Session, keys: set[Key]) -> dict[Key, int]:
 
 
 def write(s: Session, points: list[tuple[Key, dt.datetime, float, float, float, float]],
-          resolution: int = 0) -> None:
+          resolution: int = 0, known: dict[Key, int] | None = None) -> dict[Key, int]:
     """Points as (series key, timestamp, sample count, sum, minimum, maximum), with one
-    executemany."""
+    executemany; `known` as for `ids`. The series ids used (to keep once committed)."""
     if not points:
-        return
-    series = ids(s, {p[0] for p in points})
+        return {}
+    series = ids(s, {p[0] for p in points}, known)
     rows: list[dict[str, Any]] = [
         {"series_id": series[key], "timestamp": when, "sample_count": count, "sum": total,
          "minimum": low, "maximum": high, "resolution": resolution}
         for key, when, count, total, low, high in points]
     s.execute(insert(MetricPoint), rows)
+    return series
 
 
 def value(key: Key, when: dt.datetime, v: float) -> tuple[Key, dt.datetime, float, float, float, float]:
