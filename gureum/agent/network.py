@@ -1066,4 +1066,4 @@ def set_published(plan: NetworkPlan, wanted: dict[int, tuple[str, int, int]]) ->
 
 def port_in_use(address: str, port: int) -> bool:
     """Whether a host socket listens on `port` at `address` or at any address."""
-    return procnet.listening("/proc/net", port, {address, "0.0.0.0"})
+    return procnet.listening(None, port, {address})

@@ -7,7 +7,7 @@ import socket
 
 import pytest
 
-from gureum.agent import procnet
+from gureum.agent import network, procnet
 from gureum.agent.steps import side_by_side
 
 
@@ -40,6 +40,8 @@ def test_listening_sockets_come_from_sock_diag() -> None:
         assert procnet.listening(None, port)
         assert procnet.listening(None, port, {"127.0.0.1"})
         assert not procnet.listening(None, port, {"127.0.0.2"})
+        assert network.port_in_use("127.0.0.1", port)  # a load balancer's listener check
+        assert not network.port_in_use("127.0.0.2", port)
         assert s.getsockname()[1] in {p for _a, p, _i in procnet.listeners(None)}
     assert not procnet.listening(None, port)
     assert procnet.listeners("/nonexistent/netns") == []
