@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from gureum.agent.contract import InstanceSpec
 from gureum.agent.firewall import Firewall
-from gureum.controllers.loop import BURST_SECONDS, SETTLE_SECONDS, ResyncLoop
+from gureum.controllers.loop import BURST_SECONDS, ResyncLoop
 from gureum.services.ec2 import interfaces
 from gureum.services.ec2 import security_groups as sg
 from gureum.store import models
@@ -26,7 +26,6 @@ RESYNC_SECONDS = 5.0
 
 
 class FirewallController(ResyncLoop):
-    settle_seconds = SETTLE_SECONDS
     name = "firewall-controller"
     resync_seconds = RESYNC_SECONDS
     min_interval = BURST_SECONDS

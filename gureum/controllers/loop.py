@@ -11,7 +11,6 @@ from gureum.errors import AgentUnavailable
 
 log = logging.getLogger("gureum.controller")
 BURST_SECONDS = 0.1  # min_interval of loops that read every instance and no launch waits on
-SETTLE_SECONDS = 0.25  # settle_seconds of loops no launch waits on
 
 
 class ResyncLoop:
@@ -22,10 +21,6 @@ class ResyncLoop:
     # every instance would otherwise make that burst quadratic. 0 for loops a launch
     # waits on.
     min_interval = 0.0
-    # How long a pass a commit woke waits first, for loops no launch waits on: the commits
-    # of a launch wake them all at once, and a pass then competes with the launch itself
-    # for the interpreter and the CPU. Commits during the wait join the same pass.
-    settle_seconds = 0.0
 
     def __init__(self, wakeup: threading.Event | None = None) -> None:
         self.wakeup = wakeup or threading.Event()
@@ -48,8 +43,6 @@ class ResyncLoop:
         while not self.stopping.is_set():
             # Whether a commit (not the timer) started this pass: a loop may do less then.
             self.woken = self.wakeup.wait(timeout=self.resync_seconds)
-            if self.woken and self.settle_seconds:
-                self.stopping.wait(self.settle_seconds)
             self.wakeup.clear()
             if self.stopping.is_set():
                 break

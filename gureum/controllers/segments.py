@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from gureum.agent.contract import SegmentPeer, VpcNetwork, VxlanSegment
 from gureum.agent.network import mac_for
 from gureum.config import Config
-from gureum.controllers.loop import BURST_SECONDS, SETTLE_SECONDS, ResyncLoop
+from gureum.controllers.loop import BURST_SECONDS, ResyncLoop
 from gureum.errors import AgentUnavailable
 from gureum.services.ec2 import networks
 from gureum.store import models
@@ -96,7 +96,6 @@ def wanted(s: Session, cloud: Cloud) -> tuple[Wanted, dict[str, models.Vpc]]:
 
 class SegmentsLoop(ResyncLoop):
     """Owned by the network controller (its own thread and wakeup)."""
-    settle_seconds = SETTLE_SECONDS
 
     name = "vpc-segments"
     resync_seconds = RESYNC_SECONDS

@@ -21,7 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gureum.agent.contract import AgentContract, GuestDns, InstanceMetadata, VpcServices
-from gureum.controllers.loop import BURST_SECONDS, SETTLE_SECONDS, ResyncLoop
+from gureum.controllers.loop import BURST_SECONDS, ResyncLoop
 from gureum.errors import AgentUnavailable, HostError
 from gureum.services.ec2 import dhcp_options as dhcp
 from gureum.services.ec2 import dns, imds, interfaces, networks
@@ -177,7 +177,6 @@ def build(s: Session, cloud: Cloud, vpc_ids: set[str],
 
 
 class VpcServicesController(ResyncLoop):
-    settle_seconds = SETTLE_SECONDS
     name = "vpc-services-controller"
     resync_seconds = RESYNC_SECONDS
     min_interval = BURST_SECONDS
