@@ -6,7 +6,9 @@ may share one database.
   write transaction first takes one transaction-scoped advisory lock (`WRITE_LOCK`), so
   writers of every process queue as they do on SQLite, and a read inside a write
   transaction (READ COMMITTED: each statement sees everything committed before it) sees
-  every earlier writer's rows. Readers never wait (MVCC).
+  every earlier writer's rows. Readers never wait (MVCC). A writer stalled inside its
+  transaction for `WRITER_STALL_SECONDS` has it ended by the server, so a frozen process
+  never holds everyone's writes.
 - Changes: a commit that changed rows sends `NOTIFY gureum_changes, '<origin> t1,t2'` in
   the same transaction (delivered only if it commits); `ChangeFeed` LISTENs, so a write
   served by one process wakes the controllers of the process that leads them.
@@ -33,6 +35,10 @@ WRITE_LOCK = (LOCK_CLASS, 1)
 LEADER_LOCK = (LOCK_CLASS, 2)
 MIGRATE_LOCK = (LOCK_CLASS, 3)
 CHANNEL = "gureum_changes"
+# A writer that stops between two statements (SIGSTOP, a paused VM, a swap storm) would
+# hold every process's writes while it sleeps: the server ends its transaction after this
+# long idle inside it, which frees the lock. Writes are ms of work between statements.
+WRITER_STALL_SECONDS = 10.0
 
 
 def is_postgres(url: str) -> bool:
@@ -40,8 +46,13 @@ def is_postgres(url: str) -> bool:
 
 
 def take_write_lock(session: Session) -> None:
-    """Wait for the database-wide writer lock; released when the transaction ends."""
-    session.execute(select(func.pg_advisory_xact_lock(*WRITE_LOCK)))
+    """Wait for the database-wide writer lock; released when the transaction ends, or
+    when the server ends a transaction left idle for `WRITER_STALL_SECONDS`."""
+    stall = f"{int(WRITER_STALL_SECONDS * 1000)}ms"
+    # set_config(..., true) is SET LOCAL: reads, which hold no lock, are never cut short.
+    session.execute(select(
+        func.set_config("idle_in_transaction_session_timeout", stall, True),
+        func.pg_advisory_xact_lock(*WRITE_LOCK)))
 
 
 def notify_changes(session: Session, origin: str, tables: set[str]) -> None:

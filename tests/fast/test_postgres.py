@@ -139,6 +139,44 @@ def test_a_leader_that_loses_its_lock_stops_leading(
             cloud.stop()
 
 
+def test_a_writer_stalled_inside_its_transaction_loses_the_write_lock(
+        database: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A process frozen between two statements of a write (SIGSTOP, a paused VM) must not
+    hold every other process's writes: the server ends its transaction, and its change is
+    rolled back, not half-applied."""
+    from gureum.store import postgres as pg
+
+    monkeypatch.setattr(pg, "WRITER_STALL_SECONDS", 1.0, raising=False)
+    stalled, other = Store(database), Store(database)
+    stalled.migrate()
+    holding = threading.Event()
+    failures: list[Exception] = []
+
+    def freeze_mid_write() -> None:
+        try:
+            with stalled.write() as s:
+                s.add(models.Account(account_id="123456789012", name="stalled"))
+                s.flush()
+                holding.set()
+                time.sleep(3)  # "frozen": no statement for longer than the stall limit
+        except Exception as err:  # noqa: BLE001
+            failures.append(err)
+
+    thread = threading.Thread(target=freeze_mid_write)
+    thread.start()
+    assert holding.wait(10)
+    started = time.monotonic()
+    with other.write() as s:
+        s.add(models.Account(account_id="123456789013", name="other"))
+    waited = time.monotonic() - started
+    thread.join()
+    assert 0.5 < waited < 2.5, waited
+    assert failures, "the stalled writer's commit should fail: the server ended it"
+    with other.read() as s:
+        names = set(s.scalars(select(models.Account.name)))
+    assert "other" in names and "stalled" not in names
+
+
 def test_launches_through_either_api_never_share_an_address_or_slot(
         two_clouds: tuple[FastCloud, FastCloud]) -> None:
     """Writers on two API servers at once: every address and slot picked once (the
