@@ -70,6 +70,9 @@ WAKES: dict[str, tuple[str, ...]] = {
         "autoscaling_instance_refreshes", "autoscaling_scheduled_actions",
         "autoscaling_lifecycle_hooks", "metric_alarms")},
 }
+# Tables whose rows belong to one instance each (by `instance_id` or `resource_id`): a
+# commit changing only these tells the VPC services which instances to read again.
+PER_INSTANCE = frozenset({"instances", "network_interfaces", "tags"})
 CLOUD_OWNER_ID = "000000000001"
 KEY_CACHE_SECONDS = 5.0  # how long an access key is trusted before the store is asked again
 CLOUD_OWNER_ALIAS = "gureum"
@@ -84,7 +87,7 @@ class Cloud:
         self.store = Store(config.store_url)
         self.store.migrate()
         self._adopt_instances_without_vpc()
-        self.store.on_commit(self._wake_for)
+        self.store.on_commit_instances(self._wake_for)
         self.agent = agent or (self._agent() if with_agent else None)
         from gureum.hosts.agents import HostAgents
 
@@ -107,10 +110,11 @@ class Cloud:
         self.ebs_controller: EbsController | None = None
         self.hosts_controller: HostsController | None = None
 
-    def _wake_for(self, tables: set[str]) -> None:
+    def _wake_for(self, tables: set[str], instances: frozenset[str] | None = None) -> None:
         """After a commit (ours, or on PostgreSQL another process's): wake every controller
         whose inputs changed. Each controller is read once: a control plane that stops
-        leading sets them to None from another thread."""
+        leading sets them to None from another thread. `instances`: the ones whose rows
+        the commit touched (None: unknown)."""
         wanted = {name for table in tables for name in WAKES.get(table, ())}
         if "hosts" in tables:  # a host joined, re-joined or left: its agent is read again
             self.agents.forget()
@@ -127,7 +131,10 @@ class Cloud:
                 controller.wakeup.set()
         network = self.network_controller
         if "vpc_services" in wanted and network is not None:
-            network.services.changed()
+            # Only instances' own rows changed: the VPC services patch just theirs.
+            per_instance = all(table in PER_INSTANCE or "vpc_services" not in WAKES.get(table, ())
+                               for table in tables)
+            network.services.changed(instances if per_instance else None)
         if "segments" in wanted and network is not None:
             network.segments.changed()
 

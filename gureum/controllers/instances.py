@@ -31,6 +31,7 @@ from gureum.services.ec2 import dhcp_options as dhcp
 from gureum.services.ec2 import security_groups as sg
 from gureum.services.ec2.instance_types import CATALOGUE
 from gureum.store import models
+from gureum.store.db import bulk_delete
 from gureum.store.ebs_models import Volume
 from gureum.store.models import utcnow
 
@@ -507,8 +508,9 @@ class InstanceController(ResyncLoop):
             gone = list(s.scalars(select(models.Instance.instance_id).where(
                 models.Instance.state == "terminated", models.Instance.state_changed_at < cutoff)))
             if gone:
-                s.execute(delete(models.Tag).where(models.Tag.resource_id.in_(gone)))  # their tags
-                s.execute(delete(models.Instance).where(models.Instance.instance_id.in_(gone)))
+                bulk_delete(s, delete(models.Tag).where(models.Tag.resource_id.in_(gone)), gone)
+                bulk_delete(s, delete(models.Instance).where(
+                    models.Instance.instance_id.in_(gone)), gone)
 
     # -- after a restart -----------------------------------------------------------------
     def recover(self) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -20,7 +21,13 @@ from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from gureum.agent.contract import AgentContract, GuestDns, InstanceMetadata, VpcServices
+from gureum.agent.contract import (
+    AgentContract,
+    DnsRecord,
+    GuestDns,
+    InstanceMetadata,
+    VpcServices,
+)
 from gureum.controllers.loop import BURST_SECONDS, ResyncLoop
 from gureum.errors import AgentUnavailable, HostError
 from gureum.services.ec2 import dhcp_options as dhcp
@@ -37,15 +44,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("gureum.vpc_services")
 RESYNC_SECONDS = 5.0
 T = TypeVar("T")
-
-
-def guest_dns(s: Session, cloud: Cloud, vpc_ids: set[str]) -> dict[str, tuple[int, GuestDns]]:
-    """Running instances of these VPCs: (slot, what their DHCP options say about DNS)."""
-    vpcs = list(s.scalars(select(models.Vpc).where(models.Vpc.vpc_id.in_(vpc_ids))))
-    by_vpc = dhcp.guest_dns_by_vpc(s, vpcs, cloud.config.region)
-    return {inst.instance_id: (inst.slot, by_vpc[inst.vpc_id])
-            for inst in s.scalars(select(models.Instance).where(
-                models.Instance.vpc_id.in_(list(by_vpc)), models.Instance.state == "running"))}
 
 
 def _columns(row: Any) -> tuple[Any, ...]:
@@ -127,10 +125,63 @@ def one_instance(s: Session, cloud: Cloud, cache: MetadataCache, vpc_id: str,
                      interfaces.of_instances(s, [inst.instance_id])[inst.instance_id])
 
 
+@dataclasses.dataclass
+class _Member:
+    """One live instance's part of what its VPC answers."""
+
+    private_ip: str
+    metadata: InstanceMetadata | None  # None: its subnet is not the VPC's (yet)
+    records: tuple[DnsRecord, ...]
+    forward: bool  # its other DNS queries go to the host's resolvers
+    resolver: tuple[int, str | None] | None  # running: (slot, host id) for its resolv.conf
+
+
+@dataclasses.dataclass
+class VpcView:
+    """What a VPC answers, kept per instance: a pass that knows which instances changed
+    patches their parts (`patch`) instead of reading every instance of the VPC again."""
+
+    services: VpcServices
+    blocks: str
+    subnets: dict[str, str]  # the VPC's subnets: id -> CIDR
+    public: set[str]  # its subnets that reach an internet gateway
+    lb_records: list[DnsRecord]
+    guest_dns: GuestDns
+    members: dict[str, _Member]  # instance id -> its part
+
+    def assemble(self) -> None:
+        """`services` from the members (in address order: the same whichever way built)."""
+        ordered = sorted(self.members.values(), key=lambda m: m.private_ip)
+        self.services = dataclasses.replace(
+            self.services,
+            instances={m.private_ip: m.metadata for m in ordered if m.metadata is not None},
+            records=tuple(sorted([r for m in ordered for r in m.records] + self.lb_records)),
+            forward_for=tuple(m.private_ip for m in ordered if m.forward))
+
+
+def _member(cloud: Cloud, cache: MetadataCache, view: VpcView, inst: models.Instance,
+            tags: dict[str, str], enis: list[models.NetworkInterface]) -> _Member:
+    in_vpc = inst.subnet_id in view.subnets
+    return _Member(
+        private_ip=inst.private_ip,
+        metadata=_metadata(cloud, cache, inst, tags, view.blocks, view.subnets, enis)
+        if in_vpc else None,
+        records=tuple(dns.records([inst], cloud.config.region)),
+        # Other names go out only when the operator allows outbound traffic, and only
+        # for callers whose subnet routes to an attached internet gateway.
+        forward=cloud.config.outbound and inst.subnet_id in view.public,
+        resolver=(inst.slot, inst.host_id) if inst.state == "running" else None)
+
+
+def _live(s: Session, *where: Any) -> list[models.Instance]:
+    return list(s.scalars(select(models.Instance).where(
+        models.Instance.state.in_(LIVE_STATES), *where)))
+
+
 def build(s: Session, cloud: Cloud, vpc_ids: set[str],
-          cache: MetadataCache | None = None) -> dict[str, VpcServices]:
+          cache: MetadataCache | None = None) -> dict[str, VpcView]:
     """What the listeners of these VPCs answer, from the store (a fixed number of queries
-    plus one per VPC); with a `cache`, only changed instances' metadata is built."""
+    plus a few per VPC); with a `cache`, only changed instances' metadata is built."""
     region = cloud.config.region
     vpcs = list(s.scalars(select(models.Vpc).where(models.Vpc.vpc_id.in_(vpc_ids))))
     if not vpcs:
@@ -142,38 +193,64 @@ def build(s: Session, cloud: Cloud, vpc_ids: set[str],
     subnets_of: dict[str, dict[str, str]] = {vpc_id: {} for vpc_id in ids}
     for subnet in s.scalars(select(models.Subnet).where(models.Subnet.vpc_id.in_(ids))):
         subnets_of[subnet.vpc_id][subnet.subnet_id] = subnet.cidr
-    live = list(s.scalars(select(models.Instance).where(
-        models.Instance.vpc_id.in_(ids), models.Instance.state.in_(LIVE_STATES))
-        .order_by(models.Instance.private_ip)))
+    live = _live(s, models.Instance.vpc_id.in_(ids))
     tags = _tags(s, live)
     lbs = list(s.scalars(select(LoadBalancer).where(LoadBalancer.vpc_id.in_(ids))))
     attached = interfaces.of_instances(s, [inst.instance_id for inst in live])
+    guest = dhcp.guest_dns_by_vpc(s, vpcs, region)
     cache = cache or MetadataCache()
     out = {}
     for vpc in vpcs:
-        mine = [inst for inst in live if inst.vpc_id == vpc.vpc_id]
-        blocks = "\n".join(networks.vpc_cidrs(s, vpc)) if mine else vpc.cidr
-        instances: dict[str, InstanceMetadata] = {}
-        subnets = subnets_of[vpc.vpc_id]
-        for inst in mine:
-            if inst.subnet_id not in subnets:
-                continue
-            instances[inst.private_ip] = _metadata(
-                cloud, cache, inst, tags[inst.instance_id], blocks, subnets,
-                attached.get(inst.instance_id, []))
-        records = dns.records(mine, region) + lb_dns.records(
-            [lb for lb in lbs if lb.vpc_id == vpc.vpc_id])
-        out[vpc.vpc_id] = VpcServices(
-            vpc=networks.vpc_network(s, vpc, public), instances=instances,
-            dns_support=vpc.enable_dns_support,
-            zones=(*dns.zones(region), lb_dns.zone(region)),
-            records=tuple(sorted(records)),
-            # Other names go out only when the operator allows outbound traffic, and only
-            # for callers whose subnet routes to an attached internet gateway.
-            forward_for=tuple(inst.private_ip for inst in mine if cloud.config.outbound
-                              and inst.subnet_id in public))
+        view = VpcView(
+            services=VpcServices(
+                vpc=networks.vpc_network(s, vpc, public), instances={},
+                dns_support=vpc.enable_dns_support,
+                zones=(*dns.zones(region), lb_dns.zone(region)), records=()),
+            blocks="\n".join(networks.vpc_cidrs(s, vpc)), subnets=subnets_of[vpc.vpc_id],
+            public={n for n in subnets_of[vpc.vpc_id] if n in public},
+            lb_records=lb_dns.records([lb for lb in lbs if lb.vpc_id == vpc.vpc_id]),
+            guest_dns=guest[vpc.vpc_id], members={})
+        for inst in live:
+            if inst.vpc_id == vpc.vpc_id:
+                view.members[inst.instance_id] = _member(
+                    cloud, cache, view, inst, tags[inst.instance_id],
+                    attached.get(inst.instance_id, []))
+        view.assemble()
+        out[vpc.vpc_id] = view
     cache.keep(set(ids), {inst.instance_id for inst in live})
     return out
+
+
+def patch(s: Session, cloud: Cloud, views: dict[str, VpcView], touched: frozenset[str],
+          cache: MetadataCache) -> set[str]:
+    """Bring `views` current after commits that touched only these instances' rows: their
+    parts are read and built again, nothing else. Returns the VPCs a patch cannot keep
+    current (their routes go through interfaces, which instances change): build them."""
+    if not touched:
+        return set()
+    rows = _live(s, models.Instance.instance_id.in_(list(touched)))
+    tags = _tags(s, rows)
+    attached = interfaces.of_instances(s, [inst.instance_id for inst in rows])
+    patched, rebuild = set(), set()
+    for vpc_id, view in views.items():
+        for instance_id in touched & view.members.keys():  # gone, or rebuilt below
+            del view.members[instance_id]
+            patched.add(vpc_id)
+    for inst in rows:
+        view = views.get(inst.vpc_id)
+        if view is None:  # a VPC not served yet: its first push builds it
+            continue
+        view.members[inst.instance_id] = _member(
+            cloud, cache, view, inst, tags[inst.instance_id],
+            attached.get(inst.instance_id, []))
+        patched.add(inst.vpc_id)
+    for vpc_id in patched:
+        if views[vpc_id].services.vpc.policy_routes:
+            rebuild.add(vpc_id)
+        else:
+            views[vpc_id].assemble()
+    cache.keep(patched - rebuild, {i for v in patched - rebuild for i in views[v].members})
+    return rebuild
 
 
 class VpcServicesController(ResyncLoop):
@@ -198,12 +275,41 @@ class VpcServicesController(ResyncLoop):
         # What each running instance's resolv.conf was last told (its DHCP options).
         self.dns_pushed: dict[str, GuestDns] = {}
         self.metadata = MetadataCache()  # used under `lock`
+        # Each VPC's answers as last read (under `lock`), and the instances whose rows
+        # commits touched since (None: something else changed, so read everything again).
+        self.views: dict[str, VpcView] = {}
+        self._touched: set[str] | None = None
+        self._built_all_at = 0.0
 
-    def changed(self) -> None:
-        """After a commit to a table this reads (cloud.WAKES)."""
+    def changed(self, instances: frozenset[str] | None = None) -> None:
+        """After a commit to a table this reads (cloud.WAKES); `instances`: the commit
+        changed only rows of these instances (None: unknown, or other rows too)."""
         with self._count_lock:
             self.generation += 1
+            if instances is None:
+                self._touched = None
+            elif self._touched is not None:
+                self._touched |= instances
         self.wakeup.set()
+
+    def _current(self, s: Session, vpc_ids: set[str]) -> dict[str, VpcView]:
+        """The views of these VPCs, current with what `s` reads (under `lock`). Commits
+        after this takes the touched set are the next pass's, and `s` has read nothing
+        yet, so it sees every commit whose instances are patched here."""
+        with self._count_lock:
+            touched, self._touched = self._touched, set()
+        # A full read every resync as well, in case a change came by a path that does not
+        # say which rows it touched.
+        if touched is None or time.monotonic() - self._built_all_at > self.resync_seconds:
+            self.views.clear()
+            self._built_all_at = time.monotonic()
+        else:
+            for vpc_id in patch(s, self.cloud, self.views, frozenset(touched), self.metadata):
+                del self.views[vpc_id]
+        missing = vpc_ids - self.views.keys()
+        if missing:
+            self.views.update(build(s, self.cloud, missing, self.metadata))
+        return {vpc_id: self.views[vpc_id] for vpc_id in vpc_ids if vpc_id in self.views}
 
     def sync(self) -> None:
         with self.cloud.store.read() as s:
@@ -293,20 +399,18 @@ class VpcServicesController(ResyncLoop):
         with self.lock:
             generation = self.generation  # before the read: a commit after it counts again
             with self.cloud.store.read() as s:
-                wanted = build(s, self.cloud, vpc_ids, self.metadata)
-                resolvers = guest_dns(s, self.cloud, vpc_ids)
-                placed = dict(s.execute(select(models.Instance.instance_id,
-                                               models.Instance.host_id).where(
-                    models.Instance.instance_id.in_(list(resolvers)))).all())
-            for vpc_id, services in wanted.items():
-                if self.pushed.get((key, vpc_id)) != services:
+                views = self._current(s, vpc_ids)
+            for vpc_id, view in views.items():
+                if self.pushed.get((key, vpc_id)) != view.services:
                     self.pushed.pop((key, vpc_id), None)  # unknown until the agent took it
-                    self._calling(key, agent.serve_vpc, services)
-                    self.pushed[(key, vpc_id)] = services
+                    self._calling(key, agent.serve_vpc, view.services)
+                    self.pushed[(key, vpc_id)] = view.services
                 self.built_at[(key, vpc_id)] = generation
             self._push_dns(key, agent, {
-                i: r for i, r in resolvers.items()
-                if self.cloud.agents.key(placed.get(i)) == key})
+                instance_id: (member.resolver[0], view.guest_dns)
+                for view in views.values() for instance_id, member in view.members.items()
+                if member.resolver is not None
+                and self.cloud.agents.key(member.resolver[1]) == key})
 
     def _push_dns(self, key: str, agent: AgentContract,
                   resolvers: dict[str, tuple[int, GuestDns]]) -> None:

@@ -7,6 +7,8 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+import pytest
+
 from gureum.agent.contract import InstanceSpec, VpcServices
 from gureum.agent.vpc_services import dns_answer
 from gureum.controllers.vpc_services import RESYNC_SECONDS
@@ -110,3 +112,60 @@ def test_a_launch_into_a_served_vpc_pushes_its_instance_alone(fast: FastCloud, e
     ec2.terminate_instances(InstanceIds=ids)
     for instance_id in ids:
         wait_state(ec2, instance_id, "terminated")
+
+
+def test_patched_answers_equal_a_full_read(fast: FastCloud, ec2, image_id,  # noqa: ANN001
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """Passes that know which instances a commit touched patch only their parts: what is
+    served must equal what reading everything gives, through launches, tags, option
+    changes, an attached interface, a stop and terminations."""
+    from gureum.controllers import vpc_services
+
+    pusher = fast.cloud.network_controller.services  # type: ignore[union-attr]
+    patched: list[frozenset[str]] = []
+    original = vpc_services.patch
+
+    def counting(s, cloud, views, touched, cache):  # noqa: ANN001, ANN202
+        patched.append(touched)
+        return original(s, cloud, views, touched, cache)
+
+    monkeypatch.setattr(vpc_services, "patch", counting)
+    monkeypatch.setattr(pusher, "resync_seconds", 3600.0)  # no full read on a timer
+
+    def agrees(vpc_id: str) -> bool:
+        with pusher.lock:
+            pusher.sync()  # a pass of the loop's own, under its lock
+            with fast.cloud.store.read() as s:
+                full = vpc_services.build(s, fast.cloud, {vpc_id})[vpc_id]
+            view = pusher.views.get(vpc_id)
+            return view is not None and view.services == full.services \
+                and served(fast, vpc_id) == full.services
+
+    first, second = ec2.run_instances(ImageId=image_id, MinCount=2, MaxCount=2, MetadataOptions={
+        "InstanceMetadataTags": "enabled"})["Instances"]
+    vpc_id, ids = first["VpcId"], [first["InstanceId"], second["InstanceId"]]
+    for iid in ids:
+        wait_state(ec2, iid, "running")
+    assert wait_for(lambda: agrees(vpc_id), SOON)
+    patched.clear()
+    ec2.create_tags(Resources=[first["InstanceId"]], Tags=[{"Key": "Name", "Value": "one"}])
+    assert wait_for(lambda: agrees(vpc_id) and meta(fast, first).tree["tags"]["instance"]
+                    == {"Name": "one"}, SOON)
+    ec2.modify_instance_metadata_options(InstanceId=second["InstanceId"], HttpTokens="required")
+    assert wait_for(lambda: agrees(vpc_id) and meta(fast, second).http_tokens == "required",
+                    SOON)
+    eni = ec2.create_network_interface(SubnetId=first["SubnetId"])["NetworkInterface"]
+    ec2.attach_network_interface(NetworkInterfaceId=eni["NetworkInterfaceId"],
+                                 InstanceId=first["InstanceId"], DeviceIndex=1)
+    assert wait_for(lambda: agrees(vpc_id) and len(
+        meta(fast, first).tree["network"]["interfaces"]["macs"]) == 2, SOON)
+    ec2.stop_instances(InstanceIds=[second["InstanceId"]])
+    wait_state(ec2, second["InstanceId"], "stopped")
+    assert wait_for(lambda: agrees(vpc_id) and meta(fast, second) is None, SOON)
+    assert any(first["InstanceId"] in touched for touched in patched)
+    assert any(second["InstanceId"] in touched for touched in patched)
+    ec2.terminate_instances(InstanceIds=ids)
+    for iid in ids:
+        wait_state(ec2, iid, "terminated")
+    assert wait_for(lambda: agrees(vpc_id) and meta(fast, first) is None, SOON)
+    ec2.delete_network_interface(NetworkInterfaceId=eni["NetworkInterfaceId"])

@@ -34,3 +34,41 @@ def test_commit_names_the_tables_it_changed(fast: FastCloud, ec2) -> None:  # no
     ec2.delete_vpc(VpcId=vpc)
     assert any("vpcs" in tables for tables in seen)
     fast.cloud.store._commit_listeners.remove(seen.append)
+
+
+def test_commit_names_the_instances_it_touched(fast: FastCloud, ec2, image_id) -> None:  # noqa: ANN001
+    """An instance's own row, an interface moved between instances (both), a tag; a bulk
+    statement nobody noted makes them unknown."""
+    from sqlalchemy import update
+
+    from gureum.store import models
+
+    seen: list[tuple[set[str], frozenset[str] | None]] = []
+
+    def hear(tables: set[str], instances: frozenset[str] | None) -> None:
+        seen.append((tables, instances))
+
+    store = fast.cloud.store
+    store.on_commit_instances(hear)
+    try:
+        inst = ec2.run_instances(ImageId=image_id, MinCount=1, MaxCount=1)["Instances"][0]
+        iid = inst["InstanceId"]
+        assert any(instances and iid in instances for _, instances in seen)
+        ec2.create_tags(Resources=[iid], Tags=[{"Key": "k", "Value": "v"}])
+        assert ({"tags"}, frozenset({iid})) in seen
+        eni_id = ec2.create_network_interface(
+            SubnetId=inst["SubnetId"])["NetworkInterface"]["NetworkInterfaceId"]
+        with store.write() as s:
+            s.get(models.NetworkInterface, eni_id).instance_id = "i-0000000000000000b"
+        with store.write() as s:
+            s.get(models.NetworkInterface, eni_id).instance_id = "i-0000000000000000c"
+        assert seen[-1][1] == frozenset({"i-0000000000000000b", "i-0000000000000000c"})
+        with store.write() as s:
+            s.get(models.NetworkInterface, eni_id).instance_id = None
+            s.execute(update(models.Tag).where(models.Tag.key == "k").values(value="w"))
+        assert seen[-1][1] is None
+        ec2.delete_network_interface(NetworkInterfaceId=eni_id)
+        ec2.terminate_instances(InstanceIds=[iid])
+        wait_state(ec2, iid, "terminated")
+    finally:
+        store._instance_listeners.remove(hear)

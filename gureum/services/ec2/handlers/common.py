@@ -13,6 +13,7 @@ from gureum.api import paging
 from gureum.services.ec2 import exceptions as exc
 from gureum.services.ec2 import filters, ids
 from gureum.store import models
+from gureum.store.db import bulk_delete
 
 RESOURCE_TYPES = {"i": "instance", "ami": "image", "key": "key-pair", "vol": "volume",
                   "vpc": "vpc", "subnet": "subnet", "sg": "security-group",
@@ -86,7 +87,8 @@ def put_tags(session: Session, account_id: str, resource_id: str, tags: list[tup
 
 def delete_tags(session: Session, resource_ids: Iterable[str]) -> None:
     """The tags of resources that are going away."""
-    session.execute(delete(models.Tag).where(models.Tag.resource_id.in_(list(resource_ids))))
+    ids = list(resource_ids)
+    bulk_delete(session, delete(models.Tag).where(models.Tag.resource_id.in_(ids)), ids)
 
 
 def delete_with_tags(session: Session, *rows: Any) -> None:
