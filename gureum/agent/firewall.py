@@ -9,6 +9,7 @@ DNS (AWS's limit per interface for its link-local services).
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from dataclasses import dataclass
@@ -141,9 +142,11 @@ class _Sets:
         return "\n".join(out)
 
 
+@functools.lru_cache(maxsize=64)
 def table(firewall: Firewall) -> Table:
     """With attached interfaces, each interface's rules match only traffic in (iifname)
-    or out (oifname) by it: security groups apply per interface, as on EC2."""
+    or out (oifname) by it: security groups apply per interface, as on EC2. Instances of
+    the same groups have equal firewalls: each value is rendered once (cached)."""
     sets = _Sets()
     if not firewall.interfaces:
         ingress = "\n".join(sets.lines(firewall.ingress, "saddr"))

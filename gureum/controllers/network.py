@@ -73,12 +73,14 @@ class NetworkController(ResyncLoop):
         with self.cloud.store.read() as s:
             public = networks.public_subnet_ids(s)
             index = {v.vpc_id: v.net_index for v in s.scalars(select(models.Vpc))}
-            rows = s.scalars(select(models.Instance).where(
-                models.Instance.state.in_(LIVE), models.Instance.public_ip.is_not(None)))
-            for i in rows:
-                if i.subnet_id in public and i.vpc_id in index:
-                    by_host.setdefault(agents.key(i.host_id), {})[i.public_ip] = [
-                        i.private_ip, index[i.vpc_id]]
+            Inst = models.Instance  # columns, not objects: every launch wakes this
+            rows = s.execute(select(Inst.public_ip, Inst.private_ip, Inst.subnet_id,
+                                    Inst.vpc_id, Inst.host_id).where(
+                Inst.state.in_(LIVE), Inst.public_ip.is_not(None)))
+            for public_ip, private_ip, subnet_id, vpc_id, host_id in rows:
+                if subnet_id in public and vpc_id in index:
+                    by_host.setdefault(agents.key(host_id), {})[public_ip] = [
+                        private_ip, index[vpc_id]]
             # Elastic IPs on an interface's address (not its instance's primary one), on
             # the host of the instance the interface is attached to.
             for address, eni, inst in s.execute(

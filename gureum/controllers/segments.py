@@ -58,6 +58,8 @@ def wanted(s: Session, cloud: Cloud) -> tuple[Wanted, dict[str, models.Vpc]]:
     """Every host's segments, from one read, and the VPC rows they concern."""
     agents = cloud.agents
     addresses = {h.host_id: h.address for h in s.scalars(select(Host))}
+    if sum(1 for address in addresses.values() if address) < 2:
+        return {}, {}  # one host: no VPC spans hosts (and every launch wakes this)
     on_hosts: dict[str, dict[str, list[SegmentPeer]]] = {}  # VPC -> host key -> interfaces
     for eni, host_id in s.execute(
             select(models.NetworkInterface, models.Instance.host_id)

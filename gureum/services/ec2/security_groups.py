@@ -297,7 +297,17 @@ def firewalls(session: Session, only: set[str] | None = None) -> dict[str, Firew
     for rule in rules:
         by_group.setdefault(rule.group_id, []).append(rule)
 
+    built: dict[tuple[str, ...], tuple[tuple[FirewallRule, ...], tuple[FirewallRule, ...]]] = {}
+
     def rule_sets(groups: list[str]) -> tuple[tuple[FirewallRule, ...], tuple[FirewallRule, ...]]:
+        # Interfaces of the same groups share one value: built once, and compared with
+        # what was applied by identity first (a group's members are in every member's).
+        key = tuple(groups)
+        if key not in built:
+            built[key] = _rule_sets(groups)
+        return built[key]
+
+    def _rule_sets(groups: list[str]) -> tuple[tuple[FirewallRule, ...], tuple[FirewallRule, ...]]:
         ingress, egress = [], []
         for group in groups:
             for rule in by_group.get(group, []):
