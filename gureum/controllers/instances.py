@@ -72,6 +72,16 @@ class InstanceController(ResyncLoop):
         self._orphans: set[tuple[str, str]] = set()
         self._back: set[str] = set()  # hosts back from `lost`, to reconcile on the next pass
         self.health_interval, self.gc_interval = HEALTH_INTERVAL, GC_INTERVAL
+        # Host work that maps a public address (launch, reboot, repair), counted as it
+        # begins: the network controller does not unmap by a store read that one began
+        # during (NetworkController.sync_public_ips).
+        self.mappings_begun = 0
+        self._mappings_lock = threading.Lock()
+
+    def mapping(self) -> None:
+        """Host work that may map a public address begins now."""
+        with self._mappings_lock:
+            self.mappings_begun += 1
 
     def start(self) -> None:
         self.recover()
@@ -240,6 +250,7 @@ class InstanceController(ResyncLoop):
             wanted = inst.reboot_requested
             spec = self.spec(inst)
             self._ensure_vpc(spec.vpc, inst.host_id)
+            self.mapping()
             agent.reboot(spec)
             wait_until(lambda: agent.ssh_ready(spec), SSH_READY_TIMEOUT)
             with self.cloud.store.write() as s:
@@ -267,6 +278,7 @@ class InstanceController(ResyncLoop):
         specced = time.monotonic()
         self._ensure_vpc(spec.vpc, inst.host_id, spec.private_ip)
         networked = time.monotonic()
+        self.mapping()
         agent.launch(spec)
         if self.cloud.firewall_controller is not None:
             self.cloud.firewall_controller.applied_by_launch(spec)
@@ -419,6 +431,7 @@ class InstanceController(ResyncLoop):
             return
         spec = self.spec(inst)
         self._ensure_vpc(spec.vpc, inst.host_id)
+        self.mapping()
         agent.launch(spec)
         if not wait_until(lambda: agent.ssh_ready(spec), SSH_READY_TIMEOUT):
             raise TimeoutError(f"sshd of {inst.instance_id} did not answer in {SSH_READY_TIMEOUT}s")
@@ -555,6 +568,7 @@ class InstanceController(ResyncLoop):
                  f" on host {host_id}" if host_id else "")
         for spec in specs:
             try:
+                self.mapping()
                 agent.launch(spec)  # idempotent: relaunches only what is not running
             except AgentUnavailable:
                 raise

@@ -108,8 +108,19 @@ class NetworkController(ResyncLoop):
         self.services.ensure_pushed(vpc.vpc_id, self.cloud.agents.key(host_id), private_ip)
 
     def sync_public_ips(self) -> None:
-        """Every host maps the public addresses of the instances it runs."""
-        wanted = self.public_ips_by_host()
+        """Every host maps the public addresses of the instances it runs, exactly. A launch
+        maps its own address too, so a map read before a launch's commit would take that
+        address off again until the next pass: a read during which host work that maps
+        began is made again (a few times; then the next pass maps)."""
+        instances = self.cloud.controller
+        for _ in range(3):
+            begun = instances.mappings_begun if instances is not None else 0
+            wanted = self.public_ips_by_host()
+            if instances is None or instances.mappings_begun == begun:
+                break
+        else:
+            self.wakeup.set()  # launches keep beginning: the next pass maps
+            return
         for key, agent in self.cloud.agents.live():
             try:
                 agent.sync_public_ips(wanted.get(key, {}))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 from gureum.errors import AgentUnavailable
 from gureum.testing import wait_for
 from gureum.testing_inprocess import FastCloud, wait_state
@@ -37,3 +39,41 @@ def test_eip_moves_and_survives_an_unreachable_agent(fast: FastCloud, ec2, image
         wait_state(ec2, iid, "terminated")
     ec2.release_address(AllocationId=eip["AllocationId"])
     assert eip["PublicIp"] not in fast.agent.public_ips
+
+
+def test_a_map_read_while_a_launch_began_is_read_again(fast: FastCloud,  # noqa: ANN001
+                                                        monkeypatch) -> None:
+    """The network pass maps exactly what its store read named; a launch maps its own
+    address. A read during which a launch began may miss that launch's address: it is
+    read again, and while launches keep beginning the pass leaves the map to the next."""
+    network, instances = fast.cloud.network_controller, fast.cloud.controller
+    assert network is not None and instances is not None
+    reads: list[int] = []
+    synced: list[dict] = []
+    real_read, real_sync = network.public_ips_by_host, fast.agent.sync_public_ips
+    me = threading.get_ident()  # the loop's own passes may run meanwhile: not counted
+
+    def racing_read(launches_during: int):  # noqa: ANN202
+        def read():  # noqa: ANN202
+            if threading.get_ident() == me:
+                reads.append(1)
+                if len(reads) <= launches_during:
+                    instances.mapping()  # a launch began while this read ran
+            return real_read()
+        return read
+
+    def sync(wanted: dict) -> None:
+        if threading.get_ident() == me:
+            synced.append(wanted)
+        else:
+            real_sync(wanted)
+
+    monkeypatch.setattr(fast.agent, "sync_public_ips", sync)
+    monkeypatch.setattr(network, "public_ips_by_host", racing_read(1))
+    network.sync_public_ips()
+    assert len(reads) == 2 and len(synced) == 1
+    reads.clear()
+    synced.clear()
+    monkeypatch.setattr(network, "public_ips_by_host", racing_read(10))
+    network.sync_public_ips()
+    assert len(reads) == 3 and synced == []  # the next pass (woken now) maps

@@ -45,3 +45,4 @@ def test_listening_sockets_come_from_sock_diag() -> None:
         assert s.getsockname()[1] in {p for _a, p, _i in procnet.listeners(None)}
     assert not procnet.listening(None, port)
     assert procnet.listeners("/nonexistent/netns") == []
+
