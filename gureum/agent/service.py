@@ -19,7 +19,7 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
-from gureum import heap
+from gureum import interpreter
 from gureum.agent import contract, wire
 from gureum.agent.agent import HostAgent
 from gureum.agent.client import TOKEN_HEADER
@@ -91,7 +91,7 @@ def serve(config: Config, socket_path: Path) -> int:
     os.chmod(socket_path, 0o600)
     done = on_stop_signal()
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    heap.settle()
+    interpreter.settle()
     print(f"AGENT READY {socket_path}", flush=True)
     wait_until_set(done)
     server.shutdown()

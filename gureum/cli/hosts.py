@@ -9,7 +9,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from gureum import heap
+from gureum import interpreter
 from gureum.cli.accounts import _cloud
 from gureum.config import Config
 from gureum.hosts import registry
@@ -72,7 +72,7 @@ def agent_join(cfg: Config, url: str, token_value: str, name: str, zone: str | N
     agent.ensure_host_network()
     done = on_stop_signal()
     addr = joined.server.server_address
-    heap.settle()
+    interpreter.settle()
     print(f"AGENT JOINED {joined.host_id} {addr[0]}:{addr[1]}", flush=True)
     wait_until_set(done)
     logging.getLogger("gureum.agent").info("agent stopping")

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from gureum import heap
+from gureum import interpreter
 from gureum.agent import image as image_mod
 from gureum.agent.contract import AgentContract
 from gureum.api import tls as api_tls
@@ -213,7 +213,7 @@ def up(cfg: Config, profile: str = "gureum", write_profile: bool = True) -> int:
                       + (" (standard: systemd as init, like Debian on EC2)"
                          if other.init_system == "systemd" else
                          " (small: sshd under tini, fastest boot)"))
-    heap.settle()
+    interpreter.settle()
     print(f"READY {cfg.endpoint}", flush=True)
 
     # `kill -USR1 <pid>` prints every thread's stack: how to see where a stop hangs.
