@@ -201,12 +201,13 @@ def build(s: Session, cloud: Cloud, vpc_ids: set[str],
     cache = cache or MetadataCache()
     out = {}
     for vpc in vpcs:
+        network = networks.vpc_network(s, vpc, public)
         view = VpcView(
             services=VpcServices(
-                vpc=networks.vpc_network(s, vpc, public), instances={},
-                dns_support=vpc.enable_dns_support,
+                vpc=network, instances={}, dns_support=vpc.enable_dns_support,
                 zones=(*dns.zones(region), lb_dns.zone(region)), records=()),
-            blocks="\n".join(networks.vpc_cidrs(s, vpc)), subnets=subnets_of[vpc.vpc_id],
+            blocks="\n".join((network.cidr, *network.secondary_cidrs)),
+            subnets=subnets_of[vpc.vpc_id],
             public={n for n in subnets_of[vpc.vpc_id] if n in public},
             lb_records=lb_dns.records([lb for lb in lbs if lb.vpc_id == vpc.vpc_id]),
             guest_dns=guest[vpc.vpc_id], members={})

@@ -3,6 +3,7 @@ firewall must say (referenced groups resolved to their members' addresses)."""
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from dataclasses import dataclass
 from typing import Any
@@ -297,17 +298,11 @@ def firewalls(session: Session, only: set[str] | None = None) -> dict[str, Firew
     for rule in rules:
         by_group.setdefault(rule.group_id, []).append(rule)
 
-    built: dict[tuple[str, ...], tuple[tuple[FirewallRule, ...], tuple[FirewallRule, ...]]] = {}
-
-    def rule_sets(groups: list[str]) -> tuple[tuple[FirewallRule, ...], tuple[FirewallRule, ...]]:
-        # Interfaces of the same groups share one value: built once, and compared with
-        # what was applied by identity first (a group's members are in every member's).
-        key = tuple(groups)
-        if key not in built:
-            built[key] = _rule_sets(groups)
-        return built[key]
-
-    def _rule_sets(groups: list[str]) -> tuple[tuple[FirewallRule, ...], tuple[FirewallRule, ...]]:
+    # Interfaces of the same groups share one value: built once, and compared with what
+    # was applied by identity first (a group's members are in every member's).
+    @functools.cache
+    def rule_sets(groups: tuple[str, ...]) -> tuple[tuple[FirewallRule, ...],
+                                                    tuple[FirewallRule, ...]]:
         ingress, egress = [], []
         for group in groups:
             for rule in by_group.get(group, []):
@@ -322,8 +317,8 @@ def firewalls(session: Session, only: set[str] | None = None) -> dict[str, Firew
     for key, vpc_id, _, groups in interfaces:
         if only is not None and key not in only:
             continue
-        ingress, egress = rule_sets(list(groups))
-        per_interface = tuple(InterfaceFirewall(f"eth{device_index}", *rule_sets(groups))
+        ingress, egress = rule_sets(tuple(groups))
+        per_interface = tuple(InterfaceFirewall(f"eth{device_index}", *rule_sets(tuple(groups)))
                               for device_index, groups in extra.get(key, []))
         out[key] = Firewall(ingress, egress, resolvers.get(vpc_id), per_interface)
     return out
