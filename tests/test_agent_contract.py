@@ -41,7 +41,7 @@ from gureum.agent.contract import (
 from gureum.agent.fake import FakeAgent
 from gureum.agent.network import DNS_ADDRESS, IMDS_ADDRESS, plan_for
 from gureum.config import Config
-from gureum.errors import AgentAuthFailed, AgentUnavailable, HostError, NetnsMissing
+from gureum.errors import AgentAuthFailed, AgentUnavailable, HostError
 from gureum.testing import VENV_BIN, wait_for
 
 IMAGE_CACHE = Path(os.environ.get("GUREUM_IMAGE_CACHE", "/var/cache/gureum/images"))
@@ -197,7 +197,7 @@ def test_lifecycle_is_idempotent_and_leaves_nothing(under_test: AgentUnderTest) 
     agent.launch(one)  # running already: nothing changes
     assert agent.alive(one.instance_id)
     assert wait_for(lambda: agent.console_tail(one.instance_id, 4096) != b"", 10)
-    agent.apply_firewall(one.instance_id, one.firewall)  # type: ignore[arg-type]
+    assert agent.apply_firewalls({one.instance_id: one.firewall}) == {}  # type: ignore[dict-item]
     told = GuestDns(("corp.example",), ("10.201.0.2", "10.201.1.53"))
     agent.configure_dns(one.instance_id, one.slot, told)  # a DHCP options change, pushed
     if under_test.config is not None:  # the real ones: the guest's file says it
@@ -240,12 +240,12 @@ def test_sweep_removes_what_no_row_owns(under_test: AgentUnderTest) -> None:
 def test_failures_are_host_errors(under_test: AgentUnderTest) -> None:
     agent = under_test.agent
     rules = Firewall((), (), None)
-    with pytest.raises(HostError):
-        agent.apply_firewall("i-0c0ffee00000000aa", rules)  # no such instance
-    if under_test.kind != "fake":  # the real ones say what is missing, as its own class
-        with pytest.raises(NetnsMissing) as err:
-            agent.apply_firewall("i-0c0ffee00000000aa", rules)
-        assert "i-0c0ffee00000000aa" in str(err.value)
+    # No such instance: said by the call's answer, by the class of the error
+    failed = agent.apply_firewalls({"i-0c0ffee00000000aa": rules})
+    assert list(failed) == ["i-0c0ffee00000000aa"]
+    assert failed["i-0c0ffee00000000aa"].startswith("NetnsMissing: ")
+    if under_test.kind != "fake":  # the real ones say which netns is missing
+        assert "i-0c0ffee00000000aa" in failed["i-0c0ffee00000000aa"]
 
 
 def test_vpc_services_are_served_replaced_and_go_with_the_vpc(under_test: AgentUnderTest) -> None:

@@ -13,10 +13,10 @@ import pytest
 
 from gureum.agent import firewall
 from gureum.agent.contract import Firewall, FirewallRule
+from gureum.errors import NetnsMissing
 
 
-@pytest.fixture
-def netns() -> Iterator[str]:
+def _made() -> Iterator[str]:
     name = f"gureum-t{secrets.token_hex(4)}"  # this test's own
     subprocess.run(["ip", "netns", "add", name], check=True)
     try:
@@ -24,6 +24,10 @@ def netns() -> Iterator[str]:
     finally:
         subprocess.run(["ip", "netns", "del", name], check=False)
         firewall.forget(name)
+
+
+netns = pytest.fixture(_made)
+other_netns = pytest.fixture(_made)
 
 
 def _nft(name: str, *args: str) -> dict:
@@ -69,3 +73,16 @@ def test_a_netns_made_again_gets_a_whole_table(netns: str) -> None:
     subprocess.run(["ip", "netns", "add", netns], check=True)
     firewall.apply(netns, _group("10.0.0.5", "10.0.0.8"))  # not a change of a table it lacks
     assert _members(netns, "peers0") == {"10.0.0.5", "10.0.0.8"}
+
+
+def test_many_in_one_call_and_a_missing_netns_fails_alone(netns: str, other_netns: str) -> None:
+    missing = f"gureum-t{secrets.token_hex(4)}"  # never made
+    failed = firewall.apply_many({netns: _group("10.0.0.5"), missing: _group("10.0.0.5"),
+                                  other_netns: _group("10.0.0.5", "10.0.0.9")})
+    assert list(failed) == [missing] and isinstance(failed[missing], NetnsMissing)
+    assert _members(netns, "peers0") == {"10.0.0.5"}
+    assert _members(other_netns, "peers0") == {"10.0.0.5", "10.0.0.9"}
+    handles = (_handle(netns), _handle(other_netns))
+    assert firewall.apply_many({netns: _group("10.0.0.6"), other_netns: _group("10.0.0.6")}) == {}
+    assert _members(netns, "peers0") == _members(other_netns, "peers0") == {"10.0.0.6"}
+    assert (_handle(netns), _handle(other_netns)) == handles, "only the sets' elements changed"

@@ -274,8 +274,12 @@ class HostAgent(EbsOperations, AgentContract):
     def configure_dns(self, instance_id: str, slot: int, dns: GuestDns) -> None:
         self.driver.configure_dns(instance_id, slot, dns)
 
-    def apply_firewall(self, instance_id: str, rules: Firewall) -> None:
-        firewall.apply(self.plan.netns(instance_id), rules)
+    def apply_firewalls(self, firewalls: dict[str, Firewall]) -> dict[str, str]:
+        instance_of = {self.plan.netns(instance_id): instance_id for instance_id in firewalls}
+        failed = firewall.apply_many({netns: firewalls[instance_id]
+                                      for netns, instance_id in instance_of.items()})
+        return {instance_of[netns]: f"{type(err).__name__}: {err}"
+                for netns, err in failed.items()}
 
     def sync_interfaces(self, spec: InstanceSpec) -> None:
         if not (network.NETNS_DIR / self.plan.netns(spec.instance_id)).exists():

@@ -489,7 +489,11 @@ class AgentContract(abc.ABC):
         owns them any more); returns the ids that had something to remove."""
 
     @abc.abstractmethod
-    def apply_firewall(self, instance_id: str, rules: Firewall) -> None: ...
+    def apply_firewalls(self, firewalls: dict[str, Firewall]) -> dict[str, str]:
+        """Running instances' security groups (instance id -> firewall), each replacing
+        what its instance had, in one call: a change to a group's members rewrites every
+        member's. Returns the instances it could not write (id -> "ErrorClass: message",
+        e.g. `NetnsMissing` for an instance not on this host); the others are written."""
 
     @abc.abstractmethod
     def sync_interfaces(self, spec: InstanceSpec) -> None:

@@ -311,13 +311,17 @@ class FakeAgent(AgentContract):
             out.update({f"eth{i.device_index}": list(i.addresses) for i in spec.interfaces})
             return out
 
-    def apply_firewall(self, instance_id: str, rules: Firewall) -> None:
-        self._enter("apply_firewall", instance_id)
-        with self.lock:
-            inst = self.instances_.get(instance_id)
-            if inst is None:
-                raise HostError(f"no netns for {instance_id}")
-            inst.firewall = rules
+    def apply_firewalls(self, firewalls: dict[str, Firewall]) -> dict[str, str]:
+        failed = {}
+        for instance_id, rules in firewalls.items():
+            self._enter("apply_firewalls", instance_id)  # what tests count: per instance
+            with self.lock:
+                inst = self.instances_.get(instance_id)
+                if inst is None:
+                    failed[instance_id] = f"NetnsMissing: no netns for {instance_id}"
+                else:
+                    inst.firewall = rules
+        return failed
 
     # -- load balancers ------------------------------------------------------------------
     def ensure_load_balancer(self, spec: LoadBalancerSpec) -> None:

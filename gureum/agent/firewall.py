@@ -14,10 +14,10 @@ import os
 import threading
 from dataclasses import dataclass
 
-from gureum.agent import nft
+from gureum.agent import idmap, nft
 from gureum.agent.contract import Firewall, FirewallRule
 from gureum.agent.network import DNS_ADDRESS, IMDS_ADDRESS, NETNS_DIR
-from gureum.errors import NetnsMissing
+from gureum.errors import HostError, NetnsMissing
 
 ANY = "0.0.0.0/0"
 ANY_IPV6 = "::/0"
@@ -206,27 +206,64 @@ _locks: dict[str, threading.Lock] = {}
 _guard = threading.Lock()
 
 
-def apply(netns: str, firewall: Firewall, fresh: bool = False) -> None:
-    """The instance's firewall, in its netns: when only set members differ from what this
-    process applied there last, just those elements (one small transaction); otherwise
-    the whole table (`fresh`: the netns was made just now, so has none yet). In a thread
-    inside the netns, through libnftables: no process."""
-    wanted, path = table(firewall), NETNS_DIR / netns
+def _lock(netns: str) -> threading.Lock:
     with _guard:
-        lock = _locks.setdefault(netns, threading.Lock())
-    with lock:
+        return _locks.setdefault(netns, threading.Lock())
+
+
+def _apply_here(netns: str, wanted: Table, fresh: bool) -> None:
+    """`wanted` in the netns the calling thread is in (named `netns`): when only set
+    members differ from what this process applied there last, just those elements (one
+    small transaction); otherwise the whole table."""
+    path = NETNS_DIR / netns
+    with _lock(netns):
         try:
             inode = os.stat(path).st_ino  # a netns made again under the same name differs
-            known = _applied.pop(netns, None)  # unknown until this apply succeeds
-            if known is not None and known[0] == inode and known[1].shape == wanted.shape:
-                script = _changes(known[1].sets, wanted.sets)
-            else:
-                script = wanted.text.removeprefix(REPLACING) if fresh else wanted.text
-            if script:
-                nft.run_in(path, script)
         except FileNotFoundError as err:
-            raise NetnsMissing(f"no network namespace {path}: the instance is not on this host") from err
+            raise _missing(path) from err
+        known = _applied.pop(netns, None)  # unknown until this apply succeeds
+        if known is not None and known[0] == inode and known[1].shape == wanted.shape:
+            script = _changes(known[1].sets, wanted.sets)
+        else:
+            script = wanted.text.removeprefix(REPLACING) if fresh else wanted.text
+        if script:
+            nft.run(script)
         _applied[netns] = (inode, wanted)
+
+
+def _missing(path: object) -> NetnsMissing:
+    return NetnsMissing(f"no network namespace {path}: the instance is not on this host")
+
+
+def apply(netns: str, firewall: Firewall, fresh: bool = False) -> None:
+    """The instance's firewall, in its netns (`fresh`: the netns was made just now, so
+    has no table to replace). In a thread inside the netns, through libnftables: no
+    process."""
+    wanted, path = table(firewall), NETNS_DIR / netns
+    try:
+        idmap.in_netns(str(path), lambda: _apply_here(netns, wanted, fresh))
+    except FileNotFoundError as err:
+        raise _missing(path) from err
+
+
+def apply_many(firewalls: dict[str, Firewall]) -> dict[str, HostError]:
+    """Each netns's firewall (netns name -> firewall), from one thread that visits them
+    in turn: one security-group change rewrites every member's (a new member of a group
+    of 200 is 200 writes). Returns the failures by netns; the rest were applied."""
+    names = list(firewalls)
+    wanted = {name: table(firewalls[name]) for name in names}
+    results = idmap.in_each_netns(
+        [str(NETNS_DIR / name) for name in names],
+        lambda path: _apply_here(os.path.basename(path), wanted[os.path.basename(path)], False))
+    failed: dict[str, HostError] = {}
+    for name, result in zip(names, results, strict=True):
+        if isinstance(result, FileNotFoundError):
+            failed[name] = _missing(NETNS_DIR / name)
+        elif isinstance(result, HostError):
+            failed[name] = result
+        elif isinstance(result, Exception):
+            failed[name] = HostError(f"firewall of {name} not applied: {result}")
+    return failed
 
 
 def forget(netns: str) -> None:

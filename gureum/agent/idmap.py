@@ -126,6 +126,31 @@ def in_netns(netns_path: str, work: Callable[[], T]) -> T:
     return results[0]
 
 
+def in_each_netns(netns_paths: list[str], work: Callable[[str], T]) -> list[T | Exception]:
+    """Run `work(path)` inside each network namespace in turn, from one short-lived
+    thread that moves from one to the next (setns may be called again): a thread per
+    namespace cost about as much as the work itself when a change touches hundreds. One
+    namespace's failure is its result; the others still run."""
+    results: list[T | Exception] = []
+
+    def run() -> None:
+        for path in netns_paths:
+            try:
+                fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+                try:
+                    _check(_libc.syscall(_SYS_SETNS, fd, 0x40000000), f"setns({path})")
+                finally:
+                    os.close(fd)
+                results.append(work(path))
+            except Exception as exc:  # noqa: BLE001 - this namespace's result
+                results.append(exc)
+
+    t = threading.Thread(target=run)
+    t.start()
+    t.join()
+    return results
+
+
 def write_in_netns(netns_path: str, files: dict[str, str]) -> None:
     """Write /proc/sys knobs inside a network namespace."""
 

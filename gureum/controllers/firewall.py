@@ -67,17 +67,22 @@ class FirewallController(ResyncLoop):
                 del self.wired[instance_id]
         for instance_id in running:
             self._wire(instance_id, wanted_interfaces[instance_id], wanted)
+        changed: dict[str, dict[str, Firewall]] = {}  # host -> instance -> firewall
         for instance_id in running:
             firewall = wanted.get(instance_id)
-            if firewall is None:
-                continue
-            if self.applied.get(instance_id) == firewall:
-                continue
+            if firewall is not None and self.applied.get(instance_id) != firewall:
+                changed.setdefault(placed[instance_id], {})[instance_id] = firewall
+        for host, firewalls in changed.items():  # one call per host: a group's members change together
             try:
-                self.cloud.agent_for(placed[instance_id]).apply_firewall(instance_id, firewall)
-                self.applied[instance_id] = firewall
-            except Exception as err:  # a stopping instance loses its netns mid-way
-                log.warning("firewall of %s not applied: %s", instance_id, err)
+                failed = self.cloud.agent_for(host).apply_firewalls(firewalls)
+            except Exception as err:
+                log.warning("firewalls on host %s not applied: %s", host, err)
+                continue
+            for instance_id, firewall in firewalls.items():
+                if instance_id in failed:  # a stopping instance loses its netns mid-way
+                    log.warning("firewall of %s not applied: %s", instance_id, failed[instance_id])
+                else:
+                    self.applied[instance_id] = firewall
 
     def _wire(self, instance_id: str, wanted: tuple, firewalls: dict) -> None:
         """The instance's interfaces as the store says, when that changed since the last

@@ -158,7 +158,7 @@ def test_firewall_written_by_the_launch_is_not_written_again_and_rule_changes_re
     iid = res["Instances"][0]["InstanceId"]
     wait_state(ec2, iid, "running")
     fast.cloud.firewall_controller.sync()  # a pass after the launch: nothing new to write
-    assert attempts_of(fast, "apply_firewall", iid) == 0
+    assert attempts_of(fast, "apply_firewalls", iid) == 0
     ec2.authorize_security_group_ingress(GroupId=gid, IpPermissions=[
         {"IpProtocol": "tcp", "FromPort": 8080, "ToPort": 8080, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
 
@@ -166,7 +166,7 @@ def test_firewall_written_by_the_launch_is_not_written_again_and_rule_changes_re
         firewall = fast.agent.instances_[iid].firewall
         return firewall is not None and any(r.from_port == 8080 for r in firewall.ingress)
     assert wait_for(opened, 5)
-    assert attempts_of(fast, "apply_firewall", iid) == 1
+    assert attempts_of(fast, "apply_firewalls", iid) == 1
     ec2.terminate_instances(InstanceIds=[iid])
     wait_state(ec2, iid, "terminated")
     ec2.delete_security_group(GroupId=gid)
