@@ -29,6 +29,7 @@ from pathlib import Path
 from gureum.agent import hostcmd, idmap, nft, procnet
 from gureum.agent.contract import NetworkInterfaceSpec, PolicyRoute, VpcNetwork
 from gureum.crashpoints import crashpoint
+from gureum.errors import HostCommandFailed
 
 NETNS_DIR = Path("/run/netns")
 IMDS_ADDRESS = "169.254.169.254"
@@ -1012,8 +1013,10 @@ def map_public_ip(plan: NetworkPlan, public_ip: str, private_ip: str, mark: int)
     # nothing else: one nft call. Only an address mapped elsewhere fails (EEXIST, the
     # transaction changes nothing) and is replaced: its old entries deleted in the same
     # transaction, only those that exist (a failed delete costs nft ~20 ms).
-    if not hostcmd.succeeds(["nft", "-f", "-"], input=add):
-        hostcmd.run(["nft", "-f", "-"], input=_unmap_script(plan, _public_maps(plan), public_ip) + add)
+    try:
+        nft.run(add)
+    except HostCommandFailed:
+        nft.run(_unmap_script(plan, _public_maps(plan), public_ip) + add)
     if plan.public_interface:  # machines on the public link ask who has it: we do
         hostcmd.run(["ip", "neigh", "replace", "proxy", public_ip, "dev", plan.public_interface],
                     check=False)
@@ -1022,7 +1025,7 @@ def map_public_ip(plan: NetworkPlan, public_ip: str, private_ip: str, mark: int)
 def unmap_public_ip(plan: NetworkPlan, public_ip: str) -> None:
     script = _unmap_script(plan, _public_maps(plan), public_ip)
     if script:
-        hostcmd.run(["nft", "-f", "-"], input=script)
+        nft.run(script)
     if plan.public_interface:
         hostcmd.run(["ip", "neigh", "del", "proxy", public_ip, "dev", plan.public_interface],
                     check=False)
@@ -1035,7 +1038,10 @@ def _unmap_script(plan: NetworkPlan, maps: dict[str, dict[str, object]], public_
 
 def _public_maps(plan: NetworkPlan) -> dict[str, dict[str, object]]:
     maps: dict[str, dict[str, object]] = {"public_ips": {}, "public_marks": {}}
-    out = hostcmd.run(["nft", "-j", "list", "table", "ip", plan.table], check=False)
+    try:  # in this process (libnftables): every launch's network pass reads them
+        out = nft.run(f"list table ip {plan.table}", json_output=True)
+    except HostCommandFailed:  # no table (yet): nothing mapped
+        out = ""
     for item in json.loads(out)["nftables"] if out else []:
         entry = item.get("map")
         if entry and entry.get("name") in maps:
