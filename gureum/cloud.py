@@ -123,7 +123,11 @@ class Cloud:
         if "firewall" in wanted:
             self.firewall_changed()
         if "network" in wanted:
-            self.network_changed()
+            # Interfaces alone (every launch and termination writes one) reach routers and
+            # the public map only by an Elastic IP or a route that names one.
+            self.network_changed(interfaces_only=all(
+                table == "network_interfaces" or "network" not in WAKES.get(table, ())
+                for table in tables))
         for name, controller in (("load_balancers", self.load_balancer_controller),
                                  ("autoscaling", self.autoscaling_controller),
                                  ("ebs", self.ebs_controller)):
@@ -165,11 +169,12 @@ class Cloud:
                     networks.ensure_default_network(s, self.config, account_id)
                     known.add(vpc_id)
 
-    def network_changed(self) -> None:
-        """VPCs, subnets, gateways or routes changed: routers and public addresses follow."""
+    def network_changed(self, interfaces_only: bool = False) -> None:
+        """VPCs, subnets, gateways or routes changed (or only network interfaces, with
+        `interfaces_only`): routers and public addresses follow."""
         controller = self.network_controller
         if controller is not None:
-            controller.wakeup.set()
+            controller.changed(interfaces_only)
 
     def sync_public_ips(self) -> None:
         """Make the host's public-address map match the store now (an address moved).

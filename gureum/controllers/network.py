@@ -11,9 +11,11 @@ their VPC is gone from the store.
 from __future__ import annotations
 
 import logging
+import threading
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
+from sqlalchemy import exists, select
+from sqlalchemy.orm import Session
 
 from gureum.agent.contract import PublicMap, VpcNetwork
 from gureum.controllers.loop import BURST_SECONDS, ResyncLoop
@@ -46,6 +48,18 @@ class NetworkController(ResyncLoop):
         self.services = VpcServicesController(cloud)
         # VPCs whose instances span hosts: their VXLAN segments (controllers/segments.py).
         self.segments = SegmentsLoop(cloud)
+        # Whether a change since the last pass may matter whatever interfaces say: set
+        # by any change but one to interfaces alone, and by this loop's own retries.
+        self._full = True
+        self._full_lock = threading.Lock()
+
+    def changed(self, interfaces_only: bool = False) -> None:
+        """After a commit to a table this reads (cloud.WAKES); `interfaces_only`: only
+        network interfaces changed."""
+        if not interfaces_only:
+            with self._full_lock:
+                self._full = True
+        self.wakeup.set()
 
     def start(self) -> None:
         super().start()
@@ -119,7 +133,7 @@ class NetworkController(ResyncLoop):
             if instances is None or instances.mappings_begun == begun:
                 break
         else:
-            self.wakeup.set()  # launches keep beginning: the next pass maps
+            self.changed()  # launches keep beginning: the next pass maps
             return
         for key, agent in self.cloud.agents.live():
             try:
@@ -130,6 +144,12 @@ class NetworkController(ResyncLoop):
                 log.info("public addresses of host %s follow later: %s", key, err)
 
     def sync(self) -> None:
+        with self._full_lock:
+            full, self._full = self._full, False
+        if self.woken and not full:  # woken by interfaces alone: do they name anything here?
+            with self.cloud.store.read() as s:
+                if not interfaces_matter(s):
+                    return
         with self.cloud.store.read() as s:
             moving = nat_gateways.moving(s)
         if moving:  # NAT gateways move on (a write only then): their rules follow below
@@ -152,3 +172,11 @@ class NetworkController(ResyncLoop):
                     raise
                 log.info("routers of host %s follow later: %s", key, err)
         self.sync_public_ips()
+
+
+def interfaces_matter(s: Session) -> bool:
+    """Whether a network interface's changes can reach routers or the public map: only
+    through an Elastic IP associated with an interface or a route to one (a launch's
+    interface otherwise changes neither: the launch maps its own public address)."""
+    return bool(s.scalar(select(exists().where(models.Address.eni_id.is_not(None))))
+                or s.scalar(select(exists().where(models.Route.gateway_id.like("eni-%")))))

@@ -72,3 +72,53 @@ def test_commit_names_the_instances_it_touched(fast: FastCloud, ec2, image_id) -
         wait_state(ec2, iid, "terminated")
     finally:
         store._instance_listeners.remove(hear)
+
+
+def test_interfaces_alone_reach_the_network_pass_only_through_what_names_them(
+        fast: FastCloud, ec2, image_id) -> None:  # noqa: ANN001
+    """Every launch writes an interface: that alone changes no router and no public
+    address (the launch maps its own), unless an Elastic IP or a route names an interface."""
+    network = fast.cloud.network_controller
+    # Passes woken by interfaces alone (no other change pending when they began): did
+    # they write the public map?
+    passes: list[bool] = []
+    real = network.sync
+
+    def maps() -> int:
+        return sum(1 for call in fast.agent.calls if call[0] == "sync_public_ips")
+
+    def counted() -> None:
+        before, interfaces_only = maps(), network.woken and not network._full
+        real()
+        if interfaces_only:
+            passes.append(maps() > before)
+
+    def touch_interface(eni_id: str, description: str) -> list[bool]:
+        assert wait_for(lambda: not network._full, 5, 0.01)  # other changes' pass began
+        seen = len(passes)
+        ec2.modify_network_interface_attribute(NetworkInterfaceId=eni_id,
+                                               Description={"Value": description})
+        assert wait_for(lambda: len(passes) > seen, 5, 0.01)
+        return passes[seen:]
+
+    network.sync = counted  # type: ignore[method-assign]
+    inst = ec2.run_instances(ImageId=image_id, MinCount=1, MaxCount=1)["Instances"][0]
+    eni_id = ec2.create_network_interface(
+        SubnetId=inst["SubnetId"])["NetworkInterface"]["NetworkInterfaceId"]
+    allocation = ec2.allocate_address(Domain="vpc")["AllocationId"]
+    try:
+        wait_state(ec2, inst["InstanceId"], "running")
+        assert not any(touch_interface(eni_id, "alone")), "nothing names it: no pass"
+        ec2.attach_network_interface(NetworkInterfaceId=eni_id, InstanceId=inst["InstanceId"],
+                                     DeviceIndex=1)
+        ec2.associate_address(AllocationId=allocation, NetworkInterfaceId=eni_id)
+        assert all(touch_interface(eni_id, "named")), "an Elastic IP names it: a whole pass"
+    finally:
+        network.sync = real  # type: ignore[method-assign]
+        address = ec2.describe_addresses(AllocationIds=[allocation])["Addresses"][0]
+        if address.get("AssociationId"):
+            ec2.disassociate_address(AssociationId=address["AssociationId"])
+        ec2.release_address(AllocationId=allocation)
+        ec2.terminate_instances(InstanceIds=[inst["InstanceId"]])
+        wait_state(ec2, inst["InstanceId"], "terminated")
+        ec2.delete_network_interface(NetworkInterfaceId=eni_id)
