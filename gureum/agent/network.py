@@ -1038,10 +1038,7 @@ def _unmap_script(plan: NetworkPlan, maps: dict[str, dict[str, object]], public_
 
 def _public_maps(plan: NetworkPlan) -> dict[str, dict[str, object]]:
     maps: dict[str, dict[str, object]] = {"public_ips": {}, "public_marks": {}}
-    try:  # in this process (libnftables): every launch's network pass reads them
-        out = nft.run(f"list table ip {plan.table}", json_output=True)
-    except HostCommandFailed:  # no table (yet): nothing mapped
-        out = ""
+    out = hostcmd.run(["nft", "-j", "list", "table", "ip", plan.table], check=False)
     for item in json.loads(out)["nftables"] if out else []:
         entry = item.get("map")
         if entry and entry.get("name") in maps:

@@ -34,15 +34,14 @@ def _context() -> Nftables:
         return nft
 
 
-def run(script: str, json_output: bool = False) -> str:
-    """Run an `nft -f` script in the calling thread's netns; its output (e.g. of a list,
-    as `nft -j` prints it with `json_output`)."""
-    context = _context()
-    if json_output:
-        context.set_json_output(True)
-    rc, output, error = context.cmd(script)
+def run(script: str) -> str:
+    """Run an `nft -f` script in the calling thread's netns; its output (e.g. of a list).
+    Never JSON output here: libnftables builds it with strtok(3), whose state is global,
+    and two threads listing at once aborted this whole process (an assertion in its
+    json.c). JSON listings fork `nft -j`."""
+    rc, output, error = _context().cmd(script)
     if rc != 0:
-        raise HostCommandFailed(["nft", "-j" if json_output else "-f", "-"], rc, error or output)
+        raise HostCommandFailed(["nft", "-f", "-"], rc, error or output)
     return output
 
 
