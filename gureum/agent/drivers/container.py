@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
 
-from gureum.agent import firstboot, hostcmd, loopdev, procnet, storage
+from gureum.agent import firstboot, hostcmd, loopdev, mountns, procnet, storage
 from gureum.agent.contract import GuestDns, InstanceSpec, IoLimits, RuntimeState
 from gureum.agent.disk_pool import DiskPool
 from gureum.agent.drivers.base import InstanceDriver
@@ -59,6 +59,8 @@ class ContainerDriver(InstanceDriver):
         base = self.uid_base(spec.slot)
         disk, diskdir = self.root_disk(spec), d / "disk"
         lower, rootfs = d / "lower", d / "rootfs"
+        # Before any mount of an instance below it (agent/mountns.py).
+        mountns.ensure_parent(self.config.instances_dir)
         if not disk.exists():
             if not self.disks.take(disk, spec.volume_gib):
                 storage.create_disk(disk, spec.volume_gib, base)
@@ -174,7 +176,7 @@ class ContainerDriver(InstanceDriver):
             shared_mnt=self.mounts.share(d),
             init_system=spec.init_system,
             cpus=cpu_placement.cpuset(spec.limits.vcpus, spec.slot, self.cpus),
-            disks=self.disk_throttles(spec),
+            disks=self.disk_throttles(spec), mounts_of=d,
         ), before_start=before_start)
         undo.callback(self.runtime.destroy, name)
 
@@ -262,6 +264,7 @@ class ContainerDriver(InstanceDriver):
 
     def close(self) -> None:
         self.disks.stop()
+        mountns.release_parent(self.config.instances_dir)
 
     def host_objects(self) -> dict[str, list[str]]:
         return {"containers": self.runtime.list()}

@@ -36,6 +36,9 @@ class ContainerSpec:
     init_system: str = "tini"
     cpus: str | None = None  # cpuset.cpus ("1", "0,1"); None: every core
     disks: tuple[DiskThrottle, ...] = ()  # blkio limits of its loop devices
+    # The instance's directory: runc starts where, below its parent, only this
+    # directory's mounts are (agent/mountns.py). None: in the host's mount namespace.
+    mounts_of: Path | None = None
 
 
 class RuntimeDriver(ABC):

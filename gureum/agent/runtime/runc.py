@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from gureum.agent import hostcmd
+from gureum.agent import hostcmd, mountns
 from gureum.agent.runtime import oci_spec
 from gureum.agent.runtime.base import ContainerSpec, RuntimeDriver, RuntimeState
 from gureum.errors import HostCommandFailed
@@ -55,7 +55,11 @@ class RuncDriver(RuntimeDriver):
         # The container inherits runc's stdio: its console is the console log file.
         with open(spec.console_log, "ab") as console:
             offset = console.tell()
-            proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=console, stderr=console)
+
+            def run() -> subprocess.CompletedProcess:
+                return subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=console,
+                                      stderr=console)
+            proc = mountns.with_only(spec.mounts_of, run) if spec.mounts_of else run()
         if proc.returncode != 0:
             with open(spec.console_log, "rb") as f:
                 f.seek(offset)

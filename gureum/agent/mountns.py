@@ -1,0 +1,134 @@
+"""runc started in a mount namespace that holds one instance's mounts, not every one's.
+
+Every instance adds five mounts to the host (its netns, disk, image layer, root and the
+shared `mnt`), and runc's work grows with the mount table it starts in: it reads
+/proc/self/mountinfo several times, copies the table into the container's namespace,
+makes all of it a slave and detaches it again after pivot_root. Measured here, a
+`runc run` of /bin/true took 32 ms with the host's 23 mounts, 54 ms with 1,000 more
+and 130 ms with 5,000 (200 and 1,000 instances' worth).
+
+So the instances directory is a mount of its own (bound onto itself, private), and runc
+is forked from a thread that first moved to a copy of the host's mount namespace where
+that whole directory is detached in one call, after the launching instance's own tree
+was bound aside and put back: runc then sees the host's mounts and that instance's.
+Measured the same way: 37 ms at 1,000 extra mounts, 58 ms at 5,000.
+
+Nothing done in that copy reaches the host: it is made a slave first (an unmount there
+would otherwise propagate to the host's peers of each instance's shared `mnt`). The
+instance's `mnt` stays a slave of the host's, so volumes attached later still appear in
+the container. The copy ends with the thread's last child.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import logging
+import os
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+from gureum.agent import hostcmd, storage, sysmount
+from gureum.errors import MountFailed
+
+T = TypeVar("T")
+log = logging.getLogger("gureum.agent")
+_CLONE_FS = 0x200
+_CLONE_NEWNS = 0x20000
+_MS_REC = 0x4000
+_MS_MOVE = 0x2000
+_MS_PRIVATE = 1 << 18
+_MS_SLAVE = 1 << 19
+_MNT_DETACH = 2
+_lock = threading.Lock()
+
+
+def ensure_parent(instances_dir: Path) -> bool:
+    """`instances_dir` a private mount of its own. Only while nothing is mounted below
+    it: binding over live mounts would hide them from the agent. Returns whether it is
+    one (if not, launches run runc in the host's namespace, as before)."""
+    if storage.is_mounted(instances_dir):
+        return True
+    with _lock:
+        if storage.is_mounted(instances_dir):
+            return True
+        inside = str(instances_dir) + "/"
+        if any(m.startswith(inside) for m in storage.mountpoints()):
+            return False  # instances from before: the next time the host has none
+        instances_dir.mkdir(parents=True, exist_ok=True)
+        # Recursive: a mount made below since the check above stays in sight.
+        sysmount.mount(str(instances_dir), instances_dir, flags=sysmount.MS_BIND | _MS_REC)
+        sysmount.mount("none", instances_dir, flags=_MS_PRIVATE)
+        return True
+
+
+def release_parent(instances_dir: Path) -> None:
+    """Unmounted, when no instance's mount is below it."""
+    with _lock:
+        inside = str(instances_dir) + "/"
+        mounts = storage.mountpoints()
+        if str(instances_dir) in mounts and not any(m.startswith(inside) for m in mounts):
+            hostcmd.run(["umount", str(instances_dir)], check=False)
+
+
+def _call(result: int, what: str) -> None:
+    if result != 0:
+        raise MountFailed(f"{what}: {os.strerror(ctypes.get_errno())}")
+
+
+def _only(instance_dir: Path, staging: Path) -> None:
+    """In the calling thread: a namespace of its own where, below the instances
+    directory, only `instance_dir`'s tree is mounted."""
+    libc = sysmount.libc
+    parent = str(instance_dir.parent).encode()
+    _call(libc.unshare(_CLONE_FS | _CLONE_NEWNS), "unshare(CLONE_FS|CLONE_NEWNS)")
+    _call(libc.mount(None, b"/", None, ctypes.c_ulong(_MS_REC | _MS_SLAVE), None),
+          "making the copy a slave")
+    _call(libc.mount(str(instance_dir).encode(), str(staging).encode(), None,
+                     ctypes.c_ulong(sysmount.MS_BIND | _MS_REC), None),
+          f"binding {instance_dir} aside")
+    _call(libc.umount2(parent, _MNT_DETACH), "detaching the instances directory")
+    _call(libc.mount(str(staging).encode(), str(instance_dir).encode(), None,
+                     ctypes.c_ulong(_MS_MOVE), None), f"putting {instance_dir} back")
+
+
+def with_only(instance_dir: Path, work: Callable[[], T]) -> T:
+    """`work()` (which forks runc) from a thread whose mount namespace holds the host's
+    mounts and `instance_dir`'s, none of the other instances'. When the instances
+    directory is not a mount of its own, or the namespace cannot be made, `work()` runs
+    here, in the host's namespace."""
+    if not storage.is_mounted(instance_dir.parent):
+        return work()
+    staging = instance_dir.parent.with_name(instance_dir.parent.name + ".launching") / \
+        instance_dir.name
+    staging.mkdir(parents=True, exist_ok=True)
+    outcome: list[tuple[bool, object]] = []
+
+    def run() -> None:
+        try:
+            _only(instance_dir, staging)
+        except MountFailed as err:
+            outcome.append((False, err))
+            return
+        try:
+            outcome.append((True, work()))
+        except BaseException as err:  # noqa: BLE001 - raised again by the caller
+            outcome.append((True, err))
+
+    try:
+        thread = threading.Thread(target=run, name=f"launch-ns-{instance_dir.name}")
+        thread.start()
+        thread.join()
+    finally:
+        with contextlib.suppress(OSError):
+            staging.rmdir()
+    ran, result = outcome[0]
+    if not ran:
+        log.warning("runc for %s runs in the host's mount namespace: %s",
+                    instance_dir.name, result)
+        return work()
+    if isinstance(result, BaseException):
+        raise result
+    return result  # type: ignore[return-value]
