@@ -63,6 +63,24 @@ def test_runc_sees_its_own_instance_and_the_host_keeps_everything(instances: Pat
     assert storage.is_mounted(instances)
 
 
+def test_of_the_network_namespaces_only_its_own(instances: Path) -> None:
+    """Network namespaces are mounts too (files below /run/netns, a mount of its own):
+    runc sees the one it joins."""
+    assert mountns.ensure_parent(instances)
+    mine = _instance(instances, "i-d")
+    netns_dir = instances.parent / "netns"
+    netns_dir.mkdir()
+    sysmount.mount(str(netns_dir), netns_dir, flags=sysmount.MS_BIND)
+    for name in ("i-d", "i-e"):
+        (netns_dir / name).touch()
+        sysmount.mount("/proc/self/ns/net", netns_dir / name, flags=sysmount.MS_BIND)
+
+    seen = mountns.with_only(mine, _mounts_here, netns_dir / "i-d")
+    assert f"{netns_dir}/i-d " in seen and f"{mine}/disk " in seen
+    assert f"{netns_dir}/i-e " not in seen
+    assert {str(netns_dir / "i-d"), str(netns_dir / "i-e")} <= storage.mountpoints()
+
+
 def test_without_a_parent_mount_it_runs_in_the_host_namespace(instances: Path) -> None:
     mine = _instance(instances, "i-c")
     assert mountns.ensure_parent(instances) is False, "not over live mounts"

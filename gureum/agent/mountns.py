@@ -78,37 +78,49 @@ def _call(result: int, what: str) -> None:
         raise MountFailed(f"{what}: {os.strerror(ctypes.get_errno())}")
 
 
-def _only(instance_dir: Path, staging: Path) -> None:
-    """In the calling thread: a namespace of its own where, below the instances
-    directory, only `instance_dir`'s tree is mounted."""
+def _aside(what: Path, staging: Path, inside: Path) -> None:
+    """Detach the mount `inside` (and all below it) in the calling thread's namespace,
+    keeping `what`'s tree (below `inside`) through a bind at `staging`."""
     libc = sysmount.libc
-    parent = str(instance_dir.parent).encode()
+    _call(libc.mount(str(what).encode(), str(staging).encode(), None,
+                     ctypes.c_ulong(sysmount.MS_BIND | _MS_REC), None),
+          f"binding {what} aside")
+    _call(libc.umount2(str(inside).encode(), _MNT_DETACH), f"detaching {inside}")
+    _call(libc.mount(str(staging).encode(), str(what).encode(), None,
+                     ctypes.c_ulong(_MS_MOVE), None), f"putting {what} back")
+
+
+def _only(instance_dir: Path, staging: Path, netns: Path | None) -> None:
+    """In the calling thread: a namespace of its own where, below the instances
+    directory, only `instance_dir`'s tree is mounted (and, given `netns`, only that
+    one below its directory)."""
+    libc = sysmount.libc
     _call(libc.unshare(_CLONE_FS | _CLONE_NEWNS), "unshare(CLONE_FS|CLONE_NEWNS)")
     _call(libc.mount(None, b"/", None, ctypes.c_ulong(_MS_REC | _MS_SLAVE), None),
           "making the copy a slave")
-    _call(libc.mount(str(instance_dir).encode(), str(staging).encode(), None,
-                     ctypes.c_ulong(sysmount.MS_BIND | _MS_REC), None),
-          f"binding {instance_dir} aside")
-    _call(libc.umount2(parent, _MNT_DETACH), "detaching the instances directory")
-    _call(libc.mount(str(staging).encode(), str(instance_dir).encode(), None,
-                     ctypes.c_ulong(_MS_MOVE), None), f"putting {instance_dir} back")
+    _aside(instance_dir, staging, instance_dir.parent)
+    if netns is not None and storage.is_mounted(netns.parent):
+        _aside(netns, staging.with_name(staging.name + ".netns"), netns.parent)
 
 
-def with_only(instance_dir: Path, work: Callable[[], T]) -> T:
+def with_only(instance_dir: Path, work: Callable[[], T], netns: Path | None = None) -> T:
     """`work()` (which forks runc) from a thread whose mount namespace holds the host's
-    mounts and `instance_dir`'s, none of the other instances'. When the instances
-    directory is not a mount of its own, or the namespace cannot be made, `work()` runs
-    here, in the host's namespace."""
+    mounts and `instance_dir`'s, none of the other instances' (and of the network
+    namespaces' mounts only `netns`, the one runc joins). When the instances directory
+    is not a mount of its own, or the namespace cannot be made, `work()` runs here, in
+    the host's namespace."""
     if not storage.is_mounted(instance_dir.parent):
         return work()
     staging = instance_dir.parent.with_name(instance_dir.parent.name + ".launching") / \
         instance_dir.name
     staging.mkdir(parents=True, exist_ok=True)
+    if netns is not None:  # a file bind needs a file to go on
+        staging.with_name(staging.name + ".netns").touch()
     outcome: list[tuple[bool, object]] = []
 
     def run() -> None:
         try:
-            _only(instance_dir, staging)
+            _only(instance_dir, staging, netns)
         except MountFailed as err:
             outcome.append((False, err))
             return
@@ -124,6 +136,8 @@ def with_only(instance_dir: Path, work: Callable[[], T]) -> T:
     finally:
         with contextlib.suppress(OSError):
             staging.rmdir()
+        with contextlib.suppress(OSError):
+            staging.with_name(staging.name + ".netns").unlink()
     ran, result = outcome[0]
     if not ran:
         log.warning("runc for %s runs in the host's mount namespace: %s",

@@ -59,7 +59,9 @@ class RuncDriver(RuntimeDriver):
             def run() -> subprocess.CompletedProcess:
                 return subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=console,
                                       stderr=console)
-            proc = mountns.with_only(spec.mounts_of, run) if spec.mounts_of else run()
+            # tini's netns is the host's, at netns_path; systemd's is made by runc.
+            netns = spec.netns_path if spec.init_system == "tini" else None
+            proc = mountns.with_only(spec.mounts_of, run, netns) if spec.mounts_of else run()
         if proc.returncode != 0:
             with open(spec.console_log, "rb") as f:
                 f.seek(offset)
