@@ -104,26 +104,10 @@ def in_netns(netns_path: str, work: Callable[[], T]) -> T:
     rest of the process in the host namespace whatever happens. Sockets made there stay
     in that namespace for good (the DNS and metadata listeners of each VPC).
     """
-    results: list[T] = []
-    errors: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            fd = os.open(netns_path, os.O_RDONLY | os.O_CLOEXEC)
-            try:
-                _check(_libc.syscall(_SYS_SETNS, fd, 0x40000000), f"setns({netns_path})")
-            finally:
-                os.close(fd)
-            results.append(work())
-        except BaseException as exc:  # reported to the caller below
-            errors.append(exc)
-
-    t = threading.Thread(target=run)
-    t.start()
-    t.join()
-    if errors:
-        raise errors[0]
-    return results[0]
+    result = in_each_netns([netns_path], lambda _: work())[0]
+    if isinstance(result, Exception):
+        raise result
+    return result
 
 
 def in_each_netns(netns_paths: list[str], work: Callable[[str], T]) -> list[T | Exception]:
