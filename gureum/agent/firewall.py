@@ -211,10 +211,10 @@ def _lock(netns: str) -> threading.Lock:
         return _locks.setdefault(netns, threading.Lock())
 
 
-def _apply_here(netns: str, wanted: Table, fresh: bool) -> None:
+def _apply_here(netns: str, wanted: Table, fresh: bool, hold_gil: bool = False) -> None:
     """`wanted` in the netns the calling thread is in (named `netns`): when only set
     members differ from what this process applied there last, just those elements (one
-    small transaction); otherwise the whole table."""
+    small transaction); otherwise the whole table. `hold_gil`: see nft.py."""
     path = NETNS_DIR / netns
     with _lock(netns):
         try:
@@ -227,7 +227,7 @@ def _apply_here(netns: str, wanted: Table, fresh: bool) -> None:
         else:
             script = wanted.text.removeprefix(REPLACING) if fresh else wanted.text
         if script:
-            nft.run(script)
+            nft.run(script, hold_gil)
         _applied[netns] = (inode, wanted)
 
 
@@ -254,7 +254,8 @@ def apply_many(firewalls: dict[str, Firewall]) -> dict[str, HostError]:
     wanted = {name: table(firewalls[name]) for name in names}
     results = idmap.in_each_netns(
         [str(NETNS_DIR / name) for name in names],
-        lambda path: _apply_here(os.path.basename(path), wanted[os.path.basename(path)], False))
+        lambda path: _apply_here(os.path.basename(path), wanted[os.path.basename(path)], False,
+                                 hold_gil=True))
     failed: dict[str, HostError] = {}
     for name, result in zip(names, results, strict=True):
         if isinstance(result, FileNotFoundError):

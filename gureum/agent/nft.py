@@ -1,45 +1,87 @@
 """nftables without a process: rulesets go to the kernel through libnftables (the library
-the `nft` command is built on), called in this process through its Python binding.
+the `nft` command is built on), called in this process through ctypes.
 
 A security group's members are in every member's firewall, so one launch rewrites the
 firewall of every instance in its group: with 200, forking `nft` for each cost ~6 ms of
 CPU apiece (a fork of this large process, then nft's start) against ~2.5 ms here. A
 libnftables context opens its netlink socket where it is made: one made in a thread that
 joined a netns (idmap.in_netns) talks to that netns.
+
+The library's own Python binding (python3-nftables) loads the library and declares its
+functions again for every context, and every call releases the GIL: a thread writing
+1,000 firewalls behind busy control loops waited for the GIL about twelve times a write
+(~8 ms each write at 1,000 instances, against ~1 ms at 200). Here the functions are
+declared once, twice over: through `CDLL` (the GIL released while the kernel works, for
+launches) and through `PyDLL` (held: a write is a few hundred microseconds, for the
+fan-out of one change to many netns, `hold_gil`).
 """
 
 from __future__ import annotations
 
+import ctypes
 import threading
 from pathlib import Path
-
-from nftables import Nftables
 
 from gureum.agent import idmap
 from gureum.errors import HostCommandFailed
 
+SONAME = "libnftables.so.1"
+
+
+class _Library:
+    """The five calls of libnftables a script needs, declared once."""
+
+    def __init__(self, lib: ctypes.CDLL) -> None:
+        self.new = lib.nft_ctx_new
+        self.new.restype, self.new.argtypes = ctypes.c_void_p, [ctypes.c_int]
+        self.free = lib.nft_ctx_free
+        self.free.restype, self.free.argtypes = None, [ctypes.c_void_p]
+        self.buffer_output, self.buffer_error = lib.nft_ctx_buffer_output, lib.nft_ctx_buffer_error
+        self.output, self.error = lib.nft_ctx_get_output_buffer, lib.nft_ctx_get_error_buffer
+        for fn, restype in ((self.buffer_output, ctypes.c_int), (self.buffer_error, ctypes.c_int),
+                            (self.output, ctypes.c_char_p), (self.error, ctypes.c_char_p)):
+            fn.restype, fn.argtypes = restype, [ctypes.c_void_p]
+        self.run = lib.nft_run_cmd_from_buffer
+        self.run.restype, self.run.argtypes = ctypes.c_int, [ctypes.c_void_p, ctypes.c_char_p]
+
+
 _first_use = threading.Lock()
-_ready = False
+_libraries: dict[bool, _Library] = {}
 
 
-def _context() -> Nftables:
-    """A fresh context. The library's one-time global set-up (its first context) is not
-    safe to race: the first one is made under a lock."""
-    global _ready
-    if _ready:
-        return Nftables()
+def _library(hold_gil: bool) -> _Library:
+    """Loaded on first use. The library's one-time global set-up (its first context) is
+    not safe to race: the first one is made under a lock."""
+    found = _libraries.get(hold_gil)
+    if found is not None:
+        return found
     with _first_use:
-        nft = Nftables()
-        _ready = True
-        return nft
+        if not _libraries:
+            first = _Library(ctypes.CDLL(SONAME))
+            first.free(first.new(0))
+            _libraries[False] = first
+        if hold_gil not in _libraries:
+            _libraries[hold_gil] = _Library((ctypes.PyDLL if hold_gil else ctypes.CDLL)(SONAME))
+        return _libraries[hold_gil]
 
 
-def run(script: str) -> str:
+def run(script: str, hold_gil: bool = False) -> str:
     """Run an `nft -f` script in the calling thread's netns; its output (e.g. of a list).
     Never JSON output here: libnftables builds it with strtok(3), whose state is global,
     and two threads listing at once aborted this whole process (an assertion in its
     json.c). JSON listings fork `nft -j`."""
-    rc, output, error = _context().cmd(script)
+    lib = _library(hold_gil)
+    context = lib.new(0)
+    if not context:
+        raise HostCommandFailed(["nft", "-f", "-"], -1, "libnftables: no context")
+    try:
+        lib.buffer_output(context)
+        lib.buffer_error(context)
+        rc = lib.run(context, script.encode())
+        output = (lib.output(context) or b"").decode(errors="replace")
+        error = (lib.error(context) or b"").decode(errors="replace")
+    finally:
+        lib.free(context)
     if rc != 0:
         raise HostCommandFailed(["nft", "-f", "-"], rc, error or output)
     return output
