@@ -211,10 +211,10 @@ def _lock(netns: str) -> threading.Lock:
         return _locks.setdefault(netns, threading.Lock())
 
 
-def _apply_here(netns: str, wanted: Table, fresh: bool, hold_gil: bool = False) -> None:
+def _apply_here(netns: str, wanted: Table, fresh: bool) -> None:
     """`wanted` in the netns the calling thread is in (named `netns`): when only set
     members differ from what this process applied there last, just those elements (one
-    small transaction); otherwise the whole table. `hold_gil`: see nft.py."""
+    small transaction); otherwise the whole table."""
     path = NETNS_DIR / netns
     with _lock(netns):
         try:
@@ -227,7 +227,7 @@ def _apply_here(netns: str, wanted: Table, fresh: bool, hold_gil: bool = False) 
         else:
             script = wanted.text.removeprefix(REPLACING) if fresh else wanted.text
         if script:
-            nft.run(script, hold_gil)
+            nft.run(script)
         _applied[netns] = (inode, wanted)
 
 
@@ -254,8 +254,7 @@ def apply_many(firewalls: dict[str, Firewall]) -> dict[str, HostError]:
     wanted = {name: table(firewalls[name]) for name in names}
     results = idmap.in_each_netns(
         [str(NETNS_DIR / name) for name in names],
-        lambda path: _apply_here(os.path.basename(path), wanted[os.path.basename(path)], False,
-                                 hold_gil=True))
+        lambda path: _apply_here(os.path.basename(path), wanted[os.path.basename(path)], False))
     failed: dict[str, HostError] = {}
     for name, result in zip(names, results, strict=True):
         if isinstance(result, FileNotFoundError):

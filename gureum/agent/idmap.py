@@ -7,7 +7,6 @@ The image directory is owned by host root; an instance's container root is host 
 from __future__ import annotations
 
 import ctypes
-import errno
 import os
 import struct
 import subprocess
@@ -17,7 +16,6 @@ from typing import TypeVar
 
 T = TypeVar("T")
 _libc = ctypes.CDLL(None, use_errno=True)
-_libc_holding_gil = ctypes.PyDLL(None, use_errno=True)
 
 _SYS_OPEN_TREE = 428
 _SYS_MOVE_MOUNT = 429
@@ -118,22 +116,15 @@ def in_each_netns(netns_paths: list[str], work: Callable[[str], T]) -> list[T | 
     namespace cost about as much as the work itself when a change touches hundreds. One
     namespace's failure is its result; the others still run."""
     results: list[T | Exception] = []
-    # Without releasing the GIL: each release costs a wait to get it back when control
-    # loops are busy (see agent/nft.py), and these calls take microseconds.
-    libc = _libc_holding_gil
 
     def run() -> None:
         for path in netns_paths:
             try:
-                fd = libc.open(path.encode(), os.O_RDONLY | os.O_CLOEXEC)
-                if fd < 0:
-                    err = ctypes.get_errno()
-                    raise FileNotFoundError(err, os.strerror(err), path) if \
-                        err == errno.ENOENT else OSError(err, os.strerror(err), path)
+                fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
                 try:
-                    _check(libc.syscall(_SYS_SETNS, fd, 0x40000000), f"setns({path})")
+                    _check(_libc.syscall(_SYS_SETNS, fd, 0x40000000), f"setns({path})")
                 finally:
-                    libc.close(fd)
+                    os.close(fd)
                 results.append(work(path))
             except Exception as exc:  # noqa: BLE001 - this namespace's result
                 results.append(exc)

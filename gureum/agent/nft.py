@@ -8,12 +8,10 @@ libnftables context opens its netlink socket where it is made: one made in a thr
 joined a netns (idmap.in_netns) talks to that netns.
 
 The library's own Python binding (python3-nftables) loads the library and declares its
-functions again for every context, and every call releases the GIL: a thread writing
-1,000 firewalls behind busy control loops waited for the GIL about twelve times a write
-(~8 ms each write at 1,000 instances, against ~1 ms at 200). Here the functions are
-declared once, twice over: through `CDLL` (the GIL released while the kernel works, for
-launches) and through `PyDLL` (held: a write is a few hundred microseconds, for the
-fan-out of one change to many netns, `hold_gil`).
+functions again for every context: here they are declared once. Each call releases the
+GIL while libnftables works. Holding it instead (ctypes.PyDLL) was tried for the fan-out
+of one change to many netns: with 1,000 instances a launch then took 2.2 s instead of
+0.42 s, its threads waiting for the GIL behind each write.
 """
 
 from __future__ import annotations
@@ -29,7 +27,7 @@ SONAME = "libnftables.so.1"
 
 
 class _Library:
-    """The five calls of libnftables a script needs, declared once."""
+    """The calls of libnftables a script needs, declared once."""
 
     def __init__(self, lib: ctypes.CDLL) -> None:
         self.new = lib.nft_ctx_new
@@ -46,31 +44,28 @@ class _Library:
 
 
 _first_use = threading.Lock()
-_libraries: dict[bool, _Library] = {}
+_loaded: list[_Library] = []
 
 
-def _library(hold_gil: bool) -> _Library:
+def _library() -> _Library:
     """Loaded on first use. The library's one-time global set-up (its first context) is
     not safe to race: the first one is made under a lock."""
-    found = _libraries.get(hold_gil)
-    if found is not None:
-        return found
+    if _loaded:
+        return _loaded[0]
     with _first_use:
-        if not _libraries:
-            first = _Library(ctypes.CDLL(SONAME))
-            first.free(first.new(0))
-            _libraries[False] = first
-        if hold_gil not in _libraries:
-            _libraries[hold_gil] = _Library((ctypes.PyDLL if hold_gil else ctypes.CDLL)(SONAME))
-        return _libraries[hold_gil]
+        if not _loaded:
+            lib = _Library(ctypes.CDLL(SONAME))
+            lib.free(lib.new(0))
+            _loaded.append(lib)
+        return _loaded[0]
 
 
-def run(script: str, hold_gil: bool = False) -> str:
+def run(script: str) -> str:
     """Run an `nft -f` script in the calling thread's netns; its output (e.g. of a list).
     Never JSON output here: libnftables builds it with strtok(3), whose state is global,
     and two threads listing at once aborted this whole process (an assertion in its
     json.c). JSON listings fork `nft -j`."""
-    lib = _library(hold_gil)
+    lib = _library()
     context = lib.new(0)
     if not context:
         raise HostCommandFailed(["nft", "-f", "-"], -1, "libnftables: no context")
