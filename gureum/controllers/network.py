@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import TYPE_CHECKING
 
 from sqlalchemy import exists, select
@@ -52,6 +53,9 @@ class NetworkController(ResyncLoop):
         # by any change but one to interfaces alone, and by this loop's own retries.
         self._full = True
         self._full_lock = threading.Lock()
+        # When the last whole pass began: interface commits can come more often than the
+        # resync, and must not starve it (the timer only fires on a quiet loop).
+        self._full_at = 0.0
 
     def changed(self, interfaces_only: bool = False) -> None:
         """After a commit to a table this reads (cloud.WAKES); `interfaces_only`: only
@@ -146,10 +150,11 @@ class NetworkController(ResyncLoop):
     def sync(self) -> None:
         with self._full_lock:
             full, self._full = self._full, False
-        if self.woken and not full:  # woken by interfaces alone: do they name anything here?
-            with self.cloud.store.read() as s:
+        if self.woken and not full and time.monotonic() - self._full_at < self.resync_seconds:
+            with self.cloud.store.read() as s:  # interfaces alone: do they name anything?
                 if not interfaces_matter(s):
                     return
+        self._full_at = time.monotonic()
         with self.cloud.store.read() as s:
             moving = nat_gateways.moving(s)
         if moving:  # NAT gateways move on (a write only then): their rules follow below

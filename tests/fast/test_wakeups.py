@@ -4,6 +4,7 @@ handlers remembering to call them: changes reach the host well before the period
 from __future__ import annotations
 
 from gureum.controllers.firewall import RESYNC_SECONDS
+from gureum.controllers.network import RESYNC_SECONDS as NETWORK_RESYNC
 from gureum.testing import wait_for
 from gureum.testing_inprocess import FastCloud, wait_state
 
@@ -102,6 +103,7 @@ def test_interfaces_alone_reach_the_network_pass_only_through_what_names_them(
         return passes[seen:]
 
     network.sync = counted  # type: ignore[method-assign]
+    network.resync_seconds = 60.0  # no timer pass, no whole pass for staleness meanwhile
     inst = ec2.run_instances(ImageId=image_id, MinCount=1, MaxCount=1)["Instances"][0]
     eni_id = ec2.create_network_interface(
         SubnetId=inst["SubnetId"])["NetworkInterface"]["NetworkInterfaceId"]
@@ -109,12 +111,15 @@ def test_interfaces_alone_reach_the_network_pass_only_through_what_names_them(
     try:
         wait_state(ec2, inst["InstanceId"], "running")
         assert not any(touch_interface(eni_id, "alone")), "nothing names it: no pass"
+        network._full_at -= 60.0  # the last whole pass is a resync period old
+        assert all(touch_interface(eni_id, "stale")), "a whole pass at least every resync"
         ec2.attach_network_interface(NetworkInterfaceId=eni_id, InstanceId=inst["InstanceId"],
                                      DeviceIndex=1)
         ec2.associate_address(AllocationId=allocation, NetworkInterfaceId=eni_id)
         assert all(touch_interface(eni_id, "named")), "an Elastic IP names it: a whole pass"
     finally:
         network.sync = real  # type: ignore[method-assign]
+        network.resync_seconds = NETWORK_RESYNC
         address = ec2.describe_addresses(AllocationIds=[allocation])["Addresses"][0]
         if address.get("AssociationId"):
             ec2.disassociate_address(AssociationId=address["AssociationId"])
