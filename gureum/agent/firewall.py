@@ -251,10 +251,8 @@ def apply_many(firewalls: dict[str, Firewall]) -> dict[str, HostError]:
     in turn: one security-group change rewrites every member's (a new member of a group
     of 200 is 200 writes). Returns the failures by netns; the rest were applied."""
     names = list(firewalls)
-    wanted = {name: table(firewalls[name]) for name in names}
-    results = idmap.in_each_netns(
-        [str(NETNS_DIR / name) for name in names],
-        lambda path: _apply_here(os.path.basename(path), wanted[os.path.basename(path)], False))
+    wanted = {str(NETNS_DIR / name): (name, table(firewalls[name])) for name in names}
+    results = idmap.in_each_netns(list(wanted), lambda path: _apply_here(*wanted[path], False))
     failed: dict[str, HostError] = {}
     for name, result in zip(names, results, strict=True):
         if isinstance(result, FileNotFoundError):

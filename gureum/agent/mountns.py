@@ -37,12 +37,14 @@ T = TypeVar("T")
 log = logging.getLogger("gureum.agent")
 _CLONE_FS = 0x200
 _CLONE_NEWNS = 0x20000
-_MS_REC = 0x4000
-_MS_MOVE = 0x2000
-_MS_PRIVATE = 1 << 18
-_MS_SLAVE = 1 << 19
 _MNT_DETACH = 2
 _lock = threading.Lock()
+
+
+def _below(instances_dir: Path, mounts: set[str]) -> bool:
+    """Whether any of `mounts` is below `instances_dir`."""
+    inside = str(instances_dir) + "/"
+    return any(m.startswith(inside) for m in mounts)
 
 
 def ensure_parent(instances_dir: Path) -> bool:
@@ -54,22 +56,21 @@ def ensure_parent(instances_dir: Path) -> bool:
     with _lock:
         if storage.is_mounted(instances_dir):
             return True
-        inside = str(instances_dir) + "/"
-        if any(m.startswith(inside) for m in storage.mountpoints()):
+        if _below(instances_dir, storage.mountpoints()):
             return False  # instances from before: the next time the host has none
         instances_dir.mkdir(parents=True, exist_ok=True)
         # Recursive: a mount made below since the check above stays in sight.
-        sysmount.mount(str(instances_dir), instances_dir, flags=sysmount.MS_BIND | _MS_REC)
-        sysmount.mount("none", instances_dir, flags=_MS_PRIVATE)
+        sysmount.mount(str(instances_dir), instances_dir,
+                       flags=sysmount.MS_BIND | sysmount.MS_REC)
+        sysmount.mount("none", instances_dir, flags=sysmount.MS_PRIVATE)
         return True
 
 
 def release_parent(instances_dir: Path) -> None:
     """Unmounted, when no instance's mount is below it."""
     with _lock:
-        inside = str(instances_dir) + "/"
         mounts = storage.mountpoints()
-        if str(instances_dir) in mounts and not any(m.startswith(inside) for m in mounts):
+        if str(instances_dir) in mounts and not _below(instances_dir, mounts):
             hostcmd.run(["umount", str(instances_dir)], check=False)
 
 
@@ -81,26 +82,20 @@ def _call(result: int, what: str) -> None:
 def _aside(what: Path, staging: Path, inside: Path) -> None:
     """Detach the mount `inside` (and all below it) in the calling thread's namespace,
     keeping `what`'s tree (below `inside`) through a bind at `staging`."""
-    libc = sysmount.libc
-    _call(libc.mount(str(what).encode(), str(staging).encode(), None,
-                     ctypes.c_ulong(sysmount.MS_BIND | _MS_REC), None),
-          f"binding {what} aside")
-    _call(libc.umount2(str(inside).encode(), _MNT_DETACH), f"detaching {inside}")
-    _call(libc.mount(str(staging).encode(), str(what).encode(), None,
-                     ctypes.c_ulong(_MS_MOVE), None), f"putting {what} back")
+    sysmount.mount(str(what), staging, flags=sysmount.MS_BIND | sysmount.MS_REC)
+    _call(sysmount.libc.umount2(str(inside).encode(), _MNT_DETACH), f"detaching {inside}")
+    sysmount.mount(str(staging), what, flags=sysmount.MS_MOVE)
 
 
-def _only(instance_dir: Path, staging: Path, netns: Path | None) -> None:
+def _only(instance_dir: Path, staging: Path, netns: Path | None, netns_staging: Path) -> None:
     """In the calling thread: a namespace of its own where, below the instances
     directory, only `instance_dir`'s tree is mounted (and, given `netns`, only that
     one below its directory)."""
-    libc = sysmount.libc
-    _call(libc.unshare(_CLONE_FS | _CLONE_NEWNS), "unshare(CLONE_FS|CLONE_NEWNS)")
-    _call(libc.mount(None, b"/", None, ctypes.c_ulong(_MS_REC | _MS_SLAVE), None),
-          "making the copy a slave")
+    _call(sysmount.libc.unshare(_CLONE_FS | _CLONE_NEWNS), "unshare(CLONE_FS|CLONE_NEWNS)")
+    sysmount.mount("none", Path("/"), flags=sysmount.MS_REC | sysmount.MS_SLAVE)
     _aside(instance_dir, staging, instance_dir.parent)
     if netns is not None and storage.is_mounted(netns.parent):
-        _aside(netns, staging.with_name(staging.name + ".netns"), netns.parent)
+        _aside(netns, netns_staging, netns.parent)
 
 
 def with_only(instance_dir: Path, work: Callable[[], T], netns: Path | None = None) -> T:
@@ -113,14 +108,15 @@ def with_only(instance_dir: Path, work: Callable[[], T], netns: Path | None = No
         return work()
     staging = instance_dir.parent.with_name(instance_dir.parent.name + ".launching") / \
         instance_dir.name
+    netns_staging = staging.with_name(staging.name + ".netns")
     staging.mkdir(parents=True, exist_ok=True)
     if netns is not None:  # a file bind needs a file to go on
-        staging.with_name(staging.name + ".netns").touch()
+        netns_staging.touch()
     outcome: list[tuple[bool, object]] = []
 
     def run() -> None:
         try:
-            _only(instance_dir, staging, netns)
+            _only(instance_dir, staging, netns, netns_staging)
         except MountFailed as err:
             outcome.append((False, err))
             return
@@ -137,7 +133,7 @@ def with_only(instance_dir: Path, work: Callable[[], T], netns: Path | None = No
         with contextlib.suppress(OSError):
             staging.rmdir()
         with contextlib.suppress(OSError):
-            staging.with_name(staging.name + ".netns").unlink()
+            netns_staging.unlink()
     ran, result = outcome[0]
     if not ran:
         log.warning("runc for %s runs in the host's mount namespace: %s",

@@ -13,7 +13,11 @@ libc = ctypes.CDLL(None, use_errno=True)  # shared by the agent's other syscall 
 
 MS_NOSUID = 0x2
 MS_NODEV = 0x4
+MS_MOVE = 0x2000
 MS_BIND = 0x1000
+MS_REC = 0x4000
+MS_PRIVATE = 1 << 18
+MS_SLAVE = 1 << 19
 MS_SHARED = 1 << 20
 
 
